@@ -1,0 +1,138 @@
+//! The ciphertext blob returned by Encrypt, GenerateDataKey and ReEncrypt.
+//!
+//! The blob is self-describing, so Decrypt needs no `KeyId`: it names the key and the exact
+//! version of key material that sealed it. Layout, version 1 (all integers big-endian):
+//!
+//! ```text
+//! offset  size  field
+//! 0       1     format version = 0x01
+//! 1       1     algorithm      = 0x01 (AES-256-GCM, SYMMETRIC_DEFAULT)
+//! 2       16    key id (the UUID of the KMS key, raw bytes)
+//! 18      32    key material id
+//! 50      12    AES-GCM nonce (random)
+//! 62      n     ciphertext (n = plaintext length)
+//! 62+n    16    AES-GCM tag
+//! ```
+//!
+//! The AAD is the 50-byte header (version, algorithm, key id, material id) followed by the
+//! canonical encryption context, so changing any header byte, the context or the key used makes
+//! authentication fail. Parsing is a bounds-checked cursor: malformed input is an error, never a
+//! panic. The format is documented for users in `docs/ciphertext-format.md`.
+
+use zeroize::Zeroizing;
+
+use crate::context::EncryptionContext;
+use crate::material::{MaterialId, NONCE_BYTES, SymmetricKey, TAG_LEN};
+use crate::random;
+
+/// Current format version.
+pub const FORMAT_V1: u8 = 1;
+/// Algorithm byte for AES-256-GCM (SYMMETRIC_DEFAULT).
+pub const ALG_AES_256_GCM: u8 = 1;
+/// Bytes before the nonce; they are authenticated as part of the AAD.
+pub const HEADER_LEN: usize = 1 + 1 + 16 + 32;
+/// Bytes a blob adds to its plaintext.
+pub const OVERHEAD: usize = HEADER_LEN + NONCE_BYTES + TAG_LEN;
+
+/// Why a blob could not be used. Deliberately without detail: a caller learns only that the
+/// ciphertext is not valid (the edge answers `InvalidCiphertextException`).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BlobError {
+    #[error("ciphertext blob is malformed")]
+    Malformed,
+    #[error("ciphertext failed authentication")]
+    Authentication,
+    #[error("the system random number generator failed")]
+    Random,
+}
+
+/// A parsed (not yet authenticated) ciphertext blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CiphertextBlob {
+    pub key_id: [u8; 16],
+    pub material_id: MaterialId,
+    nonce: [u8; NONCE_BYTES],
+    sealed: Vec<u8>,
+}
+
+impl CiphertextBlob {
+    /// Encrypts `plaintext` under `key` (material `material_id` of key `key_id`) and returns the
+    /// serialized blob.
+    pub fn seal(
+        key_id: [u8; 16],
+        material_id: MaterialId,
+        key: &SymmetricKey,
+        context: &EncryptionContext,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, BlobError> {
+        let nonce = random::array::<NONCE_BYTES>().map_err(|_| BlobError::Random)?;
+        let header = header(key_id, material_id);
+        let sealed = key.seal(nonce, &aad(&header, context), plaintext);
+        let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// Parses the structure of a blob without decrypting it.
+    pub fn parse(bytes: &[u8]) -> Result<Self, BlobError> {
+        let mut r = Reader(bytes);
+        let version = r.array::<1>()?;
+        let alg = r.array::<1>()?;
+        if version != [FORMAT_V1] || alg != [ALG_AES_256_GCM] {
+            return Err(BlobError::Malformed);
+        }
+        let key_id = r.array::<16>()?;
+        let material_id = MaterialId(r.array::<32>()?);
+        let nonce = r.array::<NONCE_BYTES>()?;
+        let sealed = r.rest();
+        if sealed.len() < TAG_LEN {
+            return Err(BlobError::Malformed);
+        }
+        Ok(Self { key_id, material_id, nonce, sealed: sealed.to_vec() })
+    }
+
+    /// Authenticates and decrypts with the key material the blob names.
+    pub fn open(&self, key: &SymmetricKey, context: &EncryptionContext) -> Result<Zeroizing<Vec<u8>>, BlobError> {
+        let header = header(self.key_id, self.material_id);
+        key.open(self.nonce, &aad(&header, context), &self.sealed).ok_or(BlobError::Authentication)
+    }
+}
+
+fn header(key_id: [u8; 16], material_id: MaterialId) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    let parts: [&[u8]; 4] = [&[FORMAT_V1], &[ALG_AES_256_GCM], &key_id, &material_id.0];
+    let mut at = 0;
+    for part in parts {
+        if let Some(dst) = h.get_mut(at..at + part.len()) {
+            dst.copy_from_slice(part);
+        }
+        at += part.len();
+    }
+    h
+}
+
+fn aad(header: &[u8; HEADER_LEN], context: &EncryptionContext) -> Vec<u8> {
+    let mut aad = header.to_vec();
+    aad.extend_from_slice(&context.canonical_bytes());
+    aad
+}
+
+/// A cursor over untrusted bytes whose reads return errors instead of panicking.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], BlobError> {
+        let (head, tail) = self.0.split_at_checked(N).ok_or(BlobError::Malformed)?;
+        self.0 = tail;
+        head.try_into().map_err(|_| BlobError::Malformed)
+    }
+
+    fn rest(self) -> &'a [u8] {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,24 @@
+//! Trent's cryptographic core: what a KMS key *is* and how bytes are protected with it.
+//!
+//! This crate does no I/O and knows nothing of accounts, storage or HTTP. It offers:
+//!
+//! - [`spec`]: the closed AWS enums (key specs, key usages, algorithms) and their wire names;
+//! - [`material`]: symmetric key material, zeroized on drop and never `Debug`-printable;
+//! - [`root`]: the root key that wraps every piece of key material at rest;
+//! - [`blob`]: the self-describing ciphertext blob returned by Encrypt and friends;
+//! - [`context`]: the canonical encoding of an encryption context, bound as AAD.
+//!
+//! What it does **not** do: decide who may use a key (that is the domain's job), or keep keys
+//! anywhere (the storage layer holds only wrapped bytes).
+
+pub mod blob;
+pub mod context;
+pub mod material;
+pub mod random;
+pub mod root;
+pub mod spec;
+
+pub use blob::{BlobError, CiphertextBlob};
+pub use context::EncryptionContext;
+pub use material::{MaterialId, SymmetricKey};
+pub use root::{RootKey, RootKeyError};
