@@ -1,1 +1,234 @@
-//! placeholder
+//! [`SqliteStore`]: Trent's embedded default storage, one SQLite file in the data directory.
+//!
+//! - WAL journal with `synchronous = FULL`: a commit is on disk before the call returns, so a key
+//!   whose CreateKey was acknowledged survives `kill -9` and power loss.
+//! - Versioned migrations ([`migrations`]) run at open, inside a transaction each.
+//! - One connection behind a mutex, used from Tokio's blocking pool. The hot path never reaches
+//!   here (keys are cached in the domain), so a single writer connection is enough.
+
+mod migrations;
+mod rows;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+use trent_core::model::{AccessKeyRecord, AccountRecord, AliasRecord, KeyRecord, StoredMaterial};
+use trent_core::store::{Page, Store, StoreError, StoreResult};
+
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and migrates it.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let mut conn = Connection::open(path).map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(backend)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
+        migrations::migrate(&mut conn).map_err(backend)?;
+        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreResult<T> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| StoreError::Backend("connection mutex poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+    }
+}
+
+pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e
+        && f.code == rusqlite::ErrorCode::ConstraintViolation
+    {
+        return StoreError::AlreadyExists;
+    }
+    StoreError::Backend(e.to_string())
+}
+
+fn limit(page: Page<'_>) -> i64 {
+    i64::try_from(page.limit).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn accounts(&self) -> StoreResult<Vec<AccountRecord>> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT account_id, created_ms FROM accounts ORDER BY account_id").map_err(backend)?;
+            let rows = st.query_map([], |r| Ok(AccountRecord { account_id: r.get(0)?, created_ms: r.get(1)? })).map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn put_account(&self, a: &AccountRecord) -> StoreResult<()> {
+        let a = a.clone();
+        self.with(move |c| {
+            c.execute("INSERT OR IGNORE INTO accounts (account_id, created_ms) VALUES (?1, ?2)", params![a.account_id, a.created_ms])
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn access_keys(&self) -> StoreResult<Vec<AccessKeyRecord>> {
+        self.with(|c| {
+            let mut st = c
+                .prepare("SELECT access_key_id, account_id, principal_arn, wrapped_secret, active, created_ms FROM access_keys")
+                .map_err(backend)?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok(AccessKeyRecord {
+                        access_key_id: r.get(0)?,
+                        account_id: r.get(1)?,
+                        principal_arn: r.get(2)?,
+                        wrapped_secret: r.get(3)?,
+                        active: r.get(4)?,
+                        created_ms: r.get(5)?,
+                    })
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn put_access_key(&self, k: &AccessKeyRecord) -> StoreResult<()> {
+        let k = k.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO access_keys (access_key_id, account_id, principal_arn, wrapped_secret, active, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (access_key_id) DO UPDATE SET account_id = ?2, principal_arn = ?3, wrapped_secret = ?4, active = ?5",
+                params![k.access_key_id, k.account_id, k.principal_arn, k.wrapped_secret, k.active, k.created_ms],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn insert_key(&self, key: &KeyRecord, material: &StoredMaterial) -> StoreResult<()> {
+        let key = key.clone();
+        let material = material.clone();
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            rows::insert_key(&tx, &key)?;
+            tx.execute(
+                "INSERT INTO key_materials (key_id, material_id, wrapped, created_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![material.key_id, material.material_id.to_hex(), material.wrapped, material.created_ms],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn key(&self, key_id: &str) -> StoreResult<Option<(KeyRecord, Vec<StoredMaterial>)>> {
+        let key_id = key_id.to_string();
+        self.with(move |c| {
+            let Some(record) = rows::select_key(c, &key_id)? else {
+                return Ok(None);
+            };
+            let materials = rows::select_materials(c, &key_id)?;
+            Ok(Some((record, materials)))
+        })
+        .await
+    }
+
+    async fn update_key(&self, key: &KeyRecord) -> StoreResult<()> {
+        let key = key.clone();
+        self.with(move |c| rows::update_key(c, &key)).await
+    }
+
+    async fn list_keys(&self, account: &str, region: &str, page: Page<'_>) -> StoreResult<Vec<String>> {
+        let (account, region, after, limit) = (account.to_string(), region.to_string(), page.after.unwrap_or("").to_string(), limit(page));
+        self.with(move |c| {
+            let mut st = c
+                .prepare("SELECT key_id FROM keys WHERE account_id = ?1 AND region = ?2 AND key_id > ?3 ORDER BY key_id LIMIT ?4")
+                .map_err(backend)?;
+            let rows = st.query_map(params![account, region, after, limit], |r| r.get(0)).map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn insert_alias(&self, a: &AliasRecord) -> StoreResult<()> {
+        let a = a.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO aliases (account_id, region, alias_name, target_key_id, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![a.account_id, a.region, a.alias_name, a.target_key_id, a.created_ms, a.updated_ms],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn alias(&self, account: &str, region: &str, name: &str) -> StoreResult<Option<AliasRecord>> {
+        let (account, region, name) = (account.to_string(), region.to_string(), name.to_string());
+        self.with(move |c| {
+            c.query_row(
+                &format!("{} WHERE account_id = ?1 AND region = ?2 AND alias_name = ?3", rows::SELECT_ALIAS),
+                params![account, region, name],
+                rows::alias_row,
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn update_alias(&self, a: &AliasRecord) -> StoreResult<()> {
+        let a = a.clone();
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE aliases SET target_key_id = ?4, updated_ms = ?5 WHERE account_id = ?1 AND region = ?2 AND alias_name = ?3",
+                    params![a.account_id, a.region, a.alias_name, a.target_key_id, a.updated_ms],
+                )
+                .map_err(backend)?;
+            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn delete_alias(&self, account: &str, region: &str, name: &str) -> StoreResult<()> {
+        let (account, region, name) = (account.to_string(), region.to_string(), name.to_string());
+        self.with(move |c| {
+            let n = c
+                .execute("DELETE FROM aliases WHERE account_id = ?1 AND region = ?2 AND alias_name = ?3", params![account, region, name])
+                .map_err(backend)?;
+            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn list_aliases(&self, account: &str, region: &str, key_id: Option<&str>, page: Page<'_>) -> StoreResult<Vec<AliasRecord>> {
+        let (account, region, key_id, after, limit) =
+            (account.to_string(), region.to_string(), key_id.map(str::to_string), page.after.unwrap_or("").to_string(), limit(page));
+        self.with(move |c| {
+            let mut st = c
+                .prepare(&format!(
+                    "{} WHERE account_id = ?1 AND region = ?2 AND (?3 IS NULL OR target_key_id = ?3) AND alias_name > ?4 ORDER BY alias_name LIMIT ?5",
+                    rows::SELECT_ALIAS
+                ))
+                .map_err(backend)?;
+            let rows = st.query_map(params![account, region, key_id, after, limit], rows::alias_row).map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+}

@@ -1,0 +1,73 @@
+//! The in-memory cache of keys (with unwrapped, expanded material) and aliases.
+//!
+//! Encrypt/Decrypt/GenerateDataKey resolve their key here and never touch the database on a hit.
+//! Every write the domain makes goes to the store first and then replaces the cache entry, so on
+//! one node a change is visible to the very next request. (Several nodes on one database will
+//! need cross-node invalidation; see ARCHITECTURE.md.)
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use trent_crypto::{MaterialId, SymmetricKey};
+
+use crate::model::KeyRecord;
+
+/// A key ready for cryptographic use.
+pub struct LoadedKey {
+    pub record: KeyRecord,
+    /// The key id as raw UUID bytes, as it appears in ciphertext blobs.
+    pub uuid: [u8; 16],
+    materials: HashMap<MaterialId, Arc<SymmetricKey>>,
+}
+
+impl LoadedKey {
+    pub fn new(record: KeyRecord, uuid: [u8; 16], materials: HashMap<MaterialId, Arc<SymmetricKey>>) -> Self {
+        Self { record, uuid, materials }
+    }
+
+    pub fn material(&self, id: &MaterialId) -> Option<&SymmetricKey> {
+        self.materials.get(id).map(|m| m.as_ref())
+    }
+
+    /// The same key with new metadata (material unchanged).
+    pub fn with_record(&self, record: KeyRecord) -> Self {
+        Self { record, uuid: self.uuid, materials: self.materials.clone() }
+    }
+}
+
+type AliasKey = (String, String, String);
+
+#[derive(Default)]
+pub struct KeyCache {
+    keys: RwLock<HashMap<String, Arc<LoadedKey>>>,
+    aliases: RwLock<HashMap<AliasKey, String>>,
+}
+
+impl KeyCache {
+    pub fn key(&self, key_id: &str) -> Option<Arc<LoadedKey>> {
+        self.keys.read().ok()?.get(key_id).cloned()
+    }
+
+    pub fn put_key(&self, key: Arc<LoadedKey>) {
+        if let Ok(mut m) = self.keys.write() {
+            m.insert(key.record.key_id.clone(), key);
+        }
+    }
+
+    pub fn alias_target(&self, account: &str, region: &str, name: &str) -> Option<String> {
+        let m = self.aliases.read().ok()?;
+        m.get(&(account.to_string(), region.to_string(), name.to_string())).cloned()
+    }
+
+    pub fn put_alias(&self, account: &str, region: &str, name: &str, key_id: &str) {
+        if let Ok(mut m) = self.aliases.write() {
+            m.insert((account.into(), region.into(), name.into()), key_id.into());
+        }
+    }
+
+    pub fn remove_alias(&self, account: &str, region: &str, name: &str) {
+        if let Ok(mut m) = self.aliases.write() {
+            m.remove(&(account.to_string(), region.to_string(), name.to_string()));
+        }
+    }
+}

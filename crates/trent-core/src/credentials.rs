@@ -1,0 +1,51 @@
+//! The in-memory registry of access keys the SigV4 verifier consults on every request.
+//!
+//! Secrets live here in the clear (HMAC needs them) inside zeroizing buffers; in storage they are
+//! wrapped under the root key. Lookups take a read lock and clone an `Arc`, so the hot path never
+//! touches the database.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use zeroize::Zeroizing;
+
+/// One access key and whom it authenticates.
+pub struct Credential {
+    pub access_key_id: String,
+    pub secret_access_key: Zeroizing<String>,
+    pub account_id: String,
+    pub principal_arn: String,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("access_key_id", &self.access_key_id)
+            .field("account_id", &self.account_id)
+            .field("principal_arn", &self.principal_arn)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+pub struct CredentialRegistry {
+    by_access_key: RwLock<HashMap<String, Arc<Credential>>>,
+}
+
+impl CredentialRegistry {
+    pub fn lookup(&self, access_key_id: &str) -> Option<Arc<Credential>> {
+        self.by_access_key.read().ok()?.get(access_key_id).cloned()
+    }
+
+    pub fn insert(&self, credential: Credential) {
+        if let Ok(mut map) = self.by_access_key.write() {
+            map.insert(credential.access_key_id.clone(), Arc::new(credential));
+        }
+    }
+
+    pub fn remove(&self, access_key_id: &str) {
+        if let Ok(mut map) = self.by_access_key.write() {
+            map.remove(access_key_id);
+        }
+    }
+}

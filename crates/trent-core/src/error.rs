@@ -1,0 +1,75 @@
+//! Domain errors: one variant per AWS KMS error code a client can branch on.
+//!
+//! The edge turns each variant into its `__type` and HTTP status in one place; the domain only
+//! chooses which error happened and an AWS-style message. Messages never contain key material,
+//! plaintext or secrets.
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KmsError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    InvalidArn(String),
+    #[error("{0}")]
+    InvalidAliasName(String),
+    #[error("{0}")]
+    NotAuthorized(String),
+    #[error("{0}")]
+    Disabled(String),
+    #[error("{0}")]
+    InvalidState(String),
+    /// Deliberately detail-free: which check failed is not revealed.
+    #[error("")]
+    InvalidCiphertext,
+    #[error("{0}")]
+    IncorrectKey(String),
+    #[error("{0}")]
+    InvalidKeyUsage(String),
+    #[error("{0}")]
+    InvalidMarker(String),
+    #[error("{0}")]
+    InvalidGrantToken(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("{0}")]
+    Tag(String),
+    #[error("{0}")]
+    MalformedPolicyDocument(String),
+    #[error("{0}")]
+    UnsupportedOperation(String),
+    #[error("{0}")]
+    CustomKeyStoreNotFound(String),
+    #[error("The request would have succeeded, but the DryRun option is set.")]
+    DryRunOperation,
+    #[error("{0}")]
+    AccessDenied(String),
+    /// An internal failure (storage, randomness). The detail is logged, not sent.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for KmsError {
+    fn from(e: StoreError) -> Self {
+        KmsError::Internal(e.to_string())
+    }
+}
+
+impl From<trent_crypto::random::RandomError> for KmsError {
+    fn from(e: trent_crypto::random::RandomError) -> Self {
+        KmsError::Internal(e.to_string())
+    }
+}
+
+impl From<trent_crypto::RootKeyError> for KmsError {
+    fn from(e: trent_crypto::RootKeyError) -> Self {
+        KmsError::Internal(e.to_string())
+    }
+}
+
+pub type KmsResult<T> = Result<T, KmsError>;

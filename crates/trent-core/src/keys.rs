@@ -1,0 +1,283 @@
+//! Key operations: CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey, UpdateKeyDescription,
+//! and key resolution shared by every operation that names a key.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use trent_crypto::spec::{KeySpec, KeyState, KeyUsage, Origin, WireEnum};
+use trent_crypto::{MaterialId, SymmetricKey};
+use uuid::Uuid;
+
+use crate::authz::Resource;
+use crate::cache::LoadedKey;
+use crate::caller::Caller;
+use crate::error::{KmsError, KmsResult};
+use crate::ids::{KeyIdForms, KeyRef, alias_arn, key_arn, parse_key_ref};
+use crate::model::{KeyRecord, StoredMaterial, Tag, material_aad};
+use crate::policies::{check_key_policy, default_key_policy};
+use crate::service::Kms;
+use crate::store::Page;
+use crate::tags::validate_tags;
+use crate::validate;
+
+/// CreateKey input (members as in the AWS API).
+#[derive(Debug, Default, Clone)]
+pub struct CreateKeyInput {
+    pub policy: Option<String>,
+    pub description: Option<String>,
+    pub key_usage: Option<String>,
+    pub customer_master_key_spec: Option<String>,
+    pub key_spec: Option<String>,
+    pub origin: Option<String>,
+    pub custom_key_store_id: Option<String>,
+    pub bypass_policy_lockout_safety_check: bool,
+    pub tags: Vec<Tag>,
+    pub multi_region: bool,
+    pub xks_key_id: Option<String>,
+}
+
+/// A page of ListKeys.
+#[derive(Debug, Clone)]
+pub struct KeyList {
+    pub keys: Vec<(String, String)>,
+    pub next_marker: Option<String>,
+}
+
+impl Kms {
+    /// Finds the key `input` names, as seen by `caller` (bare ids and alias names resolve in the
+    /// caller's account; every form resolves in the request's region).
+    pub(crate) async fn resolve(&self, caller: &Caller, input: &str, forms: KeyIdForms) -> KmsResult<Arc<LoadedKey>> {
+        validate::length("keyId", input, 1, 2048)?;
+        match parse_key_ref(input, forms, &caller.account, &caller.region)? {
+            KeyRef::Key { account, region, key_id } => {
+                let id = key_id.hyphenated().to_string();
+                let not_found = || KmsError::NotFound(format!("Key '{}' does not exist", key_arn(&region, &account, &id)));
+                if region != caller.region {
+                    return Err(not_found());
+                }
+                let key = self.load_key(&id).await?.ok_or_else(not_found)?;
+                if key.record.account_id != account {
+                    return Err(not_found());
+                }
+                Ok(key)
+            }
+            KeyRef::Alias { account, region, name } => {
+                let not_found = || KmsError::NotFound(format!("Alias '{}' is not found.", alias_arn(&region, &account, &name)));
+                if region != caller.region {
+                    return Err(not_found());
+                }
+                let target = match self.cache.alias_target(&account, &region, &name) {
+                    Some(t) => t,
+                    None => {
+                        let alias = self.store.alias(&account, &region, &name).await?.ok_or_else(not_found)?;
+                        self.cache.put_alias(&account, &region, &name, &alias.target_key_id);
+                        alias.target_key_id
+                    }
+                };
+                self.load_key(&target).await?.ok_or_else(not_found)
+            }
+        }
+    }
+
+    /// Applies `change` to the key's record under the write lock, persists it and refreshes the
+    /// cache. Returns the new record.
+    pub(crate) async fn update_key_record(
+        &self,
+        key_id: &str,
+        change: impl FnOnce(&mut KeyRecord) -> KmsResult<()>,
+    ) -> KmsResult<KeyRecord> {
+        let _guard = self.writes.lock().await;
+        let current = self
+            .load_key(key_id)
+            .await?
+            .ok_or_else(|| KmsError::Internal("key vanished during update".into()))?;
+        let mut record = current.record.clone();
+        change(&mut record)?;
+        if record != current.record {
+            self.store.update_key(&record).await?;
+            self.cache.put_key(Arc::new(current.with_record(record.clone())));
+        }
+        Ok(record)
+    }
+
+    pub async fn create_key(&self, caller: &Caller, input: CreateKeyInput) -> KmsResult<KeyRecord> {
+        let description = input.description.unwrap_or_default();
+        validate::length("description", &description, 0, 8192)?;
+        let key_spec = match (&input.key_spec, &input.customer_master_key_spec) {
+            (Some(_), Some(_)) => {
+                return Err(KmsError::Validation(
+                    "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.".into(),
+                ));
+            }
+            (Some(s), None) => validate::enum_value::<KeySpec>("keySpec", s)?,
+            (None, Some(s)) => validate::enum_value::<KeySpec>("customerMasterKeySpec", s)?,
+            (None, None) => KeySpec::SymmetricDefault,
+        };
+        let key_usage = match &input.key_usage {
+            Some(u) => validate::enum_value::<KeyUsage>("keyUsage", u)?,
+            None => match key_spec {
+                KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
+                    return Err(KmsError::Validation(format!(
+                        "You must specify a KeyUsage value for all KMS keys with a KeySpec of {}.",
+                        key_spec.as_str()
+                    )));
+                }
+                _ => KeyUsage::EncryptDecrypt,
+            },
+        };
+        if !key_spec.allowed_usages().contains(&key_usage) {
+            return Err(KmsError::Validation(format!(
+                "KeyUsage {} is not compatible with KeySpec {}",
+                key_usage.as_str(),
+                key_spec.as_str()
+            )));
+        }
+        let origin = match &input.origin {
+            Some(o) => validate::enum_value::<Origin>("origin", o)?,
+            None => Origin::AwsKms,
+        };
+        if let Some(id) = &input.custom_key_store_id {
+            return Err(KmsError::CustomKeyStoreNotFound(format!("Custom key store '{id}' does not exist")));
+        }
+        if input.xks_key_id.is_some() || matches!(origin, Origin::AwsCloudHsm | Origin::ExternalKeyStore) {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "Origin {} requires a custom key store, which this Trent server does not support yet",
+                origin.as_str()
+            )));
+        }
+        if origin == Origin::External {
+            return Err(KmsError::UnsupportedOperation("Imported key material (Origin EXTERNAL) is not supported by this Trent server yet".into()));
+        }
+        if key_spec != KeySpec::SymmetricDefault {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "KeySpec {} is not supported by this Trent server yet",
+                key_spec.as_str()
+            )));
+        }
+        if input.multi_region {
+            return Err(KmsError::UnsupportedOperation("Multi-Region keys are not supported by this Trent server yet".into()));
+        }
+        validate_tags(&input.tags)?;
+        let policy = match input.policy {
+            Some(p) => {
+                check_key_policy(&p)?;
+                p
+            }
+            None => default_key_policy(&caller.account),
+        };
+        self.authorize(caller, "kms:CreateKey", Resource::Any)?;
+
+        let key_id = Uuid::new_v4();
+        let key_id_str = key_id.hyphenated().to_string();
+        let material_id = MaterialId::random()?;
+        let material = SymmetricKey::generate()?;
+        let wrapped = self.root.wrap(material.expose_bytes(), &material_aad(&key_id_str, &material_id))?;
+        let now = self.clock.now_ms();
+        let mut tags = input.tags;
+        tags.sort_by(|a, b| a.key.cmp(&b.key));
+        let record = KeyRecord {
+            key_id: key_id_str.clone(),
+            account_id: caller.account.clone(),
+            region: caller.region.clone(),
+            created_ms: now,
+            description,
+            key_spec,
+            key_usage,
+            origin,
+            state: KeyState::Enabled,
+            policy,
+            tags,
+            current_material: material_id,
+            multi_region: false,
+        };
+        self.store
+            .insert_key(&record, &StoredMaterial { key_id: key_id_str, material_id, wrapped, created_ms: now })
+            .await?;
+        let materials = HashMap::from([(material_id, Arc::new(material))]);
+        self.cache.put_key(Arc::new(LoadedKey::new(record.clone(), *key_id.as_bytes(), materials)));
+        Ok(record)
+    }
+
+    pub async fn describe_key(&self, caller: &Caller, key_id: Option<&str>, grant_tokens: &[String]) -> KmsResult<KeyRecord> {
+        let key_id = validate::required("keyId", key_id)?;
+        validate::grant_tokens(grant_tokens)?;
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
+        self.authorize(caller, "kms:DescribeKey", Resource::Key(&key.record))?;
+        Ok(key.record.clone())
+    }
+
+    pub async fn list_keys(&self, caller: &Caller, limit: Option<i64>, marker: Option<&str>) -> KmsResult<KeyList> {
+        let limit = validate::limit(limit, 1000, 100)?;
+        if let Some(m) = marker {
+            validate::length("marker", m, 1, 1024)?;
+            if Uuid::parse_str(m).is_err() {
+                return Err(KmsError::InvalidMarker("Invalid marker".into()));
+            }
+        }
+        self.authorize(caller, "kms:ListKeys", Resource::Any)?;
+        let mut ids = self
+            .store
+            .list_keys(&caller.account, &caller.region, Page { after: marker, limit: limit + 1 })
+            .await?;
+        let next_marker = if ids.len() > limit {
+            ids.truncate(limit);
+            ids.last().cloned()
+        } else {
+            None
+        };
+        let keys = ids.into_iter().map(|id| (key_arn(&caller.region, &caller.account, &id), id)).map(|(arn, id)| (id, arn)).collect();
+        Ok(KeyList { keys, next_marker })
+    }
+
+    pub async fn enable_key(&self, caller: &Caller, key_id: Option<&str>) -> KmsResult<()> {
+        self.set_enabled(caller, key_id, true).await
+    }
+
+    pub async fn disable_key(&self, caller: &Caller, key_id: Option<&str>) -> KmsResult<()> {
+        self.set_enabled(caller, key_id, false).await
+    }
+
+    async fn set_enabled(&self, caller: &Caller, key_id: Option<&str>, enabled: bool) -> KmsResult<()> {
+        let key_id = validate::required("keyId", key_id)?;
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
+        let action = if enabled { "kms:EnableKey" } else { "kms:DisableKey" };
+        self.authorize(caller, action, Resource::Key(&key.record))?;
+        self.update_key_record(&key.record.key_id, |r| match r.state {
+            KeyState::Enabled | KeyState::Disabled => {
+                r.state = if enabled { KeyState::Enabled } else { KeyState::Disabled };
+                Ok(())
+            }
+            other => Err(invalid_state(r, other)),
+        })
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn update_key_description(&self, caller: &Caller, key_id: Option<&str>, description: Option<&str>) -> KmsResult<()> {
+        let key_id = validate::required("keyId", key_id)?;
+        let description = validate::required("description", description)?;
+        validate::length("description", description, 0, 8192)?;
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
+        self.authorize(caller, "kms:UpdateKeyDescription", Resource::Key(&key.record))?;
+        self.update_key_record(&key.record.key_id, |r| {
+            r.description = description.to_string();
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    }
+}
+
+/// `KMSInvalidStateException` in AWS's wording.
+pub(crate) fn invalid_state(record: &KeyRecord, state: KeyState) -> KmsError {
+    KmsError::InvalidState(format!("{} is {}", record.arn(), state.as_str()))
+}
+
+/// Refuses cryptographic use of a key that is not Enabled, as AWS does.
+pub(crate) fn require_usable(record: &KeyRecord) -> KmsResult<()> {
+    match record.state {
+        KeyState::Enabled => Ok(()),
+        KeyState::Disabled => Err(KmsError::Disabled(format!("{} is disabled.", record.arn()))),
+        other => Err(invalid_state(record, other)),
+    }
+}

@@ -1,0 +1,115 @@
+//! The records Trent keeps: accounts, access keys, keys, key material, aliases.
+//!
+//! These are domain values, not wire shapes: they are not `Serialize`, and key material appears
+//! here only wrapped under the root key.
+
+use trent_crypto::MaterialId;
+use trent_crypto::spec::{KeySpec, KeyState, KeyUsage, Origin};
+
+/// An AWS account served by this Trent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    pub account_id: String,
+    pub created_ms: i64,
+}
+
+/// A long-term access key. The secret is stored wrapped under the root key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessKeyRecord {
+    pub access_key_id: String,
+    pub account_id: String,
+    pub principal_arn: String,
+    pub wrapped_secret: Vec<u8>,
+    pub active: bool,
+    pub created_ms: i64,
+}
+
+impl std::fmt::Debug for AccessKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKeyRecord")
+            .field("access_key_id", &self.access_key_id)
+            .field("account_id", &self.account_id)
+            .field("principal_arn", &self.principal_arn)
+            .field("active", &self.active)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A resource tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// A KMS key's metadata (everything but its material).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub key_id: String,
+    pub account_id: String,
+    pub region: String,
+    pub created_ms: i64,
+    pub description: String,
+    pub key_spec: KeySpec,
+    pub key_usage: KeyUsage,
+    pub origin: Origin,
+    pub state: KeyState,
+    pub policy: String,
+    /// Tags in key order.
+    pub tags: Vec<Tag>,
+    pub current_material: MaterialId,
+    pub multi_region: bool,
+}
+
+impl KeyRecord {
+    pub fn arn(&self) -> String {
+        crate::ids::key_arn(&self.region, &self.account_id, &self.key_id)
+    }
+}
+
+/// One version of a key's material, wrapped under the root key with AAD
+/// [`material_aad`]`(key_id, material_id)`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredMaterial {
+    pub key_id: String,
+    pub material_id: MaterialId,
+    pub wrapped: Vec<u8>,
+    pub created_ms: i64,
+}
+
+impl std::fmt::Debug for StoredMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredMaterial")
+            .field("key_id", &self.key_id)
+            .field("material_id", &self.material_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the root-key wrap of a piece of key material is bound to, so wrapped material cannot
+/// be moved to another key or version.
+pub fn material_aad(key_id: &str, material_id: &MaterialId) -> Vec<u8> {
+    format!("trent:key-material:v1:{key_id}:{}", material_id.to_hex()).into_bytes()
+}
+
+/// What the root-key wrap of an access key's secret is bound to.
+pub fn secret_aad(access_key_id: &str) -> Vec<u8> {
+    format!("trent:access-key-secret:v1:{access_key_id}").into_bytes()
+}
+
+/// An alias: a friendly name for one key in one account and region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasRecord {
+    pub account_id: String,
+    pub region: String,
+    pub alias_name: String,
+    pub target_key_id: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+impl AliasRecord {
+    pub fn arn(&self) -> String {
+        crate::ids::alias_arn(&self.region, &self.account_id, &self.alias_name)
+    }
+}

@@ -1,0 +1,148 @@
+//! Key policy operations: GetKeyPolicy, PutKeyPolicy, ListKeyPolicies, and the default policy.
+//!
+//! Policies are syntax-checked when stored. Their evaluation belongs to authorization
+//! (`authz.rs`), which reads the stored document.
+
+use crate::authz::Resource;
+use crate::caller::Caller;
+use crate::error::{KmsError, KmsResult};
+use crate::ids::KeyIdForms;
+use crate::service::Kms;
+use crate::validate;
+
+/// The only policy name KMS accepts from callers.
+pub const DEFAULT_POLICY_NAME: &str = "default";
+/// Largest key policy KMS accepts.
+pub const MAX_KEY_POLICY_BYTES: usize = 32 * 1024;
+
+/// The policy CreateKey attaches when the caller gives none: the account may manage the key
+/// through IAM. Printed the way AWS returns it (Jackson's pretty printer).
+pub fn default_key_policy(account: &str) -> String {
+    format!(
+        r#"{{
+  "Version" : "2012-10-17",
+  "Id" : "key-default-1",
+  "Statement" : [ {{
+    "Sid" : "Enable IAM User Permissions",
+    "Effect" : "Allow",
+    "Principal" : {{
+      "AWS" : "arn:aws:iam::{account}:root"
+    }},
+    "Action" : "kms:*",
+    "Resource" : "*"
+  }} ]
+}}"#
+    )
+}
+
+/// Checks a key policy document's size, characters and syntax.
+pub fn check_key_policy(policy: &str) -> KmsResult<()> {
+    validate::length("policy", policy, 1, 131_072)?;
+    validate::pattern("policy", policy, "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+", |c| {
+        matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FF}')
+    })?;
+    if policy.len() > MAX_KEY_POLICY_BYTES {
+        return Err(KmsError::LimitExceeded(format!("Policy exceeds the maximum size of {MAX_KEY_POLICY_BYTES} bytes")));
+    }
+    let malformed = |why: &str| KmsError::MalformedPolicyDocument(why.to_string());
+    let doc: serde_json::Value = serde_json::from_str(policy).map_err(|_| malformed("Policy is not valid JSON"))?;
+    let obj = doc.as_object().ok_or_else(|| malformed("Policy must be a JSON object"))?;
+    let statements = match obj.get("Statement") {
+        Some(serde_json::Value::Array(a)) if !a.is_empty() => a.clone(),
+        Some(s @ serde_json::Value::Object(_)) => vec![s.clone()],
+        _ => return Err(malformed("Policy must contain at least one Statement")),
+    };
+    for s in &statements {
+        let s = s.as_object().ok_or_else(|| malformed("Each Statement must be a JSON object"))?;
+        match s.get("Effect").and_then(|e| e.as_str()) {
+            Some("Allow" | "Deny") => {}
+            _ => return Err(malformed("Statement Effect must be Allow or Deny")),
+        }
+        if !s.contains_key("Principal") && !s.contains_key("NotPrincipal") {
+            return Err(malformed("Statement must contain a Principal"));
+        }
+        if !s.contains_key("Action") && !s.contains_key("NotAction") {
+            return Err(malformed("Statement must contain an Action"));
+        }
+    }
+    Ok(())
+}
+
+fn check_policy_name(name: Option<&str>) -> KmsResult<()> {
+    match name {
+        None | Some(DEFAULT_POLICY_NAME) => Ok(()),
+        Some(n) => {
+            validate::length("policyName", n, 1, 128)?;
+            validate::pattern("policyName", n, "[\\w]+", |c| c.is_alphanumeric() || c == '_')?;
+            Err(KmsError::NotFound(format!("No such policy exists: {n}")))
+        }
+    }
+}
+
+impl Kms {
+    pub async fn get_key_policy(&self, caller: &Caller, key_id: Option<&str>, policy_name: Option<&str>) -> KmsResult<String> {
+        let key_id = validate::required("keyId", key_id)?;
+        check_policy_name(policy_name)?;
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
+        self.authorize(caller, "kms:GetKeyPolicy", Resource::Key(&key.record))?;
+        Ok(key.record.policy.clone())
+    }
+
+    pub async fn put_key_policy(
+        &self,
+        caller: &Caller,
+        key_id: Option<&str>,
+        policy_name: Option<&str>,
+        policy: Option<&str>,
+        _bypass_policy_lockout_safety_check: bool,
+    ) -> KmsResult<()> {
+        let key_id = validate::required("keyId", key_id)?;
+        let policy = validate::required("policy", policy)?;
+        if policy_name == Some("AWS_RAM") {
+            return Err(KmsError::Validation("The AWS_RAM policy can only be managed by the RAM service.".into()));
+        }
+        check_policy_name(policy_name)?;
+        check_key_policy(policy)?;
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
+        self.authorize(caller, "kms:PutKeyPolicy", Resource::Key(&key.record))?;
+        self.update_key_record(&key.record.key_id, |r| {
+            r.policy = policy.to_string();
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn list_key_policies(&self, caller: &Caller, key_id: Option<&str>, limit: Option<i64>, marker: Option<&str>) -> KmsResult<Vec<String>> {
+        let key_id = validate::required("keyId", key_id)?;
+        validate::limit(limit, 1000, 100)?;
+        if let Some(m) = marker {
+            validate::length("marker", m, 1, 1024)?;
+            return Err(KmsError::InvalidMarker("Invalid marker".into()));
+        }
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
+        self.authorize(caller, "kms:ListKeyPolicies", Resource::Key(&key.record))?;
+        Ok(vec![DEFAULT_POLICY_NAME.to_string()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_policy_is_valid_and_names_the_account() {
+        let p = default_key_policy("111122223333");
+        check_key_policy(&p).unwrap();
+        assert!(p.contains("arn:aws:iam::111122223333:root"));
+    }
+
+    #[test]
+    fn malformed_policies_are_refused() {
+        for bad in ["not json", "[]", "{}", r#"{"Statement": []}"#, r#"{"Statement": [{"Effect": "Maybe", "Principal": "*", "Action": "kms:*"}]}"#, r#"{"Statement": {"Effect": "Allow", "Action": "kms:*"}}"#] {
+            assert!(matches!(check_key_policy(bad), Err(KmsError::MalformedPolicyDocument(_))), "{bad}");
+        }
+        let huge = format!(r#"{{"Statement": {{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Sid": "{}"}}}}"#, "a".repeat(40_000));
+        assert!(matches!(check_key_policy(&huge), Err(KmsError::LimitExceeded(_))));
+    }
+}

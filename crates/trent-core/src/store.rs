@@ -1,0 +1,62 @@
+//! The storage trait: what the domain needs persisted, shaped like the domain (not like SQL).
+//!
+//! Backends (SQLite now, PostgreSQL later) implement it; one conformance suite runs against each
+//! (see `trent-store-sqlite`'s tests). Every method is one atomic transaction. Methods that create
+//! or change key material must be durable (fsynced) before they return.
+
+use async_trait::async_trait;
+
+use crate::model::{AccessKeyRecord, AccountRecord, AliasRecord, KeyRecord, StoredMaterial};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    /// A uniqueness constraint was violated (e.g. the alias name is taken).
+    #[error("already exists")]
+    AlreadyExists,
+    /// The record to change does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The backend failed; the message is for logs.
+    #[error("storage backend failure: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Sort order and bound for listing: return up to `limit` items strictly after `after`.
+#[derive(Debug, Clone, Copy)]
+pub struct Page<'a> {
+    pub after: Option<&'a str>,
+    pub limit: usize,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn accounts(&self) -> StoreResult<Vec<AccountRecord>>;
+    /// Insert or leave unchanged.
+    async fn put_account(&self, account: &AccountRecord) -> StoreResult<()>;
+    async fn access_keys(&self) -> StoreResult<Vec<AccessKeyRecord>>;
+    /// Insert or replace.
+    async fn put_access_key(&self, key: &AccessKeyRecord) -> StoreResult<()>;
+
+    /// Creates a key with its first material (durably).
+    async fn insert_key(&self, key: &KeyRecord, material: &StoredMaterial) -> StoreResult<()>;
+    async fn key(&self, key_id: &str) -> StoreResult<Option<(KeyRecord, Vec<StoredMaterial>)>>;
+    /// Replaces the metadata of an existing key.
+    async fn update_key(&self, key: &KeyRecord) -> StoreResult<()>;
+    /// Key ids of `account`/`region` in id order.
+    async fn list_keys(&self, account: &str, region: &str, page: Page<'_>) -> StoreResult<Vec<String>>;
+
+    async fn insert_alias(&self, alias: &AliasRecord) -> StoreResult<()>;
+    async fn alias(&self, account: &str, region: &str, name: &str) -> StoreResult<Option<AliasRecord>>;
+    async fn update_alias(&self, alias: &AliasRecord) -> StoreResult<()>;
+    async fn delete_alias(&self, account: &str, region: &str, name: &str) -> StoreResult<()>;
+    /// Aliases of `account`/`region` in name order, optionally only those pointing at `key_id`.
+    async fn list_aliases(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: Option<&str>,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<AliasRecord>>;
+}

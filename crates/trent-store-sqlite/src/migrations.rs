@@ -1,0 +1,71 @@
+//! Versioned schema migrations. Each entry runs once, in order, in its own transaction, and the
+//! applied version is recorded in `schema_version`. Never edit a released migration: add one.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, access keys, keys with their material versions, aliases.
+    r#"
+    CREATE TABLE accounts (
+        account_id TEXT PRIMARY KEY,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE access_keys (
+        access_key_id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(account_id),
+        principal_arn TEXT NOT NULL,
+        wrapped_secret BLOB NOT NULL,
+        active INTEGER NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE keys (
+        key_id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(account_id),
+        region TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        description TEXT NOT NULL,
+        key_spec TEXT NOT NULL,
+        key_usage TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        key_state TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        current_material_id TEXT NOT NULL,
+        multi_region INTEGER NOT NULL
+    );
+    CREATE INDEX keys_by_account ON keys (account_id, region, key_id);
+    CREATE TABLE key_materials (
+        key_id TEXT NOT NULL REFERENCES keys(key_id),
+        material_id TEXT NOT NULL,
+        wrapped BLOB NOT NULL,
+        created_ms INTEGER NOT NULL,
+        PRIMARY KEY (key_id, material_id)
+    );
+    CREATE TABLE aliases (
+        account_id TEXT NOT NULL,
+        region TEXT NOT NULL,
+        alias_name TEXT NOT NULL,
+        target_key_id TEXT NOT NULL REFERENCES keys(key_id),
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        PRIMARY KEY (account_id, region, alias_name)
+    );
+    "#,
+];
+
+/// Brings the schema up to the latest version.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
+    let current: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| r.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i64::try_from(index).unwrap_or(i64::MAX) + 1;
+        if version <= current {
+            continue;
+        }
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [version])?;
+        tx.commit()?;
+    }
+    Ok(())
+}
