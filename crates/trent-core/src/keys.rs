@@ -56,7 +56,7 @@ impl Kms {
                     return Err(not_found());
                 }
                 let key = self.load_key(&id).await?.ok_or_else(not_found)?;
-                if key.record.account_id != account {
+                if key.record.account_id != account || key.record.region != region {
                     return Err(not_found());
                 }
                 Ok(key)
@@ -74,7 +74,11 @@ impl Kms {
                         alias.target_key_id
                     }
                 };
-                self.load_key(&target).await?.ok_or_else(not_found)
+                let key = self.load_key(&target).await?.ok_or_else(not_found)?;
+                if key.record.account_id != account || key.record.region != region {
+                    return Err(KmsError::Internal("alias points at a key of another account or region".into()));
+                }
+                Ok(key)
             }
         }
     }

@@ -1,2 +1,66 @@
-//! Placeholder binary.
-fn main() {}
+//! The `trent` command: `trent serve` runs the KMS server, `trent bench` load-tests one.
+
+mod bench;
+mod config;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "trent", version, about = "A self-hosted key management service that speaks the AWS KMS API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the AWS KMS API (default: 127.0.0.1:4599, data in ./trent-data).
+    Serve {
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on (overrides the file).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Data directory (overrides the file).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Load-test a running server with signed Encrypt/Decrypt/GenerateDataKey requests.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRENT_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("trent: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve { config, listen, data_dir } => {
+                let settings = config::Settings::load(config.as_deref(), listen, data_dir)?;
+                serve::run(settings).await
+            }
+            Command::Bench(args) => bench::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("trent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

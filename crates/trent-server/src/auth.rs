@@ -1,0 +1,69 @@
+//! Authenticating a request: SigV4 signature → known access key → [`Caller`].
+//!
+//! The verifier's clock is the real wall clock (not the domain's movable clock): signatures
+//! come from real clients with real clocks.
+
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::{HeaderMap, Method, Uri};
+use trent_core::Caller;
+use trent_sigv4::{RequestParts, SigV4Error};
+
+use crate::server::AppState;
+
+/// An authenticated request: who, and which service it addressed.
+pub struct Authenticated {
+    pub caller: Caller,
+    pub service: String,
+}
+
+/// Why authentication failed, each with the AWS error code clients expect.
+pub enum AuthFailure {
+    Signature(SigV4Error),
+    UnknownAccessKey,
+    UnknownService(String),
+}
+
+impl AuthFailure {
+    pub fn aws_code(&self) -> &'static str {
+        match self {
+            AuthFailure::Signature(e) => e.aws_code(),
+            AuthFailure::UnknownAccessKey => "UnrecognizedClientException",
+            AuthFailure::UnknownService(_) => "UnknownOperationException",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            AuthFailure::Signature(e) => e.message(),
+            AuthFailure::UnknownAccessKey => "The security token included in the request is invalid.".into(),
+            AuthFailure::UnknownService(s) => format!("Trent does not serve the AWS service `{s}`"),
+        }
+    }
+}
+
+pub fn authenticate(
+    app: &AppState,
+    peer: SocketAddr,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Authenticated, AuthFailure> {
+    let parts = RequestParts { method, uri, headers, body };
+    let parsed = trent_sigv4::parse(&parts).map_err(AuthFailure::Signature)?;
+    let credential = app.kms.credentials.lookup(&parsed.access_key_id).ok_or(AuthFailure::UnknownAccessKey)?;
+    // Temporary credentials (session tokens) arrive with STS; until then any token is unknown.
+    if parsed.security_token.is_some() {
+        return Err(AuthFailure::UnknownAccessKey);
+    }
+    let key = app.signing_keys.get_or_derive(&credential.secret_access_key, &parsed);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    trent_sigv4::verify(&parts, &parsed, &key, i64::try_from(now).unwrap_or(i64::MAX)).map_err(AuthFailure::Signature)?;
+    let mut caller = Caller::root(&credential.account_id, &credential.access_key_id, &parsed.region);
+    caller.principal_arn.clone_from(&credential.principal_arn);
+    caller.source_ip = Some(peer.ip());
+    caller.secure_transport = app.tls;
+    Ok(Authenticated { caller, service: parsed.service })
+}

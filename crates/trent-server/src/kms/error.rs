@@ -1,0 +1,77 @@
+//! Domain errors → AWS wire errors: `{"__type": "...", "message": "..."}` with a status code.
+//!
+//! The match is exhaustive, so a new domain error cannot compile until its wire code is chosen.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use trent_core::KmsError;
+
+use super::CONTENT_TYPE;
+
+/// A failure of one KMS request, ready to send.
+pub enum ApiError {
+    Domain(KmsError),
+    /// The body is not JSON of the operation's shape.
+    Serialization(String),
+    UnknownOperation,
+}
+
+impl From<KmsError> for ApiError {
+    fn from(e: KmsError) -> Self {
+        ApiError::Domain(e)
+    }
+}
+
+fn domain_code(e: &KmsError) -> (StatusCode, &'static str) {
+    use KmsError::*;
+    let bad = StatusCode::BAD_REQUEST;
+    match e {
+        NotFound(_) => (bad, "NotFoundException"),
+        AlreadyExists(_) => (bad, "AlreadyExistsException"),
+        InvalidArn(_) => (bad, "InvalidArnException"),
+        InvalidAliasName(_) => (bad, "InvalidAliasNameException"),
+        NotAuthorized(_) => (bad, "NotAuthorizedException"),
+        Disabled(_) => (bad, "DisabledException"),
+        InvalidState(_) => (bad, "KMSInvalidStateException"),
+        InvalidCiphertext => (bad, "InvalidCiphertextException"),
+        IncorrectKey(_) => (bad, "IncorrectKeyException"),
+        InvalidKeyUsage(_) => (bad, "InvalidKeyUsageException"),
+        InvalidMarker(_) => (bad, "InvalidMarkerException"),
+        InvalidGrantToken(_) => (bad, "InvalidGrantTokenException"),
+        Validation(_) => (bad, "ValidationException"),
+        LimitExceeded(_) => (bad, "LimitExceededException"),
+        Tag(_) => (bad, "TagException"),
+        MalformedPolicyDocument(_) => (bad, "MalformedPolicyDocumentException"),
+        UnsupportedOperation(_) => (bad, "UnsupportedOperationException"),
+        CustomKeyStoreNotFound(_) => (bad, "CustomKeyStoreNotFoundException"),
+        DryRunOperation => (bad, "DryRunOperationException"),
+        AccessDenied(_) => (bad, "AccessDeniedException"),
+        Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "KMSInternalException"),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Domain(KmsError::Internal(detail)) => {
+                // The detail may name storage paths or internal state: log it, send nothing of it.
+                tracing::error!(%detail, "internal error");
+                error_response(StatusCode::INTERNAL_SERVER_ERROR, "KMSInternalException", "An internal error occurred.")
+            }
+            ApiError::Domain(e) => {
+                let (status, code) = domain_code(&e);
+                error_response(status, code, &e.to_string())
+            }
+            ApiError::Serialization(m) => error_response(StatusCode::BAD_REQUEST, "SerializationException", &m),
+            ApiError::UnknownOperation => error_response(StatusCode::BAD_REQUEST, "UnknownOperationException", ""),
+        }
+    }
+}
+
+/// An awsJson1.1 error body.
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "__type": code, "message": message }).to_string();
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    response
+}

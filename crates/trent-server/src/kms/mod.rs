@@ -1,0 +1,40 @@
+//! The KMS API over awsJson1.1: `POST /` with `X-Amz-Target: TrentService.<Operation>`.
+//!
+//! `operations.rs` maps each operation's JSON shapes to a `trent_core::Kms` call; `error.rs` is
+//! the one place where domain errors become `__type` codes and HTTP statuses.
+
+mod error;
+mod operations;
+mod shapes;
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use trent_core::Caller;
+
+use crate::server::AppState;
+
+pub use error::error_response;
+
+/// The awsJson1.1 content type.
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// Handles one authenticated KMS request.
+pub async fn handle(app: &AppState, caller: &Caller, headers: &HeaderMap, body: &[u8]) -> Response {
+    let Some(operation) = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.strip_prefix("TrentService."))
+    else {
+        return error_response(StatusCode::BAD_REQUEST, "UnknownOperationException", "");
+    };
+    match operations::dispatch(&app.kms, caller, operation, body).await {
+        Ok(json) => json_response(json),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn json_response(body: Vec<u8>) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    response
+}

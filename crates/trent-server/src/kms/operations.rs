@@ -1,0 +1,365 @@
+//! One function per KMS operation: JSON request → `trent_core::Kms` call → JSON response.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use trent_core::keys::CreateKeyInput;
+use trent_core::model::{AliasRecord, KeyRecord};
+use trent_core::{Caller, Kms};
+use trent_crypto::spec::{KeyState, WireEnum};
+use zeroize::Zeroizing;
+
+use super::error::ApiError;
+use super::shapes::*;
+use trent_core::crypto_ops::{DecryptInput, EncryptInput, GenerateDataKeyInput, ReEncryptInput};
+
+type ApiResult = Result<Vec<u8>, ApiError>;
+
+/// Runs `operation` with the JSON `body`.
+pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) -> ApiResult {
+    match operation {
+        "Encrypt" => encrypt(kms, caller, parse(body)?).await,
+        "Decrypt" => decrypt(kms, caller, parse(body)?).await,
+        "GenerateDataKey" => generate_data_key(kms, caller, parse(body)?, true).await,
+        "GenerateDataKeyWithoutPlaintext" => generate_data_key(kms, caller, parse(body)?, false).await,
+        "ReEncrypt" => re_encrypt(kms, caller, parse(body)?).await,
+        "GenerateRandom" => generate_random(kms, caller, parse(body)?).await,
+        "CreateKey" => create_key(kms, caller, parse(body)?).await,
+        "DescribeKey" => describe_key(kms, caller, parse(body)?).await,
+        "ListKeys" => list_keys(kms, caller, parse(body)?).await,
+        "EnableKey" => {
+            let r: KeyIdRequest = parse(body)?;
+            kms.enable_key(caller, r.key_id.as_deref()).await?;
+            empty()
+        }
+        "DisableKey" => {
+            let r: KeyIdRequest = parse(body)?;
+            kms.disable_key(caller, r.key_id.as_deref()).await?;
+            empty()
+        }
+        "UpdateKeyDescription" => {
+            let r: UpdateKeyDescriptionRequest = parse(body)?;
+            kms.update_key_description(caller, r.key_id.as_deref(), r.description.as_deref()).await?;
+            empty()
+        }
+        "CreateAlias" => {
+            let r: AliasRequest = parse(body)?;
+            kms.create_alias(caller, r.alias_name.as_deref(), r.target_key_id.as_deref()).await?;
+            empty()
+        }
+        "UpdateAlias" => {
+            let r: AliasRequest = parse(body)?;
+            kms.update_alias(caller, r.alias_name.as_deref(), r.target_key_id.as_deref()).await?;
+            empty()
+        }
+        "DeleteAlias" => {
+            let r: AliasRequest = parse(body)?;
+            kms.delete_alias(caller, r.alias_name.as_deref()).await?;
+            empty()
+        }
+        "ListAliases" => list_aliases(kms, caller, parse(body)?).await,
+        "TagResource" => {
+            let r: TagResourceRequest = parse(body)?;
+            let tags = r.tags.map(|t| t.into_iter().map(Into::into).collect());
+            kms.tag_resource(caller, r.key_id.as_deref(), tags).await?;
+            empty()
+        }
+        "UntagResource" => {
+            let r: UntagResourceRequest = parse(body)?;
+            kms.untag_resource(caller, r.key_id.as_deref(), r.tag_keys).await?;
+            empty()
+        }
+        "ListResourceTags" => {
+            let r: ListRequest = parse(body)?;
+            let page = kms.list_resource_tags(caller, r.key_id.as_deref(), r.limit, r.marker.as_deref()).await?;
+            let tags: Vec<TagShape> = page.tags.iter().map(TagShape::from).collect();
+            paged(json!({ "Tags": tags }), page.next_marker)
+        }
+        "GetKeyPolicy" => {
+            let r: KeyPolicyRequest = parse(body)?;
+            let policy = kms.get_key_policy(caller, r.key_id.as_deref(), r.policy_name.as_deref()).await?;
+            to_json(&json!({ "Policy": policy, "PolicyName": r.policy_name.as_deref().unwrap_or("default") }))
+        }
+        "PutKeyPolicy" => {
+            let r: KeyPolicyRequest = parse(body)?;
+            kms.put_key_policy(
+                caller,
+                r.key_id.as_deref(),
+                r.policy_name.as_deref(),
+                r.policy.as_deref(),
+                r.bypass_policy_lockout_safety_check.unwrap_or(false),
+            )
+            .await?;
+            empty()
+        }
+        "ListKeyPolicies" => {
+            let r: ListRequest = parse(body)?;
+            let names = kms.list_key_policies(caller, r.key_id.as_deref(), r.limit, r.marker.as_deref()).await?;
+            to_json(&json!({ "PolicyNames": names, "Truncated": false }))
+        }
+        known if KNOWN_UNIMPLEMENTED.contains(&known) => Err(ApiError::Domain(trent_core::KmsError::UnsupportedOperation(
+            format!("{known} is not implemented by this Trent server yet"),
+        ))),
+        _ => Err(ApiError::UnknownOperation),
+    }
+}
+
+/// KMS operations that exist in the AWS API but not yet in Trent.
+const KNOWN_UNIMPLEMENTED: &[&str] = &[
+    "CancelKeyDeletion", "ConnectCustomKeyStore", "CreateCustomKeyStore", "CreateGrant", "Decapsulate",
+    "DeleteCustomKeyStore", "DeleteImportedKeyMaterial", "DeriveSharedSecret", "DescribeCustomKeyStores",
+    "DisableKeyRotation", "DisconnectCustomKeyStore", "EnableKeyRotation", "Encapsulate", "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext", "GenerateMac", "GetKeyLastUsage", "GetKeyRotationStatus",
+    "GetParametersForImport", "GetPublicKey", "ImportKeyMaterial", "ListGrants", "ListKeyRotations",
+    "ListRetirableGrants", "ReplicateKey", "RetireGrant", "RevokeGrant", "RotateKeyOnDemand", "ScheduleKeyDeletion",
+    "Sign", "UpdateCustomKeyStore", "UpdatePrimaryRegion", "Verify", "VerifyMac",
+];
+
+fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    // The SDKs send `{}` for input-less calls; some tools send nothing at all.
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::Serialization(serialization_message(&e)))
+}
+
+fn serialization_message(e: &serde_json::Error) -> String {
+    // serde's message names no Rust types for these shapes; keep just its first sentence.
+    let text = e.to_string();
+    text.split(" at line").next().unwrap_or("").to_string()
+}
+
+fn to_json<T: Serialize>(v: &T) -> ApiResult {
+    serde_json::to_vec(v).map_err(|e| ApiError::Domain(trent_core::KmsError::Internal(e.to_string())))
+}
+
+fn empty() -> ApiResult {
+    Ok(b"{}".to_vec())
+}
+
+fn paged(mut body: Value, next_marker: Option<String>) -> ApiResult {
+    if let Value::Object(map) = &mut body {
+        map.insert("Truncated".into(), Value::Bool(next_marker.is_some()));
+        if let Some(m) = next_marker {
+            map.insert("NextMarker".into(), Value::String(m));
+        }
+    }
+    to_json(&body)
+}
+
+fn b64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+/// Builds `KeyMetadata` as AWS returns it for a key.
+pub fn key_metadata(r: &KeyRecord) -> Value {
+    let mut m = json!({
+        "AWSAccountId": r.account_id,
+        "KeyId": r.key_id,
+        "Arn": r.arn(),
+        "CreationDate": epoch_seconds(r.created_ms),
+        "Enabled": r.state == KeyState::Enabled,
+        "Description": r.description,
+        "KeyUsage": r.key_usage.as_str(),
+        "KeyState": r.state.as_str(),
+        "Origin": r.origin.as_str(),
+        "KeyManager": "CUSTOMER",
+        "CustomerMasterKeySpec": r.key_spec.as_str(),
+        "KeySpec": r.key_spec.as_str(),
+        "MultiRegion": r.multi_region,
+        "CurrentKeyMaterialId": r.current_material.to_hex(),
+    });
+    let algorithms: Vec<&str> = r.key_spec.encryption_algorithms().iter().map(|a| a.as_str()).collect();
+    if let Value::Object(map) = &mut m
+        && !algorithms.is_empty()
+    {
+        map.insert("EncryptionAlgorithms".into(), json!(algorithms));
+    }
+    m
+}
+
+fn alias_entry(a: &AliasRecord) -> Value {
+    json!({
+        "AliasName": a.alias_name,
+        "AliasArn": a.arn(),
+        "TargetKeyId": a.target_key_id,
+        "CreationDate": epoch_seconds(a.created_ms),
+        "LastUpdatedDate": epoch_seconds(a.updated_ms),
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct EncryptResponse<'a> {
+    ciphertext_blob: String,
+    key_id: &'a str,
+    encryption_algorithm: &'static str,
+}
+
+async fn encrypt(kms: &Kms, caller: &Caller, r: EncryptRequest) -> ApiResult {
+    let out = kms
+        .encrypt(
+            caller,
+            EncryptInput {
+                key_id: r.key_id,
+                plaintext: r.plaintext.map(Zeroizing::new),
+                encryption_context: r.encryption_context.unwrap_or_default(),
+                grant_tokens: r.grant_tokens.unwrap_or_default(),
+                encryption_algorithm: r.encryption_algorithm,
+                dry_run: r.dry_run.unwrap_or(false),
+            },
+        )
+        .await?;
+    to_json(&EncryptResponse {
+        ciphertext_blob: b64(&out.ciphertext_blob),
+        key_id: &out.key_arn,
+        encryption_algorithm: out.encryption_algorithm.as_str(),
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DecryptResponse<'a> {
+    key_id: &'a str,
+    plaintext: Zeroizing<String>,
+    encryption_algorithm: &'static str,
+    key_material_id: String,
+}
+
+async fn decrypt(kms: &Kms, caller: &Caller, r: DecryptRequest) -> ApiResult {
+    if r.recipient.is_some() {
+        return Err(ApiError::Domain(trent_core::KmsError::UnsupportedOperation(
+            "Recipient (Nitro Enclaves attestation) is not supported by this Trent server".into(),
+        )));
+    }
+    let out = kms
+        .decrypt(
+            caller,
+            DecryptInput {
+                ciphertext_blob: r.ciphertext_blob,
+                encryption_context: r.encryption_context.unwrap_or_default(),
+                grant_tokens: r.grant_tokens.unwrap_or_default(),
+                key_id: r.key_id,
+                encryption_algorithm: r.encryption_algorithm,
+                dry_run: r.dry_run.unwrap_or(false),
+            },
+        )
+        .await?;
+    let body = to_json(&DecryptResponse {
+        key_id: &out.key_arn,
+        plaintext: Zeroizing::new(b64(&out.plaintext)),
+        encryption_algorithm: out.encryption_algorithm.as_str(),
+        key_material_id: out.key_material_id.to_hex(),
+    });
+    body
+}
+
+async fn re_encrypt(kms: &Kms, caller: &Caller, r: ReEncryptRequest) -> ApiResult {
+    let out = kms
+        .re_encrypt(
+            caller,
+            ReEncryptInput {
+                ciphertext_blob: r.ciphertext_blob,
+                source_encryption_context: r.source_encryption_context.unwrap_or_default(),
+                source_key_id: r.source_key_id,
+                destination_key_id: r.destination_key_id,
+                destination_encryption_context: r.destination_encryption_context.unwrap_or_default(),
+                source_encryption_algorithm: r.source_encryption_algorithm,
+                destination_encryption_algorithm: r.destination_encryption_algorithm,
+                grant_tokens: r.grant_tokens.unwrap_or_default(),
+                dry_run: r.dry_run.unwrap_or(false),
+            },
+        )
+        .await?;
+    to_json(&json!({
+        "CiphertextBlob": b64(&out.ciphertext_blob),
+        "SourceKeyId": out.source_key_arn,
+        "KeyId": out.key_arn,
+        "SourceEncryptionAlgorithm": out.source_encryption_algorithm.as_str(),
+        "DestinationEncryptionAlgorithm": out.destination_encryption_algorithm.as_str(),
+        "SourceKeyMaterialId": out.source_key_material_id.to_hex(),
+        "DestinationKeyMaterialId": out.destination_key_material_id.to_hex(),
+    }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct GenerateDataKeyResponse<'a> {
+    ciphertext_blob: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plaintext: Option<Zeroizing<String>>,
+    key_id: &'a str,
+    key_material_id: String,
+}
+
+async fn generate_data_key(kms: &Kms, caller: &Caller, r: GenerateDataKeyRequest, with_plaintext: bool) -> ApiResult {
+    let out = kms
+        .generate_data_key(
+            caller,
+            GenerateDataKeyInput {
+                key_id: r.key_id,
+                encryption_context: r.encryption_context.unwrap_or_default(),
+                number_of_bytes: r.number_of_bytes,
+                key_spec: r.key_spec,
+                grant_tokens: r.grant_tokens.unwrap_or_default(),
+                has_recipient: r.recipient.is_some(),
+                dry_run: r.dry_run.unwrap_or(false),
+            },
+            with_plaintext,
+        )
+        .await?;
+    to_json(&GenerateDataKeyResponse {
+        ciphertext_blob: b64(&out.ciphertext_blob),
+        plaintext: out.plaintext.map(|p| Zeroizing::new(b64(&p))),
+        key_id: &out.key_arn,
+        key_material_id: out.key_material_id.to_hex(),
+    })
+}
+
+async fn generate_random(kms: &Kms, caller: &Caller, r: GenerateRandomRequest) -> ApiResult {
+    let bytes = kms
+        .generate_random(caller, r.number_of_bytes, r.custom_key_store_id.as_deref(), r.recipient.is_some())
+        .await?;
+    to_json(&json!({ "Plaintext": Zeroizing::new(b64(&bytes)).as_str() }))
+}
+
+async fn create_key(kms: &Kms, caller: &Caller, r: CreateKeyRequest) -> ApiResult {
+    let record = kms
+        .create_key(
+            caller,
+            CreateKeyInput {
+                policy: r.policy,
+                description: r.description,
+                key_usage: r.key_usage,
+                customer_master_key_spec: r.customer_master_key_spec,
+                key_spec: r.key_spec,
+                origin: r.origin,
+                custom_key_store_id: r.custom_key_store_id,
+                bypass_policy_lockout_safety_check: r.bypass_policy_lockout_safety_check.unwrap_or(false),
+                tags: r.tags.unwrap_or_default().into_iter().map(Into::into).collect(),
+                multi_region: r.multi_region.unwrap_or(false),
+                xks_key_id: r.xks_key_id,
+            },
+        )
+        .await?;
+    to_json(&json!({ "KeyMetadata": key_metadata(&record) }))
+}
+
+async fn describe_key(kms: &Kms, caller: &Caller, r: KeyIdRequest) -> ApiResult {
+    let record = kms.describe_key(caller, r.key_id.as_deref(), &r.grant_tokens.unwrap_or_default()).await?;
+    to_json(&json!({ "KeyMetadata": key_metadata(&record) }))
+}
+
+async fn list_keys(kms: &Kms, caller: &Caller, r: ListRequest) -> ApiResult {
+    let page = kms.list_keys(caller, r.limit, r.marker.as_deref()).await?;
+    let keys: Vec<Value> = page.keys.iter().map(|(id, arn)| json!({ "KeyId": id, "KeyArn": arn })).collect();
+    paged(json!({ "Keys": keys }), page.next_marker)
+}
+
+async fn list_aliases(kms: &Kms, caller: &Caller, r: ListRequest) -> ApiResult {
+    let page = kms.list_aliases(caller, r.key_id.as_deref(), r.limit, r.marker.as_deref()).await?;
+    let aliases: Vec<Value> = page.aliases.iter().map(alias_entry).collect();
+    paged(json!({ "Aliases": aliases }), page.next_marker)
+}

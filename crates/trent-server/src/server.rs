@@ -1,0 +1,108 @@
+//! The HTTP server: one handler for `POST /`, request ids, routing by service, TLS, shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, Method, Uri};
+use trent_core::Kms;
+use trent_sigv4::SigningKeyCache;
+
+use crate::auth::{self, AuthFailure};
+use crate::kms;
+
+/// Largest request body accepted. KMS payloads are at most a few tens of KiB (a 32 KiB policy,
+/// a 6 KiB ciphertext, base64-encoded); anything larger is refused before parsing.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Shared state of the edge.
+pub struct AppState {
+    pub kms: Arc<Kms>,
+    pub signing_keys: SigningKeyCache,
+    pub tls: bool,
+}
+
+impl AppState {
+    pub fn new(kms: Arc<Kms>, tls: bool) -> Self {
+        Self { kms, signing_keys: SigningKeyCache::new(10_000), tls }
+    }
+}
+
+/// The axum router serving every Trent API.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .fallback(handle)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn handle(
+    State(app): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut response = dispatch(&app, peer, &method, &uri, &headers, &body).await;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-amzn-requestid", v);
+    }
+    response
+}
+
+async fn dispatch(app: &AppState, peer: SocketAddr, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
+    let caller = match auth::authenticate(app, peer, method, uri, headers, body) {
+        Ok(c) => c,
+        Err(failure) => return auth_error_response(&failure),
+    };
+    match caller.service.as_str() {
+        "kms" => kms::handle(app, &caller.caller, headers, body).await,
+        other => auth_error_response(&AuthFailure::UnknownService(other.to_string())),
+    }
+}
+
+fn auth_error_response(failure: &AuthFailure) -> Response {
+    kms::error_response(http::StatusCode::BAD_REQUEST, failure.aws_code(), &failure.message())
+}
+
+/// How to listen.
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    /// PEM certificate chain and private key paths, for HTTPS.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+/// Serves until `shutdown` completes, then finishes in-flight requests.
+pub async fn serve(
+    app: Arc<AppState>,
+    listener: std::net::TcpListener,
+    tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+    });
+    listener.set_nonblocking(true)?;
+    match tls {
+        Some((cert, key)) => {
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
+            axum_server::from_tcp_rustls(listener, config)?.handle(handle).serve(service).await
+        }
+        None => axum_server::from_tcp(listener)?.handle(handle).serve(service).await,
+    }
+}
+
+impl IntoResponse for AuthFailure {
+    fn into_response(self) -> Response {
+        auth_error_response(&self)
+    }
+}

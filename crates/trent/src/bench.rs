@@ -1,0 +1,217 @@
+//! `trent bench`: a closed-loop load generator for a running Trent.
+//!
+//! It opens `--connections` keep-alive HTTP/1.1 connections, and on each sends correctly signed
+//! requests back to back for `--duration` seconds (every request is signed afresh with the
+//! current time, as a real client would). It then reports requests/s and latency percentiles.
+//! Only loopback or the operator's own servers should be targeted.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use serde_json::{Value, json};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Server to load (http only).
+    #[arg(long, default_value = "http://127.0.0.1:4599")]
+    endpoint: String,
+    /// Shared-credentials file with a `[trent]` profile (default: trent-data/credentials).
+    #[arg(long)]
+    credentials_file: Option<PathBuf>,
+    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+    access_key_id: Option<String>,
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    secret_access_key: Option<String>,
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// encrypt, decrypt or generate-data-key.
+    #[arg(long, default_value = "encrypt")]
+    operation: String,
+    /// Key to use; a new symmetric key is created when absent.
+    #[arg(long)]
+    key_id: Option<String>,
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Plaintext size for encrypt (and for the ciphertext decrypt uses).
+    #[arg(long, default_value_t = 64)]
+    plaintext_bytes: usize,
+}
+
+struct Target {
+    host: String,
+    addr: String,
+    access_key_id: String,
+    secret: String,
+    region: String,
+}
+
+pub async fn run(args: BenchArgs) -> Result<(), String> {
+    let target = target(&args)?;
+    let key_id = match &args.key_id {
+        Some(k) => k.clone(),
+        None => {
+            let created = call_once(&target, "CreateKey", &json!({"Description": "trent bench"})).await?;
+            created["KeyMetadata"]["KeyId"].as_str().ok_or("CreateKey returned no KeyId")?.to_string()
+        }
+    };
+    let plaintext = STANDARD.encode(vec![0x42u8; args.plaintext_bytes]);
+    let (operation, body) = match args.operation.as_str() {
+        "encrypt" => ("Encrypt", json!({"KeyId": key_id, "Plaintext": plaintext})),
+        "generate-data-key" => ("GenerateDataKey", json!({"KeyId": key_id, "KeySpec": "AES_256"})),
+        "decrypt" => {
+            let enc = call_once(&target, "Encrypt", &json!({"KeyId": key_id, "Plaintext": plaintext})).await?;
+            ("Decrypt", json!({"CiphertextBlob": enc["CiphertextBlob"]}))
+        }
+        other => return Err(format!("unknown operation `{other}` (encrypt, decrypt, generate-data-key)")),
+    };
+    let body = Bytes::from(body.to_string());
+    let target = std::sync::Arc::new(target);
+    let deadline = Instant::now() + Duration::from_secs(args.duration);
+    let started = Instant::now();
+    let mut workers = Vec::with_capacity(args.connections);
+    for _ in 0..args.connections {
+        let (target, body) = (target.clone(), body.clone());
+        workers.push(tokio::spawn(async move { worker(&target, operation, body, deadline).await }));
+    }
+    let mut latencies_us: Vec<u32> = Vec::new();
+    let mut errors = 0u64;
+    for w in workers {
+        let (lat, errs) = w.await.map_err(|e| e.to_string())??;
+        latencies_us.extend(lat);
+        errors += errs;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies_us.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if latencies_us.is_empty() {
+            return 0.0;
+        }
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss, reason = "an index into a sorted sample")]
+        let i = ((latencies_us.len() - 1) as f64 * p).round() as usize;
+        f64::from(latencies_us.get(i).copied().unwrap_or(0)) / 1000.0
+    };
+    #[expect(clippy::cast_precision_loss, reason = "request counts are far below 2^53")]
+    let rate = latencies_us.len() as f64 / elapsed;
+    println!(
+        "operation={operation} connections={} duration={elapsed:.1}s requests={} errors={errors} rate={rate:.0} req/s latency_ms p50={:.2} p90={:.2} p99={:.2} max={:.2}",
+        args.connections,
+        latencies_us.len(),
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        pct(1.0)
+    );
+    if errors > 0 {
+        return Err(format!("{errors} requests failed"));
+    }
+    Ok(())
+}
+
+fn target(args: &BenchArgs) -> Result<Target, String> {
+    let host = args.endpoint.strip_prefix("http://").ok_or("bench speaks plain http: use an http:// endpoint")?.trim_end_matches('/').to_string();
+    let (access_key_id, secret) = match (&args.access_key_id, &args.secret_access_key) {
+        (Some(a), Some(s)) => (a.clone(), s.clone()),
+        _ => {
+            let path = args.credentials_file.clone().unwrap_or_else(|| PathBuf::from("trent-data/credentials"));
+            read_credentials(&path)?
+        }
+    };
+    Ok(Target { addr: host.clone(), host, access_key_id, secret, region: args.region.clone() })
+}
+
+/// Reads `aws_access_key_id` / `aws_secret_access_key` from the `[trent]` profile.
+fn read_credentials(path: &std::path::Path) -> Result<(String, String), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut in_profile = false;
+    let (mut akid, mut secret) = (None, None);
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_profile = line == "[trent]";
+        } else if in_profile && let Some((k, v)) = line.split_once('=') {
+            match k.trim() {
+                "aws_access_key_id" => akid = Some(v.trim().to_string()),
+                "aws_secret_access_key" => secret = Some(v.trim().to_string()),
+                _ => {}
+            }
+        }
+    }
+    akid.zip(secret).ok_or_else(|| format!("no [trent] profile with keys in {}", path.display()))
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_secs()).unwrap_or(0)).unwrap_or(0)
+}
+
+fn signed_request(t: &Target, operation: &str, body: Bytes) -> Result<hyper::Request<Full<Bytes>>, String> {
+    let target_header = format!("TrentService.{operation}");
+    let content_type = "application/x-amz-json-1.1";
+    let auth = trent_sigv4::sign(
+        "POST",
+        "/",
+        "",
+        &t.host,
+        &[("content-type", content_type), ("x-amz-target", &target_header)],
+        &body,
+        &t.access_key_id,
+        &t.secret,
+        None,
+        &t.region,
+        "kms",
+        now_unix(),
+    );
+    let mut req = hyper::Request::post("/")
+        .header("host", &t.host)
+        .header("content-type", content_type)
+        .header("x-amz-target", target_header);
+    for (name, value) in auth {
+        req = req.header(name, value);
+    }
+    req.body(Full::new(body)).map_err(|e| e.to_string())
+}
+
+async fn connect(t: &Target) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {
+    let stream = tokio::net::TcpStream::connect(&t.addr).await.map_err(|e| format!("connect {}: {e}", t.addr))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+async fn call_once(t: &Target, operation: &str, body: &Value) -> Result<Value, String> {
+    let mut sender = connect(t).await?;
+    let response = sender.send_request(signed_request(t, operation, Bytes::from(body.to_string()))?).await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    let bytes = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("{operation} failed: {status} {value}"));
+    }
+    Ok(value)
+}
+
+async fn worker(t: &Target, operation: &str, body: Bytes, deadline: Instant) -> Result<(Vec<u32>, u64), String> {
+    let mut sender = connect(t).await?;
+    let mut latencies = Vec::with_capacity(100_000);
+    let mut errors = 0;
+    while Instant::now() < deadline {
+        let req = signed_request(t, operation, body.clone())?;
+        let start = Instant::now();
+        let response = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let ok = response.status().is_success();
+        let _ = response.into_body().collect().await.map_err(|e| e.to_string())?;
+        latencies.push(u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX));
+        if !ok {
+            errors += 1;
+        }
+    }
+    Ok((latencies, errors))
+}

@@ -1,0 +1,118 @@
+//! `trent serve`: open the data directory, bootstrap accounts, and serve until SIGINT/SIGTERM.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use trent_core::{Kms, SystemClock};
+use trent_crypto::RootKey;
+use trent_server::AppState;
+use trent_store_sqlite::SqliteStore;
+use zeroize::Zeroizing;
+
+use crate::config::Settings;
+
+/// Environment variable that may hold the root key (64 hex digits).
+pub const ROOT_KEY_ENV: &str = "TRENT_ROOT_KEY";
+
+pub async fn run(settings: Settings) -> Result<(), String> {
+    create_private_dir(&settings.data_dir)?;
+    let root = load_or_create_root_key(&settings)?;
+    let store = SqliteStore::open(&settings.data_dir.join("trent.db")).map_err(|e| format!("cannot open database: {e}"))?;
+    let kms = Kms::open(Arc::new(store), root, Arc::new(SystemClock::default())).await.map_err(|e| format!("cannot start: {e}"))?;
+
+    for account in &settings.accounts {
+        kms.ensure_account(&account.id, &account.root_access_key_id, &account.root_secret_access_key)
+            .await
+            .map_err(|e| format!("cannot set up account {}: {e}", account.id))?;
+    }
+    let credentials_file = settings.data_dir.join("credentials");
+    if settings.accounts.is_empty() && kms.account_count().await.map_err(|e| e.to_string())? == 0 {
+        let account = kms.create_random_account().await.map_err(|e| format!("cannot create the default account: {e}"))?;
+        write_credentials_file(&credentials_file, &account.access_key_id, &account.secret_access_key)?;
+        println!("Created default account {} with root credentials in {}", account.account_id, credentials_file.display());
+    }
+
+    let listener = std::net::TcpListener::bind(settings.listen).map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let scheme = if settings.tls.is_some() { "https" } else { "http" };
+    println!("Trent is serving the AWS KMS API on {scheme}://{addr} (default region {})", settings.region);
+    if credentials_file.exists() {
+        println!(
+            "Try: AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE=trent AWS_DEFAULT_REGION={} aws --endpoint-url {scheme}://{addr} kms list-keys",
+            credentials_file.display(),
+            settings.region
+        );
+    }
+    let _ = std::io::stdout().flush();
+
+    let app = Arc::new(AppState::new(Arc::new(kms), settings.tls.is_some()));
+    trent_server::serve(app, listener, settings.tls, shutdown_signal()).await.map_err(|e| format!("server error: {e}"))?;
+    println!("Trent stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| format!("cannot restrict {}: {e}", dir.display()))
+}
+
+/// The root key from `$TRENT_ROOT_KEY`, the configured file, or `<data_dir>/root.key`
+/// (generated on first start, mode 0600).
+fn load_or_create_root_key(settings: &Settings) -> Result<RootKey, String> {
+    if let Ok(hex_key) = std::env::var(ROOT_KEY_ENV) {
+        return parse_root_key(&hex_key).map_err(|e| format!("{ROOT_KEY_ENV}: {e}"));
+    }
+    let path: PathBuf = settings.root_key_file.clone().unwrap_or_else(|| settings.data_dir.join("root.key"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse_root_key(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && settings.root_key_file.is_none() => {
+            let (root, bytes) = RootKey::generate().map_err(|e| e.to_string())?;
+            let text = Zeroizing::new(format!("{}\n", hex::encode(bytes.as_slice())));
+            write_private_file(&path, text.as_bytes())?;
+            Ok(root)
+        }
+        Err(e) => Err(format!("cannot read root key {}: {e}", path.display())),
+    }
+}
+
+fn parse_root_key(text: &str) -> Result<RootKey, String> {
+    let bytes = Zeroizing::new(hex::decode(text.trim()).map_err(|_| "root key must be 64 hex digits".to_string())?);
+    RootKey::from_bytes(&bytes).map_err(|e| e.to_string())
+}
+
+fn write_credentials_file(path: &Path, access_key_id: &str, secret: &str) -> Result<(), String> {
+    let text = Zeroizing::new(format!("[trent]\naws_access_key_id = {access_key_id}\naws_secret_access_key = {secret}\n"));
+    write_private_file(path, text.as_bytes())
+}
+
+/// Writes a new file readable only by its owner, and syncs it to disk.
+fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), String> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    f.write_all(contents).and_then(|_| f.sync_all()).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}

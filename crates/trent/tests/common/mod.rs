@@ -1,0 +1,138 @@
+//! Test harness: start the real `trent` binary on an ephemeral port and build real clients for it.
+
+#![allow(dead_code, reason = "each test file uses a different subset of the harness")]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+
+pub const ACCOUNT_A: &str = "111122223333";
+pub const AKID_A: &str = "AKIAEXAMPLE000000001";
+pub const SECRET_A: &str = "secret-1";
+pub const ACCOUNT_B: &str = "444455556666";
+pub const AKID_B: &str = "AKIAEXAMPLE000000002";
+pub const SECRET_B: &str = "secret-2";
+
+/// A running `trent serve`, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub endpoint: String,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts Trent with two declared accounts in a fresh data directory.
+    pub fn start() -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().join("data");
+        let mut s = Server::start_in(&data_dir, true);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts Trent on `data_dir`, with the two test accounts declared in a config file when
+    /// `with_accounts`.
+    pub fn start_in(data_dir: &Path, with_accounts: bool) -> Server {
+        std::fs::create_dir_all(data_dir.parent().unwrap()).unwrap();
+        let config = data_dir.parent().unwrap().join("trent.toml");
+        let accounts = if with_accounts {
+            format!(
+                "[[account]]\nid = \"{ACCOUNT_A}\"\nroot_access_key_id = \"{AKID_A}\"\nroot_secret_access_key = \"{SECRET_A}\"\n\
+                 [[account]]\nid = \"{ACCOUNT_B}\"\nroot_access_key_id = \"{AKID_B}\"\nroot_secret_access_key = \"{SECRET_B}\"\n"
+            )
+        } else {
+            String::new()
+        };
+        std::fs::write(&config, format!("listen = \"127.0.0.1:0\"\nregion = \"us-east-1\"\n{accounts}")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env_remove("TRENT_ROOT_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let endpoint = loop {
+            let line = lines.next().expect("trent exited before listening").unwrap();
+            if let Some(rest) = line.split(" on ").nth(1)
+                && line.starts_with("Trent is serving")
+            {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, endpoint, data_dir: data_dir.to_path_buf(), _tmp: None }
+    }
+
+    pub fn kill_9(&mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        self.child.wait().unwrap()
+    }
+
+    pub fn kms(&self, akid: &str, secret: &str) -> aws_sdk_kms::Client {
+        self.kms_in(akid, secret, "us-east-1")
+    }
+
+    pub fn kms_in(&self, akid: &str, secret: &str, region: &str) -> aws_sdk_kms::Client {
+        let config = aws_sdk_kms::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new(akid, secret, None, None, "test"))
+            .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_kms::Client::from_conf(config)
+    }
+
+    pub fn kms_a(&self) -> aws_sdk_kms::Client {
+        self.kms(AKID_A, SECRET_A)
+    }
+
+    pub fn kms_b(&self) -> aws_sdk_kms::Client {
+        self.kms(AKID_B, SECRET_B)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `__type`-derived error code of a failed SDK call.
+pub fn code<E, R>(result: Result<R, aws_sdk_kms::error::SdkError<E, aws_sdk_kms::config::http::HttpResponse>>) -> String
+where
+    E: aws_sdk_kms::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(r) => panic!("expected an error, got {r:?}"),
+        Err(e) => e.as_service_error().and_then(|s| s.code()).map(str::to_string).unwrap_or_else(|| format!("not a service error: {e:?}")),
+    }
+}
+
+/// The message of a failed SDK call.
+pub fn message<E, R>(result: Result<R, aws_sdk_kms::error::SdkError<E, aws_sdk_kms::config::http::HttpResponse>>) -> String
+where
+    E: aws_sdk_kms::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(r) => panic!("expected an error, got {r:?}"),
+        Err(e) => e.as_service_error().and_then(|s| s.message()).unwrap_or_default().to_string(),
+    }
+}
