@@ -24,7 +24,12 @@ pub struct AliasList {
 }
 
 impl Kms {
-    pub async fn create_alias(&self, caller: &Caller, alias_name: Option<&str>, target_key_id: Option<&str>) -> KmsResult<()> {
+    pub async fn create_alias(
+        &self,
+        caller: &Caller,
+        alias_name: Option<&str>,
+        target_key_id: Option<&str>,
+    ) -> KmsResult<()> {
         let name = validate::required("aliasName", alias_name)?;
         let target = validate::required("targetKeyId", target_key_id)?;
         validate_alias_name(name)?;
@@ -33,7 +38,10 @@ impl Kms {
         self.authorize(caller, "kms:CreateAlias", Resource::Any)?;
         self.authorize(caller, "kms:CreateAlias", Resource::Key(&key.record))?;
         if key.record.account_id != caller.account {
-            return Err(KmsError::NotFound(format!("Key '{}' does not exist", key.record.arn())));
+            return Err(KmsError::NotFound(format!(
+                "Key '{}' does not exist",
+                key.record.arn()
+            )));
         }
         if key.record.state == KeyState::PendingDeletion {
             return Err(invalid_state(&key.record, key.record.state));
@@ -49,7 +57,12 @@ impl Kms {
         };
         match self.store.insert_alias(&record).await {
             Ok(()) => {
-                self.cache.put_alias(&record.account_id, &record.region, name, &record.target_key_id);
+                self.cache.put_alias(
+                    &record.account_id,
+                    &record.region,
+                    name,
+                    &record.target_key_id,
+                );
                 Ok(())
             }
             Err(StoreError::AlreadyExists) => Err(KmsError::AlreadyExists(format!(
@@ -60,7 +73,12 @@ impl Kms {
         }
     }
 
-    pub async fn update_alias(&self, caller: &Caller, alias_name: Option<&str>, target_key_id: Option<&str>) -> KmsResult<()> {
+    pub async fn update_alias(
+        &self,
+        caller: &Caller,
+        alias_name: Option<&str>,
+        target_key_id: Option<&str>,
+    ) -> KmsResult<()> {
         let name = validate::required("aliasName", alias_name)?;
         let target = validate::required("targetKeyId", target_key_id)?;
         validate_alias_name(name)?;
@@ -75,13 +93,17 @@ impl Kms {
         }
         self.authorize(caller, "kms:UpdateAlias", Resource::Key(&new_key.record))?;
         if new_key.record.account_id != caller.account {
-            return Err(KmsError::NotFound(format!("Key '{}' does not exist", new_key.record.arn())));
+            return Err(KmsError::NotFound(format!(
+                "Key '{}' does not exist",
+                new_key.record.arn()
+            )));
         }
         if new_key.record.state == KeyState::PendingDeletion {
             return Err(invalid_state(&new_key.record, new_key.record.state));
         }
         if let Some(old) = &old_key
-            && (old.record.key_spec != new_key.record.key_spec || old.record.key_usage != new_key.record.key_usage)
+            && (old.record.key_spec != new_key.record.key_spec
+                || old.record.key_usage != new_key.record.key_usage)
         {
             return Err(KmsError::Validation(format!(
                 "{} key usage or key spec does not match the current target key of {}",
@@ -92,7 +114,8 @@ impl Kms {
         alias.target_key_id = new_key.record.key_id.clone();
         alias.updated_ms = self.clock.now_ms();
         self.store.update_alias(&alias).await?;
-        self.cache.put_alias(&alias.account_id, &alias.region, name, &alias.target_key_id);
+        self.cache
+            .put_alias(&alias.account_id, &alias.region, name, &alias.target_key_id);
         Ok(())
     }
 
@@ -105,12 +128,21 @@ impl Kms {
         if let Some(key) = self.load_key(&alias.target_key_id).await? {
             self.authorize(caller, "kms:DeleteAlias", Resource::Key(&key.record))?;
         }
-        self.store.delete_alias(&alias.account_id, &alias.region, name).await?;
-        self.cache.remove_alias(&alias.account_id, &alias.region, name);
+        self.store
+            .delete_alias(&alias.account_id, &alias.region, name)
+            .await?;
+        self.cache
+            .remove_alias(&alias.account_id, &alias.region, name);
         Ok(())
     }
 
-    pub async fn list_aliases(&self, caller: &Caller, key_id: Option<&str>, limit: Option<i64>, marker: Option<&str>) -> KmsResult<AliasList> {
+    pub async fn list_aliases(
+        &self,
+        caller: &Caller,
+        key_id: Option<&str>,
+        limit: Option<i64>,
+        marker: Option<&str>,
+    ) -> KmsResult<AliasList> {
         let limit = validate::limit(limit, 1000, 100)?;
         if let Some(m) = marker {
             validate::length("marker", m, 1, 1024)?;
@@ -123,7 +155,10 @@ impl Kms {
             Some(k) => {
                 let key = self.resolve(caller, k, KeyIdForms::KeyOnly).await?;
                 if key.record.account_id != caller.account {
-                    return Err(KmsError::NotFound(format!("Key '{}' does not exist", key.record.arn())));
+                    return Err(KmsError::NotFound(format!(
+                        "Key '{}' does not exist",
+                        key.record.arn()
+                    )));
                 }
                 Some(key.record.key_id.clone())
             }
@@ -131,7 +166,15 @@ impl Kms {
         };
         let mut aliases = self
             .store
-            .list_aliases(&caller.account, &caller.region, key_filter.as_deref(), Page { after: marker, limit: limit + 1 })
+            .list_aliases(
+                &caller.account,
+                &caller.region,
+                key_filter.as_deref(),
+                Page {
+                    after: marker,
+                    limit: limit + 1,
+                },
+            )
             .await?;
         let next_marker = if aliases.len() > limit {
             aliases.truncate(limit);
@@ -139,24 +182,37 @@ impl Kms {
         } else {
             None
         };
-        Ok(AliasList { aliases, next_marker })
+        Ok(AliasList {
+            aliases,
+            next_marker,
+        })
     }
 
     async fn existing_alias(&self, caller: &Caller, name: &str) -> KmsResult<AliasRecord> {
-        self.store.alias(&caller.account, &caller.region, name).await?.ok_or_else(|| {
-            KmsError::NotFound(format!("Alias '{}' is not found.", alias_arn(&caller.region, &caller.account, name)))
-        })
+        self.store
+            .alias(&caller.account, &caller.region, name)
+            .await?
+            .ok_or_else(|| {
+                KmsError::NotFound(format!(
+                    "Alias '{}' is not found.",
+                    alias_arn(&caller.region, &caller.account, name)
+                ))
+            })
     }
 }
 
 fn validate_alias_name(name: &str) -> KmsResult<()> {
     validate::length("aliasName", name, 1, 256)?;
-    validate::pattern("aliasName", name, ALIAS_PATTERN, |c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '_' | '-'))?;
+    validate::pattern("aliasName", name, ALIAS_PATTERN, |c| {
+        c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '_' | '-')
+    })?;
     if !name.starts_with("alias/") || name.len() == "alias/".len() {
         return Err(KmsError::Validation("Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html".into()));
     }
     if name.starts_with("alias/aws/") {
-        return Err(KmsError::NotAuthorized(format!("{name} is reserved for AWS managed keys.")));
+        return Err(KmsError::NotAuthorized(format!(
+            "{name} is reserved for AWS managed keys."
+        )));
     }
     Ok(())
 }

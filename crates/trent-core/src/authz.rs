@@ -22,7 +22,12 @@ pub enum Resource<'a> {
 
 impl Kms {
     /// Decides whether `caller` may perform `action` (e.g. `kms:Encrypt`) on `resource`.
-    pub fn authorize(&self, caller: &Caller, action: &str, resource: Resource<'_>) -> KmsResult<()> {
+    pub fn authorize(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: Resource<'_>,
+    ) -> KmsResult<()> {
         match resource {
             Resource::Any => Ok(()),
             Resource::Key(key) if key.account_id == caller.account => Ok(()),

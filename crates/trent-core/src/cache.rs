@@ -21,8 +21,16 @@ pub struct LoadedKey {
 }
 
 impl LoadedKey {
-    pub fn new(record: KeyRecord, uuid: [u8; 16], materials: HashMap<MaterialId, Arc<SymmetricKey>>) -> Self {
-        Self { record, uuid, materials }
+    pub fn new(
+        record: KeyRecord,
+        uuid: [u8; 16],
+        materials: HashMap<MaterialId, Arc<SymmetricKey>>,
+    ) -> Self {
+        Self {
+            record,
+            uuid,
+            materials,
+        }
     }
 
     pub fn material(&self, id: &MaterialId) -> Option<&SymmetricKey> {
@@ -31,7 +39,11 @@ impl LoadedKey {
 
     /// The same key with new metadata (material unchanged).
     pub fn with_record(&self, record: KeyRecord) -> Self {
-        Self { record, uuid: self.uuid, materials: self.materials.clone() }
+        Self {
+            record,
+            uuid: self.uuid,
+            materials: self.materials.clone(),
+        }
     }
 }
 
@@ -56,7 +68,8 @@ impl KeyCache {
 
     pub fn alias_target(&self, account: &str, region: &str, name: &str) -> Option<String> {
         let m = self.aliases.read().ok()?;
-        m.get(&(account.to_string(), region.to_string(), name.to_string())).cloned()
+        m.get(&(account.to_string(), region.to_string(), name.to_string()))
+            .cloned()
     }
 
     pub fn put_alias(&self, account: &str, region: &str, name: &str, key_id: &str) {

@@ -107,7 +107,8 @@ impl Kms {
         let plaintext = validate::required("plaintext", input.plaintext.as_ref())?;
         validate::blob_length("plaintext", plaintext, 1, MAX_PLAINTEXT)?;
         validate::grant_tokens(&input.grant_tokens)?;
-        let algorithm = encryption_algorithm("encryptionAlgorithm", input.encryption_algorithm.as_deref())?;
+        let algorithm =
+            encryption_algorithm("encryptionAlgorithm", input.encryption_algorithm.as_deref())?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
         self.authorize(caller, "kms:Encrypt", Resource::Key(&key.record))?;
         require_usable(&key.record)?;
@@ -116,16 +117,27 @@ impl Kms {
             return Err(KmsError::DryRunOperation);
         }
         let ciphertext_blob = seal(&key, &input.encryption_context, plaintext)?;
-        Ok(EncryptOutput { ciphertext_blob, key_arn: key.record.arn(), encryption_algorithm: algorithm })
+        Ok(EncryptOutput {
+            ciphertext_blob,
+            key_arn: key.record.arn(),
+            encryption_algorithm: algorithm,
+        })
     }
 
     pub async fn decrypt(&self, caller: &Caller, input: DecryptInput) -> KmsResult<DecryptOutput> {
         let blob = validate::required("ciphertextBlob", input.ciphertext_blob.as_deref())?;
         validate::blob_length("ciphertextBlob", blob, 1, MAX_CIPHERTEXT)?;
         validate::grant_tokens(&input.grant_tokens)?;
-        let algorithm = encryption_algorithm("encryptionAlgorithm", input.encryption_algorithm.as_deref())?;
+        let algorithm =
+            encryption_algorithm("encryptionAlgorithm", input.encryption_algorithm.as_deref())?;
         let (key, parsed) = self
-            .key_for_ciphertext(caller, blob, input.key_id.as_deref(), "kms:Decrypt", algorithm)
+            .key_for_ciphertext(
+                caller,
+                blob,
+                input.key_id.as_deref(),
+                "kms:Decrypt",
+                algorithm,
+            )
             .await?;
         if input.dry_run {
             return Err(KmsError::DryRunOperation);
@@ -139,18 +151,36 @@ impl Kms {
         })
     }
 
-    pub async fn re_encrypt(&self, caller: &Caller, input: ReEncryptInput) -> KmsResult<ReEncryptOutput> {
+    pub async fn re_encrypt(
+        &self,
+        caller: &Caller,
+        input: ReEncryptInput,
+    ) -> KmsResult<ReEncryptOutput> {
         let blob = validate::required("ciphertextBlob", input.ciphertext_blob.as_deref())?;
         validate::blob_length("ciphertextBlob", blob, 1, MAX_CIPHERTEXT)?;
-        let destination = validate::required("destinationKeyId", input.destination_key_id.as_deref())?;
+        let destination =
+            validate::required("destinationKeyId", input.destination_key_id.as_deref())?;
         validate::grant_tokens(&input.grant_tokens)?;
-        let source_algorithm = encryption_algorithm("sourceEncryptionAlgorithm", input.source_encryption_algorithm.as_deref())?;
-        let destination_algorithm =
-            encryption_algorithm("destinationEncryptionAlgorithm", input.destination_encryption_algorithm.as_deref())?;
+        let source_algorithm = encryption_algorithm(
+            "sourceEncryptionAlgorithm",
+            input.source_encryption_algorithm.as_deref(),
+        )?;
+        let destination_algorithm = encryption_algorithm(
+            "destinationEncryptionAlgorithm",
+            input.destination_encryption_algorithm.as_deref(),
+        )?;
         let (source, parsed) = self
-            .key_for_ciphertext(caller, blob, input.source_key_id.as_deref(), "kms:ReEncryptFrom", source_algorithm)
+            .key_for_ciphertext(
+                caller,
+                blob,
+                input.source_key_id.as_deref(),
+                "kms:ReEncryptFrom",
+                source_algorithm,
+            )
             .await?;
-        let dest = self.resolve(caller, destination, KeyIdForms::KeyOrAlias).await?;
+        let dest = self
+            .resolve(caller, destination, KeyIdForms::KeyOrAlias)
+            .await?;
         self.authorize(caller, "kms:ReEncryptTo", Resource::Key(&dest.record))?;
         require_usable(&dest.record)?;
         require_symmetric_encryption(&dest, destination_algorithm)?;
@@ -180,19 +210,28 @@ impl Kms {
         let key_id = validate::required("keyId", input.key_id.as_deref())?;
         validate::grant_tokens(&input.grant_tokens)?;
         let len = match (input.key_spec.as_deref(), input.number_of_bytes) {
-            (Some(spec), None) => validate::enum_value::<DataKeySpec>("keySpec", spec)?.len(),
+            (Some(spec), None) => validate::enum_value::<DataKeySpec>("keySpec", spec)?.byte_len(),
             (None, Some(n)) => {
                 validate::range("numberOfBytes", n, 1, 1024)?;
                 usize::try_from(n).map_err(|_| KmsError::Internal("range-checked length".into()))?
             }
-            _ => return Err(KmsError::Validation("Please specify either number of bytes or key spec.".into())),
+            _ => {
+                return Err(KmsError::Validation(
+                    "Please specify either number of bytes or key spec.".into(),
+                ));
+            }
         };
         if input.has_recipient {
             return Err(KmsError::UnsupportedOperation(
-                "Recipient (Nitro Enclaves attestation) is not supported by this Trent server".into(),
+                "Recipient (Nitro Enclaves attestation) is not supported by this Trent server"
+                    .into(),
             ));
         }
-        let action = if with_plaintext { "kms:GenerateDataKey" } else { "kms:GenerateDataKeyWithoutPlaintext" };
+        let action = if with_plaintext {
+            "kms:GenerateDataKey"
+        } else {
+            "kms:GenerateDataKeyWithoutPlaintext"
+        };
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
         self.authorize(caller, action, Resource::Key(&key.record))?;
         require_usable(&key.record)?;
@@ -217,19 +256,24 @@ impl Kms {
         custom_key_store_id: Option<&str>,
         has_recipient: bool,
     ) -> KmsResult<Zeroizing<Vec<u8>>> {
-        let n = number_of_bytes.ok_or_else(|| KmsError::Validation("NumberOfBytes is required.".into()))?;
+        let n = number_of_bytes
+            .ok_or_else(|| KmsError::Validation("NumberOfBytes is required.".into()))?;
         validate::range("numberOfBytes", n, 1, 1024)?;
         if let Some(id) = custom_key_store_id {
             validate::length("customKeyStoreId", id, 1, 64)?;
-            return Err(KmsError::CustomKeyStoreNotFound(format!("Custom key store '{id}' does not exist")));
+            return Err(KmsError::CustomKeyStoreNotFound(format!(
+                "Custom key store '{id}' does not exist"
+            )));
         }
         if has_recipient {
             return Err(KmsError::UnsupportedOperation(
-                "Recipient (Nitro Enclaves attestation) is not supported by this Trent server".into(),
+                "Recipient (Nitro Enclaves attestation) is not supported by this Trent server"
+                    .into(),
             ));
         }
         self.authorize(caller, "kms:GenerateRandom", Resource::Any)?;
-        let n = usize::try_from(n).map_err(|_| KmsError::Internal("range-checked length".into()))?;
+        let n =
+            usize::try_from(n).map_err(|_| KmsError::Internal("range-checked length".into()))?;
         Ok(random::secret_bytes(n)?)
     }
 
@@ -256,7 +300,10 @@ impl Kms {
                 named
             }
             None => {
-                let key = self.load_key(&blob_key_id).await?.ok_or(KmsError::InvalidCiphertext)?;
+                let key = self
+                    .load_key(&blob_key_id)
+                    .await?
+                    .ok_or(KmsError::InvalidCiphertext)?;
                 // Keys are regional: a blob made in another region cannot be decrypted here.
                 if key.record.region != caller.region {
                     return Err(KmsError::InvalidCiphertext);
@@ -272,7 +319,9 @@ impl Kms {
 }
 
 fn encryption_algorithm(field: &str, value: Option<&str>) -> KmsResult<EncryptionAlgorithm> {
-    value.map_or(Ok(EncryptionAlgorithm::SymmetricDefault), |v| validate::enum_value(field, v))
+    value.map_or(Ok(EncryptionAlgorithm::SymmetricDefault), |v| {
+        validate::enum_value(field, v)
+    })
 }
 
 fn require_symmetric_encryption(key: &LoadedKey, algorithm: EncryptionAlgorithm) -> KmsResult<()> {
@@ -283,7 +332,12 @@ fn require_symmetric_encryption(key: &LoadedKey, algorithm: EncryptionAlgorithm)
             key.record.key_usage.as_str()
         )));
     }
-    if !key.record.key_spec.encryption_algorithms().contains(&algorithm) {
+    if !key
+        .record
+        .key_spec
+        .encryption_algorithms()
+        .contains(&algorithm)
+    {
         return Err(KmsError::InvalidKeyUsage(format!(
             "Algorithm {} is incompatible with key spec {}.",
             algorithm.as_str(),
@@ -293,16 +347,33 @@ fn require_symmetric_encryption(key: &LoadedKey, algorithm: EncryptionAlgorithm)
     Ok(())
 }
 
-fn seal(key: &LoadedKey, context: &BTreeMap<String, String>, plaintext: &[u8]) -> KmsResult<Vec<u8>> {
+fn seal(
+    key: &LoadedKey,
+    context: &BTreeMap<String, String>,
+    plaintext: &[u8],
+) -> KmsResult<Vec<u8>> {
     let material = key
         .material(&key.record.current_material)
         .ok_or_else(|| KmsError::Internal("current key material missing".into()))?;
     let context = EncryptionContext::new(context.clone());
-    CiphertextBlob::seal(key.uuid, key.record.current_material, material, &context, plaintext)
-        .map_err(|e| KmsError::Internal(e.to_string()))
+    CiphertextBlob::seal(
+        key.uuid,
+        key.record.current_material,
+        material,
+        &context,
+        plaintext,
+    )
+    .map_err(|e| KmsError::Internal(e.to_string()))
 }
 
-fn open(key: &LoadedKey, blob: &CiphertextBlob, context: &BTreeMap<String, String>) -> KmsResult<Zeroizing<Vec<u8>>> {
-    let material = key.material(&blob.material_id).ok_or(KmsError::InvalidCiphertext)?;
-    blob.open(material, &EncryptionContext::new(context.clone())).map_err(|_| KmsError::InvalidCiphertext)
+fn open(
+    key: &LoadedKey,
+    blob: &CiphertextBlob,
+    context: &BTreeMap<String, String>,
+) -> KmsResult<Zeroizing<Vec<u8>>> {
+    let material = key
+        .material(&blob.material_id)
+        .ok_or(KmsError::InvalidCiphertext)?;
+    blob.open(material, &EncryptionContext::new(context.clone()))
+        .map_err(|_| KmsError::InvalidCiphertext)
 }

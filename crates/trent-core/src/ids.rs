@@ -23,9 +23,17 @@ pub fn alias_arn(region: &str, account: &str, alias_name: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyRef {
     /// A key, by id, in `account`/`region`.
-    Key { account: String, region: String, key_id: Uuid },
+    Key {
+        account: String,
+        region: String,
+        key_id: Uuid,
+    },
     /// An alias, by name (`alias/...`), in `account`/`region`.
-    Alias { account: String, region: String, name: String },
+    Alias {
+        account: String,
+        region: String,
+        name: String,
+    },
 }
 
 /// Which identifier forms an operation accepts.
@@ -38,13 +46,22 @@ pub enum KeyIdForms {
 }
 
 /// Parses `input` as the caller in `account`/`region` would mean it.
-pub fn parse_key_ref(input: &str, forms: KeyIdForms, account: &str, region: &str) -> KmsResult<KeyRef> {
+pub fn parse_key_ref(
+    input: &str,
+    forms: KeyIdForms,
+    account: &str,
+    region: &str,
+) -> KmsResult<KeyRef> {
     let invalid = || KmsError::NotFound(format!("Invalid keyId '{input}'"));
     if let Some(rest) = input.strip_prefix("arn:") {
         let mut parts = rest.splitn(5, ':');
-        let (Some(partition), Some(service), Some(arn_region), Some(arn_account), Some(resource)) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(partition), Some(service), Some(arn_region), Some(arn_account), Some(resource)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             return Err(KmsError::NotFound(format!("Invalid arn {input}")));
         };
         if partition != PARTITION || service != "kms" || !is_account_id(arn_account) {
@@ -52,16 +69,28 @@ pub fn parse_key_ref(input: &str, forms: KeyIdForms, account: &str, region: &str
         }
         if let Some(id) = resource.strip_prefix("key/") {
             let key_id = Uuid::parse_str(id).map_err(|_| invalid())?;
-            return Ok(KeyRef::Key { account: arn_account.into(), region: arn_region.into(), key_id });
+            return Ok(KeyRef::Key {
+                account: arn_account.into(),
+                region: arn_region.into(),
+                key_id,
+            });
         }
         if resource.starts_with("alias/") && forms == KeyIdForms::KeyOrAlias {
-            return Ok(KeyRef::Alias { account: arn_account.into(), region: arn_region.into(), name: resource.into() });
+            return Ok(KeyRef::Alias {
+                account: arn_account.into(),
+                region: arn_region.into(),
+                name: resource.into(),
+            });
         }
         return Err(invalid());
     }
     if input.starts_with("alias/") {
         if forms == KeyIdForms::KeyOrAlias {
-            return Ok(KeyRef::Alias { account: account.into(), region: region.into(), name: input.into() });
+            return Ok(KeyRef::Alias {
+                account: account.into(),
+                region: region.into(),
+                name: input.into(),
+            });
         }
         return Err(invalid());
     }
@@ -70,7 +99,11 @@ pub fn parse_key_ref(input: &str, forms: KeyIdForms, account: &str, region: &str
     if key_id.hyphenated().to_string() != input.to_ascii_lowercase() {
         return Err(invalid());
     }
-    Ok(KeyRef::Key { account: account.into(), region: region.into(), key_id })
+    Ok(KeyRef::Key {
+        account: account.into(),
+        region: region.into(),
+        key_id,
+    })
 }
 
 pub fn is_account_id(s: &str) -> bool {
@@ -89,17 +122,51 @@ mod tests {
         assert!(matches!(k, KeyRef::Key { ref account, .. } if account == "111122223333"));
         let arn = format!("arn:aws:kms:eu-west-1:444455556666:key/{ID}");
         let k = parse_key_ref(&arn, KeyIdForms::KeyOnly, "111122223333", "us-east-1").unwrap();
-        assert!(matches!(k, KeyRef::Key { ref account, ref region, .. } if account == "444455556666" && region == "eu-west-1"));
-        let a = parse_key_ref("alias/x", KeyIdForms::KeyOrAlias, "111122223333", "us-east-1").unwrap();
-        assert_eq!(a, KeyRef::Alias { account: "111122223333".into(), region: "us-east-1".into(), name: "alias/x".into() });
-        let a = parse_key_ref("arn:aws:kms:us-east-1:444455556666:alias/x", KeyIdForms::KeyOrAlias, "111122223333", "us-east-1").unwrap();
+        assert!(
+            matches!(k, KeyRef::Key { ref account, ref region, .. } if account == "444455556666" && region == "eu-west-1")
+        );
+        let a = parse_key_ref(
+            "alias/x",
+            KeyIdForms::KeyOrAlias,
+            "111122223333",
+            "us-east-1",
+        )
+        .unwrap();
+        assert_eq!(
+            a,
+            KeyRef::Alias {
+                account: "111122223333".into(),
+                region: "us-east-1".into(),
+                name: "alias/x".into()
+            }
+        );
+        let a = parse_key_ref(
+            "arn:aws:kms:us-east-1:444455556666:alias/x",
+            KeyIdForms::KeyOrAlias,
+            "111122223333",
+            "us-east-1",
+        )
+        .unwrap();
         assert!(matches!(a, KeyRef::Alias { ref account, .. } if account == "444455556666"));
     }
 
     #[test]
     fn aliases_refused_where_only_keys_allowed_and_garbage_refused() {
-        for bad in ["alias/x", "arn:aws:kms:us-east-1:444455556666:alias/x", "not-a-key", "arn:aws:kms:us-east-1:12:key/x", "arn:aws:s3:::bucket", "{1234abcd-12ab-34cd-56ef-1234567890ab}"] {
-            assert!(matches!(parse_key_ref(bad, KeyIdForms::KeyOnly, "111122223333", "us-east-1"), Err(KmsError::NotFound(_))), "{bad}");
+        for bad in [
+            "alias/x",
+            "arn:aws:kms:us-east-1:444455556666:alias/x",
+            "not-a-key",
+            "arn:aws:kms:us-east-1:12:key/x",
+            "arn:aws:s3:::bucket",
+            "{1234abcd-12ab-34cd-56ef-1234567890ab}",
+        ] {
+            assert!(
+                matches!(
+                    parse_key_ref(bad, KeyIdForms::KeyOnly, "111122223333", "us-east-1"),
+                    Err(KmsError::NotFound(_))
+                ),
+                "{bad}"
+            );
         }
     }
 }

@@ -46,12 +46,26 @@ pub struct KeyList {
 impl Kms {
     /// Finds the key `input` names, as seen by `caller` (bare ids and alias names resolve in the
     /// caller's account; every form resolves in the request's region).
-    pub(crate) async fn resolve(&self, caller: &Caller, input: &str, forms: KeyIdForms) -> KmsResult<Arc<LoadedKey>> {
+    pub(crate) async fn resolve(
+        &self,
+        caller: &Caller,
+        input: &str,
+        forms: KeyIdForms,
+    ) -> KmsResult<Arc<LoadedKey>> {
         validate::length("keyId", input, 1, 2048)?;
         match parse_key_ref(input, forms, &caller.account, &caller.region)? {
-            KeyRef::Key { account, region, key_id } => {
+            KeyRef::Key {
+                account,
+                region,
+                key_id,
+            } => {
                 let id = key_id.hyphenated().to_string();
-                let not_found = || KmsError::NotFound(format!("Key '{}' does not exist", key_arn(&region, &account, &id)));
+                let not_found = || {
+                    KmsError::NotFound(format!(
+                        "Key '{}' does not exist",
+                        key_arn(&region, &account, &id)
+                    ))
+                };
                 if region != caller.region {
                     return Err(not_found());
                 }
@@ -61,22 +75,38 @@ impl Kms {
                 }
                 Ok(key)
             }
-            KeyRef::Alias { account, region, name } => {
-                let not_found = || KmsError::NotFound(format!("Alias '{}' is not found.", alias_arn(&region, &account, &name)));
+            KeyRef::Alias {
+                account,
+                region,
+                name,
+            } => {
+                let not_found = || {
+                    KmsError::NotFound(format!(
+                        "Alias '{}' is not found.",
+                        alias_arn(&region, &account, &name)
+                    ))
+                };
                 if region != caller.region {
                     return Err(not_found());
                 }
                 let target = match self.cache.alias_target(&account, &region, &name) {
                     Some(t) => t,
                     None => {
-                        let alias = self.store.alias(&account, &region, &name).await?.ok_or_else(not_found)?;
-                        self.cache.put_alias(&account, &region, &name, &alias.target_key_id);
+                        let alias = self
+                            .store
+                            .alias(&account, &region, &name)
+                            .await?
+                            .ok_or_else(not_found)?;
+                        self.cache
+                            .put_alias(&account, &region, &name, &alias.target_key_id);
                         alias.target_key_id
                     }
                 };
                 let key = self.load_key(&target).await?.ok_or_else(not_found)?;
                 if key.record.account_id != account || key.record.region != region {
-                    return Err(KmsError::Internal("alias points at a key of another account or region".into()));
+                    return Err(KmsError::Internal(
+                        "alias points at a key of another account or region".into(),
+                    ));
                 }
                 Ok(key)
             }
@@ -99,7 +129,8 @@ impl Kms {
         change(&mut record)?;
         if record != current.record {
             self.store.update_key(&record).await?;
-            self.cache.put_key(Arc::new(current.with_record(record.clone())));
+            self.cache
+                .put_key(Arc::new(current.with_record(record.clone())));
         }
         Ok(record)
     }
@@ -141,16 +172,23 @@ impl Kms {
             None => Origin::AwsKms,
         };
         if let Some(id) = &input.custom_key_store_id {
-            return Err(KmsError::CustomKeyStoreNotFound(format!("Custom key store '{id}' does not exist")));
+            return Err(KmsError::CustomKeyStoreNotFound(format!(
+                "Custom key store '{id}' does not exist"
+            )));
         }
-        if input.xks_key_id.is_some() || matches!(origin, Origin::AwsCloudHsm | Origin::ExternalKeyStore) {
+        if input.xks_key_id.is_some()
+            || matches!(origin, Origin::AwsCloudHsm | Origin::ExternalKeyStore)
+        {
             return Err(KmsError::UnsupportedOperation(format!(
                 "Origin {} requires a custom key store, which this Trent server does not support yet",
                 origin.as_str()
             )));
         }
         if origin == Origin::External {
-            return Err(KmsError::UnsupportedOperation("Imported key material (Origin EXTERNAL) is not supported by this Trent server yet".into()));
+            return Err(KmsError::UnsupportedOperation(
+                "Imported key material (Origin EXTERNAL) is not supported by this Trent server yet"
+                    .into(),
+            ));
         }
         if key_spec != KeySpec::SymmetricDefault {
             return Err(KmsError::UnsupportedOperation(format!(
@@ -159,7 +197,9 @@ impl Kms {
             )));
         }
         if input.multi_region {
-            return Err(KmsError::UnsupportedOperation("Multi-Region keys are not supported by this Trent server yet".into()));
+            return Err(KmsError::UnsupportedOperation(
+                "Multi-Region keys are not supported by this Trent server yet".into(),
+            ));
         }
         validate_tags(&input.tags)?;
         let policy = match input.policy {
@@ -175,7 +215,10 @@ impl Kms {
         let key_id_str = key_id.hyphenated().to_string();
         let material_id = MaterialId::random()?;
         let material = SymmetricKey::generate()?;
-        let wrapped = self.root.wrap(material.expose_bytes(), &material_aad(&key_id_str, &material_id))?;
+        let wrapped = self.root.wrap(
+            material.expose_bytes(),
+            &material_aad(&key_id_str, &material_id),
+        )?;
         let now = self.clock.now_ms();
         let mut tags = input.tags;
         tags.sort_by(|a, b| a.key.cmp(&b.key));
@@ -195,14 +238,31 @@ impl Kms {
             multi_region: false,
         };
         self.store
-            .insert_key(&record, &StoredMaterial { key_id: key_id_str, material_id, wrapped, created_ms: now })
+            .insert_key(
+                &record,
+                &StoredMaterial {
+                    key_id: key_id_str,
+                    material_id,
+                    wrapped,
+                    created_ms: now,
+                },
+            )
             .await?;
         let materials = HashMap::from([(material_id, Arc::new(material))]);
-        self.cache.put_key(Arc::new(LoadedKey::new(record.clone(), *key_id.as_bytes(), materials)));
+        self.cache.put_key(Arc::new(LoadedKey::new(
+            record.clone(),
+            *key_id.as_bytes(),
+            materials,
+        )));
         Ok(record)
     }
 
-    pub async fn describe_key(&self, caller: &Caller, key_id: Option<&str>, grant_tokens: &[String]) -> KmsResult<KeyRecord> {
+    pub async fn describe_key(
+        &self,
+        caller: &Caller,
+        key_id: Option<&str>,
+        grant_tokens: &[String],
+    ) -> KmsResult<KeyRecord> {
         let key_id = validate::required("keyId", key_id)?;
         validate::grant_tokens(grant_tokens)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
@@ -210,7 +270,12 @@ impl Kms {
         Ok(key.record.clone())
     }
 
-    pub async fn list_keys(&self, caller: &Caller, limit: Option<i64>, marker: Option<&str>) -> KmsResult<KeyList> {
+    pub async fn list_keys(
+        &self,
+        caller: &Caller,
+        limit: Option<i64>,
+        marker: Option<&str>,
+    ) -> KmsResult<KeyList> {
         let limit = validate::limit(limit, 1000, 100)?;
         if let Some(m) = marker {
             validate::length("marker", m, 1, 1024)?;
@@ -221,7 +286,14 @@ impl Kms {
         self.authorize(caller, "kms:ListKeys", Resource::Any)?;
         let mut ids = self
             .store
-            .list_keys(&caller.account, &caller.region, Page { after: marker, limit: limit + 1 })
+            .list_keys(
+                &caller.account,
+                &caller.region,
+                Page {
+                    after: marker,
+                    limit: limit + 1,
+                },
+            )
             .await?;
         let next_marker = if ids.len() > limit {
             ids.truncate(limit);
@@ -229,7 +301,11 @@ impl Kms {
         } else {
             None
         };
-        let keys = ids.into_iter().map(|id| (key_arn(&caller.region, &caller.account, &id), id)).map(|(arn, id)| (id, arn)).collect();
+        let keys = ids
+            .into_iter()
+            .map(|id| (key_arn(&caller.region, &caller.account, &id), id))
+            .map(|(arn, id)| (id, arn))
+            .collect();
         Ok(KeyList { keys, next_marker })
     }
 
@@ -241,14 +317,27 @@ impl Kms {
         self.set_enabled(caller, key_id, false).await
     }
 
-    async fn set_enabled(&self, caller: &Caller, key_id: Option<&str>, enabled: bool) -> KmsResult<()> {
+    async fn set_enabled(
+        &self,
+        caller: &Caller,
+        key_id: Option<&str>,
+        enabled: bool,
+    ) -> KmsResult<()> {
         let key_id = validate::required("keyId", key_id)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
-        let action = if enabled { "kms:EnableKey" } else { "kms:DisableKey" };
+        let action = if enabled {
+            "kms:EnableKey"
+        } else {
+            "kms:DisableKey"
+        };
         self.authorize(caller, action, Resource::Key(&key.record))?;
         self.update_key_record(&key.record.key_id, |r| match r.state {
             KeyState::Enabled | KeyState::Disabled => {
-                r.state = if enabled { KeyState::Enabled } else { KeyState::Disabled };
+                r.state = if enabled {
+                    KeyState::Enabled
+                } else {
+                    KeyState::Disabled
+                };
                 Ok(())
             }
             other => Err(invalid_state(r, other)),
@@ -257,12 +346,21 @@ impl Kms {
         .map(|_| ())
     }
 
-    pub async fn update_key_description(&self, caller: &Caller, key_id: Option<&str>, description: Option<&str>) -> KmsResult<()> {
+    pub async fn update_key_description(
+        &self,
+        caller: &Caller,
+        key_id: Option<&str>,
+        description: Option<&str>,
+    ) -> KmsResult<()> {
         let key_id = validate::required("keyId", key_id)?;
         let description = validate::required("description", description)?;
         validate::length("description", description, 0, 8192)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
-        self.authorize(caller, "kms:UpdateKeyDescription", Resource::Key(&key.record))?;
+        self.authorize(
+            caller,
+            "kms:UpdateKeyDescription",
+            Resource::Key(&key.record),
+        )?;
         self.update_key_record(&key.record.key_id, |r| {
             r.description = description.to_string();
             Ok(())

@@ -1,6 +1,6 @@
 //! Key policy operations: GetKeyPolicy, PutKeyPolicy, ListKeyPolicies, and the default policy.
 //!
-//! Policies are syntax-checked when stored. Their evaluation belongs to authorization
+//! Policies are syntax-checked (by `trent-policy`, the same parser evaluation uses) when stored. Their evaluation belongs to authorization
 //! (`authz.rs`), which reads the stored document.
 
 use crate::authz::Resource;
@@ -38,33 +38,19 @@ pub fn default_key_policy(account: &str) -> String {
 /// Checks a key policy document's size, characters and syntax.
 pub fn check_key_policy(policy: &str) -> KmsResult<()> {
     validate::length("policy", policy, 1, 131_072)?;
-    validate::pattern("policy", policy, "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+", |c| {
-        matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FF}')
-    })?;
+    validate::pattern(
+        "policy",
+        policy,
+        "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+",
+        |c| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FF}'),
+    )?;
     if policy.len() > MAX_KEY_POLICY_BYTES {
-        return Err(KmsError::LimitExceeded(format!("Policy exceeds the maximum size of {MAX_KEY_POLICY_BYTES} bytes")));
+        return Err(KmsError::LimitExceeded(format!(
+            "Policy exceeds the maximum size of {MAX_KEY_POLICY_BYTES} bytes"
+        )));
     }
-    let malformed = |why: &str| KmsError::MalformedPolicyDocument(why.to_string());
-    let doc: serde_json::Value = serde_json::from_str(policy).map_err(|_| malformed("Policy is not valid JSON"))?;
-    let obj = doc.as_object().ok_or_else(|| malformed("Policy must be a JSON object"))?;
-    let statements = match obj.get("Statement") {
-        Some(serde_json::Value::Array(a)) if !a.is_empty() => a.clone(),
-        Some(s @ serde_json::Value::Object(_)) => vec![s.clone()],
-        _ => return Err(malformed("Policy must contain at least one Statement")),
-    };
-    for s in &statements {
-        let s = s.as_object().ok_or_else(|| malformed("Each Statement must be a JSON object"))?;
-        match s.get("Effect").and_then(|e| e.as_str()) {
-            Some("Allow" | "Deny") => {}
-            _ => return Err(malformed("Statement Effect must be Allow or Deny")),
-        }
-        if !s.contains_key("Principal") && !s.contains_key("NotPrincipal") {
-            return Err(malformed("Statement must contain a Principal"));
-        }
-        if !s.contains_key("Action") && !s.contains_key("NotAction") {
-            return Err(malformed("Statement must contain an Action"));
-        }
-    }
+    trent_policy::Policy::parse(policy, trent_policy::PolicyKind::KeyPolicy)
+        .map_err(|e| KmsError::MalformedPolicyDocument(e.aws_message()))?;
     Ok(())
 }
 
@@ -73,14 +59,21 @@ fn check_policy_name(name: Option<&str>) -> KmsResult<()> {
         None | Some(DEFAULT_POLICY_NAME) => Ok(()),
         Some(n) => {
             validate::length("policyName", n, 1, 128)?;
-            validate::pattern("policyName", n, "[\\w]+", |c| c.is_alphanumeric() || c == '_')?;
+            validate::pattern("policyName", n, "[\\w]+", |c| {
+                c.is_alphanumeric() || c == '_'
+            })?;
             Err(KmsError::NotFound(format!("No such policy exists: {n}")))
         }
     }
 }
 
 impl Kms {
-    pub async fn get_key_policy(&self, caller: &Caller, key_id: Option<&str>, policy_name: Option<&str>) -> KmsResult<String> {
+    pub async fn get_key_policy(
+        &self,
+        caller: &Caller,
+        key_id: Option<&str>,
+        policy_name: Option<&str>,
+    ) -> KmsResult<String> {
         let key_id = validate::required("keyId", key_id)?;
         check_policy_name(policy_name)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
@@ -99,7 +92,9 @@ impl Kms {
         let key_id = validate::required("keyId", key_id)?;
         let policy = validate::required("policy", policy)?;
         if policy_name == Some("AWS_RAM") {
-            return Err(KmsError::Validation("The AWS_RAM policy can only be managed by the RAM service.".into()));
+            return Err(KmsError::Validation(
+                "The AWS_RAM policy can only be managed by the RAM service.".into(),
+            ));
         }
         check_policy_name(policy_name)?;
         check_key_policy(policy)?;
@@ -113,7 +108,13 @@ impl Kms {
         .map(|_| ())
     }
 
-    pub async fn list_key_policies(&self, caller: &Caller, key_id: Option<&str>, limit: Option<i64>, marker: Option<&str>) -> KmsResult<Vec<String>> {
+    pub async fn list_key_policies(
+        &self,
+        caller: &Caller,
+        key_id: Option<&str>,
+        limit: Option<i64>,
+        marker: Option<&str>,
+    ) -> KmsResult<Vec<String>> {
         let key_id = validate::required("keyId", key_id)?;
         validate::limit(limit, 1000, 100)?;
         if let Some(m) = marker {
@@ -139,10 +140,29 @@ mod tests {
 
     #[test]
     fn malformed_policies_are_refused() {
-        for bad in ["not json", "[]", "{}", r#"{"Statement": []}"#, r#"{"Statement": [{"Effect": "Maybe", "Principal": "*", "Action": "kms:*"}]}"#, r#"{"Statement": {"Effect": "Allow", "Action": "kms:*"}}"#] {
-            assert!(matches!(check_key_policy(bad), Err(KmsError::MalformedPolicyDocument(_))), "{bad}");
+        for bad in [
+            "not json",
+            "[]",
+            "{}",
+            r#"{"Statement": []}"#,
+            r#"{"Statement": [{"Effect": "Maybe", "Principal": "*", "Action": "kms:*"}]}"#,
+            r#"{"Statement": {"Effect": "Allow", "Action": "kms:*"}}"#,
+        ] {
+            assert!(
+                matches!(
+                    check_key_policy(bad),
+                    Err(KmsError::MalformedPolicyDocument(_))
+                ),
+                "{bad}"
+            );
         }
-        let huge = format!(r#"{{"Statement": {{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Sid": "{}"}}}}"#, "a".repeat(40_000));
-        assert!(matches!(check_key_policy(&huge), Err(KmsError::LimitExceeded(_))));
+        let huge = format!(
+            r#"{{"Statement": {{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Sid": "{}"}}}}"#,
+            "a".repeat(40_000)
+        );
+        assert!(matches!(
+            check_key_policy(&huge),
+            Err(KmsError::LimitExceeded(_))
+        ));
     }
 }

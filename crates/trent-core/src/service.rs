@@ -34,7 +34,11 @@ pub struct NewAccount {
 
 impl Kms {
     /// Opens the service over `store`, loading every access key into memory.
-    pub async fn open(store: Arc<dyn Store>, root: RootKey, clock: Arc<dyn Clock>) -> KmsResult<Self> {
+    pub async fn open(
+        store: Arc<dyn Store>,
+        root: RootKey,
+        clock: Arc<dyn Clock>,
+    ) -> KmsResult<Self> {
         let kms = Self {
             store,
             root,
@@ -45,8 +49,11 @@ impl Kms {
         };
         for record in kms.store.access_keys().await? {
             if record.active {
-                let secret = kms.root.unwrap(&record.wrapped_secret, &secret_aad(&record.access_key_id))?;
-                let secret = String::from_utf8(secret.to_vec()).map_err(|_| KmsError::Internal("stored secret is not UTF-8".into()))?;
+                let secret = kms
+                    .root
+                    .unwrap(&record.wrapped_secret, &secret_aad(&record.access_key_id))?;
+                let secret = String::from_utf8(secret.to_vec())
+                    .map_err(|_| KmsError::Internal("stored secret is not UTF-8".into()))?;
                 kms.credentials.insert(Credential {
                     access_key_id: record.access_key_id,
                     secret_access_key: Zeroizing::new(secret),
@@ -68,19 +75,33 @@ impl Kms {
     }
 
     /// Creates `account_id` if missing and sets its root access key (operator-declared accounts).
-    pub async fn ensure_account(&self, account_id: &str, access_key_id: &str, secret_access_key: &str) -> KmsResult<()> {
+    pub async fn ensure_account(
+        &self,
+        account_id: &str,
+        access_key_id: &str,
+        secret_access_key: &str,
+    ) -> KmsResult<()> {
         if !crate::ids::is_account_id(account_id) {
-            return Err(KmsError::Validation(format!("account id `{account_id}` must be 12 digits")));
+            return Err(KmsError::Validation(format!(
+                "account id `{account_id}` must be 12 digits"
+            )));
         }
         let now = self.clock.now_ms();
-        self.store.put_account(&AccountRecord { account_id: account_id.into(), created_ms: now }).await?;
+        self.store
+            .put_account(&AccountRecord {
+                account_id: account_id.into(),
+                created_ms: now,
+            })
+            .await?;
         let principal_arn = format!("arn:aws:iam::{account_id}:root");
         self.store
             .put_access_key(&AccessKeyRecord {
                 access_key_id: access_key_id.into(),
                 account_id: account_id.into(),
                 principal_arn: principal_arn.clone(),
-                wrapped_secret: self.root.wrap(secret_access_key.as_bytes(), &secret_aad(access_key_id))?,
+                wrapped_secret: self
+                    .root
+                    .wrap(secret_access_key.as_bytes(), &secret_aad(access_key_id))?,
                 active: true,
                 created_ms: now,
             })
@@ -100,8 +121,13 @@ impl Kms {
         let account_id: String = digits.iter().map(|b| char::from(b'0' + b % 10)).collect();
         let access_key_id = random_access_key_id("AKIA")?;
         let secret = random_secret()?;
-        self.ensure_account(&account_id, &access_key_id, &secret).await?;
-        Ok(NewAccount { account_id, access_key_id, secret_access_key: secret })
+        self.ensure_account(&account_id, &access_key_id, &secret)
+            .await?;
+        Ok(NewAccount {
+            account_id,
+            access_key_id,
+            secret_access_key: secret,
+        })
     }
 
     /// The key with `key_id`, from the cache or else the store (unwrapping its material).
@@ -112,11 +138,16 @@ impl Kms {
         let Some((record, stored)) = self.store.key(key_id).await? else {
             return Ok(None);
         };
-        let uuid = Uuid::parse_str(&record.key_id).map_err(|_| KmsError::Internal("stored key id is not a UUID".into()))?;
+        let uuid = Uuid::parse_str(&record.key_id)
+            .map_err(|_| KmsError::Internal("stored key id is not a UUID".into()))?;
         let mut materials = HashMap::new();
         for m in stored {
-            let raw = self.root.unwrap(&m.wrapped, &material_aad(&m.key_id, &m.material_id))?;
-            let key = SymmetricKey::from_bytes(&raw).ok_or_else(|| KmsError::Internal("stored key material has the wrong length".into()))?;
+            let raw = self
+                .root
+                .unwrap(&m.wrapped, &material_aad(&m.key_id, &m.material_id))?;
+            let key = SymmetricKey::from_bytes(&raw).ok_or_else(|| {
+                KmsError::Internal("stored key material has the wrong length".into())
+            })?;
             materials.insert(m.material_id, Arc::new(key));
         }
         let loaded = Arc::new(LoadedKey::new(record, *uuid.as_bytes(), materials));
@@ -130,7 +161,10 @@ const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 /// An AWS-looking access key id: prefix plus 16 base32 characters.
 pub fn random_access_key_id(prefix: &str) -> KmsResult<String> {
     let bytes = random::array::<16>()?;
-    let tail: String = bytes.iter().map(|b| char::from(BASE32.get(usize::from(b % 32)).copied().unwrap_or(b'A'))).collect();
+    let tail: String = bytes
+        .iter()
+        .map(|b| char::from(BASE32.get(usize::from(b % 32)).copied().unwrap_or(b'A')))
+        .collect();
     Ok(format!("{prefix}{tail}"))
 }
 
@@ -138,5 +172,7 @@ pub fn random_access_key_id(prefix: &str) -> KmsResult<String> {
 pub fn random_secret() -> KmsResult<Zeroizing<String>> {
     use base64::Engine;
     let bytes = random::secret_bytes(30)?;
-    Ok(Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(bytes.as_slice())))
+    Ok(Zeroizing::new(
+        base64::engine::general_purpose::STANDARD.encode(bytes.as_slice()),
+    ))
 }

@@ -45,10 +45,20 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the metadata of an existing key.
     async fn update_key(&self, key: &KeyRecord) -> StoreResult<()>;
     /// Key ids of `account`/`region` in id order.
-    async fn list_keys(&self, account: &str, region: &str, page: Page<'_>) -> StoreResult<Vec<String>>;
+    async fn list_keys(
+        &self,
+        account: &str,
+        region: &str,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<String>>;
 
     async fn insert_alias(&self, alias: &AliasRecord) -> StoreResult<()>;
-    async fn alias(&self, account: &str, region: &str, name: &str) -> StoreResult<Option<AliasRecord>>;
+    async fn alias(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> StoreResult<Option<AliasRecord>>;
     async fn update_alias(&self, alias: &AliasRecord) -> StoreResult<()>;
     async fn delete_alias(&self, account: &str, region: &str, name: &str) -> StoreResult<()>;
     /// Aliases of `account`/`region` in name order, optionally only those pointing at `key_id`.

@@ -26,23 +26,35 @@ pub fn validate_tags(tags: &[Tag]) -> KmsResult<()> {
         validate::length("tags.member.tagValue", &t.value, 0, 256)?;
         let allowed = |c: char| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c);
         if !t.key.chars().all(allowed) || !t.value.chars().all(allowed) {
-            return Err(KmsError::Tag(format!("Tag key or value contains characters that are not allowed: '{}'", t.key)));
+            return Err(KmsError::Tag(format!(
+                "Tag key or value contains characters that are not allowed: '{}'",
+                t.key
+            )));
         }
         if t.key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(KmsError::Tag("Tags beginning with aws: are reserved".into()));
+            return Err(KmsError::Tag(
+                "Tags beginning with aws: are reserved".into(),
+            ));
         }
         if !seen.insert(t.key.as_str()) {
             return Err(KmsError::Tag(format!("Duplicate tag key '{}'", t.key)));
         }
     }
     if tags.len() > MAX_TAGS {
-        return Err(KmsError::LimitExceeded(format!("A resource can have at most {MAX_TAGS} tags")));
+        return Err(KmsError::LimitExceeded(format!(
+            "A resource can have at most {MAX_TAGS} tags"
+        )));
     }
     Ok(())
 }
 
 impl Kms {
-    pub async fn tag_resource(&self, caller: &Caller, key_id: Option<&str>, tags: Option<Vec<Tag>>) -> KmsResult<()> {
+    pub async fn tag_resource(
+        &self,
+        caller: &Caller,
+        key_id: Option<&str>,
+        tags: Option<Vec<Tag>>,
+    ) -> KmsResult<()> {
         let key_id = validate::required("keyId", key_id)?;
         let tags = validate::required("tags", tags)?;
         validate_tags(&tags)?;
@@ -60,7 +72,9 @@ impl Kms {
                 }
             }
             if r.tags.len() > MAX_TAGS {
-                return Err(KmsError::LimitExceeded(format!("A resource can have at most {MAX_TAGS} tags")));
+                return Err(KmsError::LimitExceeded(format!(
+                    "A resource can have at most {MAX_TAGS} tags"
+                )));
             }
             Ok(())
         })
@@ -68,13 +82,20 @@ impl Kms {
         .map(|_| ())
     }
 
-    pub async fn untag_resource(&self, caller: &Caller, key_id: Option<&str>, tag_keys: Option<Vec<String>>) -> KmsResult<()> {
+    pub async fn untag_resource(
+        &self,
+        caller: &Caller,
+        key_id: Option<&str>,
+        tag_keys: Option<Vec<String>>,
+    ) -> KmsResult<()> {
         let key_id = validate::required("keyId", key_id)?;
         let tag_keys = validate::required("tagKeys", tag_keys)?;
         for k in &tag_keys {
             validate::length("tagKeys.member", k, 1, 128)?;
             if k.to_ascii_lowercase().starts_with("aws:") {
-                return Err(KmsError::Tag("Tags beginning with aws: are reserved".into()));
+                return Err(KmsError::Tag(
+                    "Tags beginning with aws: are reserved".into(),
+                ));
             }
         }
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
@@ -87,7 +108,13 @@ impl Kms {
         .map(|_| ())
     }
 
-    pub async fn list_resource_tags(&self, caller: &Caller, key_id: Option<&str>, limit: Option<i64>, marker: Option<&str>) -> KmsResult<TagList> {
+    pub async fn list_resource_tags(
+        &self,
+        caller: &Caller,
+        key_id: Option<&str>,
+        limit: Option<i64>,
+        marker: Option<&str>,
+    ) -> KmsResult<TagList> {
         let key_id = validate::required("keyId", key_id)?;
         let limit = validate::limit(limit, 50, 50)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
@@ -102,7 +129,9 @@ impl Kms {
         };
         let rest = key.record.tags.get(start..).unwrap_or_default();
         let tags: Vec<Tag> = rest.iter().take(limit).cloned().collect();
-        let next_marker = (rest.len() > limit).then(|| tags.last().map(|t| t.key.clone())).flatten();
+        let next_marker = (rest.len() > limit)
+            .then(|| tags.last().map(|t| t.key.clone()))
+            .flatten();
         Ok(TagList { tags, next_marker })
     }
 }

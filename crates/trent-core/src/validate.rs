@@ -14,7 +14,11 @@ fn violation(detail: String) -> KmsError {
 
 /// A required member that is absent.
 pub fn required<T>(field: &str, value: Option<T>) -> KmsResult<T> {
-    value.ok_or_else(|| violation(format!("Value null at '{field}' failed to satisfy constraint: Member must not be null")))
+    value.ok_or_else(|| {
+        violation(format!(
+            "Value null at '{field}' failed to satisfy constraint: Member must not be null"
+        ))
+    })
 }
 
 /// String length in characters within `min..=max`.
@@ -75,7 +79,12 @@ pub fn enum_value<E: WireEnum>(field: &str, value: &str) -> KmsResult<E> {
 }
 
 /// A string matching a character class, described by `pattern` in the message.
-pub fn pattern(field: &str, value: &str, pattern: &str, ok: impl Fn(char) -> bool) -> KmsResult<()> {
+pub fn pattern(
+    field: &str,
+    value: &str,
+    pattern: &str,
+    ok: impl Fn(char) -> bool,
+) -> KmsResult<()> {
     if value.chars().all(ok) {
         Ok(())
     } else {
@@ -136,7 +145,13 @@ mod tests {
         );
         assert!(range("numberOfBytes", 0, 1, 1024).is_err());
         assert!(range("numberOfBytes", 1024, 1, 1024).is_ok());
-        let KmsError::Validation(m) = blob_length("plaintext", &[0; 4097], 1, 4096).unwrap_err() else { panic!() };
-        assert!(m.starts_with("1 validation error detected: Value at 'plaintext'"), "{m}");
+        let KmsError::Validation(m) = blob_length("plaintext", &[0; 4097], 1, 4096).unwrap_err()
+        else {
+            panic!()
+        };
+        assert!(
+            m.starts_with("1 validation error detected: Value at 'plaintext'"),
+            "{m}"
+        );
     }
 }

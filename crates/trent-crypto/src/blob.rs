@@ -90,13 +90,23 @@ impl CiphertextBlob {
         if sealed.len() < TAG_LEN {
             return Err(BlobError::Malformed);
         }
-        Ok(Self { key_id, material_id, nonce, sealed: sealed.to_vec() })
+        Ok(Self {
+            key_id,
+            material_id,
+            nonce,
+            sealed: sealed.to_vec(),
+        })
     }
 
     /// Authenticates and decrypts with the key material the blob names.
-    pub fn open(&self, key: &SymmetricKey, context: &EncryptionContext) -> Result<Zeroizing<Vec<u8>>, BlobError> {
+    pub fn open(
+        &self,
+        key: &SymmetricKey,
+        context: &EncryptionContext,
+    ) -> Result<Zeroizing<Vec<u8>>, BlobError> {
         let header = header(self.key_id, self.material_id);
-        key.open(self.nonce, &aad(&header, context), &self.sealed).ok_or(BlobError::Authentication)
+        key.open(self.nonce, &aad(&header, context), &self.sealed)
+            .ok_or(BlobError::Authentication)
     }
 }
 

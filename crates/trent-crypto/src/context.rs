@@ -26,7 +26,11 @@ impl EncryptionContext {
     /// Canonical bytes: `u32 count`, then for each entry in key order `u32 len, key, u32 len, value`
     /// (big-endian lengths).
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        let size = 4 + self.0.iter().map(|(k, v)| 8 + k.len() + v.len()).sum::<usize>();
+        let size = 4 + self
+            .0
+            .iter()
+            .map(|(k, v)| 8 + k.len() + v.len())
+            .sum::<usize>();
         let mut out = Vec::with_capacity(size);
         push_len(&mut out, self.0.len());
         for (k, v) in &self.0 {
@@ -51,7 +55,12 @@ mod tests {
     use super::*;
 
     fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {
-        EncryptionContext::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        EncryptionContext::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -64,7 +73,13 @@ mod tests {
 
     #[test]
     fn boundaries_between_strings_are_unambiguous() {
-        assert_ne!(ctx(&[("ab", "c")]).canonical_bytes(), ctx(&[("a", "bc")]).canonical_bytes());
-        assert_ne!(ctx(&[]).canonical_bytes(), ctx(&[("", "")]).canonical_bytes());
+        assert_ne!(
+            ctx(&[("ab", "c")]).canonical_bytes(),
+            ctx(&[("a", "bc")]).canonical_bytes()
+        );
+        assert_ne!(
+            ctx(&[]).canonical_bytes(),
+            ctx(&[("", "")]).canonical_bytes()
+        );
     }
 }

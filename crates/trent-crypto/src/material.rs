@@ -65,7 +65,10 @@ impl SymmetricKey {
         }
         raw.copy_from_slice(bytes);
         let unbound = UnboundKey::new(&AES_256_GCM, raw.as_slice()).ok()?;
-        Some(Self { raw, aead: LessSafeKey::new(unbound) })
+        Some(Self {
+            raw,
+            aead: LessSafeKey::new(unbound),
+        })
     }
 
     /// The raw bytes, only for wrapping under the root key.
@@ -90,11 +93,20 @@ impl SymmetricKey {
     }
 
     /// Decrypts ciphertext-with-tag; `None` when authentication fails.
-    pub fn open(&self, nonce: [u8; NONCE_BYTES], aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    pub fn open(
+        &self,
+        nonce: [u8; NONCE_BYTES],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Option<Zeroizing<Vec<u8>>> {
         let mut buf = Zeroizing::new(sealed.to_vec());
         let plain_len = self
             .aead
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), buf.as_mut_slice())
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                buf.as_mut_slice(),
+            )
             .ok()?
             .len();
         buf.truncate(plain_len);
@@ -112,7 +124,10 @@ mod tests {
         let nonce = [7u8; NONCE_BYTES];
         let sealed = key.seal(nonce, b"aad", b"hello");
         assert_eq!(sealed.len(), 5 + TAG_LEN);
-        assert_eq!(key.open(nonce, b"aad", &sealed).unwrap().as_slice(), b"hello");
+        assert_eq!(
+            key.open(nonce, b"aad", &sealed).unwrap().as_slice(),
+            b"hello"
+        );
         assert!(key.open(nonce, b"other", &sealed).is_none());
         let mut bad = sealed.clone();
         bad[0] ^= 1;

@@ -32,7 +32,9 @@ pub enum RootKeyError {
 
 impl RootKey {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, RootKeyError> {
-        SymmetricKey::from_bytes(bytes).map(|key| Self { key }).ok_or(RootKeyError::BadLength)
+        SymmetricKey::from_bytes(bytes)
+            .map(|key| Self { key })
+            .ok_or(RootKeyError::BadLength)
     }
 
     /// A fresh random root key and its bytes (for the caller to persist).
@@ -60,7 +62,9 @@ impl RootKey {
         }
         let (nonce, sealed) = rest.split_at(NONCE_BYTES);
         let nonce: [u8; NONCE_BYTES] = nonce.try_into().map_err(|_| RootKeyError::Unwrap)?;
-        self.key.open(nonce, aad, sealed).ok_or(RootKeyError::Unwrap)
+        self.key
+            .open(nonce, aad, sealed)
+            .ok_or(RootKeyError::Unwrap)
     }
 }
 
@@ -72,7 +76,10 @@ mod tests {
     fn wrap_unwrap_round_trip_and_aad_binding() {
         let (root, _) = RootKey::generate().unwrap();
         let w = root.wrap(b"secret material", b"key-1").unwrap();
-        assert_eq!(root.unwrap(&w, b"key-1").unwrap().as_slice(), b"secret material");
+        assert_eq!(
+            root.unwrap(&w, b"key-1").unwrap().as_slice(),
+            b"secret material"
+        );
         assert_eq!(root.unwrap(&w, b"key-2").err(), Some(RootKeyError::Unwrap));
         let (other, _) = RootKey::generate().unwrap();
         assert_eq!(other.unwrap(&w, b"key-1").err(), Some(RootKeyError::Unwrap));
@@ -84,6 +91,9 @@ mod tests {
         for len in 0..40 {
             assert!(root.unwrap(&vec![1u8; len], b"").is_err());
         }
-        assert_eq!(RootKey::from_bytes(&[0; 31]).err(), Some(RootKeyError::BadLength));
+        assert_eq!(
+            RootKey::from_bytes(&[0; 31]).err(),
+            Some(RootKeyError::BadLength)
+        );
     }
 }

@@ -88,7 +88,7 @@ wire_enum!(
 );
 
 impl DataKeySpec {
-    pub fn len(self) -> usize {
+    pub fn byte_len(self) -> usize {
         match self {
             DataKeySpec::Aes256 => 32,
             DataKeySpec::Aes128 => 16,
@@ -117,7 +117,9 @@ impl KeySpec {
         use EncryptionAlgorithm::*;
         match self {
             KeySpec::SymmetricDefault => &[SymmetricDefault],
-            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => &[RsaesOaepSha1, RsaesOaepSha256],
+            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => {
+                &[RsaesOaepSha1, RsaesOaepSha256]
+            }
             KeySpec::Sm2 => &[Sm2Pke],
             _ => &[],
         }

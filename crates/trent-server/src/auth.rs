@@ -37,7 +37,9 @@ impl AuthFailure {
     pub fn message(&self) -> String {
         match self {
             AuthFailure::Signature(e) => e.message(),
-            AuthFailure::UnknownAccessKey => "The security token included in the request is invalid.".into(),
+            AuthFailure::UnknownAccessKey => {
+                "The security token included in the request is invalid.".into()
+            }
             AuthFailure::UnknownService(s) => format!("Trent does not serve the AWS service `{s}`"),
         }
     }
@@ -51,19 +53,46 @@ pub fn authenticate(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Authenticated, AuthFailure> {
-    let parts = RequestParts { method, uri, headers, body };
+    let parts = RequestParts {
+        method,
+        uri,
+        headers,
+        body,
+    };
     let parsed = trent_sigv4::parse(&parts).map_err(AuthFailure::Signature)?;
-    let credential = app.kms.credentials.lookup(&parsed.access_key_id).ok_or(AuthFailure::UnknownAccessKey)?;
+    let credential = app
+        .kms
+        .credentials
+        .lookup(&parsed.access_key_id)
+        .ok_or(AuthFailure::UnknownAccessKey)?;
     // Temporary credentials (session tokens) arrive with STS; until then any token is unknown.
     if parsed.security_token.is_some() {
         return Err(AuthFailure::UnknownAccessKey);
     }
-    let key = app.signing_keys.get_or_derive(&credential.secret_access_key, &parsed);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    trent_sigv4::verify(&parts, &parsed, &key, i64::try_from(now).unwrap_or(i64::MAX)).map_err(AuthFailure::Signature)?;
-    let mut caller = Caller::root(&credential.account_id, &credential.access_key_id, &parsed.region);
+    let key = app
+        .signing_keys
+        .get_or_derive(&credential.secret_access_key, &parsed);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    trent_sigv4::verify(
+        &parts,
+        &parsed,
+        &key,
+        i64::try_from(now).unwrap_or(i64::MAX),
+    )
+    .map_err(AuthFailure::Signature)?;
+    let mut caller = Caller::root(
+        &credential.account_id,
+        &credential.access_key_id,
+        &parsed.region,
+    );
     caller.principal_arn.clone_from(&credential.principal_arn);
     caller.source_ip = Some(peer.ip());
     caller.secure_transport = app.tls;
-    Ok(Authenticated { caller, service: parsed.service })
+    Ok(Authenticated {
+        caller,
+        service: parsed.service,
+    })
 }

@@ -25,12 +25,18 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and migrates it.
     pub fn open(path: &Path) -> StoreResult<Self> {
         let mut conn = Connection::open(path).map_err(backend)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(backend)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(backend)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(backend)?;
         migrations::migrate(&mut conn).map_err(backend)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -40,7 +46,9 @@ impl SqliteStore {
     ) -> StoreResult<T> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| StoreError::Backend("connection mutex poisoned".into()))?;
+            let mut guard = conn
+                .lock()
+                .map_err(|_| StoreError::Backend("connection mutex poisoned".into()))?;
             f(&mut guard)
         })
         .await
@@ -65,8 +73,17 @@ fn limit(page: Page<'_>) -> i64 {
 impl Store for SqliteStore {
     async fn accounts(&self) -> StoreResult<Vec<AccountRecord>> {
         self.with(|c| {
-            let mut st = c.prepare("SELECT account_id, created_ms FROM accounts ORDER BY account_id").map_err(backend)?;
-            let rows = st.query_map([], |r| Ok(AccountRecord { account_id: r.get(0)?, created_ms: r.get(1)? })).map_err(backend)?;
+            let mut st = c
+                .prepare("SELECT account_id, created_ms FROM accounts ORDER BY account_id")
+                .map_err(backend)?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok(AccountRecord {
+                        account_id: r.get(0)?,
+                        created_ms: r.get(1)?,
+                    })
+                })
+                .map_err(backend)?;
             rows.collect::<Result<_, _>>().map_err(backend)
         })
         .await
@@ -75,8 +92,11 @@ impl Store for SqliteStore {
     async fn put_account(&self, a: &AccountRecord) -> StoreResult<()> {
         let a = a.clone();
         self.with(move |c| {
-            c.execute("INSERT OR IGNORE INTO accounts (account_id, created_ms) VALUES (?1, ?2)", params![a.account_id, a.created_ms])
-                .map_err(backend)?;
+            c.execute(
+                "INSERT OR IGNORE INTO accounts (account_id, created_ms) VALUES (?1, ?2)",
+                params![a.account_id, a.created_ms],
+            )
+            .map_err(backend)?;
             Ok(())
         })
         .await
@@ -152,8 +172,18 @@ impl Store for SqliteStore {
         self.with(move |c| rows::update_key(c, &key)).await
     }
 
-    async fn list_keys(&self, account: &str, region: &str, page: Page<'_>) -> StoreResult<Vec<String>> {
-        let (account, region, after, limit) = (account.to_string(), region.to_string(), page.after.unwrap_or("").to_string(), limit(page));
+    async fn list_keys(
+        &self,
+        account: &str,
+        region: &str,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<String>> {
+        let (account, region, after, limit) = (
+            account.to_string(),
+            region.to_string(),
+            page.after.unwrap_or("").to_string(),
+            limit(page),
+        );
         self.with(move |c| {
             let mut st = c
                 .prepare("SELECT key_id FROM keys WHERE account_id = ?1 AND region = ?2 AND key_id > ?3 ORDER BY key_id LIMIT ?4")
@@ -177,11 +207,19 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn alias(&self, account: &str, region: &str, name: &str) -> StoreResult<Option<AliasRecord>> {
+    async fn alias(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> StoreResult<Option<AliasRecord>> {
         let (account, region, name) = (account.to_string(), region.to_string(), name.to_string());
         self.with(move |c| {
             c.query_row(
-                &format!("{} WHERE account_id = ?1 AND region = ?2 AND alias_name = ?3", rows::SELECT_ALIAS),
+                &format!(
+                    "{} WHERE account_id = ?1 AND region = ?2 AND alias_name = ?3",
+                    rows::SELECT_ALIAS
+                ),
                 params![account, region, name],
                 rows::alias_row,
             )
@@ -209,16 +247,34 @@ impl Store for SqliteStore {
         let (account, region, name) = (account.to_string(), region.to_string(), name.to_string());
         self.with(move |c| {
             let n = c
-                .execute("DELETE FROM aliases WHERE account_id = ?1 AND region = ?2 AND alias_name = ?3", params![account, region, name])
+                .execute(
+                    "DELETE FROM aliases WHERE account_id = ?1 AND region = ?2 AND alias_name = ?3",
+                    params![account, region, name],
+                )
                 .map_err(backend)?;
-            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            if n == 0 {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(())
+            }
         })
         .await
     }
 
-    async fn list_aliases(&self, account: &str, region: &str, key_id: Option<&str>, page: Page<'_>) -> StoreResult<Vec<AliasRecord>> {
-        let (account, region, key_id, after, limit) =
-            (account.to_string(), region.to_string(), key_id.map(str::to_string), page.after.unwrap_or("").to_string(), limit(page));
+    async fn list_aliases(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: Option<&str>,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<AliasRecord>> {
+        let (account, region, key_id, after, limit) = (
+            account.to_string(),
+            region.to_string(),
+            key_id.map(str::to_string),
+            page.after.unwrap_or("").to_string(),
+            limit(page),
+        );
         self.with(move |c| {
             let mut st = c
                 .prepare(&format!(

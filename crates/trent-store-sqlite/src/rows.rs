@@ -11,7 +11,8 @@ use crate::backend;
 
 const KEY_COLUMNS: &str = "key_id, account_id, region, created_ms, description, key_spec, key_usage, origin, key_state, policy, tags, current_material_id, multi_region";
 
-pub const SELECT_ALIAS: &str = "SELECT account_id, region, alias_name, target_key_id, created_ms, updated_ms FROM aliases";
+pub const SELECT_ALIAS: &str =
+    "SELECT account_id, region, alias_name, target_key_id, created_ms, updated_ms FROM aliases";
 
 pub fn insert_key(c: &Connection, k: &KeyRecord) -> StoreResult<()> {
     c.execute(
@@ -43,12 +44,20 @@ pub fn update_key(c: &Connection, k: &KeyRecord) -> StoreResult<()> {
             params![k.key_id, k.description, k.state.as_str(), k.policy, tags_to_json(&k.tags), k.current_material.to_hex()],
         )
         .map_err(backend)?;
-    if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    if n == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 pub fn select_key(c: &Connection, key_id: &str) -> StoreResult<Option<KeyRecord>> {
     let raw = c
-        .query_row(&format!("SELECT {KEY_COLUMNS} FROM keys WHERE key_id = ?1"), [key_id], RawKeyRow::read)
+        .query_row(
+            &format!("SELECT {KEY_COLUMNS} FROM keys WHERE key_id = ?1"),
+            [key_id],
+            RawKeyRow::read,
+        )
         .optional()
         .map_err(backend)?;
     raw.map(RawKeyRow::into_record).transpose()
@@ -59,13 +68,26 @@ pub fn select_materials(c: &Connection, key_id: &str) -> StoreResult<Vec<StoredM
         .prepare("SELECT key_id, material_id, wrapped, created_ms FROM key_materials WHERE key_id = ?1 ORDER BY created_ms")
         .map_err(backend)?;
     let rows = st
-        .query_map([key_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, i64>(3)?)))
+        .query_map([key_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })
         .map_err(backend)?;
     let mut out = Vec::new();
     for row in rows {
         let (key_id, material_hex, wrapped, created_ms) = row.map_err(backend)?;
-        let material_id = MaterialId::from_hex(&material_hex).ok_or_else(|| corrupt("material id"))?;
-        out.push(StoredMaterial { key_id, material_id, wrapped, created_ms });
+        let material_id =
+            MaterialId::from_hex(&material_hex).ok_or_else(|| corrupt("material id"))?;
+        out.push(StoredMaterial {
+            key_id,
+            material_id,
+            wrapped,
+            created_ms,
+        });
     }
     Ok(out)
 }
@@ -130,7 +152,8 @@ impl RawKeyRow {
             state: KeyState::parse(&self.state).ok_or_else(|| corrupt("key state"))?,
             policy: self.policy,
             tags: tags_from_json(&self.tags)?,
-            current_material: MaterialId::from_hex(&self.current_material).ok_or_else(|| corrupt("material id"))?,
+            current_material: MaterialId::from_hex(&self.current_material)
+                .ok_or_else(|| corrupt("material id"))?,
             multi_region: self.multi_region,
         })
     }
@@ -141,11 +164,17 @@ fn corrupt(what: &str) -> StoreError {
 }
 
 fn tags_to_json(tags: &[Tag]) -> String {
-    let pairs: Vec<[&str; 2]> = tags.iter().map(|t| [t.key.as_str(), t.value.as_str()]).collect();
+    let pairs: Vec<[&str; 2]> = tags
+        .iter()
+        .map(|t| [t.key.as_str(), t.value.as_str()])
+        .collect();
     serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
 }
 
 fn tags_from_json(s: &str) -> StoreResult<Vec<Tag>> {
     let pairs: Vec<(String, String)> = serde_json::from_str(s).map_err(|_| corrupt("tags"))?;
-    Ok(pairs.into_iter().map(|(key, value)| Tag { key, value }).collect())
+    Ok(pairs
+        .into_iter()
+        .map(|(key, value)| Tag { key, value })
+        .collect())
 }

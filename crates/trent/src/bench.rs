@@ -57,19 +57,39 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     let key_id = match &args.key_id {
         Some(k) => k.clone(),
         None => {
-            let created = call_once(&target, "CreateKey", &json!({"Description": "trent bench"})).await?;
-            created["KeyMetadata"]["KeyId"].as_str().ok_or("CreateKey returned no KeyId")?.to_string()
+            let created =
+                call_once(&target, "CreateKey", &json!({"Description": "trent bench"})).await?;
+            created
+                .pointer("/KeyMetadata/KeyId")
+                .and_then(Value::as_str)
+                .ok_or("CreateKey returned no KeyId")?
+                .to_string()
         }
     };
     let plaintext = STANDARD.encode(vec![0x42u8; args.plaintext_bytes]);
     let (operation, body) = match args.operation.as_str() {
         "encrypt" => ("Encrypt", json!({"KeyId": key_id, "Plaintext": plaintext})),
-        "generate-data-key" => ("GenerateDataKey", json!({"KeyId": key_id, "KeySpec": "AES_256"})),
+        "generate-data-key" => (
+            "GenerateDataKey",
+            json!({"KeyId": key_id, "KeySpec": "AES_256"}),
+        ),
         "decrypt" => {
-            let enc = call_once(&target, "Encrypt", &json!({"KeyId": key_id, "Plaintext": plaintext})).await?;
-            ("Decrypt", json!({"CiphertextBlob": enc["CiphertextBlob"]}))
+            let enc = call_once(
+                &target,
+                "Encrypt",
+                &json!({"KeyId": key_id, "Plaintext": plaintext}),
+            )
+            .await?;
+            (
+                "Decrypt",
+                json!({"CiphertextBlob": enc.get("CiphertextBlob")}),
+            )
         }
-        other => return Err(format!("unknown operation `{other}` (encrypt, decrypt, generate-data-key)")),
+        other => {
+            return Err(format!(
+                "unknown operation `{other}` (encrypt, decrypt, generate-data-key)"
+            ));
+        }
     };
     let body = Bytes::from(body.to_string());
     let target = std::sync::Arc::new(target);
@@ -78,7 +98,9 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     let mut workers = Vec::with_capacity(args.connections);
     for _ in 0..args.connections {
         let (target, body) = (target.clone(), body.clone());
-        workers.push(tokio::spawn(async move { worker(&target, operation, body, deadline).await }));
+        workers.push(tokio::spawn(async move {
+            worker(&target, operation, body, deadline).await
+        }));
     }
     let mut latencies_us: Vec<u32> = Vec::new();
     let mut errors = 0u64;
@@ -93,11 +115,19 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         if latencies_us.is_empty() {
             return 0.0;
         }
-        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss, reason = "an index into a sorted sample")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "an index into a sorted sample"
+        )]
         let i = ((latencies_us.len() - 1) as f64 * p).round() as usize;
         f64::from(latencies_us.get(i).copied().unwrap_or(0)) / 1000.0
     };
-    #[expect(clippy::cast_precision_loss, reason = "request counts are far below 2^53")]
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "request counts are far below 2^53"
+    )]
     let rate = latencies_us.len() as f64 / elapsed;
     println!(
         "operation={operation} connections={} duration={elapsed:.1}s requests={} errors={errors} rate={rate:.0} req/s latency_ms p50={:.2} p90={:.2} p99={:.2} max={:.2}",
@@ -115,20 +145,35 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
 }
 
 fn target(args: &BenchArgs) -> Result<Target, String> {
-    let host = args.endpoint.strip_prefix("http://").ok_or("bench speaks plain http: use an http:// endpoint")?.trim_end_matches('/').to_string();
+    let host = args
+        .endpoint
+        .strip_prefix("http://")
+        .ok_or("bench speaks plain http: use an http:// endpoint")?
+        .trim_end_matches('/')
+        .to_string();
     let (access_key_id, secret) = match (&args.access_key_id, &args.secret_access_key) {
         (Some(a), Some(s)) => (a.clone(), s.clone()),
         _ => {
-            let path = args.credentials_file.clone().unwrap_or_else(|| PathBuf::from("trent-data/credentials"));
+            let path = args
+                .credentials_file
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("trent-data/credentials"));
             read_credentials(&path)?
         }
     };
-    Ok(Target { addr: host.clone(), host, access_key_id, secret, region: args.region.clone() })
+    Ok(Target {
+        addr: host.clone(),
+        host,
+        access_key_id,
+        secret,
+        region: args.region.clone(),
+    })
 }
 
 /// Reads `aws_access_key_id` / `aws_secret_access_key` from the `[trent]` profile.
 fn read_credentials(path: &std::path::Path) -> Result<(String, String), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut in_profile = false;
     let (mut akid, mut secret) = (None, None);
     for line in text.lines().map(str::trim) {
@@ -142,14 +187,22 @@ fn read_credentials(path: &std::path::Path) -> Result<(String, String), String> 
             }
         }
     }
-    akid.zip(secret).ok_or_else(|| format!("no [trent] profile with keys in {}", path.display()))
+    akid.zip(secret)
+        .ok_or_else(|| format!("no [trent] profile with keys in {}", path.display()))
 }
 
 fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_secs()).unwrap_or(0)).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
+        .unwrap_or(0)
 }
 
-fn signed_request(t: &Target, operation: &str, body: Bytes) -> Result<hyper::Request<Full<Bytes>>, String> {
+fn signed_request(
+    t: &Target,
+    operation: &str,
+    body: Bytes,
+) -> Result<hyper::Request<Full<Bytes>>, String> {
     let target_header = format!("TrentService.{operation}");
     let content_type = "application/x-amz-json-1.1";
     let auth = trent_sigv4::sign(
@@ -157,7 +210,10 @@ fn signed_request(t: &Target, operation: &str, body: Bytes) -> Result<hyper::Req
         "/",
         "",
         &t.host,
-        &[("content-type", content_type), ("x-amz-target", &target_header)],
+        &[
+            ("content-type", content_type),
+            ("x-amz-target", &target_header),
+        ],
         &body,
         &t.access_key_id,
         &t.secret,
@@ -176,21 +232,34 @@ fn signed_request(t: &Target, operation: &str, body: Bytes) -> Result<hyper::Req
     req.body(Full::new(body)).map_err(|e| e.to_string())
 }
 
-async fn connect(t: &Target) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {
-    let stream = tokio::net::TcpStream::connect(&t.addr).await.map_err(|e| format!("connect {}: {e}", t.addr))?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+async fn connect(
+    t: &Target,
+) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {
+    let stream = tokio::net::TcpStream::connect(&t.addr)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("connect {}: {e}", t.addr))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
     tokio::spawn(conn);
     Ok(sender)
 }
 
 async fn call_once(t: &Target, operation: &str, body: &Value) -> Result<Value, String> {
     let mut sender = connect(t).await?;
-    let response = sender.send_request(signed_request(t, operation, Bytes::from(body.to_string()))?).await.map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(signed_request(t, operation, Bytes::from(body.to_string()))?)
+        .await
+        .map_err(|e| e.to_string())?;
     let status = response.status();
-    let bytes = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
     if !status.is_success() {
         return Err(format!("{operation} failed: {status} {value}"));
@@ -198,16 +267,40 @@ async fn call_once(t: &Target, operation: &str, body: &Value) -> Result<Value, S
     Ok(value)
 }
 
-async fn worker(t: &Target, operation: &str, body: Bytes, deadline: Instant) -> Result<(Vec<u32>, u64), String> {
+async fn worker(
+    t: &Target,
+    operation: &str,
+    body: Bytes,
+    deadline: Instant,
+) -> Result<(Vec<u32>, u64), String> {
     let mut sender = connect(t).await?;
     let mut latencies = Vec::with_capacity(100_000);
     let mut errors = 0;
+    // A signature is re-made every second (its X-Amz-Date changes), not per request: the server
+    // verifies every request in full either way, and the load tool shares the server's CPUs.
+    let mut signed: Option<(i64, hyper::Request<Full<Bytes>>)> = None;
     while Instant::now() < deadline {
-        let req = signed_request(t, operation, body.clone())?;
+        let second = now_unix();
+        let template = match &signed {
+            Some((at, req)) if *at == second => req,
+            _ => {
+                &signed
+                    .insert((second, signed_request(t, operation, body.clone())?))
+                    .1
+            }
+        };
+        let mut req = hyper::Request::new(template.body().clone());
+        *req.method_mut() = template.method().clone();
+        *req.uri_mut() = template.uri().clone();
+        *req.headers_mut() = template.headers().clone();
         let start = Instant::now();
         let response = sender.send_request(req).await.map_err(|e| e.to_string())?;
         let ok = response.status().is_success();
-        let _ = response.into_body().collect().await.map_err(|e| e.to_string())?;
+        let _ = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?;
         latencies.push(u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX));
         if !ok {
             errors += 1;

@@ -64,16 +64,26 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn load(config: Option<&Path>, listen: Option<String>, data_dir: Option<PathBuf>) -> Result<Self, String> {
+    pub fn load(
+        config: Option<&Path>,
+        listen: Option<String>,
+        data_dir: Option<PathBuf>,
+    ) -> Result<Self, String> {
         let file = match config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
-                toml::from_str::<ConfigFile>(&text).map_err(|e| format!("invalid config {}: {e}", path.display()))?
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+                toml::from_str::<ConfigFile>(&text)
+                    .map_err(|e| format!("invalid config {}: {e}", path.display()))?
             }
             None => ConfigFile::default(),
         };
-        let listen = listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into());
-        let listen = listen.parse().map_err(|e| format!("invalid listen address `{listen}`: {e}"))?;
+        let listen = listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen = listen
+            .parse()
+            .map_err(|e| format!("invalid listen address `{listen}`: {e}"))?;
         let tls = match (file.tls_cert, file.tls_key) {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,
@@ -81,7 +91,9 @@ impl Settings {
         };
         Ok(Settings {
             listen,
-            data_dir: data_dir.or(file.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            data_dir: data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
             region: file.region.unwrap_or_else(|| DEFAULT_REGION.into()),
             tls,
             root_key_file: file.root_key_file,
@@ -120,7 +132,10 @@ root_secret_access_key = "secret-2"
         assert_eq!(s.data_dir, PathBuf::from("trent-data"));
         assert_eq!(s.accounts.len(), 2);
         assert_eq!(s.accounts[1].root_secret_access_key, "secret-2");
-        assert!(!format!("{:?}", s.accounts).contains("secret-2"), "secrets stay out of Debug");
+        assert!(
+            !format!("{:?}", s.accounts).contains("secret-2"),
+            "secrets stay out of Debug"
+        );
     }
 
     #[test]

@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "trent", version, about = "A self-hosted key management service that speaks the AWS KMS API")]
+#[command(
+    name = "trent",
+    version,
+    about = "A self-hosted key management service that speaks the AWS KMS API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -36,11 +40,17 @@ enum Command {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRENT_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TRENT_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("trent: cannot start the async runtime: {e}");
@@ -49,7 +59,11 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve { config, listen, data_dir } => {
+            Command::Serve {
+                config,
+                listen,
+                data_dir,
+            } => {
                 let settings = config::Settings::load(config.as_deref(), listen, data_dir)?;
                 serve::run(settings).await
             }

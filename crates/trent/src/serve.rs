@@ -19,25 +19,51 @@ pub const ROOT_KEY_ENV: &str = "TRENT_ROOT_KEY";
 pub async fn run(settings: Settings) -> Result<(), String> {
     create_private_dir(&settings.data_dir)?;
     let root = load_or_create_root_key(&settings)?;
-    let store = SqliteStore::open(&settings.data_dir.join("trent.db")).map_err(|e| format!("cannot open database: {e}"))?;
-    let kms = Kms::open(Arc::new(store), root, Arc::new(SystemClock::default())).await.map_err(|e| format!("cannot start: {e}"))?;
+    let store = SqliteStore::open(&settings.data_dir.join("trent.db"))
+        .map_err(|e| format!("cannot open database: {e}"))?;
+    let kms = Kms::open(Arc::new(store), root, Arc::new(SystemClock::default()))
+        .await
+        .map_err(|e| format!("cannot start: {e}"))?;
 
     for account in &settings.accounts {
-        kms.ensure_account(&account.id, &account.root_access_key_id, &account.root_secret_access_key)
-            .await
-            .map_err(|e| format!("cannot set up account {}: {e}", account.id))?;
+        kms.ensure_account(
+            &account.id,
+            &account.root_access_key_id,
+            &account.root_secret_access_key,
+        )
+        .await
+        .map_err(|e| format!("cannot set up account {}: {e}", account.id))?;
     }
     let credentials_file = settings.data_dir.join("credentials");
     if settings.accounts.is_empty() && kms.account_count().await.map_err(|e| e.to_string())? == 0 {
-        let account = kms.create_random_account().await.map_err(|e| format!("cannot create the default account: {e}"))?;
-        write_credentials_file(&credentials_file, &account.access_key_id, &account.secret_access_key)?;
-        println!("Created default account {} with root credentials in {}", account.account_id, credentials_file.display());
+        let account = kms
+            .create_random_account()
+            .await
+            .map_err(|e| format!("cannot create the default account: {e}"))?;
+        write_credentials_file(
+            &credentials_file,
+            &account.access_key_id,
+            &account.secret_access_key,
+        )?;
+        println!(
+            "Created default account {} with root credentials in {}",
+            account.account_id,
+            credentials_file.display()
+        );
     }
 
-    let listener = std::net::TcpListener::bind(settings.listen).map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let listener = std::net::TcpListener::bind(settings.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let scheme = if settings.tls.is_some() { "https" } else { "http" };
-    println!("Trent is serving the AWS KMS API on {scheme}://{addr} (default region {})", settings.region);
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!(
+        "Trent is serving the AWS KMS API on {scheme}://{addr} (default region {})",
+        settings.region
+    );
     if credentials_file.exists() {
         println!(
             "Try: AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE=trent AWS_DEFAULT_REGION={} aws --endpoint-url {scheme}://{addr} kms list-keys",
@@ -48,7 +74,9 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let _ = std::io::stdout().flush();
 
     let app = Arc::new(AppState::new(Arc::new(kms), settings.tls.is_some()));
-    trent_server::serve(app, listener, settings.tls, shutdown_signal()).await.map_err(|e| format!("server error: {e}"))?;
+    trent_server::serve(app, listener, settings.tls, shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
     println!("Trent stopped");
     Ok(())
 }
@@ -73,8 +101,10 @@ async fn shutdown_signal() {
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| format!("cannot restrict {}: {e}", dir.display()))
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| format!("cannot restrict {}: {e}", dir.display()))
 }
 
 /// The root key from `$TRENT_ROOT_KEY`, the configured file, or `<data_dir>/root.key`
@@ -83,7 +113,10 @@ fn load_or_create_root_key(settings: &Settings) -> Result<RootKey, String> {
     if let Ok(hex_key) = std::env::var(ROOT_KEY_ENV) {
         return parse_root_key(&hex_key).map_err(|e| format!("{ROOT_KEY_ENV}: {e}"));
     }
-    let path: PathBuf = settings.root_key_file.clone().unwrap_or_else(|| settings.data_dir.join("root.key"));
+    let path: PathBuf = settings
+        .root_key_file
+        .clone()
+        .unwrap_or_else(|| settings.data_dir.join("root.key"));
     match std::fs::read_to_string(&path) {
         Ok(text) => parse_root_key(&text).map_err(|e| format!("{}: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && settings.root_key_file.is_none() => {
@@ -97,12 +130,16 @@ fn load_or_create_root_key(settings: &Settings) -> Result<RootKey, String> {
 }
 
 fn parse_root_key(text: &str) -> Result<RootKey, String> {
-    let bytes = Zeroizing::new(hex::decode(text.trim()).map_err(|_| "root key must be 64 hex digits".to_string())?);
+    let bytes = Zeroizing::new(
+        hex::decode(text.trim()).map_err(|_| "root key must be 64 hex digits".to_string())?,
+    );
     RootKey::from_bytes(&bytes).map_err(|e| e.to_string())
 }
 
 fn write_credentials_file(path: &Path, access_key_id: &str, secret: &str) -> Result<(), String> {
-    let text = Zeroizing::new(format!("[trent]\naws_access_key_id = {access_key_id}\naws_secret_access_key = {secret}\n"));
+    let text = Zeroizing::new(format!(
+        "[trent]\naws_access_key_id = {access_key_id}\naws_secret_access_key = {secret}\n"
+    ));
     write_private_file(path, text.as_bytes())
 }
 
@@ -114,5 +151,7 @@ fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), String> {
         .mode(0o600)
         .open(path)
         .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    f.write_all(contents).and_then(|_| f.sync_all()).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    f.write_all(contents)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

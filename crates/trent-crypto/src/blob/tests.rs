@@ -4,12 +4,18 @@ use super::*;
 use std::collections::BTreeMap;
 
 fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {
-    EncryptionContext::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>())
+    EncryptionContext::new(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+    )
 }
 
 fn sealed(plaintext: &[u8], context: &EncryptionContext) -> (SymmetricKey, Vec<u8>) {
     let key = SymmetricKey::generate().unwrap();
-    let blob = CiphertextBlob::seal([9; 16], MaterialId([3; 32]), &key, context, plaintext).unwrap();
+    let blob =
+        CiphertextBlob::seal([9; 16], MaterialId([3; 32]), &key, context, plaintext).unwrap();
     (key, blob)
 }
 
@@ -38,10 +44,19 @@ fn wrong_context_or_key_fails_authentication() {
     let c = ctx(&[("a", "1")]);
     let (key, blob) = sealed(b"data", &c);
     let parsed = CiphertextBlob::parse(&blob).unwrap();
-    assert_eq!(parsed.open(&key, &ctx(&[("a", "2")])).err(), Some(BlobError::Authentication));
-    assert_eq!(parsed.open(&key, &ctx(&[])).err(), Some(BlobError::Authentication));
+    assert_eq!(
+        parsed.open(&key, &ctx(&[("a", "2")])).err(),
+        Some(BlobError::Authentication)
+    );
+    assert_eq!(
+        parsed.open(&key, &ctx(&[])).err(),
+        Some(BlobError::Authentication)
+    );
     let other = SymmetricKey::generate().unwrap();
-    assert_eq!(parsed.open(&other, &c).err(), Some(BlobError::Authentication));
+    assert_eq!(
+        parsed.open(&other, &c).err(),
+        Some(BlobError::Authentication)
+    );
 }
 
 #[test]
@@ -64,7 +79,14 @@ fn every_single_byte_modification_is_rejected() {
 fn truncations_are_malformed_not_panics() {
     let (_, blob) = sealed(b"abc", &ctx(&[]));
     for len in 0..OVERHEAD {
-        assert_eq!(CiphertextBlob::parse(&blob[..len]).err(), Some(BlobError::Malformed), "len {len}");
+        assert_eq!(
+            CiphertextBlob::parse(&blob[..len]).err(),
+            Some(BlobError::Malformed),
+            "len {len}"
+        );
     }
-    assert!(CiphertextBlob::parse(&blob[..OVERHEAD]).is_ok(), "empty plaintext is structurally valid");
+    assert!(
+        CiphertextBlob::parse(&blob[..OVERHEAD]).is_ok(),
+        "empty plaintext is structurally valid"
+    );
 }

@@ -56,14 +56,22 @@ impl IntoResponse for ApiError {
             ApiError::Domain(KmsError::Internal(detail)) => {
                 // The detail may name storage paths or internal state: log it, send nothing of it.
                 tracing::error!(%detail, "internal error");
-                error_response(StatusCode::INTERNAL_SERVER_ERROR, "KMSInternalException", "An internal error occurred.")
+                error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "KMSInternalException",
+                    "An internal error occurred.",
+                )
             }
             ApiError::Domain(e) => {
                 let (status, code) = domain_code(&e);
                 error_response(status, code, &e.to_string())
             }
-            ApiError::Serialization(m) => error_response(StatusCode::BAD_REQUEST, "SerializationException", &m),
-            ApiError::UnknownOperation => error_response(StatusCode::BAD_REQUEST, "UnknownOperationException", ""),
+            ApiError::Serialization(m) => {
+                error_response(StatusCode::BAD_REQUEST, "SerializationException", &m)
+            }
+            ApiError::UnknownOperation => {
+                error_response(StatusCode::BAD_REQUEST, "UnknownOperationException", "")
+            }
         }
     }
 }
@@ -72,6 +80,8 @@ impl IntoResponse for ApiError {
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({ "__type": code, "message": message }).to_string();
     let mut response = (status, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     response
 }

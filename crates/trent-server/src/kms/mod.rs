@@ -35,6 +35,8 @@ pub async fn handle(app: &AppState, caller: &Caller, headers: &HeaderMap, body: 
 
 fn json_response(body: Vec<u8>) -> Response {
     let mut response = (StatusCode::OK, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     response
 }

@@ -23,7 +23,9 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) 
         "Encrypt" => encrypt(kms, caller, parse(body)?).await,
         "Decrypt" => decrypt(kms, caller, parse(body)?).await,
         "GenerateDataKey" => generate_data_key(kms, caller, parse(body)?, true).await,
-        "GenerateDataKeyWithoutPlaintext" => generate_data_key(kms, caller, parse(body)?, false).await,
+        "GenerateDataKeyWithoutPlaintext" => {
+            generate_data_key(kms, caller, parse(body)?, false).await
+        }
         "ReEncrypt" => re_encrypt(kms, caller, parse(body)?).await,
         "GenerateRandom" => generate_random(kms, caller, parse(body)?).await,
         "CreateKey" => create_key(kms, caller, parse(body)?).await,
@@ -41,17 +43,20 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) 
         }
         "UpdateKeyDescription" => {
             let r: UpdateKeyDescriptionRequest = parse(body)?;
-            kms.update_key_description(caller, r.key_id.as_deref(), r.description.as_deref()).await?;
+            kms.update_key_description(caller, r.key_id.as_deref(), r.description.as_deref())
+                .await?;
             empty()
         }
         "CreateAlias" => {
             let r: AliasRequest = parse(body)?;
-            kms.create_alias(caller, r.alias_name.as_deref(), r.target_key_id.as_deref()).await?;
+            kms.create_alias(caller, r.alias_name.as_deref(), r.target_key_id.as_deref())
+                .await?;
             empty()
         }
         "UpdateAlias" => {
             let r: AliasRequest = parse(body)?;
-            kms.update_alias(caller, r.alias_name.as_deref(), r.target_key_id.as_deref()).await?;
+            kms.update_alias(caller, r.alias_name.as_deref(), r.target_key_id.as_deref())
+                .await?;
             empty()
         }
         "DeleteAlias" => {
@@ -68,19 +73,26 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) 
         }
         "UntagResource" => {
             let r: UntagResourceRequest = parse(body)?;
-            kms.untag_resource(caller, r.key_id.as_deref(), r.tag_keys).await?;
+            kms.untag_resource(caller, r.key_id.as_deref(), r.tag_keys)
+                .await?;
             empty()
         }
         "ListResourceTags" => {
             let r: ListRequest = parse(body)?;
-            let page = kms.list_resource_tags(caller, r.key_id.as_deref(), r.limit, r.marker.as_deref()).await?;
+            let page = kms
+                .list_resource_tags(caller, r.key_id.as_deref(), r.limit, r.marker.as_deref())
+                .await?;
             let tags: Vec<TagShape> = page.tags.iter().map(TagShape::from).collect();
             paged(json!({ "Tags": tags }), page.next_marker)
         }
         "GetKeyPolicy" => {
             let r: KeyPolicyRequest = parse(body)?;
-            let policy = kms.get_key_policy(caller, r.key_id.as_deref(), r.policy_name.as_deref()).await?;
-            to_json(&json!({ "Policy": policy, "PolicyName": r.policy_name.as_deref().unwrap_or("default") }))
+            let policy = kms
+                .get_key_policy(caller, r.key_id.as_deref(), r.policy_name.as_deref())
+                .await?;
+            to_json(
+                &json!({ "Policy": policy, "PolicyName": r.policy_name.as_deref().unwrap_or("default") }),
+            )
         }
         "PutKeyPolicy" => {
             let r: KeyPolicyRequest = parse(body)?;
@@ -96,25 +108,56 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) 
         }
         "ListKeyPolicies" => {
             let r: ListRequest = parse(body)?;
-            let names = kms.list_key_policies(caller, r.key_id.as_deref(), r.limit, r.marker.as_deref()).await?;
+            let names = kms
+                .list_key_policies(caller, r.key_id.as_deref(), r.limit, r.marker.as_deref())
+                .await?;
             to_json(&json!({ "PolicyNames": names, "Truncated": false }))
         }
-        known if KNOWN_UNIMPLEMENTED.contains(&known) => Err(ApiError::Domain(trent_core::KmsError::UnsupportedOperation(
-            format!("{known} is not implemented by this Trent server yet"),
-        ))),
+        known if KNOWN_UNIMPLEMENTED.contains(&known) => Err(ApiError::Domain(
+            trent_core::KmsError::UnsupportedOperation(format!(
+                "{known} is not implemented by this Trent server yet"
+            )),
+        )),
         _ => Err(ApiError::UnknownOperation),
     }
 }
 
 /// KMS operations that exist in the AWS API but not yet in Trent.
 const KNOWN_UNIMPLEMENTED: &[&str] = &[
-    "CancelKeyDeletion", "ConnectCustomKeyStore", "CreateCustomKeyStore", "CreateGrant", "Decapsulate",
-    "DeleteCustomKeyStore", "DeleteImportedKeyMaterial", "DeriveSharedSecret", "DescribeCustomKeyStores",
-    "DisableKeyRotation", "DisconnectCustomKeyStore", "EnableKeyRotation", "Encapsulate", "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext", "GenerateMac", "GetKeyLastUsage", "GetKeyRotationStatus",
-    "GetParametersForImport", "GetPublicKey", "ImportKeyMaterial", "ListGrants", "ListKeyRotations",
-    "ListRetirableGrants", "ReplicateKey", "RetireGrant", "RevokeGrant", "RotateKeyOnDemand", "ScheduleKeyDeletion",
-    "Sign", "UpdateCustomKeyStore", "UpdatePrimaryRegion", "Verify", "VerifyMac",
+    "CancelKeyDeletion",
+    "ConnectCustomKeyStore",
+    "CreateCustomKeyStore",
+    "CreateGrant",
+    "Decapsulate",
+    "DeleteCustomKeyStore",
+    "DeleteImportedKeyMaterial",
+    "DeriveSharedSecret",
+    "DescribeCustomKeyStores",
+    "DisableKeyRotation",
+    "DisconnectCustomKeyStore",
+    "EnableKeyRotation",
+    "Encapsulate",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateMac",
+    "GetKeyLastUsage",
+    "GetKeyRotationStatus",
+    "GetParametersForImport",
+    "GetPublicKey",
+    "ImportKeyMaterial",
+    "ListGrants",
+    "ListKeyRotations",
+    "ListRetirableGrants",
+    "ReplicateKey",
+    "RetireGrant",
+    "RevokeGrant",
+    "RotateKeyOnDemand",
+    "ScheduleKeyDeletion",
+    "Sign",
+    "UpdateCustomKeyStore",
+    "UpdatePrimaryRegion",
+    "Verify",
+    "VerifyMac",
 ];
 
 fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
@@ -132,7 +175,8 @@ fn serialization_message(e: &serde_json::Error) -> String {
 }
 
 fn to_json<T: Serialize>(v: &T) -> ApiResult {
-    serde_json::to_vec(v).map_err(|e| ApiError::Domain(trent_core::KmsError::Internal(e.to_string())))
+    serde_json::to_vec(v)
+        .map_err(|e| ApiError::Domain(trent_core::KmsError::Internal(e.to_string())))
 }
 
 fn empty() -> ApiResult {
@@ -171,7 +215,12 @@ pub fn key_metadata(r: &KeyRecord) -> Value {
         "MultiRegion": r.multi_region,
         "CurrentKeyMaterialId": r.current_material.to_hex(),
     });
-    let algorithms: Vec<&str> = r.key_spec.encryption_algorithms().iter().map(|a| a.as_str()).collect();
+    let algorithms: Vec<&str> = r
+        .key_spec
+        .encryption_algorithms()
+        .iter()
+        .map(|a| a.as_str())
+        .collect();
     if let Value::Object(map) = &mut m
         && !algorithms.is_empty()
     {
@@ -230,9 +279,12 @@ struct DecryptResponse<'a> {
 
 async fn decrypt(kms: &Kms, caller: &Caller, r: DecryptRequest) -> ApiResult {
     if r.recipient.is_some() {
-        return Err(ApiError::Domain(trent_core::KmsError::UnsupportedOperation(
-            "Recipient (Nitro Enclaves attestation) is not supported by this Trent server".into(),
-        )));
+        return Err(ApiError::Domain(
+            trent_core::KmsError::UnsupportedOperation(
+                "Recipient (Nitro Enclaves attestation) is not supported by this Trent server"
+                    .into(),
+            ),
+        ));
     }
     let out = kms
         .decrypt(
@@ -247,13 +299,12 @@ async fn decrypt(kms: &Kms, caller: &Caller, r: DecryptRequest) -> ApiResult {
             },
         )
         .await?;
-    let body = to_json(&DecryptResponse {
+    to_json(&DecryptResponse {
         key_id: &out.key_arn,
         plaintext: Zeroizing::new(b64(&out.plaintext)),
         encryption_algorithm: out.encryption_algorithm.as_str(),
         key_material_id: out.key_material_id.to_hex(),
-    });
-    body
+    })
 }
 
 async fn re_encrypt(kms: &Kms, caller: &Caller, r: ReEncryptRequest) -> ApiResult {
@@ -265,7 +316,9 @@ async fn re_encrypt(kms: &Kms, caller: &Caller, r: ReEncryptRequest) -> ApiResul
                 source_encryption_context: r.source_encryption_context.unwrap_or_default(),
                 source_key_id: r.source_key_id,
                 destination_key_id: r.destination_key_id,
-                destination_encryption_context: r.destination_encryption_context.unwrap_or_default(),
+                destination_encryption_context: r
+                    .destination_encryption_context
+                    .unwrap_or_default(),
                 source_encryption_algorithm: r.source_encryption_algorithm,
                 destination_encryption_algorithm: r.destination_encryption_algorithm,
                 grant_tokens: r.grant_tokens.unwrap_or_default(),
@@ -294,7 +347,12 @@ struct GenerateDataKeyResponse<'a> {
     key_material_id: String,
 }
 
-async fn generate_data_key(kms: &Kms, caller: &Caller, r: GenerateDataKeyRequest, with_plaintext: bool) -> ApiResult {
+async fn generate_data_key(
+    kms: &Kms,
+    caller: &Caller,
+    r: GenerateDataKeyRequest,
+    with_plaintext: bool,
+) -> ApiResult {
     let out = kms
         .generate_data_key(
             caller,
@@ -320,7 +378,12 @@ async fn generate_data_key(kms: &Kms, caller: &Caller, r: GenerateDataKeyRequest
 
 async fn generate_random(kms: &Kms, caller: &Caller, r: GenerateRandomRequest) -> ApiResult {
     let bytes = kms
-        .generate_random(caller, r.number_of_bytes, r.custom_key_store_id.as_deref(), r.recipient.is_some())
+        .generate_random(
+            caller,
+            r.number_of_bytes,
+            r.custom_key_store_id.as_deref(),
+            r.recipient.is_some(),
+        )
         .await?;
     to_json(&json!({ "Plaintext": Zeroizing::new(b64(&bytes)).as_str() }))
 }
@@ -337,8 +400,15 @@ async fn create_key(kms: &Kms, caller: &Caller, r: CreateKeyRequest) -> ApiResul
                 key_spec: r.key_spec,
                 origin: r.origin,
                 custom_key_store_id: r.custom_key_store_id,
-                bypass_policy_lockout_safety_check: r.bypass_policy_lockout_safety_check.unwrap_or(false),
-                tags: r.tags.unwrap_or_default().into_iter().map(Into::into).collect(),
+                bypass_policy_lockout_safety_check: r
+                    .bypass_policy_lockout_safety_check
+                    .unwrap_or(false),
+                tags: r
+                    .tags
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Into::into)
+                    .collect(),
                 multi_region: r.multi_region.unwrap_or(false),
                 xks_key_id: r.xks_key_id,
             },
@@ -348,18 +418,30 @@ async fn create_key(kms: &Kms, caller: &Caller, r: CreateKeyRequest) -> ApiResul
 }
 
 async fn describe_key(kms: &Kms, caller: &Caller, r: KeyIdRequest) -> ApiResult {
-    let record = kms.describe_key(caller, r.key_id.as_deref(), &r.grant_tokens.unwrap_or_default()).await?;
+    let record = kms
+        .describe_key(
+            caller,
+            r.key_id.as_deref(),
+            &r.grant_tokens.unwrap_or_default(),
+        )
+        .await?;
     to_json(&json!({ "KeyMetadata": key_metadata(&record) }))
 }
 
 async fn list_keys(kms: &Kms, caller: &Caller, r: ListRequest) -> ApiResult {
     let page = kms.list_keys(caller, r.limit, r.marker.as_deref()).await?;
-    let keys: Vec<Value> = page.keys.iter().map(|(id, arn)| json!({ "KeyId": id, "KeyArn": arn })).collect();
+    let keys: Vec<Value> = page
+        .keys
+        .iter()
+        .map(|(id, arn)| json!({ "KeyId": id, "KeyArn": arn }))
+        .collect();
     paged(json!({ "Keys": keys }), page.next_marker)
 }
 
 async fn list_aliases(kms: &Kms, caller: &Caller, r: ListRequest) -> ApiResult {
-    let page = kms.list_aliases(caller, r.key_id.as_deref(), r.limit, r.marker.as_deref()).await?;
+    let page = kms
+        .list_aliases(caller, r.key_id.as_deref(), r.limit, r.marker.as_deref())
+        .await?;
     let aliases: Vec<Value> = page.aliases.iter().map(alias_entry).collect();
     paged(json!({ "Aliases": aliases }), page.next_marker)
 }

@@ -16,15 +16,22 @@ pub mod b64 {
 
     pub fn deserialize_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
         let s: Option<String> = Option::deserialize(d)?;
-        s.map(|s| STANDARD.decode(s.as_bytes()).map_err(|_| serde::de::Error::custom("Invalid base64 blob")))
-            .transpose()
+        s.map(|s| {
+            STANDARD
+                .decode(s.as_bytes())
+                .map_err(|_| serde::de::Error::custom("Invalid base64 blob"))
+        })
+        .transpose()
     }
 }
 
 /// Milliseconds since the epoch as awsJson's fractional seconds.
 pub fn epoch_seconds(ms: i64) -> f64 {
     // i64 milliseconds of any real date are exactly representable in f64.
-    #[expect(clippy::cast_precision_loss, reason = "millisecond timestamps fit in f64's 53-bit mantissa")]
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "millisecond timestamps fit in f64's 53-bit mantissa"
+    )]
     let secs = ms as f64 / 1000.0;
     secs
 }
@@ -38,13 +45,19 @@ pub struct TagShape {
 
 impl From<TagShape> for Tag {
     fn from(t: TagShape) -> Self {
-        Tag { key: t.tag_key, value: t.tag_value }
+        Tag {
+            key: t.tag_key,
+            value: t.tag_value,
+        }
     }
 }
 
 impl From<&Tag> for TagShape {
     fn from(t: &Tag) -> Self {
-        TagShape { tag_key: t.key.clone(), tag_value: t.value.clone() }
+        TagShape {
+            tag_key: t.key.clone(),
+            tag_value: t.value.clone(),
+        }
     }
 }
 

@@ -1,6 +1,9 @@
 //! Test harness: start the real `trent` binary on an ephemeral port and build real clients for it.
 
-#![allow(dead_code, reason = "each test file uses a different subset of the harness")]
+#![allow(
+    dead_code,
+    reason = "each test file uses a different subset of the harness"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -46,7 +49,11 @@ impl Server {
         } else {
             String::new()
         };
-        std::fs::write(&config, format!("listen = \"127.0.0.1:0\"\nregion = \"us-east-1\"\n{accounts}")).unwrap();
+        std::fs::write(
+            &config,
+            format!("listen = \"127.0.0.1:0\"\nregion = \"us-east-1\"\n{accounts}"),
+        )
+        .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
             .args(["serve", "--config"])
             .arg(&config)
@@ -60,7 +67,10 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let endpoint = loop {
-            let line = lines.next().expect("trent exited before listening").unwrap();
+            let line = lines
+                .next()
+                .expect("trent exited before listening")
+                .unwrap();
             if let Some(rest) = line.split(" on ").nth(1)
                 && line.starts_with("Trent is serving")
             {
@@ -69,7 +79,12 @@ impl Server {
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, endpoint, data_dir: data_dir.to_path_buf(), _tmp: None }
+        Server {
+            child,
+            endpoint,
+            data_dir: data_dir.to_path_buf(),
+            _tmp: None,
+        }
     }
 
     pub fn kill_9(&mut self) {
@@ -78,7 +93,11 @@ impl Server {
     }
 
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
         self.child.wait().unwrap()
     }
 
@@ -114,25 +133,37 @@ impl Drop for Server {
 }
 
 /// The `__type`-derived error code of a failed SDK call.
-pub fn code<E, R>(result: Result<R, aws_sdk_kms::error::SdkError<E, aws_sdk_kms::config::http::HttpResponse>>) -> String
+pub fn code<E, R>(
+    result: Result<R, aws_sdk_kms::error::SdkError<E, aws_sdk_kms::config::http::HttpResponse>>,
+) -> String
 where
     E: aws_sdk_kms::error::ProvideErrorMetadata + std::fmt::Debug,
     R: std::fmt::Debug,
 {
     match result {
         Ok(r) => panic!("expected an error, got {r:?}"),
-        Err(e) => e.as_service_error().and_then(|s| s.code()).map(str::to_string).unwrap_or_else(|| format!("not a service error: {e:?}")),
+        Err(e) => e
+            .as_service_error()
+            .and_then(|s| s.code())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("not a service error: {e:?}")),
     }
 }
 
 /// The message of a failed SDK call.
-pub fn message<E, R>(result: Result<R, aws_sdk_kms::error::SdkError<E, aws_sdk_kms::config::http::HttpResponse>>) -> String
+pub fn message<E, R>(
+    result: Result<R, aws_sdk_kms::error::SdkError<E, aws_sdk_kms::config::http::HttpResponse>>,
+) -> String
 where
     E: aws_sdk_kms::error::ProvideErrorMetadata + std::fmt::Debug,
     R: std::fmt::Debug,
 {
     match result {
         Ok(r) => panic!("expected an error, got {r:?}"),
-        Err(e) => e.as_service_error().and_then(|s| s.message()).unwrap_or_default().to_string(),
+        Err(e) => e
+            .as_service_error()
+            .and_then(|s| s.message())
+            .unwrap_or_default()
+            .to_string(),
     }
 }

@@ -1,0 +1,321 @@
+//! End to end: the awsJson1.1 protocol and SigV4 authentication, with hand-built requests where
+//! an SDK would refuse to send what we need to test.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+mod common;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_kms::primitives::Blob;
+use common::*;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+
+struct Reply {
+    status: u16,
+    request_id: Option<String>,
+    json: serde_json::Value,
+}
+
+fn now() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+/// Sends a request to Trent; `sign_as` signs it with (akid, secret, time offset seconds).
+async fn send(
+    server: &Server,
+    target: Option<&str>,
+    body: &str,
+    sign_as: Option<(&str, &str, i64)>,
+) -> Reply {
+    let host = server.endpoint.trim_start_matches("http://").to_string();
+    let mut req = hyper::Request::post("/")
+        .header("host", &host)
+        .header("content-type", "application/x-amz-json-1.1");
+    let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/x-amz-json-1.1")];
+    if let Some(t) = target {
+        req = req.header("x-amz-target", t);
+        headers.push(("x-amz-target", t));
+    }
+    if let Some((akid, secret, offset)) = sign_as {
+        for (k, v) in trent_sigv4::sign(
+            "POST",
+            "/",
+            "",
+            &host,
+            &headers,
+            body.as_bytes(),
+            akid,
+            secret,
+            None,
+            "us-east-1",
+            "kms",
+            now() + offset,
+        ) {
+            req = req.header(k, v);
+        }
+    }
+    let stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let resp = sender
+        .send_request(req.body(Full::new(Bytes::from(body.to_string()))).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let request_id = resp
+        .headers()
+        .get("x-amzn-requestid")
+        .map(|v| v.to_str().unwrap().to_string());
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        request_id,
+        json: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+#[tokio::test]
+async fn authentication_failures_answer_as_aws_does() {
+    let server = Server::start();
+    let target = Some("TrentService.ListKeys");
+
+    let r = send(&server, target, "{}", None).await;
+    assert_eq!(
+        (r.status, r.json["__type"].as_str()),
+        (400, Some("MissingAuthenticationTokenException"))
+    );
+    assert!(
+        r.request_id.is_some(),
+        "every response carries a request id"
+    );
+
+    let r = send(
+        &server,
+        target,
+        "{}",
+        Some(("AKIAUNKNOWN000000000", "x", 0)),
+    )
+    .await;
+    assert_eq!(r.json["__type"], "UnrecognizedClientException");
+    assert_eq!(
+        r.json["message"],
+        "The security token included in the request is invalid."
+    );
+
+    let r = send(&server, target, "{}", Some((AKID_A, "wrong-secret", 0))).await;
+    assert_eq!(r.json["__type"], "InvalidSignatureException");
+    assert!(!r.json["message"].as_str().unwrap().contains("secret-1"));
+
+    let r = send(&server, target, "{}", Some((AKID_A, SECRET_A, -6 * 60))).await;
+    assert_eq!(r.json["__type"], "InvalidSignatureException");
+    assert!(
+        r.json["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Signature expired"),
+        "{}",
+        r.json
+    );
+
+    let r = send(&server, target, "{}", Some((AKID_A, SECRET_A, 6 * 60))).await;
+    assert!(
+        r.json["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Signature not yet current"),
+        "{}",
+        r.json
+    );
+
+    let r = send(&server, target, "{}", Some((AKID_A, SECRET_A, 0))).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert!(r.json["Keys"].is_array());
+}
+
+#[tokio::test]
+async fn protocol_errors_are_typed() {
+    let server = Server::start();
+    let signed = Some((AKID_A, SECRET_A, 0));
+    let r = send(&server, Some("TrentService.NoSuchOperation"), "{}", signed).await;
+    assert_eq!(r.json["__type"], "UnknownOperationException");
+    let r = send(&server, None, "{}", signed).await;
+    assert_eq!(r.json["__type"], "UnknownOperationException");
+    let r = send(&server, Some("TrentService.Encrypt"), "{not json", signed).await;
+    assert_eq!(r.json["__type"], "SerializationException");
+    let r = send(
+        &server,
+        Some("TrentService.Encrypt"),
+        r#"{"KeyId": 5}"#,
+        signed,
+    )
+    .await;
+    assert_eq!(r.json["__type"], "SerializationException");
+    let r = send(
+        &server,
+        Some("TrentService.Encrypt"),
+        r#"{"KeyId": "alias/x", "Plaintext": "***"}"#,
+        signed,
+    )
+    .await;
+    assert_eq!(
+        r.json["__type"], "SerializationException",
+        "invalid base64 is a serialization error"
+    );
+    let r = send(
+        &server,
+        Some("TrentService.Encrypt"),
+        r#"{"Plaintext": "aGk="}"#,
+        signed,
+    )
+    .await;
+    assert_eq!(r.json["__type"], "ValidationException");
+    assert_eq!(
+        r.json["message"],
+        "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null"
+    );
+    let r = send(&server, Some("TrentService.Sign"), "{}", signed).await;
+    assert_eq!(r.json["__type"], "UnsupportedOperationException");
+    // Garbage never panics the server: it still answers afterwards.
+    let r = send(&server, Some("TrentService.ListKeys"), "{}", signed).await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn state_survives_kill_9_and_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let mut server = Server::start_in(&data_dir, true);
+    let kms = server.kms_a();
+    let key = kms
+        .create_key()
+        .description("durable")
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string();
+    kms.create_alias()
+        .alias_name("alias/durable")
+        .target_key_id(&key)
+        .send()
+        .await
+        .unwrap();
+    kms.disable_key().key_id(&key).send().await.unwrap();
+    kms.enable_key().key_id(&key).send().await.unwrap();
+    let blob = kms
+        .encrypt()
+        .key_id("alias/durable")
+        .plaintext(Blob::new(b"survive".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    server.kill_9();
+
+    let server = Server::start_in(&data_dir, true);
+    let kms = server.kms_a();
+    let dec = kms
+        .decrypt()
+        .ciphertext_blob(blob.ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dec.plaintext().unwrap().as_ref(), b"survive");
+    let d = kms
+        .describe_key()
+        .key_id("alias/durable")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.key_metadata().unwrap().description(), Some("durable"));
+    assert_eq!(d.key_metadata().unwrap().key_id(), key);
+    assert!(
+        kms.list_keys()
+            .send()
+            .await
+            .unwrap()
+            .keys()
+            .iter()
+            .any(|k| k.key_id() == Some(key.as_str()))
+    );
+}
+
+#[tokio::test]
+async fn key_material_is_not_stored_in_the_clear() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let mut server = Server::start_in(&data_dir, true);
+    let kms = server.kms_a();
+    kms.create_key().send().await.unwrap();
+    let ciphertext = kms
+        .generate_data_key()
+        .key_id(
+            kms.list_keys().send().await.unwrap().keys()[0]
+                .key_id()
+                .unwrap(),
+        )
+        .number_of_bytes(32)
+        .send()
+        .await
+        .unwrap();
+    assert!(ciphertext.plaintext().is_some());
+    server.terminate();
+    let root_key = std::fs::read_to_string(data_dir.join("root.key")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(data_dir.join("root.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    // The database holds secrets only wrapped: neither the account secret nor anything that
+    // decodes as the root key appears in it.
+    let mut db = Vec::new();
+    for entry in std::fs::read_dir(&data_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("trent.db")
+        {
+            db.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    assert!(!db.is_empty());
+    let contains = |needle: &[u8]| db.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        !contains(SECRET_A.as_bytes()),
+        "account secret stored in the clear"
+    );
+    assert!(!contains(root_key.trim().as_bytes()));
+    assert!(!contains(&hex::decode(root_key.trim()).unwrap()));
+}
+
+#[tokio::test]
+async fn sigterm_shuts_down_cleanly() {
+    let mut server = Server::start();
+    server.kms_a().list_keys().send().await.unwrap();
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+}
