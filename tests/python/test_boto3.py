@@ -350,11 +350,6 @@ def test_accounts_are_isolated(kms, kms_b):
     assert b_key["KeyId"] not in {k["KeyId"] for k in kms.list_keys()["Keys"]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Trent does not evaluate key policies yet (trent-core authz.rs denies every cross-account call); "
-    "AWS lets a key policy that names another account's root grant that account access",
-)
 def test_key_policy_can_grant_another_account(kms, kms_b):
     key = new_key(kms)
     policy = {

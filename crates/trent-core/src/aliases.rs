@@ -35,7 +35,11 @@ impl Kms {
         validate_alias_name(name)?;
         let key = self.resolve(caller, target, KeyIdForms::KeyOnly).await?;
         // Alias permission (IAM) on the alias ARN, and key permission on the key.
-        self.authorize(caller, "kms:CreateAlias", Resource::Any)?;
+        self.authorize(
+            caller,
+            "kms:CreateAlias",
+            Resource::Alias(&alias_arn(&caller.region, &caller.account, name)),
+        )?;
         self.authorize(caller, "kms:CreateAlias", Resource::Key(&key.record))?;
         if key.record.account_id != caller.account {
             return Err(KmsError::NotFound(format!(
@@ -87,7 +91,7 @@ impl Kms {
         let old_key = self.load_key(&alias.target_key_id).await?;
         let new_key = self.resolve(caller, target, KeyIdForms::KeyOnly).await?;
         // UpdateAlias needs the alias, the current key and the new key.
-        self.authorize(caller, "kms:UpdateAlias", Resource::Any)?;
+        self.authorize(caller, "kms:UpdateAlias", Resource::Alias(&alias.arn()))?;
         if let Some(old) = &old_key {
             self.authorize(caller, "kms:UpdateAlias", Resource::Key(&old.record))?;
         }
@@ -124,7 +128,7 @@ impl Kms {
         validate::length("aliasName", name, 1, 256)?;
         let _guard = self.writes.lock().await;
         let alias = self.existing_alias(caller, name).await?;
-        self.authorize(caller, "kms:DeleteAlias", Resource::Any)?;
+        self.authorize(caller, "kms:DeleteAlias", Resource::Alias(&alias.arn()))?;
         if let Some(key) = self.load_key(&alias.target_key_id).await? {
             self.authorize(caller, "kms:DeleteAlias", Resource::Key(&key.record))?;
         }

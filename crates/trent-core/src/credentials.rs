@@ -2,19 +2,39 @@
 //!
 //! Secrets live here in the clear (HMAC needs them) inside zeroizing buffers; in storage they are
 //! wrapped under the root key. Lookups take a read lock and clone an `Arc`, so the hot path never
-//! touches the database.
+//! touches the database. Temporary (STS) credentials also carry the SHA-256 of their session
+//! token and their expiry: the token itself is never stored.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use zeroize::Zeroizing;
 
+/// Whom an access key authenticates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialIdentity {
+    Root,
+    User(String),
+    RoleSession {
+        role_name: String,
+        session_name: String,
+    },
+}
+
+/// What makes a credential temporary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub token_sha256: [u8; 32],
+    pub expires_ms: i64,
+}
+
 /// One access key and whom it authenticates.
 pub struct Credential {
     pub access_key_id: String,
     pub secret_access_key: Zeroizing<String>,
     pub account_id: String,
-    pub principal_arn: String,
+    pub identity: CredentialIdentity,
+    pub session: Option<SessionInfo>,
 }
 
 impl std::fmt::Debug for Credential {
@@ -22,7 +42,7 @@ impl std::fmt::Debug for Credential {
         f.debug_struct("Credential")
             .field("access_key_id", &self.access_key_id)
             .field("account_id", &self.account_id)
-            .field("principal_arn", &self.principal_arn)
+            .field("identity", &self.identity)
             .finish_non_exhaustive()
     }
 }
@@ -46,6 +66,13 @@ impl CredentialRegistry {
     pub fn remove(&self, access_key_id: &str) {
         if let Ok(mut map) = self.by_access_key.write() {
             map.remove(access_key_id);
+        }
+    }
+
+    /// Drops temporary credentials that expired before `now_ms`.
+    pub fn remove_expired(&self, now_ms: i64) {
+        if let Ok(mut map) = self.by_access_key.write() {
+            map.retain(|_, c| c.session.as_ref().is_none_or(|s| s.expires_ms > now_ms));
         }
     }
 }

@@ -12,7 +12,7 @@ use trent_crypto::{CiphertextBlob, EncryptionContext, MaterialId, random};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::authz::Resource;
+use crate::authz::{Resource, crypto_context};
 use crate::cache::LoadedKey;
 use crate::caller::Caller;
 use crate::error::{KmsError, KmsResult};
@@ -110,7 +110,12 @@ impl Kms {
         let algorithm =
             encryption_algorithm("encryptionAlgorithm", input.encryption_algorithm.as_deref())?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        self.authorize(caller, "kms:Encrypt", Resource::Key(&key.record))?;
+        let context = crypto_context(
+            &input.encryption_context,
+            Some(algorithm.as_str()),
+            Some(key_id),
+        );
+        self.authorize_with(caller, "kms:Encrypt", Resource::Key(&key.record), context)?;
         require_usable(&key.record)?;
         require_symmetric_encryption(&key, algorithm)?;
         if input.dry_run {
@@ -135,8 +140,12 @@ impl Kms {
                 caller,
                 blob,
                 input.key_id.as_deref(),
-                "kms:Decrypt",
-                algorithm,
+                CiphertextUse {
+                    action: "kms:Decrypt",
+                    algorithm,
+                    context: &input.encryption_context,
+                    same_key_as: None,
+                },
             )
             .await?;
         if input.dry_run {
@@ -169,19 +178,41 @@ impl Kms {
             "destinationEncryptionAlgorithm",
             input.destination_encryption_algorithm.as_deref(),
         )?;
+        let dest = self
+            .resolve(caller, destination, KeyIdForms::KeyOrAlias)
+            .await?;
         let (source, parsed) = self
             .key_for_ciphertext(
                 caller,
                 blob,
                 input.source_key_id.as_deref(),
-                "kms:ReEncryptFrom",
-                source_algorithm,
+                CiphertextUse {
+                    action: "kms:ReEncryptFrom",
+                    algorithm: source_algorithm,
+                    context: &input.source_encryption_context,
+                    same_key_as: Some(&dest.record.key_id),
+                },
             )
             .await?;
-        let dest = self
-            .resolve(caller, destination, KeyIdForms::KeyOrAlias)
-            .await?;
-        self.authorize(caller, "kms:ReEncryptTo", Resource::Key(&dest.record))?;
+        let mut context = crypto_context(
+            &input.destination_encryption_context,
+            Some(destination_algorithm.as_str()),
+            Some(destination),
+        );
+        context.insert(
+            "kms:ReEncryptOnSameKey",
+            if source.record.key_id == dest.record.key_id {
+                "true"
+            } else {
+                "false"
+            },
+        );
+        self.authorize_with(
+            caller,
+            "kms:ReEncryptTo",
+            Resource::Key(&dest.record),
+            context,
+        )?;
         require_usable(&dest.record)?;
         require_symmetric_encryption(&dest, destination_algorithm)?;
         if input.dry_run {
@@ -233,7 +264,12 @@ impl Kms {
             "kms:GenerateDataKeyWithoutPlaintext"
         };
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        self.authorize(caller, action, Resource::Key(&key.record))?;
+        let context = crypto_context(
+            &input.encryption_context,
+            Some(EncryptionAlgorithm::SymmetricDefault.as_str()),
+            Some(key_id),
+        );
+        self.authorize_with(caller, action, Resource::Key(&key.record), context)?;
         require_usable(&key.record)?;
         require_symmetric_encryption(&key, EncryptionAlgorithm::SymmetricDefault)?;
         if input.dry_run {
@@ -284,9 +320,14 @@ impl Kms {
         caller: &Caller,
         blob: &[u8],
         key_hint: Option<&str>,
-        action: &str,
-        algorithm: EncryptionAlgorithm,
+        usage: CiphertextUse<'_>,
     ) -> KmsResult<(Arc<LoadedKey>, CiphertextBlob)> {
+        let CiphertextUse {
+            action,
+            algorithm,
+            context,
+            same_key_as,
+        } = usage;
         let parsed = CiphertextBlob::parse(blob).map_err(|_| KmsError::InvalidCiphertext)?;
         let blob_key_id = Uuid::from_bytes(parsed.key_id).hyphenated().to_string();
         let key = match key_hint {
@@ -311,11 +352,31 @@ impl Kms {
                 key
             }
         };
-        self.authorize(caller, action, Resource::Key(&key.record))?;
+        let mut request = crypto_context(context, Some(algorithm.as_str()), key_hint);
+        if let Some(same) = same_key_as {
+            request.insert(
+                "kms:ReEncryptOnSameKey",
+                if same == key.record.key_id {
+                    "true"
+                } else {
+                    "false"
+                },
+            );
+        }
+        self.authorize_with(caller, action, Resource::Key(&key.record), request)?;
         require_usable(&key.record)?;
         require_symmetric_encryption(&key, algorithm)?;
         Ok((key, parsed))
     }
+}
+
+/// How a ciphertext is about to be used, for authorization.
+struct CiphertextUse<'a> {
+    action: &'a str,
+    algorithm: EncryptionAlgorithm,
+    context: &'a BTreeMap<String, String>,
+    /// For ReEncryptFrom: the destination key id (`kms:ReEncryptOnSameKey`).
+    same_key_as: Option<&'a str>,
 }
 
 fn encryption_algorithm(field: &str, value: Option<&str>) -> KmsResult<EncryptionAlgorithm> {

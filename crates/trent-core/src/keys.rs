@@ -202,14 +202,31 @@ impl Kms {
             ));
         }
         validate_tags(&input.tags)?;
-        let policy = match input.policy {
-            Some(p) => {
-                check_key_policy(&p)?;
-                p
-            }
-            None => default_key_policy(&caller.account),
-        };
-        self.authorize(caller, "kms:CreateKey", Resource::Any)?;
+        if let Some(p) = &input.policy {
+            check_key_policy(p)?;
+        }
+        let mut context = trent_policy::ConditionContext::new();
+        context.insert("kms:KeySpec", key_spec.as_str());
+        context.insert("kms:CustomerMasterKeySpec", key_spec.as_str());
+        context.insert("kms:KeyUsage", key_usage.as_str());
+        context.insert("kms:CustomerMasterKeyUsage", key_usage.as_str());
+        context.insert("kms:KeyOrigin", origin.as_str());
+        context.insert("kms:MultiRegion", "false");
+        context.insert("kms:CallerAccount", caller.account.clone());
+        context.insert(
+            "kms:BypassPolicyLockoutSafetyCheck",
+            if input.bypass_policy_lockout_safety_check {
+                "true"
+            } else {
+                "false"
+            },
+        );
+        add_request_tags(&mut context, &input.tags);
+        self.authorize_with(caller, "kms:CreateKey", Resource::Any, context)?;
+        let custom_policy = input.policy.is_some();
+        let policy = input
+            .policy
+            .unwrap_or_else(|| default_key_policy(&caller.account));
 
         let key_id = Uuid::new_v4();
         let key_id_str = key_id.hyphenated().to_string();
@@ -237,6 +254,9 @@ impl Kms {
             current_material: material_id,
             multi_region: false,
         };
+        if custom_policy {
+            self.check_policy_for_key(caller, &record, input.bypass_policy_lockout_safety_check)?;
+        }
         self.store
             .insert_key(
                 &record,
@@ -381,5 +401,15 @@ pub(crate) fn require_usable(record: &KeyRecord) -> KmsResult<()> {
         KeyState::Enabled => Ok(()),
         KeyState::Disabled => Err(KmsError::Disabled(format!("{} is disabled.", record.arn()))),
         other => Err(invalid_state(record, other)),
+    }
+}
+
+/// `aws:RequestTag/*` and `aws:TagKeys` of a request that sets tags.
+pub(crate) fn add_request_tags(context: &mut trent_policy::ConditionContext, tags: &[Tag]) {
+    for t in tags {
+        context.insert(&format!("aws:RequestTag/{}", t.key), t.value.clone());
+    }
+    if !tags.is_empty() {
+        context.insert_multi("aws:TagKeys", tags.iter().map(|t| t.key.clone()));
     }
 }

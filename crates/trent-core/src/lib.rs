@@ -21,12 +21,14 @@ pub mod clock;
 pub mod credentials;
 pub mod crypto_ops;
 pub mod error;
+pub mod iam;
 pub mod ids;
 pub mod keys;
 pub mod model;
 pub mod policies;
 pub mod service;
 pub mod store;
+pub mod sts;
 pub mod tags;
 pub mod validate;
 

@@ -113,3 +113,38 @@ impl AliasRecord {
         crate::ids::alias_arn(&self.region, &self.account_id, &self.alias_name)
     }
 }
+
+/// A document-shaped IAM entity (user, group, role, managed policy) as stored: the domain owns
+/// its JSON encoding (`iam::records`), the store keeps it opaque.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamDocument {
+    pub account_id: String,
+    pub kind: String,
+    pub name: String,
+    pub body: String,
+}
+
+/// Temporary credentials issued by STS. The secret is wrapped under the root key; only the
+/// SHA-256 of the session token is kept.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub access_key_id: String,
+    pub account_id: String,
+    /// `root`, `user:<name>` or `role:<role name>:<session name>`.
+    pub identity: String,
+    pub wrapped_secret: Vec<u8>,
+    pub token_sha256: Vec<u8>,
+    pub expires_ms: i64,
+    pub created_ms: i64,
+}
+
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("access_key_id", &self.access_key_id)
+            .field("account_id", &self.account_id)
+            .field("identity", &self.identity)
+            .field("expires_ms", &self.expires_ms)
+            .finish_non_exhaustive()
+    }
+}

@@ -87,7 +87,7 @@ impl Kms {
         key_id: Option<&str>,
         policy_name: Option<&str>,
         policy: Option<&str>,
-        _bypass_policy_lockout_safety_check: bool,
+        bypass_policy_lockout_safety_check: bool,
     ) -> KmsResult<()> {
         let key_id = validate::required("keyId", key_id)?;
         let policy = validate::required("policy", policy)?;
@@ -99,7 +99,24 @@ impl Kms {
         check_policy_name(policy_name)?;
         check_key_policy(policy)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
-        self.authorize(caller, "kms:PutKeyPolicy", Resource::Key(&key.record))?;
+        let mut context = trent_policy::ConditionContext::new();
+        context.insert(
+            "kms:BypassPolicyLockoutSafetyCheck",
+            if bypass_policy_lockout_safety_check {
+                "true"
+            } else {
+                "false"
+            },
+        );
+        self.authorize_with(
+            caller,
+            "kms:PutKeyPolicy",
+            Resource::Key(&key.record),
+            context,
+        )?;
+        let mut proposed = key.record.clone();
+        proposed.policy = policy.to_string();
+        self.check_policy_for_key(caller, &proposed, bypass_policy_lockout_safety_check)?;
         self.update_key_record(&key.record.key_id, |r| {
             r.policy = policy.to_string();
             Ok(())

@@ -7,11 +7,16 @@ use trent_crypto::{RootKey, SymmetricKey, random};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::authz::KeyPolicyCache;
 use crate::cache::{KeyCache, LoadedKey};
 use crate::clock::Clock;
-use crate::credentials::{Credential, CredentialRegistry};
+use crate::credentials::{Credential, CredentialIdentity, CredentialRegistry, SessionInfo};
 use crate::error::{KmsError, KmsResult};
-use crate::model::{AccessKeyRecord, AccountRecord, material_aad, secret_aad};
+use crate::iam::records::{
+    Group, KIND_GROUP, KIND_POLICY, KIND_ROLE, KIND_USER, ManagedPolicy, Role, User,
+};
+use crate::iam::{AccountIam, IamDirectory};
+use crate::model::{AccessKeyRecord, AccountRecord, IamDocument, material_aad, secret_aad};
 use crate::store::Store;
 
 /// The KMS domain service. Cheap to share behind an `Arc`; all methods take `&self`.
@@ -23,6 +28,9 @@ pub struct Kms {
     /// Serializes read-modify-write of records on this node. Writes are rare next to crypto calls.
     pub(crate) writes: tokio::sync::Mutex<()>,
     pub credentials: CredentialRegistry,
+    pub(crate) iam: IamDirectory,
+    pub(crate) key_policies: KeyPolicyCache,
+    accounts: std::sync::RwLock<std::collections::HashSet<String>>,
 }
 
 /// Root credentials generated for a new account.
@@ -46,23 +54,117 @@ impl Kms {
             cache: KeyCache::default(),
             writes: tokio::sync::Mutex::new(()),
             credentials: CredentialRegistry::default(),
+            iam: IamDirectory::default(),
+            key_policies: KeyPolicyCache::default(),
+            accounts: Default::default(),
         };
+        for account in kms.store.accounts().await? {
+            kms.remember_account(&account.account_id);
+        }
         for record in kms.store.access_keys().await? {
             if record.active {
-                let secret = kms
-                    .root
-                    .unwrap(&record.wrapped_secret, &secret_aad(&record.access_key_id))?;
-                let secret = String::from_utf8(secret.to_vec())
-                    .map_err(|_| KmsError::Internal("stored secret is not UTF-8".into()))?;
-                kms.credentials.insert(Credential {
-                    access_key_id: record.access_key_id,
-                    secret_access_key: Zeroizing::new(secret),
-                    account_id: record.account_id,
-                    principal_arn: record.principal_arn,
-                });
+                let identity = identity_of_arn(&record.principal_arn);
+                kms.load_credential(
+                    &record.access_key_id,
+                    &record.wrapped_secret,
+                    record.account_id,
+                    identity,
+                    None,
+                )?;
             }
         }
+        for session in kms.store.sessions(kms.clock.now_ms()).await? {
+            let Some(identity) = crate::sts::decode_identity(&session.identity) else {
+                continue;
+            };
+            let token_sha256: [u8; 32] =
+                session.token_sha256.as_slice().try_into().map_err(|_| {
+                    KmsError::Internal("stored token hash has the wrong length".into())
+                })?;
+            let info = SessionInfo {
+                token_sha256,
+                expires_ms: session.expires_ms,
+            };
+            kms.load_credential(
+                &session.access_key_id,
+                &session.wrapped_secret,
+                session.account_id,
+                identity,
+                Some(info),
+            )?;
+        }
+        kms.load_iam(kms.store.iam_documents().await?)?;
         Ok(kms)
+    }
+
+    fn load_credential(
+        &self,
+        access_key_id: &str,
+        wrapped_secret: &[u8],
+        account_id: String,
+        identity: CredentialIdentity,
+        session: Option<SessionInfo>,
+    ) -> KmsResult<()> {
+        let secret = self
+            .root
+            .unwrap(wrapped_secret, &secret_aad(access_key_id))?;
+        let secret = String::from_utf8(secret.to_vec())
+            .map_err(|_| KmsError::Internal("stored secret is not UTF-8".into()))?;
+        self.credentials.insert(Credential {
+            access_key_id: access_key_id.to_string(),
+            secret_access_key: Zeroizing::new(secret),
+            account_id,
+            identity,
+            session,
+        });
+        Ok(())
+    }
+
+    fn load_iam(&self, docs: Vec<IamDocument>) -> KmsResult<()> {
+        let mut accounts: HashMap<String, AccountIam> = HashMap::new();
+        let bad = |d: &IamDocument| {
+            KmsError::Internal(format!(
+                "stored IAM {} `{}` does not decode",
+                d.kind, d.name
+            ))
+        };
+        for d in docs {
+            let iam = accounts.entry(d.account_id.clone()).or_default();
+            match d.kind.as_str() {
+                KIND_USER => {
+                    let u: User = serde_json::from_str(&d.body).map_err(|_| bad(&d))?;
+                    iam.users.insert(u.name.clone(), u);
+                }
+                KIND_GROUP => {
+                    let g: Group = serde_json::from_str(&d.body).map_err(|_| bad(&d))?;
+                    iam.groups.insert(g.name.clone(), g);
+                }
+                KIND_ROLE => {
+                    let r: Role = serde_json::from_str(&d.body).map_err(|_| bad(&d))?;
+                    iam.roles.insert(r.name.clone(), r);
+                }
+                KIND_POLICY => {
+                    let p: ManagedPolicy = serde_json::from_str(&d.body).map_err(|_| bad(&d))?;
+                    iam.policies.insert(p.name.clone(), p);
+                }
+                _ => return Err(bad(&d)),
+            }
+        }
+        for (account, iam) in accounts {
+            self.iam.replace(&account, iam);
+        }
+        Ok(())
+    }
+
+    fn remember_account(&self, account_id: &str) {
+        if let Ok(mut a) = self.accounts.write() {
+            a.insert(account_id.to_string());
+        }
+    }
+
+    /// Whether Trent serves `account_id`.
+    pub fn known_account(&self, account_id: &str) -> bool {
+        self.accounts.read().is_ok_and(|a| a.contains(account_id))
     }
 
     pub fn clock(&self) -> &dyn Clock {
@@ -93,6 +195,7 @@ impl Kms {
                 created_ms: now,
             })
             .await?;
+        self.remember_account(account_id);
         let principal_arn = format!("arn:aws:iam::{account_id}:root");
         self.store
             .put_access_key(&AccessKeyRecord {
@@ -110,7 +213,8 @@ impl Kms {
             access_key_id: access_key_id.into(),
             secret_access_key: Zeroizing::new(secret_access_key.into()),
             account_id: account_id.into(),
-            principal_arn,
+            identity: CredentialIdentity::Root,
+            session: None,
         });
         Ok(())
     }
@@ -160,12 +264,27 @@ const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 /// An AWS-looking access key id: prefix plus 16 base32 characters.
 pub fn random_access_key_id(prefix: &str) -> KmsResult<String> {
-    let bytes = random::array::<16>()?;
+    random_id(prefix, 16)
+}
+
+/// `prefix` plus `n` (at most 32) random base32 characters.
+pub fn random_id(prefix: &str, n: usize) -> KmsResult<String> {
+    let bytes = random::array::<32>()?;
     let tail: String = bytes
         .iter()
+        .take(n)
         .map(|b| char::from(BASE32.get(usize::from(b % 32)).copied().unwrap_or(b'A')))
         .collect();
     Ok(format!("{prefix}{tail}"))
+}
+
+/// Whom a long-term access key's principal ARN names.
+fn identity_of_arn(arn: &str) -> CredentialIdentity {
+    if arn.ends_with(":root") {
+        CredentialIdentity::Root
+    } else {
+        CredentialIdentity::User(arn.rsplit('/').next().unwrap_or_default().to_string())
+    }
 }
 
 /// A 40-character secret access key.

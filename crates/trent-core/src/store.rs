@@ -6,7 +6,10 @@
 
 use async_trait::async_trait;
 
-use crate::model::{AccessKeyRecord, AccountRecord, AliasRecord, KeyRecord, StoredMaterial};
+use crate::model::{
+    AccessKeyRecord, AccountRecord, AliasRecord, IamDocument, KeyRecord, SessionRecord,
+    StoredMaterial,
+};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum StoreError {
@@ -69,4 +72,19 @@ pub trait Store: Send + Sync + 'static {
         key_id: Option<&str>,
         page: Page<'_>,
     ) -> StoreResult<Vec<AliasRecord>>;
+
+    /// Deletes an access key (IAM DeleteAccessKey).
+    async fn delete_access_key(&self, access_key_id: &str) -> StoreResult<()>;
+
+    /// Every IAM entity document (loaded into memory at start).
+    async fn iam_documents(&self) -> StoreResult<Vec<IamDocument>>;
+    /// Insert or replace one IAM entity document.
+    async fn put_iam_document(&self, doc: &IamDocument) -> StoreResult<()>;
+    async fn delete_iam_document(&self, account: &str, kind: &str, name: &str) -> StoreResult<()>;
+
+    /// Temporary credentials not yet expired at `now_ms`.
+    async fn sessions(&self, now_ms: i64) -> StoreResult<Vec<SessionRecord>>;
+    async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()>;
+    /// Removes sessions that expired before `now_ms`.
+    async fn delete_expired_sessions(&self, now_ms: i64) -> StoreResult<()>;
 }

@@ -59,7 +59,14 @@ impl Kms {
         let tags = validate::required("tags", tags)?;
         validate_tags(&tags)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
-        self.authorize(caller, "kms:TagResource", Resource::Key(&key.record))?;
+        let mut context = trent_policy::ConditionContext::new();
+        crate::keys::add_request_tags(&mut context, &tags);
+        self.authorize_with(
+            caller,
+            "kms:TagResource",
+            Resource::Key(&key.record),
+            context,
+        )?;
         self.update_key_record(&key.record.key_id, |r| {
             for t in tags {
                 match r.tags.binary_search_by(|x| x.key.cmp(&t.key)) {
@@ -99,7 +106,14 @@ impl Kms {
             }
         }
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
-        self.authorize(caller, "kms:UntagResource", Resource::Key(&key.record))?;
+        let mut context = trent_policy::ConditionContext::new();
+        context.insert_multi("aws:TagKeys", tag_keys.iter().cloned());
+        self.authorize_with(
+            caller,
+            "kms:UntagResource",
+            Resource::Key(&key.record),
+            context,
+        )?;
         self.update_key_record(&key.record.key_id, |r| {
             r.tags.retain(|t| !tag_keys.contains(&t.key));
             Ok(())

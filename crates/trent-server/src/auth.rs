@@ -1,4 +1,4 @@
-//! Authenticating a request: SigV4 signature → known access key → [`Caller`].
+//! Authenticating a request: SigV4 signature → known access key (+ session token) → [`Caller`].
 //!
 //! The verifier's clock is the real wall clock (not the domain's movable clock): signatures
 //! come from real clients with real clocks.
@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, Method, Uri};
 use trent_core::Caller;
+use trent_core::sts::CredentialProblem;
 use trent_sigv4::{RequestParts, SigV4Error};
 
 use crate::server::AppState;
@@ -18,19 +19,36 @@ pub struct Authenticated {
     pub service: String,
 }
 
-/// Why authentication failed, each with the AWS error code clients expect.
+/// Why authentication failed.
 pub enum AuthFailure {
     Signature(SigV4Error),
     UnknownAccessKey,
-    UnknownService(String),
+    ExpiredToken,
 }
 
 impl AuthFailure {
-    pub fn aws_code(&self) -> &'static str {
+    /// The awsJson (KMS) error code.
+    pub fn json_code(&self) -> &'static str {
         match self {
             AuthFailure::Signature(e) => e.aws_code(),
             AuthFailure::UnknownAccessKey => "UnrecognizedClientException",
-            AuthFailure::UnknownService(_) => "UnknownOperationException",
+            AuthFailure::ExpiredToken => "ExpiredTokenException",
+        }
+    }
+
+    /// The Query (IAM/STS) error code and status.
+    pub fn query_code(&self) -> (http::StatusCode, &'static str) {
+        use http::StatusCode as S;
+        match self {
+            AuthFailure::Signature(e) => match e.aws_code() {
+                "MissingAuthenticationTokenException" => {
+                    (S::FORBIDDEN, "MissingAuthenticationToken")
+                }
+                "IncompleteSignatureException" => (S::BAD_REQUEST, "IncompleteSignature"),
+                _ => (S::FORBIDDEN, "SignatureDoesNotMatch"),
+            },
+            AuthFailure::UnknownAccessKey => (S::FORBIDDEN, "InvalidClientTokenId"),
+            AuthFailure::ExpiredToken => (S::BAD_REQUEST, "ExpiredToken"),
         }
     }
 
@@ -40,7 +58,9 @@ impl AuthFailure {
             AuthFailure::UnknownAccessKey => {
                 "The security token included in the request is invalid.".into()
             }
-            AuthFailure::UnknownService(s) => format!("Trent does not serve the AWS service `{s}`"),
+            AuthFailure::ExpiredToken => {
+                "The security token included in the request is expired".into()
+            }
         }
     }
 }
@@ -65,10 +85,6 @@ pub fn authenticate(
         .credentials
         .lookup(&parsed.access_key_id)
         .ok_or(AuthFailure::UnknownAccessKey)?;
-    // Temporary credentials (session tokens) arrive with STS; until then any token is unknown.
-    if parsed.security_token.is_some() {
-        return Err(AuthFailure::UnknownAccessKey);
-    }
     let key = app
         .signing_keys
         .get_or_derive(&credential.secret_access_key, &parsed);
@@ -83,12 +99,17 @@ pub fn authenticate(
         i64::try_from(now).unwrap_or(i64::MAX),
     )
     .map_err(AuthFailure::Signature)?;
-    let mut caller = Caller::root(
-        &credential.account_id,
-        &credential.access_key_id,
-        &parsed.region,
-    );
-    caller.principal_arn.clone_from(&credential.principal_arn);
+    let mut caller = app
+        .kms
+        .caller_for(
+            &credential,
+            parsed.security_token.as_deref(),
+            &parsed.region,
+        )
+        .map_err(|p| match p {
+            CredentialProblem::Invalid => AuthFailure::UnknownAccessKey,
+            CredentialProblem::Expired => AuthFailure::ExpiredToken,
+        })?;
     caller.source_ip = Some(peer.ip());
     caller.secure_transport = app.tls;
     Ok(Authenticated {

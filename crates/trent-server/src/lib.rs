@@ -3,7 +3,8 @@
 //! ```text
 //!  HTTP request ─► auth.rs (SigV4 parse → credential lookup → verify) ─► Caller
 //!               └► route by the credential scope's service:
-//!                    "kms" ─► kms/ (awsJson1.1: X-Amz-Target → operation → trent-core)
+//!                    "kms"         ─► kms/   (awsJson1.1: X-Amz-Target → operation → trent-core)
+//!                    "iam" / "sts" ─► query/ (Query protocol: Action=… form → XML)
 //! ```
 //!
 //! This crate owns the wire: JSON shapes, base64 blobs, `__type` error codes, status codes and
@@ -12,6 +13,7 @@
 
 mod auth;
 mod kms;
+mod query;
 mod server;
 
 pub use server::{AppState, ServeOptions, router, serve};

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use trent_core::Kms;
 use trent_sigv4::SigningKeyCache;
 
-use crate::auth::{self, AuthFailure};
-use crate::kms;
+use crate::auth;
+use crate::{kms, query};
 
 /// Largest request body accepted. KMS payloads are at most a few tens of KiB (a 32 KiB policy,
 /// a 6 KiB ciphertext, base64-encoded); anything larger is refused before parsing.
@@ -83,7 +83,7 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let request_id = app.request_ids.next();
-    let mut response = dispatch(&app, peer, &method, &uri, &headers, &body).await;
+    let mut response = dispatch(&app, &request_id, peer, &method, &uri, &headers, &body).await;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-amzn-requestid", v);
     }
@@ -92,28 +92,74 @@ async fn handle(
 
 async fn dispatch(
     app: &AppState,
+    request_id: &str,
     peer: SocketAddr,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
-    let caller = match auth::authenticate(app, peer, method, uri, headers, body) {
-        Ok(c) => c,
-        Err(failure) => return auth_error_response(&failure),
+    // Query-protocol (IAM/STS) requests are form-encoded; they get XML errors even when their
+    // signature cannot be parsed.
+    let is_query = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+        || uri.query().is_some_and(|q| q.contains("Action="));
+    let authenticated = match auth::authenticate(app, peer, method, uri, headers, body) {
+        Ok(a) => a,
+        Err(failure) if is_query => {
+            let (status, code) = failure.query_code();
+            return query::error_response(
+                query::sts::NAMESPACE,
+                status,
+                code,
+                &failure.message(),
+                request_id,
+            );
+        }
+        Err(failure) => {
+            return kms::error_response(
+                http::StatusCode::BAD_REQUEST,
+                failure.json_code(),
+                &failure.message(),
+            );
+        }
     };
-    match caller.service.as_str() {
-        "kms" => kms::handle(app, &caller.caller, headers, body).await,
-        other => auth_error_response(&AuthFailure::UnknownService(other.to_string())),
+    let caller = &authenticated.caller;
+    match authenticated.service.as_str() {
+        "kms" => kms::handle(app, caller, headers, body).await,
+        service @ ("iam" | "sts") => {
+            let namespace = if service == "iam" {
+                query::iam::NAMESPACE
+            } else {
+                query::sts::NAMESPACE
+            };
+            let params = match query::Params::parse(uri.query(), body) {
+                Ok(p) => p,
+                Err(e) => {
+                    let (status, code) = query::error_code(&e, service == "sts");
+                    return query::error_response(
+                        namespace,
+                        status,
+                        code,
+                        &e.to_string(),
+                        request_id,
+                    );
+                }
+            };
+            if service == "iam" {
+                query::iam::handle(&app.kms, caller, &params, request_id).await
+            } else {
+                query::sts::handle(&app.kms, caller, &params, request_id).await
+            }
+        }
+        other => kms::error_response(
+            http::StatusCode::BAD_REQUEST,
+            "UnknownOperationException",
+            &format!("Trent does not serve the AWS service `{other}`"),
+        ),
     }
-}
-
-fn auth_error_response(failure: &AuthFailure) -> Response {
-    kms::error_response(
-        http::StatusCode::BAD_REQUEST,
-        failure.aws_code(),
-        &failure.message(),
-    )
 }
 
 /// How to listen.
@@ -152,11 +198,5 @@ pub async fn serve(
                 .serve(service)
                 .await
         }
-    }
-}
-
-impl IntoResponse for AuthFailure {
-    fn into_response(self) -> Response {
-        auth_error_response(&self)
     }
 }

@@ -14,7 +14,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
-use trent_core::model::{AccessKeyRecord, AccountRecord, AliasRecord, KeyRecord, StoredMaterial};
+use trent_core::model::{
+    AccessKeyRecord, AccountRecord, AliasRecord, IamDocument, KeyRecord, SessionRecord,
+    StoredMaterial,
+};
 use trent_core::store::{Page, Store, StoreError, StoreResult};
 
 pub struct SqliteStore {
@@ -284,6 +287,122 @@ impl Store for SqliteStore {
                 .map_err(backend)?;
             let rows = st.query_map(params![account, region, key_id, after, limit], rows::alias_row).map_err(backend)?;
             rows.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn delete_access_key(&self, access_key_id: &str) -> StoreResult<()> {
+        let id = access_key_id.to_string();
+        self.with(move |c| {
+            let n = c
+                .execute("DELETE FROM access_keys WHERE access_key_id = ?1", [id])
+                .map_err(backend)?;
+            if n == 0 {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    async fn iam_documents(&self) -> StoreResult<Vec<IamDocument>> {
+        self.with(|c| {
+            let mut st = c
+                .prepare("SELECT account_id, kind, name, body FROM iam_entities")
+                .map_err(backend)?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok(IamDocument {
+                        account_id: r.get(0)?,
+                        kind: r.get(1)?,
+                        name: r.get(2)?,
+                        body: r.get(3)?,
+                    })
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn put_iam_document(&self, doc: &IamDocument) -> StoreResult<()> {
+        let d = doc.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO iam_entities (account_id, kind, name, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (account_id, kind, name) DO UPDATE SET body = ?4",
+                params![d.account_id, d.kind, d.name, d.body],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_iam_document(&self, account: &str, kind: &str, name: &str) -> StoreResult<()> {
+        let (a, k, n) = (account.to_string(), kind.to_string(), name.to_string());
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "DELETE FROM iam_entities WHERE account_id = ?1 AND kind = ?2 AND name = ?3",
+                    params![a, k, n],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    async fn sessions(&self, now_ms: i64) -> StoreResult<Vec<SessionRecord>> {
+        self.with(move |c| {
+            let mut st = c
+                .prepare(
+                    "SELECT access_key_id, account_id, identity, wrapped_secret, token_sha256, expires_ms, created_ms
+                     FROM sessions WHERE expires_ms > ?1",
+                )
+                .map_err(backend)?;
+            let rows = st
+                .query_map([now_ms], |r| {
+                    Ok(SessionRecord {
+                        access_key_id: r.get(0)?,
+                        account_id: r.get(1)?,
+                        identity: r.get(2)?,
+                        wrapped_secret: r.get(3)?,
+                        token_sha256: r.get(4)?,
+                        expires_ms: r.get(5)?,
+                        created_ms: r.get(6)?,
+                    })
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn insert_session(&self, s: &SessionRecord) -> StoreResult<()> {
+        let s = s.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO sessions (access_key_id, account_id, identity, wrapped_secret, token_sha256, expires_ms, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![s.access_key_id, s.account_id, s.identity, s.wrapped_secret, s.token_sha256, s.expires_ms, s.created_ms],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_expired_sessions(&self, now_ms: i64) -> StoreResult<()> {
+        self.with(move |c| {
+            c.execute("DELETE FROM sessions WHERE expires_ms <= ?1", [now_ms])
+                .map_err(backend)?;
+            Ok(())
         })
         .await
     }

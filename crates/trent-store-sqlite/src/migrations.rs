@@ -51,6 +51,26 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (account_id, region, alias_name)
     );
     "#,
+    // 2: IAM entities as versioned JSON documents, and STS temporary credentials.
+    r#"
+    CREATE TABLE iam_entities (
+        account_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (account_id, kind, name)
+    );
+    CREATE TABLE sessions (
+        access_key_id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        wrapped_secret BLOB NOT NULL,
+        token_sha256 BLOB NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE INDEX sessions_by_expiry ON sessions (expires_ms);
+    "#,
 ];
 
 /// Brings the schema up to the latest version.

@@ -1,0 +1,115 @@
+//! The in-memory IAM directory: one immutable [`AccountIam`] snapshot per account.
+//!
+//! Readers take an `Arc` snapshot (no lock held while evaluating); a write builds a new snapshot
+//! with every principal's effective identity policies parsed once, then swaps it in.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use trent_policy::{IdentityPolicyType, Policy};
+
+use super::records::{Group, ManagedPolicy, Role, User};
+use crate::caller::{Caller, Identity};
+
+/// All IAM entities of one account, plus each principal's parsed identity policies.
+#[derive(Default, Clone)]
+pub struct AccountIam {
+    pub users: BTreeMap<String, User>,
+    pub groups: BTreeMap<String, Group>,
+    pub roles: BTreeMap<String, Role>,
+    pub policies: BTreeMap<String, ManagedPolicy>,
+    /// `user/NAME` or `role/NAME` → the identity policies that apply to it.
+    effective: HashMap<String, Arc<Vec<Arc<Policy>>>>,
+}
+
+impl AccountIam {
+    /// Managed policy by ARN (`arn:aws:iam::ACCOUNT:policy/PATH/NAME`).
+    pub fn policy_by_arn(&self, account: &str, arn: &str) -> Option<&ManagedPolicy> {
+        let name = arn.rsplit('/').next()?;
+        let p = self.policies.get(name)?;
+        (super::entity_arn(account, "policy", &p.path, &p.name) == arn).then_some(p)
+    }
+
+    /// The identity policies that apply to `caller` (none for the root user, whose permissions
+    /// are implicit).
+    pub fn policies_for(&self, caller: &Caller) -> Arc<Vec<Arc<Policy>>> {
+        let key = match &caller.identity {
+            Identity::Root => return Arc::default(),
+            Identity::User { name, .. } => format!("user/{name}"),
+            Identity::AssumedRole { role_name, .. } => format!("role/{role_name}"),
+        };
+        self.effective.get(&key).cloned().unwrap_or_default()
+    }
+
+    /// Recomputes every principal's effective policies from the records.
+    fn compile(&mut self, account: &str) {
+        let mut parsed: HashMap<String, Option<Arc<Policy>>> = HashMap::new();
+        let mut parse = |text: &str| -> Option<Arc<Policy>> {
+            parsed
+                .entry(text.to_string())
+                // Documents were validated when written; one that no longer parses grants nothing.
+                .or_insert_with(|| {
+                    Policy::parse_identity(text, IdentityPolicyType::Managed)
+                        .ok()
+                        .map(Arc::new)
+                })
+                .clone()
+        };
+        let managed = |arns: &mut dyn Iterator<Item = &String>, out: &mut Vec<String>| {
+            for arn in arns {
+                if let Some(doc) = self
+                    .policy_by_arn(account, arn)
+                    .and_then(|p| p.default_document())
+                {
+                    out.push(doc.to_string());
+                }
+            }
+        };
+        let mut effective = HashMap::new();
+        for user in self.users.values() {
+            let mut docs: Vec<String> = user.inline.values().cloned().collect();
+            managed(&mut user.attached.iter(), &mut docs);
+            for group in self
+                .groups
+                .values()
+                .filter(|g| g.members.contains(&user.name))
+            {
+                docs.extend(group.inline.values().cloned());
+                managed(&mut group.attached.iter(), &mut docs);
+            }
+            let list: Vec<Arc<Policy>> = docs.iter().filter_map(|d| parse(d)).collect();
+            effective.insert(format!("user/{}", user.name), Arc::new(list));
+        }
+        for role in self.roles.values() {
+            let mut docs: Vec<String> = role.inline.values().cloned().collect();
+            managed(&mut role.attached.iter(), &mut docs);
+            let list: Vec<Arc<Policy>> = docs.iter().filter_map(|d| parse(d)).collect();
+            effective.insert(format!("role/{}", role.name), Arc::new(list));
+        }
+        self.effective = effective;
+    }
+}
+
+#[derive(Default)]
+pub struct IamDirectory {
+    accounts: RwLock<HashMap<String, Arc<AccountIam>>>,
+}
+
+impl IamDirectory {
+    /// The current snapshot of `account` (empty if it has no IAM entities).
+    pub fn account(&self, account: &str) -> Arc<AccountIam> {
+        self.accounts
+            .read()
+            .ok()
+            .and_then(|m| m.get(account).cloned())
+            .unwrap_or_default()
+    }
+
+    /// Replaces `account`'s snapshot with `next`, recompiling effective policies.
+    pub fn replace(&self, account: &str, mut next: AccountIam) {
+        next.compile(account);
+        if let Ok(mut m) = self.accounts.write() {
+            m.insert(account.to_string(), Arc::new(next));
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! IAM: users, groups, roles, inline and managed policies, access keys — the identities KMS
+//! authorizes, managed through the real IAM API shapes.
+//!
+//! All IAM state is small and read on every authorization, so it lives in memory in an
+//! [`IamDirectory`] (one immutable snapshot per account, replaced on write) with each principal's
+//! effective identity policies already parsed. Writes go to the store first (`records.rs` owns
+//! the JSON document form), then replace the snapshot, so a change is visible to the next
+//! request on this node.
+
+mod directory;
+mod error;
+mod groups;
+mod policies;
+pub mod records;
+mod roles;
+mod users;
+
+pub use directory::{AccountIam, IamDirectory};
+pub use error::{IamError, IamResult};
+pub use policies::Entity;
+pub use records::{Group, ManagedPolicy, PolicyVersion, Role, User};
+pub use roles::CreateRoleInput;
+
+use crate::caller::Caller;
+use crate::service::Kms;
+
+/// Where the IAM entity lives, for ARNs: `arn:aws:iam::ACCOUNT:<kind><path><name>`.
+pub fn entity_arn(account: &str, kind: &str, path: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account}:{kind}{path}{name}")
+}
+
+impl Kms {
+    /// Authorizes an IAM or STS action on `resource` by the caller's identity policies (the
+    /// account root may do everything in its account).
+    pub fn authorize_iam(&self, caller: &Caller, action: &str, resource: &str) -> IamResult<()> {
+        let context = self.global_context(caller);
+        let snapshot = self.iam.account(&caller.account);
+        let policies = snapshot.policies_for(caller);
+        let refs: Vec<&trent_policy::Policy> = policies.iter().map(|p| p.as_ref()).collect();
+        let principal = caller.policy_principal();
+        let decision =
+            trent_policy::kms::authorize_without_key(&refs, &principal, action, resource, &context);
+        if decision.is_allowed() {
+            Ok(())
+        } else {
+            Err(IamError::AccessDenied(
+                decision
+                    .access_denied_message(&caller.principal_arn, action, resource)
+                    .unwrap_or_else(|| format!("User: {} is not authorized to perform: {action} on resource: {resource}", caller.principal_arn)),
+            ))
+        }
+    }
+}

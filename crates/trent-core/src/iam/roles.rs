@@ -1,0 +1,280 @@
+//! IAM roles: trust policies, tags, and service-linked roles' protections.
+
+use super::entity_arn;
+use super::error::{IamError, IamResult};
+use super::records::{KIND_ROLE, Role};
+use super::users::{
+    Change, check_name, check_path, check_trust_policy, merge_tags, no_such, put, unique_id,
+};
+use crate::caller::Caller;
+use crate::service::Kms;
+
+/// CreateRole input.
+#[derive(Debug, Default, Clone)]
+pub struct CreateRoleInput {
+    pub name: String,
+    pub path: Option<String>,
+    pub trust_policy: String,
+    pub description: Option<String>,
+    pub max_session_duration: Option<i64>,
+    pub tags: Vec<(String, String)>,
+}
+
+impl Kms {
+    pub async fn iam_create_role(
+        &self,
+        caller: &Caller,
+        input: CreateRoleInput,
+    ) -> IamResult<Role> {
+        check_name("roleName", &input.name, 64)?;
+        let path = input.path.clone().unwrap_or_else(|| "/".into());
+        check_path(&path)?;
+        check_trust_policy(&input.trust_policy)?;
+        let max = input.max_session_duration.unwrap_or(3600);
+        if !(3600..=43200).contains(&max) {
+            return Err(IamError::Validation(format!(
+                "1 validation error detected: Value '{max}' at 'maxSessionDuration' failed to satisfy constraint: Member must have value between 3600 and 43200"
+            )));
+        }
+        if input
+            .description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 1000)
+        {
+            return Err(IamError::Validation("1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 1000".into()));
+        }
+        self.authorize_iam(
+            caller,
+            "iam:CreateRole",
+            &entity_arn(&caller.account, "role", &path, &input.name),
+        )?;
+        let role = Role {
+            v: 1,
+            name: input.name.clone(),
+            path,
+            id: unique_id("AROA")?,
+            created_ms: self.clock.now_ms(),
+            trust_policy: input.trust_policy,
+            description: input.description,
+            max_session_duration: max,
+            tags: Vec::new(),
+            inline: Default::default(),
+            attached: Default::default(),
+        };
+        let mut role = role;
+        merge_tags(&mut role.tags, input.tags, &[])?;
+        let account = caller.account.clone();
+        self.iam_write(&caller.account, |iam| {
+            if iam.roles.keys().any(|k| k.eq_ignore_ascii_case(&role.name)) {
+                return Err(IamError::EntityAlreadyExists(format!(
+                    "Role with name {} already exists.",
+                    role.name
+                )));
+            }
+            iam.roles.insert(role.name.clone(), role.clone());
+            Ok((role.clone(), vec![put(&account, &role)?]))
+        })
+        .await
+    }
+
+    pub async fn iam_get_role(&self, caller: &Caller, name: &str) -> IamResult<Role> {
+        let role = self
+            .iam
+            .account(&caller.account)
+            .roles
+            .get(name)
+            .cloned()
+            .ok_or_else(|| no_such("role", name))?;
+        self.authorize_iam(
+            caller,
+            "iam:GetRole",
+            &entity_arn(&caller.account, "role", &role.path, name),
+        )?;
+        Ok(role)
+    }
+
+    pub async fn iam_list_roles(
+        &self,
+        caller: &Caller,
+        path_prefix: Option<&str>,
+    ) -> IamResult<Vec<Role>> {
+        self.authorize_iam(
+            caller,
+            "iam:ListRoles",
+            &entity_arn(&caller.account, "role", "/", "*"),
+        )?;
+        let iam = self.iam.account(&caller.account);
+        Ok(iam
+            .roles
+            .values()
+            .filter(|r| r.path.starts_with(path_prefix.unwrap_or("/")))
+            .cloned()
+            .collect())
+    }
+
+    pub async fn iam_delete_role(&self, caller: &Caller, name: &str) -> IamResult<()> {
+        let role = self.iam_get_role(caller, name).await?;
+        self.authorize_iam(
+            caller,
+            "iam:DeleteRole",
+            &entity_arn(&caller.account, "role", &role.path, name),
+        )?;
+        if role.path.starts_with("/aws-service-role/") {
+            return Err(IamError::UnmodifiableEntity(format!(
+                "Cannot perform the operation on the protected role '{name}' - this role is only modifiable by AWS"
+            )));
+        }
+        if !role.inline.is_empty() || !role.attached.is_empty() {
+            return Err(IamError::DeleteConflict(
+                "Cannot delete entity, must delete policies first.".into(),
+            ));
+        }
+        self.iam_write(&caller.account, |iam| {
+            iam.roles.remove(name);
+            Ok(((), vec![Change::Delete(KIND_ROLE, name.to_string())]))
+        })
+        .await
+    }
+
+    pub async fn iam_update_assume_role_policy(
+        &self,
+        caller: &Caller,
+        name: &str,
+        document: &str,
+    ) -> IamResult<()> {
+        check_trust_policy(document)?;
+        self.change_role(caller, name, "iam:UpdateAssumeRolePolicy", true, |r| {
+            r.trust_policy = document.to_string();
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn iam_tag_role(
+        &self,
+        caller: &Caller,
+        name: &str,
+        tags: Vec<(String, String)>,
+        untag: Vec<String>,
+    ) -> IamResult<()> {
+        let action = if untag.is_empty() {
+            "iam:TagRole"
+        } else {
+            "iam:UntagRole"
+        };
+        self.change_role(caller, name, action, false, |r| {
+            merge_tags(&mut r.tags, tags, &untag)
+        })
+        .await
+    }
+
+    async fn change_role(
+        &self,
+        caller: &Caller,
+        name: &str,
+        action: &str,
+        protected: bool,
+        change: impl FnOnce(&mut Role) -> IamResult<()>,
+    ) -> IamResult<()> {
+        let role = self
+            .iam
+            .account(&caller.account)
+            .roles
+            .get(name)
+            .cloned()
+            .ok_or_else(|| no_such("role", name))?;
+        self.authorize_iam(
+            caller,
+            action,
+            &entity_arn(&caller.account, "role", &role.path, name),
+        )?;
+        if protected && role.path.starts_with("/aws-service-role/") {
+            return Err(IamError::UnmodifiableEntity(format!(
+                "Cannot perform the operation on the protected role '{name}' - this role is only modifiable by AWS"
+            )));
+        }
+        let account = caller.account.clone();
+        self.iam_write(&caller.account, |iam| {
+            let r = iam
+                .roles
+                .get_mut(name)
+                .ok_or_else(|| no_such("role", name))?;
+            change(r)?;
+            Ok(((), vec![put(&account, &*r)?]))
+        })
+        .await
+    }
+
+    /// CreateServiceLinkedRole: a role under `/aws-service-role/<service>/` that only the
+    /// service may assume, and that customers cannot change or delete.
+    pub async fn iam_create_service_linked_role(
+        &self,
+        caller: &Caller,
+        service: &str,
+        description: Option<&str>,
+    ) -> IamResult<Role> {
+        let valid = service.ends_with(".amazonaws.com")
+            && service
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        if !valid {
+            return Err(IamError::InvalidInput(format!(
+                "Invalid service name: {service}"
+            )));
+        }
+        let name = service_linked_role_name(service);
+        let path = format!("/aws-service-role/{service}/");
+        self.authorize_iam(
+            caller,
+            "iam:CreateServiceLinkedRole",
+            &entity_arn(&caller.account, "role", &path, &name),
+        )?;
+        if self.iam.account(&caller.account).roles.contains_key(&name) {
+            return Err(IamError::InvalidInput(format!(
+                "Service role name {name} has been taken in this account, please try a different suffix."
+            )));
+        }
+        let trust = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Service":"{service}"}},"Action":"sts:AssumeRole"}}]}}"#
+        );
+        let role = Role {
+            v: 1,
+            name: name.clone(),
+            path,
+            id: unique_id("AROA")?,
+            created_ms: self.clock.now_ms(),
+            trust_policy: trust,
+            description: description.map(str::to_string),
+            max_session_duration: 3600,
+            tags: Vec::new(),
+            inline: Default::default(),
+            attached: Default::default(),
+        };
+        let account = caller.account.clone();
+        self.iam_write(&caller.account, |iam| {
+            iam.roles.insert(role.name.clone(), role.clone());
+            Ok((role.clone(), vec![put(&account, &role)?]))
+        })
+        .await
+    }
+}
+
+/// The role name AWS gives a service's service-linked role.
+fn service_linked_role_name(service: &str) -> String {
+    match service {
+        "autoscaling.amazonaws.com" => "AWSServiceRoleForAutoScaling".into(),
+        "mrk.kms.amazonaws.com" => "AWSServiceRoleForKeyManagementServiceMultiRegionKeys".into(),
+        "cks.kms.amazonaws.com" => "AWSServiceRoleForKeyManagementServiceCustomKeyStores".into(),
+        other => {
+            let first = other.split('.').next().unwrap_or_default();
+            let mut chars = first.chars();
+            let capitalized: String = chars
+                .next()
+                .map(|c| c.to_ascii_uppercase())
+                .into_iter()
+                .chain(chars)
+                .collect();
+            format!("AWSServiceRoleFor{capitalized}")
+        }
+    }
+}

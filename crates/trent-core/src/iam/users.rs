@@ -1,0 +1,444 @@
+//! IAM users, their access keys, tags and inline policies; plus the shared write path and
+//! validation helpers used by every IAM operation.
+
+use trent_policy::{IdentityPolicyType, Policy};
+
+use super::directory::AccountIam;
+use super::entity_arn;
+use super::error::{IamError, IamResult};
+use super::records::{IamRecord, User};
+use crate::caller::{Caller, Identity};
+use crate::credentials::{Credential, CredentialIdentity};
+use crate::model::{AccessKeyRecord, IamDocument, secret_aad};
+use crate::service::{Kms, random_access_key_id, random_secret};
+
+/// A change an IAM write makes to the store.
+pub(crate) enum Change {
+    Put(IamDocument),
+    Delete(&'static str, String),
+}
+
+/// A created access key; the secret is shown once.
+pub struct NewAccessKey {
+    pub user_name: String,
+    pub access_key_id: String,
+    pub secret_access_key: zeroize::Zeroizing<String>,
+    pub created_ms: i64,
+}
+
+/// Access key metadata (ListAccessKeys).
+pub struct AccessKeyInfo {
+    pub user_name: String,
+    pub access_key_id: String,
+    pub active: bool,
+    pub created_ms: i64,
+}
+
+pub(crate) fn put<R: IamRecord>(account: &str, record: &R) -> IamResult<Change> {
+    Ok(Change::Put(record.to_document(account)?))
+}
+
+/// IAM entity names: 1..=max of `[\w+=,.@-]`.
+pub(crate) fn check_name(field: &str, name: &str, max: usize) -> IamResult<()> {
+    let ok = !name.is_empty()
+        && name.chars().count() <= max
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(IamError::Validation(format!(
+            "1 validation error detected: Value '{name}' at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+"
+        )))
+    }
+}
+
+/// IAM paths: `/` or `/segments/`.
+pub(crate) fn check_path(path: &str) -> IamResult<()> {
+    let ok = path.len() <= 512
+        && path.starts_with('/')
+        && path.ends_with('/')
+        && path.chars().all(|c| ('\u{21}'..='\u{7E}').contains(&c));
+    if ok {
+        Ok(())
+    } else {
+        Err(IamError::Validation(format!(
+            "1 validation error detected: Value '{path}' at 'path' failed to satisfy constraint: Member must satisfy regular expression pattern: (\\u002F)|(\\u002F[\\u0021-\\u007E]+\\u002F)"
+        )))
+    }
+}
+
+/// Checks an identity policy document for an entity of `ty`.
+pub(crate) fn check_identity_policy(doc: &str, ty: IdentityPolicyType) -> IamResult<()> {
+    Policy::parse_identity(doc, ty)
+        .map(|_| ())
+        .map_err(|e| IamError::MalformedPolicyDocument(e.aws_message()))
+}
+
+/// Checks a role trust policy (a resource policy: Principal required).
+pub(crate) fn check_trust_policy(doc: &str) -> IamResult<()> {
+    crate::sts::parse_trust_policy(doc)
+        .map(|_| ())
+        .map_err(|e| IamError::MalformedPolicyDocument(e.aws_message()))
+}
+
+pub(crate) fn no_such(kind: &str, name: &str) -> IamError {
+    IamError::NoSuchEntity(format!("The {kind} with name {name} cannot be found."))
+}
+
+/// A unique id as AWS makes them (AIDA…, AROA…): prefix plus 17 characters.
+pub(crate) fn unique_id(prefix: &str) -> IamResult<String> {
+    Ok(crate::service::random_id(prefix, 17)?)
+}
+
+impl Kms {
+    /// Applies an IAM change to `account` under the write lock: store first, then the snapshot.
+    pub(crate) async fn iam_write<T>(
+        &self,
+        account: &str,
+        change: impl FnOnce(&mut AccountIam) -> IamResult<(T, Vec<Change>)>,
+    ) -> IamResult<T> {
+        let _guard = self.writes.lock().await;
+        let mut next = (*self.iam.account(account)).clone();
+        let (out, changes) = change(&mut next)?;
+        for c in changes {
+            match c {
+                Change::Put(doc) => self.store.put_iam_document(&doc).await?,
+                Change::Delete(kind, name) => {
+                    self.store.delete_iam_document(account, kind, &name).await?
+                }
+            }
+        }
+        self.iam.replace(account, next);
+        Ok(out)
+    }
+
+    /// The user a caller means: the named one, or the caller itself when it is a user.
+    fn target_user(&self, caller: &Caller, user_name: Option<&str>) -> IamResult<String> {
+        match (user_name, &caller.identity) {
+            (Some(n), _) => Ok(n.to_string()),
+            (None, Identity::User { name, .. }) => Ok(name.clone()),
+            (None, _) => Err(IamError::Validation(
+                "Must specify userName when calling with non-User credentials".into(),
+            )),
+        }
+    }
+
+    pub async fn iam_create_user(
+        &self,
+        caller: &Caller,
+        name: &str,
+        path: Option<&str>,
+        tags: Vec<(String, String)>,
+    ) -> IamResult<User> {
+        check_name("userName", name, 64)?;
+        let path = path.unwrap_or("/");
+        check_path(path)?;
+        self.authorize_iam(
+            caller,
+            "iam:CreateUser",
+            &entity_arn(&caller.account, "user", path, name),
+        )?;
+        let user = User {
+            v: 1,
+            name: name.to_string(),
+            path: path.to_string(),
+            id: unique_id("AIDA")?,
+            created_ms: self.clock.now_ms(),
+            tags,
+            inline: Default::default(),
+            attached: Default::default(),
+        };
+        let account = caller.account.clone();
+        self.iam_write(&caller.account, |iam| {
+            if iam.users.keys().any(|k| k.eq_ignore_ascii_case(name)) {
+                return Err(IamError::EntityAlreadyExists(format!(
+                    "User with name {name} already exists."
+                )));
+            }
+            iam.users.insert(name.to_string(), user.clone());
+            Ok((user.clone(), vec![put(&account, &user)?]))
+        })
+        .await
+    }
+
+    pub async fn iam_get_user(&self, caller: &Caller, name: Option<&str>) -> IamResult<User> {
+        let name = self.target_user(caller, name)?;
+        let iam = self.iam.account(&caller.account);
+        let user = iam.users.get(&name).ok_or_else(|| no_such("user", &name))?;
+        self.authorize_iam(
+            caller,
+            "iam:GetUser",
+            &entity_arn(&caller.account, "user", &user.path, &user.name),
+        )?;
+        Ok(user.clone())
+    }
+
+    pub async fn iam_list_users(
+        &self,
+        caller: &Caller,
+        path_prefix: Option<&str>,
+    ) -> IamResult<Vec<User>> {
+        self.authorize_iam(
+            caller,
+            "iam:ListUsers",
+            &entity_arn(&caller.account, "user", "/", "*"),
+        )?;
+        let iam = self.iam.account(&caller.account);
+        Ok(iam
+            .users
+            .values()
+            .filter(|u| u.path.starts_with(path_prefix.unwrap_or("/")))
+            .cloned()
+            .collect())
+    }
+
+    pub async fn iam_delete_user(&self, caller: &Caller, name: &str) -> IamResult<()> {
+        let iam = self.iam.account(&caller.account);
+        let user = iam.users.get(name).ok_or_else(|| no_such("user", name))?;
+        let arn = entity_arn(&caller.account, "user", &user.path, &user.name);
+        self.authorize_iam(caller, "iam:DeleteUser", &arn)?;
+        if !user.inline.is_empty()
+            || !user.attached.is_empty()
+            || iam.groups.values().any(|g| g.members.contains(name))
+        {
+            return Err(IamError::DeleteConflict(
+                "Cannot delete entity, must delete policies first.".into(),
+            ));
+        }
+        if self
+            .store
+            .access_keys()
+            .await?
+            .iter()
+            .any(|k| k.principal_arn == arn)
+        {
+            return Err(IamError::DeleteConflict(
+                "Cannot delete entity, must delete access keys first.".into(),
+            ));
+        }
+        let name = name.to_string();
+        self.iam_write(&caller.account, |iam| {
+            iam.users.remove(&name);
+            Ok((
+                (),
+                vec![Change::Delete(super::records::KIND_USER, name.clone())],
+            ))
+        })
+        .await
+    }
+
+    pub async fn iam_tag_user(
+        &self,
+        caller: &Caller,
+        name: &str,
+        tags: Vec<(String, String)>,
+        untag: Vec<String>,
+    ) -> IamResult<()> {
+        let action = if untag.is_empty() {
+            "iam:TagUser"
+        } else {
+            "iam:UntagUser"
+        };
+        let user = self
+            .iam
+            .account(&caller.account)
+            .users
+            .get(name)
+            .cloned()
+            .ok_or_else(|| no_such("user", name))?;
+        self.authorize_iam(
+            caller,
+            action,
+            &entity_arn(&caller.account, "user", &user.path, &user.name),
+        )?;
+        let account = caller.account.clone();
+        self.iam_write(&caller.account, |iam| {
+            let user = iam
+                .users
+                .get_mut(name)
+                .ok_or_else(|| no_such("user", name))?;
+            merge_tags(&mut user.tags, tags, &untag)?;
+            Ok(((), vec![put(&account, &*user)?]))
+        })
+        .await
+    }
+
+    pub async fn iam_create_access_key(
+        &self,
+        caller: &Caller,
+        user_name: Option<&str>,
+    ) -> IamResult<NewAccessKey> {
+        let name = self.target_user(caller, user_name)?;
+        let user = self
+            .iam
+            .account(&caller.account)
+            .users
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| no_such("user", &name))?;
+        let arn = entity_arn(&caller.account, "user", &user.path, &user.name);
+        self.authorize_iam(caller, "iam:CreateAccessKey", &arn)?;
+        if self
+            .store
+            .access_keys()
+            .await?
+            .iter()
+            .filter(|k| k.principal_arn == arn)
+            .count()
+            >= 2
+        {
+            return Err(IamError::LimitExceeded(
+                "Cannot exceed quota for AccessKeysPerUser: 2".into(),
+            ));
+        }
+        let access_key_id = random_access_key_id("AKIA")?;
+        let secret = random_secret()?;
+        let now = self.clock.now_ms();
+        self.store
+            .put_access_key(&AccessKeyRecord {
+                access_key_id: access_key_id.clone(),
+                account_id: caller.account.clone(),
+                principal_arn: arn,
+                wrapped_secret: self
+                    .root
+                    .wrap(secret.as_bytes(), &secret_aad(&access_key_id))?,
+                active: true,
+                created_ms: now,
+            })
+            .await?;
+        self.credentials.insert(Credential {
+            access_key_id: access_key_id.clone(),
+            secret_access_key: secret.clone(),
+            account_id: caller.account.clone(),
+            identity: CredentialIdentity::User(name.clone()),
+            session: None,
+        });
+        Ok(NewAccessKey {
+            user_name: name,
+            access_key_id,
+            secret_access_key: secret,
+            created_ms: now,
+        })
+    }
+
+    pub async fn iam_list_access_keys(
+        &self,
+        caller: &Caller,
+        user_name: Option<&str>,
+    ) -> IamResult<Vec<AccessKeyInfo>> {
+        let name = self.target_user(caller, user_name)?;
+        let user = self
+            .iam
+            .account(&caller.account)
+            .users
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| no_such("user", &name))?;
+        let arn = entity_arn(&caller.account, "user", &user.path, &user.name);
+        self.authorize_iam(caller, "iam:ListAccessKeys", &arn)?;
+        Ok(self
+            .store
+            .access_keys()
+            .await?
+            .into_iter()
+            .filter(|k| k.principal_arn == arn)
+            .map(|k| AccessKeyInfo {
+                user_name: name.clone(),
+                access_key_id: k.access_key_id,
+                active: k.active,
+                created_ms: k.created_ms,
+            })
+            .collect())
+    }
+
+    /// UpdateAccessKey (`active` = Some) or DeleteAccessKey (`active` = None).
+    pub async fn iam_change_access_key(
+        &self,
+        caller: &Caller,
+        user_name: Option<&str>,
+        access_key_id: &str,
+        active: Option<bool>,
+    ) -> IamResult<()> {
+        let name = self.target_user(caller, user_name)?;
+        let user = self
+            .iam
+            .account(&caller.account)
+            .users
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| no_such("user", &name))?;
+        let arn = entity_arn(&caller.account, "user", &user.path, &user.name);
+        let action = if active.is_some() {
+            "iam:UpdateAccessKey"
+        } else {
+            "iam:DeleteAccessKey"
+        };
+        self.authorize_iam(caller, action, &arn)?;
+        let _guard = self.writes.lock().await;
+        let mut record = self
+            .store
+            .access_keys()
+            .await?
+            .into_iter()
+            .find(|k| k.access_key_id == access_key_id && k.principal_arn == arn)
+            .ok_or_else(|| {
+                IamError::NoSuchEntity(format!(
+                    "The Access Key with id {access_key_id} cannot be found."
+                ))
+            })?;
+        match active {
+            Some(active) => {
+                record.active = active;
+                self.store.put_access_key(&record).await?;
+                if active {
+                    let secret = self
+                        .root
+                        .unwrap(&record.wrapped_secret, &secret_aad(access_key_id))?;
+                    let secret = String::from_utf8(secret.to_vec()).map_err(|_| {
+                        IamError::ServiceFailure("stored secret is not UTF-8".into())
+                    })?;
+                    self.credentials.insert(Credential {
+                        access_key_id: access_key_id.to_string(),
+                        secret_access_key: zeroize::Zeroizing::new(secret),
+                        account_id: caller.account.clone(),
+                        identity: CredentialIdentity::User(name),
+                        session: None,
+                    });
+                } else {
+                    self.credentials.remove(access_key_id);
+                }
+            }
+            None => {
+                self.store.delete_access_key(access_key_id).await?;
+                self.credentials.remove(access_key_id);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Adds `tags` (replacing values of existing keys) and removes `untag` keys; at most 50 tags.
+pub(crate) fn merge_tags(
+    existing: &mut Vec<(String, String)>,
+    tags: Vec<(String, String)>,
+    untag: &[String],
+) -> IamResult<()> {
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
+            return Err(IamError::InvalidInput(format!("Invalid tag: {k}")));
+        }
+        match existing.iter_mut().find(|(ek, _)| *ek == k) {
+            Some(slot) => slot.1 = v,
+            None => existing.push((k, v)),
+        }
+    }
+    existing.retain(|(k, _)| !untag.contains(k));
+    if existing.len() > 50 {
+        return Err(IamError::LimitExceeded(
+            "The number of tags has reached the maximum limit.".into(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,341 @@
+//! STS: GetCallerIdentity, AssumeRole and GetSessionToken, and turning credentials into callers.
+//!
+//! Temporary credentials are an ASIA access key, a secret, and a random session token. Trent
+//! keeps the secret wrapped under the root key and only the SHA-256 of the token; a request
+//! signed with temporary keys must present the exact token (compared in constant time) before
+//! the expiry.
+
+use base64::Engine;
+use trent_policy::{Policy, PolicyKind, PrincipalMatch, RequestContext};
+use zeroize::Zeroizing;
+
+use crate::caller::{Caller, Identity};
+use crate::credentials::{Credential, CredentialIdentity, SessionInfo};
+use crate::iam::{IamError, IamResult, entity_arn};
+use crate::model::{SessionRecord, secret_aad};
+use crate::service::{Kms, random_access_key_id, random_secret};
+
+/// Temporary credentials as STS returns them.
+pub struct TemporaryCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: Zeroizing<String>,
+    pub session_token: Zeroizing<String>,
+    pub expires_ms: i64,
+}
+
+/// AssumeRole's result.
+pub struct AssumedRole {
+    pub credentials: TemporaryCredentials,
+    pub assumed_role_id: String,
+    pub arn: String,
+}
+
+/// Why credentials did not authenticate.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CredentialProblem {
+    /// Unknown key, wrong or missing token, or a principal that no longer exists.
+    Invalid,
+    /// The temporary credentials have expired.
+    Expired,
+}
+
+impl Kms {
+    /// Checks the session token of `credential` and builds the caller it authenticates.
+    pub fn caller_for(
+        &self,
+        credential: &Credential,
+        session_token: Option<&str>,
+        region: &str,
+    ) -> Result<Caller, CredentialProblem> {
+        match (&credential.session, session_token) {
+            (None, None) => {}
+            (Some(session), Some(token)) => {
+                let hash = trent_crypto::hash::sha256(token.as_bytes());
+                if !trent_crypto::hash::constant_time_eq(&hash, &session.token_sha256) {
+                    return Err(CredentialProblem::Invalid);
+                }
+                if session.expires_ms <= self.clock.now_ms() {
+                    return Err(CredentialProblem::Expired);
+                }
+            }
+            _ => return Err(CredentialProblem::Invalid),
+        }
+        let account = &credential.account_id;
+        let mut caller = Caller::root(account, &credential.access_key_id, region);
+        caller.temporary = credential.session.is_some();
+        let iam = self.iam.account(account);
+        match &credential.identity {
+            CredentialIdentity::Root => {}
+            CredentialIdentity::User(name) => {
+                let user = iam.users.get(name).ok_or(CredentialProblem::Invalid)?;
+                caller.principal_arn = entity_arn(account, "user", &user.path, &user.name);
+                caller.identity = Identity::User {
+                    name: user.name.clone(),
+                    path: user.path.clone(),
+                    user_id: user.id.clone(),
+                };
+                caller.tags = user.tags.clone();
+            }
+            CredentialIdentity::RoleSession {
+                role_name,
+                session_name,
+            } => {
+                let role = iam.roles.get(role_name).ok_or(CredentialProblem::Invalid)?;
+                caller.principal_arn = format!(
+                    "arn:aws:sts::{account}:assumed-role/{}/{session_name}",
+                    role.name
+                );
+                caller.identity = Identity::AssumedRole {
+                    role_name: role.name.clone(),
+                    role_path: role.path.clone(),
+                    role_id: role.id.clone(),
+                    session_name: session_name.clone(),
+                };
+                caller.tags = role.tags.clone();
+            }
+        }
+        Ok(caller)
+    }
+
+    /// GetCallerIdentity: (UserId, Account, Arn). Needs no permission.
+    pub fn sts_get_caller_identity(&self, caller: &Caller) -> (String, String, String) {
+        (
+            caller.user_id(),
+            caller.account.clone(),
+            caller.principal_arn.clone(),
+        )
+    }
+
+    pub async fn sts_assume_role(
+        &self,
+        caller: &Caller,
+        role_arn: &str,
+        session_name: &str,
+        duration_seconds: Option<i64>,
+    ) -> IamResult<AssumedRole> {
+        let name_ok = (2..=64).contains(&session_name.chars().count())
+            && session_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+        if !name_ok {
+            return Err(IamError::Validation(format!(
+                "1 validation error detected: Value '{session_name}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"
+            )));
+        }
+        let denied = || {
+            IamError::AccessDenied(format!(
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+                caller.principal_arn
+            ))
+        };
+        let role_account = role_arn
+            .strip_prefix("arn:aws:iam::")
+            .and_then(|r| r.split(':').next())
+            .unwrap_or_default()
+            .to_string();
+        let role_name = role_arn.rsplit('/').next().unwrap_or_default();
+        let target = self.iam.account(&role_account);
+        let role = target
+            .roles
+            .get(role_name)
+            .filter(|r| entity_arn(&role_account, "role", &r.path, &r.name) == role_arn)
+            .cloned()
+            .ok_or_else(denied)?;
+        let trust = parse_trust_policy(&role.trust_policy).map_err(|_| denied())?;
+        let principal = caller.policy_principal();
+        let context = self.global_context(caller);
+        let request = RequestContext {
+            action: "sts:AssumeRole",
+            resource: role_arn,
+            principal: &principal,
+            context: &context,
+        };
+        let trusted = trust.evaluate(&request);
+        let identity = self.iam.account(&caller.account).policies_for(caller);
+        let identity: Vec<_> = identity.iter().map(|p| p.evaluate(&request)).collect();
+        if trusted.explicit_deny || identity.iter().any(|o| o.explicit_deny) {
+            return Err(denied());
+        }
+        let direct = trusted
+            .allows()
+            .any(|m| m.principal == PrincipalMatch::Direct);
+        let via_account = trusted
+            .allows()
+            .any(|m| m.principal == PrincipalMatch::Account);
+        let identity_allows =
+            matches!(caller.identity, Identity::Root) || identity.iter().any(|o| o.allow);
+        let allowed = if caller.account == role_account {
+            direct || (via_account && identity_allows)
+        } else {
+            (direct || via_account) && identity_allows
+        };
+        if !allowed {
+            return Err(denied());
+        }
+        // Role chaining (a role session assuming a role) is capped at one hour, as in AWS.
+        let max = if matches!(caller.identity, Identity::AssumedRole { .. }) {
+            3600
+        } else {
+            role.max_session_duration
+        };
+        let duration = duration_seconds.unwrap_or(3600.min(max));
+        if duration < 900 {
+            return Err(IamError::Validation(format!(
+                "1 validation error detected: Value '{duration}' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900"
+            )));
+        }
+        if duration > max {
+            return Err(IamError::Validation(
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+                    .into(),
+            ));
+        }
+        let credentials = self
+            .issue_session(
+                &role_account,
+                CredentialIdentity::RoleSession {
+                    role_name: role.name.clone(),
+                    session_name: session_name.to_string(),
+                },
+                duration,
+            )
+            .await?;
+        Ok(AssumedRole {
+            credentials,
+            assumed_role_id: format!("{}:{session_name}", role.id),
+            arn: format!(
+                "arn:aws:sts::{role_account}:assumed-role/{}/{session_name}",
+                role.name
+            ),
+        })
+    }
+
+    pub async fn sts_get_session_token(
+        &self,
+        caller: &Caller,
+        duration_seconds: Option<i64>,
+    ) -> IamResult<TemporaryCredentials> {
+        if caller.temporary {
+            return Err(IamError::AccessDenied(
+                "Cannot call GetSessionToken with session credentials".into(),
+            ));
+        }
+        let (identity, max) = match &caller.identity {
+            Identity::Root => (CredentialIdentity::Root, 3600),
+            Identity::User { name, .. } => (CredentialIdentity::User(name.clone()), 129_600),
+            Identity::AssumedRole { .. } => {
+                return Err(IamError::AccessDenied(
+                    "Cannot call GetSessionToken with session credentials".into(),
+                ));
+            }
+        };
+        let duration = duration_seconds.unwrap_or(43_200.min(max));
+        if !(900..=max).contains(&duration) {
+            return Err(IamError::Validation(format!(
+                "1 validation error detected: Value '{duration}' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and {max}"
+            )));
+        }
+        self.issue_session(&caller.account, identity, duration)
+            .await
+    }
+
+    async fn issue_session(
+        &self,
+        account: &str,
+        identity: CredentialIdentity,
+        duration_seconds: i64,
+    ) -> IamResult<TemporaryCredentials> {
+        let access_key_id = random_access_key_id("ASIA")?;
+        let secret = random_secret()?;
+        let token_bytes = trent_crypto::random::secret_bytes(64)?;
+        let token = Zeroizing::new(
+            base64::engine::general_purpose::STANDARD.encode(token_bytes.as_slice()),
+        );
+        let token_sha256 = trent_crypto::hash::sha256(token.as_bytes());
+        let now = self.clock.now_ms();
+        let expires_ms = now + duration_seconds * 1000;
+        self.store
+            .insert_session(&SessionRecord {
+                access_key_id: access_key_id.clone(),
+                account_id: account.to_string(),
+                identity: encode_identity(&identity),
+                wrapped_secret: self
+                    .root
+                    .wrap(secret.as_bytes(), &secret_aad(&access_key_id))?,
+                token_sha256: token_sha256.to_vec(),
+                expires_ms,
+                created_ms: now,
+            })
+            .await?;
+        self.credentials.insert(Credential {
+            access_key_id: access_key_id.clone(),
+            secret_access_key: secret.clone(),
+            account_id: account.to_string(),
+            identity,
+            session: Some(SessionInfo {
+                token_sha256,
+                expires_ms,
+            }),
+        });
+        Ok(TemporaryCredentials {
+            access_key_id,
+            secret_access_key: secret,
+            session_token: token,
+            expires_ms,
+        })
+    }
+}
+
+/// A role trust policy as a resource policy. Trust policies name no `Resource` (the role is
+/// implied); the key-policy rules would make such statements inert, so `"Resource": "*"` is
+/// supplied where a statement has neither `Resource` nor `NotResource`.
+pub fn parse_trust_policy(document: &str) -> Result<Policy, trent_policy::PolicyError> {
+    let with_resource = serde_json::from_str::<serde_json::Value>(document)
+        .ok()
+        .map(|mut doc| {
+            let add = |s: &mut serde_json::Value| {
+                if let Some(obj) = s.as_object_mut()
+                    && !obj.contains_key("Resource")
+                    && !obj.contains_key("NotResource")
+                {
+                    obj.insert("Resource".into(), serde_json::Value::String("*".into()));
+                }
+            };
+            match doc.get_mut("Statement") {
+                Some(serde_json::Value::Array(list)) => list.iter_mut().for_each(add),
+                Some(one) => add(one),
+                None => {}
+            }
+            doc.to_string()
+        });
+    Policy::parse(
+        with_resource.as_deref().unwrap_or(document),
+        PolicyKind::KeyPolicy,
+    )
+}
+
+/// The stored form of a credential's identity.
+pub(crate) fn encode_identity(identity: &CredentialIdentity) -> String {
+    match identity {
+        CredentialIdentity::Root => "root".into(),
+        CredentialIdentity::User(name) => format!("user:{name}"),
+        CredentialIdentity::RoleSession {
+            role_name,
+            session_name,
+        } => format!("role:{role_name}:{session_name}"),
+    }
+}
+
+pub(crate) fn decode_identity(s: &str) -> Option<CredentialIdentity> {
+    if s == "root" {
+        return Some(CredentialIdentity::Root);
+    }
+    if let Some(name) = s.strip_prefix("user:") {
+        return Some(CredentialIdentity::User(name.to_string()));
+    }
+    let (role, session) = s.strip_prefix("role:")?.split_once(':')?;
+    Some(CredentialIdentity::RoleSession {
+        role_name: role.to_string(),
+        session_name: session.to_string(),
+    })
+}
