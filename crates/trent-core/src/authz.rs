@@ -82,6 +82,25 @@ impl Kms {
         resource: Resource<'_>,
         request: ConditionContext,
     ) -> KmsResult<()> {
+        self.authorize_full(
+            caller,
+            action,
+            resource,
+            request,
+            &std::collections::BTreeMap::new(),
+        )
+    }
+
+    /// [`Kms::authorize_with`] for requests that carry an encryption context, which grant
+    /// constraints are checked against.
+    pub fn authorize_full(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: Resource<'_>,
+        request: ConditionContext,
+        encryption_context: &std::collections::BTreeMap<String, String>,
+    ) -> KmsResult<()> {
         let mut context = self.global_context(caller);
         merge_context(&mut context, &request);
         let iam = self.iam.account(&caller.account).policies_for(caller);
@@ -99,10 +118,28 @@ impl Kms {
                     key_account: &key.account_id,
                     context: &context,
                 };
-                (
-                    trent_policy::kms::authorize(&key_policy, &iam_refs, false, &request),
-                    key_arn,
-                )
+                let mut decision =
+                    trent_policy::kms::authorize(&key_policy, &iam_refs, false, &request);
+                // Grants only allow, so they are looked at only when the policies alone deny
+                // without an explicit deny: policy-allowed calls pay nothing for them.
+                // CreateGrant through a grant is delegation, with its own subset rules
+                // (`grants.rs`), so it is never allowed here.
+                if decision.decision == trent_policy::Decision::ImplicitDeny
+                    && action != "kms:CreateGrant"
+                {
+                    let operation = action.strip_prefix("kms:").unwrap_or(action);
+                    let iam_allows = || {
+                        trent_policy::kms::authorize_without_key(
+                            &iam_refs, &principal, action, &key_arn, &context,
+                        )
+                        .is_allowed()
+                    };
+                    if self.grants_allow(caller, key, operation, encryption_context, &iam_allows) {
+                        decision =
+                            trent_policy::kms::authorize(&key_policy, &iam_refs, true, &request);
+                    }
+                }
+                (decision, key_arn)
             }
             Resource::Alias(arn) => (
                 trent_policy::kms::authorize_without_key(

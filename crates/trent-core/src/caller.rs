@@ -38,6 +38,8 @@ pub struct Caller {
     pub tags: Vec<(String, String)>,
     /// Whether the credentials are temporary (STS).
     pub temporary: bool,
+    /// Grants carried by the request's `GrantTokens` (already opened and authenticated).
+    pub token_grants: Vec<std::sync::Arc<crate::grants::Grant>>,
 }
 
 impl Caller {
@@ -53,6 +55,7 @@ impl Caller {
             secure_transport: false,
             tags: Vec::new(),
             temporary: false,
+            token_grants: Vec::new(),
         }
     }
 

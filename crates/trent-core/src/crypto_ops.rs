@@ -106,7 +106,7 @@ impl Kms {
         let key_id = validate::required("keyId", input.key_id.as_deref())?;
         let plaintext = validate::required("plaintext", input.plaintext.as_ref())?;
         validate::blob_length("plaintext", plaintext, 1, MAX_PLAINTEXT)?;
-        validate::grant_tokens(&input.grant_tokens)?;
+        let caller = &*self.with_grant_tokens(caller, &input.grant_tokens)?;
         let algorithm =
             encryption_algorithm("encryptionAlgorithm", input.encryption_algorithm.as_deref())?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
@@ -115,7 +115,13 @@ impl Kms {
             Some(algorithm.as_str()),
             Some(key_id),
         );
-        self.authorize_with(caller, "kms:Encrypt", Resource::Key(&key.record), context)?;
+        self.authorize_full(
+            caller,
+            "kms:Encrypt",
+            Resource::Key(&key.record),
+            context,
+            &input.encryption_context,
+        )?;
         require_usable(&key.record)?;
         require_symmetric_encryption(&key, algorithm)?;
         if input.dry_run {
@@ -132,7 +138,7 @@ impl Kms {
     pub async fn decrypt(&self, caller: &Caller, input: DecryptInput) -> KmsResult<DecryptOutput> {
         let blob = validate::required("ciphertextBlob", input.ciphertext_blob.as_deref())?;
         validate::blob_length("ciphertextBlob", blob, 1, MAX_CIPHERTEXT)?;
-        validate::grant_tokens(&input.grant_tokens)?;
+        let caller = &*self.with_grant_tokens(caller, &input.grant_tokens)?;
         let algorithm =
             encryption_algorithm("encryptionAlgorithm", input.encryption_algorithm.as_deref())?;
         let (key, parsed) = self
@@ -169,7 +175,7 @@ impl Kms {
         validate::blob_length("ciphertextBlob", blob, 1, MAX_CIPHERTEXT)?;
         let destination =
             validate::required("destinationKeyId", input.destination_key_id.as_deref())?;
-        validate::grant_tokens(&input.grant_tokens)?;
+        let caller = &*self.with_grant_tokens(caller, &input.grant_tokens)?;
         let source_algorithm = encryption_algorithm(
             "sourceEncryptionAlgorithm",
             input.source_encryption_algorithm.as_deref(),
@@ -207,11 +213,12 @@ impl Kms {
                 "false"
             },
         );
-        self.authorize_with(
+        self.authorize_full(
             caller,
             "kms:ReEncryptTo",
             Resource::Key(&dest.record),
             context,
+            &input.destination_encryption_context,
         )?;
         require_usable(&dest.record)?;
         require_symmetric_encryption(&dest, destination_algorithm)?;
@@ -239,7 +246,7 @@ impl Kms {
         with_plaintext: bool,
     ) -> KmsResult<GenerateDataKeyOutput> {
         let key_id = validate::required("keyId", input.key_id.as_deref())?;
-        validate::grant_tokens(&input.grant_tokens)?;
+        let caller = &*self.with_grant_tokens(caller, &input.grant_tokens)?;
         let len = match (input.key_spec.as_deref(), input.number_of_bytes) {
             (Some(spec), None) => validate::enum_value::<DataKeySpec>("keySpec", spec)?.byte_len(),
             (None, Some(n)) => {
@@ -269,7 +276,13 @@ impl Kms {
             Some(EncryptionAlgorithm::SymmetricDefault.as_str()),
             Some(key_id),
         );
-        self.authorize_with(caller, action, Resource::Key(&key.record), context)?;
+        self.authorize_full(
+            caller,
+            action,
+            Resource::Key(&key.record),
+            context,
+            &input.encryption_context,
+        )?;
         require_usable(&key.record)?;
         require_symmetric_encryption(&key, EncryptionAlgorithm::SymmetricDefault)?;
         if input.dry_run {
@@ -363,7 +376,7 @@ impl Kms {
                 },
             );
         }
-        self.authorize_with(caller, action, Resource::Key(&key.record), request)?;
+        self.authorize_full(caller, action, Resource::Key(&key.record), request, context)?;
         require_usable(&key.record)?;
         require_symmetric_encryption(&key, algorithm)?;
         Ok((key, parsed))

@@ -268,6 +268,7 @@ impl Kms {
                 },
             )
             .await?;
+        self.grants.load(&record.key_id, Vec::new());
         let materials = HashMap::from([(material_id, Arc::new(material))]);
         self.cache.put_key(Arc::new(LoadedKey::new(
             record.clone(),
@@ -284,7 +285,7 @@ impl Kms {
         grant_tokens: &[String],
     ) -> KmsResult<KeyRecord> {
         let key_id = validate::required("keyId", key_id)?;
-        validate::grant_tokens(grant_tokens)?;
+        let caller = &*self.with_grant_tokens(caller, grant_tokens)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
         self.authorize(caller, "kms:DescribeKey", Resource::Key(&key.record))?;
         Ok(key.record.clone())

@@ -21,6 +21,7 @@ pub mod clock;
 pub mod credentials;
 pub mod crypto_ops;
 pub mod error;
+pub mod grants;
 pub mod iam;
 pub mod ids;
 pub mod keys;

@@ -148,3 +148,15 @@ impl std::fmt::Debug for SessionRecord {
             .finish_non_exhaustive()
     }
 }
+
+/// A stored grant: its id, key, retiring principal (for ListRetirableGrants), the domain-owned
+/// JSON body (`grants::Grant`), and when it was retired or revoked (kept as a tombstone so a
+/// grant token of a retired grant is refused).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRow {
+    pub grant_id: String,
+    pub key_id: String,
+    pub retiring_principal: Option<String>,
+    pub body: String,
+    pub retired_ms: Option<i64>,
+}

@@ -30,6 +30,7 @@ pub struct Kms {
     pub credentials: CredentialRegistry,
     pub(crate) iam: IamDirectory,
     pub(crate) key_policies: KeyPolicyCache,
+    pub(crate) grants: crate::grants::GrantCache,
     accounts: std::sync::RwLock<std::collections::HashSet<String>>,
 }
 
@@ -56,6 +57,7 @@ impl Kms {
             credentials: CredentialRegistry::default(),
             iam: IamDirectory::default(),
             key_policies: KeyPolicyCache::default(),
+            grants: Default::default(),
             accounts: Default::default(),
         };
         for account in kms.store.accounts().await? {
@@ -238,6 +240,10 @@ impl Kms {
     pub(crate) async fn load_key(&self, key_id: &str) -> KmsResult<Option<Arc<LoadedKey>>> {
         if let Some(k) = self.cache.key(key_id) {
             return Ok(Some(k));
+        }
+        if !self.grants.is_loaded(key_id) {
+            let rows = self.store.grants_for_key(key_id).await?;
+            self.grants.load(key_id, rows);
         }
         let Some((record, stored)) = self.store.key(key_id).await? else {
             return Ok(None);

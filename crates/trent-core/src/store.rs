@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 
+use crate::model::GrantRow;
 use crate::model::{
     AccessKeyRecord, AccountRecord, AliasRecord, IamDocument, KeyRecord, SessionRecord,
     StoredMaterial,
@@ -87,4 +88,12 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()>;
     /// Removes sessions that expired before `now_ms`.
     async fn delete_expired_sessions(&self, now_ms: i64) -> StoreResult<()>;
+
+    /// Every grant of a key, retired ones included.
+    async fn grants_for_key(&self, key_id: &str) -> StoreResult<Vec<GrantRow>>;
+    async fn insert_grant(&self, grant: &GrantRow) -> StoreResult<()>;
+    /// Marks a grant retired at `retired_ms`; `NotFound` if it is unknown or already retired.
+    async fn retire_grant(&self, grant_id: &str, retired_ms: i64) -> StoreResult<()>;
+    /// Active grants whose retiring principal is `principal`.
+    async fn grants_by_retiring_principal(&self, principal: &str) -> StoreResult<Vec<GrantRow>>;
 }

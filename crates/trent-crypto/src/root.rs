@@ -54,6 +54,16 @@ impl RootKey {
         Ok(out)
     }
 
+    /// A symmetric key derived from the root key for one purpose (`label`), the same on every
+    /// node that shares the root key: HMAC-SHA256(root, "trent:subkey:v1:" || label).
+    pub fn derive_subkey(&self, label: &str) -> Result<SymmetricKey, RootKeyError> {
+        let hmac_key =
+            aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, self.key.expose_bytes());
+        let tag = aws_lc_rs::hmac::sign(&hmac_key, format!("trent:subkey:v1:{label}").as_bytes());
+        // HMAC-SHA256 output is exactly 32 bytes, a valid AES-256 key.
+        SymmetricKey::from_bytes(tag.as_ref()).ok_or(RootKeyError::BadLength)
+    }
+
     /// Decrypts what [`RootKey::wrap`] produced with the same `aad`.
     pub fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, RootKeyError> {
         let (&version, rest) = wrapped.split_first().ok_or(RootKeyError::Unwrap)?;
@@ -83,6 +93,32 @@ mod tests {
         assert_eq!(root.unwrap(&w, b"key-2").err(), Some(RootKeyError::Unwrap));
         let (other, _) = RootKey::generate().unwrap();
         assert_eq!(other.unwrap(&w, b"key-1").err(), Some(RootKeyError::Unwrap));
+    }
+
+    #[test]
+    fn subkeys_are_deterministic_and_label_separated() {
+        let (root, bytes) = RootKey::generate().unwrap();
+        let again = RootKey::from_bytes(&bytes).unwrap();
+        let nonce = [1u8; 12];
+        let a = root
+            .derive_subkey("grant-tokens")
+            .unwrap()
+            .seal(nonce, b"", b"x");
+        assert_eq!(
+            again
+                .derive_subkey("grant-tokens")
+                .unwrap()
+                .open(nonce, b"", &a)
+                .unwrap()
+                .as_slice(),
+            b"x"
+        );
+        assert!(
+            root.derive_subkey("other")
+                .unwrap()
+                .open(nonce, b"", &a)
+                .is_none()
+        );
     }
 
     #[test]

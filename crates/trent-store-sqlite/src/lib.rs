@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
+use trent_core::model::GrantRow;
 use trent_core::model::{
     AccessKeyRecord, AccountRecord, AliasRecord, IamDocument, KeyRecord, SessionRecord,
     StoredMaterial,
@@ -406,4 +407,72 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn grants_for_key(&self, key_id: &str) -> StoreResult<Vec<GrantRow>> {
+        let key_id = key_id.to_string();
+        self.with(move |c| {
+            let mut st = c
+                .prepare("SELECT grant_id, key_id, retiring_principal, body, retired_ms FROM grants WHERE key_id = ?1")
+                .map_err(backend)?;
+            let rows = st.query_map([key_id], grant_row).map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn insert_grant(&self, g: &GrantRow) -> StoreResult<()> {
+        let g = g.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO grants (grant_id, key_id, retiring_principal, body, retired_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![g.grant_id, g.key_id, g.retiring_principal, g.body, g.retired_ms],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn retire_grant(&self, grant_id: &str, retired_ms: i64) -> StoreResult<()> {
+        let id = grant_id.to_string();
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE grants SET retired_ms = ?2 WHERE grant_id = ?1 AND retired_ms IS NULL",
+                    params![id, retired_ms],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    async fn grants_by_retiring_principal(&self, principal: &str) -> StoreResult<Vec<GrantRow>> {
+        let p = principal.to_string();
+        self.with(move |c| {
+            let mut st = c
+                .prepare(
+                    "SELECT grant_id, key_id, retiring_principal, body, retired_ms FROM grants
+                     WHERE retiring_principal = ?1 AND retired_ms IS NULL ORDER BY grant_id",
+                )
+                .map_err(backend)?;
+            let rows = st.query_map([p], grant_row).map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+}
+
+fn grant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GrantRow> {
+    Ok(GrantRow {
+        grant_id: r.get(0)?,
+        key_id: r.get(1)?,
+        retiring_principal: r.get(2)?,
+        body: r.get(3)?,
+        retired_ms: r.get(4)?,
+    })
 }

@@ -71,6 +71,18 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX sessions_by_expiry ON sessions (expires_ms);
     "#,
+    // 3: grants (retired ones kept as tombstones).
+    r#"
+    CREATE TABLE grants (
+        grant_id TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL REFERENCES keys(key_id),
+        retiring_principal TEXT,
+        body TEXT NOT NULL,
+        retired_ms INTEGER
+    );
+    CREATE INDEX grants_by_key ON grants (key_id);
+    CREATE INDEX grants_by_retiring_principal ON grants (retiring_principal);
+    "#,
 ];
 
 /// Brings the schema up to the latest version.

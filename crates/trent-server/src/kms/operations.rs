@@ -19,6 +19,9 @@ type ApiResult = Result<Vec<u8>, ApiError>;
 
 /// Runs `operation` with the JSON `body`.
 pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) -> ApiResult {
+    if let Some(result) = super::grants::dispatch(kms, caller, operation, body).await {
+        return result;
+    }
     match operation {
         "Encrypt" => encrypt(kms, caller, parse(body)?).await,
         "Decrypt" => decrypt(kms, caller, parse(body)?).await,
@@ -127,7 +130,6 @@ const KNOWN_UNIMPLEMENTED: &[&str] = &[
     "CancelKeyDeletion",
     "ConnectCustomKeyStore",
     "CreateCustomKeyStore",
-    "CreateGrant",
     "Decapsulate",
     "DeleteCustomKeyStore",
     "DeleteImportedKeyMaterial",
@@ -145,12 +147,8 @@ const KNOWN_UNIMPLEMENTED: &[&str] = &[
     "GetParametersForImport",
     "GetPublicKey",
     "ImportKeyMaterial",
-    "ListGrants",
     "ListKeyRotations",
-    "ListRetirableGrants",
     "ReplicateKey",
-    "RetireGrant",
-    "RevokeGrant",
     "RotateKeyOnDemand",
     "ScheduleKeyDeletion",
     "Sign",
@@ -160,7 +158,7 @@ const KNOWN_UNIMPLEMENTED: &[&str] = &[
     "VerifyMac",
 ];
 
-fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
     // The SDKs send `{}` for input-less calls; some tools send nothing at all.
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
@@ -174,16 +172,16 @@ fn serialization_message(e: &serde_json::Error) -> String {
     text.split(" at line").next().unwrap_or("").to_string()
 }
 
-fn to_json<T: Serialize>(v: &T) -> ApiResult {
+pub(super) fn to_json<T: Serialize>(v: &T) -> ApiResult {
     serde_json::to_vec(v)
         .map_err(|e| ApiError::Domain(trent_core::KmsError::Internal(e.to_string())))
 }
 
-fn empty() -> ApiResult {
+pub(super) fn empty() -> ApiResult {
     Ok(b"{}".to_vec())
 }
 
-fn paged(mut body: Value, next_marker: Option<String>) -> ApiResult {
+pub(super) fn paged(mut body: Value, next_marker: Option<String>) -> ApiResult {
     if let Value::Object(map) = &mut body {
         map.insert("Truncated".into(), Value::Bool(next_marker.is_some()));
         if let Some(m) = next_marker {
