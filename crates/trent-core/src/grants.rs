@@ -185,19 +185,45 @@ enum Known {
     Retired,
 }
 
-/// Grants by key id (loaded with the key), each by grant id.
+/// One key's grants by grant id, and how many are active (the quota is checked against the
+/// count, never by scanning).
+#[derive(Default)]
+struct KeyGrants {
+    grants: HashMap<String, Known>,
+    active: usize,
+}
+
+/// Grants by key id (loaded with the key). Each key's grants sit behind their own lock, so a
+/// change touches one entry instead of copying the key's grant set.
 #[derive(Default)]
 pub struct GrantCache {
-    by_key: RwLock<HashMap<String, Arc<HashMap<String, Known>>>>,
+    by_key: RwLock<HashMap<String, Arc<RwLock<KeyGrants>>>>,
 }
 
 impl GrantCache {
-    fn of_key(&self, key_id: &str) -> Arc<HashMap<String, Known>> {
-        self.by_key
-            .read()
-            .ok()
-            .and_then(|m| m.get(key_id).cloned())
-            .unwrap_or_default()
+    fn entry(&self, key_id: &str) -> Option<Arc<RwLock<KeyGrants>>> {
+        self.by_key.read().ok()?.get(key_id).cloned()
+    }
+
+    /// Runs `f` over the key's grants (empty when none are loaded).
+    fn read<T>(&self, key_id: &str, f: impl FnOnce(&HashMap<String, Known>) -> T) -> T {
+        match self.entry(key_id) {
+            Some(e) => match e.read() {
+                Ok(g) => f(&g.grants),
+                Err(_) => f(&HashMap::new()),
+            },
+            None => f(&HashMap::new()),
+        }
+    }
+
+    fn known(&self, key_id: &str, grant_id: &str) -> Option<Known> {
+        self.read(key_id, |g| g.get(grant_id).cloned())
+    }
+
+    fn active_count(&self, key_id: &str) -> usize {
+        self.entry(key_id)
+            .and_then(|e| e.read().ok().map(|g| g.active))
+            .unwrap_or(0)
     }
 
     pub(crate) fn is_loaded(&self, key_id: &str) -> bool {
@@ -213,27 +239,51 @@ impl GrantCache {
             };
             grants.insert(row.grant_id, known);
         }
+        let active = grants
+            .values()
+            .filter(|k| matches!(k, Known::Active(_)))
+            .count();
         if let Ok(mut m) = self.by_key.write() {
-            m.insert(key_id.to_string(), Arc::new(grants));
+            m.insert(
+                key_id.to_string(),
+                Arc::new(RwLock::new(KeyGrants { grants, active })),
+            );
         }
     }
 
     fn update(&self, key_id: &str, grant_id: &str, known: Known) {
-        if let Ok(mut m) = self.by_key.write() {
-            let mut next = m.get(key_id).map(|g| (**g).clone()).unwrap_or_default();
-            next.insert(grant_id.to_string(), known);
-            m.insert(key_id.to_string(), Arc::new(next));
+        let entry = match self.entry(key_id) {
+            Some(e) => e,
+            None => {
+                let e = Arc::new(RwLock::new(KeyGrants::default()));
+                if let Ok(mut m) = self.by_key.write() {
+                    m.entry(key_id.to_string())
+                        .or_insert_with(|| e.clone())
+                        .clone()
+                } else {
+                    e
+                }
+            }
+        };
+        if let Ok(mut g) = entry.write() {
+            let is_active = matches!(known, Known::Active(_));
+            let was_active = matches!(
+                g.grants.insert(grant_id.to_string(), known),
+                Some(Known::Active(_))
+            );
+            g.active = g.active + usize::from(is_active) - usize::from(was_active);
         }
     }
 
     fn active(&self, key_id: &str) -> Vec<Arc<Grant>> {
-        self.of_key(key_id)
-            .values()
-            .filter_map(|k| match k {
-                Known::Active(g) => Some(g.clone()),
-                Known::Retired => None,
-            })
-            .collect()
+        self.read(key_id, |g| {
+            g.values()
+                .filter_map(|k| match k {
+                    Known::Active(g) => Some(g.clone()),
+                    Known::Retired => None,
+                })
+                .collect()
+        })
     }
 }
 
@@ -329,21 +379,27 @@ impl Kms {
         context: &BTreeMap<String, String>,
         iam_allows: &dyn Fn() -> bool,
     ) -> bool {
-        let known = self.grants.of_key(&key.key_id);
-        let from_tokens = caller.token_grants.iter().filter(|g| {
-            g.key_id == key.key_id && !matches!(known.get(&g.grant_id), Some(Known::Retired))
-        });
-        let cached = known.values().filter_map(|k| match k {
-            Known::Active(g) => Some(g),
-            Known::Retired => None,
-        });
-        cached.chain(from_tokens).any(|g| {
+        let usable = |g: &Grant| {
             g.allows(operation, context)
                 && match g.grantee_match(caller) {
                     GranteeMatch::Direct => true,
                     GranteeMatch::Account => iam_allows(),
                     GranteeMatch::No => false,
                 }
+        };
+        self.grants.read(&key.key_id, |known| {
+            let cached = known
+                .values()
+                .any(|k| matches!(k, Known::Active(g) if usable(g)));
+            cached
+                || caller
+                    .token_grants
+                    .iter()
+                    .filter(|g| {
+                        g.key_id == key.key_id
+                            && !matches!(known.get(&g.grant_id), Some(Known::Retired))
+                    })
+                    .any(|g| usable(g))
         })
     }
 
@@ -461,7 +517,7 @@ impl Kms {
                 return Ok((existing.grant_id.clone(), self.seal_token(&existing)?));
             }
         }
-        if self.grants.active(&key.record.key_id).len() >= MAX_GRANTS_PER_KEY {
+        if self.grants.active_count(&key.record.key_id) >= MAX_GRANTS_PER_KEY {
             return Err(KmsError::LimitExceeded(format!(
                 "The request was rejected because a quota was exceeded: grants per key ({MAX_GRANTS_PER_KEY})."
             )));
@@ -570,7 +626,7 @@ impl Kms {
                 validate::length("grantToken", token, 1, 8192)?;
                 let g = self.open_token(token)?;
                 self.load_key(&g.key_id).await?;
-                match self.grants.of_key(&g.key_id).get(&g.grant_id) {
+                match self.grants.known(&g.key_id, &g.grant_id) {
                     Some(Known::Retired) => {
                         return Err(KmsError::NotFound(format!(
                             "Grant {} not found",
@@ -641,7 +697,7 @@ impl Kms {
     }
 
     fn active_grant(&self, key_id: &str, grant_id: &str) -> KmsResult<Arc<Grant>> {
-        match self.grants.of_key(key_id).get(grant_id) {
+        match self.grants.known(key_id, grant_id) {
             Some(Known::Active(g)) => Ok(g.clone()),
             _ => Err(KmsError::NotFound(format!("Grant ID {grant_id} not found"))),
         }
@@ -816,6 +872,43 @@ mod tests {
         assert!(sub.allows(&map(&[("a", "1"), ("b", "2")])));
         assert!(!sub.allows(&map(&[("a", "2")])));
         assert!(!sub.allows(&map(&[("A", "1")])), "keys are case-sensitive");
+    }
+
+    fn grant(id: &str) -> Known {
+        Known::Active(Arc::new(Grant {
+            v: 1,
+            grant_id: id.into(),
+            key_id: "k".into(),
+            key_account: "111122223333".into(),
+            key_region: "us-east-1".into(),
+            name: None,
+            grantee_principal: "111122223333".into(),
+            retiring_principal: None,
+            operations: vec!["Encrypt".into()],
+            constraints: None,
+            issuing_account: "111122223333".into(),
+            created_ms: 0,
+        }))
+    }
+
+    #[test]
+    fn the_active_count_follows_creation_retirement_and_reloads() {
+        let cache = GrantCache::default();
+        cache.load("k", Vec::new());
+        cache.update("k", "g1", grant("g1"));
+        cache.update("k", "g2", grant("g2"));
+        cache.update("k", "g2", grant("g2"));
+        assert_eq!(
+            cache.active_count("k"),
+            2,
+            "re-adding an active grant does not double count"
+        );
+        cache.update("k", "g1", Known::Retired);
+        cache.update("k", "g1", Known::Retired);
+        assert_eq!(cache.active_count("k"), 1);
+        assert!(matches!(cache.known("k", "g1"), Some(Known::Retired)));
+        assert_eq!(cache.active("k").len(), 1);
+        assert_eq!(cache.active_count("other"), 0);
     }
 
     #[test]
