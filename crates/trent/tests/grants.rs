@@ -269,6 +269,37 @@ async fn constraints_validation_idempotency_and_explicit_deny() {
             .count(),
         1
     );
+    let mut ids = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = kms
+            .list_grants()
+            .key_id(&key_id)
+            .limit(2)
+            .set_marker(marker)
+            .send()
+            .await
+            .unwrap();
+        assert!(page.grants().len() <= 2);
+        ids.extend(
+            page.grants()
+                .iter()
+                .map(|g| g.grant_id().unwrap().to_string()),
+        );
+        if !page.truncated() {
+            break;
+        }
+        marker = page.next_marker().map(str::to_string);
+    }
+    assert_eq!(ids.len(), 3, "paging visits every grant once: {ids:?}");
+    let one = kms
+        .list_grants()
+        .key_id(&key_id)
+        .grant_id(&ids[1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one.grants().len(), 1);
 
     // An explicit deny in the caller's IAM policy beats the grant.
     let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:DescribeKey","Resource":"*"}]}"#;
