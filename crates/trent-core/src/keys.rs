@@ -287,7 +287,13 @@ impl Kms {
         let key_id = validate::required("keyId", key_id)?;
         let caller = &*self.with_grant_tokens(caller, grant_tokens)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        self.authorize(caller, "kms:DescribeKey", Resource::Key(&key.record))?;
+        let context = crate::authz::crypto_context(&Default::default(), None, Some(key_id));
+        self.authorize_with(
+            caller,
+            "kms:DescribeKey",
+            Resource::Key(&key.record),
+            context,
+        )?;
         Ok(key.record.clone())
     }
 

@@ -794,3 +794,62 @@ fn percent_decode(s: &str) -> String {
     }
     String::from_utf8(out).unwrap()
 }
+
+#[tokio::test]
+async fn request_alias_condition() {
+    let server = Server::start();
+    let iam = server.iam(AKID_A, SECRET_A);
+    let (akid, secret) = user(&iam, "frank").await;
+    let (key_id, key_arn) = key(&server.kms_a(), None).await;
+    server
+        .kms_a()
+        .create_alias()
+        .alias_name("alias/frank")
+        .target_key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    let doc = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":["kms:DescribeKey","kms:Encrypt"],"Resource":"{key_arn}","Condition":{{"StringEquals":{{"kms:RequestAlias":"alias/frank"}}}}}}]}}"#
+    );
+    iam.put_user_policy()
+        .user_name("frank")
+        .policy_name("via-alias")
+        .policy_document(doc)
+        .send()
+        .await
+        .unwrap();
+    let frank = server.kms(&akid, &secret);
+    assert!(
+        frank
+            .describe_key()
+            .key_id("alias/frank")
+            .send()
+            .await
+            .is_ok()
+    );
+    assert!(
+        frank
+            .encrypt()
+            .key_id("alias/frank")
+            .plaintext(Blob::new(b"a".to_vec()))
+            .send()
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        code(frank.describe_key().key_id(&key_id).send().await),
+        "AccessDeniedException"
+    );
+    assert_eq!(
+        code(
+            frank
+                .encrypt()
+                .key_id(&key_arn)
+                .plaintext(Blob::new(b"a".to_vec()))
+                .send()
+                .await
+        ),
+        "AccessDeniedException"
+    );
+}
