@@ -13,6 +13,7 @@
 
 pub mod blob;
 pub mod context;
+pub mod import;
 pub mod material;
 pub mod random;
 pub mod root;
