@@ -184,11 +184,11 @@ impl Kms {
                 origin.as_str()
             )));
         }
-        if origin == Origin::External {
-            return Err(KmsError::UnsupportedOperation(
-                "Imported key material (Origin EXTERNAL) is not supported by this Trent server yet"
-                    .into(),
-            ));
+        if origin == Origin::External && key_spec != KeySpec::SymmetricDefault {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "Importing key material for KeySpec {} is not supported by this Trent server yet",
+                key_spec.as_str()
+            )));
         }
         if key_spec != KeySpec::SymmetricDefault {
             return Err(KmsError::UnsupportedOperation(format!(
@@ -210,6 +210,11 @@ impl Kms {
             None => default_key_policy(&caller.account),
         };
         self.authorize(caller, "kms:CreateKey", Resource::Any)?;
+        if origin == Origin::External {
+            return self
+                .create_external_key(caller, description, key_usage, policy, input.tags)
+                .await;
+        }
 
         let key_id = Uuid::new_v4();
         let key_id_str = key_id.hyphenated().to_string();
@@ -236,6 +241,7 @@ impl Kms {
             tags,
             current_material: material_id,
             multi_region: false,
+            lifecycle: Default::default(),
         };
         self.store
             .insert_key(
@@ -331,16 +337,14 @@ impl Kms {
             "kms:DisableKey"
         };
         self.authorize(caller, action, Resource::Key(&key.record))?;
-        self.update_key_record(&key.record.key_id, |r| match r.state {
-            KeyState::Enabled | KeyState::Disabled => {
-                r.state = if enabled {
-                    KeyState::Enabled
-                } else {
-                    KeyState::Disabled
-                };
-                Ok(())
-            }
-            other => Err(invalid_state(r, other)),
+        self.update_key_record(&key.record.key_id, |r| {
+            crate::key_state::check(crate::key_state::Op::EnableDisable, r)?;
+            r.state = if enabled {
+                KeyState::Enabled
+            } else {
+                KeyState::Disabled
+            };
+            Ok(())
         })
         .await
         .map(|_| ())
@@ -362,6 +366,7 @@ impl Kms {
             Resource::Key(&key.record),
         )?;
         self.update_key_record(&key.record.key_id, |r| {
+            crate::key_state::check(crate::key_state::Op::Manage, r)?;
             r.description = description.to_string();
             Ok(())
         })
@@ -370,16 +375,7 @@ impl Kms {
     }
 }
 
-/// `KMSInvalidStateException` in AWS's wording.
-pub(crate) fn invalid_state(record: &KeyRecord, state: KeyState) -> KmsError {
-    KmsError::InvalidState(format!("{} is {}", record.arn(), state.as_str()))
-}
-
-/// Refuses cryptographic use of a key that is not Enabled, as AWS does.
+/// Refuses cryptographic use of a key that is not Enabled, as AWS does (see `key_state.rs`).
 pub(crate) fn require_usable(record: &KeyRecord) -> KmsResult<()> {
-    match record.state {
-        KeyState::Enabled => Ok(()),
-        KeyState::Disabled => Err(KmsError::Disabled(format!("{} is disabled.", record.arn()))),
-        other => Err(invalid_state(record, other)),
-    }
+    crate::key_state::check(crate::key_state::Op::Cryptographic, record)
 }

@@ -39,6 +39,8 @@ impl Kms {
         root: RootKey,
         clock: Arc<dyn Clock>,
     ) -> KmsResult<Self> {
+        // An operator-moved clock stays moved across restarts (see `background.rs`).
+        clock.set_offset_ms(store.clock_offset_ms().await?);
         let kms = Self {
             store,
             root,

@@ -60,6 +60,7 @@ impl Kms {
         validate_tags(&tags)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
         self.authorize(caller, "kms:TagResource", Resource::Key(&key.record))?;
+        crate::key_state::check(crate::key_state::Op::Manage, &key.record)?;
         self.update_key_record(&key.record.key_id, |r| {
             for t in tags {
                 match r.tags.binary_search_by(|x| x.key.cmp(&t.key)) {
@@ -100,6 +101,7 @@ impl Kms {
         }
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
         self.authorize(caller, "kms:UntagResource", Resource::Key(&key.record))?;
+        crate::key_state::check(crate::key_state::Op::Manage, &key.record)?;
         self.update_key_record(&key.record.key_id, |r| {
             r.tags.retain(|t| !tag_keys.contains(&t.key));
             Ok(())

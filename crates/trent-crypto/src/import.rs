@@ -251,17 +251,8 @@ mod tests {
     fn imported_ids_depend_on_material_and_key() {
         let a = SymmetricKey::from_bytes(&[1; 32]).unwrap();
         let b = SymmetricKey::from_bytes(&[2; 32]).unwrap();
-        assert_eq!(
-            imported_material_id("k", &a),
-            imported_material_id("k", &a)
-        );
-        assert_ne!(
-            imported_material_id("k", &a),
-            imported_material_id("k", &b)
-        );
-        assert_ne!(
-            imported_material_id("k", &a),
-            imported_material_id("j", &a)
-        );
+        assert_eq!(imported_material_id("k", &a), imported_material_id("k", &a));
+        assert_ne!(imported_material_id("k", &a), imported_material_id("k", &b));
+        assert_ne!(imported_material_id("k", &a), imported_material_id("j", &a));
     }
 }

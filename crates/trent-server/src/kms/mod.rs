@@ -4,6 +4,7 @@
 //! the one place where domain errors become `__type` codes and HTTP statuses.
 
 mod error;
+mod lifecycle;
 mod operations;
 mod shapes;
 

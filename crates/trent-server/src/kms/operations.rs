@@ -113,6 +113,9 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) 
                 .await?;
             to_json(&json!({ "PolicyNames": names, "Truncated": false }))
         }
+        lifecycle if super::lifecycle::OPERATIONS.contains(&lifecycle) => {
+            super::lifecycle::dispatch(kms, caller, lifecycle, body).await
+        }
         known if KNOWN_UNIMPLEMENTED.contains(&known) => Err(ApiError::Domain(
             trent_core::KmsError::UnsupportedOperation(format!(
                 "{known} is not implemented by this Trent server yet"
@@ -124,35 +127,25 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) 
 
 /// KMS operations that exist in the AWS API but not yet in Trent.
 const KNOWN_UNIMPLEMENTED: &[&str] = &[
-    "CancelKeyDeletion",
     "ConnectCustomKeyStore",
     "CreateCustomKeyStore",
     "CreateGrant",
     "Decapsulate",
     "DeleteCustomKeyStore",
-    "DeleteImportedKeyMaterial",
     "DeriveSharedSecret",
     "DescribeCustomKeyStores",
-    "DisableKeyRotation",
     "DisconnectCustomKeyStore",
-    "EnableKeyRotation",
     "Encapsulate",
     "GenerateDataKeyPair",
     "GenerateDataKeyPairWithoutPlaintext",
     "GenerateMac",
     "GetKeyLastUsage",
-    "GetKeyRotationStatus",
-    "GetParametersForImport",
     "GetPublicKey",
-    "ImportKeyMaterial",
     "ListGrants",
-    "ListKeyRotations",
     "ListRetirableGrants",
     "ReplicateKey",
     "RetireGrant",
     "RevokeGrant",
-    "RotateKeyOnDemand",
-    "ScheduleKeyDeletion",
     "Sign",
     "UpdateCustomKeyStore",
     "UpdatePrimaryRegion",
@@ -160,7 +153,7 @@ const KNOWN_UNIMPLEMENTED: &[&str] = &[
     "VerifyMac",
 ];
 
-fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
     // The SDKs send `{}` for input-less calls; some tools send nothing at all.
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
@@ -174,16 +167,16 @@ fn serialization_message(e: &serde_json::Error) -> String {
     text.split(" at line").next().unwrap_or("").to_string()
 }
 
-fn to_json<T: Serialize>(v: &T) -> ApiResult {
+pub(super) fn to_json<T: Serialize>(v: &T) -> ApiResult {
     serde_json::to_vec(v)
         .map_err(|e| ApiError::Domain(trent_core::KmsError::Internal(e.to_string())))
 }
 
-fn empty() -> ApiResult {
+pub(super) fn empty() -> ApiResult {
     Ok(b"{}".to_vec())
 }
 
-fn paged(mut body: Value, next_marker: Option<String>) -> ApiResult {
+pub(super) fn paged(mut body: Value, next_marker: Option<String>) -> ApiResult {
     if let Value::Object(map) = &mut body {
         map.insert("Truncated".into(), Value::Bool(next_marker.is_some()));
         if let Some(m) = next_marker {
@@ -193,7 +186,7 @@ fn paged(mut body: Value, next_marker: Option<String>) -> ApiResult {
     to_json(&body)
 }
 
-fn b64(bytes: &[u8]) -> String {
+pub(super) fn b64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
 
@@ -221,10 +214,11 @@ pub fn key_metadata(r: &KeyRecord) -> Value {
         .iter()
         .map(|a| a.as_str())
         .collect();
-    if let Value::Object(map) = &mut m
-        && !algorithms.is_empty()
-    {
-        map.insert("EncryptionAlgorithms".into(), json!(algorithms));
+    if let Value::Object(map) = &mut m {
+        if !algorithms.is_empty() {
+            map.insert("EncryptionAlgorithms".into(), json!(algorithms));
+        }
+        super::lifecycle::add_key_metadata(map, r);
     }
     m
 }
