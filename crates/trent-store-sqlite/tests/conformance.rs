@@ -12,9 +12,9 @@ use trent_core::model::{
     AccessKeyRecord, AccountRecord, AliasRecord, ExpirationModel, ImportParams, KeyLifecycle,
     KeyRecord, RotationRecord, RotationType, StoredMaterial, Tag,
 };
-use trent_crypto::import::{WrappingAlgorithm, WrappingKeySpec};
 use trent_core::store::{Page, Store, StoreError};
 use trent_crypto::MaterialId;
+use trent_crypto::import::{WrappingAlgorithm, WrappingKeySpec};
 use trent_crypto::spec::{KeySpec, KeyState, KeyUsage, Origin};
 use trent_store_sqlite::SqliteStore;
 
@@ -294,7 +294,10 @@ async fn lifecycle_suite(store: Arc<dyn Store>) {
     assert_eq!(store.keys_due(1_000).await.unwrap(), vec!["k1".to_string()]);
     k.state = KeyState::Disabled;
     store.update_key(&k).await.unwrap();
-    assert!(store.keys_due(1_000).await.unwrap().is_empty(), "disabled keys do not rotate");
+    assert!(
+        store.keys_due(1_000).await.unwrap().is_empty(),
+        "disabled keys do not rotate"
+    );
     assert_eq!(store.keys_due(5_000).await.unwrap(), vec!["k1".to_string()]);
 
     // Adding material moves the current id and records the rotation, atomically.
@@ -345,7 +348,10 @@ async fn lifecycle_suite(store: Arc<dyn Store>) {
         expires_ms: 100,
     };
     store.insert_import_params(&params).await.unwrap();
-    assert_eq!(store.import_params("aa").await.unwrap(), Some(params.clone()));
+    assert_eq!(
+        store.import_params("aa").await.unwrap(),
+        Some(params.clone())
+    );
     assert!(store.import_params("bb").await.unwrap().is_none());
     assert_eq!(store.delete_expired_import_params(99).await.unwrap(), 0);
     assert_eq!(store.delete_expired_import_params(100).await.unwrap(), 1);
@@ -363,8 +369,21 @@ async fn lifecycle_suite(store: Arc<dyn Store>) {
     external.state = KeyState::PendingDeletion;
     external.lifecycle.deletion_ms = Some(7_000);
     store.update_key(&external).await.unwrap();
-    assert!(store.keys_due(6_999).await.unwrap().iter().all(|id| id != "k2"));
-    assert!(store.keys_due(7_000).await.unwrap().contains(&"k2".to_string()));
+    assert!(
+        store
+            .keys_due(6_999)
+            .await
+            .unwrap()
+            .iter()
+            .all(|id| id != "k2")
+    );
+    assert!(
+        store
+            .keys_due(7_000)
+            .await
+            .unwrap()
+            .contains(&"k2".to_string())
+    );
     assert_eq!(store.delete_key("k2").await.unwrap(), vec![alias]);
     assert!(store.key("k2").await.unwrap().is_none());
     assert!(store.import_params("aa").await.unwrap().is_none());
