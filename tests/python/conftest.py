@@ -47,6 +47,8 @@ def write_config(path: Path, with_accounts: bool) -> None:
     if with_accounts:
         for account, akid, secret in [(ACCOUNT_A, AKID_A, SECRET_A), (ACCOUNT_B, AKID_B, SECRET_B)]:
             text += f'[[account]]\nid = "{account}"\nroot_access_key_id = "{akid}"\nroot_secret_access_key = "{secret}"\n'
+    # Clock control lets lifecycle tests move time (rotation, deletion, material expiry).
+    text += "[testing]\nclock_control = true\n"
     path.write_text(text)
 
 
@@ -101,6 +103,22 @@ class TrentServer:
         code = self.proc.wait(timeout=10)
         self._drainer.join(timeout=5)
         return code
+
+    def advance_clock(self, seconds: int, token: str | None = None) -> dict:
+        """Moves the server's clock forward through the operator's clock control; returns its answer."""
+        import json
+        import urllib.request
+
+        if token is None:
+            token = (self.data_dir / "admin.token").read_text().strip()
+        request = urllib.request.Request(
+            self.endpoint + "/trent-admin/advance-clock",
+            data=json.dumps({"Seconds": seconds}).encode(),
+            headers={"X-Trent-Admin-Token": token, "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
 
     def client(self, akid: str = AKID_A, secret: str = SECRET_A, region: str = REGION):
         return kms_client(self.endpoint, akid, secret, region)
