@@ -209,3 +209,23 @@ def test_clock_control_needs_the_token(trent):
     assert e.value.code == 403
     token_file = trent.data_dir / "admin.token"
     assert token_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_aws_cli_rotation_and_deletion(trent):
+    from test_awscli import aws_json, run_aws
+
+    endpoint = trent.endpoint
+    key_id = aws_json(endpoint, "kms", "create-key")["KeyMetadata"]["KeyId"]
+    run_aws(endpoint, "kms", "enable-key-rotation", "--key-id", key_id, "--rotation-period-in-days", "90")
+    status = aws_json(endpoint, "kms", "get-key-rotation-status", "--key-id", key_id)
+    assert status["KeyRotationEnabled"] is True and status["RotationPeriodInDays"] == 90
+    aws_json(endpoint, "kms", "rotate-key-on-demand", "--key-id", key_id)
+    rotations = aws_json(endpoint, "kms", "list-key-rotations", "--key-id", key_id)["Rotations"]
+    assert [r["RotationType"] for r in rotations] == ["ON_DEMAND"]
+    out = aws_json(endpoint, "kms", "schedule-key-deletion", "--key-id", key_id, "--pending-window-in-days", "7")
+    assert out["KeyState"] == "PendingDeletion" and out["PendingWindowInDays"] == 7
+    failed = run_aws(endpoint, "kms", "schedule-key-deletion", "--key-id", key_id, check=False)
+    assert failed.returncode != 0 and "KMSInvalidStateException" in failed.stderr
+    assert trent.advance_clock(7 * DAY + 1)["Deleted"] == 1
+    gone = run_aws(endpoint, "kms", "describe-key", "--key-id", key_id, check=False)
+    assert gone.returncode != 0 and "NotFoundException" in gone.stderr

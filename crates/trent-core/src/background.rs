@@ -28,42 +28,63 @@ pub struct WorkDone {
 }
 
 impl Kms {
-    /// Runs every lifecycle step due now.
+    /// Runs every lifecycle step due now. A step that fails is logged and retried on the next
+    /// run; it does not hold up the other keys' steps.
     pub async fn run_due_work(&self) -> KmsResult<WorkDone> {
         let now = self.clock.now_ms();
         let mut done = WorkDone::default();
+        let mut failed = 0usize;
         for key_id in self.store.keys_due(now).await? {
-            let _guard = self.writes.lock().await;
-            let Some(key) = self.load_key(&key_id).await? else {
-                continue;
-            };
-            let l = &key.record.lifecycle;
-            // Re-checked under the lock: a concurrent request may have changed the key.
-            if key.record.state == KeyState::PendingDeletion
-                && l.deletion_ms.is_some_and(|t| t <= now)
-            {
-                self.delete_key_locked(&key_id).await?;
-                done.deleted += 1;
-            } else if l.valid_to_ms.is_some_and(|t| t <= now) {
-                self.drop_material_locked(&key_id).await?;
-                tracing::info!(key_id, "imported key material expired");
-                done.expired += 1;
-            } else if key.record.state == KeyState::Enabled
-                && l.next_rotation_ms.is_some_and(|t| t <= now)
-            {
-                self.rotate_locked(&key_id, RotationType::Automatic, now)
-                    .await?;
-                tracing::info!(key_id, "rotated key material on schedule");
-                done.rotated += 1;
+            if let Err(e) = self.run_step(&key_id, now, &mut done).await {
+                tracing::warn!(key_id, error = %e, "lifecycle step failed; will retry");
+                failed += 1;
             }
         }
         self.store.delete_expired_import_params(now).await?;
+        if failed > 0 {
+            return Err(crate::KmsError::Internal(format!(
+                "{failed} lifecycle steps failed"
+            )));
+        }
         Ok(done)
+    }
+
+    /// The one step due for `key_id`, re-checked under the write lock (a request may have
+    /// changed the key since the store was asked).
+    async fn run_step(&self, key_id: &str, now: i64, done: &mut WorkDone) -> KmsResult<()> {
+        let _guard = self.writes.lock().await;
+        let Some(key) = self.load_key(key_id).await? else {
+            return Ok(());
+        };
+        let l = &key.record.lifecycle;
+        if key.record.state == KeyState::PendingDeletion && l.deletion_ms.is_some_and(|t| t <= now)
+        {
+            self.delete_key_locked(key_id).await?;
+            done.deleted += 1;
+        } else if l.valid_to_ms.is_some_and(|t| t <= now) {
+            self.drop_material_locked(key_id).await?;
+            tracing::info!(key_id, "imported key material expired");
+            done.expired += 1;
+        } else if key.record.state == KeyState::Enabled
+            && l.next_rotation_ms.is_some_and(|t| t <= now)
+        {
+            self.rotate_locked(key_id, RotationType::Automatic, now)
+                .await?;
+            tracing::info!(key_id, "rotated key material on schedule");
+            done.rotated += 1;
+        }
+        Ok(())
     }
 
     /// Moves the service clock forward by `by_ms` (persisted), then runs the work now due.
     /// Reachable only through the operator's clock control, never through the KMS API.
     pub async fn advance_clock(&self, by_ms: i64) -> KmsResult<(i64, WorkDone)> {
+        if by_ms < 0 {
+            // Due dates already acted on would not be undone; time only moves forward.
+            return Err(crate::KmsError::Validation(
+                "the clock only moves forward".into(),
+            ));
+        }
         let offset = {
             let _guard = self.writes.lock().await;
             let offset = self.clock.offset_ms().saturating_add(by_ms);

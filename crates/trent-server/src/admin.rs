@@ -4,7 +4,7 @@
 //! It is not part of the KMS API and no AWS credential reaches it. It exists only when the
 //! operator turns on `[testing] clock_control`, answers only loopback peers, and requires the
 //! random token `trent serve` writes to `<data_dir>/admin.token` (mode 0600) in the
-//! `X-Trent-Admin-Token` header. Body: `{"Seconds": <i64>}`; the clock moves forward by that
+//! `X-Trent-Admin-Token` header. Body: `{"Seconds": <n >= 0>}`; the clock moves forward by that
 //! much (persisted), the lifecycle work now due runs, and the answer reports both.
 
 use std::net::SocketAddr;
@@ -54,6 +54,9 @@ pub async fn handle(
     let Ok(request) = serde_json::from_slice::<AdvanceClock>(body) else {
         return (StatusCode::BAD_REQUEST, "expected {\"Seconds\": <integer>}").into_response();
     };
+    if request.seconds < 0 {
+        return (StatusCode::BAD_REQUEST, "the clock only moves forward").into_response();
+    }
     match app
         .kms
         .advance_clock(request.seconds.saturating_mul(1000))

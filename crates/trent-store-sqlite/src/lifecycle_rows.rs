@@ -129,6 +129,7 @@ pub fn delete_key(c: &mut Connection, key_id: &str) -> StoreResult<Vec<AliasReco
         let rows = st.query_map([key_id], alias_row).map_err(backend)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(backend)?
     };
+    // Grants: add their table here once they exist, so they go with the key.
     for table in ["aliases", "import_params", "key_rotations", "key_materials"] {
         let column = if table == "aliases" {
             "target_key_id"

@@ -77,10 +77,11 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let _ = std::io::stdout().flush();
 
     let kms = Arc::new(kms);
-    // Catch up on lifecycle work that fell due while stopped, then keep it running.
-    kms.run_due_work()
-        .await
-        .map_err(|e| format!("cannot run due lifecycle work: {e}"))?;
+    // Catch up on lifecycle work that fell due while stopped, then keep it running. A failing
+    // step is retried by the background task; it must not keep the server from starting.
+    if let Err(e) = kms.run_due_work().await {
+        eprintln!("trent: lifecycle work due at start-up failed (will retry): {e}");
+    }
     trent_core::background::spawn(kms.clone(), BACKGROUND_INTERVAL);
     let mut app = AppState::new(kms, settings.tls.is_some());
     if settings.clock_control {
