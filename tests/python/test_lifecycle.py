@@ -121,8 +121,14 @@ def test_imported_material_expires_on_schedule(trent, kms):
     with pytest.raises(ClientError) as e:
         kms.decrypt(CiphertextBlob=blob)
     assert error_code(e) == "KMSInvalidStateException"
+    [entry] = kms.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    assert entry["ImportState"] == "PENDING_IMPORT"
     import_material(kms, key_id, material)
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"short-lived"
+    [entry] = kms.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    assert entry["ImportState"] == "IMPORTED"
+    assert entry["KeyMaterialState"] == "CURRENT"
+    assert entry["ExpirationModel"] == "KEY_MATERIAL_DOES_NOT_EXPIRE"
 
 
 def test_rotation_status_and_history(trent, kms):

@@ -16,8 +16,10 @@ use crate::caller::Caller;
 use crate::error::{KmsError, KmsResult};
 use crate::ids::KeyIdForms;
 use crate::key_state::{Op, check};
-use crate::lifecycle::DAY_MS;
-use crate::model::{KeyRecord, RotationRecord, RotationType, StoredMaterial, material_aad};
+use crate::lifecycle::{DAY_MS, NO_MATERIAL};
+use crate::model::{
+    ExpirationModel, KeyRecord, RotationRecord, RotationType, StoredMaterial, material_aad,
+};
 use crate::service::Kms;
 use crate::validate;
 
@@ -43,6 +45,17 @@ pub struct RotationEntry {
     pub current: bool,
     /// How and when this material became current; `None` for the key's first material.
     pub rotation: Option<(RotationType, i64)>,
+    /// For imported material: whether it is present (IMPORTED) or awaits re-import
+    /// (PENDING_IMPORT), and how it expires.
+    pub import: Option<ImportInfo>,
+}
+
+/// The import state of one imported material (ListKeyRotations).
+#[derive(Debug, Clone)]
+pub struct ImportInfo {
+    pub imported: bool,
+    pub expiration_model: Option<ExpirationModel>,
+    pub valid_to_ms: Option<i64>,
 }
 
 /// A page of ListKeyRotations.
@@ -193,7 +206,18 @@ impl Kms {
         let record = &key.record;
         let rotations = self.store.rotations(&record.key_id).await?;
         let mut entries: Vec<RotationEntry> = Vec::new();
-        if all {
+        if all && record.origin == Origin::External {
+            // One imported material per key; listed even while it awaits re-import.
+            if record.current_material != NO_MATERIAL {
+                let mut e = entry(record, record.current_material, None);
+                e.import = Some(ImportInfo {
+                    imported: key.material(&record.current_material).is_some(),
+                    expiration_model: record.lifecycle.expiration_model,
+                    valid_to_ms: record.lifecycle.valid_to_ms,
+                });
+                entries.push(e);
+            }
+        } else if all {
             let stored = self
                 .store
                 .key(&record.key_id)
@@ -304,6 +328,7 @@ fn entry(
         material_id,
         current: record.current_material == material_id,
         rotation,
+        import: None,
     }
 }
 

@@ -104,6 +104,20 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) 
                         m.insert("RotationDate".into(), json!(epoch_seconds(at)));
                         m.insert("RotationType".into(), json!(kind.as_str()));
                     }
+                    if let Some(i) = &e.import {
+                        let state = if i.imported {
+                            "IMPORTED"
+                        } else {
+                            "PENDING_IMPORT"
+                        };
+                        m.insert("ImportState".into(), json!(state));
+                        if let Some(model) = i.expiration_model {
+                            m.insert("ExpirationModel".into(), json!(model.as_str()));
+                        }
+                        if let Some(t) = i.valid_to_ms {
+                            m.insert("ValidTo".into(), json!(epoch_seconds(t)));
+                        }
+                    }
                     Value::Object(m)
                 })
                 .collect();
