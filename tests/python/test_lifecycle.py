@@ -235,3 +235,33 @@ def test_aws_cli_rotation_and_deletion(trent):
     assert trent.advance_clock(7 * DAY + 1)["Deleted"] == 1
     gone = run_aws(endpoint, "kms", "describe-key", "--key-id", key_id, check=False)
     assert gone.returncode != 0 and "NotFoundException" in gone.stderr
+
+
+def test_import_parameters_and_rotated_material_survive_a_restart(start_trent, tmp_path):
+    data_dir = tmp_path / "data"
+    trent = start_trent(data_dir)
+    kms = trent.client()
+    external = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    params = kms.get_parameters_for_import(
+        KeyId=external, WrappingAlgorithm="RSA_AES_KEY_WRAP_SHA_256", WrappingKeySpec="RSA_3072"
+    )
+    rotating = kms.create_key()["KeyMetadata"]["KeyId"]
+    blobs = []
+    for _ in range(3):
+        blobs.append(kms.encrypt(KeyId=rotating, Plaintext=b"before restart")["CiphertextBlob"])
+        kms.rotate_key_on_demand(KeyId=rotating)
+    assert trent.terminate() == 0
+
+    trent = start_trent(data_dir)
+    kms = trent.client()
+    # The wrapping private key was kept (wrapped under the root key) across the restart.
+    material = os.urandom(32)
+    kms.import_key_material(
+        KeyId=external,
+        ImportToken=params["ImportToken"],
+        EncryptedKeyMaterial=wrap(params["PublicKey"], "RSA_AES_KEY_WRAP_SHA_256", material),
+    )
+    assert kms.describe_key(KeyId=external)["KeyMetadata"]["KeyState"] == "Enabled"
+    for blob in blobs:
+        assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"before restart"
+    assert len(kms.list_key_rotations(KeyId=rotating)["Rotations"]) == 3
