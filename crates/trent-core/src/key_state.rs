@@ -84,6 +84,11 @@ pub fn check(op: Op, key: &KeyRecord) -> KmsResult<()> {
     }
 }
 
+/// `KMSInvalidStateException` naming the key and its state.
+pub(crate) fn invalid_state(key: &KeyRecord) -> KmsError {
+    invalid(key, Op::Manage)
+}
+
 /// `KMSInvalidStateException` naming the key and what its state is.
 fn invalid(key: &KeyRecord, op: Op) -> KmsError {
     let arn = key.arn();
@@ -133,5 +138,51 @@ mod tests {
             Outcome::Allowed
         );
         assert_eq!(outcome(Op::Manage, Creating), Outcome::Invalid);
+    }
+
+    #[test]
+    fn errors_carry_aws_codes_and_messages() {
+        use trent_crypto::MaterialId;
+        use trent_crypto::spec::{KeySpec, KeyUsage, Origin};
+        let mut key = KeyRecord {
+            key_id: "1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+            account_id: "111122223333".into(),
+            region: "us-east-1".into(),
+            created_ms: 0,
+            description: String::new(),
+            key_spec: KeySpec::SymmetricDefault,
+            key_usage: KeyUsage::EncryptDecrypt,
+            origin: Origin::AwsKms,
+            state: KeyState::PendingDeletion,
+            policy: String::new(),
+            tags: vec![],
+            current_material: MaterialId([0; 32]),
+            multi_region: false,
+            lifecycle: Default::default(),
+        };
+        let arn = key.arn();
+        assert_eq!(
+            check(Op::Cryptographic, &key),
+            Err(KmsError::InvalidState(format!(
+                "{arn} is pending deletion."
+            )))
+        );
+        key.state = KeyState::Disabled;
+        assert_eq!(
+            check(Op::Cryptographic, &key),
+            Err(KmsError::Disabled(format!("{arn} is disabled.")))
+        );
+        assert_eq!(
+            check(Op::CancelKeyDeletion, &key),
+            Err(KmsError::InvalidState(format!(
+                "{arn} is not pending deletion."
+            )))
+        );
+        key.state = KeyState::PendingImport;
+        assert_eq!(
+            check(Op::EnableDisable, &key),
+            Err(KmsError::InvalidState(format!("{arn} is pending import.")))
+        );
+        assert_eq!(check(Op::Import, &key), Ok(()));
     }
 }

@@ -375,6 +375,16 @@ impl Kms {
     }
 }
 
+/// `KMSInvalidStateException` for `record` in its current state, in AWS's wording (see
+/// `key_state.rs`, which operations should use instead).
+#[allow(
+    dead_code,
+    reason = "kept for operations written before the key-state table existed"
+)]
+pub(crate) fn invalid_state(record: &KeyRecord, _state: KeyState) -> KmsError {
+    crate::key_state::invalid_state(record)
+}
+
 /// Refuses cryptographic use of a key that is not Enabled, as AWS does (see `key_state.rs`).
 pub(crate) fn require_usable(record: &KeyRecord) -> KmsResult<()> {
     crate::key_state::check(crate::key_state::Op::Cryptographic, record)
