@@ -265,3 +265,11 @@ def test_import_parameters_and_rotated_material_survive_a_restart(start_trent, t
     for blob in blobs:
         assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"before restart"
     assert len(kms.list_key_rotations(KeyId=rotating)["Rotations"]) == 3
+
+
+def test_clock_control_is_off_unless_configured(start_trent, tmp_path):
+    trent = start_trent(tmp_path / "plain", clock_control=False)
+    assert not (trent.data_dir / "admin.token").exists()
+    with pytest.raises(urllib.error.HTTPError) as e:
+        trent.advance_clock(DAY, token="anything")
+    assert e.value.code == 404
