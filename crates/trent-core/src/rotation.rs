@@ -158,6 +158,10 @@ impl Kms {
         require_rotatable(&key.record)?;
         check(Op::Rotation, &key.record)?;
         let _guard = self.writes.lock().await;
+        // Re-checked under the lock: the key may have changed since it was resolved.
+        if let Some(current) = self.load_key(&key.record.key_id).await? {
+            check(Op::Rotation, &current.record)?;
+        }
         let done = self.store.rotations(&key.record.key_id).await?;
         let on_demand = done
             .iter()
