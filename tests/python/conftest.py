@@ -42,22 +42,25 @@ def trent_bin() -> str:
     return path
 
 
-def write_config(path: Path, with_accounts: bool) -> None:
+def write_config(path: Path, with_accounts: bool, clock_control: bool = True) -> None:
     text = f'listen = "127.0.0.1:0"\nregion = "{REGION}"\n'
     if with_accounts:
         for account, akid, secret in [(ACCOUNT_A, AKID_A, SECRET_A), (ACCOUNT_B, AKID_B, SECRET_B)]:
             text += f'[[account]]\nid = "{account}"\nroot_access_key_id = "{akid}"\nroot_secret_access_key = "{secret}"\n'
+    # Clock control lets lifecycle tests move time (rotation, deletion, material expiry).
+    if clock_control:
+        text += "[testing]\nclock_control = true\n"
     path.write_text(text)
 
 
 class TrentServer:
     """A running `trent serve`. `endpoint` is its base URL; `lines` is everything it printed."""
 
-    def __init__(self, data_dir: Path, with_accounts: bool = True):
+    def __init__(self, data_dir: Path, with_accounts: bool = True, clock_control: bool = True):
         self.data_dir = data_dir
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.config = data_dir.parent / "trent.toml"
-        write_config(self.config, with_accounts)
+        write_config(self.config, with_accounts, clock_control)
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
             [trent_bin(), "serve", "--config", str(self.config), "--data-dir", str(data_dir)],
@@ -102,6 +105,22 @@ class TrentServer:
         self._drainer.join(timeout=5)
         return code
 
+    def advance_clock(self, seconds: int, token: str | None = None) -> dict:
+        """Moves the server's clock forward through the operator's clock control; returns its answer."""
+        import json
+        import urllib.request
+
+        if token is None:
+            token = (self.data_dir / "admin.token").read_text().strip()
+        request = urllib.request.Request(
+            self.endpoint + "/trent-admin/advance-clock",
+            data=json.dumps({"Seconds": seconds}).encode(),
+            headers={"X-Trent-Admin-Token": token, "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
     def client(self, akid: str = AKID_A, secret: str = SECRET_A, region: str = REGION):
         return kms_client(self.endpoint, akid, secret, region)
 
@@ -122,8 +141,8 @@ def start_trent(tmp_path):
     """A factory: `start_trent(data_dir=None, with_accounts=True)` starts a server; all are killed at teardown."""
     servers: list[TrentServer] = []
 
-    def start(data_dir: Path | None = None, with_accounts: bool = True) -> TrentServer:
-        server = TrentServer(data_dir or tmp_path / "data", with_accounts)
+    def start(data_dir: Path | None = None, with_accounts: bool = True, clock_control: bool = True) -> TrentServer:
+        server = TrentServer(data_dir or tmp_path / "data", with_accounts, clock_control)
         servers.append(server)
         return server
 

@@ -7,12 +7,10 @@ use crate::authz::Resource;
 use crate::caller::Caller;
 use crate::error::{KmsError, KmsResult};
 use crate::ids::{KeyIdForms, alias_arn};
-use crate::keys::invalid_state;
 use crate::model::AliasRecord;
 use crate::service::Kms;
 use crate::store::{Page, StoreError};
 use crate::validate;
-use trent_crypto::spec::KeyState;
 
 const ALIAS_PATTERN: &str = "^[a-zA-Z0-9:/_-]+$";
 
@@ -47,9 +45,7 @@ impl Kms {
                 key.record.arn()
             )));
         }
-        if key.record.state == KeyState::PendingDeletion {
-            return Err(invalid_state(&key.record, key.record.state));
-        }
+        crate::key_state::check(crate::key_state::Op::Manage, &key.record)?;
         let now = self.clock.now_ms();
         let record = AliasRecord {
             account_id: caller.account.clone(),
@@ -102,9 +98,7 @@ impl Kms {
                 new_key.record.arn()
             )));
         }
-        if new_key.record.state == KeyState::PendingDeletion {
-            return Err(invalid_state(&new_key.record, new_key.record.state));
-        }
+        crate::key_state::check(crate::key_state::Op::Manage, &new_key.record)?;
         if let Some(old) = &old_key
             && (old.record.key_spec != new_key.record.key_spec
                 || old.record.key_usage != new_key.record.key_usage)

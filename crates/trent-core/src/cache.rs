@@ -45,6 +45,31 @@ impl LoadedKey {
             materials: self.materials.clone(),
         }
     }
+
+    /// The same key with new metadata and one more material version (rotation, import).
+    pub fn with_material(
+        &self,
+        record: KeyRecord,
+        id: MaterialId,
+        material: Arc<SymmetricKey>,
+    ) -> Self {
+        let mut materials = self.materials.clone();
+        materials.insert(id, material);
+        Self {
+            record,
+            uuid: self.uuid,
+            materials,
+        }
+    }
+
+    /// The same key with new metadata and no material (imported material deleted or expired).
+    pub fn without_materials(&self, record: KeyRecord) -> Self {
+        Self {
+            record,
+            uuid: self.uuid,
+            materials: HashMap::new(),
+        }
+    }
 }
 
 type AliasKey = (String, String, String);
@@ -63,6 +88,12 @@ impl KeyCache {
     pub fn put_key(&self, key: Arc<LoadedKey>) {
         if let Ok(mut m) = self.keys.write() {
             m.insert(key.record.key_id.clone(), key);
+        }
+    }
+
+    pub fn remove_key(&self, key_id: &str) {
+        if let Ok(mut m) = self.keys.write() {
+            m.remove(key_id);
         }
     }
 

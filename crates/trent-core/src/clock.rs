@@ -9,6 +9,14 @@ pub trait Clock: Send + Sync {
     fn now_secs(&self) -> i64 {
         self.now_ms().div_euclid(1000)
     }
+    /// How far this clock runs ahead of wall time (0 for clocks that cannot be moved).
+    fn offset_ms(&self) -> i64 {
+        0
+    }
+    /// Moves the clock to run `offset_ms` ahead of wall time; false if it cannot be moved.
+    fn set_offset_ms(&self, _offset_ms: i64) -> bool {
+        false
+    }
 }
 
 /// Wall-clock time, plus an offset an operator or test can move forward.
@@ -30,6 +38,13 @@ impl Clock for SystemClock {
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0);
         wall.saturating_add(self.offset_ms.load(Ordering::Relaxed))
+    }
+    fn offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::Relaxed)
+    }
+    fn set_offset_ms(&self, offset_ms: i64) -> bool {
+        self.offset_ms.store(offset_ms, Ordering::Relaxed);
+        true
     }
 }
 

@@ -49,6 +49,12 @@ pub enum KmsError {
     DryRunOperation,
     #[error("{0}")]
     AccessDenied(String),
+    #[error("{0}")]
+    IncorrectKeyMaterial(String),
+    #[error("{0}")]
+    ExpiredImportToken(String),
+    #[error("{0}")]
+    InvalidImportToken(String),
     /// An internal failure (storage, randomness). The detail is logged, not sent.
     #[error("{0}")]
     Internal(String),

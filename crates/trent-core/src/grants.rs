@@ -226,6 +226,13 @@ impl GrantCache {
             .unwrap_or(0)
     }
 
+    /// Drops a deleted key's grants.
+    pub(crate) fn forget(&self, key_id: &str) {
+        if let Ok(mut m) = self.by_key.write() {
+            m.remove(key_id);
+        }
+    }
+
     pub(crate) fn is_loaded(&self, key_id: &str) -> bool {
         self.by_key.read().is_ok_and(|m| m.contains_key(key_id))
     }

@@ -15,18 +15,24 @@
 
 pub mod aliases;
 pub mod authz;
+pub mod background;
 pub mod cache;
 pub mod caller;
 pub mod clock;
 pub mod credentials;
 pub mod crypto_ops;
+pub mod deletion;
 pub mod error;
 pub mod grants;
 pub mod iam;
 pub mod ids;
+pub mod import;
+pub mod key_state;
 pub mod keys;
+pub mod lifecycle;
 pub mod model;
 pub mod policies;
+pub mod rotation;
 pub mod service;
 pub mod store;
 pub mod sts;

@@ -4,6 +4,10 @@
 //! here only wrapped under the root key.
 
 use trent_crypto::MaterialId;
+
+pub use crate::lifecycle::{
+    ExpirationModel, ImportParams, KeyLifecycle, RotationRecord, RotationType,
+};
 use trent_crypto::spec::{KeySpec, KeyState, KeyUsage, Origin};
 
 /// An AWS account served by this Trent.
@@ -59,6 +63,8 @@ pub struct KeyRecord {
     pub tags: Vec<Tag>,
     pub current_material: MaterialId,
     pub multi_region: bool,
+    /// Rotation schedule, pending deletion and imported-material expiry (see `lifecycle.rs`).
+    pub lifecycle: KeyLifecycle,
 }
 
 impl KeyRecord {

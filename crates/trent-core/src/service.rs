@@ -48,6 +48,8 @@ impl Kms {
         root: RootKey,
         clock: Arc<dyn Clock>,
     ) -> KmsResult<Self> {
+        // An operator-moved clock stays moved across restarts (see `background.rs`).
+        clock.set_offset_ms(store.clock_offset_ms().await?);
         let kms = Self {
             store,
             root,
@@ -241,13 +243,14 @@ impl Kms {
         if let Some(k) = self.cache.key(key_id) {
             return Ok(Some(k));
         }
+        let Some((record, stored)) = self.store.key(key_id).await? else {
+            return Ok(None);
+        };
+        // Grants are loaded only for keys that exist, so probing unknown ids caches nothing.
         if !self.grants.is_loaded(key_id) {
             let rows = self.store.grants_for_key(key_id).await?;
             self.grants.load(key_id, rows);
         }
-        let Some((record, stored)) = self.store.key(key_id).await? else {
-            return Ok(None);
-        };
         let uuid = Uuid::parse_str(&record.key_id)
             .map_err(|_| KmsError::Internal("stored key id is not a UUID".into()))?;
         let mut materials = HashMap::new();

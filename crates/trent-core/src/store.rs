@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use crate::model::GrantRow;
 use crate::model::{
-    AccessKeyRecord, AccountRecord, AliasRecord, IamDocument, KeyRecord, SessionRecord,
-    StoredMaterial,
+    AccessKeyRecord, AccountRecord, AliasRecord, IamDocument, ImportParams, KeyRecord,
+    RotationRecord, SessionRecord, StoredMaterial,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -96,4 +96,36 @@ pub trait Store: Send + Sync + 'static {
     async fn retire_grant(&self, grant_id: &str, retired_ms: i64) -> StoreResult<()>;
     /// Active grants whose retiring principal is `principal`.
     async fn grants_by_retiring_principal(&self, principal: &str) -> StoreResult<Vec<GrantRow>>;
+
+    // Key lifecycle (rotation, deletion, imported material). See `lifecycle.rs`.
+
+    /// Adds a material version and replaces the key's metadata in one transaction (rotation,
+    /// import). Adding a material id the key already has keeps the stored material. `rotation`
+    /// is recorded in the rotation history when given.
+    /// Creates a key that has no material yet (Origin EXTERNAL, before its first import).
+    async fn insert_key_without_material(&self, key: &KeyRecord) -> StoreResult<()>;
+    async fn add_material(
+        &self,
+        key: &KeyRecord,
+        material: &StoredMaterial,
+        rotation: Option<&RotationRecord>,
+    ) -> StoreResult<()>;
+    /// Rotations of `key_id`, oldest first.
+    async fn rotations(&self, key_id: &str) -> StoreResult<Vec<RotationRecord>>;
+    /// Deletes every material version of the key and replaces its metadata, in one transaction
+    /// (imported material deleted or expired).
+    async fn delete_materials(&self, key: &KeyRecord) -> StoreResult<()>;
+    /// Deletes the key with its materials, rotation history, import parameters and aliases in
+    /// one transaction; returns the aliases removed. (Grants join this once they exist.)
+    async fn delete_key(&self, key_id: &str) -> StoreResult<Vec<AliasRecord>>;
+    /// Ids of keys with lifecycle work due at `now_ms`: deletion date passed, imported material
+    /// expired, or (Enabled keys only) automatic rotation due.
+    async fn keys_due(&self, now_ms: i64) -> StoreResult<Vec<String>>;
+    async fn insert_import_params(&self, params: &ImportParams) -> StoreResult<()>;
+    async fn import_params(&self, token: &str) -> StoreResult<Option<ImportParams>>;
+    /// Forgets import parameters that expired before `now_ms`; returns how many.
+    async fn delete_expired_import_params(&self, now_ms: i64) -> StoreResult<u64>;
+    /// The operator-set offset of the service clock (0 unless moved for testing).
+    async fn clock_offset_ms(&self) -> StoreResult<i64>;
+    async fn set_clock_offset_ms(&self, offset_ms: i64) -> StoreResult<()>;
 }

@@ -67,6 +67,7 @@ impl Kms {
             Resource::Key(&key.record),
             context,
         )?;
+        crate::key_state::check(crate::key_state::Op::Manage, &key.record)?;
         self.update_key_record(&key.record.key_id, |r| {
             for t in tags {
                 match r.tags.binary_search_by(|x| x.key.cmp(&t.key)) {
@@ -114,6 +115,7 @@ impl Kms {
             Resource::Key(&key.record),
             context,
         )?;
+        crate::key_state::check(crate::key_state::Op::Manage, &key.record)?;
         self.update_key_record(&key.record.key_id, |r| {
             r.tags.retain(|t| !tag_keys.contains(&t.key));
             Ok(())

@@ -14,6 +14,7 @@
 pub mod blob;
 pub mod context;
 pub mod hash;
+pub mod import;
 pub mod material;
 pub mod random;
 pub mod root;

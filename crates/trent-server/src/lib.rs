@@ -11,6 +11,7 @@
 //! the `x-amzn-RequestId` header. It holds no business rules; every decision, authorization
 //! included, is made by `trent_core::Kms`.
 
+pub mod admin;
 mod auth;
 mod kms;
 mod query;

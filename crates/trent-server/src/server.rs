@@ -23,6 +23,8 @@ pub struct AppState {
     pub kms: Arc<Kms>,
     pub signing_keys: SigningKeyCache,
     pub tls: bool,
+    /// The clock-control token when `[testing] clock_control` is on (see `admin.rs`).
+    pub admin_token: Option<zeroize::Zeroizing<String>>,
     request_ids: RequestIds,
 }
 
@@ -32,8 +34,15 @@ impl AppState {
             kms,
             signing_keys: SigningKeyCache::new(10_000),
             tls,
+            admin_token: None,
             request_ids: RequestIds::new(),
         }
+    }
+
+    /// Turns on the operator's clock control, guarded by `token`.
+    pub fn with_admin_token(mut self, token: zeroize::Zeroizing<String>) -> Self {
+        self.admin_token = Some(token);
+        self
     }
 }
 
@@ -99,6 +108,9 @@ async fn dispatch(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
+    if uri.path() == crate::admin::PATH {
+        return crate::admin::handle(app, peer, method, headers, body).await;
+    }
     // Query-protocol (IAM/STS) requests are form-encoded; they get XML errors even when their
     // signature cannot be parsed.
     let is_query = headers

@@ -6,6 +6,7 @@
 //! - One connection behind a mutex, used from Tokio's blocking pool. The hot path never reaches
 //!   here (keys are cached in the domain), so a single writer connection is enough.
 
+mod lifecycle_rows;
 mod migrations;
 mod rows;
 
@@ -14,10 +15,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
-use trent_core::model::GrantRow;
 use trent_core::model::{
-    AccessKeyRecord, AccountRecord, AliasRecord, IamDocument, KeyRecord, SessionRecord,
-    StoredMaterial,
+    AccessKeyRecord, AccountRecord, AliasRecord, GrantRow, IamDocument, ImportParams, KeyRecord,
+    RotationRecord, SessionRecord, StoredMaterial,
 };
 use trent_core::store::{Page, Store, StoreError, StoreResult};
 
@@ -290,6 +290,76 @@ impl Store for SqliteStore {
             rows.collect::<Result<_, _>>().map_err(backend)
         })
         .await
+    }
+
+    async fn insert_key_without_material(&self, key: &KeyRecord) -> StoreResult<()> {
+        let key = key.clone();
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            rows::insert_key(&tx, &key)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn add_material(
+        &self,
+        key: &KeyRecord,
+        material: &StoredMaterial,
+        rotation: Option<&RotationRecord>,
+    ) -> StoreResult<()> {
+        let (key, material, rotation) = (key.clone(), material.clone(), rotation.cloned());
+        self.with(move |c| lifecycle_rows::add_material(c, &key, &material, rotation.as_ref()))
+            .await
+    }
+
+    async fn rotations(&self, key_id: &str) -> StoreResult<Vec<RotationRecord>> {
+        let key_id = key_id.to_string();
+        self.with(move |c| lifecycle_rows::rotations(c, &key_id))
+            .await
+    }
+
+    async fn delete_materials(&self, key: &KeyRecord) -> StoreResult<()> {
+        let key = key.clone();
+        self.with(move |c| lifecycle_rows::delete_materials(c, &key))
+            .await
+    }
+
+    async fn delete_key(&self, key_id: &str) -> StoreResult<Vec<AliasRecord>> {
+        let key_id = key_id.to_string();
+        self.with(move |c| lifecycle_rows::delete_key(c, &key_id))
+            .await
+    }
+
+    async fn keys_due(&self, now_ms: i64) -> StoreResult<Vec<String>> {
+        self.with(move |c| lifecycle_rows::keys_due(c, now_ms))
+            .await
+    }
+
+    async fn insert_import_params(&self, params: &ImportParams) -> StoreResult<()> {
+        let params = params.clone();
+        self.with(move |c| lifecycle_rows::insert_import_params(c, &params))
+            .await
+    }
+
+    async fn import_params(&self, token: &str) -> StoreResult<Option<ImportParams>> {
+        let token = token.to_string();
+        self.with(move |c| lifecycle_rows::import_params(c, &token))
+            .await
+    }
+
+    async fn delete_expired_import_params(&self, now_ms: i64) -> StoreResult<u64> {
+        self.with(move |c| lifecycle_rows::delete_expired_import_params(c, now_ms))
+            .await
+    }
+
+    async fn clock_offset_ms(&self) -> StoreResult<i64> {
+        self.with(|c| lifecycle_rows::clock_offset_ms(c)).await
+    }
+
+    async fn set_clock_offset_ms(&self, offset_ms: i64) -> StoreResult<()> {
+        self.with(move |c| lifecycle_rows::set_clock_offset_ms(c, offset_ms))
+            .await
     }
 
     async fn delete_access_key(&self, access_key_id: &str) -> StoreResult<()> {

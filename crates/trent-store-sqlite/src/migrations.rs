@@ -83,6 +83,39 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX grants_by_key ON grants (key_id);
     CREATE INDEX grants_by_retiring_principal ON grants (retiring_principal);
     "#,
+    // 4: key lifecycle: rotation schedule, pending deletion, imported-material expiry (due dates
+    // indexed for the background task), rotation history, import parameters, the clock offset.
+    r#"
+    ALTER TABLE keys ADD COLUMN rotation_period_days INTEGER;
+    ALTER TABLE keys ADD COLUMN next_rotation_ms INTEGER;
+    ALTER TABLE keys ADD COLUMN deletion_ms INTEGER;
+    ALTER TABLE keys ADD COLUMN pending_window_days INTEGER;
+    ALTER TABLE keys ADD COLUMN expiration_model TEXT;
+    ALTER TABLE keys ADD COLUMN valid_to_ms INTEGER;
+    CREATE INDEX keys_by_next_rotation ON keys (next_rotation_ms) WHERE next_rotation_ms IS NOT NULL;
+    CREATE INDEX keys_by_deletion ON keys (deletion_ms) WHERE deletion_ms IS NOT NULL;
+    CREATE INDEX keys_by_valid_to ON keys (valid_to_ms) WHERE valid_to_ms IS NOT NULL;
+    CREATE TABLE key_rotations (
+        key_id TEXT NOT NULL REFERENCES keys(key_id),
+        material_id TEXT NOT NULL,
+        rotation_type TEXT NOT NULL,
+        rotation_ms INTEGER NOT NULL,
+        PRIMARY KEY (key_id, material_id)
+    );
+    CREATE TABLE import_params (
+        token TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL REFERENCES keys(key_id),
+        wrapping_algorithm TEXT NOT NULL,
+        wrapping_key_spec TEXT NOT NULL,
+        wrapped_private_key BLOB NOT NULL,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );
+    CREATE TABLE service_settings (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// Brings the schema up to the latest version.

@@ -34,7 +34,7 @@ pub fn insert_key(c: &Connection, k: &KeyRecord) -> StoreResult<()> {
         ],
     )
     .map_err(backend)?;
-    Ok(())
+    crate::lifecycle_rows::write(c, k)
 }
 
 pub fn update_key(c: &Connection, k: &KeyRecord) -> StoreResult<()> {
@@ -47,7 +47,7 @@ pub fn update_key(c: &Connection, k: &KeyRecord) -> StoreResult<()> {
     if n == 0 {
         Err(StoreError::NotFound)
     } else {
-        Ok(())
+        crate::lifecycle_rows::write(c, k)
     }
 }
 
@@ -60,7 +60,11 @@ pub fn select_key(c: &Connection, key_id: &str) -> StoreResult<Option<KeyRecord>
         )
         .optional()
         .map_err(backend)?;
-    raw.map(RawKeyRow::into_record).transpose()
+    let Some(mut record) = raw.map(RawKeyRow::into_record).transpose()? else {
+        return Ok(None);
+    };
+    record.lifecycle = crate::lifecycle_rows::read(c, key_id)?;
+    Ok(Some(record))
 }
 
 pub fn select_materials(c: &Connection, key_id: &str) -> StoreResult<Vec<StoredMaterial>> {
@@ -155,11 +159,12 @@ impl RawKeyRow {
             current_material: MaterialId::from_hex(&self.current_material)
                 .ok_or_else(|| corrupt("material id"))?,
             multi_region: self.multi_region,
+            lifecycle: Default::default(),
         })
     }
 }
 
-fn corrupt(what: &str) -> StoreError {
+pub(crate) fn corrupt(what: &str) -> StoreError {
     StoreError::Backend(format!("stored {what} is not valid"))
 }
 

@@ -9,10 +9,12 @@
 use std::sync::Arc;
 
 use trent_core::model::{
-    AccessKeyRecord, AccountRecord, AliasRecord, KeyRecord, StoredMaterial, Tag,
+    AccessKeyRecord, AccountRecord, AliasRecord, ExpirationModel, ImportParams, KeyLifecycle,
+    KeyRecord, RotationRecord, RotationType, StoredMaterial, Tag,
 };
 use trent_core::store::{Page, Store, StoreError};
 use trent_crypto::MaterialId;
+use trent_crypto::import::{WrappingAlgorithm, WrappingKeySpec};
 use trent_crypto::spec::{KeySpec, KeyState, KeyUsage, Origin};
 use trent_store_sqlite::SqliteStore;
 
@@ -34,6 +36,7 @@ fn key(id: &str, account: &str) -> KeyRecord {
         }],
         current_material: MaterialId([1; 32]),
         multi_region: false,
+        lifecycle: Default::default(),
     }
 }
 
@@ -253,4 +256,156 @@ async fn data_survives_reopening_and_migrations_are_idempotent() {
     }
     let store = SqliteStore::open(&path).unwrap();
     assert!(store.key("k").await.unwrap().is_some());
+}
+
+/// The lifecycle part of the suite: materials added and removed with the key's metadata in one
+/// transaction, rotation history, due-work queries, whole-key deletion, import parameters and
+/// the clock offset.
+async fn lifecycle_suite(store: Arc<dyn Store>) {
+    let account = "111122223333";
+    store
+        .put_account(&AccountRecord {
+            account_id: account.into(),
+            created_ms: 1,
+        })
+        .await
+        .unwrap();
+    let mut k = key("k1", account);
+    store.insert_key(&k, &material("k1")).await.unwrap();
+    assert_eq!(
+        store.key("k1").await.unwrap().unwrap().0.lifecycle,
+        KeyLifecycle::default()
+    );
+
+    // Lifecycle fields round-trip through update_key.
+    k.lifecycle = KeyLifecycle {
+        rotation_period_days: Some(90),
+        next_rotation_ms: Some(1_000),
+        deletion_ms: None,
+        pending_window_days: None,
+        expiration_model: Some(ExpirationModel::KeyMaterialExpires),
+        valid_to_ms: Some(5_000),
+    };
+    store.update_key(&k).await.unwrap();
+    assert_eq!(store.key("k1").await.unwrap().unwrap().0, k);
+
+    // Due work: rotation (Enabled keys only), expiry, deletion.
+    assert!(store.keys_due(999).await.unwrap().is_empty());
+    assert_eq!(store.keys_due(1_000).await.unwrap(), vec!["k1".to_string()]);
+    k.state = KeyState::Disabled;
+    store.update_key(&k).await.unwrap();
+    assert!(
+        store.keys_due(1_000).await.unwrap().is_empty(),
+        "disabled keys do not rotate"
+    );
+    assert_eq!(store.keys_due(5_000).await.unwrap(), vec!["k1".to_string()]);
+
+    // Adding material moves the current id and records the rotation, atomically.
+    k.state = KeyState::Enabled;
+    k.current_material = MaterialId([2; 32]);
+    k.lifecycle.next_rotation_ms = Some(2_000);
+    let rotation = RotationRecord {
+        key_id: "k1".into(),
+        material_id: MaterialId([2; 32]),
+        rotation_type: RotationType::OnDemand,
+        rotation_ms: 10,
+    };
+    let m2 = StoredMaterial {
+        key_id: "k1".into(),
+        material_id: MaterialId([2; 32]),
+        wrapped: vec![8],
+        created_ms: 10,
+    };
+    store.add_material(&k, &m2, Some(&rotation)).await.unwrap();
+    let (record, materials) = store.key("k1").await.unwrap().unwrap();
+    assert_eq!(record, k);
+    assert_eq!(materials.len(), 2);
+    assert_eq!(store.rotations("k1").await.unwrap(), vec![rotation]);
+    // Re-adding an existing material id keeps the stored material.
+    store.add_material(&k, &m2, None).await.unwrap();
+    assert_eq!(store.key("k1").await.unwrap().unwrap().1.len(), 2);
+
+    // Deleting materials empties the key but keeps it.
+    k.state = KeyState::PendingImport;
+    store.delete_materials(&k).await.unwrap();
+    let (record, materials) = store.key("k1").await.unwrap().unwrap();
+    assert_eq!(record.state, KeyState::PendingImport);
+    assert!(materials.is_empty());
+
+    // A key without material, import parameters, then deleting the whole key.
+    let mut external = key("k2", account);
+    external.origin = Origin::External;
+    external.state = KeyState::PendingImport;
+    store.insert_key_without_material(&external).await.unwrap();
+    assert!(store.key("k2").await.unwrap().unwrap().1.is_empty());
+    let params = ImportParams {
+        token: "aa".into(),
+        key_id: "k2".into(),
+        wrapping_algorithm: WrappingAlgorithm::RsaAesKeyWrapSha256,
+        wrapping_key_spec: WrappingKeySpec::Rsa4096,
+        wrapped_private_key: vec![1, 2, 3],
+        created_ms: 1,
+        expires_ms: 100,
+    };
+    store.insert_import_params(&params).await.unwrap();
+    assert_eq!(
+        store.import_params("aa").await.unwrap(),
+        Some(params.clone())
+    );
+    assert!(store.import_params("bb").await.unwrap().is_none());
+    assert_eq!(store.delete_expired_import_params(99).await.unwrap(), 0);
+    assert_eq!(store.delete_expired_import_params(100).await.unwrap(), 1);
+    store.insert_import_params(&params).await.unwrap();
+
+    let alias = AliasRecord {
+        account_id: account.into(),
+        region: "us-east-1".into(),
+        alias_name: "alias/doomed".into(),
+        target_key_id: "k2".into(),
+        created_ms: 1,
+        updated_ms: 1,
+    };
+    store.insert_alias(&alias).await.unwrap();
+    external.state = KeyState::PendingDeletion;
+    external.lifecycle.deletion_ms = Some(7_000);
+    store.update_key(&external).await.unwrap();
+    assert!(
+        store
+            .keys_due(6_999)
+            .await
+            .unwrap()
+            .iter()
+            .all(|id| id != "k2")
+    );
+    assert!(
+        store
+            .keys_due(7_000)
+            .await
+            .unwrap()
+            .contains(&"k2".to_string())
+    );
+    assert_eq!(store.delete_key("k2").await.unwrap(), vec![alias]);
+    assert!(store.key("k2").await.unwrap().is_none());
+    assert!(store.import_params("aa").await.unwrap().is_none());
+    assert!(
+        store
+            .alias(account, "us-east-1", "alias/doomed")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.delete_key("k2").await, Err(StoreError::NotFound));
+
+    // The clock offset.
+    assert_eq!(store.clock_offset_ms().await.unwrap(), 0);
+    store.set_clock_offset_ms(86_400_000).await.unwrap();
+    store.set_clock_offset_ms(2 * 86_400_000).await.unwrap();
+    assert_eq!(store.clock_offset_ms().await.unwrap(), 2 * 86_400_000);
+}
+
+#[tokio::test]
+async fn sqlite_passes_the_lifecycle_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("trent.db")).unwrap();
+    lifecycle_suite(Arc::new(store)).await;
 }

@@ -33,6 +33,16 @@ pub struct ConfigFile {
     pub root_key_file: Option<PathBuf>,
     #[serde(default)]
     pub account: Vec<AccountConfig>,
+    /// Facilities for tests and drills; never turn these on in production.
+    pub testing: Option<TestingConfig>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TestingConfig {
+    /// Serve `POST /trent-admin/advance-clock` on loopback, guarded by `<data_dir>/admin.token`.
+    #[serde(default)]
+    pub clock_control: bool,
 }
 
 #[derive(Deserialize)]
@@ -61,6 +71,7 @@ pub struct Settings {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub root_key_file: Option<PathBuf>,
     pub accounts: Vec<AccountConfig>,
+    pub clock_control: bool,
 }
 
 impl Settings {
@@ -98,6 +109,7 @@ impl Settings {
             tls,
             root_key_file: file.root_key_file,
             accounts: file.account,
+            clock_control: file.testing.is_some_and(|t| t.clock_control),
         })
     }
 }

@@ -13,6 +13,9 @@ use zeroize::Zeroizing;
 
 use crate::config::Settings;
 
+/// How often the background task looks for due rotations, deletions and expiries.
+const BACKGROUND_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Environment variable that may hold the root key (64 hex digits).
 pub const ROOT_KEY_ENV: &str = "TRENT_ROOT_KEY";
 
@@ -73,7 +76,22 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     }
     let _ = std::io::stdout().flush();
 
-    let app = Arc::new(AppState::new(Arc::new(kms), settings.tls.is_some()));
+    let kms = Arc::new(kms);
+    // Catch up on lifecycle work that fell due while stopped, then keep it running. A failing
+    // step is retried by the background task; it must not keep the server from starting.
+    if let Err(e) = kms.run_due_work().await {
+        eprintln!("trent: lifecycle work due at start-up failed (will retry): {e}");
+    }
+    trent_core::background::spawn(kms.clone(), BACKGROUND_INTERVAL);
+    let mut app = AppState::new(kms, settings.tls.is_some());
+    if settings.clock_control {
+        app = app.with_admin_token(write_admin_token(&settings.data_dir)?);
+        println!(
+            "Clock control is on (testing): token in {}",
+            settings.data_dir.join("admin.token").display()
+        );
+    }
+    let app = Arc::new(app);
     trent_server::serve(app, listener, settings.tls, shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;
@@ -154,4 +172,18 @@ fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), String> {
     f.write_all(contents)
         .and_then(|_| f.sync_all())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// A fresh random clock-control token in `<data_dir>/admin.token` (0600), replacing any old one.
+fn write_admin_token(data_dir: &Path) -> Result<Zeroizing<String>, String> {
+    let path = data_dir.join("admin.token");
+    let bytes = trent_crypto::random::secret_bytes(32).map_err(|e| e.to_string())?;
+    let token = Zeroizing::new(hex::encode(bytes.as_slice()));
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot replace {}: {e}", path.display())),
+    }
+    write_private_file(&path, token.as_bytes())?;
+    Ok(token)
 }

@@ -46,6 +46,9 @@ fn domain_code(e: &KmsError) -> (StatusCode, &'static str) {
         CustomKeyStoreNotFound(_) => (bad, "CustomKeyStoreNotFoundException"),
         DryRunOperation => (bad, "DryRunOperationException"),
         AccessDenied(_) => (bad, "AccessDeniedException"),
+        IncorrectKeyMaterial(_) => (bad, "IncorrectKeyMaterialException"),
+        ExpiredImportToken(_) => (bad, "ExpiredImportTokenException"),
+        InvalidImportToken(_) => (bad, "InvalidImportTokenException"),
         Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "KMSInternalException"),
     }
 }

@@ -5,6 +5,7 @@
 
 mod error;
 mod grants;
+mod lifecycle;
 mod operations;
 mod shapes;
 

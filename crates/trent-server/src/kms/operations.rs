@@ -116,6 +116,9 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) 
                 .await?;
             to_json(&json!({ "PolicyNames": names, "Truncated": false }))
         }
+        lifecycle if super::lifecycle::OPERATIONS.contains(&lifecycle) => {
+            super::lifecycle::dispatch(kms, caller, lifecycle, body).await
+        }
         known if KNOWN_UNIMPLEMENTED.contains(&known) => Err(ApiError::Domain(
             trent_core::KmsError::UnsupportedOperation(format!(
                 "{known} is not implemented by this Trent server yet"
@@ -127,30 +130,20 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) 
 
 /// KMS operations that exist in the AWS API but not yet in Trent.
 const KNOWN_UNIMPLEMENTED: &[&str] = &[
-    "CancelKeyDeletion",
     "ConnectCustomKeyStore",
     "CreateCustomKeyStore",
     "Decapsulate",
     "DeleteCustomKeyStore",
-    "DeleteImportedKeyMaterial",
     "DeriveSharedSecret",
     "DescribeCustomKeyStores",
-    "DisableKeyRotation",
     "DisconnectCustomKeyStore",
-    "EnableKeyRotation",
     "Encapsulate",
     "GenerateDataKeyPair",
     "GenerateDataKeyPairWithoutPlaintext",
     "GenerateMac",
     "GetKeyLastUsage",
-    "GetKeyRotationStatus",
-    "GetParametersForImport",
     "GetPublicKey",
-    "ImportKeyMaterial",
-    "ListKeyRotations",
     "ReplicateKey",
-    "RotateKeyOnDemand",
-    "ScheduleKeyDeletion",
     "Sign",
     "UpdateCustomKeyStore",
     "UpdatePrimaryRegion",
@@ -191,7 +184,7 @@ pub(super) fn paged(mut body: Value, next_marker: Option<String>) -> ApiResult {
     to_json(&body)
 }
 
-fn b64(bytes: &[u8]) -> String {
+pub(super) fn b64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
 
@@ -219,10 +212,11 @@ pub fn key_metadata(r: &KeyRecord) -> Value {
         .iter()
         .map(|a| a.as_str())
         .collect();
-    if let Value::Object(map) = &mut m
-        && !algorithms.is_empty()
-    {
-        map.insert("EncryptionAlgorithms".into(), json!(algorithms));
+    if let Value::Object(map) = &mut m {
+        if !algorithms.is_empty() {
+            map.insert("EncryptionAlgorithms".into(), json!(algorithms));
+        }
+        super::lifecycle::add_key_metadata(map, r);
     }
     m
 }

@@ -51,7 +51,10 @@ impl Server {
         };
         std::fs::write(
             &config,
-            format!("listen = \"127.0.0.1:0\"\nregion = \"us-east-1\"\n{accounts}"),
+            // Clock control lets lifecycle tests move time (rotation, deletion, expiry).
+            format!(
+                "listen = \"127.0.0.1:0\"\nregion = \"us-east-1\"\n{accounts}[testing]\nclock_control = true\n"
+            ),
         )
         .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
@@ -85,6 +88,28 @@ impl Server {
             data_dir: data_dir.to_path_buf(),
             _tmp: None,
         }
+    }
+
+    /// Moves the server's clock forward by `seconds` through the operator's clock control
+    /// (`POST /trent-admin/advance-clock`) and returns its JSON answer.
+    pub fn advance_clock(&self, seconds: i64) -> serde_json::Value {
+        use std::io::{Read, Write};
+        let token = std::fs::read_to_string(self.data_dir.join("admin.token")).unwrap();
+        let host = self.endpoint.trim_start_matches("http://");
+        let body = format!("{{\"Seconds\": {seconds}}}");
+        let mut stream = std::net::TcpStream::connect(host).unwrap();
+        write!(
+            stream,
+            "POST /trent-admin/advance-clock HTTP/1.1\r\nHost: {host}\r\nX-Trent-Admin-Token: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            token.trim(),
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        let json = response.split("\r\n\r\n").nth(1).unwrap();
+        serde_json::from_str(json).unwrap()
     }
 
     pub fn kill_9(&mut self) {

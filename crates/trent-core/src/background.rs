@@ -1,0 +1,117 @@
+//! Lifecycle work that happens on its own: automatic rotation, deletion at the end of the
+//! waiting period, expiry of imported material, and forgetting expired import parameters.
+//!
+//! [`Kms::run_due_work`] asks the store which keys have a due date at or before now and runs
+//! one step per key, each step a single store transaction that also clears or moves the due date
+//! it acted on. So the work is durable and idempotent: after a crash or downtime the next run
+//! (at start-up, then periodically) finds exactly the steps not yet done, and none twice.
+//! Steps update the cache like any other write, so the hot path sees them at once.
+//!
+//! Time is [`Kms::clock`]; [`Kms::advance_clock`] moves it for tests and drills and persists
+//! the offset so a restart keeps it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use trent_crypto::spec::KeyState;
+
+use crate::error::KmsResult;
+use crate::model::RotationType;
+use crate::service::Kms;
+
+/// What one run of due work did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WorkDone {
+    pub rotated: usize,
+    pub deleted: usize,
+    pub expired: usize,
+}
+
+impl Kms {
+    /// Runs every lifecycle step due now. A step that fails is logged and retried on the next
+    /// run; it does not hold up the other keys' steps.
+    pub async fn run_due_work(&self) -> KmsResult<WorkDone> {
+        let now = self.clock.now_ms();
+        let mut done = WorkDone::default();
+        let mut failed = 0usize;
+        for key_id in self.store.keys_due(now).await? {
+            if let Err(e) = self.run_step(&key_id, now, &mut done).await {
+                tracing::warn!(key_id, error = %e, "lifecycle step failed; will retry");
+                failed += 1;
+            }
+        }
+        self.store.delete_expired_import_params(now).await?;
+        if failed > 0 {
+            return Err(crate::KmsError::Internal(format!(
+                "{failed} lifecycle steps failed"
+            )));
+        }
+        Ok(done)
+    }
+
+    /// The one step due for `key_id`, re-checked under the write lock (a request may have
+    /// changed the key since the store was asked).
+    async fn run_step(&self, key_id: &str, now: i64, done: &mut WorkDone) -> KmsResult<()> {
+        let _guard = self.writes.lock().await;
+        let Some(key) = self.load_key(key_id).await? else {
+            return Ok(());
+        };
+        let l = &key.record.lifecycle;
+        if key.record.state == KeyState::PendingDeletion && l.deletion_ms.is_some_and(|t| t <= now)
+        {
+            self.delete_key_locked(key_id).await?;
+            done.deleted += 1;
+        } else if l.valid_to_ms.is_some_and(|t| t <= now) {
+            self.drop_material_locked(key_id).await?;
+            tracing::info!(key_id, "imported key material expired");
+            done.expired += 1;
+        } else if key.record.state == KeyState::Enabled
+            && l.next_rotation_ms.is_some_and(|t| t <= now)
+        {
+            self.rotate_locked(key_id, RotationType::Automatic, now)
+                .await?;
+            tracing::info!(key_id, "rotated key material on schedule");
+            done.rotated += 1;
+        }
+        Ok(())
+    }
+
+    /// Moves the service clock forward by `by_ms` (persisted), then runs the work now due.
+    /// Reachable only through the operator's clock control, never through the KMS API.
+    pub async fn advance_clock(&self, by_ms: i64) -> KmsResult<(i64, WorkDone)> {
+        if by_ms < 0 {
+            // Due dates already acted on would not be undone; time only moves forward.
+            return Err(crate::KmsError::Validation(
+                "the clock only moves forward".into(),
+            ));
+        }
+        let offset = {
+            let _guard = self.writes.lock().await;
+            let offset = self.clock.offset_ms().saturating_add(by_ms);
+            self.store.set_clock_offset_ms(offset).await?;
+            if !self.clock.set_offset_ms(offset) {
+                return Err(crate::KmsError::UnsupportedOperation(
+                    "this clock cannot be moved".into(),
+                ));
+            }
+            offset
+        };
+        let done = self.run_due_work().await?;
+        Ok((offset, done))
+    }
+}
+
+/// Runs [`Kms::run_due_work`] now and then every `every` until the runtime shuts down.
+/// Failures are logged and retried on the next tick.
+pub fn spawn(kms: Arc<Kms>, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(e) = kms.run_due_work().await {
+                tracing::warn!(error = %e, "lifecycle background work failed; retrying");
+            }
+        }
+    })
+}

@@ -1,0 +1,108 @@
+//! Scheduled key deletion: ScheduleKeyDeletion, CancelKeyDeletion, and the deletion step the
+//! background task runs when a key's waiting period ends.
+//!
+//! Deleting is one store transaction that removes the key, all its material versions, its
+//! rotation history, import parameters and aliases (grants will join it); then the cache forgets
+//! them. From then on the key answers `NotFoundException` like a key that never existed.
+
+use trent_crypto::spec::{KeyState, Origin};
+
+use crate::authz::Resource;
+use crate::caller::Caller;
+use crate::error::KmsResult;
+use crate::ids::KeyIdForms;
+use crate::key_state::{Op, check};
+use crate::lifecycle::DAY_MS;
+use crate::service::Kms;
+use crate::validate;
+
+/// PendingWindowInDays when ScheduleKeyDeletion does not give one.
+pub const DEFAULT_PENDING_WINDOW_DAYS: i64 = 30;
+
+/// ScheduleKeyDeletion output.
+#[derive(Debug, Clone)]
+pub struct ScheduledDeletion {
+    pub key_arn: String,
+    pub deletion_ms: i64,
+    pub key_state: KeyState,
+    pub pending_window_days: i64,
+}
+
+impl Kms {
+    pub async fn schedule_key_deletion(
+        &self,
+        caller: &Caller,
+        key_id: Option<&str>,
+        pending_window_days: Option<i64>,
+    ) -> KmsResult<ScheduledDeletion> {
+        let key_id = validate::required("keyId", key_id)?;
+        if let Some(days) = pending_window_days {
+            // The model allows 1..365; the service accepts 7..30.
+            validate::range("pendingWindowInDays", days, 7, 30)?;
+        }
+        let days = pending_window_days.unwrap_or(DEFAULT_PENDING_WINDOW_DAYS);
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
+        self.authorize(
+            caller,
+            "kms:ScheduleKeyDeletion",
+            Resource::Key(&key.record),
+        )?;
+        let now = self.clock.now_ms();
+        let deletion_ms = now.saturating_add(days.saturating_mul(DAY_MS));
+        let record = self
+            .update_key_record(&key.record.key_id, |r| {
+                check(Op::ScheduleKeyDeletion, r)?;
+                r.state = KeyState::PendingDeletion;
+                r.lifecycle.deletion_ms = Some(deletion_ms);
+                r.lifecycle.pending_window_days = Some(days);
+                Ok(())
+            })
+            .await?;
+        Ok(ScheduledDeletion {
+            key_arn: record.arn(),
+            deletion_ms,
+            key_state: record.state,
+            pending_window_days: days,
+        })
+    }
+
+    /// CancelKeyDeletion: the key returns to Disabled (or to PendingImport if it is an
+    /// EXTERNAL key without material), as in AWS.
+    pub async fn cancel_key_deletion(
+        &self,
+        caller: &Caller,
+        key_id: Option<&str>,
+    ) -> KmsResult<String> {
+        let key_id = validate::required("keyId", key_id)?;
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
+        self.authorize(caller, "kms:CancelKeyDeletion", Resource::Key(&key.record))?;
+        let has_material = key.material(&key.record.current_material).is_some();
+        let record = self
+            .update_key_record(&key.record.key_id, |r| {
+                check(Op::CancelKeyDeletion, r)?;
+                r.state = if r.origin == Origin::External && !has_material {
+                    KeyState::PendingImport
+                } else {
+                    KeyState::Disabled
+                };
+                r.lifecycle.deletion_ms = None;
+                r.lifecycle.pending_window_days = None;
+                Ok(())
+            })
+            .await?;
+        Ok(record.arn())
+    }
+
+    /// Deletes the key for good. The caller holds the write lock and has checked it is due.
+    pub(crate) async fn delete_key_locked(&self, key_id: &str) -> KmsResult<()> {
+        let aliases = self.store.delete_key(key_id).await?;
+        self.cache.remove_key(key_id);
+        self.grants.forget(key_id);
+        for a in aliases {
+            self.cache
+                .remove_alias(&a.account_id, &a.region, &a.alias_name);
+        }
+        tracing::info!(key_id, "deleted key at the end of its waiting period");
+        Ok(())
+    }
+}

@@ -1,0 +1,369 @@
+//! Imported key material (BYOK): CreateKey with Origin EXTERNAL, GetParametersForImport,
+//! ImportKeyMaterial, DeleteImportedKeyMaterial, and the expiry step the background task runs.
+//!
+//! An EXTERNAL key starts in PendingImport with no material. GetParametersForImport makes an RSA
+//! wrapping key pair and an import token valid for 24 hours; the private key is kept wrapped
+//! under the root key, in the store, until then (so an import works across restarts). Imported
+//! material gets a deterministic id ([`imported_material_id`]), which is how re-importing the
+//! same material is told apart from importing different material.
+
+use std::sync::Arc;
+
+use trent_crypto::import::{
+    WrappingAlgorithm, WrappingKeyPair, WrappingKeySpec, imported_material_id,
+};
+use trent_crypto::spec::{KeySpec, KeyState, KeyUsage, Origin, WireEnum};
+use trent_crypto::{MaterialId, SymmetricKey, random};
+use uuid::Uuid;
+
+use crate::authz::Resource;
+use crate::cache::LoadedKey;
+use crate::caller::Caller;
+use crate::error::{KmsError, KmsResult};
+use crate::ids::KeyIdForms;
+use crate::key_state::{Op, check};
+use crate::lifecycle::{DAY_MS, NO_MATERIAL, import_key_aad};
+use crate::model::{ExpirationModel, ImportParams, KeyRecord, StoredMaterial, Tag, material_aad};
+use crate::service::Kms;
+use crate::validate;
+
+/// How long an import token and its public key are valid.
+pub const IMPORT_TOKEN_VALIDITY_MS: i64 = DAY_MS;
+/// How far ahead ValidTo may be.
+pub const MAX_VALID_TO_MS: i64 = 365 * DAY_MS;
+
+/// GetParametersForImport output.
+pub struct ImportParameters {
+    pub key_arn: String,
+    pub import_token: Vec<u8>,
+    pub public_key: Vec<u8>,
+    pub valid_to_ms: i64,
+}
+
+/// ImportKeyMaterial input (members as in the AWS API; `valid_to_ms` from `ValidTo`).
+#[derive(Debug, Default, Clone)]
+pub struct ImportKeyMaterialInput {
+    pub key_id: Option<String>,
+    pub import_token: Option<Vec<u8>>,
+    pub encrypted_key_material: Option<Vec<u8>>,
+    pub valid_to_ms: Option<i64>,
+    pub expiration_model: Option<String>,
+    pub import_type: Option<String>,
+    pub key_material_id: Option<String>,
+}
+
+impl Kms {
+    /// CreateKey's EXTERNAL branch: a key in PendingImport without material. Input is
+    /// already validated and authorized by `create_key`.
+    pub(crate) async fn create_external_key(
+        &self,
+        caller: &Caller,
+        description: String,
+        key_usage: KeyUsage,
+        policy: String,
+        mut tags: Vec<Tag>,
+    ) -> KmsResult<KeyRecord> {
+        let key_id = Uuid::new_v4();
+        tags.sort_by(|a, b| a.key.cmp(&b.key));
+        let record = KeyRecord {
+            key_id: key_id.hyphenated().to_string(),
+            account_id: caller.account.clone(),
+            region: caller.region.clone(),
+            created_ms: self.clock.now_ms(),
+            description,
+            key_spec: KeySpec::SymmetricDefault,
+            key_usage,
+            origin: Origin::External,
+            state: KeyState::PendingImport,
+            policy,
+            tags,
+            current_material: NO_MATERIAL,
+            multi_region: false,
+            lifecycle: Default::default(),
+        };
+        self.store.insert_key_without_material(&record).await?;
+        self.cache.put_key(Arc::new(LoadedKey::new(
+            record.clone(),
+            *key_id.as_bytes(),
+            Default::default(),
+        )));
+        Ok(record)
+    }
+
+    pub async fn get_parameters_for_import(
+        &self,
+        caller: &Caller,
+        key_id: Option<&str>,
+        wrapping_algorithm: Option<&str>,
+        wrapping_key_spec: Option<&str>,
+    ) -> KmsResult<ImportParameters> {
+        let key_id = validate::required("keyId", key_id)?;
+        let algorithm = validate::required("wrappingAlgorithm", wrapping_algorithm)?;
+        let algorithm = validate::enum_value::<WrappingAlgorithm>("wrappingAlgorithm", algorithm)?;
+        let spec = validate::required("wrappingKeySpec", wrapping_key_spec)?;
+        let spec = validate::enum_value::<WrappingKeySpec>("wrappingKeySpec", spec)?;
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
+        self.authorize(
+            caller,
+            "kms:GetParametersForImport",
+            Resource::Key(&key.record),
+        )?;
+        require_external(&key.record)?;
+        check(Op::Import, &key.record)?;
+        match (algorithm, spec) {
+            (WrappingAlgorithm::RsaesPkcs1V15, _) => {
+                return Err(KmsError::UnsupportedOperation(
+                    "The RSAES_PKCS1_V1_5 wrapping algorithm is no longer supported for importing key material.".into(),
+                ));
+            }
+            (WrappingAlgorithm::Sm2Pke, _) | (_, WrappingKeySpec::Sm2) => {
+                return Err(KmsError::UnsupportedOperation(
+                    "SM2 wrapping keys are only offered in China Regions, which this Trent server does not emulate.".into(),
+                ));
+            }
+            _ => {}
+        }
+        // RSA key generation takes long enough (up to seconds for 4096 bits) to keep it off the
+        // async workers.
+        let pair = tokio::task::spawn_blocking(move || WrappingKeyPair::generate(spec))
+            .await
+            .map_err(|e| KmsError::Internal(e.to_string()))?
+            .map_err(|e| KmsError::Internal(e.to_string()))?;
+        let public_key = pair
+            .public_key_der()
+            .map_err(|e| KmsError::Internal(e.to_string()))?;
+        let private = pair
+            .pkcs8_der()
+            .map_err(|e| KmsError::Internal(e.to_string()))?;
+        let token_bytes = random::array::<32>()?.to_vec();
+        let token = hex::encode(&token_bytes);
+        let now = self.clock.now_ms();
+        let record = &key.record;
+        let params = ImportParams {
+            token: token.clone(),
+            key_id: record.key_id.clone(),
+            wrapping_algorithm: algorithm,
+            wrapping_key_spec: spec,
+            wrapped_private_key: self
+                .root
+                .wrap(&private, &import_key_aad(&record.key_id, &token))?,
+            created_ms: now,
+            expires_ms: now.saturating_add(IMPORT_TOKEN_VALIDITY_MS),
+        };
+        self.store.insert_import_params(&params).await?;
+        Ok(ImportParameters {
+            key_arn: record.arn(),
+            import_token: token_bytes,
+            public_key,
+            valid_to_ms: params.expires_ms,
+        })
+    }
+
+    /// ImportKeyMaterial; returns the key ARN and the material id.
+    pub async fn import_key_material(
+        &self,
+        caller: &Caller,
+        input: ImportKeyMaterialInput,
+    ) -> KmsResult<(String, MaterialId)> {
+        let key_id = validate::required("keyId", input.key_id.as_deref())?;
+        let token = validate::required("importToken", input.import_token.as_deref())?;
+        validate::blob_length("importToken", token, 1, 6144)?;
+        let encrypted = validate::required(
+            "encryptedKeyMaterial",
+            input.encrypted_key_material.as_deref(),
+        )?;
+        validate::blob_length("encryptedKeyMaterial", encrypted, 1, 6144)?;
+        let model = match input.expiration_model.as_deref() {
+            Some(m) => validate::enum_value::<ExpirationModel>("expirationModel", m)?,
+            None if input.valid_to_ms.is_some() => ExpirationModel::KeyMaterialExpires,
+            None => ExpirationModel::KeyMaterialDoesNotExpire,
+        };
+        if let Some(t) = input.import_type.as_deref()
+            && t != "NEW_KEY_MATERIAL"
+            && t != "EXISTING_KEY_MATERIAL"
+        {
+            return Err(KmsError::Validation(format!(
+                "1 validation error detected: Value '{t}' at 'importType' failed to satisfy constraint: Member must satisfy enum value set: [NEW_KEY_MATERIAL, EXISTING_KEY_MATERIAL]"
+            )));
+        }
+        let now = self.clock.now_ms();
+        let valid_to = match (model, input.valid_to_ms) {
+            (ExpirationModel::KeyMaterialExpires, None) => {
+                return Err(KmsError::Validation(
+                    "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES"
+                        .into(),
+                ));
+            }
+            (ExpirationModel::KeyMaterialDoesNotExpire, Some(_)) => {
+                return Err(KmsError::Validation(
+                    "A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE".into(),
+                ));
+            }
+            (ExpirationModel::KeyMaterialExpires, Some(t)) => {
+                if t <= now || t > now.saturating_add(MAX_VALID_TO_MS) {
+                    return Err(KmsError::Validation(
+                        "The validTo date must be in the future and at most 365 days from now"
+                            .into(),
+                    ));
+                }
+                Some(t)
+            }
+            (ExpirationModel::KeyMaterialDoesNotExpire, None) => None,
+        };
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
+        self.authorize(caller, "kms:ImportKeyMaterial", Resource::Key(&key.record))?;
+        require_external(&key.record)?;
+        check(Op::Import, &key.record)?;
+
+        let token_hex = hex::encode(token);
+        let params = self
+            .store
+            .import_params(&token_hex)
+            .await?
+            .filter(|p| p.key_id == key.record.key_id)
+            .ok_or_else(|| {
+                KmsError::InvalidImportToken(
+                    "Import token provided is not valid for this KMS key.".into(),
+                )
+            })?;
+        if params.expires_ms <= now {
+            return Err(KmsError::ExpiredImportToken(
+                "The import token has expired. Call GetParametersForImport for a new one.".into(),
+            ));
+        }
+        let private = self.root.unwrap(
+            &params.wrapped_private_key,
+            &import_key_aad(&params.key_id, &params.token),
+        )?;
+        let pair =
+            WrappingKeyPair::from_pkcs8(&private).map_err(|e| KmsError::Internal(e.to_string()))?;
+        let raw = pair
+            .unwrap_material(params.wrapping_algorithm, encrypted)
+            .map_err(|_| KmsError::InvalidCiphertext)?;
+        let material = SymmetricKey::from_bytes(&raw).ok_or_else(|| {
+            KmsError::IncorrectKeyMaterial(
+                "Key material for a SYMMETRIC_DEFAULT key must be 256 bits (32 bytes).".into(),
+            )
+        })?;
+        let key_id = key.record.key_id.clone();
+        let material_id = imported_material_id(&key_id, &material);
+        if let Some(given) = input.key_material_id.as_deref()
+            && given != material_id.to_hex()
+        {
+            return Err(incorrect_material());
+        }
+
+        let _guard = self.writes.lock().await;
+        let current = self
+            .load_key(&key_id)
+            .await?
+            .ok_or_else(|| KmsError::Internal("key vanished during import".into()))?;
+        check(Op::Import, &current.record)?;
+        if current.record.current_material != NO_MATERIAL
+            && current.record.current_material != material_id
+        {
+            return Err(incorrect_material());
+        }
+        let mut record = current.record.clone();
+        record.current_material = material_id;
+        record.lifecycle.expiration_model = Some(model);
+        record.lifecycle.valid_to_ms = valid_to;
+        if record.state == KeyState::PendingImport {
+            record.state = KeyState::Enabled;
+        }
+        let wrapped = self.root.wrap(
+            material.expose_bytes(),
+            &material_aad(&key_id, &material_id),
+        )?;
+        self.store
+            .add_material(
+                &record,
+                &StoredMaterial {
+                    key_id: key_id.clone(),
+                    material_id,
+                    wrapped,
+                    created_ms: now,
+                },
+                None,
+            )
+            .await?;
+        let arn = record.arn();
+        self.cache.put_key(Arc::new(current.with_material(
+            record,
+            material_id,
+            Arc::new(material),
+        )));
+        Ok((arn, material_id))
+    }
+
+    /// DeleteImportedKeyMaterial; returns the key ARN and the id of the deleted material.
+    pub async fn delete_imported_key_material(
+        &self,
+        caller: &Caller,
+        key_id: Option<&str>,
+        key_material_id: Option<&str>,
+    ) -> KmsResult<(String, Option<MaterialId>)> {
+        let key_id = validate::required("keyId", key_id)?;
+        if let Some(m) = key_material_id {
+            validate::length("keyMaterialId", m, 64, 64)?;
+        }
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
+        self.authorize(
+            caller,
+            "kms:DeleteImportedKeyMaterial",
+            Resource::Key(&key.record),
+        )?;
+        require_external(&key.record)?;
+        check(Op::DeleteImportedKeyMaterial, &key.record)?;
+        if let Some(m) = key_material_id
+            && m != key.record.current_material.to_hex()
+        {
+            return Err(KmsError::NotFound(format!(
+                "Key material '{m}' does not exist for {}",
+                key.record.arn()
+            )));
+        }
+        let _guard = self.writes.lock().await;
+        let record = self.drop_material_locked(&key.record.key_id).await?;
+        let id = (record.current_material != NO_MATERIAL).then_some(record.current_material);
+        Ok((record.arn(), id))
+    }
+
+    /// Removes an EXTERNAL key's material: the key returns to PendingImport (or stays
+    /// PendingDeletion). The caller holds the write lock. Used by DeleteImportedKeyMaterial and
+    /// when material expires.
+    pub(crate) async fn drop_material_locked(&self, key_id: &str) -> KmsResult<KeyRecord> {
+        let current = self
+            .load_key(key_id)
+            .await?
+            .ok_or_else(|| KmsError::Internal("key vanished".into()))?;
+        let mut record = current.record.clone();
+        if record.state != KeyState::PendingDeletion {
+            record.state = KeyState::PendingImport;
+        }
+        record.lifecycle.expiration_model = None;
+        record.lifecycle.valid_to_ms = None;
+        self.store.delete_materials(&record).await?;
+        self.cache
+            .put_key(Arc::new(current.without_materials(record.clone())));
+        Ok(record)
+    }
+}
+
+fn require_external(record: &KeyRecord) -> KmsResult<()> {
+    if record.origin == Origin::External {
+        Ok(())
+    } else {
+        Err(KmsError::UnsupportedOperation(format!(
+            "{} origin is {} which is not valid for this operation.",
+            record.arn(),
+            record.origin.as_str()
+        )))
+    }
+}
+
+fn incorrect_material() -> KmsError {
+    KmsError::IncorrectKeyMaterial(
+        "The key material you are trying to import is different from the key material previously imported into this KMS key.".into(),
+    )
+}

@@ -1,0 +1,105 @@
+//! The lifecycle part of a key's record: automatic rotation schedule, pending deletion, and the
+//! expiry of imported key material; plus the records lifecycle operations keep beside keys
+//! (rotation history, import parameters).
+//!
+//! Every date here is a due date the background task ([`crate::background`]) acts on; the store
+//! indexes them so that finding due work is one query.
+
+use trent_crypto::MaterialId;
+use trent_crypto::import::{WrappingAlgorithm, WrappingKeySpec};
+use trent_crypto::spec::WireEnum;
+
+/// Milliseconds in a day.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// Lifecycle fields of a [`crate::model::KeyRecord`]. All `None` for a fresh AWS_KMS key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyLifecycle {
+    /// `Some` while automatic rotation is enabled.
+    pub rotation_period_days: Option<i64>,
+    /// When automatic rotation next adds material (while rotation is enabled).
+    pub next_rotation_ms: Option<i64>,
+    /// When a key pending deletion is deleted.
+    pub deletion_ms: Option<i64>,
+    pub pending_window_days: Option<i64>,
+    /// How imported material expires (EXTERNAL keys with material).
+    pub expiration_model: Option<ExpirationModel>,
+    /// When imported material expires and the key returns to PendingImport.
+    pub valid_to_ms: Option<i64>,
+}
+
+/// `ExpirationModelType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExpirationModel {
+    KeyMaterialExpires,
+    KeyMaterialDoesNotExpire,
+}
+
+impl WireEnum for ExpirationModel {
+    const ALL: &'static [Self] = &[Self::KeyMaterialExpires, Self::KeyMaterialDoesNotExpire];
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::KeyMaterialExpires => "KEY_MATERIAL_EXPIRES",
+            Self::KeyMaterialDoesNotExpire => "KEY_MATERIAL_DOES_NOT_EXPIRE",
+        }
+    }
+}
+
+/// `RotationType`: how a rotation was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RotationType {
+    Automatic,
+    OnDemand,
+}
+
+impl WireEnum for RotationType {
+    const ALL: &'static [Self] = &[Self::Automatic, Self::OnDemand];
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Automatic => "AUTOMATIC",
+            Self::OnDemand => "ON_DEMAND",
+        }
+    }
+}
+
+/// One completed rotation: the material it made current, and when and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationRecord {
+    pub key_id: String,
+    pub material_id: MaterialId,
+    pub rotation_type: RotationType,
+    pub rotation_ms: i64,
+}
+
+/// What GetParametersForImport handed out, kept until the token expires. The wrapping private
+/// key is stored wrapped under the root key with AAD [`import_key_aad`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct ImportParams {
+    /// The import token, hex-encoded (the token itself is random bytes).
+    pub token: String,
+    pub key_id: String,
+    pub wrapping_algorithm: WrappingAlgorithm,
+    pub wrapping_key_spec: WrappingKeySpec,
+    pub wrapped_private_key: Vec<u8>,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+}
+
+impl std::fmt::Debug for ImportParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportParams")
+            .field("key_id", &self.key_id)
+            .field("wrapping_algorithm", &self.wrapping_algorithm)
+            .field("expires_ms", &self.expires_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the root-key wrap of an import wrapping key is bound to.
+pub fn import_key_aad(key_id: &str, token: &str) -> Vec<u8> {
+    format!("trent:import-wrapping-key:v1:{key_id}:{token}").into_bytes()
+}
+
+/// The placeholder material id of an EXTERNAL key that never had material imported. Imported
+/// material ids are HMAC outputs, so this value never names real material.
+pub const NO_MATERIAL: MaterialId = MaterialId([0; 32]);

@@ -1,0 +1,223 @@
+//! Wire handlers for the key-lifecycle operations: rotation, scheduled deletion, imported key
+//! material. `operations.rs` routes the names in [`OPERATIONS`] here.
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use trent_core::import::ImportKeyMaterialInput;
+use trent_core::lifecycle::NO_MATERIAL;
+use trent_core::model::KeyRecord;
+use trent_core::{Caller, Kms};
+use trent_crypto::spec::{Origin, WireEnum};
+
+use super::error::ApiError;
+use super::operations::{b64, empty, paged, parse, to_json};
+use super::shapes::{b64 as b64_shape, epoch_seconds};
+
+type ApiResult = Result<Vec<u8>, ApiError>;
+
+/// The operations handled here.
+pub const OPERATIONS: &[&str] = &[
+    "EnableKeyRotation",
+    "DisableKeyRotation",
+    "GetKeyRotationStatus",
+    "RotateKeyOnDemand",
+    "ListKeyRotations",
+    "ScheduleKeyDeletion",
+    "CancelKeyDeletion",
+    "GetParametersForImport",
+    "ImportKeyMaterial",
+    "DeleteImportedKeyMaterial",
+];
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct LifecycleRequest {
+    key_id: Option<String>,
+    rotation_period_in_days: Option<i64>,
+    pending_window_in_days: Option<i64>,
+    include_key_material: Option<String>,
+    limit: Option<i64>,
+    marker: Option<String>,
+    wrapping_algorithm: Option<String>,
+    wrapping_key_spec: Option<String>,
+    #[serde(deserialize_with = "b64_shape::deserialize_opt")]
+    import_token: Option<Vec<u8>>,
+    #[serde(deserialize_with = "b64_shape::deserialize_opt")]
+    encrypted_key_material: Option<Vec<u8>>,
+    valid_to: Option<f64>,
+    expiration_model: Option<String>,
+    import_type: Option<String>,
+    key_material_id: Option<String>,
+}
+
+/// Runs one of [`OPERATIONS`].
+pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) -> ApiResult {
+    let r: LifecycleRequest = parse(body)?;
+    let key_id = r.key_id.as_deref();
+    match operation {
+        "EnableKeyRotation" => {
+            kms.enable_key_rotation(caller, key_id, r.rotation_period_in_days)
+                .await?;
+            empty()
+        }
+        "DisableKeyRotation" => {
+            kms.disable_key_rotation(caller, key_id).await?;
+            empty()
+        }
+        "GetKeyRotationStatus" => {
+            let s = kms.get_key_rotation_status(caller, key_id).await?;
+            let mut out = json!({ "KeyId": s.key_arn, "KeyRotationEnabled": s.enabled });
+            if let Value::Object(m) = &mut out {
+                if let Some(p) = s.period_days {
+                    m.insert("RotationPeriodInDays".into(), json!(p));
+                }
+                if let Some(t) = s.next_rotation_ms {
+                    m.insert("NextRotationDate".into(), json!(epoch_seconds(t)));
+                }
+            }
+            to_json(&out)
+        }
+        "RotateKeyOnDemand" => {
+            let arn = kms.rotate_key_on_demand(caller, key_id).await?;
+            to_json(&json!({ "KeyId": arn }))
+        }
+        "ListKeyRotations" => {
+            let page = kms
+                .list_key_rotations(
+                    caller,
+                    key_id,
+                    r.include_key_material.as_deref(),
+                    r.limit,
+                    r.marker.as_deref(),
+                )
+                .await?;
+            let rotations: Vec<Value> = page
+                .entries
+                .iter()
+                .map(|e| {
+                    let mut m = Map::new();
+                    m.insert("KeyId".into(), json!(e.key_id));
+                    m.insert("KeyMaterialId".into(), json!(e.material_id.to_hex()));
+                    let state = if e.current { "CURRENT" } else { "NON_CURRENT" };
+                    m.insert("KeyMaterialState".into(), json!(state));
+                    if let Some((kind, at)) = e.rotation {
+                        m.insert("RotationDate".into(), json!(epoch_seconds(at)));
+                        m.insert("RotationType".into(), json!(kind.as_str()));
+                    }
+                    if let Some(i) = &e.import {
+                        let state = if i.imported {
+                            "IMPORTED"
+                        } else {
+                            "PENDING_IMPORT"
+                        };
+                        m.insert("ImportState".into(), json!(state));
+                        if let Some(model) = i.expiration_model {
+                            m.insert("ExpirationModel".into(), json!(model.as_str()));
+                        }
+                        if let Some(t) = i.valid_to_ms {
+                            m.insert("ValidTo".into(), json!(epoch_seconds(t)));
+                        }
+                    }
+                    Value::Object(m)
+                })
+                .collect();
+            paged(json!({ "Rotations": rotations }), page.next_marker)
+        }
+        "ScheduleKeyDeletion" => {
+            let out = kms
+                .schedule_key_deletion(caller, key_id, r.pending_window_in_days)
+                .await?;
+            to_json(&json!({
+                "KeyId": out.key_arn,
+                "DeletionDate": epoch_seconds(out.deletion_ms),
+                "KeyState": out.key_state.as_str(),
+                "PendingWindowInDays": out.pending_window_days,
+            }))
+        }
+        "CancelKeyDeletion" => {
+            let arn = kms.cancel_key_deletion(caller, key_id).await?;
+            to_json(&json!({ "KeyId": arn }))
+        }
+        "GetParametersForImport" => {
+            let out = kms
+                .get_parameters_for_import(
+                    caller,
+                    key_id,
+                    r.wrapping_algorithm.as_deref(),
+                    r.wrapping_key_spec.as_deref(),
+                )
+                .await?;
+            to_json(&json!({
+                "KeyId": out.key_arn,
+                "ImportToken": b64(&out.import_token),
+                "PublicKey": b64(&out.public_key),
+                "ParametersValidTo": epoch_seconds(out.valid_to_ms),
+            }))
+        }
+        "ImportKeyMaterial" => {
+            let (arn, material_id) = kms
+                .import_key_material(
+                    caller,
+                    ImportKeyMaterialInput {
+                        key_id: r.key_id,
+                        import_token: r.import_token,
+                        encrypted_key_material: r.encrypted_key_material,
+                        valid_to_ms: r.valid_to.map(seconds_to_ms),
+                        expiration_model: r.expiration_model,
+                        import_type: r.import_type,
+                        key_material_id: r.key_material_id,
+                    },
+                )
+                .await?;
+            to_json(&json!({ "KeyId": arn, "KeyMaterialId": material_id.to_hex() }))
+        }
+        "DeleteImportedKeyMaterial" => {
+            let (arn, material_id) = kms
+                .delete_imported_key_material(caller, key_id, r.key_material_id.as_deref())
+                .await?;
+            let mut out = json!({ "KeyId": arn });
+            if let (Value::Object(m), Some(id)) = (&mut out, material_id) {
+                m.insert("KeyMaterialId".into(), json!(id.to_hex()));
+            }
+            to_json(&out)
+        }
+        _ => Err(ApiError::UnknownOperation),
+    }
+}
+
+/// awsJson timestamps are fractional epoch seconds.
+fn seconds_to_ms(seconds: f64) -> i64 {
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "saturating float-to-int conversion of a timestamp is what is wanted"
+    )]
+    let ms = (seconds * 1000.0).round() as i64;
+    ms
+}
+
+/// Adds the lifecycle members of `KeyMetadata` (DeletionDate, PendingDeletionWindowInDays,
+/// ValidTo, ExpirationModel) and drops `CurrentKeyMaterialId` while an EXTERNAL key has never
+/// had material.
+pub fn add_key_metadata(m: &mut Map<String, Value>, r: &KeyRecord) {
+    let l = &r.lifecycle;
+    if let Some(t) = l.deletion_ms {
+        m.insert("DeletionDate".into(), json!(epoch_seconds(t)));
+    }
+    if let Some(d) = l.pending_window_days {
+        m.insert("PendingDeletionWindowInDays".into(), json!(d));
+    }
+    if let Some(t) = l.valid_to_ms {
+        m.insert("ValidTo".into(), json!(epoch_seconds(t)));
+    }
+    if r.origin == Origin::External {
+        let model = l
+            .expiration_model
+            .map_or("KEY_MATERIAL_DOES_NOT_EXPIRE", WireEnum::as_str);
+        if r.current_material != NO_MATERIAL {
+            m.insert("ExpirationModel".into(), json!(model));
+        }
+    }
+    if r.current_material == NO_MATERIAL {
+        m.remove("CurrentKeyMaterialId");
+    }
+}

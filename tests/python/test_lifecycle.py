@@ -1,0 +1,275 @@
+"""Key lifecycle through boto3: rotation, scheduled deletion (across restarts), imported key
+material wrapped client-side with `cryptography` under every wrapping algorithm, key states."""
+
+import os
+import sqlite3
+import urllib.error
+
+import pytest
+from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
+
+DAY = 86_400
+
+
+def error_code(excinfo) -> str:
+    return excinfo.value.response["Error"]["Code"]
+
+
+def wrap(public_key_der: bytes, algorithm: str, material: bytes) -> bytes:
+    """Wraps key material the way AWS's import documentation describes for each algorithm."""
+    public_key = serialization.load_der_public_key(public_key_der)
+    sha = hashes.SHA1() if algorithm.endswith("SHA_1") else hashes.SHA256()
+    oaep = padding.OAEP(mgf=padding.MGF1(algorithm=sha), algorithm=sha, label=None)
+    if algorithm.startswith("RSAES_OAEP"):
+        return public_key.encrypt(material, oaep)
+    if algorithm.startswith("RSA_AES_KEY_WRAP"):
+        aes_key = os.urandom(32)
+        return public_key.encrypt(aes_key, oaep) + aes_key_wrap_with_padding(aes_key, material)
+    raise AssertionError(algorithm)
+
+
+def import_material(kms, key_id, material, algorithm="RSAES_OAEP_SHA_256", spec="RSA_2048", **extra):
+    params = kms.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm=algorithm, WrappingKeySpec=spec)
+    return kms.import_key_material(
+        KeyId=key_id,
+        ImportToken=params["ImportToken"],
+        EncryptedKeyMaterial=wrap(params["PublicKey"], algorithm, material),
+        **extra,
+    )
+
+
+@pytest.mark.parametrize(
+    "algorithm,spec",
+    [
+        ("RSAES_OAEP_SHA_1", "RSA_2048"),
+        ("RSAES_OAEP_SHA_256", "RSA_3072"),
+        ("RSA_AES_KEY_WRAP_SHA_1", "RSA_4096"),
+        ("RSA_AES_KEY_WRAP_SHA_256", "RSA_2048"),
+        ("RSA_AES_KEY_WRAP_SHA_256", "RSA_4096"),
+    ],
+)
+def test_import_with_each_wrapping_algorithm(kms, algorithm, spec):
+    meta = kms.create_key(Origin="EXTERNAL", Description="byok")["KeyMetadata"]
+    assert meta["KeyState"] == "PendingImport"
+    assert meta["Origin"] == "EXTERNAL"
+    material = os.urandom(32)
+    out = import_material(kms, meta["KeyId"], material, algorithm, spec)
+    assert len(out["KeyMaterialId"]) == 64
+    described = kms.describe_key(KeyId=meta["KeyId"])["KeyMetadata"]
+    assert described["KeyState"] == "Enabled"
+    assert described["ExpirationModel"] == "KEY_MATERIAL_DOES_NOT_EXPIRE"
+    assert described["CurrentKeyMaterialId"] == out["KeyMaterialId"]
+    blob = kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"bring your own key")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"bring your own key"
+
+    # The ciphertext is really AES-GCM under the imported material: same material re-imported into
+    # the key (new wrapping parameters) still decrypts it.
+    again = import_material(kms, meta["KeyId"], material, "RSAES_OAEP_SHA_256", "RSA_2048")
+    assert again["KeyMaterialId"] == out["KeyMaterialId"]
+    with pytest.raises(ClientError) as e:
+        import_material(kms, meta["KeyId"], os.urandom(32), algorithm, spec)
+    assert error_code(e) == "IncorrectKeyMaterialException"
+
+
+def test_import_refusals(kms):
+    key_id = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError) as e:
+        kms.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm="RSAES_PKCS1_V1_5", WrappingKeySpec="RSA_2048")
+    assert error_code(e) == "UnsupportedOperationException"
+    with pytest.raises(ClientError) as e:
+        kms.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_1", WrappingKeySpec="RSA_1024")
+    assert error_code(e) == "ValidationException"
+    params = kms.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_1", WrappingKeySpec="RSA_2048")
+    # Wrapped with the wrong algorithm: it does not decrypt.
+    with pytest.raises(ClientError) as e:
+        kms.import_key_material(
+            KeyId=key_id,
+            ImportToken=params["ImportToken"],
+            EncryptedKeyMaterial=wrap(params["PublicKey"], "RSAES_OAEP_SHA_256", os.urandom(32)),
+        )
+    assert error_code(e) == "InvalidCiphertextException"
+    # A made-up token.
+    with pytest.raises(ClientError) as e:
+        kms.import_key_material(
+            KeyId=key_id,
+            ImportToken=os.urandom(32),
+            EncryptedKeyMaterial=wrap(params["PublicKey"], "RSAES_OAEP_SHA_1", os.urandom(32)),
+        )
+    assert error_code(e) == "InvalidImportTokenException"
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=key_id, Plaintext=b"x")
+    assert error_code(e) == "KMSInvalidStateException"
+    assert e.value.response["Error"]["Message"].endswith("is pending import.")
+
+
+def test_imported_material_expires_on_schedule(trent, kms):
+    key_id = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    now = trent.advance_clock(0)["Now"]
+    material = os.urandom(32)
+    import_material(kms, key_id, material, ValidTo=now + 3 * DAY, ExpirationModel="KEY_MATERIAL_EXPIRES")
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["ExpirationModel"] == "KEY_MATERIAL_EXPIRES"
+    assert abs(meta["ValidTo"].timestamp() - (now + 3 * DAY)) < 2
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"short-lived")["CiphertextBlob"]
+    assert trent.advance_clock(2 * DAY)["Expired"] == 0
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"short-lived"
+    assert trent.advance_clock(DAY + 10)["Expired"] == 1
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=blob)
+    assert error_code(e) == "KMSInvalidStateException"
+    [entry] = kms.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    assert entry["ImportState"] == "PENDING_IMPORT"
+    import_material(kms, key_id, material)
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"short-lived"
+    [entry] = kms.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    assert entry["ImportState"] == "IMPORTED"
+    assert entry["KeyMaterialState"] == "CURRENT"
+    assert entry["ExpirationModel"] == "KEY_MATERIAL_DOES_NOT_EXPIRE"
+
+
+def test_rotation_status_and_history(trent, kms):
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.enable_key_rotation(KeyId=key_id, RotationPeriodInDays=180)
+    status = kms.get_key_rotation_status(KeyId=key_id)
+    assert status["KeyRotationEnabled"] is True
+    assert status["RotationPeriodInDays"] == 180
+    assert "NextRotationDate" in status
+    blobs = [kms.encrypt(KeyId=key_id, Plaintext=b"v0")["CiphertextBlob"]]
+    assert kms.rotate_key_on_demand(KeyId=key_id)["KeyId"].endswith(key_id)
+    blobs.append(kms.encrypt(KeyId=key_id, Plaintext=b"v1")["CiphertextBlob"])
+    for _ in range(2):
+        assert trent.advance_clock(181 * DAY)["Rotated"] == 1
+        blobs.append(kms.encrypt(KeyId=key_id, Plaintext=b"vN")["CiphertextBlob"])
+    ids = {kms.decrypt(CiphertextBlob=b)["KeyMaterialId"] for b in blobs}
+    assert len(ids) == 4
+    rotations = kms.list_key_rotations(KeyId=key_id)["Rotations"]
+    assert [r["RotationType"] for r in rotations] == ["ON_DEMAND", "AUTOMATIC", "AUTOMATIC"]
+    assert [r["KeyMaterialState"] for r in rotations] == ["NON_CURRENT", "NON_CURRENT", "CURRENT"]
+    # ReEncrypt moves an old ciphertext to the current material.
+    out = kms.re_encrypt(CiphertextBlob=blobs[0], DestinationKeyId=key_id)
+    assert out["DestinationKeyMaterialId"] == rotations[-1]["KeyMaterialId"]
+    assert out["SourceKeyMaterialId"] != out["DestinationKeyMaterialId"]
+
+
+def test_deletion_completes_after_a_crash_and_downtime(start_trent, tmp_path):
+    data_dir = tmp_path / "data"
+    trent = start_trent(data_dir)
+    kms = trent.client()
+    doomed = kms.create_key()["KeyMetadata"]["KeyId"]
+    rotating = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.enable_key_rotation(KeyId=rotating, RotationPeriodInDays=90)
+    kms.create_alias(AliasName="alias/doomed", TargetKeyId=doomed)
+    out = kms.schedule_key_deletion(KeyId=doomed, PendingWindowInDays=7)
+    assert out["KeyState"] == "PendingDeletion"
+    assert out["PendingWindowInDays"] == 7
+    trent.advance_clock(3 * DAY)
+    trent.kill_9()
+
+    # Ten days pass while Trent is down (the operator's clock offset moves in its database).
+    with sqlite3.connect(data_dir / "trent.db") as db:
+        (offset,) = db.execute("SELECT value FROM service_settings WHERE name = 'clock_offset_ms'").fetchone()
+        db.execute("UPDATE service_settings SET value = ? WHERE name = 'clock_offset_ms'", (offset + 100 * DAY * 1000,))
+
+    trent = start_trent(data_dir)
+    kms = trent.client()
+    # Caught up at start: the deletion happened, and the overdue rotation happened once.
+    with pytest.raises(ClientError) as e:
+        kms.describe_key(KeyId=doomed)
+    assert error_code(e) == "NotFoundException"
+    with pytest.raises(ClientError) as e:
+        kms.describe_key(KeyId="alias/doomed")
+    assert error_code(e) == "NotFoundException"
+    assert [r["RotationType"] for r in kms.list_key_rotations(KeyId=rotating)["Rotations"]] == ["AUTOMATIC"]
+    nothing_left = trent.advance_clock(0)
+    assert (nothing_left["Deleted"], nothing_left["Rotated"], nothing_left["Expired"]) == (0, 0, 0)
+
+
+def test_states_through_the_lifecycle(kms):
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    for call in [
+        lambda: kms.encrypt(KeyId=key_id, Plaintext=b"x"),
+        lambda: kms.generate_data_key(KeyId=key_id, KeySpec="AES_256"),
+        lambda: kms.update_key_description(KeyId=key_id, Description="x"),
+        lambda: kms.disable_key(KeyId=key_id),
+        lambda: kms.enable_key_rotation(KeyId=key_id),
+    ]:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_code(e) == "KMSInvalidStateException"
+        assert e.value.response["Error"]["Message"].endswith("is pending deletion.")
+    # Reads still work.
+    assert kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]
+    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is False
+    assert kms.cancel_key_deletion(KeyId=key_id)["KeyId"].endswith(key_id)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Disabled"
+
+
+def test_clock_control_needs_the_token(trent):
+    with pytest.raises(urllib.error.HTTPError) as e:
+        trent.advance_clock(DAY, token="not-the-token")
+    assert e.value.code == 403
+    token_file = trent.data_dir / "admin.token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_aws_cli_rotation_and_deletion(trent):
+    from test_awscli import aws_json, run_aws
+
+    endpoint = trent.endpoint
+    key_id = aws_json(endpoint, "kms", "create-key")["KeyMetadata"]["KeyId"]
+    run_aws(endpoint, "kms", "enable-key-rotation", "--key-id", key_id, "--rotation-period-in-days", "90")
+    status = aws_json(endpoint, "kms", "get-key-rotation-status", "--key-id", key_id)
+    assert status["KeyRotationEnabled"] is True and status["RotationPeriodInDays"] == 90
+    aws_json(endpoint, "kms", "rotate-key-on-demand", "--key-id", key_id)
+    rotations = aws_json(endpoint, "kms", "list-key-rotations", "--key-id", key_id)["Rotations"]
+    assert [r["RotationType"] for r in rotations] == ["ON_DEMAND"]
+    out = aws_json(endpoint, "kms", "schedule-key-deletion", "--key-id", key_id, "--pending-window-in-days", "7")
+    assert out["KeyState"] == "PendingDeletion" and out["PendingWindowInDays"] == 7
+    failed = run_aws(endpoint, "kms", "schedule-key-deletion", "--key-id", key_id, check=False)
+    assert failed.returncode != 0 and "KMSInvalidStateException" in failed.stderr
+    assert trent.advance_clock(7 * DAY + 1)["Deleted"] == 1
+    gone = run_aws(endpoint, "kms", "describe-key", "--key-id", key_id, check=False)
+    assert gone.returncode != 0 and "NotFoundException" in gone.stderr
+
+
+def test_import_parameters_and_rotated_material_survive_a_restart(start_trent, tmp_path):
+    data_dir = tmp_path / "data"
+    trent = start_trent(data_dir)
+    kms = trent.client()
+    external = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    params = kms.get_parameters_for_import(
+        KeyId=external, WrappingAlgorithm="RSA_AES_KEY_WRAP_SHA_256", WrappingKeySpec="RSA_3072"
+    )
+    rotating = kms.create_key()["KeyMetadata"]["KeyId"]
+    blobs = []
+    for _ in range(3):
+        blobs.append(kms.encrypt(KeyId=rotating, Plaintext=b"before restart")["CiphertextBlob"])
+        kms.rotate_key_on_demand(KeyId=rotating)
+    assert trent.terminate() == 0
+
+    trent = start_trent(data_dir)
+    kms = trent.client()
+    # The wrapping private key was kept (wrapped under the root key) across the restart.
+    material = os.urandom(32)
+    kms.import_key_material(
+        KeyId=external,
+        ImportToken=params["ImportToken"],
+        EncryptedKeyMaterial=wrap(params["PublicKey"], "RSA_AES_KEY_WRAP_SHA_256", material),
+    )
+    assert kms.describe_key(KeyId=external)["KeyMetadata"]["KeyState"] == "Enabled"
+    for blob in blobs:
+        assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"before restart"
+    assert len(kms.list_key_rotations(KeyId=rotating)["Rotations"]) == 3
+
+
+def test_clock_control_is_off_unless_configured(start_trent, tmp_path):
+    trent = start_trent(tmp_path / "plain", clock_control=False)
+    assert not (trent.data_dir / "admin.token").exists()
+    with pytest.raises(urllib.error.HTTPError) as e:
+        trent.advance_clock(DAY, token="anything")
+    assert e.value.code == 404
