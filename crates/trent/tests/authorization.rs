@@ -853,3 +853,76 @@ async fn request_alias_condition() {
         "AccessDeniedException"
     );
 }
+
+#[tokio::test]
+async fn session_credentials_survive_restart_and_expire() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let mut server = Server::start_in(&data_dir, true);
+    let iam = server.iam(AKID_A, SECRET_A);
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT_A}:root"}},"Action":"sts:AssumeRole"}}]}}"#
+    );
+    iam.create_role()
+        .role_name("short")
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap();
+    iam.put_role_policy()
+        .role_name("short")
+        .policy_name("list")
+        .policy_document(allow(r#""kms:ListKeys""#, "*"))
+        .send()
+        .await
+        .unwrap();
+    let assumed = server
+        .sts(AKID_A, SECRET_A, None)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{ACCOUNT_A}:role/short"))
+        .role_session_name("brief")
+        .duration_seconds(900)
+        .send()
+        .await
+        .unwrap();
+    let c = assumed.credentials().unwrap().clone();
+    let r = server
+        .sts(AKID_A, SECRET_A, None)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{ACCOUNT_A}:role/short"))
+        .role_session_name("long")
+        .duration_seconds(3601)
+        .send()
+        .await;
+    assert_eq!(
+        r.unwrap_err().as_service_error().unwrap().meta().code(),
+        Some("ValidationError"),
+        "beyond MaxSessionDuration"
+    );
+
+    // Temporary credentials are durable: they work after a kill -9 and restart.
+    server.kill_9();
+    let server = Server::start_in(&data_dir, true);
+    let session = server.kms_session(c.access_key_id(), c.secret_access_key(), c.session_token());
+    assert!(session.list_keys().send().await.is_ok());
+
+    // Past their expiry they are refused, by KMS and by STS.
+    server.advance_clock(901);
+    assert_eq!(
+        code(session.list_keys().send().await),
+        "ExpiredTokenException"
+    );
+    let who = server
+        .sts(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token()),
+        )
+        .get_caller_identity()
+        .send()
+        .await;
+    assert_eq!(
+        who.unwrap_err().as_service_error().unwrap().meta().code(),
+        Some("ExpiredToken")
+    );
+}
