@@ -109,6 +109,11 @@ impl Kms {
         validate::grant_tokens(&input.grant_tokens)?;
         let algorithm =
             encryption_algorithm("encryptionAlgorithm", input.encryption_algorithm.as_deref())?;
+        if algorithm != EncryptionAlgorithm::SymmetricDefault {
+            return self
+                .encrypt_asymmetric(caller, key_id, plaintext, algorithm, input.dry_run)
+                .await;
+        }
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
         self.authorize(caller, "kms:Encrypt", Resource::Key(&key.record))?;
         require_usable(&key.record)?;
@@ -130,6 +135,17 @@ impl Kms {
         validate::grant_tokens(&input.grant_tokens)?;
         let algorithm =
             encryption_algorithm("encryptionAlgorithm", input.encryption_algorithm.as_deref())?;
+        if algorithm != EncryptionAlgorithm::SymmetricDefault {
+            return self
+                .decrypt_asymmetric(
+                    caller,
+                    input.key_id.as_deref(),
+                    blob,
+                    algorithm,
+                    input.dry_run,
+                )
+                .await;
+        }
         let (key, parsed) = self
             .key_for_ciphertext(
                 caller,
@@ -169,6 +185,14 @@ impl Kms {
             "destinationEncryptionAlgorithm",
             input.destination_encryption_algorithm.as_deref(),
         )?;
+        if source_algorithm != EncryptionAlgorithm::SymmetricDefault
+            || destination_algorithm != EncryptionAlgorithm::SymmetricDefault
+        {
+            return Err(KmsError::UnsupportedOperation(
+                "ReEncrypt with asymmetric KMS keys is not supported by this Trent server yet"
+                    .into(),
+            ));
+        }
         let (source, parsed) = self
             .key_for_ciphertext(
                 caller,
@@ -347,7 +371,7 @@ fn require_symmetric_encryption(key: &LoadedKey, algorithm: EncryptionAlgorithm)
     Ok(())
 }
 
-fn seal(
+pub(crate) fn seal(
     key: &LoadedKey,
     context: &BTreeMap<String, String>,
     plaintext: &[u8],

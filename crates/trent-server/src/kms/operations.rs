@@ -19,6 +19,9 @@ type ApiResult = Result<Vec<u8>, ApiError>;
 
 /// Runs `operation` with the JSON `body`.
 pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) -> ApiResult {
+    if let Some(result) = super::asymmetric::dispatch(kms, caller, operation, body).await {
+        return result;
+    }
     match operation {
         "Encrypt" => encrypt(kms, caller, parse(body)?).await,
         "Decrypt" => decrypt(kms, caller, parse(body)?).await,
@@ -131,19 +134,14 @@ const KNOWN_UNIMPLEMENTED: &[&str] = &[
     "Decapsulate",
     "DeleteCustomKeyStore",
     "DeleteImportedKeyMaterial",
-    "DeriveSharedSecret",
     "DescribeCustomKeyStores",
     "DisableKeyRotation",
     "DisconnectCustomKeyStore",
     "EnableKeyRotation",
     "Encapsulate",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "GenerateMac",
     "GetKeyLastUsage",
     "GetKeyRotationStatus",
     "GetParametersForImport",
-    "GetPublicKey",
     "ImportKeyMaterial",
     "ListGrants",
     "ListKeyRotations",
@@ -153,14 +151,11 @@ const KNOWN_UNIMPLEMENTED: &[&str] = &[
     "RevokeGrant",
     "RotateKeyOnDemand",
     "ScheduleKeyDeletion",
-    "Sign",
     "UpdateCustomKeyStore",
     "UpdatePrimaryRegion",
-    "Verify",
-    "VerifyMac",
 ];
 
-fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
     // The SDKs send `{}` for input-less calls; some tools send nothing at all.
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
@@ -174,7 +169,7 @@ fn serialization_message(e: &serde_json::Error) -> String {
     text.split(" at line").next().unwrap_or("").to_string()
 }
 
-fn to_json<T: Serialize>(v: &T) -> ApiResult {
+pub(super) fn to_json<T: Serialize>(v: &T) -> ApiResult {
     serde_json::to_vec(v)
         .map_err(|e| ApiError::Domain(trent_core::KmsError::Internal(e.to_string())))
 }
@@ -193,7 +188,7 @@ fn paged(mut body: Value, next_marker: Option<String>) -> ApiResult {
     to_json(&body)
 }
 
-fn b64(bytes: &[u8]) -> String {
+pub(super) fn b64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
 
@@ -215,16 +210,11 @@ pub fn key_metadata(r: &KeyRecord) -> Value {
         "MultiRegion": r.multi_region,
         "CurrentKeyMaterialId": r.current_material.to_hex(),
     });
-    let algorithms: Vec<&str> = r
-        .key_spec
-        .encryption_algorithms()
-        .iter()
-        .map(|a| a.as_str())
-        .collect();
-    if let Value::Object(map) = &mut m
-        && !algorithms.is_empty()
-    {
-        map.insert("EncryptionAlgorithms".into(), json!(algorithms));
+    if let Value::Object(map) = &mut m {
+        super::asymmetric::insert_algorithm_lists(
+            map,
+            &trent_crypto::spec::AlgorithmLists::for_key(r.key_spec, r.key_usage),
+        );
     }
     m
 }
