@@ -300,3 +300,58 @@ def test_asymmetric_keys_survive_restart(start_trent, tmp_path):
     local_verify(public, "ECDSA_SHA_256", b"m", sig)
     assert kms.decrypt(KeyId=rsa_key, CiphertextBlob=ct, EncryptionAlgorithm="RSAES_OAEP_SHA_256")["Plaintext"] == b"kept"
     assert kms.verify_mac(KeyId=mac_key, Message=b"m", Mac=mac, MacAlgorithm="HMAC_SHA_256")["MacValid"]
+
+
+@pytest.mark.parametrize("spec,cls", [("ML_DSA_44", mldsa.MLDSA44PublicKey), ("ML_DSA_65", mldsa.MLDSA65PublicKey),
+                                      ("ML_DSA_87", mldsa.MLDSA87PublicKey)])
+def test_ml_dsa_external_mu_signs_the_message(kms, spec, cls):
+    key_id = create(kms, spec, "SIGN_VERIFY")["KeyId"]
+    pub = serialization.load_der_public_key(kms.get_public_key(KeyId=key_id)["PublicKey"])
+    assert isinstance(pub, cls)
+    raw = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    message = b"signed through its representative"
+    # FIPS 204: tr = SHAKE256(pk, 64); mu = SHAKE256(tr || 0x00 || len(ctx)=0 || M, 64).
+    tr = hashlib.shake_256(raw).digest(64)
+    mu = hashlib.shake_256(tr + b"\x00\x00" + message).digest(64)
+    sig = kms.sign(KeyId=key_id, Message=mu, MessageType="EXTERNAL_MU", SigningAlgorithm="ML_DSA_SHAKE_256")["Signature"]
+    pub.verify(sig, message)  # an ordinary ML-DSA signature of the message
+    assert kms.verify(KeyId=key_id, Message=message, Signature=sig, SigningAlgorithm="ML_DSA_SHAKE_256")["SignatureValid"]
+    raw_sig = kms.sign(KeyId=key_id, Message=message, SigningAlgorithm="ML_DSA_SHAKE_256")["Signature"]
+    assert kms.verify(KeyId=key_id, Message=mu, MessageType="EXTERNAL_MU", Signature=raw_sig,
+                      SigningAlgorithm="ML_DSA_SHAKE_256")["SignatureValid"]
+    with pytest.raises(ClientError) as e:
+        kms.verify(KeyId=key_id, Message=bytes(64), MessageType="EXTERNAL_MU", Signature=raw_sig,
+                   SigningAlgorithm="ML_DSA_SHAKE_256")
+    assert error_code(e) == "KMSInvalidSignatureException"
+    for kwargs in [dict(Message=mu[:-1], MessageType="EXTERNAL_MU"), dict(Message=mu, MessageType="DIGEST")]:
+        with pytest.raises(ClientError) as e:
+            kms.sign(KeyId=key_id, SigningAlgorithm="ML_DSA_SHAKE_256", **kwargs)
+        assert error_code(e) == "ValidationException"
+
+
+def test_ed25519ph_digest_signatures(kms):
+    key_id = create(kms, "ECC_NIST_EDWARDS25519", "SIGN_VERIFY")["KeyId"]
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["SigningAlgorithms"] == ["ED25519_SHA_512", "ED25519_PH_SHA_512"]
+    digest = hashlib.sha512(b"prehashed").digest()
+    sig = kms.sign(KeyId=key_id, Message=digest, MessageType="DIGEST", SigningAlgorithm="ED25519_PH_SHA_512")["Signature"]
+    assert len(sig) == 64
+    assert kms.verify(KeyId=key_id, Message=digest, MessageType="DIGEST", Signature=sig,
+                      SigningAlgorithm="ED25519_PH_SHA_512")["SignatureValid"]
+    # Ed25519ph is not plain Ed25519 over the digest, and a tampered digest fails.
+    pub = serialization.load_der_public_key(kms.get_public_key(KeyId=key_id)["PublicKey"])
+    with pytest.raises(InvalidSignature):
+        pub.verify(sig, digest)
+    for kwargs in [dict(Message=hashlib.sha512(b"other").digest(), MessageType="DIGEST", SigningAlgorithm="ED25519_PH_SHA_512"),
+                   dict(Message=digest, MessageType="DIGEST", SigningAlgorithm="ED25519_PH_SHA_512", KeyId=create(kms, "ECC_NIST_EDWARDS25519", "SIGN_VERIFY")["KeyId"])]:
+        call = dict(KeyId=key_id, Signature=sig)
+        call.update(kwargs)
+        with pytest.raises(ClientError) as e:
+            kms.verify(**call)
+        assert error_code(e) == "KMSInvalidSignatureException"
+    for kwargs in [dict(Message=b"raw", SigningAlgorithm="ED25519_PH_SHA_512"),
+                   dict(Message=digest, MessageType="DIGEST", SigningAlgorithm="ED25519_SHA_512"),
+                   dict(Message=digest[:32], MessageType="DIGEST", SigningAlgorithm="ED25519_PH_SHA_512")]:
+        with pytest.raises(ClientError) as e:
+            kms.sign(KeyId=key_id, **kwargs)
+        assert error_code(e) == "ValidationException", kwargs

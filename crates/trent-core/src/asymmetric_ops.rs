@@ -530,36 +530,36 @@ fn rsa_key(key: &LoadedKey, algorithm: EncryptionAlgorithm) -> KmsResult<&Asymme
         .ok_or_else(|| KmsError::Internal("RSA key without asymmetric material".into()))
 }
 
-/// AWS's rules for the message of Sign/Verify given the algorithm and message type.
+/// AWS's rules for the message of Sign/Verify given the algorithm and message type:
+/// ED25519_SHA_512 signs RAW only and ED25519_PH_SHA_512 DIGEST only; ML-DSA takes RAW or a
+/// 64-byte EXTERNAL_MU; the others take RAW or a DIGEST of their hash's length.
 fn check_message(
     alg: SigningAlgorithm,
     message_type: MessageType,
     message: &[u8],
 ) -> KmsResult<()> {
-    if alg == SigningAlgorithm::Ed25519PhSha512
-        || (alg == SigningAlgorithm::MlDsaShake256 && message_type == MessageType::ExternalMu)
-    {
-        return Err(KmsError::UnsupportedOperation(format!(
-            "{} with MessageType {} is not supported by this Trent server yet",
-            alg.as_str(),
-            message_type.as_str()
-        )));
-    }
+    use SigningAlgorithm::{Ed25519PhSha512, Ed25519Sha512, MlDsaShake256};
+    let not_valid = || {
+        KmsError::Validation(format!(
+            "MessageType {} is not valid with signing algorithm {}.",
+            message_type.as_str(),
+            alg.as_str()
+        ))
+    };
     match (alg, message_type) {
-        (_, MessageType::ExternalMu) => Err(KmsError::Validation(format!(
-            "MessageType EXTERNAL_MU is not valid with signing algorithm {}.",
-            alg.as_str()
-        ))),
-        (
-            SigningAlgorithm::Ed25519Sha512 | SigningAlgorithm::MlDsaShake256,
-            MessageType::Digest,
-        ) => Err(KmsError::Validation(format!(
-            "MessageType DIGEST is not valid with signing algorithm {}.",
-            alg.as_str()
-        ))),
+        (MlDsaShake256, MessageType::ExternalMu) => {
+            if message.len() != 64 {
+                return Err(KmsError::Validation(
+                    "Message must be 64 bytes long when MessageType is EXTERNAL_MU.".into(),
+                ));
+            }
+            Ok(())
+        }
+        (_, MessageType::ExternalMu)
+        | (Ed25519Sha512 | MlDsaShake256, MessageType::Digest)
+        | (Ed25519PhSha512, MessageType::Raw) => Err(not_valid()),
         (_, MessageType::Digest) => {
-            let want = alg.digest_len().unwrap_or(0);
-            if message.len() != want {
+            if Some(message.len()) != alg.digest_len() {
                 return Err(KmsError::Validation(format!(
                     "Digest is invalid length for algorithm {}.",
                     alg.as_str()

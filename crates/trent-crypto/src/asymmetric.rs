@@ -12,7 +12,7 @@
 
 use aws_lc_rs::agreement;
 use aws_lc_rs::digest::{self, Digest};
-use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+use aws_lc_rs::encoding::{AsBigEndian, AsDer, Curve25519SeedBin, PublicKeyX509Der};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{
     self, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepAlgorithm, OaepPrivateDecryptingKey,
@@ -25,6 +25,7 @@ use aws_lc_rs::signature::{
 };
 use zeroize::Zeroizing;
 
+use crate::prehash::{self, Ed25519Ph, MuSigner};
 use crate::spec::{EncryptionAlgorithm, KeySpec, KeyUsage, MessageType, SigningAlgorithm};
 
 /// Why an asymmetric operation failed. Carries no key material.
@@ -54,8 +55,9 @@ enum Inner {
     },
     Ecdsa(EcdsaKeyPair),
     Ecdh(agreement::PrivateKey),
-    Ed25519(Ed25519KeyPair),
-    MlDsa(PqdsaKeyPair),
+    Ed25519(Ed25519KeyPair, Ed25519Ph),
+    /// The MuSigner is absent only for PKCS#8 not in AWS-LC's seed-only form.
+    MlDsa(PqdsaKeyPair, Option<MuSigner>),
 }
 
 /// A parsed private key for one usage, with its DER SubjectPublicKeyInfo.
@@ -241,9 +243,16 @@ impl AsymmetricKey {
                 if let Some(alg) = ecdsa_signing(spec) {
                     Inner::Ecdsa(EcdsaKeyPair::from_pkcs8(alg, der).map_err(bad)?)
                 } else if spec == KeySpec::EccNistEdwards25519 {
-                    Inner::Ed25519(Ed25519KeyPair::from_pkcs8(der).map_err(bad)?)
+                    let pair = Ed25519KeyPair::from_pkcs8(der).map_err(bad)?;
+                    let seed = pair.seed().map_err(bad)?;
+                    let seed = AsBigEndian::<Curve25519SeedBin>::as_be_bytes(&seed).map_err(bad)?;
+                    let ph = Ed25519Ph::from_seed(seed.as_ref(), pair.public_key().as_ref())
+                        .ok_or(AsymmetricError::BadMaterial)?;
+                    Inner::Ed25519(pair, ph)
                 } else if let Some(alg) = ml_dsa(spec) {
-                    Inner::MlDsa(PqdsaKeyPair::from_pkcs8(alg, der).map_err(bad)?)
+                    let pair = PqdsaKeyPair::from_pkcs8(alg, der).map_err(bad)?;
+                    let mu = MuSigner::from_pkcs8(spec, der, pair.public_key().as_ref());
+                    Inner::MlDsa(pair, mu)
                 } else {
                     return Err(AsymmetricError::UnsupportedSpec(spec_name(spec)));
                 }
@@ -258,8 +267,8 @@ impl AsymmetricKey {
                 &k.compute_public_key()
                     .map_err(|_| AsymmetricError::Failed)?,
             )?,
-            Inner::Ed25519(k) => spki(k.public_key())?,
-            Inner::MlDsa(k) => spki(k.public_key())?,
+            Inner::Ed25519(k, _) => spki(k.public_key())?,
+            Inner::MlDsa(k, _) => spki(k.public_key())?,
         };
         Ok(Self {
             spec,
@@ -312,10 +321,20 @@ impl AsymmetricKey {
                     .map_err(failed)?;
                 Ok(sig.as_ref().to_vec())
             }
-            (Inner::Ed25519(k), MessageType::Raw) if alg == SigningAlgorithm::Ed25519Sha512 => {
+            (Inner::Ed25519(k, _), MessageType::Raw) if alg == SigningAlgorithm::Ed25519Sha512 => {
                 Ok(k.try_sign(message).map_err(failed)?.as_ref().to_vec())
             }
-            (Inner::MlDsa(k), MessageType::Raw) if alg == SigningAlgorithm::MlDsaShake256 => {
+            (Inner::Ed25519(_, ph), MessageType::Digest)
+                if alg == SigningAlgorithm::Ed25519PhSha512 =>
+            {
+                ph.sign(message).ok_or(AsymmetricError::WrongAlgorithm)
+            }
+            (Inner::MlDsa(_, Some(mu)), MessageType::ExternalMu)
+                if alg == SigningAlgorithm::MlDsaShake256 =>
+            {
+                mu.sign_mu(message).ok_or(AsymmetricError::WrongAlgorithm)
+            }
+            (Inner::MlDsa(k, _), MessageType::Raw) if alg == SigningAlgorithm::MlDsaShake256 => {
                 let mut sig = vec![0u8; k.algorithm().signature_len()];
                 let n = k.sign(message, &mut sig).map_err(failed)?;
                 sig.truncate(n);
@@ -424,6 +443,21 @@ pub fn verify_with_public_key(
     if !spec.signing_algorithms().contains(&alg) {
         return Err(AsymmetricError::WrongAlgorithm);
     }
+    let raw_public = || {
+        let n = prehash::raw_public_len(spec)?;
+        public_der.get(public_der.len().checked_sub(n)?..)
+    };
+    match (alg, message_type) {
+        (SigningAlgorithm::Ed25519PhSha512, MessageType::Digest) => {
+            let public = raw_public().ok_or(AsymmetricError::WrongAlgorithm)?;
+            return Ok(prehash::ed25519ph_verify(public, message, signature));
+        }
+        (SigningAlgorithm::MlDsaShake256, MessageType::ExternalMu) => {
+            let public = raw_public().ok_or(AsymmetricError::WrongAlgorithm)?;
+            return Ok(prehash::ml_dsa_verify_mu(spec, public, message, signature));
+        }
+        _ => {}
+    }
     let verification: &'static dyn VerificationAlgorithm = if let Some(p) = rsa_parameters(alg) {
         p
     } else if let Some(e) = ecdsa_verification(spec) {
@@ -472,7 +506,7 @@ mod tests {
             let k = key(spec, KeyUsage::SignVerify);
             for &alg in spec.signing_algorithms() {
                 if alg == SigningAlgorithm::Ed25519PhSha512 {
-                    continue;
+                    continue; // DIGEST only: see ed25519ph_and_external_mu
                 }
                 let sig = k.sign(alg, MessageType::Raw, b"message").unwrap();
                 assert!(k.verify(alg, MessageType::Raw, b"message", &sig).unwrap());
@@ -488,6 +522,67 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn ed25519ph_and_external_mu() {
+        use ed25519_dalek::Digest as _;
+        let k = key(KeySpec::EccNistEdwards25519, KeyUsage::SignVerify);
+        let alg = SigningAlgorithm::Ed25519PhSha512;
+        let d = digest::digest(&digest::SHA512, b"message");
+        let sig = k.sign(alg, MessageType::Digest, d.as_ref()).unwrap();
+        assert!(
+            k.verify(alg, MessageType::Digest, d.as_ref(), &sig)
+                .unwrap()
+        );
+        assert!(
+            !k.verify(alg, MessageType::Digest, &[0u8; 64], &sig)
+                .unwrap()
+        );
+        assert!(k.sign(alg, MessageType::Raw, b"message").is_err());
+        // Independently: dalek's own SHA-512 hasher over the message verifies it.
+        let public: [u8; 32] = k.public_key_der()[12..].try_into().unwrap();
+        let vk = ed25519_dalek::VerifyingKey::from_bytes(&public).unwrap();
+        let sig = ed25519_dalek::Signature::from_slice(&sig).unwrap();
+        let hasher = sha2::Sha512::new().chain_update(b"message");
+        vk.verify_prehashed(hasher, None, &sig).unwrap();
+
+        for spec in [KeySpec::MlDsa44, KeySpec::MlDsa65, KeySpec::MlDsa87] {
+            let k = key(spec, KeyUsage::SignVerify);
+            let alg = SigningAlgorithm::MlDsaShake256;
+            // μ = SHAKE256(SHAKE256(pk, 64) || 0x00 || 0x00 || M, 64) (FIPS 204, empty context).
+            let raw = &k.public_key_der()
+                [k.public_key_der().len() - prehash::raw_public_len(spec).unwrap()..];
+            let mu = mu_of(raw, b"message");
+            let sig = k.sign(alg, MessageType::ExternalMu, &mu).unwrap();
+            // A signature over μ is an ordinary ML-DSA signature over the message (AWS-LC checks).
+            assert!(k.verify(alg, MessageType::Raw, b"message", &sig).unwrap());
+            assert!(k.verify(alg, MessageType::ExternalMu, &mu, &sig).unwrap());
+            let raw_sig = k.sign(alg, MessageType::Raw, b"message").unwrap();
+            assert!(
+                k.verify(alg, MessageType::ExternalMu, &mu, &raw_sig)
+                    .unwrap()
+            );
+            assert!(
+                !k.verify(alg, MessageType::ExternalMu, &[0u8; 64], &sig)
+                    .unwrap()
+            );
+        }
+    }
+
+    fn mu_of(public: &[u8], message: &[u8]) -> Vec<u8> {
+        use sha3::digest::{ExtendableOutput, Update, XofReader};
+        let mut tr = [0u8; 64];
+        let mut h = sha3::Shake256::default();
+        h.update(public);
+        h.finalize_xof().read(&mut tr);
+        let mut h = sha3::Shake256::default();
+        h.update(&tr);
+        h.update(&[0, 0]);
+        h.update(message);
+        let mut mu = vec![0u8; 64];
+        h.finalize_xof().read(&mut mu);
+        mu
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod blob;
 pub mod context;
 pub mod hmac_key;
 pub mod material;
+mod prehash;
 pub mod random;
 pub mod root;
 pub mod spec;
