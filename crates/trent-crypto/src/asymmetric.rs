@@ -55,7 +55,7 @@ enum Inner {
     },
     Ecdsa(EcdsaKeyPair),
     Ecdh(agreement::PrivateKey),
-    Ed25519(Ed25519KeyPair, Ed25519Ph),
+    Ed25519(Ed25519KeyPair, Box<Ed25519Ph>),
     /// The MuSigner is absent only for PKCS#8 not in AWS-LC's seed-only form.
     MlDsa(PqdsaKeyPair, Option<MuSigner>),
 }
@@ -248,7 +248,7 @@ impl AsymmetricKey {
                     let seed = AsBigEndian::<Curve25519SeedBin>::as_be_bytes(&seed).map_err(bad)?;
                     let ph = Ed25519Ph::from_seed(seed.as_ref(), pair.public_key().as_ref())
                         .ok_or(AsymmetricError::BadMaterial)?;
-                    Inner::Ed25519(pair, ph)
+                    Inner::Ed25519(pair, Box::new(ph))
                 } else if let Some(alg) = ml_dsa(spec) {
                     let pair = PqdsaKeyPair::from_pkcs8(alg, der).map_err(bad)?;
                     let mu = MuSigner::from_pkcs8(spec, der, pair.public_key().as_ref());
