@@ -355,3 +355,26 @@ def test_ed25519ph_digest_signatures(kms):
         with pytest.raises(ClientError) as e:
             kms.sign(KeyId=key_id, **kwargs)
         assert error_code(e) == "ValidationException", kwargs
+
+
+def test_re_encrypt_between_rsa_and_symmetric_keys(kms):
+    rsa_key = create(kms, "RSA_2048", "ENCRYPT_DECRYPT")["KeyId"]
+    rsa_other = create(kms, "RSA_4096", "ENCRYPT_DECRYPT")["KeyId"]
+    sym = kms.create_key()["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=sym, Plaintext=b"moving", EncryptionContext={"a": "b"})["CiphertextBlob"]
+    to_rsa = kms.re_encrypt(CiphertextBlob=blob, SourceEncryptionContext={"a": "b"}, DestinationKeyId=rsa_key,
+                            DestinationEncryptionAlgorithm="RSAES_OAEP_SHA_256")
+    assert to_rsa["DestinationEncryptionAlgorithm"] == "RSAES_OAEP_SHA_256"
+    rsa_ct = to_rsa["CiphertextBlob"]
+    to_rsa2 = kms.re_encrypt(CiphertextBlob=rsa_ct, SourceKeyId=rsa_key, SourceEncryptionAlgorithm="RSAES_OAEP_SHA_256",
+                             DestinationKeyId=rsa_other, DestinationEncryptionAlgorithm="RSAES_OAEP_SHA_1")
+    back = kms.re_encrypt(CiphertextBlob=to_rsa2["CiphertextBlob"], SourceKeyId=rsa_other,
+                          SourceEncryptionAlgorithm="RSAES_OAEP_SHA_1", DestinationKeyId=sym)
+    assert kms.decrypt(CiphertextBlob=back["CiphertextBlob"])["Plaintext"] == b"moving"
+    with pytest.raises(ClientError) as e:
+        kms.re_encrypt(CiphertextBlob=rsa_ct, SourceEncryptionAlgorithm="RSAES_OAEP_SHA_256", DestinationKeyId=sym)
+    assert error_code(e) == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        kms.re_encrypt(CiphertextBlob=blob, SourceEncryptionContext={"a": "b"}, DestinationKeyId=sym,
+                       DestinationEncryptionAlgorithm="RSAES_OAEP_SHA_256")
+    assert error_code(e) == "InvalidKeyUsageException"

@@ -18,7 +18,10 @@ use zeroize::Zeroizing;
 use crate::authz::Resource;
 use crate::cache::{LoadedKey, Material};
 use crate::caller::Caller;
-use crate::crypto_ops::{DecryptOutput, EncryptOutput, seal};
+use crate::crypto_ops::{
+    DecryptOutput, EncryptOutput, ReEncryptInput, ReEncryptOutput, open,
+    require_symmetric_encryption, seal,
+};
 use crate::error::{KmsError, KmsResult};
 use crate::ids::KeyIdForms;
 use crate::keys::require_usable;
@@ -307,6 +310,92 @@ impl Kms {
             plaintext,
             encryption_algorithm: algorithm,
             key_material_id: key.record.current_material,
+        })
+    }
+
+    /// ReEncrypt where either side uses an RSA key (RSAES_OAEP_*). An RSA source needs
+    /// SourceKeyId, as in AWS, since raw OAEP output names no key.
+    pub(crate) async fn re_encrypt_asymmetric(
+        &self,
+        caller: &Caller,
+        input: ReEncryptInput,
+        source_algorithm: EncryptionAlgorithm,
+        destination_algorithm: EncryptionAlgorithm,
+    ) -> KmsResult<ReEncryptOutput> {
+        let blob = validate::required("ciphertextBlob", input.ciphertext_blob.as_deref())?;
+        let destination =
+            validate::required("destinationKeyId", input.destination_key_id.as_deref())?;
+        let (source, parsed) = if source_algorithm == EncryptionAlgorithm::SymmetricDefault {
+            let (key, parsed) = self
+                .key_for_ciphertext(
+                    caller,
+                    blob,
+                    input.source_key_id.as_deref(),
+                    "kms:ReEncryptFrom",
+                    source_algorithm,
+                )
+                .await?;
+            (key, Some(parsed))
+        } else {
+            let source_id = input.source_key_id.as_deref().ok_or_else(|| {
+                KmsError::Validation(
+                    "SourceKeyId is required when the source is an asymmetric KMS key (SourceEncryptionAlgorithm other than SYMMETRIC_DEFAULT).".into(),
+                )
+            })?;
+            let key = self
+                .resolve(caller, source_id, KeyIdForms::KeyOrAlias)
+                .await?;
+            self.authorize(caller, "kms:ReEncryptFrom", Resource::Key(&key.record))?;
+            require_usable(&key.record)?;
+            rsa_key(&key, source_algorithm)?;
+            (key, None)
+        };
+        let dest = self
+            .resolve(caller, destination, KeyIdForms::KeyOrAlias)
+            .await?;
+        self.authorize(caller, "kms:ReEncryptTo", Resource::Key(&dest.record))?;
+        require_usable(&dest.record)?;
+        if destination_algorithm == EncryptionAlgorithm::SymmetricDefault {
+            require_symmetric_encryption(&dest, destination_algorithm)?;
+        } else {
+            rsa_key(&dest, destination_algorithm)?;
+        }
+        if input.dry_run {
+            return Err(KmsError::DryRunOperation);
+        }
+        let plaintext = match &parsed {
+            Some(parsed) => open(&source, parsed, &input.source_encryption_context)?,
+            None => rsa_key(&source, source_algorithm)?
+                .decrypt(source_algorithm, blob)
+                .map_err(|_| KmsError::InvalidCiphertext)?,
+        };
+        let ciphertext_blob = if destination_algorithm == EncryptionAlgorithm::SymmetricDefault {
+            seal(&dest, &input.destination_encryption_context, &plaintext)?
+        } else {
+            let max = asymmetric::rsa_max_plaintext(dest.record.key_spec, destination_algorithm)
+                .ok_or_else(|| {
+                    incompatible(destination_algorithm.as_str(), dest.record.key_spec)
+                })?;
+            if plaintext.len() > max {
+                return Err(KmsError::Validation(format!(
+                    "Plaintext length {} exceeds the maximum of {max} bytes for key spec {} with {}.",
+                    plaintext.len(),
+                    dest.record.key_spec.as_str(),
+                    destination_algorithm.as_str()
+                )));
+            }
+            rsa_key(&dest, destination_algorithm)?.encrypt(destination_algorithm, &plaintext)?
+        };
+        Ok(ReEncryptOutput {
+            ciphertext_blob,
+            source_key_arn: source.record.arn(),
+            key_arn: dest.record.arn(),
+            source_encryption_algorithm: source_algorithm,
+            destination_encryption_algorithm: destination_algorithm,
+            source_key_material_id: parsed
+                .as_ref()
+                .map_or(source.record.current_material, |p| p.material_id),
+            destination_key_material_id: dest.record.current_material,
         })
     }
 

@@ -188,10 +188,9 @@ impl Kms {
         if source_algorithm != EncryptionAlgorithm::SymmetricDefault
             || destination_algorithm != EncryptionAlgorithm::SymmetricDefault
         {
-            return Err(KmsError::UnsupportedOperation(
-                "ReEncrypt with asymmetric KMS keys is not supported by this Trent server yet"
-                    .into(),
-            ));
+            return self
+                .re_encrypt_asymmetric(caller, input, source_algorithm, destination_algorithm)
+                .await;
         }
         let (source, parsed) = self
             .key_for_ciphertext(
@@ -303,7 +302,7 @@ impl Kms {
 
     /// Parses a ciphertext blob, finds the key it names and checks the caller may use it for
     /// `action`. `key_hint` is the optional `KeyId` the caller gave.
-    async fn key_for_ciphertext(
+    pub(crate) async fn key_for_ciphertext(
         &self,
         caller: &Caller,
         blob: &[u8],
@@ -348,7 +347,10 @@ fn encryption_algorithm(field: &str, value: Option<&str>) -> KmsResult<Encryptio
     })
 }
 
-fn require_symmetric_encryption(key: &LoadedKey, algorithm: EncryptionAlgorithm) -> KmsResult<()> {
+pub(crate) fn require_symmetric_encryption(
+    key: &LoadedKey,
+    algorithm: EncryptionAlgorithm,
+) -> KmsResult<()> {
     if key.record.key_usage != KeyUsage::EncryptDecrypt {
         return Err(KmsError::InvalidKeyUsage(format!(
             "{} key usage is {} which is not valid for this operation.",
@@ -390,7 +392,7 @@ pub(crate) fn seal(
     .map_err(|e| KmsError::Internal(e.to_string()))
 }
 
-fn open(
+pub(crate) fn open(
     key: &LoadedKey,
     blob: &CiphertextBlob,
     context: &BTreeMap<String, String>,
