@@ -217,7 +217,12 @@ impl Kms {
         let key_id = Uuid::new_v4();
         let key_id_str = key_id.hyphenated().to_string();
         let material_id = MaterialId::random()?;
-        let (raw, material) = crate::asymmetric_ops::generate_material(key_spec, key_usage)?;
+        // RSA-4096 generation takes up to a second: keep it off the async workers.
+        let (raw, material) = tokio::task::spawn_blocking(move || {
+            crate::asymmetric_ops::generate_material(key_spec, key_usage)
+        })
+        .await
+        .map_err(|e| KmsError::Internal(e.to_string()))??;
         let wrapped = self
             .root
             .wrap(&raw, &material_aad(&key_id_str, &material_id))?;

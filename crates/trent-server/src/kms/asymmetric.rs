@@ -2,7 +2,7 @@
 //! GenerateDataKeyPair(WithoutPlaintext), GenerateMac, VerifyMac, DeriveSharedSecret.
 //! (RSA Encrypt/Decrypt travel through the ordinary Encrypt/Decrypt handlers.)
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use trent_core::asymmetric_ops::{
     DeriveSharedSecretInput, GenerateDataKeyPairInput, MacInput, SignInput, VerifyInput,
@@ -211,22 +211,36 @@ async fn generate_data_key_pair(
             with_plaintext,
         )
         .await?;
-    let mut body = json!({
-        "PrivateKeyCiphertextBlob": b64(&out.private_key_ciphertext_blob),
-        "PublicKey": b64(&out.public_key),
-        "KeyId": out.key_arn,
-        "KeyPairSpec": out.key_pair_spec.as_str(),
-        "KeyMaterialId": out.key_material_id.to_hex(),
-    });
-    if let (Some(p), Value::Object(map)) = (&out.private_key_plaintext, &mut body) {
-        // The JSON body itself is an ordinary buffer (see docs/decisions.md, Response buffers).
-        let encoded = Zeroizing::new(b64(p));
-        map.insert(
-            "PrivateKeyPlaintext".into(),
-            Value::String(encoded.to_string()),
-        );
-    }
-    to_json(&body)
+    to_json(&DataKeyPairResponse {
+        private_key_ciphertext_blob: b64(&out.private_key_ciphertext_blob),
+        private_key_plaintext: out.private_key_plaintext.map(|p| Zeroizing::new(b64(&p))),
+        public_key: b64(&out.public_key),
+        key_id: &out.key_arn,
+        key_pair_spec: out.key_pair_spec.as_str(),
+        key_material_id: out.key_material_id.to_hex(),
+    })
+}
+
+/// Secrets go into the body through zeroizing strings (see docs/decisions.md, Response buffers).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DataKeyPairResponse<'a> {
+    private_key_ciphertext_blob: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    private_key_plaintext: Option<Zeroizing<String>>,
+    public_key: String,
+    key_id: &'a str,
+    key_pair_spec: &'static str,
+    key_material_id: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SharedSecretResponse<'a> {
+    key_id: &'a str,
+    shared_secret: Zeroizing<String>,
+    key_agreement_algorithm: &'static str,
+    key_origin: &'static str,
 }
 
 async fn mac(
@@ -284,11 +298,10 @@ async fn derive_shared_secret(
             },
         )
         .await?;
-    let secret = Zeroizing::new(b64(&out.shared_secret));
-    to_json(&json!({
-        "KeyId": out.key_arn,
-        "SharedSecret": secret.as_str(),
-        "KeyAgreementAlgorithm": out.key_agreement_algorithm.as_str(),
-        "KeyOrigin": "AWS_KMS",
-    }))
+    to_json(&SharedSecretResponse {
+        key_id: &out.key_arn,
+        shared_secret: Zeroizing::new(b64(&out.shared_secret)),
+        key_agreement_algorithm: out.key_agreement_algorithm.as_str(),
+        key_origin: "AWS_KMS",
+    })
 }
