@@ -8,23 +8,35 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use trent_crypto::{MaterialId, SymmetricKey};
+use trent_crypto::{AsymmetricKey, HmacKey, MaterialId, SymmetricKey};
 
 use crate::model::KeyRecord;
+
+/// One version of a key's material, parsed once when the key is loaded (the hot path never
+/// parses key material).
+#[expect(
+    clippy::large_enum_variant,
+    reason = "each Material already sits in its own Arc; boxing the AES key would add an indirection to the hot path"
+)]
+pub enum Material {
+    Symmetric(SymmetricKey),
+    Asymmetric(AsymmetricKey),
+    Hmac(HmacKey),
+}
 
 /// A key ready for cryptographic use.
 pub struct LoadedKey {
     pub record: KeyRecord,
     /// The key id as raw UUID bytes, as it appears in ciphertext blobs.
     pub uuid: [u8; 16],
-    materials: HashMap<MaterialId, Arc<SymmetricKey>>,
+    materials: HashMap<MaterialId, Arc<Material>>,
 }
 
 impl LoadedKey {
     pub fn new(
         record: KeyRecord,
         uuid: [u8; 16],
-        materials: HashMap<MaterialId, Arc<SymmetricKey>>,
+        materials: HashMap<MaterialId, Arc<Material>>,
     ) -> Self {
         Self {
             record,
@@ -33,8 +45,36 @@ impl LoadedKey {
         }
     }
 
+    /// Symmetric material `id`; `None` if absent or not symmetric.
     pub fn material(&self, id: &MaterialId) -> Option<&SymmetricKey> {
-        self.materials.get(id).map(|m| m.as_ref())
+        match self.materials.get(id).map(|m| m.as_ref()) {
+            Some(Material::Symmetric(k)) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// The asymmetric private key of the current material, if this is an asymmetric key.
+    pub fn asymmetric(&self) -> Option<&AsymmetricKey> {
+        match self
+            .materials
+            .get(&self.record.current_material)
+            .map(|m| m.as_ref())
+        {
+            Some(Material::Asymmetric(k)) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// The HMAC key of the current material, if this is an HMAC key.
+    pub fn hmac(&self) -> Option<&HmacKey> {
+        match self
+            .materials
+            .get(&self.record.current_material)
+            .map(|m| m.as_ref())
+        {
+            Some(Material::Hmac(k)) => Some(k),
+            _ => None,
+        }
     }
 
     /// The same key with new metadata (material unchanged).
@@ -47,14 +87,9 @@ impl LoadedKey {
     }
 
     /// The same key with new metadata and one more material version (rotation, import).
-    pub fn with_material(
-        &self,
-        record: KeyRecord,
-        id: MaterialId,
-        material: Arc<SymmetricKey>,
-    ) -> Self {
+    pub fn with_material(&self, record: KeyRecord, id: MaterialId, material: SymmetricKey) -> Self {
         let mut materials = self.materials.clone();
-        materials.insert(id, material);
+        materials.insert(id, Arc::new(Material::Symmetric(material)));
         Self {
             record,
             uuid: self.uuid,

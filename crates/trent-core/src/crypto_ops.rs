@@ -109,6 +109,11 @@ impl Kms {
         let caller = &*self.with_grant_tokens(caller, &input.grant_tokens)?;
         let algorithm =
             encryption_algorithm("encryptionAlgorithm", input.encryption_algorithm.as_deref())?;
+        if algorithm != EncryptionAlgorithm::SymmetricDefault {
+            return self
+                .encrypt_asymmetric(caller, key_id, plaintext, algorithm, input.dry_run)
+                .await;
+        }
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
         let context = crypto_context(
             &input.encryption_context,
@@ -141,6 +146,17 @@ impl Kms {
         let caller = &*self.with_grant_tokens(caller, &input.grant_tokens)?;
         let algorithm =
             encryption_algorithm("encryptionAlgorithm", input.encryption_algorithm.as_deref())?;
+        if algorithm != EncryptionAlgorithm::SymmetricDefault {
+            return self
+                .decrypt_asymmetric(
+                    caller,
+                    input.key_id.as_deref(),
+                    blob,
+                    algorithm,
+                    input.dry_run,
+                )
+                .await;
+        }
         let (key, parsed) = self
             .key_for_ciphertext(
                 caller,
@@ -184,6 +200,13 @@ impl Kms {
             "destinationEncryptionAlgorithm",
             input.destination_encryption_algorithm.as_deref(),
         )?;
+        if source_algorithm != EncryptionAlgorithm::SymmetricDefault
+            || destination_algorithm != EncryptionAlgorithm::SymmetricDefault
+        {
+            return self
+                .re_encrypt_asymmetric(caller, input, source_algorithm, destination_algorithm)
+                .await;
+        }
         let dest = self
             .resolve(caller, destination, KeyIdForms::KeyOrAlias)
             .await?;
@@ -328,7 +351,7 @@ impl Kms {
 
     /// Parses a ciphertext blob, finds the key it names and checks the caller may use it for
     /// `action`. `key_hint` is the optional `KeyId` the caller gave.
-    async fn key_for_ciphertext(
+    pub(crate) async fn key_for_ciphertext(
         &self,
         caller: &Caller,
         blob: &[u8],
@@ -384,12 +407,12 @@ impl Kms {
 }
 
 /// How a ciphertext is about to be used, for authorization.
-struct CiphertextUse<'a> {
-    action: &'a str,
-    algorithm: EncryptionAlgorithm,
-    context: &'a BTreeMap<String, String>,
+pub(crate) struct CiphertextUse<'a> {
+    pub(crate) action: &'a str,
+    pub(crate) algorithm: EncryptionAlgorithm,
+    pub(crate) context: &'a BTreeMap<String, String>,
     /// For ReEncryptFrom: the destination key id (`kms:ReEncryptOnSameKey`).
-    same_key_as: Option<&'a str>,
+    pub(crate) same_key_as: Option<&'a str>,
 }
 
 fn encryption_algorithm(field: &str, value: Option<&str>) -> KmsResult<EncryptionAlgorithm> {
@@ -398,7 +421,10 @@ fn encryption_algorithm(field: &str, value: Option<&str>) -> KmsResult<Encryptio
     })
 }
 
-fn require_symmetric_encryption(key: &LoadedKey, algorithm: EncryptionAlgorithm) -> KmsResult<()> {
+pub(crate) fn require_symmetric_encryption(
+    key: &LoadedKey,
+    algorithm: EncryptionAlgorithm,
+) -> KmsResult<()> {
     if key.record.key_usage != KeyUsage::EncryptDecrypt {
         return Err(KmsError::InvalidKeyUsage(format!(
             "{} key usage is {} which is not valid for this operation.",
@@ -421,7 +447,7 @@ fn require_symmetric_encryption(key: &LoadedKey, algorithm: EncryptionAlgorithm)
     Ok(())
 }
 
-fn seal(
+pub(crate) fn seal(
     key: &LoadedKey,
     context: &BTreeMap<String, String>,
     plaintext: &[u8],
@@ -440,7 +466,7 @@ fn seal(
     .map_err(|e| KmsError::Internal(e.to_string()))
 }
 
-fn open(
+pub(crate) fn open(
     key: &LoadedKey,
     blob: &CiphertextBlob,
     context: &BTreeMap<String, String>,

@@ -31,6 +31,12 @@ pub enum KmsError {
     InvalidKeyUsage(String),
     #[error("{0}")]
     InvalidMarker(String),
+    /// `KMSInvalidSignatureException`: Verify found the signature invalid.
+    #[error("{0}")]
+    InvalidSignature(String),
+    /// `KMSInvalidMacException`: VerifyMac found the MAC invalid.
+    #[error("{0}")]
+    InvalidMac(String),
     #[error("{0}")]
     InvalidGrantToken(String),
     #[error("{0}")]
@@ -68,6 +74,12 @@ impl From<StoreError> for KmsError {
 
 impl From<trent_crypto::random::RandomError> for KmsError {
     fn from(e: trent_crypto::random::RandomError) -> Self {
+        KmsError::Internal(e.to_string())
+    }
+}
+
+impl From<trent_crypto::AsymmetricError> for KmsError {
+    fn from(e: trent_crypto::AsymmetricError) -> Self {
         KmsError::Internal(e.to_string())
     }
 }

@@ -291,7 +291,7 @@ impl Kms {
         self.cache.put_key(Arc::new(current.with_material(
             record,
             material_id,
-            Arc::new(material),
+            material,
         )));
         Ok((arn, material_id))
     }

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use trent_crypto::MaterialId;
 use trent_crypto::spec::{KeySpec, KeyState, KeyUsage, Origin, WireEnum};
-use trent_crypto::{MaterialId, SymmetricKey};
 use uuid::Uuid;
 
 use crate::authz::Resource;
@@ -190,7 +190,10 @@ impl Kms {
                 key_spec.as_str()
             )));
         }
-        if key_spec != KeySpec::SymmetricDefault {
+        if matches!(
+            key_spec,
+            KeySpec::Sm2 | KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024
+        ) {
             return Err(KmsError::UnsupportedOperation(format!(
                 "KeySpec {} is not supported by this Trent server yet",
                 key_spec.as_str()
@@ -236,11 +239,15 @@ impl Kms {
         let key_id = Uuid::new_v4();
         let key_id_str = key_id.hyphenated().to_string();
         let material_id = MaterialId::random()?;
-        let material = SymmetricKey::generate()?;
-        let wrapped = self.root.wrap(
-            material.expose_bytes(),
-            &material_aad(&key_id_str, &material_id),
-        )?;
+        // RSA-4096 generation takes up to a second: keep it off the async workers.
+        let (raw, material) = tokio::task::spawn_blocking(move || {
+            crate::asymmetric_ops::generate_material(key_spec, key_usage)
+        })
+        .await
+        .map_err(|e| KmsError::Internal(e.to_string()))??;
+        let wrapped = self
+            .root
+            .wrap(&raw, &material_aad(&key_id_str, &material_id))?;
         let now = self.clock.now_ms();
         let mut tags = input.tags;
         tags.sort_by(|a, b| a.key.cmp(&b.key));

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod aliases;
+pub mod asymmetric_ops;
 pub mod authz;
 pub mod background;
 pub mod cache;

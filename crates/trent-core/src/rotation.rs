@@ -316,7 +316,7 @@ impl Kms {
         self.cache.put_key(Arc::new(current.with_material(
             record.clone(),
             material_id,
-            Arc::new(material),
+            material,
         )));
         Ok(record)
     }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use trent_crypto::{RootKey, SymmetricKey, random};
+use trent_crypto::{RootKey, random};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -258,9 +258,8 @@ impl Kms {
             let raw = self
                 .root
                 .unwrap(&m.wrapped, &material_aad(&m.key_id, &m.material_id))?;
-            let key = SymmetricKey::from_bytes(&raw).ok_or_else(|| {
-                KmsError::Internal("stored key material has the wrong length".into())
-            })?;
+            let key =
+                crate::asymmetric_ops::parse_material(record.key_spec, record.key_usage, &raw)?;
             materials.insert(m.material_id, Arc::new(key));
         }
         let loaded = Arc::new(LoadedKey::new(record, *uuid.as_bytes(), materials));

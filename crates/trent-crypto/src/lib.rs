@@ -4,6 +4,7 @@
 //!
 //! - [`spec`]: the closed AWS enums (key specs, key usages, algorithms) and their wire names;
 //! - [`material`]: symmetric key material, zeroized on drop and never `Debug`-printable;
+//! - [`asymmetric`], [`hmac_key`]: RSA/EC/Ed25519/ML-DSA and HMAC key material and their operations;
 //! - [`root`]: the root key that wraps every piece of key material at rest;
 //! - [`blob`]: the self-describing ciphertext blob returned by Encrypt and friends;
 //! - [`context`]: the canonical encoding of an encryption context, bound as AAD.
@@ -11,16 +12,21 @@
 //! What it does **not** do: decide who may use a key (that is the domain's job), or keep keys
 //! anywhere (the storage layer holds only wrapped bytes).
 
+pub mod asymmetric;
 pub mod blob;
 pub mod context;
 pub mod hash;
+pub mod hmac_key;
 pub mod import;
 pub mod material;
+mod prehash;
 pub mod random;
 pub mod root;
 pub mod spec;
 
+pub use asymmetric::{AsymmetricError, AsymmetricKey};
 pub use blob::{BlobError, CiphertextBlob};
 pub use context::EncryptionContext;
+pub use hmac_key::HmacKey;
 pub use material::{MaterialId, SymmetricKey};
 pub use root::{RootKey, RootKeyError};

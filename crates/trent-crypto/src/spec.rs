@@ -87,6 +87,94 @@ wire_enum!(
     }
 );
 
+wire_enum!(
+    /// `SigningAlgorithmSpec`.
+    SigningAlgorithm {
+        RsassaPssSha256 = "RSASSA_PSS_SHA_256", RsassaPssSha384 = "RSASSA_PSS_SHA_384",
+        RsassaPssSha512 = "RSASSA_PSS_SHA_512", RsassaPkcs1V15Sha256 = "RSASSA_PKCS1_V1_5_SHA_256",
+        RsassaPkcs1V15Sha384 = "RSASSA_PKCS1_V1_5_SHA_384",
+        RsassaPkcs1V15Sha512 = "RSASSA_PKCS1_V1_5_SHA_512", EcdsaSha256 = "ECDSA_SHA_256",
+        EcdsaSha384 = "ECDSA_SHA_384", EcdsaSha512 = "ECDSA_SHA_512", Sm2Dsa = "SM2DSA",
+        MlDsaShake256 = "ML_DSA_SHAKE_256", Ed25519Sha512 = "ED25519_SHA_512",
+        Ed25519PhSha512 = "ED25519_PH_SHA_512",
+    }
+);
+
+wire_enum!(
+    /// `MessageType` of Sign and Verify.
+    MessageType { Raw = "RAW", Digest = "DIGEST", ExternalMu = "EXTERNAL_MU" }
+);
+
+wire_enum!(
+    /// `MacAlgorithmSpec`.
+    MacAlgorithm {
+        HmacSha224 = "HMAC_SHA_224", HmacSha256 = "HMAC_SHA_256", HmacSha384 = "HMAC_SHA_384",
+        HmacSha512 = "HMAC_SHA_512",
+    }
+);
+
+wire_enum!(
+    /// `KeyAgreementAlgorithmSpec`.
+    KeyAgreementAlgorithm { Ecdh = "ECDH" }
+);
+
+wire_enum!(
+    /// `DataKeyPairSpec`: the kind of key pair GenerateDataKeyPair returns.
+    DataKeyPairSpec {
+        Rsa2048 = "RSA_2048", Rsa3072 = "RSA_3072", Rsa4096 = "RSA_4096",
+        EccNistP256 = "ECC_NIST_P256", EccNistP384 = "ECC_NIST_P384", EccNistP521 = "ECC_NIST_P521",
+        EccSecgP256k1 = "ECC_SECG_P256K1", Sm2 = "SM2", EccNistEdwards25519 = "ECC_NIST_EDWARDS25519",
+        MlKem512 = "ML_KEM_512", MlKem768 = "ML_KEM_768", MlKem1024 = "ML_KEM_1024",
+    }
+);
+
+impl SigningAlgorithm {
+    /// Length of the digest a `MessageType: DIGEST` message must have (the hash this algorithm
+    /// applies to a RAW message); `None` where DIGEST does not apply.
+    pub fn digest_len(self) -> Option<usize> {
+        use SigningAlgorithm::*;
+        match self {
+            RsassaPssSha256 | RsassaPkcs1V15Sha256 | EcdsaSha256 | Sm2Dsa => Some(32),
+            RsassaPssSha384 | RsassaPkcs1V15Sha384 | EcdsaSha384 => Some(48),
+            RsassaPssSha512 | RsassaPkcs1V15Sha512 | EcdsaSha512 | Ed25519PhSha512 => Some(64),
+            MlDsaShake256 | Ed25519Sha512 => None,
+        }
+    }
+}
+
+impl MacAlgorithm {
+    /// Length of the MAC in bytes.
+    pub fn mac_len(self) -> usize {
+        match self {
+            MacAlgorithm::HmacSha224 => 28,
+            MacAlgorithm::HmacSha256 => 32,
+            MacAlgorithm::HmacSha384 => 48,
+            MacAlgorithm::HmacSha512 => 64,
+        }
+    }
+}
+
+impl DataKeyPairSpec {
+    /// The key spec of the same name (every data key pair spec is also a key spec).
+    pub fn key_spec(self) -> KeySpec {
+        use DataKeyPairSpec::*;
+        match self {
+            Rsa2048 => KeySpec::Rsa2048,
+            Rsa3072 => KeySpec::Rsa3072,
+            Rsa4096 => KeySpec::Rsa4096,
+            EccNistP256 => KeySpec::EccNistP256,
+            EccNistP384 => KeySpec::EccNistP384,
+            EccNistP521 => KeySpec::EccNistP521,
+            EccSecgP256k1 => KeySpec::EccSecgP256k1,
+            Sm2 => KeySpec::Sm2,
+            EccNistEdwards25519 => KeySpec::EccNistEdwards25519,
+            MlKem512 => KeySpec::MlKem512,
+            MlKem768 => KeySpec::MlKem768,
+            MlKem1024 => KeySpec::MlKem1024,
+        }
+    }
+}
+
 impl DataKeySpec {
     pub fn byte_len(self) -> usize {
         match self {
@@ -122,6 +210,99 @@ impl KeySpec {
             }
             KeySpec::Sm2 => &[Sm2Pke],
             _ => &[],
+        }
+    }
+}
+
+impl KeySpec {
+    /// The signing algorithms of a SIGN_VERIFY key of this spec, in AWS's order.
+    pub fn signing_algorithms(self) -> &'static [SigningAlgorithm] {
+        use SigningAlgorithm::*;
+        match self {
+            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => &[
+                RsassaPssSha256,
+                RsassaPssSha384,
+                RsassaPssSha512,
+                RsassaPkcs1V15Sha256,
+                RsassaPkcs1V15Sha384,
+                RsassaPkcs1V15Sha512,
+            ],
+            KeySpec::EccNistP256 | KeySpec::EccSecgP256k1 => &[EcdsaSha256],
+            KeySpec::EccNistP384 => &[EcdsaSha384],
+            KeySpec::EccNistP521 => &[EcdsaSha512],
+            KeySpec::EccNistEdwards25519 => &[Ed25519Sha512, Ed25519PhSha512],
+            KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => &[MlDsaShake256],
+            KeySpec::Sm2 => &[Sm2Dsa],
+            _ => &[],
+        }
+    }
+
+    /// The MAC algorithm of an HMAC key spec.
+    pub fn mac_algorithms(self) -> &'static [MacAlgorithm] {
+        match self {
+            KeySpec::Hmac224 => &[MacAlgorithm::HmacSha224],
+            KeySpec::Hmac256 => &[MacAlgorithm::HmacSha256],
+            KeySpec::Hmac384 => &[MacAlgorithm::HmacSha384],
+            KeySpec::Hmac512 => &[MacAlgorithm::HmacSha512],
+            _ => &[],
+        }
+    }
+
+    /// The key agreement algorithms of a KEY_AGREEMENT key of this spec.
+    pub fn key_agreement_algorithms(self) -> &'static [KeyAgreementAlgorithm] {
+        match self {
+            KeySpec::EccNistP256 | KeySpec::EccNistP384 | KeySpec::EccNistP521 | KeySpec::Sm2 => {
+                &[KeyAgreementAlgorithm::Ecdh]
+            }
+            _ => &[],
+        }
+    }
+
+    /// HMAC key length in bytes (the spec's bit count), `None` for other specs.
+    pub fn hmac_key_len(self) -> Option<usize> {
+        match self {
+            KeySpec::Hmac224 => Some(28),
+            KeySpec::Hmac256 => Some(32),
+            KeySpec::Hmac384 => Some(48),
+            KeySpec::Hmac512 => Some(64),
+            _ => None,
+        }
+    }
+}
+
+/// The algorithm lists AWS shows for a key (KeyMetadata, GetPublicKey): each list only for the
+/// usage it belongs to, so an RSA SIGN_VERIFY key lists no encryption algorithms.
+pub struct AlgorithmLists {
+    pub encryption: &'static [EncryptionAlgorithm],
+    pub signing: &'static [SigningAlgorithm],
+    pub mac: &'static [MacAlgorithm],
+    pub key_agreement: &'static [KeyAgreementAlgorithm],
+}
+
+impl AlgorithmLists {
+    pub fn for_key(spec: KeySpec, usage: KeyUsage) -> Self {
+        let pick = |u: KeyUsage| usage == u;
+        AlgorithmLists {
+            encryption: if pick(KeyUsage::EncryptDecrypt) {
+                spec.encryption_algorithms()
+            } else {
+                &[]
+            },
+            signing: if pick(KeyUsage::SignVerify) {
+                spec.signing_algorithms()
+            } else {
+                &[]
+            },
+            mac: if pick(KeyUsage::GenerateVerifyMac) {
+                spec.mac_algorithms()
+            } else {
+                &[]
+            },
+            key_agreement: if pick(KeyUsage::KeyAgreement) {
+                spec.key_agreement_algorithms()
+            } else {
+                &[]
+            },
         }
     }
 }

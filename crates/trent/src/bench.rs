@@ -28,12 +28,17 @@ pub struct BenchArgs {
     secret_access_key: Option<String>,
     #[arg(long, default_value = "us-east-1")]
     region: String,
-    /// encrypt, decrypt or generate-data-key.
+    /// encrypt, decrypt, generate-data-key, sign or generate-mac.
     #[arg(long, default_value = "encrypt")]
     operation: String,
-    /// Key to use; a new symmetric key is created when absent.
+    /// Key to use; when absent a new key is created (symmetric, or for `sign` of `--key-spec`,
+    /// for `generate-mac` HMAC_256).
     #[arg(long)]
     key_id: Option<String>,
+    /// Key spec of the key `sign` creates: RSA_2048, ECC_NIST_P256, ECC_NIST_EDWARDS25519,
+    /// ML_DSA_65, ... (its first signing algorithm is used).
+    #[arg(long, default_value = "ECC_NIST_P256")]
+    key_spec: String,
     #[arg(long, default_value_t = 64)]
     connections: usize,
     /// Seconds to run.
@@ -54,11 +59,19 @@ struct Target {
 
 pub async fn run(args: BenchArgs) -> Result<(), String> {
     let target = target(&args)?;
+    let create = match args.operation.as_str() {
+        "sign" => {
+            json!({"Description": "trent bench", "KeySpec": args.key_spec, "KeyUsage": "SIGN_VERIFY"})
+        }
+        "generate-mac" => {
+            json!({"Description": "trent bench", "KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"})
+        }
+        _ => json!({"Description": "trent bench"}),
+    };
     let key_id = match &args.key_id {
         Some(k) => k.clone(),
         None => {
-            let created =
-                call_once(&target, "CreateKey", &json!({"Description": "trent bench"})).await?;
+            let created = call_once(&target, "CreateKey", &create).await?;
             created
                 .pointer("/KeyMetadata/KeyId")
                 .and_then(Value::as_str)
@@ -85,9 +98,25 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
                 json!({"CiphertextBlob": enc.get("CiphertextBlob")}),
             )
         }
+        "sign" => {
+            let described = call_once(&target, "DescribeKey", &json!({"KeyId": key_id})).await?;
+            let algorithm = described
+                .pointer("/KeyMetadata/SigningAlgorithms/0")
+                .and_then(Value::as_str)
+                .ok_or("the key has no signing algorithm (use a SIGN_VERIFY key)")?
+                .to_string();
+            (
+                "Sign",
+                json!({"KeyId": key_id, "Message": plaintext, "SigningAlgorithm": algorithm}),
+            )
+        }
+        "generate-mac" => (
+            "GenerateMac",
+            json!({"KeyId": key_id, "Message": plaintext, "MacAlgorithm": "HMAC_SHA_256"}),
+        ),
         other => {
             return Err(format!(
-                "unknown operation `{other}` (encrypt, decrypt, generate-data-key)"
+                "unknown operation `{other}` (encrypt, decrypt, generate-data-key, sign, generate-mac)"
             ));
         }
     };

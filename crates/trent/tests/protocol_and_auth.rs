@@ -190,7 +190,13 @@ async fn protocol_errors_are_typed() {
         r.json["message"],
         "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null"
     );
-    let r = send(&server, Some("TrentService.Sign"), "{}", signed).await;
+    let r = send(
+        &server,
+        Some("TrentService.UpdatePrimaryRegion"),
+        "{}",
+        signed,
+    )
+    .await;
     assert_eq!(r.json["__type"], "UnsupportedOperationException");
     // Garbage never panics the server: it still answers afterwards.
     let r = send(&server, Some("TrentService.ListKeys"), "{}", signed).await;

@@ -37,6 +37,8 @@ fn domain_code(e: &KmsError) -> (StatusCode, &'static str) {
         IncorrectKey(_) => (bad, "IncorrectKeyException"),
         InvalidKeyUsage(_) => (bad, "InvalidKeyUsageException"),
         InvalidMarker(_) => (bad, "InvalidMarkerException"),
+        InvalidSignature(_) => (bad, "KMSInvalidSignatureException"),
+        InvalidMac(_) => (bad, "KMSInvalidMacException"),
         InvalidGrantToken(_) => (bad, "InvalidGrantTokenException"),
         Validation(_) => (bad, "ValidationException"),
         LimitExceeded(_) => (bad, "LimitExceededException"),

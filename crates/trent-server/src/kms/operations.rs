@@ -19,6 +19,9 @@ type ApiResult = Result<Vec<u8>, ApiError>;
 
 /// Runs `operation` with the JSON `body`.
 pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) -> ApiResult {
+    if let Some(result) = super::asymmetric::dispatch(kms, caller, operation, body).await {
+        return result;
+    }
     if let Some(result) = super::grants::dispatch(kms, caller, operation, body).await {
         return result;
     }
@@ -134,21 +137,13 @@ const KNOWN_UNIMPLEMENTED: &[&str] = &[
     "CreateCustomKeyStore",
     "Decapsulate",
     "DeleteCustomKeyStore",
-    "DeriveSharedSecret",
     "DescribeCustomKeyStores",
     "DisconnectCustomKeyStore",
     "Encapsulate",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "GenerateMac",
     "GetKeyLastUsage",
-    "GetPublicKey",
     "ReplicateKey",
-    "Sign",
     "UpdateCustomKeyStore",
     "UpdatePrimaryRegion",
-    "Verify",
-    "VerifyMac",
 ];
 
 pub(super) fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
@@ -206,16 +201,11 @@ pub fn key_metadata(r: &KeyRecord) -> Value {
         "MultiRegion": r.multi_region,
         "CurrentKeyMaterialId": r.current_material.to_hex(),
     });
-    let algorithms: Vec<&str> = r
-        .key_spec
-        .encryption_algorithms()
-        .iter()
-        .map(|a| a.as_str())
-        .collect();
     if let Value::Object(map) = &mut m {
-        if !algorithms.is_empty() {
-            map.insert("EncryptionAlgorithms".into(), json!(algorithms));
-        }
+        super::asymmetric::insert_algorithm_lists(
+            map,
+            &trent_crypto::spec::AlgorithmLists::for_key(r.key_spec, r.key_usage),
+        );
         super::lifecycle::add_key_metadata(map, r);
     }
     m

@@ -1,0 +1,307 @@
+//! Wire handlers for asymmetric, HMAC and key-agreement operations: Sign, Verify, GetPublicKey,
+//! GenerateDataKeyPair(WithoutPlaintext), GenerateMac, VerifyMac, DeriveSharedSecret.
+//! (RSA Encrypt/Decrypt travel through the ordinary Encrypt/Decrypt handlers.)
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use trent_core::asymmetric_ops::{
+    DeriveSharedSecretInput, GenerateDataKeyPairInput, MacInput, SignInput, VerifyInput,
+};
+use trent_core::{Caller, Kms};
+use trent_crypto::spec::{AlgorithmLists, WireEnum};
+use zeroize::Zeroizing;
+
+use super::error::ApiError;
+use super::operations::{b64, parse, to_json};
+use super::shapes::{Context, b64 as b64de};
+
+type ApiResult = Result<Vec<u8>, ApiError>;
+
+/// Runs one of this module's operations; `None` if `operation` is not one of them.
+pub async fn dispatch(
+    kms: &Kms,
+    caller: &Caller,
+    operation: &str,
+    body: &[u8],
+) -> Option<ApiResult> {
+    Some(match operation {
+        "Sign" => sign(kms, caller, parse(body)).await,
+        "Verify" => verify(kms, caller, parse(body)).await,
+        "GetPublicKey" => get_public_key(kms, caller, parse(body)).await,
+        "GenerateDataKeyPair" => generate_data_key_pair(kms, caller, parse(body), true).await,
+        "GenerateDataKeyPairWithoutPlaintext" => {
+            generate_data_key_pair(kms, caller, parse(body), false).await
+        }
+        "GenerateMac" => mac(kms, caller, parse(body), false).await,
+        "VerifyMac" => mac(kms, caller, parse(body), true).await,
+        "DeriveSharedSecret" => derive_shared_secret(kms, caller, parse(body)).await,
+        _ => return None,
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct SignVerifyRequest {
+    key_id: Option<String>,
+    #[serde(deserialize_with = "b64de::deserialize_opt")]
+    message: Option<Vec<u8>>,
+    message_type: Option<String>,
+    #[serde(deserialize_with = "b64de::deserialize_opt")]
+    signature: Option<Vec<u8>>,
+    signing_algorithm: Option<String>,
+    grant_tokens: Option<Vec<String>>,
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct KeyIdRequest {
+    key_id: Option<String>,
+    grant_tokens: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DataKeyPairRequest {
+    key_id: Option<String>,
+    key_pair_spec: Option<String>,
+    encryption_context: Context,
+    grant_tokens: Option<Vec<String>>,
+    recipient: Option<Value>,
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MacRequest {
+    key_id: Option<String>,
+    #[serde(deserialize_with = "b64de::deserialize_opt")]
+    message: Option<Vec<u8>>,
+    mac_algorithm: Option<String>,
+    #[serde(deserialize_with = "b64de::deserialize_opt")]
+    mac: Option<Vec<u8>>,
+    grant_tokens: Option<Vec<String>>,
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeriveSharedSecretRequest {
+    key_id: Option<String>,
+    key_agreement_algorithm: Option<String>,
+    #[serde(deserialize_with = "b64de::deserialize_opt")]
+    public_key: Option<Vec<u8>>,
+    grant_tokens: Option<Vec<String>>,
+    recipient: Option<Value>,
+    dry_run: Option<bool>,
+}
+
+async fn sign(kms: &Kms, caller: &Caller, r: Result<SignVerifyRequest, ApiError>) -> ApiResult {
+    let r = r?;
+    let out = kms
+        .sign(
+            caller,
+            SignInput {
+                key_id: r.key_id,
+                message: r.message.map(Zeroizing::new),
+                message_type: r.message_type,
+                signing_algorithm: r.signing_algorithm,
+                grant_tokens: r.grant_tokens.unwrap_or_default(),
+                dry_run: r.dry_run.unwrap_or(false),
+            },
+        )
+        .await?;
+    to_json(&json!({
+        "KeyId": out.key_arn,
+        "Signature": b64(&out.signature),
+        "SigningAlgorithm": out.signing_algorithm.as_str(),
+    }))
+}
+
+async fn verify(kms: &Kms, caller: &Caller, r: Result<SignVerifyRequest, ApiError>) -> ApiResult {
+    let r = r?;
+    let out = kms
+        .verify(
+            caller,
+            VerifyInput {
+                key_id: r.key_id,
+                message: r.message.map(Zeroizing::new),
+                message_type: r.message_type,
+                signature: r.signature,
+                signing_algorithm: r.signing_algorithm,
+                grant_tokens: r.grant_tokens.unwrap_or_default(),
+                dry_run: r.dry_run.unwrap_or(false),
+            },
+        )
+        .await?;
+    to_json(&json!({
+        "KeyId": out.key_arn,
+        "SignatureValid": true,
+        "SigningAlgorithm": out.signing_algorithm.as_str(),
+    }))
+}
+
+/// The algorithm-list members AWS includes for a key (each only when non-empty).
+pub fn insert_algorithm_lists(map: &mut serde_json::Map<String, Value>, lists: &AlgorithmLists) {
+    fn names<E: WireEnum>(v: &[E]) -> Value {
+        Value::from(v.iter().map(|a| a.as_str()).collect::<Vec<_>>())
+    }
+    if !lists.encryption.is_empty() {
+        map.insert("EncryptionAlgorithms".into(), names(lists.encryption));
+    }
+    if !lists.signing.is_empty() {
+        map.insert("SigningAlgorithms".into(), names(lists.signing));
+    }
+    if !lists.mac.is_empty() {
+        map.insert("MacAlgorithms".into(), names(lists.mac));
+    }
+    if !lists.key_agreement.is_empty() {
+        map.insert("KeyAgreementAlgorithms".into(), names(lists.key_agreement));
+    }
+}
+
+async fn get_public_key(
+    kms: &Kms,
+    caller: &Caller,
+    r: Result<KeyIdRequest, ApiError>,
+) -> ApiResult {
+    let r = r?;
+    let out = kms
+        .get_public_key(
+            caller,
+            r.key_id.as_deref(),
+            &r.grant_tokens.unwrap_or_default(),
+        )
+        .await?;
+    let record = &out.record;
+    let mut map = serde_json::Map::new();
+    map.insert("KeyId".into(), record.arn().into());
+    map.insert("PublicKey".into(), b64(&out.public_key).into());
+    map.insert(
+        "CustomerMasterKeySpec".into(),
+        record.key_spec.as_str().into(),
+    );
+    map.insert("KeySpec".into(), record.key_spec.as_str().into());
+    map.insert("KeyUsage".into(), record.key_usage.as_str().into());
+    insert_algorithm_lists(
+        &mut map,
+        &AlgorithmLists::for_key(record.key_spec, record.key_usage),
+    );
+    to_json(&Value::Object(map))
+}
+
+async fn generate_data_key_pair(
+    kms: &Kms,
+    caller: &Caller,
+    r: Result<DataKeyPairRequest, ApiError>,
+    with_plaintext: bool,
+) -> ApiResult {
+    let r = r?;
+    let out = kms
+        .generate_data_key_pair(
+            caller,
+            GenerateDataKeyPairInput {
+                key_id: r.key_id,
+                key_pair_spec: r.key_pair_spec,
+                encryption_context: r.encryption_context.unwrap_or_default(),
+                grant_tokens: r.grant_tokens.unwrap_or_default(),
+                has_recipient: r.recipient.is_some(),
+                dry_run: r.dry_run.unwrap_or(false),
+            },
+            with_plaintext,
+        )
+        .await?;
+    to_json(&DataKeyPairResponse {
+        private_key_ciphertext_blob: b64(&out.private_key_ciphertext_blob),
+        private_key_plaintext: out.private_key_plaintext.map(|p| Zeroizing::new(b64(&p))),
+        public_key: b64(&out.public_key),
+        key_id: &out.key_arn,
+        key_pair_spec: out.key_pair_spec.as_str(),
+        key_material_id: out.key_material_id.to_hex(),
+    })
+}
+
+/// Secrets go into the body through zeroizing strings (see docs/decisions.md, Response buffers).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DataKeyPairResponse<'a> {
+    private_key_ciphertext_blob: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    private_key_plaintext: Option<Zeroizing<String>>,
+    public_key: String,
+    key_id: &'a str,
+    key_pair_spec: &'static str,
+    key_material_id: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SharedSecretResponse<'a> {
+    key_id: &'a str,
+    shared_secret: Zeroizing<String>,
+    key_agreement_algorithm: &'static str,
+    key_origin: &'static str,
+}
+
+async fn mac(
+    kms: &Kms,
+    caller: &Caller,
+    r: Result<MacRequest, ApiError>,
+    verify: bool,
+) -> ApiResult {
+    let r = r?;
+    let out = kms
+        .mac(
+            caller,
+            MacInput {
+                key_id: r.key_id,
+                message: r.message.map(Zeroizing::new),
+                mac_algorithm: r.mac_algorithm,
+                mac: r.mac,
+                grant_tokens: r.grant_tokens.unwrap_or_default(),
+                dry_run: r.dry_run.unwrap_or(false),
+            },
+            verify,
+        )
+        .await?;
+    if verify {
+        to_json(&json!({
+            "KeyId": out.key_arn,
+            "MacValid": true,
+            "MacAlgorithm": out.mac_algorithm.as_str(),
+        }))
+    } else {
+        to_json(&json!({
+            "KeyId": out.key_arn,
+            "Mac": b64(&out.mac),
+            "MacAlgorithm": out.mac_algorithm.as_str(),
+        }))
+    }
+}
+
+async fn derive_shared_secret(
+    kms: &Kms,
+    caller: &Caller,
+    r: Result<DeriveSharedSecretRequest, ApiError>,
+) -> ApiResult {
+    let r = r?;
+    let out = kms
+        .derive_shared_secret(
+            caller,
+            DeriveSharedSecretInput {
+                key_id: r.key_id,
+                key_agreement_algorithm: r.key_agreement_algorithm,
+                public_key: r.public_key,
+                grant_tokens: r.grant_tokens.unwrap_or_default(),
+                has_recipient: r.recipient.is_some(),
+                dry_run: r.dry_run.unwrap_or(false),
+            },
+        )
+        .await?;
+    to_json(&SharedSecretResponse {
+        key_id: &out.key_arn,
+        shared_secret: Zeroizing::new(b64(&out.shared_secret)),
+        key_agreement_algorithm: out.key_agreement_algorithm.as_str(),
+        key_origin: "AWS_KMS",
+    })
+}

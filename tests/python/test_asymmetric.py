@@ -1,0 +1,380 @@
+"""Asymmetric, HMAC and key-agreement keys through boto3, cross-checked with pyca/cryptography.
+
+Every signature Trent makes is verified here with the public key from GetPublicKey; RSA
+ciphertext is made here and decrypted by Trent; ECDH secrets are computed on both sides.
+"""
+
+import hashlib
+
+import pytest
+from botocore.exceptions import ClientError
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa, utils
+
+HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+
+SIGN_SPECS = {
+    "RSA_2048": ["RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
+                 "RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512"],
+    "RSA_3072": ["RSASSA_PSS_SHA_256", "RSASSA_PKCS1_V1_5_SHA_512"],
+    "ECC_NIST_P256": ["ECDSA_SHA_256"],
+    "ECC_NIST_P384": ["ECDSA_SHA_384"],
+    "ECC_NIST_P521": ["ECDSA_SHA_512"],
+    "ECC_SECG_P256K1": ["ECDSA_SHA_256"],
+    "ECC_NIST_EDWARDS25519": ["ED25519_SHA_512"],
+    "ML_DSA_44": ["ML_DSA_SHAKE_256"],
+    "ML_DSA_65": ["ML_DSA_SHAKE_256"],
+    "ML_DSA_87": ["ML_DSA_SHAKE_256"],
+}
+
+
+def error_code(excinfo) -> str:
+    return excinfo.value.response["Error"]["Code"]
+
+
+def create(kms, spec, usage):
+    return kms.create_key(KeySpec=spec, KeyUsage=usage)["KeyMetadata"]
+
+
+def hash_of(alg):
+    """The SHA-2 hash of an RSA/ECDSA algorithm; None for Ed25519 and ML-DSA."""
+    if alg.startswith(("RSASSA", "ECDSA")):
+        return HASHES[alg[-3:]]()
+    return None
+
+
+def local_verify(public_der, alg, message, signature, digest_input=False):
+    """Verifies with pyca/cryptography; raises InvalidSignature when it does not verify."""
+    pub = serialization.load_der_public_key(public_der)
+    h = hash_of(alg)
+    data_hash = utils.Prehashed(h) if digest_input else h
+    if alg.startswith("RSASSA_PSS"):
+        pub.verify(signature, message, padding.PSS(mgf=padding.MGF1(h), salt_length=h.digest_size), data_hash)
+    elif alg.startswith("RSASSA_PKCS1"):
+        pub.verify(signature, message, padding.PKCS1v15(), data_hash)
+    elif alg.startswith("ECDSA"):
+        pub.verify(signature, message, ec.ECDSA(data_hash))
+    else:  # Ed25519 and ML-DSA take the message itself
+        pub.verify(signature, message)
+
+
+@pytest.mark.parametrize("spec", sorted(SIGN_SPECS))
+def test_signatures_verify_offline_raw_and_digest(kms, spec):
+    meta = create(kms, spec, "SIGN_VERIFY")
+    key_id = meta["KeyId"]
+    public = kms.get_public_key(KeyId=key_id)
+    assert public["KeySpec"] == spec and public["KeyUsage"] == "SIGN_VERIFY"
+    assert set(SIGN_SPECS[spec]) <= set(public["SigningAlgorithms"])
+    assert meta["SigningAlgorithms"] == public["SigningAlgorithms"]
+    assert "EncryptionAlgorithms" not in meta
+    der = public["PublicKey"]
+    message = b"the message Trent signs"
+    for alg in SIGN_SPECS[spec]:
+        sig = kms.sign(KeyId=key_id, Message=message, SigningAlgorithm=alg)
+        assert sig["SigningAlgorithm"] == alg and sig["KeyId"] == meta["Arn"]
+        local_verify(der, alg, message, sig["Signature"])
+        assert kms.verify(KeyId=key_id, Message=message, Signature=sig["Signature"],
+                          SigningAlgorithm=alg)["SignatureValid"] is True
+        with pytest.raises(InvalidSignature):
+            local_verify(der, alg, message + b"!", sig["Signature"])
+        h = hash_of(alg)
+        if h is not None and not alg.startswith("ED25519"):
+            digest = hashlib.new(h.name, message).digest()
+            dsig = kms.sign(KeyId=key_id, Message=digest, MessageType="DIGEST", SigningAlgorithm=alg)["Signature"]
+            local_verify(der, alg, message, dsig)
+            local_verify(der, alg, digest, dsig, digest_input=True)
+            # A DIGEST signature verifies as RAW over the message and vice versa.
+            assert kms.verify(KeyId=key_id, Message=message, Signature=dsig, SigningAlgorithm=alg)["SignatureValid"]
+            assert kms.verify(KeyId=key_id, Message=digest, MessageType="DIGEST",
+                              Signature=sig["Signature"], SigningAlgorithm=alg)["SignatureValid"]
+            with pytest.raises(ClientError) as e:
+                kms.sign(KeyId=key_id, Message=digest[:-1], MessageType="DIGEST", SigningAlgorithm=alg)
+            assert error_code(e) == "ValidationException"
+
+
+def test_offline_signatures_verify_in_trent(kms):
+    """The other direction for Ed25519/ML-DSA is impossible (no private key), so: tampering."""
+    key_id = create(kms, "ECC_NIST_EDWARDS25519", "SIGN_VERIFY")["KeyId"]
+    sig = kms.sign(KeyId=key_id, Message=b"m", SigningAlgorithm="ED25519_SHA_512")["Signature"]
+    pub = serialization.load_der_public_key(kms.get_public_key(KeyId=key_id)["PublicKey"])
+    assert isinstance(pub, ed25519.Ed25519PublicKey)
+    pub.verify(sig, b"m")
+    pq = create(kms, "ML_DSA_65", "SIGN_VERIFY")["KeyId"]
+    pq_pub = serialization.load_der_public_key(kms.get_public_key(KeyId=pq)["PublicKey"])
+    assert isinstance(pq_pub, mldsa.MLDSA65PublicKey)
+
+
+def test_verify_negative_cases(kms):
+    key_id = create(kms, "ECC_NIST_P256", "SIGN_VERIFY")["KeyId"]
+    other = create(kms, "ECC_NIST_P256", "SIGN_VERIFY")["KeyId"]
+    rsa_key = create(kms, "RSA_2048", "SIGN_VERIFY")["KeyId"]
+    sig = kms.sign(KeyId=key_id, Message=b"hello", SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    rsa_sig = kms.sign(KeyId=rsa_key, Message=b"hello", SigningAlgorithm="RSASSA_PSS_SHA_256")["Signature"]
+    cases = [
+        dict(KeyId=key_id, Message=b"hellO", Signature=sig, SigningAlgorithm="ECDSA_SHA_256"),
+        dict(KeyId=other, Message=b"hello", Signature=sig, SigningAlgorithm="ECDSA_SHA_256"),
+        dict(KeyId=key_id, Message=b"hello", Signature=sig[:-1] + bytes([sig[-1] ^ 1]), SigningAlgorithm="ECDSA_SHA_256"),
+        dict(KeyId=rsa_key, Message=b"hello", Signature=rsa_sig, SigningAlgorithm="RSASSA_PSS_SHA_384"),
+        dict(KeyId=rsa_key, Message=b"hello", Signature=rsa_sig, SigningAlgorithm="RSASSA_PKCS1_V1_5_SHA_256"),
+    ]
+    for case in cases:
+        with pytest.raises(ClientError) as e:
+            kms.verify(**case)
+        assert error_code(e) == "KMSInvalidSignatureException", case
+    # Algorithm of another key family, usage errors, limits.
+    for call, code in [
+        (lambda: kms.sign(KeyId=key_id, Message=b"x", SigningAlgorithm="RSASSA_PSS_SHA_256"), "InvalidKeyUsageException"),
+        (lambda: kms.sign(KeyId=key_id, Message=b"x", SigningAlgorithm="ECDSA_SHA_384"), "InvalidKeyUsageException"),
+        (lambda: kms.verify(KeyId=key_id, Message=b"hello", Signature=sig, SigningAlgorithm="ECDSA_SHA_512"), "InvalidKeyUsageException"),
+        (lambda: kms.sign(KeyId=key_id, Message=b"x" * 4097, SigningAlgorithm="ECDSA_SHA_256"), "ValidationException"),
+        (lambda: kms.sign(KeyId=key_id, Message=b"x", SigningAlgorithm="NOPE"), "ValidationException"),
+        (lambda: kms.encrypt(KeyId=key_id, Plaintext=b"x"), "InvalidKeyUsageException"),
+        (lambda: kms.generate_mac(KeyId=key_id, Message=b"x", MacAlgorithm="HMAC_SHA_256"), "InvalidKeyUsageException"),
+    ]:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_code(e) == code
+    assert kms.sign(KeyId=key_id, Message=b"x" * 4096, SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    symmetric = kms.create_key()["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError) as e:
+        kms.sign(KeyId=symmetric, Message=b"x", SigningAlgorithm="ECDSA_SHA_256")
+    assert error_code(e) == "InvalidKeyUsageException"
+    with pytest.raises(ClientError) as e:
+        kms.get_public_key(KeyId=symmetric)
+    assert error_code(e) == "UnsupportedOperationException"
+    kms.disable_key(KeyId=key_id)
+    with pytest.raises(ClientError) as e:
+        kms.sign(KeyId=key_id, Message=b"x", SigningAlgorithm="ECDSA_SHA_256")
+    assert error_code(e) == "DisabledException"
+
+
+@pytest.mark.parametrize("spec,limits", [("RSA_2048", (214, 190)), ("RSA_3072", (342, 318)), ("RSA_4096", (470, 446))])
+def test_rsa_oaep_offline_ciphertext_decrypts_in_trent(kms, spec, limits):
+    meta = create(kms, spec, "ENCRYPT_DECRYPT")
+    key_id = meta["KeyId"]
+    assert meta["EncryptionAlgorithms"] == ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]
+    assert "SigningAlgorithms" not in meta
+    pub = serialization.load_der_public_key(kms.get_public_key(KeyId=key_id)["PublicKey"])
+    assert isinstance(pub, rsa.RSAPublicKey)
+    for alg, h, limit in [("RSAES_OAEP_SHA_1", hashes.SHA1, limits[0]), ("RSAES_OAEP_SHA_256", hashes.SHA256, limits[1])]:
+        oaep = padding.OAEP(mgf=padding.MGF1(h()), algorithm=h(), label=None)
+        plaintext = bytes(range(256)) * 2
+        plaintext = plaintext[:limit]
+        ct = pub.encrypt(plaintext, oaep)
+        out = kms.decrypt(KeyId=key_id, CiphertextBlob=ct, EncryptionAlgorithm=alg)
+        assert out["Plaintext"] == plaintext and out["EncryptionAlgorithm"] == alg
+        # Trent's own Encrypt is raw OAEP too.
+        ct2 = kms.encrypt(KeyId=key_id, Plaintext=plaintext, EncryptionAlgorithm=alg)["CiphertextBlob"]
+        assert len(ct2) == pub.key_size // 8
+        assert kms.decrypt(KeyId=key_id, CiphertextBlob=ct2, EncryptionAlgorithm=alg)["Plaintext"] == plaintext
+        with pytest.raises(ClientError) as e:
+            kms.encrypt(KeyId=key_id, Plaintext=plaintext + b"x", EncryptionAlgorithm=alg)
+        assert error_code(e) == "ValidationException"
+    # Wrong algorithm, missing KeyId, symmetric algorithm on an RSA key.
+    ct = pub.encrypt(b"x", padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None))
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(KeyId=key_id, CiphertextBlob=ct, EncryptionAlgorithm="RSAES_OAEP_SHA_1")
+    assert error_code(e) == "InvalidCiphertextException"
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=ct, EncryptionAlgorithm="RSAES_OAEP_SHA_256")
+    assert error_code(e) == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=key_id, Plaintext=b"x")
+    assert error_code(e) == "InvalidKeyUsageException"
+
+
+@pytest.mark.parametrize("spec,curve", [("ECC_NIST_P256", ec.SECP256R1), ("ECC_NIST_P384", ec.SECP384R1), ("ECC_NIST_P521", ec.SECP521R1)])
+def test_derive_shared_secret_matches_local_ecdh(kms, spec, curve):
+    meta = create(kms, spec, "KEY_AGREEMENT")
+    assert meta["KeyAgreementAlgorithms"] == ["ECDH"]
+    assert "SigningAlgorithms" not in meta
+    trent_pub = serialization.load_der_public_key(kms.get_public_key(KeyId=meta["KeyId"])["PublicKey"])
+    local = ec.generate_private_key(curve())
+    local_der = local.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    out = kms.derive_shared_secret(KeyId=meta["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=local_der)
+    assert out["SharedSecret"] == local.exchange(ec.ECDH(), trent_pub)
+    assert out["KeyAgreementAlgorithm"] == "ECDH" and out["KeyOrigin"] == "AWS_KMS"
+    other_curve = ec.SECP256K1() if spec != "ECC_NIST_P384" else ec.SECP256R1()
+    wrong = ec.generate_private_key(other_curve).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    with pytest.raises(ClientError) as e:
+        kms.derive_shared_secret(KeyId=meta["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=wrong)
+    assert error_code(e) == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        kms.sign(KeyId=meta["KeyId"], Message=b"x", SigningAlgorithm="ECDSA_SHA_256")
+    assert error_code(e) == "InvalidKeyUsageException"
+
+
+@pytest.mark.parametrize("pair_spec", ["RSA_2048", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521",
+                                       "ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519"])
+def test_data_key_pairs_halves_match(kms, pair_spec):
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    out = kms.generate_data_key_pair(KeyId=key_id, KeyPairSpec=pair_spec, EncryptionContext={"app": "t"})
+    assert out["KeyPairSpec"] == pair_spec
+    private = serialization.load_der_private_key(out["PrivateKeyPlaintext"], password=None)
+    public_der = private.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert public_der == out["PublicKey"]
+    # The encrypted private key is an ordinary Trent ciphertext of the PKCS#8 bytes.
+    dec = kms.decrypt(CiphertextBlob=out["PrivateKeyCiphertextBlob"], EncryptionContext={"app": "t"})
+    assert dec["Plaintext"] == out["PrivateKeyPlaintext"]
+    # And the pair works: sign locally, verify with the public half.
+    pub = serialization.load_der_public_key(out["PublicKey"])
+    if pair_spec.startswith("RSA"):
+        sig = private.sign(b"m", padding.PKCS1v15(), hashes.SHA256())
+        pub.verify(sig, b"m", padding.PKCS1v15(), hashes.SHA256())
+    elif pair_spec.startswith("ECC_NIST_EDWARDS"):
+        pub.verify(private.sign(b"m"), b"m")
+    else:
+        pub.verify(private.sign(b"m", ec.ECDSA(hashes.SHA256())), b"m", ec.ECDSA(hashes.SHA256()))
+    without = kms.generate_data_key_pair_without_plaintext(KeyId=key_id, KeyPairSpec=pair_spec)
+    assert "PrivateKeyPlaintext" not in without
+    private2 = kms.decrypt(CiphertextBlob=without["PrivateKeyCiphertextBlob"])["Plaintext"]
+    key2 = serialization.load_der_private_key(private2, password=None)
+    assert key2.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) == without["PublicKey"]
+
+
+def test_data_key_pair_errors(kms):
+    signing = create(kms, "RSA_2048", "SIGN_VERIFY")["KeyId"]
+    with pytest.raises(ClientError) as e:
+        kms.generate_data_key_pair(KeyId=signing, KeyPairSpec="ECC_NIST_P256")
+    assert error_code(e) == "InvalidKeyUsageException"
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError) as e:
+        kms.generate_data_key_pair(KeyId=key_id, KeyPairSpec="RSA_1024")
+    assert error_code(e) == "ValidationException"
+
+
+@pytest.mark.parametrize("spec,alg,length", [("HMAC_224", "HMAC_SHA_224", 28), ("HMAC_256", "HMAC_SHA_256", 32),
+                                             ("HMAC_384", "HMAC_SHA_384", 48), ("HMAC_512", "HMAC_SHA_512", 64)])
+def test_hmac_keys(kms, spec, alg, length):
+    meta = create(kms, spec, "GENERATE_VERIFY_MAC")
+    assert meta["MacAlgorithms"] == [alg]
+    key_id = meta["KeyId"]
+    mac = kms.generate_mac(KeyId=key_id, Message=b"data", MacAlgorithm=alg)
+    assert len(mac["Mac"]) == length and mac["MacAlgorithm"] == alg
+    assert kms.generate_mac(KeyId=key_id, Message=b"data", MacAlgorithm=alg)["Mac"] == mac["Mac"]
+    assert kms.verify_mac(KeyId=key_id, Message=b"data", Mac=mac["Mac"], MacAlgorithm=alg)["MacValid"] is True
+    other = create(kms, spec, "GENERATE_VERIFY_MAC")["KeyId"]
+    for case in [dict(KeyId=key_id, Message=b"datA", Mac=mac["Mac"], MacAlgorithm=alg),
+                 dict(KeyId=other, Message=b"data", Mac=mac["Mac"], MacAlgorithm=alg),
+                 dict(KeyId=key_id, Message=b"data", Mac=mac["Mac"][:-1], MacAlgorithm=alg)]:
+        with pytest.raises(ClientError) as e:
+            kms.verify_mac(**case)
+        assert error_code(e) == "KMSInvalidMacException"
+    wrong_alg = "HMAC_SHA_512" if alg != "HMAC_SHA_512" else "HMAC_SHA_256"
+    with pytest.raises(ClientError) as e:
+        kms.generate_mac(KeyId=key_id, Message=b"data", MacAlgorithm=wrong_alg)
+    assert error_code(e) == "InvalidKeyUsageException"
+    with pytest.raises(ClientError) as e:
+        kms.verify_mac(KeyId=key_id, Message=b"data", Mac=mac["Mac"], MacAlgorithm=wrong_alg)
+    assert error_code(e) == "InvalidKeyUsageException"
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=key_id, Plaintext=b"x")
+    assert error_code(e) == "InvalidKeyUsageException"
+
+
+def test_create_key_refuses_what_aws_refuses(kms):
+    for kwargs in [dict(KeySpec="HMAC_256"), dict(KeySpec="ECC_NIST_P256"), dict(KeySpec="ECC_SECG_P256K1", KeyUsage="KEY_AGREEMENT"),
+                   dict(KeySpec="RSA_2048", KeyUsage="KEY_AGREEMENT"), dict(KeySpec="ML_DSA_65", KeyUsage="ENCRYPT_DECRYPT"),
+                   dict(KeySpec="ECC_NIST_EDWARDS25519", KeyUsage="KEY_AGREEMENT"), dict(KeySpec="HMAC_256", KeyUsage="SIGN_VERIFY"),
+                   dict(KeySpec="SYMMETRIC_DEFAULT", KeyUsage="SIGN_VERIFY")]:
+        with pytest.raises(ClientError) as e:
+            kms.create_key(**kwargs)
+        assert error_code(e) == "ValidationException", kwargs
+
+
+def test_asymmetric_keys_survive_restart(start_trent, tmp_path):
+    server = start_trent(tmp_path / "data")
+    kms = server.client()
+    sign_key = create(kms, "ECC_NIST_P256", "SIGN_VERIFY")["KeyId"]
+    rsa_key = create(kms, "RSA_2048", "ENCRYPT_DECRYPT")["KeyId"]
+    mac_key = create(kms, "HMAC_256", "GENERATE_VERIFY_MAC")["KeyId"]
+    public = kms.get_public_key(KeyId=sign_key)["PublicKey"]
+    ct = kms.encrypt(KeyId=rsa_key, Plaintext=b"kept", EncryptionAlgorithm="RSAES_OAEP_SHA_256")["CiphertextBlob"]
+    mac = kms.generate_mac(KeyId=mac_key, Message=b"m", MacAlgorithm="HMAC_SHA_256")["Mac"]
+    server.kill_9()
+    kms = start_trent(tmp_path / "data").client()
+    assert kms.get_public_key(KeyId=sign_key)["PublicKey"] == public
+    sig = kms.sign(KeyId=sign_key, Message=b"m", SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    local_verify(public, "ECDSA_SHA_256", b"m", sig)
+    assert kms.decrypt(KeyId=rsa_key, CiphertextBlob=ct, EncryptionAlgorithm="RSAES_OAEP_SHA_256")["Plaintext"] == b"kept"
+    assert kms.verify_mac(KeyId=mac_key, Message=b"m", Mac=mac, MacAlgorithm="HMAC_SHA_256")["MacValid"]
+
+
+@pytest.mark.parametrize("spec,cls", [("ML_DSA_44", mldsa.MLDSA44PublicKey), ("ML_DSA_65", mldsa.MLDSA65PublicKey),
+                                      ("ML_DSA_87", mldsa.MLDSA87PublicKey)])
+def test_ml_dsa_external_mu_signs_the_message(kms, spec, cls):
+    key_id = create(kms, spec, "SIGN_VERIFY")["KeyId"]
+    pub = serialization.load_der_public_key(kms.get_public_key(KeyId=key_id)["PublicKey"])
+    assert isinstance(pub, cls)
+    raw = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    message = b"signed through its representative"
+    # FIPS 204: tr = SHAKE256(pk, 64); mu = SHAKE256(tr || 0x00 || len(ctx)=0 || M, 64).
+    tr = hashlib.shake_256(raw).digest(64)
+    mu = hashlib.shake_256(tr + b"\x00\x00" + message).digest(64)
+    sig = kms.sign(KeyId=key_id, Message=mu, MessageType="EXTERNAL_MU", SigningAlgorithm="ML_DSA_SHAKE_256")["Signature"]
+    pub.verify(sig, message)  # an ordinary ML-DSA signature of the message
+    assert kms.verify(KeyId=key_id, Message=message, Signature=sig, SigningAlgorithm="ML_DSA_SHAKE_256")["SignatureValid"]
+    raw_sig = kms.sign(KeyId=key_id, Message=message, SigningAlgorithm="ML_DSA_SHAKE_256")["Signature"]
+    assert kms.verify(KeyId=key_id, Message=mu, MessageType="EXTERNAL_MU", Signature=raw_sig,
+                      SigningAlgorithm="ML_DSA_SHAKE_256")["SignatureValid"]
+    with pytest.raises(ClientError) as e:
+        kms.verify(KeyId=key_id, Message=bytes(64), MessageType="EXTERNAL_MU", Signature=raw_sig,
+                   SigningAlgorithm="ML_DSA_SHAKE_256")
+    assert error_code(e) == "KMSInvalidSignatureException"
+    for kwargs in [dict(Message=mu[:-1], MessageType="EXTERNAL_MU"), dict(Message=mu, MessageType="DIGEST")]:
+        with pytest.raises(ClientError) as e:
+            kms.sign(KeyId=key_id, SigningAlgorithm="ML_DSA_SHAKE_256", **kwargs)
+        assert error_code(e) == "ValidationException"
+
+
+def test_ed25519ph_digest_signatures(kms):
+    key_id = create(kms, "ECC_NIST_EDWARDS25519", "SIGN_VERIFY")["KeyId"]
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["SigningAlgorithms"] == ["ED25519_SHA_512", "ED25519_PH_SHA_512"]
+    digest = hashlib.sha512(b"prehashed").digest()
+    sig = kms.sign(KeyId=key_id, Message=digest, MessageType="DIGEST", SigningAlgorithm="ED25519_PH_SHA_512")["Signature"]
+    assert len(sig) == 64
+    assert kms.verify(KeyId=key_id, Message=digest, MessageType="DIGEST", Signature=sig,
+                      SigningAlgorithm="ED25519_PH_SHA_512")["SignatureValid"]
+    # Ed25519ph is not plain Ed25519 over the digest, and a tampered digest fails.
+    pub = serialization.load_der_public_key(kms.get_public_key(KeyId=key_id)["PublicKey"])
+    with pytest.raises(InvalidSignature):
+        pub.verify(sig, digest)
+    for kwargs in [dict(Message=hashlib.sha512(b"other").digest(), MessageType="DIGEST", SigningAlgorithm="ED25519_PH_SHA_512"),
+                   dict(Message=digest, MessageType="DIGEST", SigningAlgorithm="ED25519_PH_SHA_512", KeyId=create(kms, "ECC_NIST_EDWARDS25519", "SIGN_VERIFY")["KeyId"])]:
+        call = dict(KeyId=key_id, Signature=sig)
+        call.update(kwargs)
+        with pytest.raises(ClientError) as e:
+            kms.verify(**call)
+        assert error_code(e) == "KMSInvalidSignatureException"
+    for kwargs in [dict(Message=b"raw", SigningAlgorithm="ED25519_PH_SHA_512"),
+                   dict(Message=digest, MessageType="DIGEST", SigningAlgorithm="ED25519_SHA_512"),
+                   dict(Message=digest[:32], MessageType="DIGEST", SigningAlgorithm="ED25519_PH_SHA_512")]:
+        with pytest.raises(ClientError) as e:
+            kms.sign(KeyId=key_id, **kwargs)
+        assert error_code(e) == "ValidationException", kwargs
+
+
+def test_re_encrypt_between_rsa_and_symmetric_keys(kms):
+    rsa_key = create(kms, "RSA_2048", "ENCRYPT_DECRYPT")["KeyId"]
+    rsa_other = create(kms, "RSA_4096", "ENCRYPT_DECRYPT")["KeyId"]
+    sym = kms.create_key()["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=sym, Plaintext=b"moving", EncryptionContext={"a": "b"})["CiphertextBlob"]
+    to_rsa = kms.re_encrypt(CiphertextBlob=blob, SourceEncryptionContext={"a": "b"}, DestinationKeyId=rsa_key,
+                            DestinationEncryptionAlgorithm="RSAES_OAEP_SHA_256")
+    assert to_rsa["DestinationEncryptionAlgorithm"] == "RSAES_OAEP_SHA_256"
+    rsa_ct = to_rsa["CiphertextBlob"]
+    to_rsa2 = kms.re_encrypt(CiphertextBlob=rsa_ct, SourceKeyId=rsa_key, SourceEncryptionAlgorithm="RSAES_OAEP_SHA_256",
+                             DestinationKeyId=rsa_other, DestinationEncryptionAlgorithm="RSAES_OAEP_SHA_1")
+    back = kms.re_encrypt(CiphertextBlob=to_rsa2["CiphertextBlob"], SourceKeyId=rsa_other,
+                          SourceEncryptionAlgorithm="RSAES_OAEP_SHA_1", DestinationKeyId=sym)
+    assert kms.decrypt(CiphertextBlob=back["CiphertextBlob"])["Plaintext"] == b"moving"
+    with pytest.raises(ClientError) as e:
+        kms.re_encrypt(CiphertextBlob=rsa_ct, SourceEncryptionAlgorithm="RSAES_OAEP_SHA_256", DestinationKeyId=sym)
+    assert error_code(e) == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        kms.re_encrypt(CiphertextBlob=blob, SourceEncryptionContext={"a": "b"}, DestinationKeyId=sym,
+                       DestinationEncryptionAlgorithm="RSAES_OAEP_SHA_256")
+    assert error_code(e) == "InvalidKeyUsageException"
