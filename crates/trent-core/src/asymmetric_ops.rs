@@ -20,7 +20,7 @@ use crate::cache::{LoadedKey, Material};
 use crate::caller::Caller;
 use crate::crypto_ops::{
     CiphertextUse, DecryptOutput, EncryptOutput, ReEncryptInput, ReEncryptOutput, open,
-    require_symmetric_encryption, seal,
+    refuse_recipient, require_symmetric_encryption, seal,
 };
 use crate::error::{KmsError, KmsResult};
 use crate::ids::KeyIdForms;
@@ -414,12 +414,7 @@ impl Kms {
         let spec_name = validate::required("keyPairSpec", input.key_pair_spec.as_deref())?;
         let pair_spec = validate::enum_value::<DataKeyPairSpec>("keyPairSpec", spec_name)?;
         let caller = &*self.with_grant_tokens(caller, &input.grant_tokens)?;
-        if input.has_recipient {
-            return Err(KmsError::UnsupportedOperation(
-                "Recipient (Nitro Enclaves attestation) is not supported by this Trent server"
-                    .into(),
-            ));
-        }
+        refuse_recipient(input.has_recipient)?;
         let action = if with_plaintext {
             "kms:GenerateDataKeyPair"
         } else {
@@ -544,12 +539,7 @@ impl Kms {
         let peer = validate::required("publicKey", input.public_key.as_deref())?;
         validate::blob_length("publicKey", peer, 1, MAX_PUBLIC_KEY)?;
         let caller = &*self.with_grant_tokens(caller, &input.grant_tokens)?;
-        if input.has_recipient {
-            return Err(KmsError::UnsupportedOperation(
-                "Recipient (Nitro Enclaves attestation) is not supported by this Trent server"
-                    .into(),
-            ));
-        }
+        refuse_recipient(input.has_recipient)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
         self.authorize(caller, "kms:DeriveSharedSecret", Resource::Key(&key.record))?;
         require_usable(&key.record)?;

@@ -282,12 +282,7 @@ impl Kms {
                 ));
             }
         };
-        if input.has_recipient {
-            return Err(KmsError::UnsupportedOperation(
-                "Recipient (Nitro Enclaves attestation) is not supported by this Trent server"
-                    .into(),
-            ));
-        }
+        refuse_recipient(input.has_recipient)?;
         let action = if with_plaintext {
             "kms:GenerateDataKey"
         } else {
@@ -337,12 +332,7 @@ impl Kms {
                 "Custom key store '{id}' does not exist"
             )));
         }
-        if has_recipient {
-            return Err(KmsError::UnsupportedOperation(
-                "Recipient (Nitro Enclaves attestation) is not supported by this Trent server"
-                    .into(),
-            ));
-        }
+        refuse_recipient(has_recipient)?;
         self.authorize(caller, "kms:GenerateRandom", Resource::Any)?;
         let n =
             usize::try_from(n).map_err(|_| KmsError::Internal("range-checked length".into()))?;
@@ -413,6 +403,16 @@ pub(crate) struct CiphertextUse<'a> {
     pub(crate) context: &'a BTreeMap<String, String>,
     /// For ReEncryptFrom: the destination key id (`kms:ReEncryptOnSameKey`).
     pub(crate) same_key_as: Option<&'a str>,
+}
+
+/// `Recipient` (a Nitro Enclaves attestation document) is not supported: refused, not ignored.
+pub(crate) fn refuse_recipient(has_recipient: bool) -> KmsResult<()> {
+    if has_recipient {
+        return Err(KmsError::UnsupportedOperation(
+            "Recipient (Nitro Enclaves attestation) is not supported by this Trent server".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn encryption_algorithm(field: &str, value: Option<&str>) -> KmsResult<EncryptionAlgorithm> {

@@ -125,6 +125,19 @@ impl Kms {
         }
     }
 
+    /// The user a caller means (see [`Kms::target_user`]) and its ARN; the user must exist.
+    fn target_user_arn(
+        &self,
+        caller: &Caller,
+        user_name: Option<&str>,
+    ) -> IamResult<(String, String)> {
+        let name = self.target_user(caller, user_name)?;
+        let iam = self.iam.account(&caller.account);
+        let user = iam.users.get(&name).ok_or_else(|| no_such("user", &name))?;
+        let arn = entity_arn(&caller.account, "user", &user.path, &user.name);
+        Ok((name, arn))
+    }
+
     pub async fn iam_create_user(
         &self,
         caller: &Caller,
@@ -270,15 +283,7 @@ impl Kms {
         caller: &Caller,
         user_name: Option<&str>,
     ) -> IamResult<NewAccessKey> {
-        let name = self.target_user(caller, user_name)?;
-        let user = self
-            .iam
-            .account(&caller.account)
-            .users
-            .get(&name)
-            .cloned()
-            .ok_or_else(|| no_such("user", &name))?;
-        let arn = entity_arn(&caller.account, "user", &user.path, &user.name);
+        let (name, arn) = self.target_user_arn(caller, user_name)?;
         self.authorize_iam(caller, "iam:CreateAccessKey", &arn)?;
         if self
             .store
@@ -328,15 +333,7 @@ impl Kms {
         caller: &Caller,
         user_name: Option<&str>,
     ) -> IamResult<Vec<AccessKeyInfo>> {
-        let name = self.target_user(caller, user_name)?;
-        let user = self
-            .iam
-            .account(&caller.account)
-            .users
-            .get(&name)
-            .cloned()
-            .ok_or_else(|| no_such("user", &name))?;
-        let arn = entity_arn(&caller.account, "user", &user.path, &user.name);
+        let (name, arn) = self.target_user_arn(caller, user_name)?;
         self.authorize_iam(caller, "iam:ListAccessKeys", &arn)?;
         Ok(self
             .store
@@ -361,15 +358,7 @@ impl Kms {
         access_key_id: &str,
         active: Option<bool>,
     ) -> IamResult<()> {
-        let name = self.target_user(caller, user_name)?;
-        let user = self
-            .iam
-            .account(&caller.account)
-            .users
-            .get(&name)
-            .cloned()
-            .ok_or_else(|| no_such("user", &name))?;
-        let arn = entity_arn(&caller.account, "user", &user.path, &user.name);
+        let (name, arn) = self.target_user_arn(caller, user_name)?;
         let action = if active.is_some() {
             "iam:UpdateAccessKey"
         } else {
