@@ -180,7 +180,8 @@ impl Kms {
         let message_type = message_type(input.message_type.as_deref())?;
         let caller = &*self.with_grant_tokens(caller, &input.grant_tokens)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        self.authorize(caller, "kms:Sign", Resource::Key(&key.record))?;
+        let context = signing_context(alg, message_type, key_id);
+        self.authorize_with(caller, "kms:Sign", Resource::Key(&key.record), context)?;
         require_usable(&key.record)?;
         let private = signing_key(&key, alg)?;
         check_message(alg, message_type, message)?;
@@ -206,7 +207,8 @@ impl Kms {
         let message_type = message_type(input.message_type.as_deref())?;
         let caller = &*self.with_grant_tokens(caller, &input.grant_tokens)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        self.authorize(caller, "kms:Verify", Resource::Key(&key.record))?;
+        let context = signing_context(alg, message_type, key_id);
+        self.authorize_with(caller, "kms:Verify", Resource::Key(&key.record), context)?;
         require_usable(&key.record)?;
         let private = signing_key(&key, alg)?;
         check_message(alg, message_type, message)?;
@@ -421,7 +423,16 @@ impl Kms {
             "kms:GenerateDataKeyPairWithoutPlaintext"
         };
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        self.authorize(caller, action, Resource::Key(&key.record))?;
+        let mut context =
+            crate::authz::crypto_context(&input.encryption_context, None, Some(key_id));
+        context.insert("kms:DataKeyPairSpec", pair_spec.as_str());
+        self.authorize_full(
+            caller,
+            action,
+            Resource::Key(&key.record),
+            context,
+            &input.encryption_context,
+        )?;
         require_usable(&key.record)?;
         if key.record.key_spec != KeySpec::SymmetricDefault
             || key.record.key_usage != KeyUsage::EncryptDecrypt
@@ -497,7 +508,9 @@ impl Kms {
         } else {
             "kms:GenerateMac"
         };
-        self.authorize(caller, action, Resource::Key(&key.record))?;
+        let mut context = crate::authz::crypto_context(&Default::default(), None, Some(key_id));
+        context.insert("kms:MacAlgorithm", alg.as_str());
+        self.authorize_with(caller, action, Resource::Key(&key.record), context)?;
         require_usable(&key.record)?;
         require_usage(&key, KeyUsage::GenerateVerifyMac)?;
         if !key.record.key_spec.mac_algorithms().contains(&alg) {
@@ -541,7 +554,14 @@ impl Kms {
         let caller = &*self.with_grant_tokens(caller, &input.grant_tokens)?;
         refuse_recipient(input.has_recipient)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        self.authorize(caller, "kms:DeriveSharedSecret", Resource::Key(&key.record))?;
+        let mut context = crate::authz::crypto_context(&Default::default(), None, Some(key_id));
+        context.insert("kms:KeyAgreementAlgorithm", alg.as_str());
+        self.authorize_with(
+            caller,
+            "kms:DeriveSharedSecret",
+            Resource::Key(&key.record),
+            context,
+        )?;
         require_usable(&key.record)?;
         require_usage(&key, KeyUsage::KeyAgreement)?;
         let private = key
@@ -562,6 +582,18 @@ impl Kms {
             key_agreement_algorithm: alg,
         })
     }
+}
+
+/// Condition keys of Sign and Verify.
+fn signing_context(
+    alg: SigningAlgorithm,
+    message_type: MessageType,
+    key_id: &str,
+) -> trent_policy::ConditionContext {
+    let mut c = crate::authz::crypto_context(&Default::default(), None, Some(key_id));
+    c.insert("kms:SigningAlgorithm", alg.as_str());
+    c.insert("kms:MessageType", message_type.as_str());
+    c
 }
 
 fn message_type(value: Option<&str>) -> KmsResult<MessageType> {

@@ -306,6 +306,15 @@ fn add_key_context(c: &mut ConditionContext, caller: &Caller, key: &KeyRecord) {
     }
 }
 
+/// A request context from (key, value) pairs (single-valued keys).
+pub fn condition_keys<const N: usize>(pairs: [(&str, String); N]) -> ConditionContext {
+    let mut c = ConditionContext::new();
+    for (k, v) in pairs {
+        c.insert(k, v);
+    }
+    c
+}
+
 /// Condition keys of cryptographic requests: encryption context, algorithm, request alias.
 pub fn crypto_context(
     encryption_context: &std::collections::BTreeMap<String, String>,

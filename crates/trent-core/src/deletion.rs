@@ -42,10 +42,15 @@ impl Kms {
         }
         let days = pending_window_days.unwrap_or(DEFAULT_PENDING_WINDOW_DAYS);
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
-        self.authorize(
+        let context = crate::authz::condition_keys([(
+            "kms:ScheduleKeyDeletionPendingWindowInDays",
+            days.to_string(),
+        )]);
+        self.authorize_with(
             caller,
             "kms:ScheduleKeyDeletion",
             Resource::Key(&key.record),
+            context,
         )?;
         let now = self.clock.now_ms();
         let deletion_ms = now.saturating_add(days.saturating_mul(DAY_MS));

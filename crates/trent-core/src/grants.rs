@@ -458,7 +458,9 @@ impl Kms {
             .and_then(|c| c.context().cloned())
             .unwrap_or_default();
         if let Some(c) = &constraints {
-            context.insert_multi("kms:GrantConstraintType", c.kind().map(str::to_string));
+            if let Some(kind) = c.kind() {
+                context.insert("kms:GrantConstraintType", kind);
+            }
             for (k, v) in &constraint_context {
                 context.insert(&format!("kms:EncryptionContext:{k}"), v.clone());
             }

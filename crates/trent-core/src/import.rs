@@ -103,10 +103,15 @@ impl Kms {
         let spec = validate::required("wrappingKeySpec", wrapping_key_spec)?;
         let spec = validate::enum_value::<WrappingKeySpec>("wrappingKeySpec", spec)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
-        self.authorize(
+        let context = crate::authz::condition_keys([
+            ("kms:WrappingAlgorithm", algorithm.as_str().to_string()),
+            ("kms:WrappingKeySpec", spec.as_str().to_string()),
+        ]);
+        self.authorize_with(
             caller,
             "kms:GetParametersForImport",
             Resource::Key(&key.record),
+            context,
         )?;
         require_external(&key.record)?;
         check(Op::Import, &key.record)?;
@@ -211,7 +216,18 @@ impl Kms {
             (ExpirationModel::KeyMaterialDoesNotExpire, None) => None,
         };
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
-        self.authorize(caller, "kms:ImportKeyMaterial", Resource::Key(&key.record))?;
+        let mut context =
+            crate::authz::condition_keys([("kms:ExpirationModel", model.as_str().to_string())]);
+        if let Some(t) = valid_to {
+            // kms:ValidTo is compared as epoch seconds (numeric and date operators both accept it).
+            context.insert("kms:ValidTo", t.div_euclid(1000).to_string());
+        }
+        self.authorize_with(
+            caller,
+            "kms:ImportKeyMaterial",
+            Resource::Key(&key.record),
+            context,
+        )?;
         require_external(&key.record)?;
         check(Op::Import, &key.record)?;
 

@@ -78,7 +78,14 @@ impl Kms {
         }
         let period = period_days.unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
-        self.authorize(caller, "kms:EnableKeyRotation", Resource::Key(&key.record))?;
+        let context =
+            crate::authz::condition_keys([("kms:RotationPeriodInDays", period.to_string())]);
+        self.authorize_with(
+            caller,
+            "kms:EnableKeyRotation",
+            Resource::Key(&key.record),
+            context,
+        )?;
         require_rotatable(&key.record)?;
         let now = self.clock.now_ms();
         self.update_key_record(&key.record.key_id, |r| {

@@ -926,3 +926,133 @@ async fn session_credentials_survive_restart_and_expire() {
         Some("ExpiredToken")
     );
 }
+
+#[tokio::test]
+async fn operation_condition_keys_of_lifecycle_signing_and_grants() {
+    let server = Server::start();
+    let kms = server.kms_a();
+    let root = format!(
+        r#"{{"Sid":"root","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT_A}:root"}},"Action":"kms:*","Resource":"*"}}"#
+    );
+    let deny = |action: &str, condition: &str| {
+        format!(
+            r#"{{"Effect":"Deny","Principal":"*","Action":"{action}","Resource":"*","Condition":{condition}}}"#
+        )
+    };
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{root},{},{},{},{}]}}"#,
+        deny(
+            "kms:ScheduleKeyDeletion",
+            r#"{"NumericLessThan":{"kms:ScheduleKeyDeletionPendingWindowInDays":"30"}}"#
+        ),
+        deny(
+            "kms:EnableKeyRotation",
+            r#"{"NumericGreaterThan":{"kms:RotationPeriodInDays":"180"}}"#
+        ),
+        deny(
+            "kms:Sign",
+            r#"{"StringNotEquals":{"kms:SigningAlgorithm":"ECDSA_SHA_256"}}"#
+        ),
+        deny(
+            "kms:CreateGrant",
+            r#"{"Null":{"kms:GrantConstraintType":"true"}}"#
+        ),
+    );
+    let sym = kms
+        .create_key()
+        .policy(&policy)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string();
+    assert_eq!(
+        code(
+            kms.enable_key_rotation()
+                .key_id(&sym)
+                .rotation_period_in_days(365)
+                .send()
+                .await
+        ),
+        "AccessDeniedException"
+    );
+    kms.enable_key_rotation()
+        .key_id(&sym)
+        .rotation_period_in_days(90)
+        .send()
+        .await
+        .unwrap();
+    let bob = format!("arn:aws:iam::{ACCOUNT_A}:root");
+    let r = kms
+        .create_grant()
+        .key_id(&sym)
+        .grantee_principal(&bob)
+        .operations(aws_sdk_kms::types::GrantOperation::Encrypt)
+        .send()
+        .await;
+    assert_eq!(
+        code(r),
+        "AccessDeniedException",
+        "a grant without constraints is denied"
+    );
+    let constrained = aws_sdk_kms::types::GrantConstraints::builder()
+        .encryption_context_subset("a", "b")
+        .build();
+    kms.create_grant()
+        .key_id(&sym)
+        .grantee_principal(&bob)
+        .operations(aws_sdk_kms::types::GrantOperation::Encrypt)
+        .constraints(constrained)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        code(
+            kms.schedule_key_deletion()
+                .key_id(&sym)
+                .pending_window_in_days(7)
+                .send()
+                .await
+        ),
+        "AccessDeniedException"
+    );
+    kms.schedule_key_deletion()
+        .key_id(&sym)
+        .pending_window_in_days(30)
+        .send()
+        .await
+        .unwrap();
+
+    let ecc = kms
+        .create_key()
+        .policy(&policy)
+        .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap();
+    let ecc = ecc.key_metadata().unwrap().key_id().to_string();
+    let sign = |message_type: aws_sdk_kms::types::MessageType| {
+        kms.sign()
+            .key_id(&ecc)
+            .message(Blob::new([7u8; 32].to_vec()))
+            .message_type(message_type)
+            .signing_algorithm(aws_sdk_kms::types::SigningAlgorithmSpec::EcdsaSha256)
+            .send()
+    };
+    assert!(sign(aws_sdk_kms::types::MessageType::Digest).await.is_ok());
+    let r = kms
+        .sign()
+        .key_id(&ecc)
+        .message(Blob::new(b"m".to_vec()))
+        .signing_algorithm(aws_sdk_kms::types::SigningAlgorithmSpec::EcdsaSha384)
+        .send()
+        .await;
+    assert_eq!(
+        code(r),
+        "AccessDeniedException",
+        "the policy denies other signing algorithms before the key refuses them"
+    );
+}
