@@ -63,6 +63,8 @@ impl Kms {
                     name,
                     &record.target_key_id,
                 );
+                self.cache
+                    .change_key_alias(&record.target_key_id, name, true);
                 Ok(())
             }
             Err(StoreError::AlreadyExists) => Err(KmsError::AlreadyExists(format!(
@@ -109,11 +111,15 @@ impl Kms {
                 alias.arn()
             )));
         }
-        alias.target_key_id = new_key.record.key_id.clone();
+        let previous_target =
+            std::mem::replace(&mut alias.target_key_id, new_key.record.key_id.clone());
         alias.updated_ms = self.clock.now_ms();
         self.store.update_alias(&alias).await?;
         self.cache
             .put_alias(&alias.account_id, &alias.region, name, &alias.target_key_id);
+        self.cache.change_key_alias(&previous_target, name, false);
+        self.cache
+            .change_key_alias(&alias.target_key_id, name, true);
         Ok(())
     }
 
@@ -131,6 +137,8 @@ impl Kms {
             .await?;
         self.cache
             .remove_alias(&alias.account_id, &alias.region, name);
+        self.cache
+            .change_key_alias(&alias.target_key_id, name, false);
         Ok(())
     }
 

@@ -109,6 +109,14 @@ impl Kms {
         let (decision, resource_arn) = match resource {
             Resource::Key(key) => {
                 add_key_context(&mut context, caller, key);
+                if let Some(aliases) = self
+                    .cache
+                    .key_aliases(&key.key_id)
+                    .filter(|a| !a.is_empty())
+                {
+                    // IAM-only key: the evaluator treats it as absent in key policies.
+                    context.insert_multi("kms:ResourceAliases", aliases);
+                }
                 let key_policy = self.key_policies.get(key)?;
                 let key_arn = key.arn();
                 let request = trent_policy::kms::KmsRequest {

@@ -113,6 +113,9 @@ type AliasKey = (String, String, String);
 pub struct KeyCache {
     keys: RwLock<HashMap<String, Arc<LoadedKey>>>,
     aliases: RwLock<HashMap<AliasKey, String>>,
+    /// Every alias name of each cached key (`kms:ResourceAliases`), kept up to date by the
+    /// alias operations; absent for keys not yet loaded.
+    aliases_by_key: RwLock<HashMap<String, Vec<String>>>,
 }
 
 impl KeyCache {
@@ -129,6 +132,35 @@ impl KeyCache {
     pub fn remove_key(&self, key_id: &str) {
         if let Ok(mut m) = self.keys.write() {
             m.remove(key_id);
+        }
+        if let Ok(mut m) = self.aliases_by_key.write() {
+            m.remove(key_id);
+        }
+    }
+
+    /// Records the complete alias list of a key (when it is loaded or created).
+    pub fn set_key_aliases(&self, key_id: &str, mut names: Vec<String>) {
+        names.sort();
+        if let Ok(mut m) = self.aliases_by_key.write() {
+            m.insert(key_id.to_string(), names);
+        }
+    }
+
+    /// The alias names of a key, if its list is known.
+    pub fn key_aliases(&self, key_id: &str) -> Option<Vec<String>> {
+        self.aliases_by_key.read().ok()?.get(key_id).cloned()
+    }
+
+    /// Adds (`add`) or removes an alias name in a key's known list.
+    pub fn change_key_alias(&self, key_id: &str, name: &str, add: bool) {
+        if let Ok(mut m) = self.aliases_by_key.write()
+            && let Some(names) = m.get_mut(key_id)
+        {
+            names.retain(|n| n != name);
+            if add {
+                names.push(name.to_string());
+                names.sort();
+            }
         }
     }
 

@@ -82,6 +82,7 @@ impl Kms {
             lifecycle: Default::default(),
         };
         self.store.insert_key_without_material(&record).await?;
+        self.cache.set_key_aliases(&record.key_id, Vec::new());
         self.cache.put_key(Arc::new(LoadedKey::new(
             record.clone(),
             *key_id.as_bytes(),

@@ -282,6 +282,7 @@ impl Kms {
             )
             .await?;
         self.grants.load(&record.key_id, Vec::new());
+        self.cache.set_key_aliases(&record.key_id, Vec::new());
         let materials = HashMap::from([(material_id, Arc::new(material))]);
         self.cache.put_key(Arc::new(LoadedKey::new(
             record.clone(),

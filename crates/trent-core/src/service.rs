@@ -246,6 +246,22 @@ impl Kms {
         let Some((record, stored)) = self.store.key(key_id).await? else {
             return Ok(None);
         };
+        let aliases = self
+            .store
+            .list_aliases(
+                &record.account_id,
+                &record.region,
+                Some(&record.key_id),
+                crate::store::Page {
+                    after: None,
+                    limit: 10_000,
+                },
+            )
+            .await?;
+        self.cache.set_key_aliases(
+            &record.key_id,
+            aliases.into_iter().map(|a| a.alias_name).collect(),
+        );
         // Grants are loaded only for keys that exist, so probing unknown ids caches nothing.
         if !self.grants.is_loaded(key_id) {
             let rows = self.store.grants_for_key(key_id).await?;

@@ -1056,3 +1056,51 @@ async fn operation_condition_keys_of_lifecycle_signing_and_grants() {
         "the policy denies other signing algorithms before the key refuses them"
     );
 }
+
+#[tokio::test]
+async fn resource_aliases_condition_follows_alias_changes() {
+    let server = Server::start();
+    let iam = server.iam(AKID_A, SECRET_A);
+    let (akid, secret) = user(&iam, "gina").await;
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*","Condition":{"ForAnyValue:StringLike":{"kms:ResourceAliases":"alias/finance-*"}}}]}"#;
+    iam.put_user_policy()
+        .user_name("gina")
+        .policy_name("finance")
+        .policy_document(doc)
+        .send()
+        .await
+        .unwrap();
+    let kms = server.kms_a();
+    let (k1, _) = key(&kms, None).await;
+    let (k2, _) = key(&kms, None).await;
+    kms.create_alias()
+        .alias_name("alias/finance-1")
+        .target_key_id(&k1)
+        .send()
+        .await
+        .unwrap();
+    let gina = server.kms(&akid, &secret);
+    let enc = |k: String| {
+        gina.encrypt()
+            .key_id(k)
+            .plaintext(Blob::new(b"$".to_vec()))
+            .send()
+    };
+    assert!(enc(k1.clone()).await.is_ok());
+    assert_eq!(code(enc(k2.clone()).await), "AccessDeniedException");
+    // Moving the alias moves the permission, at once.
+    kms.update_alias()
+        .alias_name("alias/finance-1")
+        .target_key_id(&k2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(enc(k1.clone()).await), "AccessDeniedException");
+    assert!(enc(k2.clone()).await.is_ok());
+    kms.delete_alias()
+        .alias_name("alias/finance-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(enc(k2.clone()).await), "AccessDeniedException");
+}
