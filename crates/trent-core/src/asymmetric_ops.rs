@@ -260,7 +260,12 @@ impl Kms {
         dry_run: bool,
     ) -> KmsResult<EncryptOutput> {
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        self.authorize(caller, "kms:Encrypt", Resource::Key(&key.record))?;
+        let context = crate::authz::crypto_context(
+            &Default::default(),
+            Some(algorithm.as_str()),
+            Some(key_id),
+        );
+        self.authorize_with(caller, "kms:Encrypt", Resource::Key(&key.record), context)?;
         require_usable(&key.record)?;
         let private = rsa_key(&key, algorithm)?;
         let max = asymmetric::rsa_max_plaintext(key.record.key_spec, algorithm)
@@ -298,7 +303,12 @@ impl Kms {
             )
         })?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        self.authorize(caller, "kms:Decrypt", Resource::Key(&key.record))?;
+        let context = crate::authz::crypto_context(
+            &Default::default(),
+            Some(algorithm.as_str()),
+            Some(key_id),
+        );
+        self.authorize_with(caller, "kms:Decrypt", Resource::Key(&key.record), context)?;
         require_usable(&key.record)?;
         let private = rsa_key(&key, algorithm)?;
         if dry_run {
@@ -351,7 +361,25 @@ impl Kms {
             let key = self
                 .resolve(caller, source_id, KeyIdForms::KeyOrAlias)
                 .await?;
-            self.authorize(caller, "kms:ReEncryptFrom", Resource::Key(&key.record))?;
+            let mut context = crate::authz::crypto_context(
+                &Default::default(),
+                Some(source_algorithm.as_str()),
+                Some(source_id),
+            );
+            context.insert(
+                "kms:ReEncryptOnSameKey",
+                if input.destination_key_id.as_deref() == Some(source_id) {
+                    "true"
+                } else {
+                    "false"
+                },
+            );
+            self.authorize_with(
+                caller,
+                "kms:ReEncryptFrom",
+                Resource::Key(&key.record),
+                context,
+            )?;
             require_usable(&key.record)?;
             rsa_key(&key, source_algorithm)?;
             (key, None)
@@ -359,7 +387,26 @@ impl Kms {
         let dest = self
             .resolve(caller, destination, KeyIdForms::KeyOrAlias)
             .await?;
-        self.authorize(caller, "kms:ReEncryptTo", Resource::Key(&dest.record))?;
+        let mut context = crate::authz::crypto_context(
+            &input.destination_encryption_context,
+            Some(destination_algorithm.as_str()),
+            Some(destination),
+        );
+        context.insert(
+            "kms:ReEncryptOnSameKey",
+            if source.record.key_id == dest.record.key_id {
+                "true"
+            } else {
+                "false"
+            },
+        );
+        self.authorize_full(
+            caller,
+            "kms:ReEncryptTo",
+            Resource::Key(&dest.record),
+            context,
+            &input.destination_encryption_context,
+        )?;
         require_usable(&dest.record)?;
         if destination_algorithm == EncryptionAlgorithm::SymmetricDefault {
             require_symmetric_encryption(&dest, destination_algorithm)?;

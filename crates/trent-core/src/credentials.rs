@@ -26,6 +26,9 @@ pub enum CredentialIdentity {
 pub struct SessionInfo {
     pub token_sha256: [u8; 32],
     pub expires_ms: i64,
+    /// The unique id (AROA…, AIDA…, or the account id) of the role or user the session was
+    /// issued for: a re-created role or user of the same name is a different principal.
+    pub principal_id: String,
 }
 
 /// One access key and whom it authenticates.

@@ -198,6 +198,8 @@ struct KeyGrants {
 #[derive(Default)]
 pub struct GrantCache {
     by_key: RwLock<HashMap<String, Arc<RwLock<KeyGrants>>>>,
+    /// Bumped by every grant change, so a load that raced with one can tell.
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 impl GrantCache {
@@ -237,7 +239,16 @@ impl GrantCache {
         self.by_key.read().is_ok_and(|m| m.contains_key(key_id))
     }
 
-    pub(crate) fn load(&self, key_id: &str, rows: Vec<GrantRow>) {
+    /// The update epoch; read it before reading grant rows from the store and pass it to
+    /// [`GrantCache::load`].
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Installs a key's grants read from the store, unless another load got there first or a
+    /// grant changed since `epoch` (the rows may then be stale). Returns whether the caller may
+    /// stop: `false` means read the rows again.
+    pub(crate) fn load(&self, key_id: &str, rows: Vec<GrantRow>, epoch: u64) -> bool {
         let mut grants = HashMap::new();
         for row in rows {
             let known = match (row.retired_ms, serde_json::from_str::<Grant>(&row.body)) {
@@ -250,28 +261,40 @@ impl GrantCache {
             .values()
             .filter(|k| matches!(k, Known::Active(_)))
             .count();
+        let Ok(mut m) = self.by_key.write() else {
+            return true;
+        };
+        if m.contains_key(key_id) {
+            return true;
+        }
+        if self.epoch() != epoch {
+            return false;
+        }
+        m.insert(
+            key_id.to_string(),
+            Arc::new(RwLock::new(KeyGrants { grants, active })),
+        );
+        true
+    }
+
+    /// Marks a just-created key as having no grants (nothing can be stale for it).
+    pub(crate) fn init_new_key(&self, key_id: &str) {
         if let Ok(mut m) = self.by_key.write() {
-            m.insert(
-                key_id.to_string(),
-                Arc::new(RwLock::new(KeyGrants { grants, active })),
-            );
+            m.entry(key_id.to_string()).or_default();
         }
     }
 
+    /// Records a grant change. Keys whose grants are not loaded are left alone: their next
+    /// load reads the store, which already has the change.
     fn update(&self, key_id: &str, grant_id: &str, known: Known) {
-        let entry = match self.entry(key_id) {
-            Some(e) => e,
-            None => {
-                let e = Arc::new(RwLock::new(KeyGrants::default()));
-                if let Ok(mut m) = self.by_key.write() {
-                    m.entry(key_id.to_string())
-                        .or_insert_with(|| e.clone())
-                        .clone()
-                } else {
-                    e
-                }
-            }
+        // Under the map's write lock, so a concurrent load either sees the new epoch or is
+        // already installed (and is then updated here).
+        let Ok(m) = self.by_key.write() else { return };
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let Some(entry) = m.get(key_id).cloned() else {
+            return;
         };
+        drop(m);
         if let Ok(mut g) = entry.write() {
             let is_active = matches!(known, Known::Active(_));
             let was_active = matches!(
@@ -394,20 +417,30 @@ impl Kms {
                     GranteeMatch::No => false,
                 }
         };
-        self.grants.read(&key.key_id, |known| {
-            let cached = known
+        let cached = self.grants.read(&key.key_id, |known| {
+            known
                 .values()
-                .any(|k| matches!(k, Known::Active(g) if usable(g)));
-            cached
-                || caller
-                    .token_grants
-                    .iter()
-                    .filter(|g| {
-                        g.key_id == key.key_id
-                            && !matches!(known.get(&g.grant_id), Some(Known::Retired))
-                    })
-                    .any(|g| usable(g))
-        })
+                .any(|k| matches!(k, Known::Active(g) if usable(g)))
+        });
+        cached
+            || self
+                .usable_token_grants(caller, &key.key_id)
+                .iter()
+                .any(|g| usable(g))
+    }
+
+    /// The grants the caller's grant tokens carry for `key_id`, less any this node knows to be
+    /// retired or revoked. Every use of token grants goes through here.
+    fn usable_token_grants(&self, caller: &Caller, key_id: &str) -> Vec<Arc<Grant>> {
+        caller
+            .token_grants
+            .iter()
+            .filter(|g| {
+                g.key_id == key_id
+                    && !matches!(self.grants.known(key_id, &g.grant_id), Some(Known::Retired))
+            })
+            .cloned()
+            .collect()
     }
 
     pub async fn create_grant(
@@ -479,13 +512,11 @@ impl Kms {
             context,
         ) {
             let child = constraints.clone().unwrap_or_default();
-            let parents = self.grants.active(&key.record.key_id).into_iter().chain(
-                caller
-                    .token_grants
-                    .iter()
-                    .filter(|g| g.key_id == key.record.key_id)
-                    .cloned(),
-            );
+            let parents = self
+                .grants
+                .active(&key.record.key_id)
+                .into_iter()
+                .chain(self.usable_token_grants(&caller, &key.record.key_id));
             let delegated = parents.into_iter().any(|p| {
                 p.grantee_match(&caller) == GranteeMatch::Direct
                     && p.operations.iter().any(|o| o == "CreateGrant")
@@ -612,6 +643,17 @@ impl Kms {
         validate::length("retiringPrincipal", principal, 1, 256)?;
         let limit = validate::limit(limit, 1000, 50)?;
         self.authorize(caller, "kms:ListRetirableGrants", Resource::Any)?;
+        let principal_account = if crate::ids::is_account_id(principal) {
+            principal
+        } else {
+            principal.split(':').nth(4).unwrap_or_default()
+        };
+        if principal_account != caller.account {
+            return Err(KmsError::AccessDenied(format!(
+                "User: {} is not authorized to perform: kms:ListRetirableGrants for a retiring principal of another account",
+                caller.principal_arn
+            )));
+        }
         let rows = self.store.grants_by_retiring_principal(principal).await?;
         let grants: Vec<Arc<Grant>> = rows
             .iter()
@@ -903,7 +945,7 @@ mod tests {
     #[test]
     fn the_active_count_follows_creation_retirement_and_reloads() {
         let cache = GrantCache::default();
-        cache.load("k", Vec::new());
+        assert!(cache.load("k", Vec::new(), cache.epoch()));
         cache.update("k", "g1", grant("g1"));
         cache.update("k", "g2", grant("g2"));
         cache.update("k", "g2", grant("g2"));

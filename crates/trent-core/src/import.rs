@@ -83,6 +83,7 @@ impl Kms {
         };
         self.store.insert_key_without_material(&record).await?;
         self.cache.set_key_aliases(&record.key_id, Vec::new());
+        self.grants.init_new_key(&record.key_id);
         self.cache.put_key(Arc::new(LoadedKey::new(
             record.clone(),
             *key_id.as_bytes(),

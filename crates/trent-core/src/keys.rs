@@ -281,7 +281,9 @@ impl Kms {
                 },
             )
             .await?;
-        self.grants.load(&record.key_id, Vec::new());
+        // A new key has no grants: nothing can be stale.
+        self.grants
+            .load(&record.key_id, Vec::new(), self.grants.epoch());
         self.cache.set_key_aliases(&record.key_id, Vec::new());
         let materials = HashMap::from([(material_id, Arc::new(material))]);
         self.cache.put_key(Arc::new(LoadedKey::new(

@@ -78,7 +78,9 @@ impl Kms {
             }
         }
         for session in kms.store.sessions(kms.clock.now_ms()).await? {
-            let Some(identity) = crate::sts::decode_identity(&session.identity) else {
+            let Some((identity, principal_id)) =
+                crate::sts::decode_session_identity(&session.identity)
+            else {
                 continue;
             };
             let token_sha256: [u8; 32] =
@@ -88,6 +90,7 @@ impl Kms {
             let info = SessionInfo {
                 token_sha256,
                 expires_ms: session.expires_ms,
+                principal_id,
             };
             kms.load_credential(
                 &session.access_key_id,
@@ -263,9 +266,12 @@ impl Kms {
             aliases.into_iter().map(|a| a.alias_name).collect(),
         );
         // Grants are loaded only for keys that exist, so probing unknown ids caches nothing.
-        if !self.grants.is_loaded(key_id) {
+        while !self.grants.is_loaded(key_id) {
+            let epoch = self.grants.epoch();
             let rows = self.store.grants_for_key(key_id).await?;
-            self.grants.load(key_id, rows);
+            if self.grants.load(key_id, rows, epoch) {
+                break;
+            }
         }
         let uuid = Uuid::parse_str(&record.key_id)
             .map_err(|_| KmsError::Internal("stored key id is not a UUID".into()))?;

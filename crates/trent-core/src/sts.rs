@@ -68,6 +68,13 @@ impl Kms {
             CredentialIdentity::Root => {}
             CredentialIdentity::User(name) => {
                 let user = iam.users.get(name).ok_or(CredentialProblem::Invalid)?;
+                if credential
+                    .session
+                    .as_ref()
+                    .is_some_and(|s| s.principal_id != user.id)
+                {
+                    return Err(CredentialProblem::Invalid);
+                }
                 caller.principal_arn = entity_arn(account, "user", &user.path, &user.name);
                 caller.identity = Identity::User {
                     name: user.name.clone(),
@@ -81,6 +88,13 @@ impl Kms {
                 session_name,
             } => {
                 let role = iam.roles.get(role_name).ok_or(CredentialProblem::Invalid)?;
+                if credential
+                    .session
+                    .as_ref()
+                    .is_some_and(|s| s.principal_id != role.id)
+                {
+                    return Err(CredentialProblem::Invalid);
+                }
                 caller.principal_arn = format!(
                     "arn:aws:sts::{account}:assumed-role/{}/{session_name}",
                     role.name
@@ -197,6 +211,7 @@ impl Kms {
                     role_name: role.name.clone(),
                     session_name: session_name.to_string(),
                 },
+                &role.id,
                 duration,
             )
             .await?;
@@ -235,7 +250,11 @@ impl Kms {
                 "1 validation error detected: Value '{duration}' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and {max}"
             )));
         }
-        self.issue_session(&caller.account, identity, duration)
+        let principal_id = match &caller.identity {
+            Identity::User { user_id, .. } => user_id.clone(),
+            _ => caller.account.clone(),
+        };
+        self.issue_session(&caller.account, identity, &principal_id, duration)
             .await
     }
 
@@ -243,6 +262,7 @@ impl Kms {
         &self,
         account: &str,
         identity: CredentialIdentity,
+        principal_id: &str,
         duration_seconds: i64,
     ) -> IamResult<TemporaryCredentials> {
         let access_key_id = random_access_key_id("ASIA")?;
@@ -253,12 +273,12 @@ impl Kms {
         );
         let token_sha256 = trent_crypto::hash::sha256(token.as_bytes());
         let now = self.clock.now_ms();
-        let expires_ms = now + duration_seconds * 1000;
+        let expires_ms = now.saturating_add(duration_seconds.saturating_mul(1000));
         self.store
             .insert_session(&SessionRecord {
                 access_key_id: access_key_id.clone(),
                 account_id: account.to_string(),
-                identity: encode_identity(&identity),
+                identity: format!("{}#{principal_id}", encode_identity(&identity)),
                 wrapped_secret: self
                     .root
                     .wrap(secret.as_bytes(), &secret_aad(&access_key_id))?,
@@ -275,6 +295,7 @@ impl Kms {
             session: Some(SessionInfo {
                 token_sha256,
                 expires_ms,
+                principal_id: principal_id.to_string(),
             }),
         });
         Ok(TemporaryCredentials {
@@ -324,6 +345,12 @@ pub(crate) fn encode_identity(identity: &CredentialIdentity) -> String {
             session_name,
         } => format!("role:{role_name}:{session_name}"),
     }
+}
+
+/// Decodes a stored session identity `<identity>#<principal id>`.
+pub(crate) fn decode_session_identity(s: &str) -> Option<(CredentialIdentity, String)> {
+    let (identity, id) = s.rsplit_once('#')?;
+    Some((decode_identity(identity)?, id.to_string()))
 }
 
 pub(crate) fn decode_identity(s: &str) -> Option<CredentialIdentity> {

@@ -1104,3 +1104,47 @@ async fn resource_aliases_condition_follows_alias_changes() {
         .unwrap();
     assert_eq!(code(enc(k2.clone()).await), "AccessDeniedException");
 }
+
+#[tokio::test]
+async fn a_session_does_not_survive_its_role_being_recreated() {
+    let server = Server::start();
+    let iam = server.iam(AKID_A, SECRET_A);
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT_A}:root"}},"Action":"sts:AssumeRole"}}]}}"#
+    );
+    iam.create_role()
+        .role_name("phoenix")
+        .assume_role_policy_document(&trust)
+        .send()
+        .await
+        .unwrap();
+    let assumed = server
+        .sts(AKID_A, SECRET_A, None)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{ACCOUNT_A}:role/phoenix"))
+        .role_session_name("old")
+        .send()
+        .await
+        .unwrap();
+    let c = assumed.credentials().unwrap().clone();
+    let sts_session = || {
+        server.sts(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token()),
+        )
+    };
+    assert!(sts_session().get_caller_identity().send().await.is_ok());
+    iam.delete_role().role_name("phoenix").send().await.unwrap();
+    iam.create_role()
+        .role_name("phoenix")
+        .assume_role_policy_document(&trust)
+        .send()
+        .await
+        .unwrap();
+    let r = sts_session().get_caller_identity().send().await;
+    assert_eq!(
+        r.unwrap_err().as_service_error().unwrap().meta().code(),
+        Some("InvalidClientTokenId")
+    );
+}

@@ -553,3 +553,74 @@ async fn seed_004_cross_account_grant_for_a_role_and_narrower_delegation() {
         .await;
     assert_eq!(code(wider), "AccessDeniedException");
 }
+
+#[tokio::test]
+async fn a_revoked_grant_token_cannot_delegate_and_retirable_grants_stay_in_their_account() {
+    let server = Server::start();
+    let kms = server.kms_a();
+    let (key_id, _) = new_key(&kms).await;
+    let (hal, hal_arn) = user(&server, AKID_A, SECRET_A, "hal").await;
+    let g = kms
+        .create_grant()
+        .key_id(&key_id)
+        .grantee_principal(&hal_arn)
+        .retiring_principal(&hal_arn)
+        .operations(Op::Decrypt)
+        .operations(Op::CreateGrant)
+        .send()
+        .await
+        .unwrap();
+    let token = g.grant_token().unwrap().to_string();
+    // While the grant lives, its grantee may delegate a subset of it.
+    assert!(
+        hal.create_grant()
+            .key_id(&key_id)
+            .grantee_principal(&hal_arn)
+            .operations(Op::Decrypt)
+            .name("child")
+            .grant_tokens(&token)
+            .send()
+            .await
+            .is_ok()
+    );
+    kms.revoke_grant()
+        .key_id(&key_id)
+        .grant_id(g.grant_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let r = hal
+        .create_grant()
+        .key_id(&key_id)
+        .grantee_principal(&hal_arn)
+        .operations(Op::Decrypt)
+        .name("after")
+        .grant_tokens(&token)
+        .send()
+        .await;
+    assert_eq!(
+        code(r),
+        "AccessDeniedException",
+        "a revoked grant's token must not create grants"
+    );
+
+    // Account B may not list account A's retirable grants.
+    let r = server
+        .kms_b()
+        .list_retirable_grants()
+        .retiring_principal(&hal_arn)
+        .send()
+        .await;
+    assert_eq!(code(r), "AccessDeniedException");
+    assert_eq!(
+        kms.list_retirable_grants()
+            .retiring_principal(&hal_arn)
+            .send()
+            .await
+            .unwrap()
+            .grants()
+            .len(),
+        0,
+        "the revoked grant is gone"
+    );
+}

@@ -106,6 +106,14 @@ impl Kms {
             ));
         }
         self.iam_write(&caller.account, |iam| {
+            // Re-checked under the write lock: a concurrent write may have changed them.
+            if iam.groups.get(name).is_some_and(|g| {
+                !g.members.is_empty() || !g.inline.is_empty() || !g.attached.is_empty()
+            }) {
+                return Err(IamError::DeleteConflict(
+                    "Cannot delete entity, must remove users and policies from group first.".into(),
+                ));
+            }
             iam.groups.remove(name);
             Ok(((), vec![Change::Delete(KIND_GROUP, name.to_string())]))
         })

@@ -130,6 +130,16 @@ impl Kms {
             ));
         }
         self.iam_write(&caller.account, |iam| {
+            // Re-checked under the write lock: a concurrent write may have changed them.
+            if iam
+                .roles
+                .get(name)
+                .is_some_and(|r| !r.inline.is_empty() || !r.attached.is_empty())
+            {
+                return Err(IamError::DeleteConflict(
+                    "Cannot delete entity, must delete policies first.".into(),
+                ));
+            }
             iam.roles.remove(name);
             Ok(((), vec![Change::Delete(KIND_ROLE, name.to_string())]))
         })
@@ -252,6 +262,12 @@ impl Kms {
         };
         let account = caller.account.clone();
         self.iam_write(&caller.account, |iam| {
+            if iam.roles.contains_key(&role.name) {
+                return Err(IamError::InvalidInput(format!(
+                    "Service role name {} has been taken in this account, please try a different suffix.",
+                    role.name
+                )));
+            }
             iam.roles.insert(role.name.clone(), role.clone());
             Ok((role.clone(), vec![put(&account, &role)?]))
         })

@@ -233,6 +233,17 @@ impl Kms {
         }
         let name = name.to_string();
         self.iam_write(&caller.account, |iam| {
+            // Re-checked under the write lock: a concurrent write may have changed them.
+            let busy = iam
+                .users
+                .get(&name)
+                .is_some_and(|u| !u.inline.is_empty() || !u.attached.is_empty())
+                || iam.groups.values().any(|g| g.members.contains(&name));
+            if busy {
+                return Err(IamError::DeleteConflict(
+                    "Cannot delete entity, must delete policies first.".into(),
+                ));
+            }
             iam.users.remove(&name);
             Ok((
                 (),
