@@ -36,12 +36,8 @@ fn main() {
                     Ok(()) => "scope ok",
                     Err(_) => "scope other",
                 };
-                let key = SigningKey::derive(
-                    SECRET,
-                    &parsed.scope_date,
-                    &parsed.region,
-                    &parsed.service,
-                );
+                let key =
+                    SigningKey::derive(SECRET, &parsed.scope_date, &parsed.region, &parsed.service);
                 match verify(&parts, &parsed, &key, NOW_UNIX) {
                     Ok(()) => format!("verify ({form}, {scope}): verified"),
                     Err(e) => {
