@@ -42,8 +42,9 @@ def trent_bin() -> str:
     return path
 
 
-def write_config(path: Path, with_accounts: bool, clock_control: bool = True) -> None:
-    text = f'listen = "127.0.0.1:0"\nregion = "{REGION}"\n'
+def write_config(path: Path, with_accounts: bool, clock_control: bool = True, extra: str = "") -> None:
+    """Writes a `trent.toml`; `extra` is top-level TOML (e.g. `tls_cert`/`tls_key`) put before any table."""
+    text = f'listen = "127.0.0.1:0"\nregion = "{REGION}"\n{extra}'
     if with_accounts:
         for account, akid, secret in [(ACCOUNT_A, AKID_A, SECRET_A), (ACCOUNT_B, AKID_B, SECRET_B)]:
             text += f'[[account]]\nid = "{account}"\nroot_access_key_id = "{akid}"\nroot_secret_access_key = "{secret}"\n'
@@ -56,11 +57,11 @@ def write_config(path: Path, with_accounts: bool, clock_control: bool = True) ->
 class TrentServer:
     """A running `trent serve`. `endpoint` is its base URL; `lines` is everything it printed."""
 
-    def __init__(self, data_dir: Path, with_accounts: bool = True, clock_control: bool = True):
+    def __init__(self, data_dir: Path, with_accounts: bool = True, clock_control: bool = True, extra_config: str = ""):
         self.data_dir = data_dir
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.config = data_dir.parent / "trent.toml"
-        write_config(self.config, with_accounts, clock_control)
+        write_config(self.config, with_accounts, clock_control, extra_config)
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
             [trent_bin(), "serve", "--config", str(self.config), "--data-dir", str(data_dir)],
@@ -121,28 +122,34 @@ class TrentServer:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
 
-    def client(self, akid: str = AKID_A, secret: str = SECRET_A, region: str = REGION):
-        return kms_client(self.endpoint, akid, secret, region)
+    def client(self, akid: str = AKID_A, secret: str = SECRET_A, region: str = REGION, verify=None):
+        return kms_client(self.endpoint, akid, secret, region, verify)
 
 
-def kms_client(endpoint: str, akid: str, secret: str, region: str = REGION):
-    """A boto3 KMS client for Trent with explicit credentials and no retries."""
+def kms_client(endpoint: str, akid: str, secret: str, region: str = REGION, verify=None):
+    """A boto3 KMS client for Trent with explicit credentials and no retries.
+
+    `verify` is botocore's: `None` for the default trust store, or a CA bundle path for HTTPS.
+    """
     return boto3.session.Session(
         aws_access_key_id=akid, aws_secret_access_key=secret, region_name=region
     ).client(
         "kms",
         endpoint_url=endpoint,
+        verify=verify,
         config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30),
     )
 
 
 @pytest.fixture
 def start_trent(tmp_path):
-    """A factory: `start_trent(data_dir=None, with_accounts=True)` starts a server; all are killed at teardown."""
+    """A factory: `start_trent(data_dir=None, with_accounts=True, extra_config="")` starts a server; all are killed at teardown."""
     servers: list[TrentServer] = []
 
-    def start(data_dir: Path | None = None, with_accounts: bool = True, clock_control: bool = True) -> TrentServer:
-        server = TrentServer(data_dir or tmp_path / "data", with_accounts, clock_control)
+    def start(
+        data_dir: Path | None = None, with_accounts: bool = True, clock_control: bool = True, extra_config: str = ""
+    ) -> TrentServer:
+        server = TrentServer(data_dir or tmp_path / "data", with_accounts, clock_control, extra_config)
         servers.append(server)
         return server
 

@@ -427,3 +427,6 @@ async fn list_aliases(kms: &Kms, caller: &Caller, r: ListRequest) -> ApiResult {
     let aliases: Vec<Value> = page.aliases.iter().map(alias_entry).collect();
     paged(json!({ "Aliases": aliases }), page.next_marker)
 }
+
+#[cfg(test)]
+mod robustness_tests;
