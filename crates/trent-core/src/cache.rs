@@ -116,6 +116,8 @@ pub struct KeyCache {
     /// Every alias name of each cached key (`kms:ResourceAliases`), kept up to date by the
     /// alias operations; absent for keys not yet loaded.
     aliases_by_key: RwLock<HashMap<String, Vec<String>>>,
+    /// Bumped by every removal, so a load that read a key before it was deleted can tell.
+    removals: std::sync::atomic::AtomicU64,
 }
 
 impl KeyCache {
@@ -129,8 +131,29 @@ impl KeyCache {
         }
     }
 
+    /// The removal epoch, read before loading a key from the store.
+    pub fn removals(&self) -> u64 {
+        self.removals.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Caches a key read from the store, unless a key was removed since `removals` (the read
+    /// may predate a deletion) or another load cached it first. Returns the cached key.
+    pub fn put_loaded_key(&self, key: Arc<LoadedKey>, removals: u64) -> Option<Arc<LoadedKey>> {
+        let mut m = self.keys.write().ok()?;
+        if let Some(existing) = m.get(&key.record.key_id) {
+            return Some(existing.clone());
+        }
+        if self.removals() != removals {
+            return None;
+        }
+        m.insert(key.record.key_id.clone(), key.clone());
+        Some(key)
+    }
+
     pub fn remove_key(&self, key_id: &str) {
         if let Ok(mut m) = self.keys.write() {
+            self.removals
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             m.remove(key_id);
         }
         if let Ok(mut m) = self.aliases_by_key.write() {

@@ -963,6 +963,21 @@ mod tests {
     }
 
     #[test]
+    fn a_load_that_raced_with_a_change_is_not_installed() {
+        let cache = GrantCache::default();
+        cache.init_new_key("other");
+        let before = cache.epoch();
+        cache.update("other", "g", Known::Retired); // any change bumps the epoch
+        assert!(!cache.load("k", Vec::new(), before), "stale rows must be re-read");
+        assert!(!cache.is_loaded("k"));
+        assert!(cache.load("k", Vec::new(), cache.epoch()));
+        assert!(cache.is_loaded("k"));
+        // Changes to keys that are not loaded are not recorded (the store has them).
+        cache.update("unloaded", "g", grant("g"));
+        assert!(!cache.is_loaded("unloaded"));
+    }
+
+    #[test]
     fn delegated_constraints_must_be_at_least_as_strict() {
         let none = GrantConstraints::default();
         let sub_a = GrantConstraints {

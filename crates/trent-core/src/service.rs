@@ -243,9 +243,23 @@ impl Kms {
 
     /// The key with `key_id`, from the cache or else the store (unwrapping its material).
     pub(crate) async fn load_key(&self, key_id: &str) -> KmsResult<Option<Arc<LoadedKey>>> {
-        if let Some(k) = self.cache.key(key_id) {
-            return Ok(Some(k));
+        loop {
+            if let Some(k) = self.cache.key(key_id) {
+                return Ok(Some(k));
+            }
+            let removals = self.cache.removals();
+            let Some(loaded) = self.read_key(key_id).await? else {
+                return Ok(None);
+            };
+            if let Some(k) = self.cache.put_loaded_key(loaded, removals) {
+                return Ok(Some(k));
+            }
+            // A key was removed while this one was read: read it again (it may be gone now).
         }
+    }
+
+    /// Reads a key, its aliases and grants from the store and unwraps its material.
+    async fn read_key(&self, key_id: &str) -> KmsResult<Option<Arc<LoadedKey>>> {
         let Some((record, stored)) = self.store.key(key_id).await? else {
             return Ok(None);
         };
@@ -284,9 +298,11 @@ impl Kms {
                 crate::asymmetric_ops::parse_material(record.key_spec, record.key_usage, &raw)?;
             materials.insert(m.material_id, Arc::new(key));
         }
-        let loaded = Arc::new(LoadedKey::new(record, *uuid.as_bytes(), materials));
-        self.cache.put_key(loaded.clone());
-        Ok(Some(loaded))
+        Ok(Some(Arc::new(LoadedKey::new(
+            record,
+            *uuid.as_bytes(),
+            materials,
+        ))))
     }
 }
 
