@@ -184,7 +184,7 @@ impl Kms {
                 origin.as_str()
             )));
         }
-        if origin == Origin::External && key_spec != KeySpec::SymmetricDefault {
+        if origin == Origin::External && !crate::import::importable_spec(key_spec) {
             return Err(KmsError::UnsupportedOperation(format!(
                 "Importing key material for KeySpec {} is not supported by this Trent server yet",
                 key_spec.as_str()
@@ -232,7 +232,7 @@ impl Kms {
             .unwrap_or_else(|| default_key_policy(&caller.account));
         if origin == Origin::External {
             return self
-                .create_external_key(caller, description, key_usage, policy, input.tags)
+                .create_external_key(caller, description, key_spec, key_usage, policy, input.tags)
                 .await;
         }
 
