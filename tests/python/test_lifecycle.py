@@ -438,6 +438,27 @@ def test_import_parameters_and_rotated_material_survive_a_restart(start_trent, t
     assert len(kms.list_key_rotations(KeyId=rotating)["Rotations"]) == 3
 
 
+def test_imported_hmac_and_ecc_material_survive_a_restart(start_trent, tmp_path):
+    data_dir = tmp_path / "data"
+    trent = start_trent(data_dir)
+    kms = trent.client()
+    mac_key = kms.create_key(Origin="EXTERNAL", KeySpec="HMAC_384", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]
+    secret = os.urandom(100)
+    import_material(kms, mac_key["KeyId"], secret)
+    sign_key = kms.create_key(Origin="EXTERNAL", KeySpec="ECC_NIST_P384", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    private = ec.generate_private_key(ec.SECP384R1())
+    import_material(kms, sign_key["KeyId"], pkcs8(private), "RSA_AES_KEY_WRAP_SHA_1", "RSA_3072")
+    assert trent.terminate() == 0
+
+    trent = start_trent(data_dir)
+    kms = trent.client()
+    mac = kms.generate_mac(KeyId=mac_key["KeyId"], Message=b"after", MacAlgorithm="HMAC_SHA_384")["Mac"]
+    assert mac == hmac.new(secret, b"after", hashlib.sha384).digest()
+    assert kms.get_public_key(KeyId=sign_key["KeyId"])["PublicKey"] == spki(private)
+    sig = kms.sign(KeyId=sign_key["KeyId"], Message=b"after", SigningAlgorithm="ECDSA_SHA_384")["Signature"]
+    private.public_key().verify(sig, b"after", ec.ECDSA(hashes.SHA384()))
+
+
 def test_clock_control_is_off_unless_configured(start_trent, tmp_path):
     trent = start_trent(tmp_path / "plain", clock_control=False)
     assert not (trent.data_dir / "admin.token").exists()

@@ -19,8 +19,8 @@ use trent_crypto::import::{
 };
 use trent_crypto::spec::{KeySpec, KeyState, KeyUsage, Origin, WireEnum};
 use trent_crypto::{AsymmetricKey, HmacKey, MaterialId, SymmetricKey, random};
-use zeroize::Zeroizing;
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 use crate::authz::Resource;
 use crate::cache::{LoadedKey, Material};
@@ -79,10 +79,7 @@ pub(crate) fn importable_spec(spec: KeySpec) -> bool {
 }
 
 fn is_rsa(spec: KeySpec) -> bool {
-    matches!(
-        spec,
-        KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096
-    )
+    matches!(spec, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096)
 }
 
 /// AWS's rules for which wrapping algorithm may carry which material: an RSA private key only
@@ -394,9 +391,7 @@ impl Kms {
         if record.state == KeyState::PendingImport {
             record.state = KeyState::Enabled;
         }
-        let wrapped = self
-            .root
-            .wrap(&raw, &material_aad(&key_id, &material_id))?;
+        let wrapped = self.root.wrap(&raw, &material_aad(&key_id, &material_id))?;
         self.store
             .add_material(
                 &record,

@@ -510,6 +510,27 @@ mod tests {
     }
 
     #[test]
+    fn material_of_another_size_or_curve_is_refused() {
+        let rsa2048 = generate_pkcs8(KeySpec::Rsa2048).unwrap();
+        for usage in [KeyUsage::SignVerify, KeyUsage::EncryptDecrypt] {
+            assert!(AsymmetricKey::from_pkcs8(KeySpec::Rsa2048, usage, &rsa2048).is_ok());
+            assert_eq!(
+                AsymmetricKey::from_pkcs8(KeySpec::Rsa3072, usage, &rsa2048).err(),
+                Some(AsymmetricError::BadMaterial)
+            );
+        }
+        let p384 = generate_pkcs8(KeySpec::EccNistP384).unwrap();
+        for (spec, usage) in [
+            (KeySpec::EccNistP256, KeyUsage::SignVerify),
+            (KeySpec::EccNistP256, KeyUsage::KeyAgreement),
+            (KeySpec::EccSecgP256k1, KeyUsage::SignVerify),
+            (KeySpec::Rsa2048, KeyUsage::SignVerify),
+        ] {
+            assert!(AsymmetricKey::from_pkcs8(spec, usage, &p384).is_err());
+        }
+    }
+
+    #[test]
     fn every_signing_algorithm_signs_and_verifies_raw_and_digest() {
         for spec in [
             KeySpec::Rsa2048,
