@@ -3,6 +3,7 @@ material wrapped client-side with `cryptography` under every wrapping algorithm,
 
 import hashlib
 import hmac
+import json
 import os
 import sqlite3
 import urllib.error
@@ -274,6 +275,33 @@ def test_import_spec_and_wrapping_refusals(kms):
     with pytest.raises(ClientError) as e:
         kms.create_key(Origin="EXTERNAL", KeySpec="ECC_SECG_P256K1", KeyUsage="KEY_AGREEMENT")
     assert error_code(e) == "ValidationException"
+
+
+def test_external_keys_get_the_policy_safety_check_and_grants(kms):
+    account = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["Arn"].split(":")[4]
+    lockout = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "kms:Sign", "Resource": "*"}
+            ],
+        }
+    )
+    args = dict(Origin="EXTERNAL", KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", Policy=lockout)
+    with pytest.raises(ClientError) as e:
+        kms.create_key(**args)
+    assert error_code(e) == "MalformedPolicyDocumentException"
+    kms.create_key(BypassPolicyLockoutSafetyCheck=True, **args)
+
+    key_id = kms.create_key(Origin="EXTERNAL", KeySpec="HMAC_224", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
+    material = os.urandom(28)
+    import_material(kms, key_id, material, "RSAES_OAEP_SHA_1")
+    grant = kms.create_grant(
+        KeyId=key_id, GranteePrincipal=f"arn:aws:iam::{account}:root", Operations=["GenerateMac"]
+    )
+    assert [g["GrantId"] for g in kms.list_grants(KeyId=key_id)["Grants"]] == [grant["GrantId"]]
+    mac = kms.generate_mac(KeyId=key_id, Message=b"m", MacAlgorithm="HMAC_SHA_224", GrantTokens=[grant["GrantToken"]])
+    assert mac["Mac"] == hmac.new(material, b"m", hashlib.sha224).digest()
 
 
 def test_imported_material_expires_on_schedule(trent, kms):

@@ -152,39 +152,17 @@ fn parse_imported(
 }
 
 impl Kms {
-    /// CreateKey's EXTERNAL branch: a key in PendingImport without material. Input is
-    /// already validated and authorized by `create_key`.
-    pub(crate) async fn create_external_key(
-        &self,
-        caller: &Caller,
-        description: String,
-        key_spec: KeySpec,
-        key_usage: KeyUsage,
-        policy: String,
-        mut tags: Vec<Tag>,
-    ) -> KmsResult<KeyRecord> {
-        let key_id = Uuid::new_v4();
-        tags.sort_by(|a, b| a.key.cmp(&b.key));
-        let record = KeyRecord {
-            key_id: key_id.hyphenated().to_string(),
-            account_id: caller.account.clone(),
-            region: caller.region.clone(),
-            created_ms: self.clock.now_ms(),
-            description,
-            key_spec,
-            key_usage,
-            origin: Origin::External,
-            state: KeyState::PendingImport,
-            policy,
-            tags,
-            current_material: NO_MATERIAL,
-            multi_region: false,
-            lifecycle: Default::default(),
-        };
+    /// CreateKey's EXTERNAL branch: stores `record` (from [`external_key_record`]), a key in
+    /// PendingImport without material. Input is already validated and authorized by
+    /// `create_key`.
+    pub(crate) async fn insert_external_key(&self, record: KeyRecord) -> KmsResult<KeyRecord> {
+        let uuid = Uuid::parse_str(&record.key_id)
+            .map_err(|_| KmsError::Internal("new key id is not a UUID".into()))?;
         self.store.insert_key_without_material(&record).await?;
+        self.grants.load(&record.key_id, Vec::new());
         self.cache.put_key(Arc::new(LoadedKey::new(
             record.clone(),
-            *key_id.as_bytes(),
+            *uuid.as_bytes(),
             Default::default(),
         )));
         Ok(record)
@@ -464,6 +442,35 @@ impl Kms {
         self.cache
             .put_key(Arc::new(current.without_materials(record.clone())));
         Ok(record)
+    }
+}
+
+/// The record of a new EXTERNAL key: PendingImport, no material.
+pub(crate) fn external_key_record(
+    caller: &Caller,
+    created_ms: i64,
+    description: String,
+    key_spec: KeySpec,
+    key_usage: KeyUsage,
+    policy: String,
+    mut tags: Vec<Tag>,
+) -> KeyRecord {
+    tags.sort_by(|a, b| a.key.cmp(&b.key));
+    KeyRecord {
+        key_id: Uuid::new_v4().hyphenated().to_string(),
+        account_id: caller.account.clone(),
+        region: caller.region.clone(),
+        created_ms,
+        description,
+        key_spec,
+        key_usage,
+        origin: Origin::External,
+        state: KeyState::PendingImport,
+        policy,
+        tags,
+        current_material: NO_MATERIAL,
+        multi_region: false,
+        lifecycle: Default::default(),
     }
 }
 

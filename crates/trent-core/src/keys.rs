@@ -231,9 +231,23 @@ impl Kms {
             .policy
             .unwrap_or_else(|| default_key_policy(&caller.account));
         if origin == Origin::External {
-            return self
-                .create_external_key(caller, description, key_spec, key_usage, policy, input.tags)
-                .await;
+            let record = crate::import::external_key_record(
+                caller,
+                self.clock.now_ms(),
+                description,
+                key_spec,
+                key_usage,
+                policy,
+                input.tags,
+            );
+            if custom_policy {
+                self.check_policy_for_key(
+                    caller,
+                    &record,
+                    input.bypass_policy_lockout_safety_check,
+                )?;
+            }
+            return self.insert_external_key(record).await;
         }
 
         let key_id = Uuid::new_v4();
