@@ -1,6 +1,9 @@
 """Key lifecycle through boto3: rotation, scheduled deletion (across restarts), imported key
 material wrapped client-side with `cryptography` under every wrapping algorithm, key states."""
 
+import hashlib
+import hmac
+import json
 import os
 import sqlite3
 import urllib.error
@@ -8,7 +11,7 @@ import urllib.error
 import pytest
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
 DAY = 86_400
@@ -103,6 +106,202 @@ def test_import_refusals(kms):
         kms.encrypt(KeyId=key_id, Plaintext=b"x")
     assert error_code(e) == "KMSInvalidStateException"
     assert e.value.response["Error"]["Message"].endswith("is pending import.")
+
+
+def pkcs8(private_key) -> bytes:
+    return private_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def spki(private_key) -> bytes:
+    return private_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def test_import_hmac_material(kms):
+    meta = kms.create_key(Origin="EXTERNAL", KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]
+    assert meta["KeyState"] == "PendingImport"
+    assert meta["KeySpec"] == "HMAC_256"
+    key_id = meta["KeyId"]
+    # Longer than the spec's bit count is allowed (up to the hash's block size).
+    material = os.urandom(48)
+    out = import_material(kms, key_id, material, "RSAES_OAEP_SHA_256", "RSA_2048")
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    mac = kms.generate_mac(KeyId=key_id, Message=b"imported", MacAlgorithm="HMAC_SHA_256")["Mac"]
+    assert mac == hmac.new(material, b"imported", hashlib.sha256).digest()
+    assert kms.verify_mac(KeyId=key_id, Message=b"imported", MacAlgorithm="HMAC_SHA_256", Mac=mac)["MacValid"]
+    again = import_material(kms, key_id, material, "RSA_AES_KEY_WRAP_SHA_1", "RSA_3072")
+    assert again["KeyMaterialId"] == out["KeyMaterialId"]
+    with pytest.raises(ClientError) as e:
+        import_material(kms, key_id, os.urandom(48))
+    assert error_code(e) == "IncorrectKeyMaterialException"
+
+    # Deleting the material returns the key to PendingImport; the same material brings it back.
+    kms.delete_imported_key_material(KeyId=key_id)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    with pytest.raises(ClientError) as e:
+        kms.generate_mac(KeyId=key_id, Message=b"imported", MacAlgorithm="HMAC_SHA_256")
+    assert error_code(e) == "KMSInvalidStateException"
+    import_material(kms, key_id, material)
+    assert kms.generate_mac(KeyId=key_id, Message=b"imported", MacAlgorithm="HMAC_SHA_256")["Mac"] == mac
+
+    for spec, size in [("HMAC_256", 31), ("HMAC_256", 65), ("HMAC_384", 47), ("HMAC_512", 129)]:
+        other = kms.create_key(Origin="EXTERNAL", KeySpec=spec, KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]
+        with pytest.raises(ClientError) as e:
+            import_material(kms, other["KeyId"], os.urandom(size), "RSA_AES_KEY_WRAP_SHA_256")
+        assert error_code(e) == "IncorrectKeyMaterialException", (spec, size)
+
+
+def test_import_ecc_signing_key(kms):
+    meta = kms.create_key(Origin="EXTERNAL", KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    key_id = meta["KeyId"]
+    assert meta["KeyState"] == "PendingImport"
+    with pytest.raises(ClientError) as e:
+        kms.get_public_key(KeyId=key_id)
+    assert error_code(e) == "KMSInvalidStateException"
+    private = ec.generate_private_key(ec.SECP256R1())
+    out = import_material(kms, key_id, pkcs8(private), "RSA_AES_KEY_WRAP_SHA_256", "RSA_2048")
+    assert kms.get_public_key(KeyId=key_id)["PublicKey"] == spki(private)
+    sig = kms.sign(KeyId=key_id, Message=b"imported ecc", SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    private.public_key().verify(sig, b"imported ecc", ec.ECDSA(hashes.SHA256()))
+    assert kms.verify(KeyId=key_id, Message=b"imported ecc", Signature=sig, SigningAlgorithm="ECDSA_SHA_256")[
+        "SignatureValid"
+    ]
+    # Re-import of the same key works; a different key on the same curve is refused.
+    again = import_material(kms, key_id, pkcs8(private), "RSA_AES_KEY_WRAP_SHA_1", "RSA_4096")
+    assert again["KeyMaterialId"] == out["KeyMaterialId"]
+    with pytest.raises(ClientError) as e:
+        import_material(kms, key_id, pkcs8(ec.generate_private_key(ec.SECP256R1())), "RSA_AES_KEY_WRAP_SHA_256")
+    assert error_code(e) == "IncorrectKeyMaterialException"
+
+    # Wrong curve, an RSA key, and bytes that are no PKCS#8 at all.
+    fresh = kms.create_key(Origin="EXTERNAL", KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    for material in [
+        pkcs8(ec.generate_private_key(ec.SECP384R1())),
+        pkcs8(ec.generate_private_key(ec.SECP256K1())),
+        pkcs8(rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+        os.urandom(32),
+    ]:
+        with pytest.raises(ClientError) as e:
+            import_material(kms, fresh["KeyId"], material, "RSA_AES_KEY_WRAP_SHA_256")
+        assert error_code(e) == "IncorrectKeyMaterialException"
+    assert kms.describe_key(KeyId=fresh["KeyId"])["KeyMetadata"]["KeyState"] == "PendingImport"
+
+
+def test_import_secp256k1_and_key_agreement(kms):
+    signing = kms.create_key(Origin="EXTERNAL", KeySpec="ECC_SECG_P256K1", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    private = ec.generate_private_key(ec.SECP256K1())
+    # An ECC private key fits RSAES-OAEP directly.
+    import_material(kms, signing["KeyId"], pkcs8(private), "RSAES_OAEP_SHA_256", "RSA_2048")
+    sig = kms.sign(KeyId=signing["KeyId"], Message=b"k1", SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    private.public_key().verify(sig, b"k1", ec.ECDSA(hashes.SHA256()))
+
+    agreement = kms.create_key(Origin="EXTERNAL", KeySpec="ECC_NIST_P384", KeyUsage="KEY_AGREEMENT")["KeyMetadata"]
+    mine = ec.generate_private_key(ec.SECP384R1())
+    import_material(kms, agreement["KeyId"], pkcs8(mine), "RSA_AES_KEY_WRAP_SHA_256")
+    peer = ec.generate_private_key(ec.SECP384R1())
+    shared = kms.derive_shared_secret(
+        KeyId=agreement["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=spki(peer)
+    )["SharedSecret"]
+    assert shared == peer.exchange(ec.ECDH(), mine.public_key())
+
+
+def test_import_rsa_signing_key(kms):
+    meta = kms.create_key(Origin="EXTERNAL", KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    key_id = meta["KeyId"]
+    # An RSA private key is too large for RSAES-OAEP: AWS requires an RSA_AES_KEY_WRAP algorithm.
+    for algorithm in ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]:
+        with pytest.raises(ClientError) as e:
+            kms.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm=algorithm, WrappingKeySpec="RSA_4096")
+        assert error_code(e) == "ValidationException"
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    import_material(kms, key_id, pkcs8(private), "RSA_AES_KEY_WRAP_SHA_256", "RSA_2048")
+    assert kms.get_public_key(KeyId=key_id)["PublicKey"] == spki(private)
+    sig = kms.sign(KeyId=key_id, Message=b"imported rsa", SigningAlgorithm="RSASSA_PSS_SHA_256")["Signature"]
+    private.public_key().verify(
+        sig,
+        b"imported rsa",
+        padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
+        hashes.SHA256(),
+    )
+    sig = kms.sign(KeyId=key_id, Message=b"imported rsa", SigningAlgorithm="RSASSA_PKCS1_V1_5_SHA_384")["Signature"]
+    private.public_key().verify(sig, b"imported rsa", padding.PKCS1v15(), hashes.SHA384())
+
+    # A 3072-bit key does not fit an RSA_2048 KMS key.
+    fresh = kms.create_key(Origin="EXTERNAL", KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    with pytest.raises(ClientError) as e:
+        import_material(
+            kms,
+            fresh["KeyId"],
+            pkcs8(rsa.generate_private_key(public_exponent=65537, key_size=3072)),
+            "RSA_AES_KEY_WRAP_SHA_1",
+        )
+    assert error_code(e) == "IncorrectKeyMaterialException"
+
+
+def test_import_rsa_encryption_key(kms):
+    meta = kms.create_key(Origin="EXTERNAL", KeySpec="RSA_3072", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]
+    private = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    import_material(kms, meta["KeyId"], pkcs8(private), "RSA_AES_KEY_WRAP_SHA_256", "RSA_4096")
+    blob = kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"to rsa", EncryptionAlgorithm="RSAES_OAEP_SHA_256")[
+        "CiphertextBlob"
+    ]
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    assert private.decrypt(blob, oaep) == b"to rsa"
+    local = private.public_key().encrypt(b"from local", oaep)
+    out = kms.decrypt(KeyId=meta["KeyId"], CiphertextBlob=local, EncryptionAlgorithm="RSAES_OAEP_SHA_256")
+    assert out["Plaintext"] == b"from local"
+
+
+def test_import_spec_and_wrapping_refusals(kms):
+    p521 = kms.create_key(Origin="EXTERNAL", KeySpec="ECC_NIST_P521", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    with pytest.raises(ClientError) as e:
+        kms.get_parameters_for_import(
+            KeyId=p521["KeyId"], WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
+        )
+    assert error_code(e) == "ValidationException"
+    # A larger wrapping key, or RSA_AES_KEY_WRAP, works.
+    kms.get_parameters_for_import(KeyId=p521["KeyId"], WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_3072")
+    private = ec.generate_private_key(ec.SECP521R1())
+    import_material(kms, p521["KeyId"], pkcs8(private), "RSA_AES_KEY_WRAP_SHA_256", "RSA_2048")
+    assert kms.get_public_key(KeyId=p521["KeyId"])["PublicKey"] == spki(private)
+    # Specs whose material AWS does not let you import.
+    with pytest.raises(ClientError) as e:
+        kms.create_key(Origin="EXTERNAL", KeySpec="ECC_NIST_EDWARDS25519", KeyUsage="SIGN_VERIFY")
+    assert error_code(e) == "UnsupportedOperationException"
+    # KeySpec and KeyUsage must still fit each other.
+    with pytest.raises(ClientError) as e:
+        kms.create_key(Origin="EXTERNAL", KeySpec="ECC_SECG_P256K1", KeyUsage="KEY_AGREEMENT")
+    assert error_code(e) == "ValidationException"
+
+
+def test_external_keys_get_the_policy_safety_check_and_grants(kms):
+    account = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["Arn"].split(":")[4]
+    lockout = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "kms:Sign", "Resource": "*"}
+            ],
+        }
+    )
+    args = dict(Origin="EXTERNAL", KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", Policy=lockout)
+    with pytest.raises(ClientError) as e:
+        kms.create_key(**args)
+    assert error_code(e) == "MalformedPolicyDocumentException"
+    kms.create_key(BypassPolicyLockoutSafetyCheck=True, **args)
+
+    key_id = kms.create_key(Origin="EXTERNAL", KeySpec="HMAC_224", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
+    material = os.urandom(28)
+    import_material(kms, key_id, material, "RSAES_OAEP_SHA_1")
+    grant = kms.create_grant(
+        KeyId=key_id, GranteePrincipal=f"arn:aws:iam::{account}:root", Operations=["GenerateMac"]
+    )
+    assert [g["GrantId"] for g in kms.list_grants(KeyId=key_id)["Grants"]] == [grant["GrantId"]]
+    mac = kms.generate_mac(KeyId=key_id, Message=b"m", MacAlgorithm="HMAC_SHA_224", GrantTokens=[grant["GrantToken"]])
+    assert mac["Mac"] == hmac.new(material, b"m", hashlib.sha224).digest()
 
 
 def test_imported_material_expires_on_schedule(trent, kms):
@@ -265,6 +464,27 @@ def test_import_parameters_and_rotated_material_survive_a_restart(start_trent, t
     for blob in blobs:
         assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"before restart"
     assert len(kms.list_key_rotations(KeyId=rotating)["Rotations"]) == 3
+
+
+def test_imported_hmac_and_ecc_material_survive_a_restart(start_trent, tmp_path):
+    data_dir = tmp_path / "data"
+    trent = start_trent(data_dir)
+    kms = trent.client()
+    mac_key = kms.create_key(Origin="EXTERNAL", KeySpec="HMAC_384", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]
+    secret = os.urandom(100)
+    import_material(kms, mac_key["KeyId"], secret)
+    sign_key = kms.create_key(Origin="EXTERNAL", KeySpec="ECC_NIST_P384", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    private = ec.generate_private_key(ec.SECP384R1())
+    import_material(kms, sign_key["KeyId"], pkcs8(private), "RSA_AES_KEY_WRAP_SHA_1", "RSA_3072")
+    assert trent.terminate() == 0
+
+    trent = start_trent(data_dir)
+    kms = trent.client()
+    mac = kms.generate_mac(KeyId=mac_key["KeyId"], Message=b"after", MacAlgorithm="HMAC_SHA_384")["Mac"]
+    assert mac == hmac.new(secret, b"after", hashlib.sha384).digest()
+    assert kms.get_public_key(KeyId=sign_key["KeyId"])["PublicKey"] == spki(private)
+    sig = kms.sign(KeyId=sign_key["KeyId"], Message=b"after", SigningAlgorithm="ECDSA_SHA_384")["Signature"]
+    private.public_key().verify(sig, b"after", ec.ECDSA(hashes.SHA384()))
 
 
 def test_clock_control_is_off_unless_configured(start_trent, tmp_path):

@@ -87,9 +87,9 @@ impl LoadedKey {
     }
 
     /// The same key with new metadata and one more material version (rotation, import).
-    pub fn with_material(&self, record: KeyRecord, id: MaterialId, material: SymmetricKey) -> Self {
+    pub fn with_material(&self, record: KeyRecord, id: MaterialId, material: Material) -> Self {
         let mut materials = self.materials.clone();
-        materials.insert(id, Arc::new(Material::Symmetric(material)));
+        materials.insert(id, Arc::new(material));
         Self {
             record,
             uuid: self.uuid,

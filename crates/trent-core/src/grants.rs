@@ -968,7 +968,10 @@ mod tests {
         cache.init_new_key("other");
         let before = cache.epoch();
         cache.update("other", "g", Known::Retired); // any change bumps the epoch
-        assert!(!cache.load("k", Vec::new(), before), "stale rows must be re-read");
+        assert!(
+            !cache.load("k", Vec::new(), before),
+            "stale rows must be re-read"
+        );
         assert!(!cache.is_loaded("k"));
         assert!(cache.load("k", Vec::new(), cache.epoch()));
         assert!(cache.is_loaded("k"));

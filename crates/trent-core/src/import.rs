@@ -6,6 +6,11 @@
 //! under the root key, in the store, until then (so an import works across restarts). Imported
 //! material gets a deterministic id ([`imported_material_id`]), which is how re-importing the
 //! same material is told apart from importing different material.
+//!
+//! Material may be imported into symmetric encryption keys (32 raw bytes), HMAC keys (raw bytes
+//! of a length the spec allows) and RSA / ECC keys (a PKCS#8 DER private key of the key's
+//! modulus size or curve). It is stored wrapped under the root key exactly like generated
+//! material, so loading goes through the same `parse_material` path.
 
 use std::sync::Arc;
 
@@ -13,11 +18,12 @@ use trent_crypto::import::{
     WrappingAlgorithm, WrappingKeyPair, WrappingKeySpec, imported_material_id,
 };
 use trent_crypto::spec::{KeySpec, KeyState, KeyUsage, Origin, WireEnum};
-use trent_crypto::{MaterialId, SymmetricKey, random};
+use trent_crypto::{AsymmetricKey, HmacKey, MaterialId, SymmetricKey, random};
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 use crate::authz::Resource;
-use crate::cache::LoadedKey;
+use crate::cache::{LoadedKey, Material};
 use crate::caller::Caller;
 use crate::error::{KmsError, KmsResult};
 use crate::ids::KeyIdForms;
@@ -52,41 +58,112 @@ pub struct ImportKeyMaterialInput {
     pub key_material_id: Option<String>,
 }
 
+/// Key specs whose material can be imported (AWS: symmetric encryption, HMAC, RSA and the ECC
+/// specs; not Ed25519, ML-DSA or SM2).
+pub(crate) fn importable_spec(spec: KeySpec) -> bool {
+    matches!(
+        spec,
+        KeySpec::SymmetricDefault
+            | KeySpec::Hmac224
+            | KeySpec::Hmac256
+            | KeySpec::Hmac384
+            | KeySpec::Hmac512
+            | KeySpec::Rsa2048
+            | KeySpec::Rsa3072
+            | KeySpec::Rsa4096
+            | KeySpec::EccNistP256
+            | KeySpec::EccNistP384
+            | KeySpec::EccNistP521
+            | KeySpec::EccSecgP256k1
+    )
+}
+
+fn is_rsa(spec: KeySpec) -> bool {
+    matches!(spec, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096)
+}
+
+/// AWS's rules for which wrapping algorithm may carry which material: an RSA private key only
+/// with an RSA_AES_KEY_WRAP algorithm (its PKCS#8 is too large for RSAES-OAEP), and an
+/// ECC_NIST_P521 private key not with RSAES-OAEP under an RSA_2048 wrapping key.
+fn check_wrapping_for_spec(
+    key_spec: KeySpec,
+    algorithm: WrappingAlgorithm,
+    wrapping_spec: WrappingKeySpec,
+) -> KmsResult<()> {
+    let oaep = matches!(
+        algorithm,
+        WrappingAlgorithm::RsaesOaepSha1 | WrappingAlgorithm::RsaesOaepSha256
+    );
+    if oaep && is_rsa(key_spec) {
+        return Err(KmsError::Validation(format!(
+            "The {} wrapping algorithm is not supported for KMS keys with key spec {}. To import an RSA private key, use an RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256 wrapping algorithm.",
+            algorithm.as_str(),
+            key_spec.as_str()
+        )));
+    }
+    if oaep && key_spec == KeySpec::EccNistP521 && wrapping_spec == WrappingKeySpec::Rsa2048 {
+        return Err(KmsError::Validation(format!(
+            "The {} wrapping algorithm with the RSA_2048 wrapping key spec is not supported for KMS keys with key spec ECC_NIST_P521. Use a larger wrapping key spec or an RSA_AES_KEY_WRAP wrapping algorithm.",
+            algorithm.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// Imported material parsed for a key of `spec` and `usage`: the parsed form and the bytes its
+/// material id is derived from (the raw key, or the public key of an asymmetric key).
+fn parse_imported(
+    spec: KeySpec,
+    usage: KeyUsage,
+    raw: &[u8],
+) -> KmsResult<(Material, Zeroizing<Vec<u8>>)> {
+    match spec {
+        KeySpec::SymmetricDefault => {
+            let key = SymmetricKey::from_bytes(raw).ok_or_else(|| {
+                KmsError::IncorrectKeyMaterial(
+                    "Key material for a SYMMETRIC_DEFAULT key must be 256 bits (32 bytes).".into(),
+                )
+            })?;
+            Ok((Material::Symmetric(key), Zeroizing::new(raw.to_vec())))
+        }
+        KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
+            let key = HmacKey::from_bytes(spec, raw).ok_or_else(|| {
+                let (lo, hi) = spec
+                    .hmac_key_lengths()
+                    .map_or((0, 0), |r| (*r.start(), *r.end()));
+                KmsError::IncorrectKeyMaterial(format!(
+                    "Key material for an {} key must be between {lo} and {hi} bytes.",
+                    spec.as_str()
+                ))
+            })?;
+            Ok((Material::Hmac(key), Zeroizing::new(raw.to_vec())))
+        }
+        _ => {
+            let key = AsymmetricKey::from_pkcs8(spec, usage, raw).map_err(|_| {
+                KmsError::IncorrectKeyMaterial(format!(
+                    "Key material for a {} key must be a DER-encoded PKCS#8 private key of that key spec.",
+                    spec.as_str()
+                ))
+            })?;
+            let public = Zeroizing::new(key.public_key_der().to_vec());
+            Ok((Material::Asymmetric(key), public))
+        }
+    }
+}
+
 impl Kms {
-    /// CreateKey's EXTERNAL branch: a key in PendingImport without material. Input is
-    /// already validated and authorized by `create_key`.
-    pub(crate) async fn create_external_key(
-        &self,
-        caller: &Caller,
-        description: String,
-        key_usage: KeyUsage,
-        policy: String,
-        mut tags: Vec<Tag>,
-    ) -> KmsResult<KeyRecord> {
-        let key_id = Uuid::new_v4();
-        tags.sort_by(|a, b| a.key.cmp(&b.key));
-        let record = KeyRecord {
-            key_id: key_id.hyphenated().to_string(),
-            account_id: caller.account.clone(),
-            region: caller.region.clone(),
-            created_ms: self.clock.now_ms(),
-            description,
-            key_spec: KeySpec::SymmetricDefault,
-            key_usage,
-            origin: Origin::External,
-            state: KeyState::PendingImport,
-            policy,
-            tags,
-            current_material: NO_MATERIAL,
-            multi_region: false,
-            lifecycle: Default::default(),
-        };
+    /// CreateKey's EXTERNAL branch: stores `record` (from [`external_key_record`]), a key in
+    /// PendingImport without material. Input is already validated and authorized by
+    /// `create_key`.
+    pub(crate) async fn insert_external_key(&self, record: KeyRecord) -> KmsResult<KeyRecord> {
+        let uuid = Uuid::parse_str(&record.key_id)
+            .map_err(|_| KmsError::Internal("new key id is not a UUID".into()))?;
         self.store.insert_key_without_material(&record).await?;
         self.cache.set_key_aliases(&record.key_id, Vec::new());
         self.grants.init_new_key(&record.key_id);
         self.cache.put_key(Arc::new(LoadedKey::new(
             record.clone(),
-            *key_id.as_bytes(),
+            *uuid.as_bytes(),
             Default::default(),
         )));
         Ok(record)
@@ -130,6 +207,7 @@ impl Kms {
             }
             _ => {}
         }
+        check_wrapping_for_spec(key.record.key_spec, algorithm, spec)?;
         // RSA key generation takes long enough (up to seconds for 4096 bits) to keep it off the
         // async workers.
         let pair = tokio::task::spawn_blocking(move || WrappingKeyPair::generate(spec))
@@ -258,13 +336,16 @@ impl Kms {
         let raw = pair
             .unwrap_material(params.wrapping_algorithm, encrypted)
             .map_err(|_| KmsError::InvalidCiphertext)?;
-        let material = SymmetricKey::from_bytes(&raw).ok_or_else(|| {
-            KmsError::IncorrectKeyMaterial(
-                "Key material for a SYMMETRIC_DEFAULT key must be 256 bits (32 bytes).".into(),
-            )
-        })?;
+        let (spec, usage) = (key.record.key_spec, key.record.key_usage);
+        // Parsing (and AWS-LC's validation of) an RSA-4096 private key is not free: keep it off
+        // the async workers.
+        let (material, id_bytes, raw) = tokio::task::spawn_blocking(move || {
+            parse_imported(spec, usage, &raw).map(|(m, id)| (m, id, raw))
+        })
+        .await
+        .map_err(|e| KmsError::Internal(e.to_string()))??;
         let key_id = key.record.key_id.clone();
-        let material_id = imported_material_id(&key_id, &material);
+        let material_id = imported_material_id(&key_id, &id_bytes);
         if let Some(given) = input.key_material_id.as_deref()
             && given != material_id.to_hex()
         {
@@ -289,10 +370,7 @@ impl Kms {
         if record.state == KeyState::PendingImport {
             record.state = KeyState::Enabled;
         }
-        let wrapped = self.root.wrap(
-            material.expose_bytes(),
-            &material_aad(&key_id, &material_id),
-        )?;
+        let wrapped = self.root.wrap(&raw, &material_aad(&key_id, &material_id))?;
         self.store
             .add_material(
                 &record,
@@ -365,6 +443,35 @@ impl Kms {
         self.cache
             .put_key(Arc::new(current.without_materials(record.clone())));
         Ok(record)
+    }
+}
+
+/// The record of a new EXTERNAL key: PendingImport, no material.
+pub(crate) fn external_key_record(
+    caller: &Caller,
+    created_ms: i64,
+    description: String,
+    key_spec: KeySpec,
+    key_usage: KeyUsage,
+    policy: String,
+    mut tags: Vec<Tag>,
+) -> KeyRecord {
+    tags.sort_by(|a, b| a.key.cmp(&b.key));
+    KeyRecord {
+        key_id: Uuid::new_v4().hyphenated().to_string(),
+        account_id: caller.account.clone(),
+        region: caller.region.clone(),
+        created_ms,
+        description,
+        key_spec,
+        key_usage,
+        origin: Origin::External,
+        state: KeyState::PendingImport,
+        policy,
+        tags,
+        current_material: NO_MATERIAL,
+        multi_region: false,
+        lifecycle: Default::default(),
     }
 }
 

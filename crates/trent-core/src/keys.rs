@@ -184,7 +184,7 @@ impl Kms {
                 origin.as_str()
             )));
         }
-        if origin == Origin::External && key_spec != KeySpec::SymmetricDefault {
+        if origin == Origin::External && !crate::import::importable_spec(key_spec) {
             return Err(KmsError::UnsupportedOperation(format!(
                 "Importing key material for KeySpec {} is not supported by this Trent server yet",
                 key_spec.as_str()
@@ -231,9 +231,23 @@ impl Kms {
             .policy
             .unwrap_or_else(|| default_key_policy(&caller.account));
         if origin == Origin::External {
-            return self
-                .create_external_key(caller, description, key_usage, policy, input.tags)
-                .await;
+            let record = crate::import::external_key_record(
+                caller,
+                self.clock.now_ms(),
+                description,
+                key_spec,
+                key_usage,
+                policy,
+                input.tags,
+            );
+            if custom_policy {
+                self.check_policy_for_key(
+                    caller,
+                    &record,
+                    input.bypass_policy_lockout_safety_check,
+                )?;
+            }
+            return self.insert_external_key(record).await;
         }
 
         let key_id = Uuid::new_v4();
@@ -281,9 +295,7 @@ impl Kms {
                 },
             )
             .await?;
-        // A new key has no grants: nothing can be stale.
-        self.grants
-            .load(&record.key_id, Vec::new(), self.grants.epoch());
+        self.grants.init_new_key(&record.key_id);
         self.cache.set_key_aliases(&record.key_id, Vec::new());
         let materials = HashMap::from([(material_id, Arc::new(material))]);
         self.cache.put_key(Arc::new(LoadedKey::new(

@@ -323,7 +323,7 @@ impl Kms {
         self.cache.put_key(Arc::new(current.with_material(
             record.clone(),
             material_id,
-            material,
+            crate::cache::Material::Symmetric(material),
         )));
         Ok(record)
     }

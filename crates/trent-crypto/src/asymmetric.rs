@@ -217,6 +217,22 @@ fn spec_name(spec: KeySpec) -> &'static str {
     spec.as_str()
 }
 
+/// An RSA key of `spec` must have exactly the spec's modulus size (imported material may be
+/// any size AWS-LC parses).
+fn check_modulus(spec: KeySpec, modulus_bytes: usize) -> Result<(), AsymmetricError> {
+    let expected = match spec {
+        KeySpec::Rsa2048 => 256,
+        KeySpec::Rsa3072 => 384,
+        KeySpec::Rsa4096 => 512,
+        _ => return Err(AsymmetricError::UnsupportedSpec(spec_name(spec))),
+    };
+    if modulus_bytes == expected {
+        Ok(())
+    } else {
+        Err(AsymmetricError::BadMaterial)
+    }
+}
+
 impl AsymmetricKey {
     /// Parses PKCS#8 `der` as a key of `spec` for `usage` (RSA keys differ by usage: a signing
     /// key pair or an OAEP decryption key; NIST EC keys: ECDSA or ECDH).
@@ -224,10 +240,13 @@ impl AsymmetricKey {
         let mut rsa_public_der = None;
         let inner = match (spec, usage) {
             (KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096, KeyUsage::SignVerify) => {
-                Inner::RsaSign(rsa::KeyPair::from_pkcs8(der).map_err(bad)?)
+                let pair = rsa::KeyPair::from_pkcs8(der).map_err(bad)?;
+                check_modulus(spec, pair.public_modulus_len())?;
+                Inner::RsaSign(pair)
             }
             (KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096, KeyUsage::EncryptDecrypt) => {
                 let private = PrivateDecryptingKey::from_pkcs8(der).map_err(bad)?;
+                check_modulus(spec, private.key_size_bytes())?;
                 rsa_public_der = Some(spki(&private.public_key())?);
                 let public = OaepPublicEncryptingKey::new(private.public_key()).map_err(bad)?;
                 Inner::RsaDecrypt {
@@ -488,6 +507,27 @@ mod tests {
     fn key(spec: KeySpec, usage: KeyUsage) -> AsymmetricKey {
         let der = generate_pkcs8(spec).unwrap();
         AsymmetricKey::from_pkcs8(spec, usage, &der).unwrap()
+    }
+
+    #[test]
+    fn material_of_another_size_or_curve_is_refused() {
+        let rsa2048 = generate_pkcs8(KeySpec::Rsa2048).unwrap();
+        for usage in [KeyUsage::SignVerify, KeyUsage::EncryptDecrypt] {
+            assert!(AsymmetricKey::from_pkcs8(KeySpec::Rsa2048, usage, &rsa2048).is_ok());
+            assert_eq!(
+                AsymmetricKey::from_pkcs8(KeySpec::Rsa3072, usage, &rsa2048).err(),
+                Some(AsymmetricError::BadMaterial)
+            );
+        }
+        let p384 = generate_pkcs8(KeySpec::EccNistP384).unwrap();
+        for (spec, usage) in [
+            (KeySpec::EccNistP256, KeyUsage::SignVerify),
+            (KeySpec::EccNistP256, KeyUsage::KeyAgreement),
+            (KeySpec::EccSecgP256k1, KeyUsage::SignVerify),
+            (KeySpec::Rsa2048, KeyUsage::SignVerify),
+        ] {
+            assert!(AsymmetricKey::from_pkcs8(spec, usage, &p384).is_err());
+        }
     }
 
     #[test]

@@ -34,9 +34,13 @@ impl HmacKey {
         Ok(Self::from_bytes(spec, &raw))
     }
 
-    /// A key from its raw bytes; `None` unless `spec` is an HMAC spec and the length matches.
+    /// A key from its raw bytes; `None` unless `spec` is an HMAC spec and the length is one
+    /// AWS accepts for it ([`KeySpec::hmac_key_lengths`]: generated or imported material).
     pub fn from_bytes(spec: KeySpec, bytes: &[u8]) -> Option<Self> {
-        if spec.hmac_key_len() != Some(bytes.len()) {
+        if !spec
+            .hmac_key_lengths()
+            .is_some_and(|r| r.contains(&bytes.len()))
+        {
             return None;
         }
         let alg = *spec.mac_algorithms().first()?;
@@ -89,5 +93,10 @@ mod tests {
         }
         assert!(HmacKey::generate(KeySpec::Rsa2048).unwrap().is_none());
         assert!(HmacKey::from_bytes(KeySpec::Hmac256, &[0; 31]).is_none());
+        assert!(HmacKey::from_bytes(KeySpec::Hmac256, &[0; 64]).is_some());
+        assert!(HmacKey::from_bytes(KeySpec::Hmac256, &[0; 65]).is_none());
+        assert!(HmacKey::from_bytes(KeySpec::Hmac224, &[0; 28]).is_some());
+        assert!(HmacKey::from_bytes(KeySpec::Hmac512, &[0; 128]).is_some());
+        assert!(HmacKey::from_bytes(KeySpec::Hmac384, &[0; 47]).is_none());
     }
 }

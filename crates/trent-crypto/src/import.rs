@@ -12,7 +12,7 @@ use aws_lc_rs::rsa::{
 };
 use zeroize::Zeroizing;
 
-use crate::material::{MaterialId, SymmetricKey};
+use crate::material::MaterialId;
 use crate::spec::WireEnum;
 
 /// `WrappingKeySpec`: the RSA key size of the wrapping key pair.
@@ -186,11 +186,13 @@ impl WrappingKeyPair {
     }
 }
 
-/// The material id of imported material: an HMAC of the key id under the material itself, so
+/// The material id of imported material: an HMAC of the key id under `material`, so
 /// re-importing the same material yields the same id and different material a different one,
-/// without the id revealing anything usable about the material.
-pub fn imported_material_id(key_id: &str, material: &SymmetricKey) -> MaterialId {
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, material.expose_bytes());
+/// without the id revealing anything usable about the material. `material` is the raw key of a
+/// symmetric or HMAC key, and the public key (SubjectPublicKeyInfo DER) of an asymmetric one,
+/// which identifies the private key whatever PKCS#8 encoding it arrived in.
+pub fn imported_material_id(key_id: &str, material: &[u8]) -> MaterialId {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, material);
     let tag = aws_lc_rs::hmac::sign(
         &key,
         format!("trent:imported-material-id:v1:{key_id}").as_bytes(),
@@ -249,8 +251,7 @@ mod tests {
 
     #[test]
     fn imported_ids_depend_on_material_and_key() {
-        let a = SymmetricKey::from_bytes(&[1; 32]).unwrap();
-        let b = SymmetricKey::from_bytes(&[2; 32]).unwrap();
+        let (a, b) = ([1u8; 32], [2u8; 32]);
         assert_eq!(imported_material_id("k", &a), imported_material_id("k", &a));
         assert_ne!(imported_material_id("k", &a), imported_material_id("k", &b));
         assert_ne!(imported_material_id("k", &a), imported_material_id("j", &a));

@@ -258,6 +258,19 @@ impl KeySpec {
         }
     }
 
+    /// The raw key lengths in bytes AWS accepts for imported material of an HMAC spec (from the
+    /// spec's bit count up to the hash's block size), `None` for other specs. Generated keys
+    /// have [`Self::hmac_key_len`] bytes, the lower bound.
+    pub fn hmac_key_lengths(self) -> Option<std::ops::RangeInclusive<usize>> {
+        match self {
+            KeySpec::Hmac224 => Some(28..=64),
+            KeySpec::Hmac256 => Some(32..=64),
+            KeySpec::Hmac384 => Some(48..=128),
+            KeySpec::Hmac512 => Some(64..=128),
+            _ => None,
+        }
+    }
+
     /// HMAC key length in bytes (the spec's bit count), `None` for other specs.
     pub fn hmac_key_len(self) -> Option<usize> {
         match self {

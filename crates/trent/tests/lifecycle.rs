@@ -681,3 +681,111 @@ async fn import_tokens_expire_and_are_bound_to_their_key() {
         .unwrap();
     assert_eq!(meta.key_state, Some(KeyState::PendingImport));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn imported_hmac_and_ecc_material_is_usable_and_expires() {
+    use aws_lc_rs::signature::{
+        ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair,
+        UnparsedPublicKey,
+    };
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType, MacAlgorithmSpec, SigningAlgorithmSpec};
+
+    let server = Server::start();
+    let kms = server.kms_a();
+
+    // HMAC_512 with 100 bytes of material (64..=128 allowed), expiring in a day.
+    let key = kms
+        .create_key()
+        .origin(OriginType::External)
+        .key_spec(KeySpec::Hmac512)
+        .key_usage(KeyUsageType::GenerateVerifyMac)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    assert_eq!(
+        code(import(&kms, &key, &[7u8; 63], None).await),
+        "IncorrectKeyMaterialException"
+    );
+    let material = [0x5au8; 100];
+    let now = server.advance_clock(0)["Now"].as_i64().unwrap();
+    import(&kms, &key, &material, Some(now + DAY))
+        .await
+        .unwrap();
+    let mac = kms
+        .generate_mac()
+        .key_id(&key)
+        .mac_algorithm(MacAlgorithmSpec::HmacSha512)
+        .message(Blob::new("imported mac"))
+        .send()
+        .await
+        .unwrap()
+        .mac
+        .unwrap();
+    let local = aws_lc_rs::hmac::sign(
+        &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA512, &material),
+        b"imported mac",
+    );
+    assert_eq!(mac.as_ref(), local.as_ref());
+    assert_eq!(server.advance_clock(DAY + 1)["Expired"], 1);
+    let r = kms
+        .generate_mac()
+        .key_id(&key)
+        .mac_algorithm(MacAlgorithmSpec::HmacSha512)
+        .message(Blob::new("imported mac"))
+        .send()
+        .await;
+    assert_eq!(code(r), "KMSInvalidStateException");
+
+    // ECC_NIST_P256: a small PKCS#8 fits RSAES-OAEP directly.
+    let key = kms
+        .create_key()
+        .origin(OriginType::External)
+        .key_spec(KeySpec::EccNistP256)
+        .key_usage(KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(
+        &ECDSA_P256_SHA256_ASN1_SIGNING,
+        &aws_lc_rs::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap();
+    import(&kms, &key, pkcs8.as_ref(), None).await.unwrap();
+    let public = kms
+        .get_public_key()
+        .key_id(&key)
+        .send()
+        .await
+        .unwrap()
+        .public_key
+        .unwrap();
+    let signature = kms
+        .sign()
+        .key_id(&key)
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        .message(Blob::new("imported ecc"))
+        .send()
+        .await
+        .unwrap()
+        .signature
+        .unwrap();
+    // GetPublicKey is SubjectPublicKeyInfo; its tail is the uncompressed point AWS-LC gives.
+    assert!(public.as_ref().ends_with(pair.public_key().as_ref()));
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, pair.public_key().as_ref())
+        .verify(b"imported ecc", signature.as_ref())
+        .unwrap();
+    kms.delete_imported_key_material()
+        .key_id(&key)
+        .send()
+        .await
+        .unwrap();
+    let r = kms.get_public_key().key_id(&key).send().await;
+    assert_eq!(code(r), "KMSInvalidStateException");
+}
