@@ -16,18 +16,8 @@ use common::*;
 
 /// An IAM user of the account behind `iam`, with access keys; returns (akid, secret).
 async fn user(iam: &aws_sdk_iam::Client, name: &str) -> (String, String) {
-    iam.create_user().user_name(name).send().await.unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name(name)
-        .send()
-        .await
-        .unwrap();
-    let key = key.access_key().unwrap();
-    (
-        key.access_key_id().to_string(),
-        key.secret_access_key().to_string(),
-    )
+    let (akid, secret, _) = new_iam_user(iam, name).await;
+    (akid, secret)
 }
 
 fn allow(actions: &str, resource: &str) -> String {

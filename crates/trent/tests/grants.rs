@@ -20,20 +20,8 @@ async fn user(
     secret: &str,
     name: &str,
 ) -> (aws_sdk_kms::Client, String) {
-    let iam = server.iam(akid, secret);
-    let created = iam.create_user().user_name(name).send().await.unwrap();
-    let arn = created.user().unwrap().arn().to_string();
-    let key = iam
-        .create_access_key()
-        .user_name(name)
-        .send()
-        .await
-        .unwrap();
-    let key = key.access_key().unwrap();
-    (
-        server.kms(key.access_key_id(), key.secret_access_key()),
-        arn,
-    )
+    let (user_akid, user_secret, arn) = new_iam_user(&server.iam(akid, secret), name).await;
+    (server.kms(&user_akid, &user_secret), arn)
 }
 
 async fn new_key(kms: &aws_sdk_kms::Client) -> (String, String) {

@@ -205,6 +205,24 @@ impl Drop for Server {
     }
 }
 
+/// Creates an IAM user with an access key through `iam`; returns (access key id, secret, user ARN).
+pub async fn new_iam_user(iam: &aws_sdk_iam::Client, name: &str) -> (String, String, String) {
+    let created = iam.create_user().user_name(name).send().await.unwrap();
+    let arn = created.user().unwrap().arn().to_string();
+    let key = iam
+        .create_access_key()
+        .user_name(name)
+        .send()
+        .await
+        .unwrap();
+    let key = key.access_key().unwrap();
+    (
+        key.access_key_id().to_string(),
+        key.secret_access_key().to_string(),
+        arn,
+    )
+}
+
 /// The `__type`-derived error code of a failed SDK call.
 pub fn code<E, R>(
     result: Result<R, aws_sdk_kms::error::SdkError<E, aws_sdk_kms::config::http::HttpResponse>>,
