@@ -31,6 +31,7 @@ pub mod import;
 pub mod key_state;
 pub mod keys;
 pub mod lifecycle;
+pub mod memory_store;
 pub mod model;
 pub mod policies;
 pub mod rotation;

@@ -47,6 +47,18 @@ pub struct BenchArgs {
     /// Plaintext size for encrypt (and for the ciphertext decrypt uses).
     #[arg(long, default_value_t = 64)]
     plaintext_bytes: usize,
+    /// Also load a bare HTTP server (`trent bare-http`, started here as a child process) with
+    /// the same requests for the same time, first, and print Trent's ratio to it.
+    #[arg(long)]
+    baseline: bool,
+}
+
+/// What one load run measured.
+struct Report {
+    requests: usize,
+    errors: u64,
+    rate: f64,
+    line: String,
 }
 
 struct Target {
@@ -121,11 +133,96 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         }
     };
     let body = Bytes::from(body.to_string());
-    let target = std::sync::Arc::new(target);
-    let deadline = Instant::now() + Duration::from_secs(args.duration);
+    let baseline = if args.baseline {
+        let report = load_baseline(&target, &args, operation, body.clone()).await?;
+        println!("baseline (bare HTTP): {}", report.line);
+        Some(report)
+    } else {
+        None
+    };
+    let report = load(
+        std::sync::Arc::new(target),
+        operation,
+        body,
+        args.connections,
+        args.duration,
+    )
+    .await?;
+    println!("{}", report.line);
+    if let Some(bare) = baseline {
+        println!(
+            "ratio to bare HTTP: {:.3} ({:.0} / {:.0} req/s)",
+            report.rate / bare.rate,
+            report.rate,
+            bare.rate
+        );
+    }
+    if report.errors > 0 {
+        return Err(format!(
+            "{} of {} requests failed",
+            report.errors, report.requests
+        ));
+    }
+    Ok(())
+}
+
+/// Starts `trent bare-http` on a free loopback port, loads it like Trent, and stops it.
+async fn load_baseline(
+    trent: &Target,
+    args: &BenchArgs,
+    operation: &'static str,
+    body: Bytes,
+) -> Result<Report, String> {
+    use tokio::io::AsyncBufReadExt;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = tokio::process::Command::new(exe)
+        .args(["bare-http", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start the bare HTTP server: {e}"))?;
+    let stdout = child.stdout.take().ok_or("bare HTTP server has no stdout")?;
+    let mut line = String::new();
+    tokio::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| format!("unexpected output from the bare HTTP server: {line}"))?
+        .to_string();
+    let target = Target {
+        host: trent.host.clone(),
+        addr,
+        access_key_id: trent.access_key_id.clone(),
+        secret: trent.secret.clone(),
+        region: trent.region.clone(),
+    };
+    let report = load(
+        std::sync::Arc::new(target),
+        operation,
+        body,
+        args.connections,
+        args.duration,
+    )
+    .await;
+    let _ = child.kill().await;
+    report
+}
+
+/// Runs `connections` closed-loop workers for `duration` seconds against `target`.
+async fn load(
+    target: std::sync::Arc<Target>,
+    operation: &'static str,
+    body: Bytes,
+    connections: usize,
+    duration: u64,
+) -> Result<Report, String> {
+    let deadline = Instant::now() + Duration::from_secs(duration);
     let started = Instant::now();
-    let mut workers = Vec::with_capacity(args.connections);
-    for _ in 0..args.connections {
+    let mut workers = Vec::with_capacity(connections);
+    for _ in 0..connections {
         let (target, body) = (target.clone(), body.clone());
         workers.push(tokio::spawn(async move {
             worker(&target, operation, body, deadline).await
@@ -158,19 +255,20 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         reason = "request counts are far below 2^53"
     )]
     let rate = latencies_us.len() as f64 / elapsed;
-    println!(
-        "operation={operation} connections={} duration={elapsed:.1}s requests={} errors={errors} rate={rate:.0} req/s latency_ms p50={:.2} p90={:.2} p99={:.2} max={:.2}",
-        args.connections,
+    let line = format!(
+        "operation={operation} connections={connections} duration={elapsed:.1}s requests={} errors={errors} rate={rate:.0} req/s latency_ms p50={:.2} p90={:.2} p99={:.2} max={:.2}",
         latencies_us.len(),
         pct(0.5),
         pct(0.9),
         pct(0.99),
         pct(1.0)
     );
-    if errors > 0 {
-        return Err(format!("{errors} requests failed"));
-    }
-    Ok(())
+    Ok(Report {
+        requests: latencies_us.len(),
+        errors,
+        rate,
+        line,
+    })
 }
 
 fn target(args: &BenchArgs) -> Result<Target, String> {

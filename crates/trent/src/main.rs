@@ -1,5 +1,6 @@
 //! The `trent` command: `trent serve` runs the KMS server, `trent bench` load-tests one.
 
+mod bare_http;
 mod bench;
 mod config;
 mod serve;
@@ -36,6 +37,13 @@ enum Command {
     },
     /// Load-test a running server with signed Encrypt/Decrypt/GenerateDataKey requests.
     Bench(bench::BenchArgs),
+    /// A bare HTTP server answering every request with a fixed body: the ceiling
+    /// `trent bench --baseline` compares Trent with.
+    #[command(hide = true)]
+    BareHttp {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -68,6 +76,7 @@ fn main() -> ExitCode {
                 serve::run(settings).await
             }
             Command::Bench(args) => bench::run(args).await,
+            Command::BareHttp { listen } => bare_http::run(&listen).await,
         }
     });
     match result {

@@ -1,0 +1,558 @@
+//! [`MemoryStore`]: a [`Store`] kept entirely in memory, for domain tests that should need no
+//! sockets, no files and no SQL, and as a second engine the store contract is checked against.
+//!
+//! It behaves like `trent-store-sqlite`'s `SqliteStore` as far as a caller can observe:
+//!
+//! - the same errors: a duplicate primary key *or a reference to a missing parent row* (the
+//!   SQLite schema's foreign keys: a key's account, an access key's account, an alias's, a
+//!   grant's, a material's, a rotation's and an import's key) is [`StoreError::AlreadyExists`],
+//!   as SQLite reports both as constraint violations; changing or deleting a missing row is
+//!   [`StoreError::NotFound`];
+//! - the same order of list results: sorted where SQLite's queries say `ORDER BY`, and where they
+//!   do not, the order SQLite's plan yields (insertion order; sessions by expiry, then insertion;
+//!   materials by creation time, then material id);
+//! - the same paging (`Page::after` is exclusive, `limit` caps the page);
+//! - every method is one atomic step: all checks happen before anything changes, under one lock.
+//!
+//! Nothing is durable: dropping the last handle forgets everything. Share one `Arc<MemoryStore>`
+//! between several `Kms` values to model a restart or a second node over the same database.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use trent_crypto::MaterialId;
+use trent_crypto::spec::KeyState;
+
+use crate::model::{
+    AccessKeyRecord, AccountRecord, AliasRecord, GrantRow, IamDocument, ImportParams, KeyRecord,
+    RotationRecord, SessionRecord, StoredMaterial,
+};
+use crate::store::{Page, Store, StoreError, StoreResult};
+
+/// A row with the sequence number SQLite's `rowid` would give it: where a query has no
+/// `ORDER BY`, SQLite returns rows in rowid order, which for live rows is insertion order.
+#[derive(Clone)]
+struct Seq<T> {
+    seq: u64,
+    row: T,
+}
+
+/// An alias's primary key: (account, region, name).
+type AliasKey = (String, String, String);
+/// An IAM document's primary key: (account, kind, name).
+type IamKey = (String, String, String);
+
+#[derive(Default)]
+struct State {
+    /// The next rowid-like sequence number (shared by all tables; only its order matters).
+    next_seq: u64,
+    accounts: BTreeMap<String, AccountRecord>,
+    access_keys: BTreeMap<String, Seq<AccessKeyRecord>>,
+    keys: BTreeMap<String, KeyRecord>,
+    /// Materials by (key id, material id).
+    materials: BTreeMap<(String, MaterialId), StoredMaterial>,
+    aliases: BTreeMap<AliasKey, Seq<AliasRecord>>,
+    iam: BTreeMap<IamKey, Seq<IamDocument>>,
+    sessions: BTreeMap<String, Seq<SessionRecord>>,
+    grants: BTreeMap<String, Seq<GrantRow>>,
+    /// Rotations by (key id, material id).
+    rotations: BTreeMap<(String, MaterialId), RotationRecord>,
+    import_params: BTreeMap<String, ImportParams>,
+    clock_offset_ms: Option<i64>,
+}
+
+impl State {
+    fn seq(&mut self) -> u64 {
+        let s = self.next_seq;
+        self.next_seq = self.next_seq.saturating_add(1);
+        s
+    }
+
+    /// The foreign-key check SQLite makes on rows that reference a key.
+    fn require_key(&self, key_id: &str) -> StoreResult<()> {
+        if self.keys.contains_key(key_id) {
+            Ok(())
+        } else {
+            Err(StoreError::AlreadyExists)
+        }
+    }
+
+    /// `rows::update_key`: replaces the mutable columns of an existing key. The key's identity
+    /// and creation-time facts (account, region, created, spec, usage, origin, multi-Region) are
+    /// not columns an update writes, so they stay as inserted.
+    fn update_key(&mut self, key: &KeyRecord) -> StoreResult<()> {
+        let stored = self
+            .keys
+            .get_mut(&key.key_id)
+            .ok_or(StoreError::NotFound)?;
+        stored.description.clone_from(&key.description);
+        stored.state = key.state;
+        stored.policy.clone_from(&key.policy);
+        stored.tags.clone_from(&key.tags);
+        stored.current_material = key.current_material;
+        stored.lifecycle = key.lifecycle.clone();
+        Ok(())
+    }
+
+    /// Inserts a new key row (after the account foreign-key check).
+    fn insert_key(&mut self, key: &KeyRecord) -> StoreResult<()> {
+        if self.keys.contains_key(&key.key_id) || !self.accounts.contains_key(&key.account_id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        self.keys.insert(key.key_id.clone(), key.clone());
+        Ok(())
+    }
+}
+
+/// An in-memory [`Store`]. See the module documentation.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The state. A panic elsewhere cannot leave it half-changed (every method checks before
+    /// it writes), so a poisoned lock is safe to take over.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Rows of `rows` in sequence order.
+fn in_seq_order<'a, T: Clone + 'a>(rows: impl Iterator<Item = &'a Seq<T>>) -> Vec<T> {
+    let mut rows: Vec<&Seq<T>> = rows.collect();
+    rows.sort_by_key(|r| r.seq);
+    rows.into_iter().map(|r| r.row.clone()).collect()
+}
+
+/// Whether `name` comes after the page's exclusive start (`None` is the empty string, as in
+/// SQLite's `> ''`).
+fn after(page: Page<'_>, name: &str) -> bool {
+    name > page.after.unwrap_or("")
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn accounts(&self) -> StoreResult<Vec<AccountRecord>> {
+        Ok(self.state().accounts.values().cloned().collect())
+    }
+
+    async fn put_account(&self, account: &AccountRecord) -> StoreResult<()> {
+        self.state()
+            .accounts
+            .entry(account.account_id.clone())
+            .or_insert_with(|| account.clone());
+        Ok(())
+    }
+
+    async fn access_keys(&self) -> StoreResult<Vec<AccessKeyRecord>> {
+        Ok(in_seq_order(self.state().access_keys.values()))
+    }
+
+    async fn put_access_key(&self, key: &AccessKeyRecord) -> StoreResult<()> {
+        let mut s = self.state();
+        if !s.accounts.contains_key(&key.account_id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        if let Some(existing) = s.access_keys.get_mut(&key.access_key_id) {
+            // ON CONFLICT DO UPDATE: the row (and its creation time) stays.
+            let created_ms = existing.row.created_ms;
+            existing.row = AccessKeyRecord {
+                created_ms,
+                ..key.clone()
+            };
+            return Ok(());
+        }
+        let seq = s.seq();
+        s.access_keys.insert(
+            key.access_key_id.clone(),
+            Seq {
+                seq,
+                row: key.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn insert_key(&self, key: &KeyRecord, material: &StoredMaterial) -> StoreResult<()> {
+        let mut s = self.state();
+        if s.keys.contains_key(&key.key_id) || !s.accounts.contains_key(&key.account_id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        // The material row references its own key id, which must exist once the key is in.
+        let material_key_exists =
+            material.key_id == key.key_id || s.keys.contains_key(&material.key_id);
+        let material_pk = (material.key_id.clone(), material.material_id);
+        if !material_key_exists || s.materials.contains_key(&material_pk) {
+            return Err(StoreError::AlreadyExists);
+        }
+        s.insert_key(key)?;
+        s.materials.insert(material_pk, material.clone());
+        Ok(())
+    }
+
+    async fn key(&self, key_id: &str) -> StoreResult<Option<(KeyRecord, Vec<StoredMaterial>)>> {
+        let s = self.state();
+        let Some(record) = s.keys.get(key_id) else {
+            return Ok(None);
+        };
+        // ORDER BY created_ms over the (key_id, material_id) index: ties stay in material id
+        // order (the map's order; byte order of an id is the order of its hex form).
+        let mut materials: Vec<StoredMaterial> = s
+            .materials
+            .iter()
+            .filter(|((k, _), _)| k == key_id)
+            .map(|(_, m)| m.clone())
+            .collect();
+        materials.sort_by_key(|m| m.created_ms);
+        Ok(Some((record.clone(), materials)))
+    }
+
+    async fn update_key(&self, key: &KeyRecord) -> StoreResult<()> {
+        self.state().update_key(key)
+    }
+
+    async fn list_keys(
+        &self,
+        account: &str,
+        region: &str,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<String>> {
+        Ok(self
+            .state()
+            .keys
+            .values()
+            .filter(|k| k.account_id == account && k.region == region && after(page, &k.key_id))
+            .take(page.limit)
+            .map(|k| k.key_id.clone())
+            .collect())
+    }
+
+    async fn insert_alias(&self, alias: &AliasRecord) -> StoreResult<()> {
+        let mut s = self.state();
+        let pk = (
+            alias.account_id.clone(),
+            alias.region.clone(),
+            alias.alias_name.clone(),
+        );
+        if s.aliases.contains_key(&pk) {
+            return Err(StoreError::AlreadyExists);
+        }
+        s.require_key(&alias.target_key_id)?;
+        let seq = s.seq();
+        s.aliases.insert(
+            pk,
+            Seq {
+                seq,
+                row: alias.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn alias(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> StoreResult<Option<AliasRecord>> {
+        let pk = (account.to_string(), region.to_string(), name.to_string());
+        Ok(self.state().aliases.get(&pk).map(|a| a.row.clone()))
+    }
+
+    async fn update_alias(&self, alias: &AliasRecord) -> StoreResult<()> {
+        let mut s = self.state();
+        let pk = (
+            alias.account_id.clone(),
+            alias.region.clone(),
+            alias.alias_name.clone(),
+        );
+        if !s.aliases.contains_key(&pk) {
+            return Err(StoreError::NotFound);
+        }
+        s.require_key(&alias.target_key_id)?;
+        if let Some(stored) = s.aliases.get_mut(&pk) {
+            stored.row.target_key_id.clone_from(&alias.target_key_id);
+            stored.row.updated_ms = alias.updated_ms;
+        }
+        Ok(())
+    }
+
+    async fn delete_alias(&self, account: &str, region: &str, name: &str) -> StoreResult<()> {
+        let pk = (account.to_string(), region.to_string(), name.to_string());
+        match self.state().aliases.remove(&pk) {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn list_aliases(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: Option<&str>,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<AliasRecord>> {
+        // The map is ordered by (account, region, name), so this is name order.
+        Ok(self
+            .state()
+            .aliases
+            .values()
+            .map(|a| &a.row)
+            .filter(|a| {
+                a.account_id == account
+                    && a.region == region
+                    && key_id.is_none_or(|k| a.target_key_id == k)
+                    && after(page, &a.alias_name)
+            })
+            .take(page.limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn delete_access_key(&self, access_key_id: &str) -> StoreResult<()> {
+        match self.state().access_keys.remove(access_key_id) {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn iam_documents(&self) -> StoreResult<Vec<IamDocument>> {
+        Ok(in_seq_order(self.state().iam.values()))
+    }
+
+    async fn put_iam_document(&self, doc: &IamDocument) -> StoreResult<()> {
+        let mut s = self.state();
+        let pk = (doc.account_id.clone(), doc.kind.clone(), doc.name.clone());
+        if let Some(existing) = s.iam.get_mut(&pk) {
+            existing.row.body.clone_from(&doc.body);
+            return Ok(());
+        }
+        let seq = s.seq();
+        s.iam.insert(
+            pk,
+            Seq {
+                seq,
+                row: doc.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn delete_iam_document(&self, account: &str, kind: &str, name: &str) -> StoreResult<()> {
+        let pk = (account.to_string(), kind.to_string(), name.to_string());
+        match self.state().iam.remove(&pk) {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn sessions(&self, now_ms: i64) -> StoreResult<Vec<SessionRecord>> {
+        let s = self.state();
+        // SQLite answers from the expiry index: by expiry, then rowid.
+        let mut live: Vec<&Seq<SessionRecord>> = s
+            .sessions
+            .values()
+            .filter(|r| r.row.expires_ms > now_ms)
+            .collect();
+        live.sort_by_key(|r| (r.row.expires_ms, r.seq));
+        Ok(live.into_iter().map(|r| r.row.clone()).collect())
+    }
+
+    async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()> {
+        let mut s = self.state();
+        if s.sessions.contains_key(&session.access_key_id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        let seq = s.seq();
+        s.sessions.insert(
+            session.access_key_id.clone(),
+            Seq {
+                seq,
+                row: session.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn delete_expired_sessions(&self, now_ms: i64) -> StoreResult<()> {
+        self.state()
+            .sessions
+            .retain(|_, r| r.row.expires_ms > now_ms);
+        Ok(())
+    }
+
+    async fn grants_for_key(&self, key_id: &str) -> StoreResult<Vec<GrantRow>> {
+        Ok(in_seq_order(
+            self.state()
+                .grants
+                .values()
+                .filter(|g| g.row.key_id == key_id),
+        ))
+    }
+
+    async fn insert_grant(&self, grant: &GrantRow) -> StoreResult<()> {
+        let mut s = self.state();
+        if s.grants.contains_key(&grant.grant_id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        s.require_key(&grant.key_id)?;
+        let seq = s.seq();
+        s.grants.insert(
+            grant.grant_id.clone(),
+            Seq {
+                seq,
+                row: grant.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn retire_grant(&self, grant_id: &str, retired_ms: i64) -> StoreResult<()> {
+        match self.state().grants.get_mut(grant_id) {
+            Some(g) if g.row.retired_ms.is_none() => {
+                g.row.retired_ms = Some(retired_ms);
+                Ok(())
+            }
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn grants_by_retiring_principal(&self, principal: &str) -> StoreResult<Vec<GrantRow>> {
+        // The map is ordered by grant id, as the query's ORDER BY.
+        Ok(self
+            .state()
+            .grants
+            .values()
+            .map(|g| &g.row)
+            .filter(|g| g.retiring_principal.as_deref() == Some(principal) && g.retired_ms.is_none())
+            .cloned()
+            .collect())
+    }
+
+    async fn insert_key_without_material(&self, key: &KeyRecord) -> StoreResult<()> {
+        self.state().insert_key(key)
+    }
+
+    async fn add_material(
+        &self,
+        key: &KeyRecord,
+        material: &StoredMaterial,
+        rotation: Option<&RotationRecord>,
+    ) -> StoreResult<()> {
+        let mut s = self.state();
+        // Checked in the order SQLite's transaction runs its statements; nothing changes unless
+        // all pass.
+        s.require_key(&material.key_id)?;
+        if let Some(r) = rotation {
+            s.require_key(&r.key_id)?;
+            if s.rotations.contains_key(&(r.key_id.clone(), r.material_id)) {
+                return Err(StoreError::AlreadyExists);
+            }
+        }
+        if !s.keys.contains_key(&key.key_id) {
+            return Err(StoreError::NotFound);
+        }
+        // INSERT OR IGNORE: an existing material id keeps its stored material.
+        s.materials
+            .entry((material.key_id.clone(), material.material_id))
+            .or_insert_with(|| material.clone());
+        if let Some(r) = rotation {
+            s.rotations
+                .insert((r.key_id.clone(), r.material_id), r.clone());
+        }
+        s.update_key(key)
+    }
+
+    async fn rotations(&self, key_id: &str) -> StoreResult<Vec<RotationRecord>> {
+        let mut out: Vec<RotationRecord> = self
+            .state()
+            .rotations
+            .values()
+            .filter(|r| r.key_id == key_id)
+            .cloned()
+            .collect();
+        // ORDER BY rotation_ms, material_id (hex, whose order is the ids' byte order).
+        out.sort_by_key(|r| (r.rotation_ms, r.material_id));
+        Ok(out)
+    }
+
+    async fn delete_materials(&self, key: &KeyRecord) -> StoreResult<()> {
+        let mut s = self.state();
+        if !s.keys.contains_key(&key.key_id) {
+            return Err(StoreError::NotFound);
+        }
+        s.materials.retain(|(k, _), _| *k != key.key_id);
+        s.update_key(key)
+    }
+
+    async fn delete_key(&self, key_id: &str) -> StoreResult<Vec<AliasRecord>> {
+        let mut s = self.state();
+        if !s.keys.contains_key(key_id) {
+            return Err(StoreError::NotFound);
+        }
+        // A full scan of `aliases` in SQLite: rowid order.
+        let removed = in_seq_order(s.aliases.values().filter(|a| a.row.target_key_id == key_id));
+        s.aliases.retain(|_, a| a.row.target_key_id != key_id);
+        // Grants (tombstones included) go with the key.
+        s.grants.retain(|_, g| g.row.key_id != key_id);
+        s.import_params.retain(|_, p| p.key_id != key_id);
+        s.rotations.retain(|(k, _), _| k != key_id);
+        s.materials.retain(|(k, _), _| k != key_id);
+        s.keys.remove(key_id);
+        Ok(removed)
+    }
+
+    async fn keys_due(&self, now_ms: i64) -> StoreResult<Vec<String>> {
+        let due = |t: Option<i64>| t.is_some_and(|t| t <= now_ms);
+        Ok(self
+            .state()
+            .keys
+            .values()
+            .filter(|k| {
+                let l = &k.lifecycle;
+                due(l.deletion_ms)
+                    || due(l.valid_to_ms)
+                    || (due(l.next_rotation_ms) && k.state == KeyState::Enabled)
+            })
+            .map(|k| k.key_id.clone())
+            .collect())
+    }
+
+    async fn insert_import_params(&self, params: &ImportParams) -> StoreResult<()> {
+        let mut s = self.state();
+        if s.import_params.contains_key(&params.token) {
+            return Err(StoreError::AlreadyExists);
+        }
+        s.require_key(&params.key_id)?;
+        s.import_params
+            .insert(params.token.clone(), params.clone());
+        Ok(())
+    }
+
+    async fn import_params(&self, token: &str) -> StoreResult<Option<ImportParams>> {
+        Ok(self.state().import_params.get(token).cloned())
+    }
+
+    async fn delete_expired_import_params(&self, now_ms: i64) -> StoreResult<u64> {
+        let mut s = self.state();
+        let before = s.import_params.len();
+        s.import_params.retain(|_, p| p.expires_ms > now_ms);
+        let removed = before.saturating_sub(s.import_params.len());
+        Ok(u64::try_from(removed).unwrap_or(u64::MAX))
+    }
+
+    async fn clock_offset_ms(&self) -> StoreResult<i64> {
+        Ok(self.state().clock_offset_ms.unwrap_or(0))
+    }
+
+    async fn set_clock_offset_ms(&self, offset_ms: i64) -> StoreResult<()> {
+        self.state().clock_offset_ms = Some(offset_ms);
+        Ok(())
+    }
+}

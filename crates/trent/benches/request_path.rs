@@ -1,0 +1,243 @@
+//! The whole in-process request path, without sockets: signed request bytes in, response bytes
+//! out, through the same axum router `trent serve` runs (SigV4 verification, awsJson1.1 parsing,
+//! the domain's authorization and the cryptography), with a real SQLite store behind it.
+//!
+//! Besides criterion's timings it prints how many heap allocations one request makes
+//! (`allocations/request`), counted by an instrumented global allocator over a batch of requests
+//! built beforehand (building the request, which hyper does in a real server, is not counted).
+//!
+//! Run: `cargo bench -p trent --bench request_path` (add `-- --quick` for a short run).
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "benchmark set-up on fixed, valid input: a failure should stop the run loudly"
+)]
+
+use std::alloc::System;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::{Value, json};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use tower::ServiceExt;
+use trent_core::{Kms, SystemClock};
+use trent_crypto::RootKey;
+use trent_server::AppState;
+use trent_store_sqlite::SqliteStore;
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+const HOST: &str = "localhost:4599";
+const REGION: &str = "us-east-1";
+/// Requests per allocation count (the average is reported).
+const COUNTED_REQUESTS: u64 = 2_000;
+
+struct Harness {
+    runtime: tokio::runtime::Runtime,
+    router: axum::Router,
+    access_key_id: String,
+    secret: String,
+    _data: tempfile::TempDir,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let data = tempfile::tempdir().expect("tempdir");
+        let (router, access_key_id, secret) = runtime.block_on(async {
+            let store = SqliteStore::open(&data.path().join("trent.db")).expect("store");
+            let (root, _) = RootKey::generate().expect("root key");
+            let kms = Kms::open(Arc::new(store), root, Arc::new(SystemClock::default()))
+                .await
+                .expect("kms");
+            let account = kms.create_random_account().await.expect("account");
+            let app = Arc::new(AppState::new(Arc::new(kms), false));
+            (
+                trent_server::router(app),
+                account.access_key_id,
+                account.secret_access_key.to_string(),
+            )
+        });
+        Self {
+            runtime,
+            router,
+            access_key_id,
+            secret,
+            _data: data,
+        }
+    }
+
+    /// A signed KMS request, as a client would send it.
+    fn request(&self, operation: &str, body: &[u8]) -> http::Request<Body> {
+        let target = format!("TrentService.{operation}");
+        let content_type = "application/x-amz-json-1.1";
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
+            .unwrap_or(0);
+        let auth = trent_sigv4::sign(
+            "POST",
+            "/",
+            "",
+            HOST,
+            &[("content-type", content_type), ("x-amz-target", &target)],
+            body,
+            &self.access_key_id,
+            &self.secret,
+            None,
+            REGION,
+            "kms",
+            now,
+        );
+        let mut builder = http::Request::post("/")
+            .header("host", HOST)
+            .header("content-type", content_type)
+            .header("x-amz-target", target);
+        for (name, value) in auth {
+            builder = builder.header(name, value);
+        }
+        let mut request = builder
+            .body(Body::from(body.to_vec()))
+            .expect("request");
+        let peer: SocketAddr = ([127, 0, 0, 1], 50_000).into();
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request
+    }
+
+    /// Sends one request through the router and returns the status and body bytes.
+    fn send(&self, request: http::Request<Body>) -> (http::StatusCode, axum::body::Bytes) {
+        self.runtime.block_on(async {
+            let response = self
+                .router
+                .clone()
+                .oneshot(request)
+                .await
+                .expect("infallible");
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .expect("body");
+            (status, body)
+        })
+    }
+
+    fn call(&self, operation: &str, body: &Value) -> Value {
+        let (status, bytes) = self.send(self.request(operation, body.to_string().as_bytes()));
+        let value: Value = serde_json::from_slice(&bytes).expect("json response");
+        assert!(status.is_success(), "{operation}: {status} {value}");
+        value
+    }
+
+    fn create_key(&self, body: Value) -> String {
+        self.call("CreateKey", &body)
+            .pointer("/KeyMetadata/KeyId")
+            .and_then(Value::as_str)
+            .expect("KeyId")
+            .to_string()
+    }
+}
+
+/// One benchmarked operation: its name and request body.
+struct Case {
+    name: &'static str,
+    operation: &'static str,
+    body: Vec<u8>,
+}
+
+fn cases(h: &Harness) -> Vec<Case> {
+    let symmetric = h.create_key(json!({"Description": "bench"}));
+    let p256 = h.create_key(json!({"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}));
+    let hmac = h.create_key(json!({"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}));
+    let plaintext = STANDARD.encode([0x42u8; 64]);
+    let ciphertext = h.call(
+        "Encrypt",
+        &json!({"KeyId": symmetric, "Plaintext": plaintext}),
+    )["CiphertextBlob"]
+        .clone();
+    let body = |v: Value| v.to_string().into_bytes();
+    vec![
+        Case {
+            name: "encrypt",
+            operation: "Encrypt",
+            body: body(json!({"KeyId": symmetric, "Plaintext": plaintext})),
+        },
+        Case {
+            name: "decrypt",
+            operation: "Decrypt",
+            body: body(json!({"CiphertextBlob": ciphertext})),
+        },
+        Case {
+            name: "generate_data_key",
+            operation: "GenerateDataKey",
+            body: body(json!({"KeyId": symmetric, "KeySpec": "AES_256"})),
+        },
+        Case {
+            name: "sign_p256",
+            operation: "Sign",
+            body: body(
+                json!({"KeyId": p256, "Message": plaintext, "SigningAlgorithm": "ECDSA_SHA_256"}),
+            ),
+        },
+        Case {
+            name: "generate_mac",
+            operation: "GenerateMac",
+            body: body(
+                json!({"KeyId": hmac, "Message": plaintext, "MacAlgorithm": "HMAC_SHA_256"}),
+            ),
+        },
+    ]
+}
+
+/// Average heap allocations (alloc + realloc) of one request through the router.
+fn allocations_per_request(h: &Harness, case: &Case) -> f64 {
+    // Warm every cache first (signing key, key, parsed policy).
+    let (status, _) = h.send(h.request(case.operation, &case.body));
+    assert!(status.is_success(), "{}: {status}", case.name);
+    let requests: Vec<_> = (0..COUNTED_REQUESTS)
+        .map(|_| h.request(case.operation, &case.body))
+        .collect();
+    let region = Region::new(GLOBAL);
+    for request in requests {
+        let (status, _) = h.send(request);
+        assert!(status.is_success());
+    }
+    let change = region.change();
+    #[expect(clippy::cast_precision_loss, reason = "small counts")]
+    let per_request =
+        (change.allocations + change.reallocations) as f64 / COUNTED_REQUESTS as f64;
+    per_request
+}
+
+fn request_path(c: &mut Criterion) {
+    let h = Harness::new();
+    let cases = cases(&h);
+    for case in &cases {
+        let allocations = allocations_per_request(&h, case);
+        println!("{}: allocations/request = {allocations:.1}", case.name);
+    }
+    let mut group = c.benchmark_group("request_path");
+    for case in &cases {
+        group.bench_function(case.name, |b| {
+            b.iter_batched(
+                || h.request(case.operation, &case.body),
+                |request| h.send(request),
+                criterion::BatchSize::SmallInput,
+            );
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, request_path);
+criterion_main!(benches);
