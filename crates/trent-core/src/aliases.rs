@@ -38,11 +38,11 @@ impl Kms {
             "kms:CreateAlias",
             Resource::Alias(&alias_arn(&caller.region, &caller.account, name)),
         )?;
-        self.authorize(caller, "kms:CreateAlias", Resource::Key(&key.record))?;
+        self.authorize(caller, "kms:CreateAlias", Resource::Key(&key))?;
         if key.record.account_id != caller.account {
             return Err(KmsError::NotFound(format!(
                 "Key '{}' does not exist",
-                key.record.arn()
+                key.arn().to_string()
             )));
         }
         crate::key_state::check(crate::key_state::Op::Manage, &key.record)?;
@@ -91,13 +91,13 @@ impl Kms {
         // UpdateAlias needs the alias, the current key and the new key.
         self.authorize(caller, "kms:UpdateAlias", Resource::Alias(&alias.arn()))?;
         if let Some(old) = &old_key {
-            self.authorize(caller, "kms:UpdateAlias", Resource::Key(&old.record))?;
+            self.authorize(caller, "kms:UpdateAlias", Resource::Key(&old))?;
         }
-        self.authorize(caller, "kms:UpdateAlias", Resource::Key(&new_key.record))?;
+        self.authorize(caller, "kms:UpdateAlias", Resource::Key(&new_key))?;
         if new_key.record.account_id != caller.account {
             return Err(KmsError::NotFound(format!(
                 "Key '{}' does not exist",
-                new_key.record.arn()
+                new_key.arn().to_string()
             )));
         }
         crate::key_state::check(crate::key_state::Op::Manage, &new_key.record)?;
@@ -107,7 +107,7 @@ impl Kms {
         {
             return Err(KmsError::Validation(format!(
                 "{} key usage or key spec does not match the current target key of {}",
-                new_key.record.arn(),
+                new_key.arn().to_string(),
                 alias.arn()
             )));
         }
@@ -130,7 +130,7 @@ impl Kms {
         let alias = self.existing_alias(caller, name).await?;
         self.authorize(caller, "kms:DeleteAlias", Resource::Alias(&alias.arn()))?;
         if let Some(key) = self.load_key(&alias.target_key_id).await? {
-            self.authorize(caller, "kms:DeleteAlias", Resource::Key(&key.record))?;
+            self.authorize(caller, "kms:DeleteAlias", Resource::Key(&key))?;
         }
         self.store
             .delete_alias(&alias.account_id, &alias.region, name)
@@ -163,7 +163,7 @@ impl Kms {
                 if key.record.account_id != caller.account {
                     return Err(KmsError::NotFound(format!(
                         "Key '{}' does not exist",
-                        key.record.arn()
+                        key.arn().to_string()
                     )));
                 }
                 Some(key.record.key_id.clone())

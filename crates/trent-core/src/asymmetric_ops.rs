@@ -15,7 +15,7 @@ use trent_crypto::spec::{
 use trent_crypto::{HmacKey, MaterialId, SymmetricKey};
 use zeroize::Zeroizing;
 
-use crate::authz::Resource;
+use crate::authz::{Access, Resource};
 use crate::cache::{LoadedKey, Material};
 use crate::caller::Caller;
 use crate::crypto_ops::{
@@ -23,6 +23,7 @@ use crate::crypto_ops::{
     refuse_recipient, require_symmetric_encryption, seal,
 };
 use crate::error::{KmsError, KmsResult};
+use crate::grants::GrantTokens;
 use crate::ids::KeyIdForms;
 use crate::keys::require_usable;
 use crate::model::KeyRecord;
@@ -178,10 +179,12 @@ impl Kms {
         let alg_name = validate::required("signingAlgorithm", input.signing_algorithm.as_deref())?;
         let alg = validate::enum_value::<SigningAlgorithm>("signingAlgorithm", alg_name)?;
         let message_type = message_type(input.message_type.as_deref())?;
-        let caller = &*self.with_grant_tokens(caller, &input.grant_tokens)?;
+        let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        let context = signing_context(alg, message_type, key_id);
-        self.authorize_with(caller, "kms:Sign", Resource::Key(&key.record), context)?;
+        self.check(
+            caller,
+            signing_access("kms:Sign", &key, alg, message_type, key_id).grant_tokens(&tokens),
+        )?;
         require_usable(&key.record)?;
         let private = signing_key(&key, alg)?;
         check_message(alg, message_type, message)?;
@@ -190,7 +193,7 @@ impl Kms {
         }
         let signature = private.sign(alg, message_type, message)?;
         Ok(SignOutput {
-            key_arn: key.record.arn(),
+            key_arn: key.arn().to_string(),
             signature,
             signing_algorithm: alg,
         })
@@ -205,10 +208,12 @@ impl Kms {
         let alg_name = validate::required("signingAlgorithm", input.signing_algorithm.as_deref())?;
         let alg = validate::enum_value::<SigningAlgorithm>("signingAlgorithm", alg_name)?;
         let message_type = message_type(input.message_type.as_deref())?;
-        let caller = &*self.with_grant_tokens(caller, &input.grant_tokens)?;
+        let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        let context = signing_context(alg, message_type, key_id);
-        self.authorize_with(caller, "kms:Verify", Resource::Key(&key.record), context)?;
+        self.check(
+            caller,
+            signing_access("kms:Verify", &key, alg, message_type, key_id).grant_tokens(&tokens),
+        )?;
         require_usable(&key.record)?;
         let private = signing_key(&key, alg)?;
         check_message(alg, message_type, message)?;
@@ -221,7 +226,7 @@ impl Kms {
             ));
         }
         Ok(VerifyOutput {
-            key_arn: key.record.arn(),
+            key_arn: key.arn().to_string(),
             signing_algorithm: alg,
         })
     }
@@ -233,14 +238,17 @@ impl Kms {
         grant_tokens: &[String],
     ) -> KmsResult<PublicKeyOutput> {
         let key_id = validate::required("keyId", key_id)?;
-        let caller = &*self.with_grant_tokens(caller, grant_tokens)?;
+        let tokens = self.open_grant_tokens(grant_tokens)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        self.authorize(caller, "kms:GetPublicKey", Resource::Key(&key.record))?;
+        self.check(
+            caller,
+            Access::new("kms:GetPublicKey", Resource::Key(&key)).grant_tokens(&tokens),
+        )?;
         require_usable(&key.record)?;
         let private = key.asymmetric().ok_or_else(|| {
             KmsError::UnsupportedOperation(format!(
                 "{} key spec {} does not have a public key.",
-                key.record.arn(),
+                key.arn().to_string(),
                 key.record.key_spec.as_str()
             ))
         })?;
@@ -254,18 +262,20 @@ impl Kms {
     pub(crate) async fn encrypt_asymmetric(
         &self,
         caller: &Caller,
+        tokens: &GrantTokens,
         key_id: &str,
         plaintext: &[u8],
         algorithm: EncryptionAlgorithm,
         dry_run: bool,
     ) -> KmsResult<EncryptOutput> {
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        let context = crate::authz::crypto_context(
-            &Default::default(),
-            Some(algorithm.as_str()),
-            Some(key_id),
-        );
-        self.authorize_with(caller, "kms:Encrypt", Resource::Key(&key.record), context)?;
+        self.check(
+            caller,
+            Access::new("kms:Encrypt", Resource::Key(&key))
+                .algorithm(algorithm.as_str())
+                .named_as(key_id)
+                .grant_tokens(tokens),
+        )?;
         require_usable(&key.record)?;
         let private = rsa_key(&key, algorithm)?;
         let max = asymmetric::rsa_max_plaintext(key.record.key_spec, algorithm)
@@ -283,7 +293,7 @@ impl Kms {
         }
         Ok(EncryptOutput {
             ciphertext_blob: private.encrypt(algorithm, plaintext)?,
-            key_arn: key.record.arn(),
+            key_arn: key.arn().to_string(),
             encryption_algorithm: algorithm,
         })
     }
@@ -292,6 +302,7 @@ impl Kms {
     pub(crate) async fn decrypt_asymmetric(
         &self,
         caller: &Caller,
+        tokens: &GrantTokens,
         key_id: Option<&str>,
         ciphertext: &[u8],
         algorithm: EncryptionAlgorithm,
@@ -303,12 +314,13 @@ impl Kms {
             )
         })?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        let context = crate::authz::crypto_context(
-            &Default::default(),
-            Some(algorithm.as_str()),
-            Some(key_id),
-        );
-        self.authorize_with(caller, "kms:Decrypt", Resource::Key(&key.record), context)?;
+        self.check(
+            caller,
+            Access::new("kms:Decrypt", Resource::Key(&key))
+                .algorithm(algorithm.as_str())
+                .named_as(key_id)
+                .grant_tokens(tokens),
+        )?;
         require_usable(&key.record)?;
         let private = rsa_key(&key, algorithm)?;
         if dry_run {
@@ -318,7 +330,7 @@ impl Kms {
             .decrypt(algorithm, ciphertext)
             .map_err(|_| KmsError::InvalidCiphertext)?;
         Ok(DecryptOutput {
-            key_arn: key.record.arn(),
+            key_arn: key.arn().to_string(),
             plaintext,
             encryption_algorithm: algorithm,
             key_material_id: key.record.current_material,
@@ -330,6 +342,7 @@ impl Kms {
     pub(crate) async fn re_encrypt_asymmetric(
         &self,
         caller: &Caller,
+        tokens: &GrantTokens,
         input: ReEncryptInput,
         source_algorithm: EncryptionAlgorithm,
         destination_algorithm: EncryptionAlgorithm,
@@ -348,6 +361,7 @@ impl Kms {
                         algorithm: source_algorithm,
                         context: &input.source_encryption_context,
                         same_key_as: None,
+                        grant_tokens: tokens,
                     },
                 )
                 .await?;
@@ -361,24 +375,17 @@ impl Kms {
             let key = self
                 .resolve(caller, source_id, KeyIdForms::KeyOrAlias)
                 .await?;
-            let mut context = crate::authz::crypto_context(
-                &Default::default(),
-                Some(source_algorithm.as_str()),
-                Some(source_id),
-            );
-            context.insert(
-                "kms:ReEncryptOnSameKey",
-                if input.destination_key_id.as_deref() == Some(source_id) {
-                    "true"
-                } else {
-                    "false"
-                },
-            );
-            self.authorize_with(
+            let same = input.destination_key_id.as_deref() == Some(source_id);
+            self.check(
                 caller,
-                "kms:ReEncryptFrom",
-                Resource::Key(&key.record),
-                context,
+                Access::new("kms:ReEncryptFrom", Resource::Key(&key))
+                    .algorithm(source_algorithm.as_str())
+                    .named_as(source_id)
+                    .condition(
+                        "kms:ReEncryptOnSameKey",
+                        if same { "true" } else { "false" },
+                    )
+                    .grant_tokens(tokens),
             )?;
             require_usable(&key.record)?;
             rsa_key(&key, source_algorithm)?;
@@ -387,25 +394,18 @@ impl Kms {
         let dest = self
             .resolve(caller, destination, KeyIdForms::KeyOrAlias)
             .await?;
-        let mut context = crate::authz::crypto_context(
-            &input.destination_encryption_context,
-            Some(destination_algorithm.as_str()),
-            Some(destination),
-        );
-        context.insert(
-            "kms:ReEncryptOnSameKey",
-            if source.record.key_id == dest.record.key_id {
-                "true"
-            } else {
-                "false"
-            },
-        );
-        self.authorize_full(
+        let same_key = source.record.key_id == dest.record.key_id;
+        self.check(
             caller,
-            "kms:ReEncryptTo",
-            Resource::Key(&dest.record),
-            context,
-            &input.destination_encryption_context,
+            Access::new("kms:ReEncryptTo", Resource::Key(&dest))
+                .encryption_context(&input.destination_encryption_context)
+                .algorithm(destination_algorithm.as_str())
+                .named_as(destination)
+                .condition(
+                    "kms:ReEncryptOnSameKey",
+                    if same_key { "true" } else { "false" },
+                )
+                .grant_tokens(tokens),
         )?;
         require_usable(&dest.record)?;
         if destination_algorithm == EncryptionAlgorithm::SymmetricDefault {
@@ -441,8 +441,8 @@ impl Kms {
         };
         Ok(ReEncryptOutput {
             ciphertext_blob,
-            source_key_arn: source.record.arn(),
-            key_arn: dest.record.arn(),
+            source_key_arn: source.arn().to_string(),
+            key_arn: dest.arn().to_string(),
             source_encryption_algorithm: source_algorithm,
             destination_encryption_algorithm: destination_algorithm,
             source_key_material_id: parsed
@@ -462,7 +462,7 @@ impl Kms {
         let key_id = validate::required("keyId", input.key_id.as_deref())?;
         let spec_name = validate::required("keyPairSpec", input.key_pair_spec.as_deref())?;
         let pair_spec = validate::enum_value::<DataKeyPairSpec>("keyPairSpec", spec_name)?;
-        let caller = &*self.with_grant_tokens(caller, &input.grant_tokens)?;
+        let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         refuse_recipient(input.has_recipient)?;
         let action = if with_plaintext {
             "kms:GenerateDataKeyPair"
@@ -470,15 +470,13 @@ impl Kms {
             "kms:GenerateDataKeyPairWithoutPlaintext"
         };
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        let mut context =
-            crate::authz::crypto_context(&input.encryption_context, None, Some(key_id));
-        context.insert("kms:DataKeyPairSpec", pair_spec.as_str());
-        self.authorize_full(
+        self.check(
             caller,
-            action,
-            Resource::Key(&key.record),
-            context,
-            &input.encryption_context,
+            Access::new(action, Resource::Key(&key))
+                .encryption_context(&input.encryption_context)
+                .named_as(key_id)
+                .condition("kms:DataKeyPairSpec", pair_spec.as_str())
+                .grant_tokens(&tokens),
         )?;
         require_usable(&key.record)?;
         if key.record.key_spec != KeySpec::SymmetricDefault
@@ -486,7 +484,7 @@ impl Kms {
         {
             return Err(KmsError::InvalidKeyUsage(format!(
                 "{} key usage is {} and key spec is {}, which is not valid for this operation.",
-                key.record.arn(),
+                key.arn().to_string(),
                 key.record.key_usage.as_str(),
                 key.record.key_spec.as_str()
             )));
@@ -522,7 +520,7 @@ impl Kms {
             private_key_ciphertext_blob,
             private_key_plaintext: with_plaintext.then_some(der),
             public_key,
-            key_arn: key.record.arn(),
+            key_arn: key.arn().to_string(),
             key_pair_spec: pair_spec,
             key_material_id: key.record.current_material,
         })
@@ -548,16 +546,20 @@ impl Kms {
         } else {
             None
         };
-        let caller = &*self.with_grant_tokens(caller, &input.grant_tokens)?;
+        let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
         let action = if verify {
             "kms:VerifyMac"
         } else {
             "kms:GenerateMac"
         };
-        let mut context = crate::authz::crypto_context(&Default::default(), None, Some(key_id));
-        context.insert("kms:MacAlgorithm", alg.as_str());
-        self.authorize_with(caller, action, Resource::Key(&key.record), context)?;
+        self.check(
+            caller,
+            Access::new(action, Resource::Key(&key))
+                .named_as(key_id)
+                .condition("kms:MacAlgorithm", alg.as_str())
+                .grant_tokens(&tokens),
+        )?;
         require_usable(&key.record)?;
         require_usage(&key, KeyUsage::GenerateVerifyMac)?;
         if !key.record.key_spec.mac_algorithms().contains(&alg) {
@@ -579,7 +581,7 @@ impl Kms {
             None => hmac.mac(message),
         };
         Ok(MacOutput {
-            key_arn: key.record.arn(),
+            key_arn: key.arn().to_string(),
             mac,
             mac_algorithm: alg,
         })
@@ -598,16 +600,15 @@ impl Kms {
         let alg = validate::enum_value::<KeyAgreementAlgorithm>("keyAgreementAlgorithm", alg_name)?;
         let peer = validate::required("publicKey", input.public_key.as_deref())?;
         validate::blob_length("publicKey", peer, 1, MAX_PUBLIC_KEY)?;
-        let caller = &*self.with_grant_tokens(caller, &input.grant_tokens)?;
+        let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         refuse_recipient(input.has_recipient)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        let mut context = crate::authz::crypto_context(&Default::default(), None, Some(key_id));
-        context.insert("kms:KeyAgreementAlgorithm", alg.as_str());
-        self.authorize_with(
+        self.check(
             caller,
-            "kms:DeriveSharedSecret",
-            Resource::Key(&key.record),
-            context,
+            Access::new("kms:DeriveSharedSecret", Resource::Key(&key))
+                .named_as(key_id)
+                .condition("kms:KeyAgreementAlgorithm", alg.as_str())
+                .grant_tokens(&tokens),
         )?;
         require_usable(&key.record)?;
         require_usage(&key, KeyUsage::KeyAgreement)?;
@@ -624,23 +625,25 @@ impl Kms {
             ))
         })?;
         Ok(DeriveSharedSecretOutput {
-            key_arn: key.record.arn(),
+            key_arn: key.arn().to_string(),
             shared_secret,
             key_agreement_algorithm: alg,
         })
     }
 }
 
-/// Condition keys of Sign and Verify.
-fn signing_context(
+/// The permission check of Sign and Verify, with their condition keys.
+fn signing_access<'a>(
+    action: &'a str,
+    key: &'a LoadedKey,
     alg: SigningAlgorithm,
     message_type: MessageType,
-    key_id: &str,
-) -> trent_policy::ConditionContext {
-    let mut c = crate::authz::crypto_context(&Default::default(), None, Some(key_id));
-    c.insert("kms:SigningAlgorithm", alg.as_str());
-    c.insert("kms:MessageType", message_type.as_str());
-    c
+    key_id: &'a str,
+) -> Access<'a> {
+    Access::new(action, Resource::Key(key))
+        .named_as(key_id)
+        .condition("kms:SigningAlgorithm", alg.as_str())
+        .condition("kms:MessageType", message_type.as_str())
 }
 
 fn message_type(value: Option<&str>) -> KmsResult<MessageType> {
@@ -660,7 +663,7 @@ fn require_usage(key: &LoadedKey, usage: KeyUsage) -> KmsResult<()> {
     if key.record.key_usage != usage {
         return Err(KmsError::InvalidKeyUsage(format!(
             "{} key usage is {} which is not valid for this operation.",
-            key.record.arn(),
+            key.arn().to_string(),
             key.record.key_usage.as_str()
         )));
     }

@@ -10,6 +10,9 @@ use std::sync::{Arc, RwLock};
 
 use trent_crypto::{AsymmetricKey, HmacKey, MaterialId, SymmetricKey};
 
+use trent_policy::{Policy, PolicyKind};
+
+use crate::error::{KmsError, KmsResult};
 use crate::model::KeyRecord;
 
 /// One version of a key's material, parsed once when the key is loaded (the hot path never
@@ -24,12 +27,16 @@ pub enum Material {
     Hmac(HmacKey),
 }
 
-/// A key ready for cryptographic use.
+/// A key ready for use: its record, its parsed material, and what authorization reads on
+/// every request (ARN, parsed key policy), computed once.
 pub struct LoadedKey {
     pub record: KeyRecord,
     /// The key id as raw UUID bytes, as it appears in ciphertext blobs.
     pub uuid: [u8; 16],
     materials: HashMap<MaterialId, Arc<Material>>,
+    arn: String,
+    /// `None` if the stored policy does not parse (authorization then fails as internal).
+    key_policy: Option<Arc<Policy>>,
 }
 
 impl LoadedKey {
@@ -38,10 +45,34 @@ impl LoadedKey {
         uuid: [u8; 16],
         materials: HashMap<MaterialId, Arc<Material>>,
     ) -> Self {
+        let key_policy = parse_key_policy(&record);
         Self {
+            arn: record.arn(),
             record,
             uuid,
             materials,
+            key_policy,
+        }
+    }
+
+    /// The key's ARN.
+    pub fn arn(&self) -> &str {
+        &self.arn
+    }
+
+    /// The key policy, parsed.
+    pub fn key_policy(&self) -> KmsResult<&Policy> {
+        self.key_policy
+            .as_deref()
+            .ok_or_else(|| KmsError::Internal("stored key policy does not parse".into()))
+    }
+
+    /// The parsed policy for `record`: reused when its text is unchanged.
+    fn key_policy_for(&self, record: &KeyRecord) -> Option<Arc<Policy>> {
+        if record.policy == self.record.policy {
+            self.key_policy.clone()
+        } else {
+            parse_key_policy(record)
         }
     }
 
@@ -79,32 +110,40 @@ impl LoadedKey {
 
     /// The same key with new metadata (material unchanged).
     pub fn with_record(&self, record: KeyRecord) -> Self {
-        Self {
-            record,
-            uuid: self.uuid,
-            materials: self.materials.clone(),
-        }
+        self.with_materials(record, self.materials.clone())
     }
 
     /// The same key with new metadata and one more material version (rotation, import).
     pub fn with_material(&self, record: KeyRecord, id: MaterialId, material: Material) -> Self {
         let mut materials = self.materials.clone();
         materials.insert(id, Arc::new(material));
+        self.with_materials(record, materials)
+    }
+
+    /// The same key with new metadata and no material (imported material deleted or expired).
+    pub fn without_materials(&self, record: KeyRecord) -> Self {
+        self.with_materials(record, HashMap::new())
+    }
+
+    fn with_materials(
+        &self,
+        record: KeyRecord,
+        materials: HashMap<MaterialId, Arc<Material>>,
+    ) -> Self {
         Self {
+            key_policy: self.key_policy_for(&record),
+            arn: self.arn.clone(),
             record,
             uuid: self.uuid,
             materials,
         }
     }
+}
 
-    /// The same key with new metadata and no material (imported material deleted or expired).
-    pub fn without_materials(&self, record: KeyRecord) -> Self {
-        Self {
-            record,
-            uuid: self.uuid,
-            materials: HashMap::new(),
-        }
-    }
+fn parse_key_policy(record: &KeyRecord) -> Option<Arc<Policy>> {
+    Policy::parse(&record.policy, PolicyKind::KeyPolicy)
+        .ok()
+        .map(Arc::new)
 }
 
 type AliasKey = (String, String, String);

@@ -1,6 +1,15 @@
 //! Who is calling: the authenticated principal and the request facts authorization needs.
+//!
+//! A [`Caller`] is a [`Principal`] (everything that follows from the credential and the IAM
+//! directory: ARNs, ids, tags, identity policies — computed once and shared by every request
+//! made with that credential until IAM changes) plus the facts of this one request (region,
+//! source address, transport).
 
 use std::net::IpAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use trent_policy::Policy;
 
 /// The kind of principal behind a request's credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,86 +31,96 @@ pub enum Identity {
     },
 }
 
-/// An authenticated caller. Built after SigV4 verification from the credential and the IAM
-/// directory.
-#[derive(Debug, Clone)]
-pub struct Caller {
+/// An authenticated principal, with every fact about it that authorization reads.
+#[derive(Debug)]
+pub struct Principal {
     pub account: String,
     pub principal_arn: String,
     pub identity: Identity,
     pub access_key_id: String,
-    /// The region of the request's SigV4 credential scope: the region the call is served in.
-    pub region: String,
-    pub source_ip: Option<IpAddr>,
-    pub secure_transport: bool,
     /// Principal tags (users and roles; session tags are not modelled yet).
     pub tags: Vec<(String, String)>,
     /// Whether the credentials are temporary (STS).
     pub temporary: bool,
-    /// Grants carried by the request's `GrantTokens` (already opened and authenticated).
-    pub token_grants: Vec<std::sync::Arc<crate::grants::Grant>>,
+    /// `aws:PrincipalArn`: for a role session the role's ARN (with its path), else the ARN.
+    pub role_arn: String,
+    /// `aws:userid`.
+    pub user_id: String,
+    /// `arn:aws:iam::ACCOUNT:root`.
+    pub root_arn: String,
+    /// The principal as the policy evaluator sees it.
+    pub(crate) policy_principal: trent_policy::Principal,
+    /// The identity policies that apply (none for the root user, whose permissions are
+    /// implicit), from the IAM snapshot this principal was built from.
+    pub(crate) identity_policies: Arc<Vec<Arc<Policy>>>,
+    /// The generation of that IAM snapshot: a principal cached on a credential is rebuilt
+    /// when the account's IAM changes.
+    pub(crate) iam_generation: u64,
 }
 
-impl Caller {
-    /// The account root of `account`, calling in `region` with long-term credentials.
-    pub fn root(account: &str, access_key_id: &str, region: &str) -> Self {
+impl Principal {
+    /// Builds the facts of a principal of `account`.
+    pub(crate) fn new(
+        account: &str,
+        principal_arn: String,
+        identity: Identity,
+        access_key_id: &str,
+        tags: Vec<(String, String)>,
+        temporary: bool,
+    ) -> Self {
+        let root_arn = format!("arn:aws:iam::{account}:root");
+        let (role_arn, user_id, policy_principal) = match &identity {
+            Identity::Root => (
+                principal_arn.clone(),
+                account.to_string(),
+                trent_policy::Principal::root(account),
+            ),
+            Identity::User { user_id, .. } => (
+                principal_arn.clone(),
+                user_id.clone(),
+                trent_policy::Principal::user(account, &principal_arn),
+            ),
+            Identity::AssumedRole {
+                role_name,
+                role_path,
+                role_id,
+                session_name,
+            } => {
+                let role_arn = format!("arn:aws:iam::{account}:role{role_path}{role_name}");
+                let principal =
+                    trent_policy::Principal::assumed_role(account, &principal_arn, &role_arn);
+                (role_arn, format!("{role_id}:{session_name}"), principal)
+            }
+        };
         Self {
             account: account.to_string(),
-            principal_arn: format!("arn:aws:iam::{account}:root"),
-            identity: Identity::Root,
+            principal_arn,
+            identity,
             access_key_id: access_key_id.to_string(),
-            region: region.to_string(),
-            source_ip: None,
-            secure_transport: false,
-            tags: Vec::new(),
-            temporary: false,
-            token_grants: Vec::new(),
+            tags,
+            temporary,
+            role_arn,
+            user_id,
+            root_arn,
+            policy_principal,
+            identity_policies: Arc::default(),
+            iam_generation: 0,
         }
     }
 
     /// The principal as the policy evaluator sees it.
-    pub fn policy_principal(&self) -> trent_policy::Principal {
-        match &self.identity {
-            Identity::Root => trent_policy::Principal::root(&self.account),
-            Identity::User { .. } => {
-                trent_policy::Principal::user(&self.account, &self.principal_arn)
-            }
-            Identity::AssumedRole { .. } => trent_policy::Principal::assumed_role(
-                &self.account,
-                &self.principal_arn,
-                &self.principal_role_arn(),
-            ),
-        }
+    pub fn policy_principal(&self) -> &trent_policy::Principal {
+        &self.policy_principal
     }
 
     /// `aws:PrincipalArn`: for a role session, the role's ARN (with its path).
-    pub fn principal_role_arn(&self) -> String {
-        match &self.identity {
-            Identity::AssumedRole {
-                role_name,
-                role_path,
-                ..
-            } => {
-                format!(
-                    "arn:aws:iam::{}:role{}{}",
-                    self.account, role_path, role_name
-                )
-            }
-            _ => self.principal_arn.clone(),
-        }
+    pub fn principal_role_arn(&self) -> &str {
+        &self.role_arn
     }
 
     /// `aws:userid`.
-    pub fn user_id(&self) -> String {
-        match &self.identity {
-            Identity::Root => self.account.clone(),
-            Identity::User { user_id, .. } => user_id.clone(),
-            Identity::AssumedRole {
-                role_id,
-                session_name,
-                ..
-            } => format!("{role_id}:{session_name}"),
-        }
+    pub fn user_id(&self) -> &str {
+        &self.user_id
     }
 
     /// `aws:PrincipalType`.
@@ -111,5 +130,56 @@ impl Caller {
             Identity::User { .. } => "User",
             Identity::AssumedRole { .. } => "AssumedRole",
         }
+    }
+
+    pub fn is_root(&self) -> bool {
+        matches!(self.identity, Identity::Root)
+    }
+
+    pub fn is_role_session(&self) -> bool {
+        matches!(self.identity, Identity::AssumedRole { .. })
+    }
+}
+
+/// An authenticated caller: its principal plus the facts of this request. Built after SigV4
+/// verification; dereferences to its [`Principal`].
+#[derive(Debug, Clone)]
+pub struct Caller {
+    principal: Arc<Principal>,
+    /// The region of the request's SigV4 credential scope: the region the call is served in.
+    pub region: String,
+    pub source_ip: Option<IpAddr>,
+    pub secure_transport: bool,
+}
+
+impl Caller {
+    /// `principal` calling in `region`.
+    pub fn new(principal: Arc<Principal>, region: &str) -> Self {
+        Self {
+            principal,
+            region: region.to_string(),
+            source_ip: None,
+            secure_transport: false,
+        }
+    }
+
+    /// The account root of `account`, calling in `region` with long-term credentials.
+    pub fn root(account: &str, access_key_id: &str, region: &str) -> Self {
+        let arn = format!("arn:aws:iam::{account}:root");
+        let principal = Principal::new(account, arn, Identity::Root, access_key_id, vec![], false);
+        Self::new(Arc::new(principal), region)
+    }
+
+    /// The shared principal behind this caller.
+    pub fn principal(&self) -> &Arc<Principal> {
+        &self.principal
+    }
+}
+
+impl Deref for Caller {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.principal
     }
 }

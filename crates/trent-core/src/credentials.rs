@@ -10,6 +10,8 @@ use std::sync::{Arc, RwLock};
 
 use zeroize::Zeroizing;
 
+use crate::caller::Principal;
+
 /// Whom an access key authenticates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CredentialIdentity {
@@ -38,6 +40,9 @@ pub struct Credential {
     pub account_id: String,
     pub identity: CredentialIdentity,
     pub session: Option<SessionInfo>,
+    /// The principal this key authenticates, built on first use and reused while the
+    /// account's IAM snapshot is the one it was built from (see `sts.rs`, `caller_for`).
+    pub(crate) cached_principal: RwLock<Option<Arc<Principal>>>,
 }
 
 impl std::fmt::Debug for Credential {

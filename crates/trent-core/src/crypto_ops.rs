@@ -12,10 +12,11 @@ use trent_crypto::{CiphertextBlob, EncryptionContext, MaterialId, random};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::authz::{Resource, crypto_context};
+use crate::authz::{Access, Resource};
 use crate::cache::LoadedKey;
 use crate::caller::Caller;
 use crate::error::{KmsError, KmsResult};
+use crate::grants::GrantTokens;
 use crate::ids::KeyIdForms;
 use crate::keys::require_usable;
 use crate::service::Kms;
@@ -106,26 +107,22 @@ impl Kms {
         let key_id = validate::required("keyId", input.key_id.as_deref())?;
         let plaintext = validate::required("plaintext", input.plaintext.as_ref())?;
         validate::blob_length("plaintext", plaintext, 1, MAX_PLAINTEXT)?;
-        let caller = &*self.with_grant_tokens(caller, &input.grant_tokens)?;
+        let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         let algorithm =
             encryption_algorithm("encryptionAlgorithm", input.encryption_algorithm.as_deref())?;
         if algorithm != EncryptionAlgorithm::SymmetricDefault {
             return self
-                .encrypt_asymmetric(caller, key_id, plaintext, algorithm, input.dry_run)
+                .encrypt_asymmetric(caller, &tokens, key_id, plaintext, algorithm, input.dry_run)
                 .await;
         }
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        let context = crypto_context(
-            &input.encryption_context,
-            Some(algorithm.as_str()),
-            Some(key_id),
-        );
-        self.authorize_full(
+        self.check(
             caller,
-            "kms:Encrypt",
-            Resource::Key(&key.record),
-            context,
-            &input.encryption_context,
+            Access::new("kms:Encrypt", Resource::Key(&key))
+                .encryption_context(&input.encryption_context)
+                .algorithm(algorithm.as_str())
+                .named_as(key_id)
+                .grant_tokens(&tokens),
         )?;
         require_usable(&key.record)?;
         require_symmetric_encryption(&key, algorithm)?;
@@ -135,7 +132,7 @@ impl Kms {
         let ciphertext_blob = seal(&key, &input.encryption_context, plaintext)?;
         Ok(EncryptOutput {
             ciphertext_blob,
-            key_arn: key.record.arn(),
+            key_arn: key.arn().to_string(),
             encryption_algorithm: algorithm,
         })
     }
@@ -143,13 +140,14 @@ impl Kms {
     pub async fn decrypt(&self, caller: &Caller, input: DecryptInput) -> KmsResult<DecryptOutput> {
         let blob = validate::required("ciphertextBlob", input.ciphertext_blob.as_deref())?;
         validate::blob_length("ciphertextBlob", blob, 1, MAX_CIPHERTEXT)?;
-        let caller = &*self.with_grant_tokens(caller, &input.grant_tokens)?;
+        let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         let algorithm =
             encryption_algorithm("encryptionAlgorithm", input.encryption_algorithm.as_deref())?;
         if algorithm != EncryptionAlgorithm::SymmetricDefault {
             return self
                 .decrypt_asymmetric(
                     caller,
+                    &tokens,
                     input.key_id.as_deref(),
                     blob,
                     algorithm,
@@ -167,6 +165,7 @@ impl Kms {
                     algorithm,
                     context: &input.encryption_context,
                     same_key_as: None,
+                    grant_tokens: &tokens,
                 },
             )
             .await?;
@@ -175,7 +174,7 @@ impl Kms {
         }
         let plaintext = open(&key, &parsed, &input.encryption_context)?;
         Ok(DecryptOutput {
-            key_arn: key.record.arn(),
+            key_arn: key.arn().to_string(),
             plaintext,
             encryption_algorithm: algorithm,
             key_material_id: parsed.material_id,
@@ -191,7 +190,7 @@ impl Kms {
         validate::blob_length("ciphertextBlob", blob, 1, MAX_CIPHERTEXT)?;
         let destination =
             validate::required("destinationKeyId", input.destination_key_id.as_deref())?;
-        let caller = &*self.with_grant_tokens(caller, &input.grant_tokens)?;
+        let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         let source_algorithm = encryption_algorithm(
             "sourceEncryptionAlgorithm",
             input.source_encryption_algorithm.as_deref(),
@@ -204,7 +203,13 @@ impl Kms {
             || destination_algorithm != EncryptionAlgorithm::SymmetricDefault
         {
             return self
-                .re_encrypt_asymmetric(caller, input, source_algorithm, destination_algorithm)
+                .re_encrypt_asymmetric(
+                    caller,
+                    &tokens,
+                    input,
+                    source_algorithm,
+                    destination_algorithm,
+                )
                 .await;
         }
         let dest = self
@@ -220,28 +225,22 @@ impl Kms {
                     algorithm: source_algorithm,
                     context: &input.source_encryption_context,
                     same_key_as: Some(&dest.record.key_id),
+                    grant_tokens: &tokens,
                 },
             )
             .await?;
-        let mut context = crypto_context(
-            &input.destination_encryption_context,
-            Some(destination_algorithm.as_str()),
-            Some(destination),
-        );
-        context.insert(
-            "kms:ReEncryptOnSameKey",
-            if source.record.key_id == dest.record.key_id {
-                "true"
-            } else {
-                "false"
-            },
-        );
-        self.authorize_full(
+        let same_key = source.record.key_id == dest.record.key_id;
+        self.check(
             caller,
-            "kms:ReEncryptTo",
-            Resource::Key(&dest.record),
-            context,
-            &input.destination_encryption_context,
+            Access::new("kms:ReEncryptTo", Resource::Key(&dest))
+                .encryption_context(&input.destination_encryption_context)
+                .algorithm(destination_algorithm.as_str())
+                .named_as(destination)
+                .condition(
+                    "kms:ReEncryptOnSameKey",
+                    if same_key { "true" } else { "false" },
+                )
+                .grant_tokens(&tokens),
         )?;
         require_usable(&dest.record)?;
         require_symmetric_encryption(&dest, destination_algorithm)?;
@@ -252,8 +251,8 @@ impl Kms {
         let ciphertext_blob = seal(&dest, &input.destination_encryption_context, &plaintext)?;
         Ok(ReEncryptOutput {
             ciphertext_blob,
-            source_key_arn: source.record.arn(),
-            key_arn: dest.record.arn(),
+            source_key_arn: source.arn().to_string(),
+            key_arn: dest.arn().to_string(),
             source_encryption_algorithm: source_algorithm,
             destination_encryption_algorithm: destination_algorithm,
             source_key_material_id: parsed.material_id,
@@ -269,7 +268,7 @@ impl Kms {
         with_plaintext: bool,
     ) -> KmsResult<GenerateDataKeyOutput> {
         let key_id = validate::required("keyId", input.key_id.as_deref())?;
-        let caller = &*self.with_grant_tokens(caller, &input.grant_tokens)?;
+        let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         let len = match (input.key_spec.as_deref(), input.number_of_bytes) {
             (Some(spec), None) => validate::enum_value::<DataKeySpec>("keySpec", spec)?.byte_len(),
             (None, Some(n)) => {
@@ -289,17 +288,13 @@ impl Kms {
             "kms:GenerateDataKeyWithoutPlaintext"
         };
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        let context = crypto_context(
-            &input.encryption_context,
-            Some(EncryptionAlgorithm::SymmetricDefault.as_str()),
-            Some(key_id),
-        );
-        self.authorize_full(
+        self.check(
             caller,
-            action,
-            Resource::Key(&key.record),
-            context,
-            &input.encryption_context,
+            Access::new(action, Resource::Key(&key))
+                .encryption_context(&input.encryption_context)
+                .algorithm(EncryptionAlgorithm::SymmetricDefault.as_str())
+                .named_as(key_id)
+                .grant_tokens(&tokens),
         )?;
         require_usable(&key.record)?;
         require_symmetric_encryption(&key, EncryptionAlgorithm::SymmetricDefault)?;
@@ -311,7 +306,7 @@ impl Kms {
         Ok(GenerateDataKeyOutput {
             ciphertext_blob,
             plaintext: with_plaintext.then_some(data_key),
-            key_arn: key.record.arn(),
+            key_arn: key.arn().to_string(),
             key_material_id: key.record.current_material,
         })
     }
@@ -353,6 +348,7 @@ impl Kms {
             algorithm,
             context,
             same_key_as,
+            grant_tokens,
         } = usage;
         let parsed = CiphertextBlob::parse(blob).map_err(|_| KmsError::InvalidCiphertext)?;
         let blob_key_id = Uuid::from_bytes(parsed.key_id).hyphenated().to_string();
@@ -378,18 +374,21 @@ impl Kms {
                 key
             }
         };
-        let mut request = crypto_context(context, Some(algorithm.as_str()), key_hint);
+        let mut access = Access::new(action, Resource::Key(&key))
+            .encryption_context(context)
+            .algorithm(algorithm.as_str())
+            .grant_tokens(grant_tokens);
+        if let Some(hint) = key_hint {
+            access = access.named_as(hint);
+        }
         if let Some(same) = same_key_as {
-            request.insert(
+            let same = same == key.record.key_id;
+            access = access.condition(
                 "kms:ReEncryptOnSameKey",
-                if same == key.record.key_id {
-                    "true"
-                } else {
-                    "false"
-                },
+                if same { "true" } else { "false" },
             );
         }
-        self.authorize_full(caller, action, Resource::Key(&key.record), request, context)?;
+        self.check(caller, access)?;
         require_usable(&key.record)?;
         require_symmetric_encryption(&key, algorithm)?;
         Ok((key, parsed))
@@ -403,6 +402,7 @@ pub(crate) struct CiphertextUse<'a> {
     pub(crate) context: &'a BTreeMap<String, String>,
     /// For ReEncryptFrom: the destination key id (`kms:ReEncryptOnSameKey`).
     pub(crate) same_key_as: Option<&'a str>,
+    pub(crate) grant_tokens: &'a GrantTokens,
 }
 
 /// `Recipient` (a Nitro Enclaves attestation document) is not supported: refused, not ignored.
@@ -428,7 +428,7 @@ pub(crate) fn require_symmetric_encryption(
     if key.record.key_usage != KeyUsage::EncryptDecrypt {
         return Err(KmsError::InvalidKeyUsage(format!(
             "{} key usage is {} which is not valid for this operation.",
-            key.record.arn(),
+            key.arn().to_string(),
             key.record.key_usage.as_str()
         )));
     }

@@ -49,7 +49,7 @@ impl Kms {
         self.authorize_with(
             caller,
             "kms:ScheduleKeyDeletion",
-            Resource::Key(&key.record),
+            Resource::Key(&key),
             context,
         )?;
         let now = self.clock.now_ms();
@@ -80,7 +80,7 @@ impl Kms {
     ) -> KmsResult<String> {
         let key_id = validate::required("keyId", key_id)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
-        self.authorize(caller, "kms:CancelKeyDeletion", Resource::Key(&key.record))?;
+        self.authorize(caller, "kms:CancelKeyDeletion", Resource::Key(&key))?;
         let has_material = key.material(&key.record.current_material).is_some();
         let record = self
             .update_key_record(&key.record.key_id, |r| {

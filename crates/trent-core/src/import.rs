@@ -189,7 +189,7 @@ impl Kms {
         self.authorize_with(
             caller,
             "kms:GetParametersForImport",
-            Resource::Key(&key.record),
+            Resource::Key(&key),
             context,
         )?;
         require_external(&key.record)?;
@@ -305,7 +305,7 @@ impl Kms {
         self.authorize_with(
             caller,
             "kms:ImportKeyMaterial",
-            Resource::Key(&key.record),
+            Resource::Key(&key),
             context,
         )?;
         require_external(&key.record)?;
@@ -404,11 +404,7 @@ impl Kms {
             validate::length("keyMaterialId", m, 64, 64)?;
         }
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
-        self.authorize(
-            caller,
-            "kms:DeleteImportedKeyMaterial",
-            Resource::Key(&key.record),
-        )?;
+        self.authorize(caller, "kms:DeleteImportedKeyMaterial", Resource::Key(&key))?;
         require_external(&key.record)?;
         check(Op::DeleteImportedKeyMaterial, &key.record)?;
         if let Some(m) = key_material_id
@@ -416,7 +412,7 @@ impl Kms {
         {
             return Err(KmsError::NotFound(format!(
                 "Key material '{m}' does not exist for {}",
-                key.record.arn()
+                key.arn().to_string()
             )));
         }
         let _guard = self.writes.lock().await;

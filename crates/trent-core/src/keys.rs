@@ -313,14 +313,13 @@ impl Kms {
         grant_tokens: &[String],
     ) -> KmsResult<KeyRecord> {
         let key_id = validate::required("keyId", key_id)?;
-        let caller = &*self.with_grant_tokens(caller, grant_tokens)?;
+        let tokens = self.open_grant_tokens(grant_tokens)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        let context = crate::authz::crypto_context(&Default::default(), None, Some(key_id));
-        self.authorize_with(
+        self.check(
             caller,
-            "kms:DescribeKey",
-            Resource::Key(&key.record),
-            context,
+            crate::authz::Access::new("kms:DescribeKey", Resource::Key(&key))
+                .named_as(key_id)
+                .grant_tokens(&tokens),
         )?;
         Ok(key.record.clone())
     }
@@ -385,7 +384,7 @@ impl Kms {
         } else {
             "kms:DisableKey"
         };
-        self.authorize(caller, action, Resource::Key(&key.record))?;
+        self.authorize(caller, action, Resource::Key(&key))?;
         self.update_key_record(&key.record.key_id, |r| {
             crate::key_state::check(crate::key_state::Op::EnableDisable, r)?;
             r.state = if enabled {
@@ -409,11 +408,7 @@ impl Kms {
         let description = validate::required("description", description)?;
         validate::length("description", description, 0, 8192)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
-        self.authorize(
-            caller,
-            "kms:UpdateKeyDescription",
-            Resource::Key(&key.record),
-        )?;
+        self.authorize(caller, "kms:UpdateKeyDescription", Resource::Key(&key))?;
         self.update_key_record(&key.record.key_id, |r| {
             crate::key_state::check(crate::key_state::Op::Manage, r)?;
             r.description = description.to_string();

@@ -82,10 +82,7 @@ impl State {
     /// and creation-time facts (account, region, created, spec, usage, origin, multi-Region) are
     /// not columns an update writes, so they stay as inserted.
     fn update_key(&mut self, key: &KeyRecord) -> StoreResult<()> {
-        let stored = self
-            .keys
-            .get_mut(&key.key_id)
-            .ok_or(StoreError::NotFound)?;
+        let stored = self.keys.get_mut(&key.key_id).ok_or(StoreError::NotFound)?;
         stored.description.clone_from(&key.description);
         stored.state = key.state;
         stored.policy.clone_from(&key.policy);
@@ -430,7 +427,9 @@ impl Store for MemoryStore {
             .grants
             .values()
             .map(|g| &g.row)
-            .filter(|g| g.retiring_principal.as_deref() == Some(principal) && g.retired_ms.is_none())
+            .filter(|g| {
+                g.retiring_principal.as_deref() == Some(principal) && g.retired_ms.is_none()
+            })
             .cloned()
             .collect())
     }
@@ -530,8 +529,7 @@ impl Store for MemoryStore {
             return Err(StoreError::AlreadyExists);
         }
         s.require_key(&params.key_id)?;
-        s.import_params
-            .insert(params.token.clone(), params.clone());
+        s.import_params.insert(params.token.clone(), params.clone());
         Ok(())
     }
 

@@ -77,7 +77,7 @@ impl Kms {
         let key_id = validate::required("keyId", key_id)?;
         check_policy_name(policy_name)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
-        self.authorize(caller, "kms:GetKeyPolicy", Resource::Key(&key.record))?;
+        self.authorize(caller, "kms:GetKeyPolicy", Resource::Key(&key))?;
         Ok(key.record.policy.clone())
     }
 
@@ -108,12 +108,7 @@ impl Kms {
                 "false"
             },
         );
-        self.authorize_with(
-            caller,
-            "kms:PutKeyPolicy",
-            Resource::Key(&key.record),
-            context,
-        )?;
+        self.authorize_with(caller, "kms:PutKeyPolicy", Resource::Key(&key), context)?;
         let mut proposed = key.record.clone();
         proposed.policy = policy.to_string();
         self.check_policy_for_key(caller, &proposed, bypass_policy_lockout_safety_check)?;
@@ -139,7 +134,7 @@ impl Kms {
             return Err(KmsError::InvalidMarker("Invalid marker".into()));
         }
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
-        self.authorize(caller, "kms:ListKeyPolicies", Resource::Key(&key.record))?;
+        self.authorize(caller, "kms:ListKeyPolicies", Resource::Key(&key))?;
         Ok(vec![DEFAULT_POLICY_NAME.to_string()])
     }
 }

@@ -83,7 +83,7 @@ impl Kms {
         self.authorize_with(
             caller,
             "kms:EnableKeyRotation",
-            Resource::Key(&key.record),
+            Resource::Key(&key),
             context,
         )?;
         require_rotatable(&key.record)?;
@@ -115,7 +115,7 @@ impl Kms {
     ) -> KmsResult<()> {
         let key_id = validate::required("keyId", key_id)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
-        self.authorize(caller, "kms:DisableKeyRotation", Resource::Key(&key.record))?;
+        self.authorize(caller, "kms:DisableKeyRotation", Resource::Key(&key))?;
         require_rotatable(&key.record)?;
         self.update_key_record(&key.record.key_id, |r| {
             check(Op::Rotation, r)?;
@@ -134,18 +134,14 @@ impl Kms {
     ) -> KmsResult<RotationStatus> {
         let key_id = validate::required("keyId", key_id)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
-        self.authorize(
-            caller,
-            "kms:GetKeyRotationStatus",
-            Resource::Key(&key.record),
-        )?;
+        self.authorize(caller, "kms:GetKeyRotationStatus", Resource::Key(&key))?;
         if key.record.key_spec != KeySpec::SymmetricDefault {
             return Err(unsupported(&key.record));
         }
         check(Op::Read, &key.record)?;
         let l = &key.record.lifecycle;
         Ok(RotationStatus {
-            key_arn: key.record.arn(),
+            key_arn: key.arn().to_string(),
             enabled: l.rotation_period_days.is_some(),
             period_days: l.rotation_period_days,
             next_rotation_ms: l.next_rotation_ms,
@@ -161,7 +157,7 @@ impl Kms {
     ) -> KmsResult<String> {
         let key_id = validate::required("keyId", key_id)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
-        self.authorize(caller, "kms:RotateKeyOnDemand", Resource::Key(&key.record))?;
+        self.authorize(caller, "kms:RotateKeyOnDemand", Resource::Key(&key))?;
         require_rotatable(&key.record)?;
         check(Op::Rotation, &key.record)?;
         let _guard = self.writes.lock().await;
@@ -177,7 +173,7 @@ impl Kms {
         if on_demand >= MAX_ON_DEMAND_ROTATIONS {
             return Err(KmsError::LimitExceeded(format!(
                 "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {}",
-                key.record.arn()
+                key.arn().to_string()
             )));
         }
         let now = self.clock.now_ms();
@@ -210,7 +206,7 @@ impl Kms {
             validate::length("marker", m, 1, 1024)?;
         }
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
-        self.authorize(caller, "kms:ListKeyRotations", Resource::Key(&key.record))?;
+        self.authorize(caller, "kms:ListKeyRotations", Resource::Key(&key))?;
         if key.record.key_spec != KeySpec::SymmetricDefault {
             return Err(unsupported(&key.record));
         }

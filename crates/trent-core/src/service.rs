@@ -7,7 +7,6 @@ use trent_crypto::{RootKey, random};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::authz::KeyPolicyCache;
 use crate::cache::{KeyCache, LoadedKey};
 use crate::clock::Clock;
 use crate::credentials::{Credential, CredentialIdentity, CredentialRegistry, SessionInfo};
@@ -29,7 +28,6 @@ pub struct Kms {
     pub(crate) writes: tokio::sync::Mutex<()>,
     pub credentials: CredentialRegistry,
     pub(crate) iam: IamDirectory,
-    pub(crate) key_policies: KeyPolicyCache,
     pub(crate) grants: crate::grants::GrantCache,
     accounts: std::sync::RwLock<std::collections::HashSet<String>>,
 }
@@ -58,7 +56,6 @@ impl Kms {
             writes: tokio::sync::Mutex::new(()),
             credentials: CredentialRegistry::default(),
             iam: IamDirectory::default(),
-            key_policies: KeyPolicyCache::default(),
             grants: Default::default(),
             accounts: Default::default(),
         };
@@ -118,6 +115,7 @@ impl Kms {
         let secret = String::from_utf8(secret.to_vec())
             .map_err(|_| KmsError::Internal("stored secret is not UTF-8".into()))?;
         self.credentials.insert(Credential {
+            cached_principal: Default::default(),
             access_key_id: access_key_id.to_string(),
             secret_access_key: Zeroizing::new(secret),
             account_id,
@@ -217,6 +215,7 @@ impl Kms {
             })
             .await?;
         self.credentials.insert(Credential {
+            cached_principal: Default::default(),
             access_key_id: access_key_id.into(),
             secret_access_key: Zeroizing::new(secret_access_key.into()),
             account_id: account_id.into(),

@@ -5,13 +5,15 @@
 //! signed with temporary keys must present the exact token (compared in constant time) before
 //! the expiry.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use trent_policy::{Policy, PolicyKind, PrincipalMatch, RequestContext};
 use zeroize::Zeroizing;
 
-use crate::caller::{Caller, Identity};
+use crate::caller::{Caller, Identity, Principal};
 use crate::credentials::{Credential, CredentialIdentity, SessionInfo};
-use crate::iam::{IamError, IamResult, entity_arn};
+use crate::iam::{AccountIam, IamError, IamResult, entity_arn};
 use crate::model::{SessionRecord, secret_aad};
 use crate::service::{Kms, random_access_key_id, random_secret};
 
@@ -60,61 +62,30 @@ impl Kms {
             }
             _ => return Err(CredentialProblem::Invalid),
         }
-        let account = &credential.account_id;
-        let mut caller = Caller::root(account, &credential.access_key_id, region);
-        caller.temporary = credential.session.is_some();
-        let iam = self.iam.account(account);
-        match &credential.identity {
-            CredentialIdentity::Root => {}
-            CredentialIdentity::User(name) => {
-                let user = iam.users.get(name).ok_or(CredentialProblem::Invalid)?;
-                if credential
-                    .session
-                    .as_ref()
-                    .is_some_and(|s| s.principal_id != user.id)
-                {
-                    return Err(CredentialProblem::Invalid);
-                }
-                caller.principal_arn = entity_arn(account, "user", &user.path, &user.name);
-                caller.identity = Identity::User {
-                    name: user.name.clone(),
-                    path: user.path.clone(),
-                    user_id: user.id.clone(),
-                };
-                caller.tags = user.tags.clone();
-            }
-            CredentialIdentity::RoleSession {
-                role_name,
-                session_name,
-            } => {
-                let role = iam.roles.get(role_name).ok_or(CredentialProblem::Invalid)?;
-                if credential
-                    .session
-                    .as_ref()
-                    .is_some_and(|s| s.principal_id != role.id)
-                {
-                    return Err(CredentialProblem::Invalid);
-                }
-                caller.principal_arn = format!(
-                    "arn:aws:sts::{account}:assumed-role/{}/{session_name}",
-                    role.name
-                );
-                caller.identity = Identity::AssumedRole {
-                    role_name: role.name.clone(),
-                    role_path: role.path.clone(),
-                    role_id: role.id.clone(),
-                    session_name: session_name.clone(),
-                };
-                caller.tags = role.tags.clone();
-            }
+        Ok(Caller::new(self.principal_of(credential)?, region))
+    }
+
+    /// The principal `credential` authenticates: cached on the credential, rebuilt when the
+    /// account's IAM snapshot has changed since (the user or role may be gone or different).
+    fn principal_of(&self, credential: &Credential) -> Result<Arc<Principal>, CredentialProblem> {
+        let iam = self.iam.account(&credential.account_id);
+        if let Ok(cached) = credential.cached_principal.read()
+            && let Some(p) = cached.as_ref()
+            && p.iam_generation == iam.generation
+        {
+            return Ok(p.clone());
         }
-        Ok(caller)
+        let principal = Arc::new(build_principal(credential, &iam)?);
+        if let Ok(mut cached) = credential.cached_principal.write() {
+            *cached = Some(principal.clone());
+        }
+        Ok(principal)
     }
 
     /// GetCallerIdentity: (UserId, Account, Arn). Needs no permission.
     pub fn sts_get_caller_identity(&self, caller: &Caller) -> (String, String, String) {
         (
-            caller.user_id(),
+            caller.user_id().to_string(),
             caller.account.clone(),
             caller.principal_arn.clone(),
         )
@@ -156,17 +127,19 @@ impl Kms {
             .cloned()
             .ok_or_else(denied)?;
         let trust = parse_trust_policy(&role.trust_policy).map_err(|_| denied())?;
-        let principal = caller.policy_principal();
-        let context = self.global_context(caller);
+        let context = crate::authz::RequestFacts::new(caller, self.clock.as_ref());
         let request = RequestContext {
             action: "sts:AssumeRole",
             resource: role_arn,
-            principal: &principal,
+            principal: caller.policy_principal(),
             context: &context,
         };
         let trusted = trust.evaluate(&request);
-        let identity = self.iam.account(&caller.account).policies_for(caller);
-        let identity: Vec<_> = identity.iter().map(|p| p.evaluate(&request)).collect();
+        let identity: Vec<_> = caller
+            .identity_policies
+            .iter()
+            .map(|p| p.evaluate(&request))
+            .collect();
         if trusted.explicit_deny || identity.iter().any(|o| o.explicit_deny) {
             return Err(denied());
         }
@@ -288,6 +261,7 @@ impl Kms {
             })
             .await?;
         self.credentials.insert(Credential {
+            cached_principal: Default::default(),
             access_key_id: access_key_id.clone(),
             secret_access_key: secret.clone(),
             account_id: account.to_string(),
@@ -365,4 +339,76 @@ pub(crate) fn decode_identity(s: &str) -> Option<CredentialIdentity> {
         role_name: role.to_string(),
         session_name: session.to_string(),
     })
+}
+
+/// The principal of `credential` in the IAM snapshot `iam` of its account.
+fn build_principal(
+    credential: &Credential,
+    iam: &AccountIam,
+) -> Result<Principal, CredentialProblem> {
+    let account = &credential.account_id;
+    let temporary = credential.session.is_some();
+    let session_is_for = |id: &str| {
+        credential
+            .session
+            .as_ref()
+            .is_none_or(|s| s.principal_id == id)
+    };
+    let (arn, identity, tags) = match &credential.identity {
+        CredentialIdentity::Root => (
+            format!("arn:aws:iam::{account}:root"),
+            Identity::Root,
+            Vec::new(),
+        ),
+        CredentialIdentity::User(name) => {
+            let user = iam.users.get(name).ok_or(CredentialProblem::Invalid)?;
+            if !session_is_for(&user.id) {
+                return Err(CredentialProblem::Invalid);
+            }
+            let identity = Identity::User {
+                name: user.name.clone(),
+                path: user.path.clone(),
+                user_id: user.id.clone(),
+            };
+            (
+                entity_arn(account, "user", &user.path, &user.name),
+                identity,
+                user.tags.clone(),
+            )
+        }
+        CredentialIdentity::RoleSession {
+            role_name,
+            session_name,
+        } => {
+            let role = iam.roles.get(role_name).ok_or(CredentialProblem::Invalid)?;
+            if !session_is_for(&role.id) {
+                return Err(CredentialProblem::Invalid);
+            }
+            let identity = Identity::AssumedRole {
+                role_name: role.name.clone(),
+                role_path: role.path.clone(),
+                role_id: role.id.clone(),
+                session_name: session_name.clone(),
+            };
+            (
+                format!(
+                    "arn:aws:sts::{account}:assumed-role/{}/{session_name}",
+                    role.name
+                ),
+                identity,
+                role.tags.clone(),
+            )
+        }
+    };
+    let mut principal = Principal::new(
+        account,
+        arn,
+        identity,
+        &credential.access_key_id,
+        tags,
+        temporary,
+    );
+    principal.identity_policies = iam.policies_for(&principal.identity);
+    principal.iam_generation = iam.generation;
+    Ok(principal)
 }

@@ -61,12 +61,7 @@ impl Kms {
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
         let mut context = trent_policy::ConditionContext::new();
         crate::keys::add_request_tags(&mut context, &tags);
-        self.authorize_with(
-            caller,
-            "kms:TagResource",
-            Resource::Key(&key.record),
-            context,
-        )?;
+        self.authorize_with(caller, "kms:TagResource", Resource::Key(&key), context)?;
         crate::key_state::check(crate::key_state::Op::Manage, &key.record)?;
         self.update_key_record(&key.record.key_id, |r| {
             for t in tags {
@@ -109,12 +104,7 @@ impl Kms {
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
         let mut context = trent_policy::ConditionContext::new();
         context.insert_multi("aws:TagKeys", tag_keys.iter().cloned());
-        self.authorize_with(
-            caller,
-            "kms:UntagResource",
-            Resource::Key(&key.record),
-            context,
-        )?;
+        self.authorize_with(caller, "kms:UntagResource", Resource::Key(&key), context)?;
         crate::key_state::check(crate::key_state::Op::Manage, &key.record)?;
         self.update_key_record(&key.record.key_id, |r| {
             r.tags.retain(|t| !tag_keys.contains(&t.key));
@@ -134,7 +124,7 @@ impl Kms {
         let key_id = validate::required("keyId", key_id)?;
         let limit = validate::limit(limit, 50, 50)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
-        self.authorize(caller, "kms:ListResourceTags", Resource::Key(&key.record))?;
+        self.authorize(caller, "kms:ListResourceTags", Resource::Key(&key))?;
         let start = match marker {
             None => 0,
             Some(m) => {

@@ -165,7 +165,34 @@ pub(crate) enum ResourceMatcher {
     },
 }
 
+impl AsRef<Policy> for Policy {
+    fn as_ref(&self) -> &Policy {
+        self
+    }
+}
+
 impl Policy {
+    /// Every condition key (lower-cased) that evaluating this policy may read:
+    /// the keys of its conditions and of the policy variables in its
+    /// conditions and resources. A request source needs to provide only these.
+    #[must_use]
+    pub fn condition_keys(&self) -> std::collections::BTreeSet<&str> {
+        let mut keys = std::collections::BTreeSet::new();
+        for st in &self.statements {
+            for block in &st.conditions {
+                for entry in &block.entries {
+                    entry.referenced_keys(&mut keys);
+                }
+            }
+            for item in st.resource.iter().flat_map(|r| r.items.iter()) {
+                if let ResourceMatcher::Dynamic { resource, .. } = &item.matcher {
+                    keys.extend(resource.variable_keys());
+                }
+            }
+        }
+        keys
+    }
+
     /// The kind this policy was checked as.
     #[must_use]
     pub fn kind(&self) -> PolicyKind {

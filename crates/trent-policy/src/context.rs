@@ -1,7 +1,14 @@
 //! What a request brings to evaluation: the action, the resource, the calling
 //! principal and the condition-key values. All of it is supplied by the caller;
 //! this crate reads no clock and no store.
+//!
+//! Condition values come from a [`ConditionValues`] source that the evaluator
+//! asks for one key at a time, and only for keys a matching statement's
+//! conditions or variables name: a caller can compute values lazily from facts
+//! it already holds instead of building a map per request. [`ConditionContext`]
+//! is the plain map form of such a source.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// The calling principal, as authenticated by the edge.
@@ -104,6 +111,75 @@ impl ContextValue {
             Self::Multi(vs) => vs,
         }
     }
+
+    /// This value, borrowed, as a [`ConditionValues`] source answers.
+    #[must_use]
+    pub fn borrowed(&self) -> ConditionValue<'_> {
+        match self {
+            Self::Single(v) => ConditionValue::Single(Cow::Borrowed(v)),
+            Self::Multi(vs) => ConditionValue::Multi(Cow::Borrowed(vs)),
+        }
+    }
+}
+
+/// One condition key's value as a [`ConditionValues`] source gives it:
+/// borrowed from facts the source holds, or computed for this question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConditionValue<'a> {
+    /// A single-valued key.
+    Single(Cow<'a, str>),
+    /// A multi-valued key (`ForAnyValue:`/`ForAllValues:`).
+    Multi(Cow<'a, [String]>),
+}
+
+impl ConditionValue<'_> {
+    /// Whether a multi-valued key has no values (an empty set counts as absent).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Self::Single(_) => false,
+            Self::Multi(vs) => vs.is_empty(),
+        }
+    }
+
+    /// Whether `f` holds for some value.
+    pub fn any(&self, mut f: impl FnMut(&str) -> bool) -> bool {
+        match self {
+            Self::Single(v) => f(v),
+            Self::Multi(vs) => vs.iter().any(|v| f(v)),
+        }
+    }
+
+    /// Whether `f` holds for every value.
+    pub fn all(&self, mut f: impl FnMut(&str) -> bool) -> bool {
+        match self {
+            Self::Single(v) => f(v),
+            Self::Multi(vs) => vs.iter().all(|v| f(v)),
+        }
+    }
+}
+
+/// Where the evaluator gets condition-key values from. It asks only for keys
+/// that a policy it is evaluating references, so a source may compute each
+/// value on demand.
+pub trait ConditionValues: Sync {
+    /// The value of `lower_key` (already lower-cased), or `None` if the
+    /// request has no such key.
+    fn value(&self, lower_key: &str) -> Option<ConditionValue<'_>>;
+}
+
+impl std::fmt::Debug for dyn ConditionValues + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A lazy source cannot list its keys; requests are debugged by their other fields.
+        f.write_str("<condition values>")
+    }
+}
+
+/// A request with no condition keys at all.
+impl ConditionValues for () {
+    fn value(&self, _lower_key: &str) -> Option<ConditionValue<'_>> {
+        None
+    }
 }
 
 /// Condition keys → values for one request. Keys are case-insensitive: they
@@ -166,14 +242,27 @@ impl ConditionContext {
         self.values.get(&key.to_lowercase())
     }
 
-    /// Look up a key that is already lower-cased (the evaluator's hot path).
-    pub(crate) fn get_lower(&self, lower_key: &str) -> Option<&ContextValue> {
+    /// Look up a key that is already lower-cased.
+    #[must_use]
+    pub fn get_lower(&self, lower_key: &str) -> Option<&ContextValue> {
         self.values.get(lower_key)
+    }
+
+    /// Whether no key is set.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
     }
 
     /// All keys (lower-cased) and values.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &ContextValue)> {
         self.values.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+impl ConditionValues for ConditionContext {
+    fn value(&self, lower_key: &str) -> Option<ConditionValue<'_>> {
+        self.values.get(lower_key).map(ContextValue::borrowed)
     }
 }
 
@@ -187,7 +276,7 @@ pub struct RequestContext<'a> {
     /// Who is calling.
     pub principal: &'a Principal,
     /// Condition keys and their values.
-    pub context: &'a ConditionContext,
+    pub context: &'a dyn ConditionValues,
 }
 
 /// Keys that KMS supports only in IAM policies: in a key policy they behave as

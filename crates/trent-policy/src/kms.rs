@@ -8,8 +8,10 @@
 //! the domain's job; it passes the answer in as `grants_allow`.
 
 use crate::ast::{Effect, Policy};
-use crate::context::{ConditionContext, Principal, PrincipalKind, RequestContext};
-use crate::decision::{Authorization, Decision, DenyCause, PolicyType, Reason, reasons_for};
+use crate::context::{ConditionValues, Principal, PrincipalKind, RequestContext};
+use std::borrow::Cow;
+
+use crate::decision::{Authorization, Decision, DenyCause, PolicyType, Reason};
 use crate::evaluate::PolicyOutcome;
 use crate::principal::PrincipalMatch;
 
@@ -59,7 +61,7 @@ pub struct KmsRequest<'a> {
     /// The key's account.
     pub key_account: &'a str,
     /// Condition keys of the request.
-    pub context: &'a ConditionContext,
+    pub context: &'a dyn ConditionValues,
 }
 
 /// Decide a KMS permission on a key (§1.5): explicit deny anywhere wins, then
@@ -70,13 +72,14 @@ pub struct KmsRequest<'a> {
 /// need no IAM policy. The account root user has implicit identity
 /// permissions: every IAM check passes for it.
 #[must_use]
-pub fn authorize(
+pub fn authorize<P: AsRef<Policy>>(
     key_policy: &Policy,
-    iam_policies: &[&Policy],
+    iam_policies: &[P],
     grants_allow: bool,
     req: &KmsRequest<'_>,
 ) -> Authorization {
-    let action = req.action.to_ascii_lowercase();
+    let mut buffer = [0u8; ACTION_BUFFER];
+    let action = lower_action(req.action, &mut buffer);
     let rc = RequestContext {
         action: req.action,
         resource: req.key_arn,
@@ -84,17 +87,18 @@ pub fn authorize(
         context: req.context,
     };
     let kp = key_policy.evaluate_lowered(&action, &rc);
+    // Callers have a handful of identity policies at most; no outcome list is built for none.
     let iam: Vec<PolicyOutcome> = iam_policies
         .iter()
-        .map(|p| p.evaluate_lowered(&action, &rc))
+        .map(|p| p.as_ref().evaluate_lowered(&action, &rc))
         .collect();
-    let mut outcomes = Vec::with_capacity(iam.len() + 1);
-    outcomes.push((PolicyType::ResourceBased, 0, &kp));
-    outcomes.extend(
+    let key_policy_reasons =
+        |effect: Effect| reasons_of(PolicyType::ResourceBased, 0, &kp, effect).collect::<Vec<_>>();
+    let iam_reasons = |effect: Effect| {
         iam.iter()
             .enumerate()
-            .map(|(i, o)| (PolicyType::IdentityBased, i, o)),
-    );
+            .flat_map(move |(i, o)| reasons_of(PolicyType::IdentityBased, i, o, effect))
+    };
 
     // 1. Explicit deny in the key policy or any IAM policy; overrides grants.
     let denied_in = if kp.explicit_deny {
@@ -105,9 +109,11 @@ pub fn authorize(
         None
     };
     if let Some(t) = denied_in {
+        let mut reasons = key_policy_reasons(Effect::Deny);
+        reasons.extend(iam_reasons(Effect::Deny));
         return Authorization {
             decision: Decision::ExplicitDeny,
-            reasons: reasons_for(&outcomes, Effect::Deny),
+            reasons,
             deny_cause: Some(DenyCause::ExplicitDeny(t)),
         };
     }
@@ -116,11 +122,10 @@ pub fn authorize(
     let p = req.principal;
     let cross_account =
         !matches!(p.kind, PrincipalKind::Service(_)) && p.account != req.key_account;
-    if cross_account && !CROSS_ACCOUNT_PERMISSIONS.contains(&action.as_str()) {
+    if cross_account && !CROSS_ACCOUNT_PERMISSIONS.contains(&&*action) {
         return Authorization::implicit_deny(DenyCause::NoResourcePolicyAllows);
     }
 
-    let iam_allow_reasons = || reasons_for(outcomes.get(1..).unwrap_or_default(), Effect::Allow);
     let iam_allows = p.is_root() || iam.iter().any(|o| o.allow);
     let kp_allows = |how: PrincipalMatch| -> Vec<Reason> {
         kp.allows()
@@ -139,7 +144,7 @@ pub fn authorize(
     if !direct.is_empty() && (!cross_account || iam_allows) {
         let mut reasons = direct;
         if cross_account {
-            reasons.extend(iam_allow_reasons());
+            reasons.extend(iam_reasons(Effect::Allow));
         }
         return Authorization::allow(reasons);
     }
@@ -148,7 +153,7 @@ pub fn authorize(
     let delegated = kp_allows(PrincipalMatch::Account);
     if !delegated.is_empty() && iam_allows {
         let mut reasons = delegated;
-        reasons.extend(iam_allow_reasons());
+        reasons.extend(iam_reasons(Effect::Allow));
         return Authorization::allow(reasons);
     }
 
@@ -170,19 +175,55 @@ pub fn authorize(
     })
 }
 
+/// Actions longer than this are lower-cased on the heap (no real action is).
+const ACTION_BUFFER: usize = 64;
+
+/// `action` lower-cased, in `buffer` when it fits (every real action does).
+fn lower_action<'a>(action: &'a str, buffer: &'a mut [u8; ACTION_BUFFER]) -> Cow<'a, str> {
+    if let Some(slot) = buffer.get_mut(..action.len()) {
+        slot.copy_from_slice(action.as_bytes());
+        slot.make_ascii_lowercase();
+        // ASCII lower-casing keeps UTF-8 valid; the fallback is never taken.
+        if let Ok(lower) = std::str::from_utf8(slot) {
+            return Cow::Borrowed(lower);
+        }
+    }
+    Cow::Owned(action.to_ascii_lowercase())
+}
+
+/// Reasons for the statements of `effect` that applied in one policy.
+fn reasons_of(
+    policy_type: PolicyType,
+    policy_index: usize,
+    outcome: &PolicyOutcome,
+    effect: Effect,
+) -> impl Iterator<Item = Reason> + '_ {
+    outcome
+        .matched
+        .iter()
+        .filter(move |m| m.effect == effect)
+        .map(move |m| Reason {
+            policy_type,
+            policy_index,
+            statement: m.index,
+            sid: m.sid.clone(),
+        })
+}
+
 /// Decide a KMS permission that involves no key (CreateKey, ListKeys,
 /// ListAliases, GenerateRandom, custom key store operations, the alias half
 /// of alias operations): IAM policies alone decide; the root user is allowed
 /// unless denied.
 #[must_use]
-pub fn authorize_without_key(
-    iam_policies: &[&Policy],
+pub fn authorize_without_key<P: AsRef<Policy>>(
+    iam_policies: &[P],
     principal: &Principal,
     action: &str,
     resource: &str,
-    context: &ConditionContext,
+    context: &dyn ConditionValues,
 ) -> Authorization {
-    let lower = action.to_ascii_lowercase();
+    let mut buffer = [0u8; ACTION_BUFFER];
+    let lower = lower_action(action, &mut buffer);
     let rc = RequestContext {
         action,
         resource,
@@ -191,22 +232,23 @@ pub fn authorize_without_key(
     };
     let iam: Vec<PolicyOutcome> = iam_policies
         .iter()
-        .map(|p| p.evaluate_lowered(&lower, &rc))
+        .map(|p| p.as_ref().evaluate_lowered(&lower, &rc))
         .collect();
-    let outcomes: Vec<(PolicyType, usize, &PolicyOutcome)> = iam
-        .iter()
-        .enumerate()
-        .map(|(i, o)| (PolicyType::IdentityBased, i, o))
-        .collect();
+    let reasons = |effect: Effect| {
+        iam.iter()
+            .enumerate()
+            .flat_map(|(i, o)| reasons_of(PolicyType::IdentityBased, i, o, effect))
+            .collect::<Vec<_>>()
+    };
     if iam.iter().any(|o| o.explicit_deny) {
         return Authorization {
             decision: Decision::ExplicitDeny,
-            reasons: reasons_for(&outcomes, Effect::Deny),
+            reasons: reasons(Effect::Deny),
             deny_cause: Some(DenyCause::ExplicitDeny(PolicyType::IdentityBased)),
         };
     }
     if principal.is_root() || iam.iter().any(|o| o.allow) {
-        return Authorization::allow(reasons_for(&outcomes, Effect::Allow));
+        return Authorization::allow(reasons(Effect::Allow));
     }
     Authorization::implicit_deny(DenyCause::NoIdentityPolicyAllows)
 }

@@ -67,7 +67,10 @@ pub use ast::{
     PrincipalElement, ResourceElement, Statement, Version,
 };
 pub use condition::{BaseOperator, ConditionBlock, ConditionEntry, Operator, SetOperator};
-pub use context::{ConditionContext, ContextValue, Principal, PrincipalKind, RequestContext};
+pub use context::{
+    ConditionContext, ConditionValue, ConditionValues, ContextValue, Principal, PrincipalKind,
+    RequestContext,
+};
 pub use decision::{Authorization, Decision, DenyCause, PolicyType, Reason, combine};
 pub use error::PolicyError;
 pub use evaluate::{MatchedStatement, PolicyOutcome};

@@ -6,8 +6,9 @@
 //! single value of its context key; substituted text is always literal (a `*`
 //! inside a tag value never acts as a wildcard), as are the escapes.
 
-use crate::ConditionContext;
-use crate::context::{ContextValue, hidden_in_key_policy};
+use std::borrow::Cow;
+
+use crate::context::{ConditionValue, ConditionValues, hidden_in_key_policy};
 use crate::pattern::{Tok, tokenize};
 
 /// One piece of a template.
@@ -33,25 +34,25 @@ pub(crate) struct Template {
 /// Where a template is resolved: a key policy hides IAM-only keys.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Lookup<'a> {
-    pub ctx: &'a ConditionContext,
+    pub ctx: &'a dyn ConditionValues,
     pub key_policy: bool,
 }
 
 impl<'a> Lookup<'a> {
     /// The context value of a lower-cased key, treating IAM-only keys as
     /// absent in key policies.
-    pub(crate) fn get(self, lower_key: &str) -> Option<&'a ContextValue> {
+    pub(crate) fn get(self, lower_key: &str) -> Option<ConditionValue<'a>> {
         if self.key_policy && hidden_in_key_policy(lower_key) {
             return None;
         }
-        self.ctx.get_lower(lower_key)
+        self.ctx.value(lower_key)
     }
 
     /// A single-valued key's value (multi-valued keys cannot be variables).
-    fn single(self, lower_key: &str) -> Option<&'a str> {
+    fn single(self, lower_key: &str) -> Option<Cow<'a, str>> {
         match self.get(lower_key)? {
-            ContextValue::Single(v) => Some(v),
-            ContextValue::Multi(_) => None,
+            ConditionValue::Single(v) => Some(v),
+            ConditionValue::Multi(_) => None,
         }
     }
 }
@@ -95,6 +96,14 @@ impl Template {
         found.then_some(Self { parts })
     }
 
+    /// The (lower-cased) condition keys this template's variables read.
+    pub(crate) fn variable_keys(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var { key, .. } => Some(key.as_str()),
+            _ => None,
+        })
+    }
+
     /// Resolve to a literal string (equality operators: `*` is not special).
     /// `None` when a variable has no value and no default.
     pub(crate) fn resolve_string(&self, lookup: Lookup<'_>) -> Option<String> {
@@ -103,7 +112,9 @@ impl Template {
             match part {
                 Part::Text(t) => out.push_str(t),
                 Part::Escaped(c) => out.push(*c),
-                Part::Var { key, default } => out.push_str(value(lookup, key, default.as_deref())?),
+                Part::Var { key, default } => {
+                    out.push_str(&value(lookup, key, default.as_deref())?);
+                }
             }
         }
         Some(out)
@@ -128,8 +139,8 @@ impl Template {
     }
 }
 
-fn value<'a>(lookup: Lookup<'a>, key: &str, default: Option<&'a str>) -> Option<&'a str> {
-    lookup.single(key).or(default)
+fn value<'a>(lookup: Lookup<'a>, key: &str, default: Option<&'a str>) -> Option<Cow<'a, str>> {
+    lookup.single(key).or(default.map(Cow::Borrowed))
 }
 
 /// Parse what is between `${` and `}`.

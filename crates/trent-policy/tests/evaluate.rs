@@ -4,7 +4,9 @@
 
 mod common;
 use common::*;
-use trent_policy::{Decision, DenyCause, PolicyType, Principal, PrincipalMatch, combine};
+use trent_policy::{
+    Decision, DenyCause, Policy, PolicyKind, PolicyType, Principal, PrincipalMatch, combine,
+};
 
 fn allows_action(pattern: &str, action: &str) -> bool {
     let p = identity(&format!(
@@ -380,4 +382,32 @@ fn matched_statements_carry_sids() {
     assert!(a.is_allowed());
     assert_eq!(a.reasons[0].sid.as_deref(), Some("X"));
     assert_eq!(a.access_denied_message(USER_ARN, "iam:GetUser", "*"), None);
+}
+
+#[test]
+fn a_policy_reports_the_condition_keys_it_reads() {
+    let policy = Policy::parse(
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*",
+             "Condition":{"StringEquals":{"kms:EncryptionContext:App":"${aws:PrincipalTag/Team}"},
+                          "Bool":{"aws:SecureTransport":"true"}}},
+            {"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*"}]}"#,
+        PolicyKind::KeyPolicy,
+    )
+    .unwrap();
+    let keys: Vec<&str> = policy.condition_keys().into_iter().collect();
+    assert_eq!(
+        keys,
+        [
+            "aws:principaltag/team",
+            "aws:securetransport",
+            "kms:encryptioncontext:app"
+        ]
+    );
+    let plain = Policy::parse(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}]}"#,
+        PolicyKind::KeyPolicy,
+    )
+    .unwrap();
+    assert!(plain.condition_keys().is_empty());
 }

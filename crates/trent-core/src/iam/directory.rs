@@ -4,12 +4,13 @@
 //! with every principal's effective identity policies parsed once, then swaps it in.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use trent_policy::{IdentityPolicyType, Policy};
 
 use super::records::{Group, ManagedPolicy, Role, User};
-use crate::caller::{Caller, Identity};
+use crate::caller::Identity;
 
 /// All IAM entities of one account, plus each principal's parsed identity policies.
 #[derive(Default, Clone)]
@@ -20,6 +21,9 @@ pub struct AccountIam {
     pub policies: BTreeMap<String, ManagedPolicy>,
     /// `user/NAME` or `role/NAME` → the identity policies that apply to it.
     effective: HashMap<String, Arc<Vec<Arc<Policy>>>>,
+    /// Distinct for every snapshot the directory installs (0: the empty snapshot), so facts
+    /// derived from one snapshot can tell when they are stale.
+    pub(crate) generation: u64,
 }
 
 impl AccountIam {
@@ -30,10 +34,10 @@ impl AccountIam {
         (super::entity_arn(account, "policy", &p.path, &p.name) == arn).then_some(p)
     }
 
-    /// The identity policies that apply to `caller` (none for the root user, whose permissions
-    /// are implicit).
-    pub fn policies_for(&self, caller: &Caller) -> Arc<Vec<Arc<Policy>>> {
-        let key = match &caller.identity {
+    /// The identity policies that apply to a principal of this account (none for the root
+    /// user, whose permissions are implicit).
+    pub fn policies_for(&self, identity: &Identity) -> Arc<Vec<Arc<Policy>>> {
+        let key = match identity {
             Identity::Root => return Arc::default(),
             Identity::User { name, .. } => format!("user/{name}"),
             Identity::AssumedRole { role_name, .. } => format!("role/{role_name}"),
@@ -93,6 +97,9 @@ impl AccountIam {
 #[derive(Default)]
 pub struct IamDirectory {
     accounts: RwLock<HashMap<String, Arc<AccountIam>>>,
+    /// The snapshot of every account without IAM entities (shared, never rebuilt).
+    empty: Arc<AccountIam>,
+    generations: AtomicU64,
 }
 
 impl IamDirectory {
@@ -102,12 +109,13 @@ impl IamDirectory {
             .read()
             .ok()
             .and_then(|m| m.get(account).cloned())
-            .unwrap_or_default()
+            .unwrap_or_else(|| self.empty.clone())
     }
 
     /// Replaces `account`'s snapshot with `next`, recompiling effective policies.
     pub fn replace(&self, account: &str, mut next: AccountIam) {
         next.compile(account);
+        next.generation = self.generations.fetch_add(1, Ordering::SeqCst) + 1;
         if let Ok(mut m) = self.accounts.write() {
             m.insert(account.to_string(), Arc::new(next));
         }

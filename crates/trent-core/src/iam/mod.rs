@@ -33,21 +33,15 @@ impl Kms {
     /// Authorizes an IAM or STS action on `resource` by the caller's identity policies (the
     /// account root may do everything in its account).
     pub fn authorize_iam(&self, caller: &Caller, action: &str, resource: &str) -> IamResult<()> {
-        let context = self.global_context(caller);
-        let snapshot = self.iam.account(&caller.account);
-        let policies = snapshot.policies_for(caller);
-        let refs: Vec<&trent_policy::Policy> = policies.iter().map(|p| p.as_ref()).collect();
-        let principal = caller.policy_principal();
-        let decision =
-            trent_policy::kms::authorize_without_key(&refs, &principal, action, resource, &context);
+        let decision = self.decide_identity(caller, action, resource);
         if decision.is_allowed() {
             Ok(())
         } else {
-            Err(IamError::AccessDenied(
-                decision
-                    .access_denied_message(&caller.principal_arn, action, resource)
-                    .unwrap_or_else(|| format!("User: {} is not authorized to perform: {action} on resource: {resource}", caller.principal_arn)),
-            ))
+            Err(IamError::AccessDenied(decision.denial_message(
+                &caller.principal_arn,
+                action,
+                resource,
+            )))
         }
     }
 }

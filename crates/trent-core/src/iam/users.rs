@@ -325,6 +325,7 @@ impl Kms {
             })
             .await?;
         self.credentials.insert(Credential {
+            cached_principal: Default::default(),
             access_key_id: access_key_id.clone(),
             secret_access_key: secret.clone(),
             account_id: caller.account.clone(),
@@ -400,6 +401,7 @@ impl Kms {
                         IamError::ServiceFailure("stored secret is not UTF-8".into())
                     })?;
                     self.credentials.insert(Credential {
+                        cached_principal: Default::default(),
                         access_key_id: access_key_id.to_string(),
                         secret_access_key: zeroize::Zeroizing::new(secret),
                         account_id: caller.account.clone(),

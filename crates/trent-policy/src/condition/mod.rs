@@ -10,7 +10,7 @@ mod operator;
 
 pub use operator::{BaseOperator, Operator, SetOperator};
 
-use crate::context::ContextValue;
+use crate::context::ConditionValue;
 use crate::pattern::{ArnPattern, Pattern};
 use crate::raw::RawScalar;
 use crate::variables::{Lookup, Template};
@@ -157,6 +157,19 @@ impl ConditionEntry {
         }
     }
 
+    /// The lower-cased condition keys this entry reads: its own key and those
+    /// of any policy variable in its values.
+    pub(crate) fn referenced_keys<'a>(&'a self, out: &mut std::collections::BTreeSet<&'a str>) {
+        out.insert(&self.key_lower);
+        if let Values::Str(vs) = &self.values {
+            for v in vs {
+                if let StrValue::Template(t) = v {
+                    out.extend(t.variable_keys());
+                }
+            }
+        }
+    }
+
     /// The key as written.
     #[must_use]
     pub fn key(&self) -> &str {
@@ -172,11 +185,11 @@ impl ConditionEntry {
         let present = if self.hidden {
             None
         } else {
-            lookup.ctx.get_lower(&self.key_lower)
+            lookup.ctx.value(&self.key_lower)
         };
         if let Values::Null(expected) = &self.values {
             // An empty multi-valued key counts as absent.
-            let is_null = present.is_none_or(|v| v.values().is_empty());
+            let is_null = present.as_ref().is_none_or(ConditionValue::is_empty);
             return expected.contains(&Some(is_null));
         }
         let negated = op.base.is_negated();
@@ -184,23 +197,17 @@ impl ConditionEntry {
             None => match present {
                 // The missing-key rule.
                 None => op.if_exists || negated,
-                Some(ContextValue::Single(v)) => self.test(op.base, negated, v, lookup),
+                Some(ConditionValue::Single(v)) => self.test(op.base, negated, &v, lookup),
                 // Plain operator on a multi-valued key: no match, as the oracle does (OPEN 2).
-                Some(ContextValue::Multi(_)) => false,
+                Some(ConditionValue::Multi(_)) => false,
             },
             Some(SetOperator::ForAnyValue) => match present {
                 None => op.if_exists,
-                Some(cv) => cv
-                    .values()
-                    .iter()
-                    .any(|v| self.test(op.base, negated, v, lookup)),
+                Some(cv) => cv.any(|v| self.test(op.base, negated, v, lookup)),
             },
             Some(SetOperator::ForAllValues) => match present {
                 None => true,
-                Some(cv) => cv
-                    .values()
-                    .iter()
-                    .all(|v| self.test(op.base, negated, v, lookup)),
+                Some(cv) => cv.all(|v| self.test(op.base, negated, v, lookup)),
             },
         }
     }

@@ -1,6 +1,7 @@
 //! Template parsing and resolution.
 
 use super::*;
+use crate::ConditionContext;
 
 fn ctx() -> ConditionContext {
     ConditionContext::new()

@@ -1,0 +1,269 @@
+//! The condition keys of one request, computed only when a policy asks for them.
+//!
+//! The evaluator asks [`RequestFacts`] for each key a matching statement references; the
+//! answer is borrowed from facts computed once elsewhere — on the caller's [`Principal`]
+//! (ARNs, ids, tags), on the loaded key (spec, usage, origin, tags) — or, for the few keys
+//! that vary per request (time, source address), formatted on demand. A key policy without
+//! conditions costs no work here at all.
+//!
+//! [`Principal`]: crate::caller::Principal
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use trent_crypto::spec::WireEnum;
+use trent_policy::{ConditionContext, ConditionValue, ConditionValues};
+
+use crate::cache::{KeyCache, LoadedKey};
+use crate::caller::{Caller, Identity};
+use crate::clock::Clock;
+
+/// Request-specific condition keys an operation supplies.
+#[derive(Default)]
+pub struct OperationFacts<'a> {
+    /// `kms:EncryptionContext:<key>` and `kms:EncryptionContextKeys`.
+    pub encryption_context: Option<&'a BTreeMap<String, String>>,
+    /// `kms:EncryptionAlgorithm`.
+    pub algorithm: Option<&'static str>,
+    /// The `KeyId` as the caller wrote it (`kms:RequestAlias` when it names an alias).
+    pub key_id_input: Option<&'a str>,
+    /// Every other operation-specific key (grant, tag, lifecycle keys): rare operations.
+    pub other: ConditionContext,
+}
+
+/// All condition keys of one authorization question.
+pub struct RequestFacts<'a> {
+    caller: &'a Caller,
+    clock: &'a dyn Clock,
+    key: Option<(&'a LoadedKey, &'a KeyCache)>,
+    operation: Option<&'a OperationFacts<'a>>,
+}
+
+impl<'a> RequestFacts<'a> {
+    /// The global (`aws:*`) keys of `caller`'s request.
+    pub fn new(caller: &'a Caller, clock: &'a dyn Clock) -> Self {
+        Self {
+            caller,
+            clock,
+            key: None,
+            operation: None,
+        }
+    }
+
+    /// Adds the keys of the KMS key the request is about (its aliases come from `cache`).
+    pub(crate) fn with_key(mut self, key: &'a LoadedKey, cache: &'a KeyCache) -> Self {
+        self.key = Some((key, cache));
+        self
+    }
+
+    /// Adds the operation's own keys.
+    pub(crate) fn with_operation(mut self, operation: &'a OperationFacts<'a>) -> Self {
+        self.operation = Some(operation);
+        self
+    }
+
+    fn global(&self, key: &str) -> Option<ConditionValue<'a>> {
+        let caller = self.caller;
+        let now = || self.clock.now_ms();
+        Some(match key {
+            "aws:principalarn" => borrowed(caller.principal_role_arn()),
+            "aws:principalaccount" => borrowed(&caller.account),
+            "aws:principaltype" => borrowed(caller.principal_type()),
+            "aws:userid" => borrowed(caller.user_id()),
+            "aws:username" => match &caller.identity {
+                Identity::User { name, .. } => borrowed(name),
+                _ => return None,
+            },
+            "aws:sourceip" => owned(caller.source_ip?.to_string()),
+            "aws:securetransport" => boolean(caller.secure_transport),
+            "aws:currenttime" => owned(crate::clock::iso8601(now())),
+            "aws:epochtime" => owned(now().div_euclid(1000).to_string()),
+            "aws:requestedregion" => borrowed(&caller.region),
+            "aws:principalisawsservice" | "aws:viaawsservice" => boolean(false),
+            _ => {
+                let tag = key.strip_prefix("aws:principaltag/")?;
+                return last_folded_match(caller.tags.iter().map(|(k, v)| (k, v)), tag)
+                    .map(borrowed);
+            }
+        })
+    }
+
+    fn key_fact(&self, key: &str) -> Option<ConditionValue<'a>> {
+        let (loaded, cache) = self.key?;
+        let record = &loaded.record;
+        Some(match key {
+            "kms:calleraccount" => borrowed(&self.caller.account),
+            "kms:keyspec" | "kms:customermasterkeyspec" => borrowed(record.key_spec.as_str()),
+            "kms:keyusage" | "kms:customermasterkeyusage" => borrowed(record.key_usage.as_str()),
+            "kms:keyorigin" => borrowed(record.origin.as_str()),
+            "kms:multiregion" => boolean(record.multi_region),
+            "aws:resourceaccount" => borrowed(&record.account_id),
+            "kms:resourcealiases" => {
+                let aliases = cache
+                    .key_aliases(&record.key_id)
+                    .filter(|a| !a.is_empty())?;
+                ConditionValue::Multi(Cow::Owned(aliases))
+            }
+            _ => {
+                let tag = key.strip_prefix("aws:resourcetag/")?;
+                return last_folded_match(record.tags.iter().map(|t| (&t.key, &t.value)), tag)
+                    .map(borrowed);
+            }
+        })
+    }
+
+    fn operation_fact(&self, key: &str) -> Option<ConditionValue<'a>> {
+        let op = self.operation?;
+        if let Some(v) = op.other.get_lower(key) {
+            return Some(v.borrowed());
+        }
+        match key {
+            "kms:encryptionalgorithm" => op.algorithm.map(borrowed),
+            "kms:requestalias" => request_alias(op.key_id_input?).map(borrowed),
+            "kms:encryptioncontextkeys" => {
+                let context = op.encryption_context.filter(|c| !c.is_empty())?;
+                Some(ConditionValue::Multi(Cow::Owned(
+                    context.keys().cloned().collect(),
+                )))
+            }
+            _ => {
+                let name = key.strip_prefix("kms:encryptioncontext:")?;
+                let context = op.encryption_context?;
+                last_folded_match(context.iter(), name).map(borrowed)
+            }
+        }
+    }
+}
+
+impl ConditionValues for RequestFacts<'_> {
+    fn value(&self, lower_key: &str) -> Option<ConditionValue<'_>> {
+        self.operation_fact(lower_key)
+            .or_else(|| self.key_fact(lower_key))
+            .or_else(|| self.global(lower_key))
+    }
+}
+
+fn borrowed(s: &str) -> ConditionValue<'_> {
+    ConditionValue::Single(Cow::Borrowed(s))
+}
+
+fn owned(s: String) -> ConditionValue<'static> {
+    ConditionValue::Single(Cow::Owned(s))
+}
+
+fn boolean(b: bool) -> ConditionValue<'static> {
+    ConditionValue::Single(Cow::Borrowed(if b { "true" } else { "false" }))
+}
+
+/// The value of the last pair whose name, lower-cased, is `lower_name`. Condition keys are
+/// case-insensitive, names included; of two names differing only in case the later one
+/// answers, as a map keyed by the lower-cased name would.
+fn last_folded_match<'a, I>(pairs: I, lower_name: &str) -> Option<&'a str>
+where
+    I: Iterator<Item = (&'a String, &'a String)>,
+{
+    pairs
+        .filter(|(k, _)| {
+            k.chars()
+                .flat_map(char::to_lowercase)
+                .eq(lower_name.chars())
+        })
+        .last()
+        .map(|(_, v)| v.as_str())
+}
+
+/// `kms:RequestAlias`: the alias name when the request named the key by alias.
+pub fn request_alias(key_id_input: &str) -> Option<&str> {
+    if key_id_input.starts_with("alias/") {
+        return Some(key_id_input);
+    }
+    key_id_input
+        .strip_prefix("arn:")
+        .and_then(|rest| rest.splitn(5, ':').nth(4))
+        .filter(|r| r.starts_with("alias/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+
+    fn value(facts: &RequestFacts<'_>, key: &str) -> Option<String> {
+        match facts.value(key)? {
+            ConditionValue::Single(v) => Some(v.into_owned()),
+            ConditionValue::Multi(vs) => Some(vs.join(",")),
+        }
+    }
+
+    #[test]
+    fn global_keys_come_from_the_caller() {
+        let clock = SystemClock::default();
+        let mut caller = Caller::root("111122223333", "AKIAEXAMPLE", "eu-west-1");
+        caller.secure_transport = true;
+        let facts = RequestFacts::new(&caller, &clock);
+        assert_eq!(
+            value(&facts, "aws:principalarn").as_deref(),
+            Some("arn:aws:iam::111122223333:root")
+        );
+        assert_eq!(
+            value(&facts, "aws:principaltype").as_deref(),
+            Some("Account")
+        );
+        assert_eq!(value(&facts, "aws:userid").as_deref(), Some("111122223333"));
+        assert_eq!(
+            value(&facts, "aws:requestedregion").as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            value(&facts, "aws:securetransport").as_deref(),
+            Some("true")
+        );
+        assert_eq!(value(&facts, "aws:username"), None, "root has no user name");
+        assert_eq!(value(&facts, "aws:sourceip"), None);
+        assert_eq!(value(&facts, "kms:keyspec"), None, "no key in this request");
+        let epoch: i64 = value(&facts, "aws:epochtime").unwrap().parse().unwrap();
+        assert!((epoch - clock.now_secs()).abs() <= 1);
+    }
+
+    #[test]
+    fn operation_keys_fold_case_and_prefer_the_later_name() {
+        let clock = SystemClock::default();
+        let caller = Caller::root("111122223333", "AKIAEXAMPLE", "us-east-1");
+        let context: BTreeMap<String, String> = [("App", "one"), ("app", "two"), ("Team", "x")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let operation = OperationFacts {
+            encryption_context: Some(&context),
+            algorithm: Some("SYMMETRIC_DEFAULT"),
+            key_id_input: Some("arn:aws:kms:us-east-1:111122223333:alias/billing"),
+            other: ConditionContext::new().with("kms:GrantIsForAWSResource", "false"),
+        };
+        let facts = RequestFacts::new(&caller, &clock).with_operation(&operation);
+        assert_eq!(
+            value(&facts, "kms:encryptioncontext:app").as_deref(),
+            Some("two")
+        );
+        assert_eq!(
+            value(&facts, "kms:encryptioncontext:team").as_deref(),
+            Some("x")
+        );
+        assert_eq!(value(&facts, "kms:encryptioncontext:missing"), None);
+        assert_eq!(
+            value(&facts, "kms:encryptioncontextkeys").as_deref(),
+            Some("App,Team,app")
+        );
+        assert_eq!(
+            value(&facts, "kms:requestalias").as_deref(),
+            Some("alias/billing")
+        );
+        assert_eq!(
+            value(&facts, "kms:encryptionalgorithm").as_deref(),
+            Some("SYMMETRIC_DEFAULT")
+        );
+        assert_eq!(
+            value(&facts, "kms:grantisforawsresource").as_deref(),
+            Some("false")
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! Grants in decisions: a grant allowing a call, CreateGrant by delegation from a grant, and
+//! who may retire a grant.
+
+use std::sync::Arc;
+
+use super::{Access, Decision, RequestFacts};
+use crate::cache::LoadedKey;
+use crate::caller::Caller;
+use crate::error::{KmsError, KmsResult};
+use crate::grants::{Grant, GrantConstraints, GrantOperation};
+use crate::service::Kms;
+
+/// How a grant's grantee relates to a caller.
+#[derive(PartialEq, Eq)]
+enum GranteeMatch {
+    /// The grantee names the caller (or the role of the caller's session).
+    Direct,
+    /// The grantee is the caller's account: its principals still need IAM permission.
+    Account,
+    No,
+}
+
+fn grantee_match(grant: &Grant, caller: &Caller) -> GranteeMatch {
+    let g = grant.grantee_principal.as_str();
+    if g == caller.principal_arn || (caller.is_role_session() && g == caller.principal_role_arn()) {
+        return GranteeMatch::Direct;
+    }
+    if g == caller.account || g == caller.root_arn {
+        return if caller.is_root() {
+            GranteeMatch::Direct
+        } else {
+            GranteeMatch::Account
+        };
+    }
+    GranteeMatch::No
+}
+
+/// The grantee principals that can name `caller`, most specific first.
+fn grantees_of(caller: &Caller) -> [&str; 4] {
+    [
+        &caller.principal_arn,
+        caller.principal_role_arn(),
+        &caller.account,
+        &caller.root_arn,
+    ]
+}
+
+impl Kms {
+    /// A grant (cached, or carried by a grant token) that lets `caller` perform `access` on
+    /// `key`. A grant to the caller's account needs an IAM allow as well.
+    pub(super) fn grant_allowing(
+        &self,
+        caller: &Caller,
+        key: &LoadedKey,
+        access: &Access<'_>,
+        facts: &RequestFacts<'_>,
+    ) -> Option<Arc<Grant>> {
+        let operation = GrantOperation::of_action(access.action)?;
+        let empty = std::collections::BTreeMap::new();
+        let context = access.facts.encryption_context.unwrap_or(&empty);
+        let iam_allows = || {
+            trent_policy::kms::authorize_without_key(
+                caller.identity_policies.as_slice(),
+                caller.policy_principal(),
+                access.action,
+                key.arn(),
+                facts,
+            )
+            .is_allowed()
+        };
+        let usable = |g: &Grant| {
+            g.allows(operation, context)
+                && match grantee_match(g, caller) {
+                    GranteeMatch::Direct => true,
+                    GranteeMatch::Account => iam_allows(),
+                    GranteeMatch::No => false,
+                }
+        };
+        let key_id = &key.record.key_id;
+        self.grants
+            .find(key_id, &grantees_of(caller), operation, usable)
+            .or_else(|| self.usable_token_grants(access, key_id).find(|g| usable(g)))
+    }
+
+    /// The grants the request's grant tokens carry for `key_id`, less any this node knows to
+    /// be retired or revoked. Every use of token grants goes through here.
+    fn usable_token_grants<'a>(
+        &'a self,
+        access: &'a Access<'_>,
+        key_id: &'a str,
+    ) -> impl Iterator<Item = Arc<Grant>> + 'a {
+        access
+            .grant_tokens
+            .iter()
+            .filter(move |g| {
+                g.key_id == key_id
+                    && !matches!(
+                        self.grants.known(key_id, &g.grant_id),
+                        Some(crate::grants::Known::Retired)
+                    )
+            })
+            .cloned()
+    }
+
+    /// CreateGrant: the policies first; failing that (but not on an explicit deny), a grant to
+    /// the caller holding CreateGrant may delegate a subset of itself — no more operations and
+    /// constraints at least as strict.
+    pub(crate) fn decide_create_grant(
+        &self,
+        caller: &Caller,
+        access: &Access<'_>,
+        key: &LoadedKey,
+        operations: &[GrantOperation],
+        constraints: Option<&GrantConstraints>,
+    ) -> KmsResult<Decision> {
+        let decision = self.decide(caller, access)?;
+        if decision.is_allowed() || decision.is_explicit_deny() {
+            return Ok(decision);
+        }
+        let child = constraints.cloned().unwrap_or_default();
+        let delegates = |p: &Grant| {
+            grantee_match(p, caller) == GranteeMatch::Direct
+                && p.has(GrantOperation::CreateGrant)
+                && operations.iter().all(|o| p.has(*o))
+                && p.constraints
+                    .as_ref()
+                    .is_none_or(|pc| child.at_least_as_strict_as(pc))
+        };
+        let key_id = &key.record.key_id;
+        let parent = self
+            .grants
+            .find(
+                key_id,
+                &grantees_of(caller),
+                GrantOperation::CreateGrant,
+                delegates,
+            )
+            .or_else(|| {
+                self.usable_token_grants(access, key_id)
+                    .find(|g| delegates(g))
+            });
+        Ok(parent.map_or(decision, Decision::AllowedByGrant))
+    }
+
+    /// RetireGrant is not controlled by the key policy: the grant's retiring principal, a
+    /// grantee holding RetireGrant, or the issuing account (its root, or a principal its IAM
+    /// policies allow `kms:RetireGrant`) may retire it.
+    pub(crate) fn check_retire_grant(&self, caller: &Caller, grant: &Arc<Grant>) -> KmsResult<()> {
+        let retiring = grant
+            .retiring_principal
+            .as_deref()
+            .is_some_and(|r| r == caller.principal_arn || r == caller.principal_role_arn());
+        let grantee = grantee_match(grant, caller) == GranteeMatch::Direct
+            && grant.has(GrantOperation::RetireGrant);
+        let issuer = caller.account == grant.issuing_account
+            && (caller.is_root()
+                || self
+                    .decide_identity(caller, "kms:RetireGrant", "*")
+                    .is_allowed());
+        if retiring || grantee || issuer {
+            return Ok(());
+        }
+        Err(KmsError::AccessDenied(format!(
+            "User: {} is not authorized to perform: kms:RetireGrant on resource: {}",
+            caller.principal_arn,
+            crate::ids::key_arn(&grant.key_region, &grant.key_account, &grant.key_id)
+        )))
+    }
+}

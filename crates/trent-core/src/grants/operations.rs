@@ -1,0 +1,465 @@
+//! The grant operations: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant and
+//! RevokeGrant. Who may perform them is decided in `authz`; retired and revoked grants stay in
+//! storage as tombstones.
+
+use std::sync::Arc;
+
+use trent_crypto::random;
+use trent_crypto::spec::KeyUsage;
+
+use super::cache::Known;
+use super::model::{Grant, GrantConstraints, GrantOperation, MAX_GRANTS_PER_KEY};
+use crate::authz::{Access, Resource};
+use crate::caller::Caller;
+use crate::error::{KmsError, KmsResult};
+use crate::ids::KeyIdForms;
+use crate::model::{GrantRow, KeyRecord};
+use crate::service::Kms;
+use crate::validate;
+
+/// CreateGrant input.
+#[derive(Debug, Default, Clone)]
+pub struct CreateGrantInput {
+    pub key_id: Option<String>,
+    pub grantee_principal: Option<String>,
+    pub retiring_principal: Option<String>,
+    pub operations: Option<Vec<String>>,
+    pub constraints: Option<GrantConstraints>,
+    pub grant_tokens: Vec<String>,
+    pub name: Option<String>,
+    pub dry_run: bool,
+}
+
+/// ListGrants input.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ListGrantsInput<'a> {
+    pub key_id: Option<&'a str>,
+    pub limit: Option<i64>,
+    pub marker: Option<&'a str>,
+    pub grant_id: Option<&'a str>,
+    pub grantee_principal: Option<&'a str>,
+    pub grant_tokens: &'a [String],
+}
+
+/// A page of grants.
+pub struct GrantList {
+    pub grants: Vec<Arc<Grant>>,
+    pub next_marker: Option<String>,
+}
+
+impl Kms {
+    pub async fn create_grant(
+        &self,
+        caller: &Caller,
+        input: CreateGrantInput,
+    ) -> KmsResult<(String, String)> {
+        let key_id = validate::required("keyId", input.key_id.as_deref())?;
+        let grantee = validate::required("granteePrincipal", input.grantee_principal.as_deref())?;
+        let operations = validate::required("operations", input.operations.clone())?;
+        validate::length("granteePrincipal", grantee, 1, 256)?;
+        check_principal(grantee)?;
+        if let Some(r) = &input.retiring_principal {
+            validate::length("retiringPrincipal", r, 1, 256)?;
+            check_principal(r)?;
+        }
+        if let Some(n) = &input.name {
+            validate::length("name", n, 1, 256)?;
+            validate::pattern("name", n, "^[a-zA-Z0-9:/_-]+$", |c| {
+                c.is_ascii_alphanumeric() || ":/_-".contains(c)
+            })?;
+        }
+        if operations.is_empty() {
+            return Err(KmsError::Validation("1 validation error detected: Value '[]' at 'operations' failed to satisfy constraint: Member must have length greater than or equal to 1".into()));
+        }
+        let names = operations;
+        let mut operations = Vec::with_capacity(names.len());
+        for name in &names {
+            let Some(op) = GrantOperation::parse(name) else {
+                let all: Vec<&str> = GrantOperation::ALL.iter().map(|o| o.as_str()).collect();
+                return Err(KmsError::Validation(format!(
+                    "1 validation error detected: Value '[{name}]' at 'operations' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [{}]]",
+                    all.join(", ")
+                )));
+            };
+            operations.push(op);
+        }
+        let tokens = self.open_grant_tokens(&input.grant_tokens)?;
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
+        check_operations_fit_key(&key.record, &operations, input.constraints.as_ref())?;
+
+        let constraints = input.constraints.clone().filter(|c| c.kind().is_some());
+        let mut context = trent_policy::ConditionContext::new();
+        context.insert("kms:GranteePrincipal", grantee);
+        if let Some(r) = &input.retiring_principal {
+            context.insert("kms:RetiringPrincipal", r.clone());
+        }
+        context.insert_multi("kms:GrantOperations", operations.iter().map(|o| o.as_str()));
+        context.insert("kms:GrantIsForAWSResource", "false");
+        let constraint_context = constraints
+            .as_ref()
+            .and_then(|c| c.context().cloned())
+            .unwrap_or_default();
+        if let Some(c) = &constraints {
+            if let Some(kind) = c.kind() {
+                context.insert("kms:GrantConstraintType", kind);
+            }
+            for (k, v) in &constraint_context {
+                context.insert(&format!("kms:EncryptionContext:{k}"), v.clone());
+            }
+            if !constraint_context.is_empty() {
+                context.insert_multi(
+                    "kms:EncryptionContextKeys",
+                    constraint_context.keys().cloned(),
+                );
+            }
+        }
+        // Policy first; failing that, a grant holding CreateGrant may delegate a subset of itself.
+        let access = Access::new("kms:CreateGrant", Resource::Key(&key))
+            .conditions(context)
+            .grant_tokens(&tokens);
+        self.decide_create_grant(caller, &access, &key, &operations, constraints.as_ref())?
+            .into_result(caller, &access)?;
+        crate::keys::require_usable(&key.record)?;
+        if input.dry_run {
+            return Err(KmsError::DryRunOperation);
+        }
+
+        let _guard = self.writes.lock().await;
+        let now = self.clock.now_ms();
+        // Stored sorted by name, as AWS lists them.
+        let mut sorted_ops = operations.clone();
+        sorted_ops.sort_by_key(|o| o.as_str());
+        sorted_ops.dedup();
+        if let Some(name) = &input.name {
+            let same = self
+                .grants
+                .active(&key.record.key_id)
+                .into_iter()
+                .find(|g| {
+                    g.name.as_deref() == Some(name.as_str())
+                        && g.grantee_principal == grantee
+                        && g.retiring_principal == input.retiring_principal
+                        && g.operations == sorted_ops
+                        && g.constraints == constraints
+                });
+            if let Some(existing) = same {
+                return Ok((existing.grant_id.clone(), self.seal_token(&existing)?));
+            }
+        }
+        if self.grants.active_count(&key.record.key_id) >= MAX_GRANTS_PER_KEY {
+            return Err(KmsError::LimitExceeded(format!(
+                "The request was rejected because a quota was exceeded: grants per key ({MAX_GRANTS_PER_KEY})."
+            )));
+        }
+        let grant = Grant {
+            v: 1,
+            grant_id: hex::encode(random::array::<32>()?),
+            key_id: key.record.key_id.clone(),
+            key_account: key.record.account_id.clone(),
+            key_region: key.record.region.clone(),
+            name: input.name.clone(),
+            grantee_principal: grantee.to_string(),
+            retiring_principal: input.retiring_principal.clone(),
+            operations: sorted_ops,
+            constraints,
+            issuing_account: caller.account.clone(),
+            created_ms: now,
+        };
+        let body = serde_json::to_string(&grant).map_err(|e| KmsError::Internal(e.to_string()))?;
+        self.store
+            .insert_grant(&GrantRow {
+                grant_id: grant.grant_id.clone(),
+                key_id: grant.key_id.clone(),
+                retiring_principal: grant.retiring_principal.clone(),
+                body,
+                retired_ms: None,
+            })
+            .await?;
+        let token = self.seal_token(&grant)?;
+        let id = grant.grant_id.clone();
+        let key_id = grant.key_id.clone();
+        self.grants
+            .update(&key_id, &id, Known::Active(Arc::new(grant)));
+        Ok((id, token))
+    }
+
+    pub async fn list_grants(
+        &self,
+        caller: &Caller,
+        input: ListGrantsInput<'_>,
+    ) -> KmsResult<GrantList> {
+        let ListGrantsInput {
+            key_id,
+            limit,
+            marker,
+            grant_id,
+            grantee_principal,
+            grant_tokens,
+        } = input;
+        let key_id = validate::required("keyId", key_id)?;
+        let limit = validate::limit(limit, 1000, 50)?;
+        let tokens = self.open_grant_tokens(grant_tokens)?;
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
+        self.check(
+            caller,
+            Access::new("kms:ListGrants", Resource::Key(&key))
+                .condition("kms:GrantIsForAWSResource", "false")
+                .grant_tokens(&tokens),
+        )?;
+        let mut grants: Vec<Arc<Grant>> = self
+            .grants
+            .active(&key.record.key_id)
+            .into_iter()
+            .filter(|g| {
+                grant_id.is_none_or(|id| g.grant_id == id)
+                    && grantee_principal.is_none_or(|p| g.grantee_principal == p)
+            })
+            .collect();
+        grants.sort_by(|a, b| a.grant_id.cmp(&b.grant_id));
+        page(grants, marker, limit)
+    }
+
+    pub async fn list_retirable_grants(
+        &self,
+        caller: &Caller,
+        retiring_principal: Option<&str>,
+        limit: Option<i64>,
+        marker: Option<&str>,
+    ) -> KmsResult<GrantList> {
+        let principal = validate::required("retiringPrincipal", retiring_principal)?;
+        validate::length("retiringPrincipal", principal, 1, 256)?;
+        let limit = validate::limit(limit, 1000, 50)?;
+        self.authorize(caller, "kms:ListRetirableGrants", Resource::Any)?;
+        let principal_account = if crate::ids::is_account_id(principal) {
+            principal
+        } else {
+            principal.split(':').nth(4).unwrap_or_default()
+        };
+        if principal_account != caller.account {
+            return Err(KmsError::AccessDenied(format!(
+                "User: {} is not authorized to perform: kms:ListRetirableGrants for a retiring principal of another account",
+                caller.principal_arn
+            )));
+        }
+        let rows = self.store.grants_by_retiring_principal(principal).await?;
+        let grants: Vec<Arc<Grant>> = rows
+            .iter()
+            .filter_map(|r| serde_json::from_str(&r.body).ok().map(Arc::new))
+            .collect();
+        page(grants, marker, limit)
+    }
+
+    /// RetireGrant by token, or by key id and grant id. Not controlled by key policy: the
+    /// grant says who may retire it.
+    pub async fn retire_grant(
+        &self,
+        caller: &Caller,
+        grant_token: Option<&str>,
+        key_id: Option<&str>,
+        grant_id: Option<&str>,
+        dry_run: bool,
+    ) -> KmsResult<()> {
+        let grant: Arc<Grant> = match (grant_token, key_id, grant_id) {
+            (Some(token), _, _) => {
+                validate::length("grantToken", token, 1, 8192)?;
+                let g = self.open_token(token)?;
+                self.load_key(&g.key_id).await?;
+                match self.grants.known(&g.key_id, &g.grant_id) {
+                    Some(Known::Retired) => {
+                        return Err(KmsError::NotFound(format!(
+                            "Grant {} not found",
+                            g.grant_id
+                        )));
+                    }
+                    _ => Arc::new(g),
+                }
+            }
+            (None, Some(k), Some(id)) => {
+                let key = self.resolve(caller, k, KeyIdForms::KeyOnly).await?;
+                self.active_grant(&key.record.key_id, id)?
+            }
+            _ => {
+                return Err(KmsError::Validation(
+                    "Either GrantToken, or both KeyId and GrantId, must be specified.".into(),
+                ));
+            }
+        };
+        self.check_retire_grant(caller, &grant)?;
+        if dry_run {
+            return Err(KmsError::DryRunOperation);
+        }
+        self.end_grant(&grant).await
+    }
+
+    pub async fn revoke_grant(
+        &self,
+        caller: &Caller,
+        key_id: Option<&str>,
+        grant_id: Option<&str>,
+        dry_run: bool,
+    ) -> KmsResult<()> {
+        let key_id = validate::required("keyId", key_id)?;
+        let grant_id = validate::required("grantId", grant_id)?;
+        validate::length("grantId", grant_id, 1, 128)?;
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
+        self.check(
+            caller,
+            Access::new("kms:RevokeGrant", Resource::Key(&key))
+                .condition("kms:GrantIsForAWSResource", "false"),
+        )?;
+        let grant = self.active_grant(&key.record.key_id, grant_id)?;
+        if dry_run {
+            return Err(KmsError::DryRunOperation);
+        }
+        self.end_grant(&grant).await
+    }
+
+    fn active_grant(&self, key_id: &str, grant_id: &str) -> KmsResult<Arc<Grant>> {
+        match self.grants.known(key_id, grant_id) {
+            Some(Known::Active(g)) => Ok(g.clone()),
+            _ => Err(KmsError::NotFound(format!("Grant ID {grant_id} not found"))),
+        }
+    }
+
+    async fn end_grant(&self, grant: &Grant) -> KmsResult<()> {
+        let _guard = self.writes.lock().await;
+        match self
+            .store
+            .retire_grant(&grant.grant_id, self.clock.now_ms())
+            .await
+        {
+            Ok(()) | Err(crate::store::StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.grants
+            .update(&grant.key_id, &grant.grant_id, Known::Retired);
+        Ok(())
+    }
+}
+
+fn page(grants: Vec<Arc<Grant>>, marker: Option<&str>, limit: usize) -> KmsResult<GrantList> {
+    let start = match marker {
+        None => 0,
+        Some(m) => {
+            validate::length("marker", m, 1, 1024)?;
+            grants
+                .iter()
+                .position(|g| g.grant_id.as_str() > m)
+                .unwrap_or(grants.len())
+        }
+    };
+    let rest = grants.get(start..).unwrap_or_default();
+    let page: Vec<Arc<Grant>> = rest.iter().take(limit).cloned().collect();
+    let next_marker = (rest.len() > limit)
+        .then(|| page.last().map(|g| g.grant_id.clone()))
+        .flatten();
+    Ok(GrantList {
+        grants: page,
+        next_marker,
+    })
+}
+
+/// Grantee and retiring principals: an account id or an IAM/STS ARN.
+fn check_principal(p: &str) -> KmsResult<()> {
+    let arn_ok = (p.starts_with("arn:aws:iam::") || p.starts_with("arn:aws:sts::"))
+        && p.split(':').nth(4).is_some_and(crate::ids::is_account_id);
+    if crate::ids::is_account_id(p) || arn_ok {
+        Ok(())
+    } else {
+        Err(KmsError::InvalidArn(format!(
+            "{p} is not a valid principal"
+        )))
+    }
+}
+
+/// Refuses operations the key cannot perform, and constraints where they mean nothing.
+fn check_operations_fit_key(
+    key: &KeyRecord,
+    operations: &[GrantOperation],
+    constraints: Option<&GrantConstraints>,
+) -> KmsResult<()> {
+    use GrantOperation as G;
+    use trent_crypto::spec::KeySpec;
+    let allowed: &[GrantOperation] = match (key.key_usage, key.key_spec) {
+        (KeyUsage::EncryptDecrypt, KeySpec::SymmetricDefault) => &[
+            G::Decrypt,
+            G::Encrypt,
+            G::GenerateDataKey,
+            G::GenerateDataKeyWithoutPlaintext,
+            G::ReEncryptFrom,
+            G::ReEncryptTo,
+            G::GenerateDataKeyPair,
+            G::GenerateDataKeyPairWithoutPlaintext,
+            G::CreateGrant,
+            G::RetireGrant,
+            G::DescribeKey,
+        ],
+        (KeyUsage::EncryptDecrypt, _) => &[
+            G::Decrypt,
+            G::Encrypt,
+            G::ReEncryptFrom,
+            G::ReEncryptTo,
+            G::GetPublicKey,
+            G::CreateGrant,
+            G::RetireGrant,
+            G::DescribeKey,
+        ],
+        (KeyUsage::SignVerify, _) => &[
+            G::Sign,
+            G::Verify,
+            G::GetPublicKey,
+            G::CreateGrant,
+            G::RetireGrant,
+            G::DescribeKey,
+        ],
+        (KeyUsage::GenerateVerifyMac, _) => &[
+            G::GenerateMac,
+            G::VerifyMac,
+            G::CreateGrant,
+            G::RetireGrant,
+            G::DescribeKey,
+        ],
+        (KeyUsage::KeyAgreement, _) => &[
+            G::DeriveSharedSecret,
+            G::GetPublicKey,
+            G::CreateGrant,
+            G::RetireGrant,
+            G::DescribeKey,
+        ],
+        (KeyUsage::EncapsulateDecapsulate, _) => &[
+            G::Encapsulate,
+            G::Decapsulate,
+            G::GetPublicKey,
+            G::CreateGrant,
+            G::RetireGrant,
+            G::DescribeKey,
+        ],
+    };
+    let bad: Vec<&str> = operations
+        .iter()
+        .filter(|o| !allowed.contains(o))
+        .map(|o| o.as_str())
+        .collect();
+    if !bad.is_empty() {
+        return Err(KmsError::Validation(format!(
+            "Grant operations {} are not valid for a KMS key with KeyUsage {} and KeySpec {}",
+            bad.join(", "),
+            trent_crypto::spec::WireEnum::as_str(key.key_usage),
+            trent_crypto::spec::WireEnum::as_str(key.key_spec)
+        )));
+    }
+    if constraints.is_some_and(|c| c.kind().is_some()) && key.key_spec != KeySpec::SymmetricDefault
+    {
+        return Err(KmsError::Validation(
+            "Grant constraints are supported only for symmetric encryption KMS keys.".into(),
+        ));
+    }
+    if constraints.is_some_and(|c| {
+        c.encryption_context_equals.is_some() && c.encryption_context_subset.is_some()
+    }) {
+        return Err(KmsError::Validation(
+            "A grant can have EncryptionContextEquals or EncryptionContextSubset, not both.".into(),
+        ));
+    }
+    Ok(())
+}
