@@ -16,7 +16,28 @@ use crate::server::AppState;
 /// An authenticated request: who, and which service it addressed.
 pub struct Authenticated {
     pub caller: Caller,
-    pub service: String,
+    pub service: Service,
+}
+
+/// The AWS service a request's credential scope names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Service {
+    Kms,
+    Iam,
+    Sts,
+    /// One Trent does not serve.
+    Other(String),
+}
+
+impl Service {
+    fn of_scope(name: &str) -> Self {
+        match name {
+            "kms" => Self::Kms,
+            "iam" => Self::Iam,
+            "sts" => Self::Sts,
+            other => Self::Other(other.to_string()),
+        }
+    }
 }
 
 /// Why authentication failed.
@@ -87,7 +108,7 @@ pub fn authenticate(
         .ok_or(AuthFailure::UnknownAccessKey)?;
     let key = app
         .signing_keys
-        .get_or_derive(&credential.secret_access_key, &parsed);
+        .get_or_derive(&credential, &credential.secret_access_key, &parsed);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -114,6 +135,6 @@ pub fn authenticate(
     caller.secure_transport = app.tls;
     Ok(Authenticated {
         caller,
-        service: parsed.service,
+        service: Service::of_scope(&parsed.service),
     })
 }

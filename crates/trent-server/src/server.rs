@@ -4,14 +4,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue, Method, Uri};
+use trent_core::Credential;
 use trent_core::Kms;
 use trent_sigv4::SigningKeyCache;
 
-use crate::auth;
+use crate::auth::{self, Service};
 use crate::{kms, query};
 
 /// Largest request body accepted. KMS payloads are at most a few tens of KiB (a 32 KiB policy,
@@ -21,7 +21,8 @@ const MAX_BODY_BYTES: usize = 256 * 1024;
 /// Shared state of the edge.
 pub struct AppState {
     pub kms: Arc<Kms>,
-    pub signing_keys: SigningKeyCache,
+    /// Signing keys by access key, filed under the credential that owns the secret.
+    pub signing_keys: SigningKeyCache<Credential>,
     pub tls: bool,
     /// The clock-control token when `[testing] clock_control` is on (see `admin.rs`).
     pub admin_token: Option<zeroize::Zeroizing<String>>,
@@ -64,14 +65,17 @@ impl RequestIds {
         }
     }
 
-    fn next(&self) -> String {
+    /// The next id, written into `buffer` (no allocation).
+    fn next<'b>(&self, buffer: &'b mut [u8; uuid::fmt::Hyphenated::LENGTH]) -> &'b str {
         let n = self
             .counter
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut bytes = [0u8; 16];
         bytes[..8].copy_from_slice(&self.prefix);
         bytes[8..].copy_from_slice(&n.to_be_bytes());
-        uuid::Uuid::from_bytes(bytes).hyphenated().to_string()
+        uuid::Uuid::from_bytes(bytes)
+            .hyphenated()
+            .encode_lower(buffer)
     }
 }
 
@@ -83,17 +87,35 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn handle(
-    State(app): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let request_id = app.request_ids.next();
-    let mut response = dispatch(&app, &request_id, peer, &method, &uri, &headers, &body).await;
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
+/// Every request: taken whole (no extractor copies its parts), its body read up to the limit.
+async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response {
+    let mut id_buffer = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let request_id = app.request_ids.next(&mut id_buffer);
+    let (parts, body) = request.into_parts();
+    let mut response = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => {
+            let peer = parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
+            dispatch(
+                &app,
+                request_id,
+                peer,
+                &parts.method,
+                &parts.uri,
+                &parts.headers,
+                &body,
+            )
+            .await
+        }
+        Err(_) => kms::error_response(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            "SerializationException",
+            "The request body is too large.",
+        ),
+    };
+    if let Ok(v) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert("x-amzn-requestid", v);
     }
     response
@@ -139,10 +161,11 @@ async fn dispatch(
         }
     };
     let caller = &authenticated.caller;
-    match authenticated.service.as_str() {
-        "kms" => kms::handle(app, caller, headers, body).await,
-        service @ ("iam" | "sts") => {
-            let namespace = if service == "iam" {
+    match &authenticated.service {
+        Service::Kms => kms::handle(app, caller, headers, body).await,
+        service @ (Service::Iam | Service::Sts) => {
+            let is_iam = *service == Service::Iam;
+            let namespace = if is_iam {
                 query::iam::NAMESPACE
             } else {
                 query::sts::NAMESPACE
@@ -150,7 +173,7 @@ async fn dispatch(
             let params = match query::Params::parse(uri.query(), body) {
                 Ok(p) => p,
                 Err(e) => {
-                    let (status, code) = query::error_code(&e, service == "sts");
+                    let (status, code) = query::error_code(&e, !is_iam);
                     return query::error_response(
                         namespace,
                         status,
@@ -160,13 +183,13 @@ async fn dispatch(
                     );
                 }
             };
-            if service == "iam" {
+            if is_iam {
                 query::iam::handle(&app.kms, caller, &params, request_id).await
             } else {
                 query::sts::handle(&app.kms, caller, &params, request_id).await
             }
         }
-        other => kms::error_response(
+        Service::Other(other) => kms::error_response(
             http::StatusCode::BAD_REQUEST,
             "UnknownOperationException",
             &format!("Trent does not serve the AWS service `{other}`"),

@@ -144,6 +144,16 @@ pub(crate) fn canonical_uri(path: &str, service: &str) -> String {
     out
 }
 
+/// Appends the canonical URI for `service` (see [`canonical_uri`]); the usual `/` without
+/// building anything.
+pub(crate) fn push_canonical_uri(out: &mut Vec<u8>, path: &str, service: &str) {
+    if path.is_empty() || path == "/" {
+        out.push(b'/');
+    } else {
+        out.extend_from_slice(canonical_uri(path, service).as_bytes());
+    }
+}
+
 /// RFC 3986 §5.2.4 dot-segment removal with empty segments dropped, keeping a trailing slash
 /// where the input had one (also when it ended in `/.` or `/..`). Same rules as the AWS SDKs.
 fn normalize_path(path: &str) -> String {
@@ -257,6 +267,12 @@ pub(crate) fn string_to_sign(
 /// Lower-case hex SHA-256, the form SigV4 uses for payload and canonical-request hashes.
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
     hex::encode(digest::digest(&digest::SHA256, data))
+}
+
+/// [`sha256_hex`] into a buffer on the stack.
+pub(crate) fn sha256_hex_into(data: &[u8], out: &mut [u8; 64]) {
+    // 32 bytes always fit 64 hex digits; the error case cannot happen.
+    let _ = hex::encode_to_slice(digest::digest(&digest::SHA256, data), out);
 }
 
 #[cfg(test)]

@@ -38,6 +38,15 @@ impl SigningKey {
     pub(crate) fn signature_hex(&self, string_to_sign: &str) -> String {
         hex::encode(hmac::sign(&self.key, string_to_sign.as_bytes()))
     }
+
+    /// The raw HMAC-SHA256 of the concatenation of `parts` (a string to sign given in pieces).
+    pub(crate) fn signature(&self, parts: &[&[u8]]) -> hmac::Tag {
+        let mut context = hmac::Context::with_key(&self.key);
+        for part in parts {
+            context.update(part);
+        }
+        context.sign()
+    }
 }
 
 impl std::fmt::Debug for SigningKey {

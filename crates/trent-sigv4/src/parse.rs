@@ -4,6 +4,8 @@
 //! request is genuine, current and addressed to this server is decided in
 //! [`verify`](crate::verify) and by the server with [`ParsedSignature::check_scope`].
 
+use std::borrow::Cow;
+
 use http::header::AUTHORIZATION;
 
 use crate::canonical::query_pairs;
@@ -16,27 +18,32 @@ const MAX_EXPIRES_SECS: u32 = 604_800;
 
 /// The credential scope and signature metadata of one request.
 ///
+/// Its text borrows from the request wherever the request holds it as is (the common header
+/// form: no copies), and owns what had to be decoded.
+///
 /// `Debug` redacts the session token and the signature (both let a holder replay or act).
 #[derive(Clone)]
-pub struct ParsedSignature {
+pub struct ParsedSignature<'a> {
     /// The access key id the client signed with.
-    pub access_key_id: String,
+    pub access_key_id: Cow<'a, str>,
     /// `yyyymmdd` from the credential scope.
-    pub scope_date: String,
+    pub scope_date: Cow<'a, str>,
     /// The region from the credential scope.
-    pub region: String,
+    pub region: Cow<'a, str>,
     /// The service from the credential scope (`kms`, `sts`, `iam`, …): route on it.
-    pub service: String,
+    pub service: Cow<'a, str>,
     /// `X-Amz-Date` (header form) or the `X-Amz-Date` query parameter (presigned form),
     /// `yyyymmddThhmmssZ`.
-    pub amz_date: String,
+    pub amz_date: Cow<'a, str>,
     /// The lower-cased `SignedHeaders` list, in the order the client gave it.
-    pub signed_headers: Vec<String>,
+    pub signed_headers: Vec<Cow<'a, str>>,
     /// `X-Amz-Security-Token` from the header or else the query, signed or not. The server must
     /// check it against the temporary credential of `access_key_id`.
-    pub security_token: Option<String>,
+    pub security_token: Option<Cow<'a, str>>,
     /// The signature as sent (hex); compared in constant time by `verify`.
-    pub(crate) signature: String,
+    pub(crate) signature: Cow<'a, str>,
+    /// `amz_date` as Unix seconds (parsed once, here).
+    pub(crate) signed_at: i64,
     /// `None` for the header form; the presigned form carries its `X-Amz-Expires` (if any).
     pub(crate) presigned: Option<Presigned>,
 }
@@ -48,7 +55,24 @@ pub(crate) struct Presigned {
     pub expires: Option<u32>,
 }
 
-impl ParsedSignature {
+impl ParsedSignature<'_> {
+    /// The same signature owning all its text (to keep it beyond the request).
+    pub fn into_owned(self) -> ParsedSignature<'static> {
+        let own = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
+        ParsedSignature {
+            access_key_id: own(self.access_key_id),
+            scope_date: own(self.scope_date),
+            region: own(self.region),
+            service: own(self.service),
+            amz_date: own(self.amz_date),
+            signed_headers: self.signed_headers.into_iter().map(own).collect(),
+            security_token: self.security_token.map(own),
+            signature: own(self.signature),
+            signed_at: self.signed_at,
+            presigned: self.presigned,
+        }
+    }
+
     /// Whether the signature came from presigned query parameters rather than `Authorization`.
     pub fn is_presigned(&self) -> bool {
         self.presigned.is_some()
@@ -65,14 +89,14 @@ impl ParsedSignature {
         }
         if self.region != region {
             return Err(SigV4Error::WrongRegion {
-                region: self.region.clone(),
+                region: self.region.clone().into_owned(),
             });
         }
         Ok(())
     }
 }
 
-impl std::fmt::Debug for ParsedSignature {
+impl std::fmt::Debug for ParsedSignature<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ParsedSignature")
             .field("access_key_id", &self.access_key_id)
@@ -94,9 +118,17 @@ impl std::fmt::Debug for ParsedSignature {
 /// Finds and parses the request's signature: the `Authorization` header if there is one
 /// (AWS gives it precedence), else presigned `X-Amz-*` query parameters, else
 /// [`SigV4Error::MissingAuthentication`].
-pub fn parse(req: &RequestParts<'_>) -> Result<ParsedSignature, SigV4Error> {
+pub fn parse<'a>(req: &RequestParts<'a>) -> Result<ParsedSignature<'a>, SigV4Error> {
     if let Some(authorization) = req.headers.get(AUTHORIZATION) {
-        return parse_header_form(req, authorization.as_bytes());
+        return match std::str::from_utf8(authorization.as_bytes()) {
+            Ok(text) => parse_header_form(req, text, Cow::Borrowed),
+            // Not UTF-8: parsed from a lossy copy, whose parts are then copied out.
+            Err(_) => {
+                let lossy = String::from_utf8_lossy(authorization.as_bytes()).into_owned();
+                parse_header_form(req, &lossy, |s: &str| Cow::Owned(s.to_owned()))
+                    .map(ParsedSignature::into_owned)
+            }
+        };
     }
     let query = req.uri.query().unwrap_or_default();
     let pairs = query_pairs(query);
@@ -108,11 +140,11 @@ pub fn parse(req: &RequestParts<'_>) -> Result<ParsedSignature, SigV4Error> {
 }
 
 /// `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`.
-fn parse_header_form(
-    req: &RequestParts<'_>,
-    authorization: &[u8],
-) -> Result<ParsedSignature, SigV4Error> {
-    let header = String::from_utf8_lossy(authorization).into_owned();
+fn parse_header_form<'a, 'h>(
+    req: &RequestParts<'a>,
+    header: &'h str,
+    text: impl Fn(&'h str) -> Cow<'a, str>,
+) -> Result<ParsedSignature<'a>, SigV4Error> {
     // AWS splits on commas and spaces alike; the first word is the algorithm.
     let mut words = header.split([',', ' ']).filter(|w| !w.is_empty());
     let algorithm = words.next().unwrap_or_default();
@@ -121,7 +153,7 @@ fn parse_header_form(
         let Some((key, value)) = word.split_once('=') else {
             return Err(SigV4Error::MalformedAuthorizationPair {
                 pair: word.to_owned(),
-                authorization: header.clone(),
+                authorization: header.to_owned(),
             });
         };
         // The first occurrence wins; unknown components are ignored, as AWS does.
@@ -136,7 +168,7 @@ fn parse_header_form(
     let amz_date = req
         .headers
         .get("x-amz-date")
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        .map(|v| header_text(v.as_bytes()));
 
     let mut missing = Vec::new();
     let credential = credential.filter(|c| !c.is_empty());
@@ -158,11 +190,11 @@ fn parse_header_form(
     else {
         return Err(SigV4Error::IncompleteAuthorization {
             missing,
-            authorization: header,
+            authorization: header.to_owned(),
         });
     };
 
-    check_date_format(&amz_date)?;
+    let signed_at = check_date_format(&amz_date)?;
     if algorithm != ALGORITHM {
         return Err(SigV4Error::UnsupportedAlgorithm {
             algorithm: algorithm.to_owned(),
@@ -170,28 +202,35 @@ fn parse_header_form(
     }
     let scope = parse_credential(credential)?;
     let security_token = token_from_header(req).or_else(|| {
-        let query = req.uri.query().unwrap_or_default();
+        let query = req.uri.query().filter(|q| !q.is_empty())?;
         token_from_query(&query_pairs(query))
     });
     Ok(ParsedSignature {
-        access_key_id: scope.access_key_id,
-        scope_date: scope.scope_date,
-        region: scope.region,
-        service: scope.service,
+        access_key_id: text(scope.access_key_id),
+        scope_date: text(scope.scope_date),
+        region: text(scope.region),
+        service: text(scope.service),
         amz_date,
-        signed_headers: parse_signed_headers(signed_headers)?,
+        signed_headers: parse_signed_headers(signed_headers)?
+            .into_iter()
+            .map(|name| match name {
+                Cow::Borrowed(n) => text(n),
+                Cow::Owned(n) => Cow::Owned(n),
+            })
+            .collect(),
         security_token,
-        signature: signature.to_owned(),
+        signature: text(signature),
+        signed_at,
         presigned: None,
     })
 }
 
 /// `?X-Amz-Algorithm=…&X-Amz-Credential=…&X-Amz-Date=…&X-Amz-SignedHeaders=…&X-Amz-Signature=…`
 /// (optionally `X-Amz-Expires`, `X-Amz-Security-Token`).
-fn parse_query_form(
-    req: &RequestParts<'_>,
+fn parse_query_form<'a>(
+    req: &RequestParts<'a>,
     pairs: &[(Vec<u8>, Vec<u8>)],
-) -> Result<ParsedSignature, SigV4Error> {
+) -> Result<ParsedSignature<'a>, SigV4Error> {
     // A repeated auth parameter would make "which one was signed" ambiguous: refuse it.
     let param = |name: &'static str| -> Result<Option<String>, SigV4Error> {
         let mut values = pairs
@@ -232,7 +271,7 @@ fn parse_query_form(
         return Err(SigV4Error::IncompleteQuery { missing });
     };
 
-    check_date_format(amz_date)?;
+    let signed_at = check_date_format(amz_date)?;
     if algorithm != ALGORITHM {
         return Err(SigV4Error::UnsupportedAlgorithm {
             algorithm: algorithm.clone(),
@@ -245,37 +284,40 @@ fn parse_query_form(
             _ => Err(SigV4Error::InvalidExpires { expires: e }),
         })
         .transpose()?;
+    let owned = |s: &str| Cow::Owned(s.to_owned());
     Ok(ParsedSignature {
-        access_key_id: scope.access_key_id,
-        scope_date: scope.scope_date,
-        region: scope.region,
-        service: scope.service,
-        amz_date: amz_date.clone(),
-        signed_headers: parse_signed_headers(signed_headers)?,
+        access_key_id: owned(scope.access_key_id),
+        scope_date: owned(scope.scope_date),
+        region: owned(scope.region),
+        service: owned(scope.service),
+        amz_date: owned(amz_date),
+        signed_headers: parse_signed_headers(signed_headers)?
+            .into_iter()
+            .map(|n| Cow::Owned(n.into_owned()))
+            .collect(),
         security_token: token_from_header(req).or_else(|| token_from_query(pairs)),
-        signature: signature.clone(),
+        signature: owned(signature),
+        signed_at,
         presigned: Some(Presigned { expires }),
     })
 }
 
-fn check_date_format(amz_date: &str) -> Result<(), SigV4Error> {
-    match parse_amz_date(amz_date) {
-        Some(_) => Ok(()),
-        None => Err(SigV4Error::MalformedDate {
-            date: amz_date.to_owned(),
-        }),
-    }
+/// The Unix time of a well-formed `X-Amz-Date`.
+fn check_date_format(amz_date: &str) -> Result<i64, SigV4Error> {
+    parse_amz_date(amz_date).ok_or_else(|| SigV4Error::MalformedDate {
+        date: amz_date.to_owned(),
+    })
 }
 
-struct Scope {
-    access_key_id: String,
-    scope_date: String,
-    region: String,
-    service: String,
+struct Scope<'h> {
+    access_key_id: &'h str,
+    scope_date: &'h str,
+    region: &'h str,
+    service: &'h str,
 }
 
 /// `AKID/yyyymmdd/region/service/aws4_request`.
-fn parse_credential(credential: &str) -> Result<Scope, SigV4Error> {
+fn parse_credential(credential: &str) -> Result<Scope<'_>, SigV4Error> {
     let malformed = || SigV4Error::MalformedCredential {
         credential: credential.to_owned(),
     };
@@ -296,42 +338,55 @@ fn parse_credential(credential: &str) -> Result<Scope, SigV4Error> {
         });
     }
     Ok(Scope {
-        access_key_id: akid.to_owned(),
-        scope_date: date.to_owned(),
-        region: region.to_owned(),
-        service: service.to_owned(),
+        access_key_id: akid,
+        scope_date: date,
+        region,
+        service,
     })
 }
 
 /// `host;x-amz-date;…` lower-cased, order kept. An empty value is an empty list (rejected
 /// later because `host` is not signed); an empty or invalid name is an error.
-fn parse_signed_headers(value: &str) -> Result<Vec<String>, SigV4Error> {
+/// Lower-cased header names, borrowed when already lower case (as every SDK sends them).
+fn parse_signed_headers(value: &str) -> Result<Vec<Cow<'_, str>>, SigV4Error> {
     if value.is_empty() {
         return Ok(Vec::new());
     }
     value
         .split(';')
         .map(|name| {
-            let name = name.to_ascii_lowercase();
-            match http::HeaderName::from_bytes(name.as_bytes()) {
-                Ok(_) => Ok(name),
-                Err(_) => Err(SigV4Error::InvalidSignedHeaders {
+            let valid = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if !valid {
+                return Err(SigV4Error::InvalidSignedHeaders {
                     signed_headers: value.to_owned(),
-                }),
+                });
             }
+            Ok(if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(name.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(name)
+            })
         })
         .collect()
 }
 
-fn token_from_header(req: &RequestParts<'_>) -> Option<String> {
-    req.headers
-        .get("x-amz-security-token")
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+/// A header value as text: borrowed when it is UTF-8, else a lossy copy.
+fn header_text(bytes: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
 }
 
-fn token_from_query(pairs: &[(Vec<u8>, Vec<u8>)]) -> Option<String> {
+fn token_from_header<'a>(req: &RequestParts<'a>) -> Option<Cow<'a, str>> {
+    req.headers
+        .get("x-amz-security-token")
+        .map(|v| header_text(v.as_bytes()))
+}
+
+fn token_from_query(pairs: &[(Vec<u8>, Vec<u8>)]) -> Option<Cow<'static, str>> {
     pairs
         .iter()
         .find(|(k, _)| k.as_slice() == b"X-Amz-Security-Token")
-        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        .map(|(_, v)| Cow::Owned(String::from_utf8_lossy(v).into_owned()))
 }

@@ -5,7 +5,9 @@
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 
-use crate::canonical::{self, CanonicalHeader};
+use std::borrow::Cow;
+
+use crate::canonical;
 use crate::error::SigV4Error;
 use crate::time::{format_amz_date, parse_amz_date};
 use crate::{MAX_CLOCK_SKEW_SECS, ParsedSignature, RequestParts, SigningKey};
@@ -27,20 +29,23 @@ const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// credential store).
 pub fn verify(
     req: &RequestParts<'_>,
-    parsed: &ParsedSignature,
+    parsed: &ParsedSignature<'_>,
     key: &SigningKey,
     now_unix: i64,
 ) -> Result<(), SigV4Error> {
     // `parsed`'s fields are public, so re-check what `parse` established instead of trusting it.
-    let Some(signed_at) = parse_amz_date(&parsed.amz_date) else {
-        return Err(SigV4Error::MalformedDate {
-            date: parsed.amz_date.clone(),
-        });
+    let signed_at = match parse_amz_date(&parsed.amz_date) {
+        Some(t) if t == parsed.signed_at => t,
+        _ => {
+            return Err(SigV4Error::MalformedDate {
+                date: parsed.amz_date.clone().into_owned(),
+            });
+        }
     };
-    if parsed.amz_date.get(..8) != Some(parsed.scope_date.as_str()) {
+    if parsed.amz_date.get(..8) != Some(&*parsed.scope_date) {
         return Err(SigV4Error::DateScopeMismatch {
-            scope_date: parsed.scope_date.clone(),
-            amz_date: parsed.amz_date.clone(),
+            scope_date: parsed.scope_date.clone().into_owned(),
+            amz_date: parsed.amz_date.clone().into_owned(),
         });
     }
     check_clock(parsed, signed_at, now_unix)?;
@@ -48,37 +53,65 @@ pub fn verify(
         return Err(SigV4Error::HostNotSigned);
     }
 
-    let headers = signed_header_values(req, &parsed.signed_headers)?;
-    let payload_hash = payload_hash(req, parsed)?;
-    let query =
-        canonical::canonical_query(req.uri.query().unwrap_or_default(), parsed.is_presigned());
-    let creq = canonical::canonical_request(
-        req.method.as_str(),
-        &canonical::canonical_uri(req.uri.path(), &parsed.service),
-        &query,
-        &headers,
-        &payload_hash,
-    );
-    let string_to_sign = canonical::string_to_sign(
-        &parsed.amz_date,
-        &parsed.scope_date,
-        &parsed.region,
-        &parsed.service,
-        &creq,
-    );
-    let expected = key.signature_hex(&string_to_sign);
-    verify_slices_are_equal(expected.as_bytes(), parsed.signature.as_bytes())
-        .map_err(|_| SigV4Error::SignatureMismatch)
+    // The canonical request is built in one buffer and hashed; the string to sign is fed to the
+    // HMAC piece by piece; the signature is compared as raw bytes.
+    let mut creq = Vec::with_capacity(CANONICAL_REQUEST_CAPACITY + req.uri.path().len());
+    creq.extend_from_slice(req.method.as_str().as_bytes());
+    creq.push(b'\n');
+    canonical::push_canonical_uri(&mut creq, req.uri.path(), &parsed.service);
+    creq.push(b'\n');
+    if let Some(query) = req.uri.query().filter(|q| !q.is_empty()) {
+        creq.extend_from_slice(canonical::canonical_query(query, parsed.is_presigned()).as_bytes());
+    }
+    creq.push(b'\n');
+    push_signed_headers(&mut creq, req, &parsed.signed_headers)?;
+    creq.push(b'\n');
+    for (i, name) in parsed.signed_headers.iter().enumerate() {
+        if i > 0 {
+            creq.push(b';');
+        }
+        creq.extend_from_slice(name.as_bytes());
+    }
+    creq.push(b'\n');
+    push_payload_hash(&mut creq, req, parsed)?;
+
+    let mut creq_hash = [0u8; 64];
+    canonical::sha256_hex_into(&creq, &mut creq_hash);
+    let expected = key.signature(&[
+        crate::ALGORITHM.as_bytes(),
+        b"\n",
+        parsed.amz_date.as_bytes(),
+        b"\n",
+        parsed.scope_date.as_bytes(),
+        b"/",
+        parsed.region.as_bytes(),
+        b"/",
+        parsed.service.as_bytes(),
+        b"/aws4_request\n",
+        &creq_hash,
+    ]);
+    // SigV4 signatures are lower-case hex; anything else cannot match.
+    let lower_hex = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
+    let mut sent = [0u8; 32];
+    if !parsed.signature.as_bytes().iter().all(lower_hex)
+        || hex::decode_to_slice(parsed.signature.as_bytes(), &mut sent).is_err()
+    {
+        return Err(SigV4Error::SignatureMismatch);
+    }
+    verify_slices_are_equal(expected.as_ref(), &sent).map_err(|_| SigV4Error::SignatureMismatch)
 }
+
+/// Room for a KMS request's canonical request without growing.
+const CANONICAL_REQUEST_CAPACITY: usize = 384;
 
 /// The replay window: KMS allows five minutes of skew either way. A presigned URL is instead
 /// good from `X-Amz-Date` (less the skew, for clients whose clock runs ahead) until
 /// `X-Amz-Date + X-Amz-Expires`.
-fn check_clock(parsed: &ParsedSignature, signed_at: i64, now: i64) -> Result<(), SigV4Error> {
+fn check_clock(parsed: &ParsedSignature<'_>, signed_at: i64, now: i64) -> Result<(), SigV4Error> {
     let latest = now.saturating_add(MAX_CLOCK_SKEW_SECS);
     if signed_at > latest {
         return Err(SigV4Error::NotYetCurrent {
-            amz_date: parsed.amz_date.clone(),
+            amz_date: parsed.amz_date.clone().into_owned(),
             latest: format_amz_date(latest),
             now: format_amz_date(now),
         });
@@ -88,7 +121,7 @@ fn check_clock(parsed: &ParsedSignature, signed_at: i64, now: i64) -> Result<(),
             let expired_at = signed_at.saturating_add(i64::from(expires));
             if now > expired_at {
                 return Err(SigV4Error::PresignedExpired {
-                    amz_date: parsed.amz_date.clone(),
+                    amz_date: parsed.amz_date.clone().into_owned(),
                     expired_at: format_amz_date(expired_at),
                     now: format_amz_date(now),
                 });
@@ -98,7 +131,7 @@ fn check_clock(parsed: &ParsedSignature, signed_at: i64, now: i64) -> Result<(),
             let earliest = now.saturating_sub(MAX_CLOCK_SKEW_SECS);
             if signed_at < earliest {
                 return Err(SigV4Error::Expired {
-                    amz_date: parsed.amz_date.clone(),
+                    amz_date: parsed.amz_date.clone().into_owned(),
                     earliest: format_amz_date(earliest),
                     now: format_amz_date(now),
                 });
@@ -108,40 +141,38 @@ fn check_clock(parsed: &ParsedSignature, signed_at: i64, now: i64) -> Result<(),
     Ok(())
 }
 
-/// The canonical value of every signed header, in `SignedHeaders` order.
-fn signed_header_values<'p>(
+/// `name:value\n` for every signed header, in `SignedHeaders` order, canonical values.
+fn push_signed_headers(
+    out: &mut Vec<u8>,
     req: &RequestParts<'_>,
-    signed_headers: &'p [String],
-) -> Result<Vec<CanonicalHeader<'p>>, SigV4Error> {
-    signed_headers
-        .iter()
-        .map(|name| {
-            let mut value = Vec::new();
-            let mut present = false;
-            for (i, v) in req.headers.get_all(name.as_str()).iter().enumerate() {
-                if i > 0 {
-                    value.push(b',');
-                }
-                canonical::push_header_value(&mut value, v.as_bytes());
+    signed_headers: &[Cow<'_, str>],
+) -> Result<(), SigV4Error> {
+    for name in signed_headers {
+        out.extend_from_slice(name.as_bytes());
+        out.push(b':');
+        let mut present = false;
+        for (i, v) in req.headers.get_all(&**name).iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            canonical::push_header_value(out, v.as_bytes());
+            present = true;
+        }
+        if !present && name == "host" {
+            // HTTP/2 carries the host as `:authority`, which `http` puts in the URI.
+            if let Some(authority) = authority_without_default_port(req.uri) {
+                canonical::push_header_value(out, authority.as_bytes());
                 present = true;
             }
-            if !present && name == "host" {
-                // HTTP/2 carries the host as `:authority`, which `http` puts in the URI.
-                if let Some(authority) = authority_without_default_port(req.uri) {
-                    canonical::push_header_value(&mut value, authority.as_bytes());
-                    present = true;
-                }
-            }
-            if present {
-                Ok(CanonicalHeader {
-                    name: name.as_str(),
-                    value,
-                })
-            } else {
-                Err(SigV4Error::MissingSignedHeader { name: name.clone() })
-            }
-        })
-        .collect()
+        }
+        if !present {
+            return Err(SigV4Error::MissingSignedHeader {
+                name: name.clone().into_owned(),
+            });
+        }
+        out.push(b'\n');
+    }
+    Ok(())
 }
 
 /// The URI's authority as a client's signer would have written the host: SDKs leave out the
@@ -163,8 +194,13 @@ fn authority_without_default_port(uri: &http::Uri) -> Option<&str> {
 /// The payload hash line of the canonical request. Normally the hex SHA-256 of the body; if the
 /// client signed an `x-amz-content-sha256` header, its value, after checking that it really is
 /// the body's hash (`UNSIGNED-PAYLOAD` only for S3; `STREAMING-…` never).
-fn payload_hash(req: &RequestParts<'_>, parsed: &ParsedSignature) -> Result<String, SigV4Error> {
-    let body_hash = canonical::sha256_hex(req.body);
+fn push_payload_hash(
+    out: &mut Vec<u8>,
+    req: &RequestParts<'_>,
+    parsed: &ParsedSignature<'_>,
+) -> Result<(), SigV4Error> {
+    let mut body_hash = [0u8; 64];
+    canonical::sha256_hex_into(req.body, &mut body_hash);
     let is_s3 = parsed.service == "s3";
     let declared = parsed
         .signed_headers
@@ -175,16 +211,20 @@ fn payload_hash(req: &RequestParts<'_>, parsed: &ParsedSignature) -> Result<Stri
     let Some(declared) = declared else {
         // S3 presigned URLs sign the literal UNSIGNED-PAYLOAD; every other service the body.
         if is_s3 && parsed.is_presigned() {
-            return Ok(UNSIGNED_PAYLOAD.to_owned());
+            out.extend_from_slice(UNSIGNED_PAYLOAD.as_bytes());
+        } else {
+            out.extend_from_slice(&body_hash);
         }
-        return Ok(body_hash);
+        return Ok(());
     };
     let declared = String::from_utf8_lossy(declared.as_bytes());
     let declared = declared.trim_matches([' ', '\t']);
-    if declared.eq_ignore_ascii_case(&body_hash) {
-        Ok(declared.to_owned())
+    if declared.as_bytes().eq_ignore_ascii_case(&body_hash) {
+        out.extend_from_slice(declared.as_bytes());
+        Ok(())
     } else if declared == UNSIGNED_PAYLOAD && is_s3 {
-        Ok(UNSIGNED_PAYLOAD.to_owned())
+        out.extend_from_slice(UNSIGNED_PAYLOAD.as_bytes());
+        Ok(())
     } else if declared == UNSIGNED_PAYLOAD || declared.starts_with("STREAMING-") {
         Err(SigV4Error::UnsignedPayloadNotAllowed {
             value: declared.to_owned(),

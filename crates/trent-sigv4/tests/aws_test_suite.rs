@@ -59,13 +59,13 @@ fn parse_raw(raw: &str) -> Req {
     }
 }
 
-fn verify_raw(raw: &str) -> Result<trent_sigv4::ParsedSignature, SigV4Error> {
+fn verify_raw(raw: &str) -> Result<trent_sigv4::ParsedSignature<'static>, SigV4Error> {
     let req = parse_raw(raw);
     let parsed = trent_sigv4::parse(&req.parts())?;
     assert_eq!(parsed.access_key_id, "AKIDEXAMPLE");
     let key = SigningKey::derive(SECRET, &parsed.scope_date, &parsed.region, &parsed.service);
     trent_sigv4::verify(&req.parts(), &parsed, &key, NOW)?;
-    Ok(parsed)
+    Ok(parsed.into_owned())
 }
 
 /// Each vector verifies, and the same request with its signature's last hex digit changed

@@ -157,8 +157,9 @@ fn cache_returns_one_key_per_scope_and_secret() {
     assert!(cache.is_empty());
     let parsed = check(&aws_sign(&kms_spec()), T0).unwrap();
 
-    let a = cache.get_or_derive(SECRET, &parsed);
-    let b = cache.get_or_derive(SECRET, &parsed);
+    let owner = Arc::new(SECRET);
+    let a = cache.get_or_derive(&owner, SECRET, &parsed);
+    let b = cache.get_or_derive(&owner, SECRET, &parsed);
     assert!(Arc::ptr_eq(&a, &b));
     assert_eq!(cache.len(), 1);
 
@@ -166,14 +167,21 @@ fn cache_returns_one_key_per_scope_and_secret() {
     let req = aws_sign(&kms_spec());
     trent_sigv4::verify(&req.parts(), &parsed, &a, T0).unwrap();
 
-    // A rotated secret for the same access key must not reuse the old key.
-    let rotated = cache.get_or_derive("rotated-secret", &parsed);
+    // A rotated secret for the same access key (a new owner) must not reuse the old key.
+    let rotated_owner = Arc::new("rotated-secret");
+    let rotated = cache.get_or_derive(&rotated_owner, "rotated-secret", &parsed);
     assert!(!Arc::ptr_eq(&a, &rotated));
     assert_eq!(
         trent_sigv4::verify(&req.parts(), &parsed, &rotated, T0).unwrap_err(),
         trent_sigv4::SigV4Error::SignatureMismatch
     );
-    assert_eq!(cache.len(), 2);
+    assert_eq!(cache.len(), 1, "the old owner's keys are gone");
+    let back = cache.get_or_derive(&owner, SECRET, &parsed);
+    assert!(
+        !Arc::ptr_eq(&a, &back),
+        "re-derived: the rotated owner replaced it"
+    );
+    trent_sigv4::verify(&req.parts(), &parsed, &back, T0).unwrap();
 
     // Another day, region or service is another key.
     for spec in [
@@ -191,11 +199,11 @@ fn cache_returns_one_key_per_scope_and_secret() {
         },
     ] {
         let other = check(&aws_sign(&spec), spec.time).unwrap();
-        let key = cache.get_or_derive(SECRET, &other);
+        let key = cache.get_or_derive(&owner, SECRET, &other);
         assert!(!Arc::ptr_eq(&a, &key));
         trent_sigv4::verify(&aws_sign(&spec).parts(), &other, &key, spec.time).unwrap();
     }
-    assert_eq!(cache.len(), 5);
+    assert_eq!(cache.len(), 4);
     assert!(!format!("{cache:?}").contains(SECRET));
     cache.clear();
     assert!(cache.is_empty());
@@ -206,12 +214,15 @@ fn cache_stays_bounded() {
     let cache = SigningKeyCache::new(3);
     let parsed = check(&aws_sign(&kms_spec()), T0).unwrap();
     for i in 0..10 {
-        cache.get_or_derive(&format!("secret-{i}"), &parsed);
+        let mut other = parsed.clone();
+        other.access_key_id = format!("AKIDEXAMPLE{i}").into();
+        cache.get_or_derive(&Arc::new(i), SECRET, &other);
         assert!(cache.len() <= 3, "len {}", cache.len());
     }
     let disabled = SigningKeyCache::new(0);
-    let a = disabled.get_or_derive(SECRET, &parsed);
-    let b = disabled.get_or_derive(SECRET, &parsed);
+    let owner = Arc::new(0);
+    let a = disabled.get_or_derive(&owner, SECRET, &parsed);
+    let b = disabled.get_or_derive(&owner, SECRET, &parsed);
     assert!(!Arc::ptr_eq(&a, &b));
     assert_eq!(disabled.len(), 0);
 }
@@ -219,15 +230,17 @@ fn cache_stays_bounded() {
 #[test]
 fn cache_is_shared_across_threads() {
     let cache = Arc::new(SigningKeyCache::new(64));
+    let owner = Arc::new(SECRET);
     let parsed = check(&aws_sign(&kms_spec()), T0).unwrap();
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let cache = Arc::clone(&cache);
             let parsed = parsed.clone();
+            let owner = Arc::clone(&owner);
             std::thread::spawn(move || {
                 let req = aws_sign(&kms_spec());
                 for _ in 0..50 {
-                    let key = cache.get_or_derive(SECRET, &parsed);
+                    let key = cache.get_or_derive(&owner, SECRET, &parsed);
                     trent_sigv4::verify(&req.parts(), &parsed, &key, T0).unwrap();
                 }
             })

@@ -107,9 +107,7 @@ impl Harness {
         for (name, value) in auth {
             builder = builder.header(name, value);
         }
-        let mut request = builder
-            .body(Body::from(body.to_vec()))
-            .expect("request");
+        let mut request = builder.body(Body::from(body.to_vec())).expect("request");
         let peer: SocketAddr = ([127, 0, 0, 1], 50_000).into();
         request.extensions_mut().insert(ConnectInfo(peer));
         request
@@ -214,8 +212,7 @@ fn allocations_per_request(h: &Harness, case: &Case) -> f64 {
     }
     let change = region.change();
     #[expect(clippy::cast_precision_loss, reason = "small counts")]
-    let per_request =
-        (change.allocations + change.reallocations) as f64 / COUNTED_REQUESTS as f64;
+    let per_request = (change.allocations + change.reallocations) as f64 / COUNTED_REQUESTS as f64;
     per_request
 }
 

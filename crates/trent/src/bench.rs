@@ -181,7 +181,10 @@ async fn load_baseline(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot start the bare HTTP server: {e}"))?;
-    let stdout = child.stdout.take().ok_or("bare HTTP server has no stdout")?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or("bare HTTP server has no stdout")?;
     let mut line = String::new();
     tokio::io::BufReader::new(stdout)
         .read_line(&mut line)

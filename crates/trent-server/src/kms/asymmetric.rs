@@ -12,6 +12,7 @@ use trent_crypto::spec::{AlgorithmLists, WireEnum};
 use zeroize::Zeroizing;
 
 use super::error::ApiError;
+use super::operation::Operation;
 use super::operations::{b64, parse, to_json};
 use super::shapes::{Context, b64 as b64de};
 
@@ -21,20 +22,22 @@ type ApiResult = Result<Vec<u8>, ApiError>;
 pub async fn dispatch(
     kms: &Kms,
     caller: &Caller,
-    operation: &str,
+    operation: Operation,
     body: &[u8],
 ) -> Option<ApiResult> {
     Some(match operation {
-        "Sign" => sign(kms, caller, parse(body)).await,
-        "Verify" => verify(kms, caller, parse(body)).await,
-        "GetPublicKey" => get_public_key(kms, caller, parse(body)).await,
-        "GenerateDataKeyPair" => generate_data_key_pair(kms, caller, parse(body), true).await,
-        "GenerateDataKeyPairWithoutPlaintext" => {
+        Operation::Sign => sign(kms, caller, parse(body)).await,
+        Operation::Verify => verify(kms, caller, parse(body)).await,
+        Operation::GetPublicKey => get_public_key(kms, caller, parse(body)).await,
+        Operation::GenerateDataKeyPair => {
+            generate_data_key_pair(kms, caller, parse(body), true).await
+        }
+        Operation::GenerateDataKeyPairWithoutPlaintext => {
             generate_data_key_pair(kms, caller, parse(body), false).await
         }
-        "GenerateMac" => mac(kms, caller, parse(body), false).await,
-        "VerifyMac" => mac(kms, caller, parse(body), true).await,
-        "DeriveSharedSecret" => derive_shared_secret(kms, caller, parse(body)).await,
+        Operation::GenerateMac => mac(kms, caller, parse(body), false).await,
+        Operation::VerifyMac => mac(kms, caller, parse(body), true).await,
+        Operation::DeriveSharedSecret => derive_shared_secret(kms, caller, parse(body)).await,
         _ => return None,
     })
 }

@@ -9,6 +9,7 @@ use trent_core::grants::{CreateGrantInput, Grant, GrantConstraints, GrantList, L
 use trent_core::{Caller, Kms};
 
 use super::error::ApiError;
+use super::operation::Operation;
 use super::operations::{empty, paged, parse, to_json};
 use super::shapes::epoch_seconds;
 
@@ -57,15 +58,15 @@ struct GrantChangeRequest {
 pub async fn dispatch(
     kms: &Kms,
     caller: &Caller,
-    operation: &str,
+    operation: Operation,
     body: &[u8],
 ) -> Option<Result<Vec<u8>, ApiError>> {
     Some(match operation {
-        "CreateGrant" => create(kms, caller, body).await,
-        "ListGrants" => list(kms, caller, body, false).await,
-        "ListRetirableGrants" => list(kms, caller, body, true).await,
-        "RetireGrant" => change(kms, caller, body, true).await,
-        "RevokeGrant" => change(kms, caller, body, false).await,
+        Operation::CreateGrant => create(kms, caller, body).await,
+        Operation::ListGrants => list(kms, caller, body, false).await,
+        Operation::ListRetirableGrants => list(kms, caller, body, true).await,
+        Operation::RetireGrant => change(kms, caller, body, true).await,
+        Operation::RevokeGrant => change(kms, caller, body, false).await,
         _ => return None,
     })
 }

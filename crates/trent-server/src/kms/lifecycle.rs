@@ -1,5 +1,5 @@
 //! Wire handlers for the key-lifecycle operations: rotation, scheduled deletion, imported key
-//! material. `operations.rs` routes the names in [`OPERATIONS`] here.
+//! material. `operations.rs` routes the rotation, deletion and import operations here.
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -10,24 +10,11 @@ use trent_core::{Caller, Kms};
 use trent_crypto::spec::{Origin, WireEnum};
 
 use super::error::ApiError;
+use super::operation::Operation;
 use super::operations::{b64, empty, paged, parse, to_json};
 use super::shapes::{b64 as b64_shape, epoch_seconds};
 
 type ApiResult = Result<Vec<u8>, ApiError>;
-
-/// The operations handled here.
-pub const OPERATIONS: &[&str] = &[
-    "EnableKeyRotation",
-    "DisableKeyRotation",
-    "GetKeyRotationStatus",
-    "RotateKeyOnDemand",
-    "ListKeyRotations",
-    "ScheduleKeyDeletion",
-    "CancelKeyDeletion",
-    "GetParametersForImport",
-    "ImportKeyMaterial",
-    "DeleteImportedKeyMaterial",
-];
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
@@ -50,21 +37,21 @@ struct LifecycleRequest {
     key_material_id: Option<String>,
 }
 
-/// Runs one of [`OPERATIONS`].
-pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) -> ApiResult {
+/// Runs one rotation, deletion or import operation.
+pub async fn dispatch(kms: &Kms, caller: &Caller, operation: Operation, body: &[u8]) -> ApiResult {
     let r: LifecycleRequest = parse(body)?;
     let key_id = r.key_id.as_deref();
     match operation {
-        "EnableKeyRotation" => {
+        Operation::EnableKeyRotation => {
             kms.enable_key_rotation(caller, key_id, r.rotation_period_in_days)
                 .await?;
             empty()
         }
-        "DisableKeyRotation" => {
+        Operation::DisableKeyRotation => {
             kms.disable_key_rotation(caller, key_id).await?;
             empty()
         }
-        "GetKeyRotationStatus" => {
+        Operation::GetKeyRotationStatus => {
             let s = kms.get_key_rotation_status(caller, key_id).await?;
             let mut out = json!({ "KeyId": s.key_arn, "KeyRotationEnabled": s.enabled });
             if let Value::Object(m) = &mut out {
@@ -77,11 +64,11 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) 
             }
             to_json(&out)
         }
-        "RotateKeyOnDemand" => {
+        Operation::RotateKeyOnDemand => {
             let arn = kms.rotate_key_on_demand(caller, key_id).await?;
             to_json(&json!({ "KeyId": arn }))
         }
-        "ListKeyRotations" => {
+        Operation::ListKeyRotations => {
             let page = kms
                 .list_key_rotations(
                     caller,
@@ -123,7 +110,7 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) 
                 .collect();
             paged(json!({ "Rotations": rotations }), page.next_marker)
         }
-        "ScheduleKeyDeletion" => {
+        Operation::ScheduleKeyDeletion => {
             let out = kms
                 .schedule_key_deletion(caller, key_id, r.pending_window_in_days)
                 .await?;
@@ -134,11 +121,11 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) 
                 "PendingWindowInDays": out.pending_window_days,
             }))
         }
-        "CancelKeyDeletion" => {
+        Operation::CancelKeyDeletion => {
             let arn = kms.cancel_key_deletion(caller, key_id).await?;
             to_json(&json!({ "KeyId": arn }))
         }
-        "GetParametersForImport" => {
+        Operation::GetParametersForImport => {
             let out = kms
                 .get_parameters_for_import(
                     caller,
@@ -154,7 +141,7 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) 
                 "ParametersValidTo": epoch_seconds(out.valid_to_ms),
             }))
         }
-        "ImportKeyMaterial" => {
+        Operation::ImportKeyMaterial => {
             let (arn, material_id) = kms
                 .import_key_material(
                     caller,
@@ -171,7 +158,7 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) 
                 .await?;
             to_json(&json!({ "KeyId": arn, "KeyMaterialId": material_id.to_hex() }))
         }
-        "DeleteImportedKeyMaterial" => {
+        Operation::DeleteImportedKeyMaterial => {
             let (arn, material_id) = kms
                 .delete_imported_key_material(caller, key_id, r.key_material_id.as_deref())
                 .await?;

@@ -7,6 +7,7 @@ mod asymmetric;
 mod error;
 mod grants;
 mod lifecycle;
+mod operation;
 mod operations;
 mod shapes;
 
@@ -25,8 +26,7 @@ pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 pub async fn handle(app: &AppState, caller: &Caller, headers: &HeaderMap, body: &[u8]) -> Response {
     let Some(operation) = headers
         .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.strip_prefix("TrentService."))
+        .and_then(|v| operation::Operation::from_target(v.as_bytes()))
     else {
         return error_response(StatusCode::BAD_REQUEST, "UnknownOperationException", "");
     };

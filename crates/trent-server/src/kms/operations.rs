@@ -12,13 +12,14 @@ use trent_crypto::spec::{KeyState, WireEnum};
 use zeroize::Zeroizing;
 
 use super::error::ApiError;
+use super::operation::Operation;
 use super::shapes::*;
 use trent_core::crypto_ops::{DecryptInput, EncryptInput, GenerateDataKeyInput, ReEncryptInput};
 
 type ApiResult = Result<Vec<u8>, ApiError>;
 
 /// Runs `operation` with the JSON `body`.
-pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) -> ApiResult {
+pub async fn dispatch(kms: &Kms, caller: &Caller, operation: Operation, body: &[u8]) -> ApiResult {
     if let Some(result) = super::asymmetric::dispatch(kms, caller, operation, body).await {
         return result;
     }
@@ -26,64 +27,64 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) 
         return result;
     }
     match operation {
-        "Encrypt" => encrypt(kms, caller, parse(body)?).await,
-        "Decrypt" => decrypt(kms, caller, parse(body)?).await,
-        "GenerateDataKey" => generate_data_key(kms, caller, parse(body)?, true).await,
-        "GenerateDataKeyWithoutPlaintext" => {
+        Operation::Encrypt => encrypt(kms, caller, parse(body)?).await,
+        Operation::Decrypt => decrypt(kms, caller, parse(body)?).await,
+        Operation::GenerateDataKey => generate_data_key(kms, caller, parse(body)?, true).await,
+        Operation::GenerateDataKeyWithoutPlaintext => {
             generate_data_key(kms, caller, parse(body)?, false).await
         }
-        "ReEncrypt" => re_encrypt(kms, caller, parse(body)?).await,
-        "GenerateRandom" => generate_random(kms, caller, parse(body)?).await,
-        "CreateKey" => create_key(kms, caller, parse(body)?).await,
-        "DescribeKey" => describe_key(kms, caller, parse(body)?).await,
-        "ListKeys" => list_keys(kms, caller, parse(body)?).await,
-        "EnableKey" => {
+        Operation::ReEncrypt => re_encrypt(kms, caller, parse(body)?).await,
+        Operation::GenerateRandom => generate_random(kms, caller, parse(body)?).await,
+        Operation::CreateKey => create_key(kms, caller, parse(body)?).await,
+        Operation::DescribeKey => describe_key(kms, caller, parse(body)?).await,
+        Operation::ListKeys => list_keys(kms, caller, parse(body)?).await,
+        Operation::EnableKey => {
             let r: KeyIdRequest = parse(body)?;
             kms.enable_key(caller, r.key_id.as_deref()).await?;
             empty()
         }
-        "DisableKey" => {
+        Operation::DisableKey => {
             let r: KeyIdRequest = parse(body)?;
             kms.disable_key(caller, r.key_id.as_deref()).await?;
             empty()
         }
-        "UpdateKeyDescription" => {
+        Operation::UpdateKeyDescription => {
             let r: UpdateKeyDescriptionRequest = parse(body)?;
             kms.update_key_description(caller, r.key_id.as_deref(), r.description.as_deref())
                 .await?;
             empty()
         }
-        "CreateAlias" => {
+        Operation::CreateAlias => {
             let r: AliasRequest = parse(body)?;
             kms.create_alias(caller, r.alias_name.as_deref(), r.target_key_id.as_deref())
                 .await?;
             empty()
         }
-        "UpdateAlias" => {
+        Operation::UpdateAlias => {
             let r: AliasRequest = parse(body)?;
             kms.update_alias(caller, r.alias_name.as_deref(), r.target_key_id.as_deref())
                 .await?;
             empty()
         }
-        "DeleteAlias" => {
+        Operation::DeleteAlias => {
             let r: AliasRequest = parse(body)?;
             kms.delete_alias(caller, r.alias_name.as_deref()).await?;
             empty()
         }
-        "ListAliases" => list_aliases(kms, caller, parse(body)?).await,
-        "TagResource" => {
+        Operation::ListAliases => list_aliases(kms, caller, parse(body)?).await,
+        Operation::TagResource => {
             let r: TagResourceRequest = parse(body)?;
             let tags = r.tags.map(|t| t.into_iter().map(Into::into).collect());
             kms.tag_resource(caller, r.key_id.as_deref(), tags).await?;
             empty()
         }
-        "UntagResource" => {
+        Operation::UntagResource => {
             let r: UntagResourceRequest = parse(body)?;
             kms.untag_resource(caller, r.key_id.as_deref(), r.tag_keys)
                 .await?;
             empty()
         }
-        "ListResourceTags" => {
+        Operation::ListResourceTags => {
             let r: ListRequest = parse(body)?;
             let page = kms
                 .list_resource_tags(caller, r.key_id.as_deref(), r.limit, r.marker.as_deref())
@@ -91,7 +92,7 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) 
             let tags: Vec<TagShape> = page.tags.iter().map(TagShape::from).collect();
             paged(json!({ "Tags": tags }), page.next_marker)
         }
-        "GetKeyPolicy" => {
+        Operation::GetKeyPolicy => {
             let r: KeyPolicyRequest = parse(body)?;
             let policy = kms
                 .get_key_policy(caller, r.key_id.as_deref(), r.policy_name.as_deref())
@@ -100,7 +101,7 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) 
                 &json!({ "Policy": policy, "PolicyName": r.policy_name.as_deref().unwrap_or("default") }),
             )
         }
-        "PutKeyPolicy" => {
+        Operation::PutKeyPolicy => {
             let r: KeyPolicyRequest = parse(body)?;
             kms.put_key_policy(
                 caller,
@@ -112,39 +113,58 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: &str, body: &[u8]) 
             .await?;
             empty()
         }
-        "ListKeyPolicies" => {
+        Operation::ListKeyPolicies => {
             let r: ListRequest = parse(body)?;
             let names = kms
                 .list_key_policies(caller, r.key_id.as_deref(), r.limit, r.marker.as_deref())
                 .await?;
             to_json(&json!({ "PolicyNames": names, "Truncated": false }))
         }
-        lifecycle if super::lifecycle::OPERATIONS.contains(&lifecycle) => {
-            super::lifecycle::dispatch(kms, caller, lifecycle, body).await
+        Operation::EnableKeyRotation
+        | Operation::DisableKeyRotation
+        | Operation::GetKeyRotationStatus
+        | Operation::RotateKeyOnDemand
+        | Operation::ListKeyRotations
+        | Operation::ScheduleKeyDeletion
+        | Operation::CancelKeyDeletion
+        | Operation::GetParametersForImport
+        | Operation::ImportKeyMaterial
+        | Operation::DeleteImportedKeyMaterial => {
+            super::lifecycle::dispatch(kms, caller, operation, body).await
         }
-        known if KNOWN_UNIMPLEMENTED.contains(&known) => Err(ApiError::Domain(
+        // Sent to their own modules above.
+        Operation::Sign
+        | Operation::Verify
+        | Operation::GetPublicKey
+        | Operation::GenerateDataKeyPair
+        | Operation::GenerateDataKeyPairWithoutPlaintext
+        | Operation::GenerateMac
+        | Operation::VerifyMac
+        | Operation::DeriveSharedSecret
+        | Operation::CreateGrant
+        | Operation::ListGrants
+        | Operation::ListRetirableGrants
+        | Operation::RetireGrant
+        | Operation::RevokeGrant => Err(ApiError::UnknownOperation),
+        // In the AWS API but not yet in Trent.
+        Operation::ConnectCustomKeyStore
+        | Operation::CreateCustomKeyStore
+        | Operation::Decapsulate
+        | Operation::DeleteCustomKeyStore
+        | Operation::DescribeCustomKeyStores
+        | Operation::DisconnectCustomKeyStore
+        | Operation::Encapsulate
+        | Operation::GetKeyLastUsage
+        | Operation::ReplicateKey
+        | Operation::UpdateCustomKeyStore
+        | Operation::UpdatePrimaryRegion => Err(ApiError::Domain(
             trent_core::KmsError::UnsupportedOperation(format!(
-                "{known} is not implemented by this Trent server yet"
+                "{} is not implemented by this Trent server yet",
+                operation.as_str()
             )),
         )),
-        _ => Err(ApiError::UnknownOperation),
     }
 }
-
-/// KMS operations that exist in the AWS API but not yet in Trent.
-const KNOWN_UNIMPLEMENTED: &[&str] = &[
-    "ConnectCustomKeyStore",
-    "CreateCustomKeyStore",
-    "Decapsulate",
-    "DeleteCustomKeyStore",
-    "DescribeCustomKeyStores",
-    "DisconnectCustomKeyStore",
-    "Encapsulate",
-    "GetKeyLastUsage",
-    "ReplicateKey",
-    "UpdateCustomKeyStore",
-    "UpdatePrimaryRegion",
-];
 
 pub(super) fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
     // The SDKs send `{}` for input-less calls; some tools send nothing at all.

@@ -207,15 +207,20 @@ pub fn aws_sign_absolute(spec: &Spec) -> Req {
 }
 
 /// What the server does: parse, derive the key from `secret`, verify at `now`.
-pub fn check_with(req: &Req, secret: &str, now: i64) -> Result<ParsedSignature, SigV4Error> {
-    let parsed = trent_sigv4::parse(&req.parts())?;
+pub fn check_with(
+    req: &Req,
+    secret: &str,
+    now: i64,
+) -> Result<ParsedSignature<'static>, SigV4Error> {
+    let parts = req.parts();
+    let parsed = trent_sigv4::parse(&parts)?;
     let key = SigningKey::derive(secret, &parsed.scope_date, &parsed.region, &parsed.service);
-    trent_sigv4::verify(&req.parts(), &parsed, &key, now)?;
-    Ok(parsed)
+    trent_sigv4::verify(&parts, &parsed, &key, now)?;
+    Ok(parsed.into_owned())
 }
 
 /// [`check_with`] using the test secret.
-pub fn check(req: &Req, now: i64) -> Result<ParsedSignature, SigV4Error> {
+pub fn check(req: &Req, now: i64) -> Result<ParsedSignature<'static>, SigV4Error> {
     check_with(req, SECRET, now)
 }
 
