@@ -146,12 +146,14 @@ fn parse_key_policy(record: &KeyRecord) -> Option<Arc<Policy>> {
         .map(Arc::new)
 }
 
-type AliasKey = (String, String, String);
+/// Alias targets by account, region and alias name: nested so a lookup by `&str` parts
+/// builds no key.
+type AliasTargets = HashMap<String, HashMap<String, HashMap<String, String>>>;
 
 #[derive(Default)]
 pub struct KeyCache {
     keys: RwLock<HashMap<String, Arc<LoadedKey>>>,
-    aliases: RwLock<HashMap<AliasKey, String>>,
+    aliases: RwLock<AliasTargets>,
     /// Every alias name of each cached key (`kms:ResourceAliases`), kept up to date by the
     /// alias operations; absent for keys not yet loaded.
     aliases_by_key: RwLock<HashMap<String, Vec<String>>>,
@@ -228,19 +230,24 @@ impl KeyCache {
 
     pub fn alias_target(&self, account: &str, region: &str, name: &str) -> Option<String> {
         let m = self.aliases.read().ok()?;
-        m.get(&(account.to_string(), region.to_string(), name.to_string()))
-            .cloned()
+        m.get(account)?.get(region)?.get(name).cloned()
     }
 
     pub fn put_alias(&self, account: &str, region: &str, name: &str, key_id: &str) {
         if let Ok(mut m) = self.aliases.write() {
-            m.insert((account.into(), region.into(), name.into()), key_id.into());
+            m.entry(account.into())
+                .or_default()
+                .entry(region.into())
+                .or_default()
+                .insert(name.into(), key_id.into());
         }
     }
 
     pub fn remove_alias(&self, account: &str, region: &str, name: &str) {
-        if let Ok(mut m) = self.aliases.write() {
-            m.remove(&(account.to_string(), region.to_string(), name.to_string()));
+        if let Ok(mut m) = self.aliases.write()
+            && let Some(names) = m.get_mut(account).and_then(|r| r.get_mut(region))
+        {
+            names.remove(name);
         }
     }
 }

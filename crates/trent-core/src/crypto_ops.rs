@@ -455,7 +455,7 @@ pub(crate) fn seal(
     let material = key
         .material(&key.record.current_material)
         .ok_or_else(|| KmsError::Internal("current key material missing".into()))?;
-    let context = EncryptionContext::new(context.clone());
+    let context = EncryptionContext::borrowed(context);
     CiphertextBlob::seal(
         key.uuid,
         key.record.current_material,
@@ -474,6 +474,6 @@ pub(crate) fn open(
     let material = key
         .material(&blob.material_id)
         .ok_or(KmsError::InvalidCiphertext)?;
-    blob.open(material, &EncryptionContext::new(context.clone()))
+    blob.open(material, &EncryptionContext::borrowed(context))
         .map_err(|_| KmsError::InvalidCiphertext)
 }

@@ -21,18 +21,18 @@ pub fn alias_arn(region: &str, account: &str, alias_name: &str) -> String {
 
 /// A parsed key identifier, not yet looked up.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyRef {
+pub enum KeyRef<'a> {
     /// A key, by id, in `account`/`region`.
     Key {
-        account: String,
-        region: String,
+        account: &'a str,
+        region: &'a str,
         key_id: Uuid,
     },
     /// An alias, by name (`alias/...`), in `account`/`region`.
     Alias {
-        account: String,
-        region: String,
-        name: String,
+        account: &'a str,
+        region: &'a str,
+        name: &'a str,
     },
 }
 
@@ -46,12 +46,12 @@ pub enum KeyIdForms {
 }
 
 /// Parses `input` as the caller in `account`/`region` would mean it.
-pub fn parse_key_ref(
-    input: &str,
+pub fn parse_key_ref<'a>(
+    input: &'a str,
     forms: KeyIdForms,
-    account: &str,
-    region: &str,
-) -> KmsResult<KeyRef> {
+    account: &'a str,
+    region: &'a str,
+) -> KmsResult<KeyRef<'a>> {
     let invalid = || KmsError::NotFound(format!("Invalid keyId '{input}'"));
     if let Some(rest) = input.strip_prefix("arn:") {
         let mut parts = rest.splitn(5, ':');
@@ -70,16 +70,16 @@ pub fn parse_key_ref(
         if let Some(id) = resource.strip_prefix("key/") {
             let key_id = Uuid::parse_str(id).map_err(|_| invalid())?;
             return Ok(KeyRef::Key {
-                account: arn_account.into(),
-                region: arn_region.into(),
+                account: arn_account,
+                region: arn_region,
                 key_id,
             });
         }
         if resource.starts_with("alias/") && forms == KeyIdForms::KeyOrAlias {
             return Ok(KeyRef::Alias {
-                account: arn_account.into(),
-                region: arn_region.into(),
-                name: resource.into(),
+                account: arn_account,
+                region: arn_region,
+                name: resource,
             });
         }
         return Err(invalid());
@@ -87,21 +87,26 @@ pub fn parse_key_ref(
     if input.starts_with("alias/") {
         if forms == KeyIdForms::KeyOrAlias {
             return Ok(KeyRef::Alias {
-                account: account.into(),
-                region: region.into(),
-                name: input.into(),
+                account,
+                region,
+                name: input,
             });
         }
         return Err(invalid());
     }
     let key_id = Uuid::parse_str(input).map_err(|_| invalid())?;
     // Uuid::parse_str also accepts braced/urn/simple forms; KMS key ids are the hyphenated form.
-    if key_id.hyphenated().to_string() != input.to_ascii_lowercase() {
+    let mut canonical = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    if !key_id
+        .hyphenated()
+        .encode_lower(&mut canonical)
+        .eq_ignore_ascii_case(input)
+    {
         return Err(invalid());
     }
     Ok(KeyRef::Key {
-        account: account.into(),
-        region: region.into(),
+        account,
+        region,
         key_id,
     })
 }

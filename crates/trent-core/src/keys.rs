@@ -59,17 +59,18 @@ impl Kms {
                 region,
                 key_id,
             } => {
-                let id = key_id.hyphenated().to_string();
+                let mut id_buffer = [0u8; uuid::fmt::Hyphenated::LENGTH];
+                let id: &str = key_id.hyphenated().encode_lower(&mut id_buffer);
                 let not_found = || {
                     KmsError::NotFound(format!(
                         "Key '{}' does not exist",
-                        key_arn(&region, &account, &id)
+                        key_arn(region, account, id)
                     ))
                 };
                 if region != caller.region {
                     return Err(not_found());
                 }
-                let key = self.load_key(&id).await?.ok_or_else(not_found)?;
+                let key = self.load_key(id).await?.ok_or_else(not_found)?;
                 if key.record.account_id != account || key.record.region != region {
                     return Err(not_found());
                 }
@@ -83,22 +84,22 @@ impl Kms {
                 let not_found = || {
                     KmsError::NotFound(format!(
                         "Alias '{}' is not found.",
-                        alias_arn(&region, &account, &name)
+                        alias_arn(region, account, name)
                     ))
                 };
                 if region != caller.region {
                     return Err(not_found());
                 }
-                let target = match self.cache.alias_target(&account, &region, &name) {
+                let target = match self.cache.alias_target(account, region, name) {
                     Some(t) => t,
                     None => {
                         let alias = self
                             .store
-                            .alias(&account, &region, &name)
+                            .alias(account, region, name)
                             .await?
                             .ok_or_else(not_found)?;
                         self.cache
-                            .put_alias(&account, &region, &name, &alias.target_key_id);
+                            .put_alias(account, region, name, &alias.target_key_id);
                         alias.target_key_id
                     }
                 };

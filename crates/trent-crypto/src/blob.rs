@@ -44,6 +44,8 @@ pub enum BlobError {
     Authentication,
     #[error("the system random number generator failed")]
     Random,
+    #[error("the plaintext is too large to seal")]
+    TooLarge,
 }
 
 /// A parsed (not yet authenticated) ciphertext blob.
@@ -62,16 +64,16 @@ impl CiphertextBlob {
         key_id: [u8; 16],
         material_id: MaterialId,
         key: &SymmetricKey,
-        context: &EncryptionContext,
+        context: &EncryptionContext<'_>,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, BlobError> {
         let nonce = random::array::<NONCE_BYTES>().map_err(|_| BlobError::Random)?;
         let header = header(key_id, material_id);
-        let sealed = key.seal(nonce, &aad(&header, context), plaintext);
         let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
         out.extend_from_slice(&header);
         out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
+        key.seal_append(nonce, &aad(&header, context), plaintext, &mut out)
+            .map_err(|_| BlobError::TooLarge)?;
         Ok(out)
     }
 
@@ -102,7 +104,7 @@ impl CiphertextBlob {
     pub fn open(
         &self,
         key: &SymmetricKey,
-        context: &EncryptionContext,
+        context: &EncryptionContext<'_>,
     ) -> Result<Zeroizing<Vec<u8>>, BlobError> {
         let header = header(self.key_id, self.material_id);
         key.open(self.nonce, &aad(&header, context), &self.sealed)
@@ -123,9 +125,10 @@ fn header(key_id: [u8; 16], material_id: MaterialId) -> [u8; HEADER_LEN] {
     h
 }
 
-fn aad(header: &[u8; HEADER_LEN], context: &EncryptionContext) -> Vec<u8> {
-    let mut aad = header.to_vec();
-    aad.extend_from_slice(&context.canonical_bytes());
+fn aad(header: &[u8; HEADER_LEN], context: &EncryptionContext<'_>) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(HEADER_LEN + context.canonical_len());
+    aad.extend_from_slice(header);
+    context.write_canonical(&mut aad);
     aad
 }
 

@@ -4,15 +4,24 @@
 //! order) is needed to decrypt. The canonical form sorts by key and length-prefixes every string,
 //! so no two different maps share an encoding.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-/// An encryption context, ordered by key so its encoding is canonical.
+/// An encryption context, ordered by key so its encoding is canonical. Owns its map, or
+/// borrows the request's (the hot path copies nothing).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EncryptionContext(BTreeMap<String, String>);
+pub struct EncryptionContext<'a>(Cow<'a, BTreeMap<String, String>>);
 
-impl EncryptionContext {
+impl EncryptionContext<'static> {
     pub fn new(map: BTreeMap<String, String>) -> Self {
-        Self(map)
+        Self(Cow::Owned(map))
+    }
+}
+
+impl<'a> EncryptionContext<'a> {
+    /// A view of `map`.
+    pub fn borrowed(map: &'a BTreeMap<String, String>) -> Self {
+        Self(Cow::Borrowed(map))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -26,20 +35,29 @@ impl EncryptionContext {
     /// Canonical bytes: `u32 count`, then for each entry in key order `u32 len, key, u32 len, value`
     /// (big-endian lengths).
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        let size = 4 + self
+        let mut out = Vec::with_capacity(self.canonical_len());
+        self.write_canonical(&mut out);
+        out
+    }
+
+    /// The length of [`Self::canonical_bytes`].
+    pub fn canonical_len(&self) -> usize {
+        4 + self
             .0
             .iter()
             .map(|(k, v)| 8 + k.len() + v.len())
-            .sum::<usize>();
-        let mut out = Vec::with_capacity(size);
-        push_len(&mut out, self.0.len());
-        for (k, v) in &self.0 {
-            push_len(&mut out, k.len());
+            .sum::<usize>()
+    }
+
+    /// Appends the canonical bytes to `out`.
+    pub fn write_canonical(&self, out: &mut Vec<u8>) {
+        push_len(out, self.0.len());
+        for (k, v) in self.0.iter() {
+            push_len(out, k.len());
             out.extend_from_slice(k.as_bytes());
-            push_len(&mut out, v.len());
+            push_len(out, v.len());
             out.extend_from_slice(v.as_bytes());
         }
-        out
     }
 }
 
@@ -54,7 +72,7 @@ fn push_len(out: &mut Vec<u8>, len: usize) {
 mod tests {
     use super::*;
 
-    fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {
+    fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext<'static> {
         EncryptionContext::new(
             pairs
                 .iter()

@@ -92,6 +92,36 @@ impl SymmetricKey {
         out
     }
 
+    /// Appends `plaintext` sealed (ciphertext then tag) to `out`; on error `out` is left as it
+    /// was. Lets a caller build a whole message in one buffer.
+    pub fn seal_append(
+        &self,
+        nonce: [u8; NONCE_BYTES],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), SealError> {
+        let start = out.len();
+        out.extend_from_slice(plaintext);
+        let Some(body) = out.get_mut(start..) else {
+            return Err(SealError);
+        };
+        match self.aead.seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            body,
+        ) {
+            Ok(tag) => {
+                out.extend_from_slice(tag.as_ref());
+                Ok(())
+            }
+            Err(_) => {
+                out.truncate(start);
+                Err(SealError)
+            }
+        }
+    }
+
     /// Decrypts ciphertext-with-tag; `None` when authentication fails.
     pub fn open(
         &self,
@@ -148,3 +178,7 @@ mod tests {
         assert!(SymmetricKey::from_bytes(&[0u8; 32]).is_some());
     }
 }
+
+/// AES-GCM refused to seal (only for inputs beyond its 64 GiB limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealError;

@@ -22,7 +22,7 @@ fn key() -> SymmetricKey {
     SymmetricKey::from_bytes(&[7u8; 32]).unwrap()
 }
 
-fn context() -> EncryptionContext {
+fn context() -> EncryptionContext<'static> {
     EncryptionContext::new(BTreeMap::from([("k".to_owned(), "v".to_owned())]))
 }
 

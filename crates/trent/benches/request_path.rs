@@ -216,9 +216,35 @@ fn allocations_per_request(h: &Harness, case: &Case) -> f64 {
     per_request
 }
 
+/// Allocations the harness and axum make for a request whose handler does nothing: the floor
+/// under every number above.
+fn framework_floor(h: &Harness) -> f64 {
+    let router = axum::Router::new().fallback(|| async { "{}" });
+    let requests: Vec<_> = (0..COUNTED_REQUESTS)
+        .map(|_| h.request("Encrypt", b"{}"))
+        .collect();
+    let region = Region::new(GLOBAL);
+    for request in requests {
+        h.runtime.block_on(async {
+            let response = router.clone().oneshot(request).await.expect("infallible");
+            axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .expect("body")
+        });
+    }
+    let change = region.change();
+    #[expect(clippy::cast_precision_loss, reason = "small counts")]
+    let per_request = (change.allocations + change.reallocations) as f64 / COUNTED_REQUESTS as f64;
+    per_request
+}
+
 fn request_path(c: &mut Criterion) {
     let h = Harness::new();
     let cases = cases(&h);
+    println!(
+        "axum + harness floor (handler does nothing): allocations/request = {:.1}",
+        framework_floor(&h)
+    );
     for case in &cases {
         let allocations = allocations_per_request(&h, case);
         println!("{}: allocations/request = {allocations:.1}", case.name);

@@ -3,7 +3,7 @@
 use super::*;
 use std::collections::BTreeMap;
 
-fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {
+fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext<'static> {
     EncryptionContext::new(
         pairs
             .iter()

@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 use super::error::ApiError;
 use super::operation::Operation;
 use super::operations::{b64, parse, to_json};
-use super::shapes::{Context, b64 as b64de};
+use super::shapes::{Blob, Context, b64 as b64de};
 
 type ApiResult = Result<Vec<u8>, ApiError>;
 
@@ -99,6 +99,22 @@ pub struct DeriveSharedSecretRequest {
     dry_run: Option<bool>,
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SignResponse<'a> {
+    key_id: &'a str,
+    signature: Blob<'a>,
+    signing_algorithm: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct MacResponse<'a> {
+    key_id: &'a str,
+    mac: Blob<'a>,
+    mac_algorithm: &'static str,
+}
+
 async fn sign(kms: &Kms, caller: &Caller, r: Result<SignVerifyRequest, ApiError>) -> ApiResult {
     let r = r?;
     let out = kms
@@ -114,11 +130,11 @@ async fn sign(kms: &Kms, caller: &Caller, r: Result<SignVerifyRequest, ApiError>
             },
         )
         .await?;
-    to_json(&json!({
-        "KeyId": out.key_arn,
-        "Signature": b64(&out.signature),
-        "SigningAlgorithm": out.signing_algorithm.as_str(),
-    }))
+    to_json(&SignResponse {
+        key_id: &out.key_arn,
+        signature: Blob(&out.signature),
+        signing_algorithm: out.signing_algorithm.as_str(),
+    })
 }
 
 async fn verify(kms: &Kms, caller: &Caller, r: Result<SignVerifyRequest, ApiError>) -> ApiResult {
@@ -274,11 +290,11 @@ async fn mac(
             "MacAlgorithm": out.mac_algorithm.as_str(),
         }))
     } else {
-        to_json(&json!({
-            "KeyId": out.key_arn,
-            "Mac": b64(&out.mac),
-            "MacAlgorithm": out.mac_algorithm.as_str(),
-        }))
+        to_json(&MacResponse {
+            key_id: &out.key_arn,
+            mac: Blob(&out.mac),
+            mac_algorithm: out.mac_algorithm.as_str(),
+        })
     }
 }
 

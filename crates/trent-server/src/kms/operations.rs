@@ -181,8 +181,11 @@ fn serialization_message(e: &serde_json::Error) -> String {
 }
 
 pub(super) fn to_json<T: Serialize>(v: &T) -> ApiResult {
-    serde_json::to_vec(v)
-        .map_err(|e| ApiError::Domain(trent_core::KmsError::Internal(e.to_string())))
+    // Room for the usual response (a ciphertext and a key ARN) without growing.
+    let mut out = Vec::with_capacity(512);
+    serde_json::to_writer(&mut out, v)
+        .map_err(|e| ApiError::Domain(trent_core::KmsError::Internal(e.to_string())))?;
+    Ok(out)
 }
 
 pub(super) fn empty() -> ApiResult {
@@ -244,7 +247,7 @@ fn alias_entry(a: &AliasRecord) -> Value {
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct EncryptResponse<'a> {
-    ciphertext_blob: String,
+    ciphertext_blob: Blob<'a>,
     key_id: &'a str,
     encryption_algorithm: &'static str,
 }
@@ -264,7 +267,7 @@ async fn encrypt(kms: &Kms, caller: &Caller, r: EncryptRequest) -> ApiResult {
         )
         .await?;
     to_json(&EncryptResponse {
-        ciphertext_blob: b64(&out.ciphertext_blob),
+        ciphertext_blob: Blob(&out.ciphertext_blob),
         key_id: &out.key_arn,
         encryption_algorithm: out.encryption_algorithm.as_str(),
     })
@@ -274,7 +277,7 @@ async fn encrypt(kms: &Kms, caller: &Caller, r: EncryptRequest) -> ApiResult {
 #[serde(rename_all = "PascalCase")]
 struct DecryptResponse<'a> {
     key_id: &'a str,
-    plaintext: Zeroizing<String>,
+    plaintext: Blob<'a>,
     encryption_algorithm: &'static str,
     key_material_id: String,
 }
@@ -303,7 +306,7 @@ async fn decrypt(kms: &Kms, caller: &Caller, r: DecryptRequest) -> ApiResult {
         .await?;
     to_json(&DecryptResponse {
         key_id: &out.key_arn,
-        plaintext: Zeroizing::new(b64(&out.plaintext)),
+        plaintext: Blob(&out.plaintext),
         encryption_algorithm: out.encryption_algorithm.as_str(),
         key_material_id: out.key_material_id.to_hex(),
     })
@@ -342,9 +345,9 @@ async fn re_encrypt(kms: &Kms, caller: &Caller, r: ReEncryptRequest) -> ApiResul
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct GenerateDataKeyResponse<'a> {
-    ciphertext_blob: String,
+    ciphertext_blob: Blob<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    plaintext: Option<Zeroizing<String>>,
+    plaintext: Option<Blob<'a>>,
     key_id: &'a str,
     key_material_id: String,
 }
@@ -371,8 +374,8 @@ async fn generate_data_key(
         )
         .await?;
     to_json(&GenerateDataKeyResponse {
-        ciphertext_blob: b64(&out.ciphertext_blob),
-        plaintext: out.plaintext.map(|p| Zeroizing::new(b64(&p))),
+        ciphertext_blob: Blob(&out.ciphertext_blob),
+        plaintext: out.plaintext.as_deref().map(|p| Blob(p)),
         key_id: &out.key_arn,
         key_material_id: out.key_material_id.to_hex(),
     })

@@ -14,14 +14,58 @@ use trent_core::model::Tag;
 pub mod b64 {
     use super::*;
 
+    /// A base64 blob, decoded straight from the request text (no intermediate `String`, so
+    /// no undecoded copy of a plaintext is left behind either).
     pub fn deserialize_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
-        let s: Option<String> = Option::deserialize(d)?;
-        s.map(|s| {
+        d.deserialize_option(OptionalBlob)
+    }
+
+    struct OptionalBlob;
+
+    impl<'de> serde::de::Visitor<'de> for OptionalBlob {
+        type Value = Option<Vec<u8>>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a base64 string")
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(BlobText).map(Some)
+        }
+    }
+
+    struct BlobText;
+
+    impl serde::de::Visitor<'_> for BlobText {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a base64 string")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
             STANDARD
                 .decode(s.as_bytes())
-                .map_err(|_| serde::de::Error::custom("Invalid base64 blob"))
-        })
-        .transpose()
+                .map_err(|_| E::custom("Invalid base64 blob"))
+        }
+    }
+}
+
+/// Bytes serialized as a base64 string, written straight into the response (no intermediate
+/// `String`: for plaintexts and data keys, no extra copy of the secret).
+pub struct Blob<'a>(pub &'a [u8]);
+
+impl Serialize for Blob<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&base64::display::Base64Display::new(self.0, &STANDARD))
     }
 }
 
