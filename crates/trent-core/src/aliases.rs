@@ -42,14 +42,14 @@ impl Kms {
         if key.record.account_id != caller.account {
             return Err(KmsError::NotFound(format!(
                 "Key '{}' does not exist",
-                key.arn().to_string()
+                key.arn()
             )));
         }
         crate::key_state::check(crate::key_state::Op::Manage, &key.record)?;
         let now = self.clock.now_ms();
         let record = AliasRecord {
             account_id: caller.account.clone(),
-            region: caller.region.clone(),
+            region: caller.region.to_string(),
             alias_name: name.to_string(),
             target_key_id: key.record.key_id.clone(),
             created_ms: now,
@@ -91,13 +91,13 @@ impl Kms {
         // UpdateAlias needs the alias, the current key and the new key.
         self.authorize(caller, "kms:UpdateAlias", Resource::Alias(&alias.arn()))?;
         if let Some(old) = &old_key {
-            self.authorize(caller, "kms:UpdateAlias", Resource::Key(&old))?;
+            self.authorize(caller, "kms:UpdateAlias", Resource::Key(old))?;
         }
         self.authorize(caller, "kms:UpdateAlias", Resource::Key(&new_key))?;
         if new_key.record.account_id != caller.account {
             return Err(KmsError::NotFound(format!(
                 "Key '{}' does not exist",
-                new_key.arn().to_string()
+                new_key.arn()
             )));
         }
         crate::key_state::check(crate::key_state::Op::Manage, &new_key.record)?;
@@ -107,7 +107,7 @@ impl Kms {
         {
             return Err(KmsError::Validation(format!(
                 "{} key usage or key spec does not match the current target key of {}",
-                new_key.arn().to_string(),
+                new_key.arn(),
                 alias.arn()
             )));
         }
@@ -163,7 +163,7 @@ impl Kms {
                 if key.record.account_id != caller.account {
                     return Err(KmsError::NotFound(format!(
                         "Key '{}' does not exist",
-                        key.arn().to_string()
+                        key.arn()
                     )));
                 }
                 Some(key.record.key_id.clone())

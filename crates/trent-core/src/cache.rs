@@ -13,19 +13,8 @@ use trent_crypto::{AsymmetricKey, HmacKey, MaterialId, SymmetricKey};
 use trent_policy::{Policy, PolicyKind};
 
 use crate::error::{KmsError, KmsResult};
+use crate::material::Material;
 use crate::model::KeyRecord;
-
-/// One version of a key's material, parsed once when the key is loaded (the hot path never
-/// parses key material).
-#[expect(
-    clippy::large_enum_variant,
-    reason = "each Material already sits in its own Arc; boxing the AES key would add an indirection to the hot path"
-)]
-pub enum Material {
-    Symmetric(SymmetricKey),
-    Asymmetric(AsymmetricKey),
-    Hmac(HmacKey),
-}
 
 /// A key ready for use: its record, its parsed material, and what authorization reads on
 /// every request (ARN, parsed key policy), computed once.

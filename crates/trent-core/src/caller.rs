@@ -147,17 +147,17 @@ impl Principal {
 pub struct Caller {
     principal: Arc<Principal>,
     /// The region of the request's SigV4 credential scope: the region the call is served in.
-    pub region: String,
+    pub region: Arc<str>,
     pub source_ip: Option<IpAddr>,
     pub secure_transport: bool,
 }
 
 impl Caller {
     /// `principal` calling in `region`.
-    pub fn new(principal: Arc<Principal>, region: &str) -> Self {
+    pub fn new(principal: Arc<Principal>, region: Arc<str>) -> Self {
         Self {
             principal,
-            region: region.to_string(),
+            region,
             source_ip: None,
             secure_transport: false,
         }
@@ -167,7 +167,7 @@ impl Caller {
     pub fn root(account: &str, access_key_id: &str, region: &str) -> Self {
         let arn = format!("arn:aws:iam::{account}:root");
         let principal = Principal::new(account, arn, Identity::Root, access_key_id, vec![], false);
-        Self::new(Arc::new(principal), region)
+        Self::new(Arc::new(principal), Arc::from(region))
     }
 
     /// The shared principal behind this caller.

@@ -124,11 +124,11 @@ mod tests {
     #[test]
     fn all_four_forms_parse() {
         let k = parse_key_ref(ID, KeyIdForms::KeyOrAlias, "111122223333", "us-east-1").unwrap();
-        assert!(matches!(k, KeyRef::Key { ref account, .. } if account == "111122223333"));
+        assert!(matches!(k, KeyRef::Key { account, .. } if account == "111122223333"));
         let arn = format!("arn:aws:kms:eu-west-1:444455556666:key/{ID}");
         let k = parse_key_ref(&arn, KeyIdForms::KeyOnly, "111122223333", "us-east-1").unwrap();
         assert!(
-            matches!(k, KeyRef::Key { ref account, ref region, .. } if account == "444455556666" && region == "eu-west-1")
+            matches!(k, KeyRef::Key { account, region, .. } if account == "444455556666" && region == "eu-west-1")
         );
         let a = parse_key_ref(
             "alias/x",
@@ -140,9 +140,9 @@ mod tests {
         assert_eq!(
             a,
             KeyRef::Alias {
-                account: "111122223333".into(),
-                region: "us-east-1".into(),
-                name: "alias/x".into()
+                account: "111122223333",
+                region: "us-east-1",
+                name: "alias/x"
             }
         );
         let a = parse_key_ref(
@@ -152,7 +152,7 @@ mod tests {
             "us-east-1",
         )
         .unwrap();
-        assert!(matches!(a, KeyRef::Alias { ref account, .. } if account == "444455556666"));
+        assert!(matches!(a, KeyRef::Alias { account, .. } if account == "444455556666"));
     }
 
     #[test]

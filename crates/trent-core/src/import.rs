@@ -23,12 +23,13 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::authz::Resource;
-use crate::cache::{LoadedKey, Material};
+use crate::cache::LoadedKey;
 use crate::caller::Caller;
 use crate::error::{KmsError, KmsResult};
 use crate::ids::KeyIdForms;
 use crate::key_state::{Op, check};
 use crate::lifecycle::{DAY_MS, NO_MATERIAL, import_key_aad};
+use crate::material::Material;
 use crate::model::{ExpirationModel, ImportParams, KeyRecord, StoredMaterial, Tag, material_aad};
 use crate::service::Kms;
 use crate::validate;
@@ -412,7 +413,7 @@ impl Kms {
         {
             return Err(KmsError::NotFound(format!(
                 "Key material '{m}' does not exist for {}",
-                key.arn().to_string()
+                key.arn()
             )));
         }
         let _guard = self.writes.lock().await;
@@ -456,7 +457,7 @@ pub(crate) fn external_key_record(
     KeyRecord {
         key_id: Uuid::new_v4().hyphenated().to_string(),
         account_id: caller.account.clone(),
-        region: caller.region.clone(),
+        region: caller.region.to_string(),
         created_ms,
         description,
         key_spec,

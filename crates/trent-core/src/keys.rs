@@ -67,7 +67,7 @@ impl Kms {
                         key_arn(region, account, id)
                     ))
                 };
-                if region != caller.region {
+                if *region != *caller.region {
                     return Err(not_found());
                 }
                 let key = self.load_key(id).await?.ok_or_else(not_found)?;
@@ -87,7 +87,7 @@ impl Kms {
                         alias_arn(region, account, name)
                     ))
                 };
-                if region != caller.region {
+                if *region != *caller.region {
                     return Err(not_found());
                 }
                 let target = match self.cache.alias_target(account, region, name) {
@@ -256,7 +256,7 @@ impl Kms {
         let material_id = MaterialId::random()?;
         // RSA-4096 generation takes up to a second: keep it off the async workers.
         let (raw, material) = tokio::task::spawn_blocking(move || {
-            crate::asymmetric_ops::generate_material(key_spec, key_usage)
+            crate::material::generate_material(key_spec, key_usage)
         })
         .await
         .map_err(|e| KmsError::Internal(e.to_string()))??;
@@ -269,7 +269,7 @@ impl Kms {
         let record = KeyRecord {
             key_id: key_id_str.clone(),
             account_id: caller.account.clone(),
-            region: caller.region.clone(),
+            region: caller.region.to_string(),
             created_ms: now,
             description,
             key_spec,

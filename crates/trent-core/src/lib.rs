@@ -14,14 +14,13 @@
 //! ```
 
 pub mod aliases;
-pub mod asymmetric_ops;
 pub mod authz;
 pub mod background;
 pub mod cache;
 pub mod caller;
 pub mod clock;
 pub mod credentials;
-pub mod crypto_ops;
+pub mod crypto;
 pub mod deletion;
 pub mod error;
 pub mod grants;
@@ -31,6 +30,7 @@ pub mod import;
 pub mod key_state;
 pub mod keys;
 pub mod lifecycle;
+pub mod material;
 pub mod memory_store;
 pub mod model;
 pub mod policies;

@@ -173,7 +173,7 @@ impl Kms {
         if on_demand >= MAX_ON_DEMAND_ROTATIONS {
             return Err(KmsError::LimitExceeded(format!(
                 "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {}",
-                key.arn().to_string()
+                key.arn()
             )));
         }
         let now = self.clock.now_ms();
@@ -319,7 +319,7 @@ impl Kms {
         self.cache.put_key(Arc::new(current.with_material(
             record.clone(),
             material_id,
-            crate::cache::Material::Symmetric(material),
+            crate::material::Material::Symmetric(material),
         )));
         Ok(record)
     }

@@ -30,6 +30,31 @@ pub struct Kms {
     pub(crate) iam: IamDirectory,
     pub(crate) grants: crate::grants::GrantCache,
     accounts: std::sync::RwLock<std::collections::HashSet<String>>,
+    pub(crate) regions: RegionNames,
+}
+
+/// Region names callers sign for, shared: a request names its region without allocating.
+#[derive(Default)]
+pub(crate) struct RegionNames(std::sync::RwLock<HashMap<String, Arc<str>>>);
+
+impl RegionNames {
+    /// Past this many distinct names (garbage in credential scopes), names are not kept.
+    const MAX: usize = 64;
+
+    pub(crate) fn name(&self, region: &str) -> Arc<str> {
+        if let Ok(names) = self.0.read()
+            && let Some(name) = names.get(region)
+        {
+            return name.clone();
+        }
+        let name: Arc<str> = Arc::from(region);
+        if let Ok(mut names) = self.0.write()
+            && names.len() < Self::MAX
+        {
+            names.insert(region.to_string(), name.clone());
+        }
+        name
+    }
 }
 
 /// Root credentials generated for a new account.
@@ -58,6 +83,7 @@ impl Kms {
             iam: IamDirectory::default(),
             grants: Default::default(),
             accounts: Default::default(),
+            regions: RegionNames::default(),
         };
         for account in kms.store.accounts().await? {
             kms.remember_account(&account.account_id);
@@ -293,8 +319,7 @@ impl Kms {
             let raw = self
                 .root
                 .unwrap(&m.wrapped, &material_aad(&m.key_id, &m.material_id))?;
-            let key =
-                crate::asymmetric_ops::parse_material(record.key_spec, record.key_usage, &raw)?;
+            let key = crate::material::parse_material(record.key_spec, record.key_usage, &raw)?;
             materials.insert(m.material_id, Arc::new(key));
         }
         Ok(Some(Arc::new(LoadedKey::new(

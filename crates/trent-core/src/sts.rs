@@ -62,7 +62,10 @@ impl Kms {
             }
             _ => return Err(CredentialProblem::Invalid),
         }
-        Ok(Caller::new(self.principal_of(credential)?, region))
+        Ok(Caller::new(
+            self.principal_of(credential)?,
+            self.regions.name(region),
+        ))
     }
 
     /// The principal `credential` authenticates: cached on the credential, rebuilt when the

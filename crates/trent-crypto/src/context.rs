@@ -51,21 +51,22 @@ impl<'a> EncryptionContext<'a> {
 
     /// Appends the canonical bytes to `out`.
     pub fn write_canonical(&self, out: &mut Vec<u8>) {
-        push_len(out, self.0.len());
+        self.emit_canonical(|bytes| out.extend_from_slice(bytes));
+    }
+
+    /// Hands the canonical bytes to `emit`, piece by piece.
+    pub fn emit_canonical(&self, mut emit: impl FnMut(&[u8])) {
+        let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes();
+        // Request bodies are bounded far below 4 GiB, so a length never saturates in practice;
+        // saturating keeps the function total anyway.
+        emit(&len(self.0.len()));
         for (k, v) in self.0.iter() {
-            push_len(out, k.len());
-            out.extend_from_slice(k.as_bytes());
-            push_len(out, v.len());
-            out.extend_from_slice(v.as_bytes());
+            emit(&len(k.len()));
+            emit(k.as_bytes());
+            emit(&len(v.len()));
+            emit(v.as_bytes());
         }
     }
-}
-
-fn push_len(out: &mut Vec<u8>, len: usize) {
-    // Request bodies are bounded far below 4 GiB, so a length never saturates in practice;
-    // saturating keeps the function total anyway.
-    let len = u32::try_from(len).unwrap_or(u32::MAX);
-    out.extend_from_slice(&len.to_be_bytes());
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use crate::ast::Effect;
 use crate::evaluate::PolicyOutcome;
 
@@ -63,14 +65,17 @@ pub enum DenyCause {
     NoResourcePolicyAllows,
 }
 
+/// The statements behind a decision.
+pub type Reasons = SmallVec<[Reason; 2]>;
+
 /// A decision with its reasons: for Allow the allowing statements, for
 /// ExplicitDeny the denying ones, for ImplicitDeny none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorization {
     /// The decision.
     pub decision: Decision,
-    /// The statements that decided it.
-    pub reasons: Vec<Reason>,
+    /// The statements that decided it (held inline for the usual one or two).
+    pub reasons: Reasons,
     /// For denials, which AWS message applies.
     pub deny_cause: Option<DenyCause>,
 }
@@ -82,7 +87,7 @@ impl Authorization {
         self.decision == Decision::Allow
     }
 
-    pub(crate) fn allow(reasons: Vec<Reason>) -> Self {
+    pub(crate) fn allow(reasons: Reasons) -> Self {
         Self {
             decision: Decision::Allow,
             reasons,
@@ -93,7 +98,7 @@ impl Authorization {
     pub(crate) fn implicit_deny(cause: DenyCause) -> Self {
         Self {
             decision: Decision::ImplicitDeny,
-            reasons: Vec::new(),
+            reasons: Reasons::new(),
             deny_cause: Some(cause),
         }
     }
@@ -141,7 +146,7 @@ impl fmt::Display for DenyPhrase<'_> {
 pub(crate) fn reasons_for(
     outcomes: &[(PolicyType, usize, &PolicyOutcome)],
     effect: Effect,
-) -> Vec<Reason> {
+) -> Reasons {
     outcomes
         .iter()
         .flat_map(|(policy_type, policy_index, o)| {

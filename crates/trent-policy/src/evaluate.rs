@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use crate::ast::{
     ActionElement, Effect, Policy, PolicyKind, ResourceElement, ResourceMatcher, Statement,
 };
@@ -34,8 +36,8 @@ pub struct PolicyOutcome {
     pub explicit_deny: bool,
     /// Some applicable statement allows.
     pub allow: bool,
-    /// Every applicable statement, in document order.
-    pub matched: Vec<MatchedStatement>,
+    /// Every applicable statement, in document order (held inline for the usual one or two).
+    pub matched: SmallVec<[MatchedStatement; 2]>,
 }
 
 impl PolicyOutcome {

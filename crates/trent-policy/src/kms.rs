@@ -11,7 +11,7 @@ use crate::ast::{Effect, Policy};
 use crate::context::{ConditionValues, Principal, PrincipalKind, RequestContext};
 use std::borrow::Cow;
 
-use crate::decision::{Authorization, Decision, DenyCause, PolicyType, Reason};
+use crate::decision::{Authorization, Decision, DenyCause, PolicyType, Reason, Reasons};
 use crate::evaluate::PolicyOutcome;
 use crate::principal::PrincipalMatch;
 
@@ -93,7 +93,7 @@ pub fn authorize<P: AsRef<Policy>>(
         .map(|p| p.as_ref().evaluate_lowered(&action, &rc))
         .collect();
     let key_policy_reasons =
-        |effect: Effect| reasons_of(PolicyType::ResourceBased, 0, &kp, effect).collect::<Vec<_>>();
+        |effect: Effect| reasons_of(PolicyType::ResourceBased, 0, &kp, effect).collect::<Reasons>();
     let iam_reasons = |effect: Effect| {
         iam.iter()
             .enumerate()
@@ -127,7 +127,7 @@ pub fn authorize<P: AsRef<Policy>>(
     }
 
     let iam_allows = p.is_root() || iam.iter().any(|o| o.allow);
-    let kp_allows = |how: PrincipalMatch| -> Vec<Reason> {
+    let kp_allows = |how: PrincipalMatch| -> Reasons {
         kp.allows()
             .filter(|m| m.principal == how)
             .map(|m| Reason {
@@ -159,7 +159,7 @@ pub fn authorize<P: AsRef<Policy>>(
 
     // 5. Grants (only allow; denies were handled in step 1).
     if grants_allow {
-        return Authorization::allow(vec![Reason {
+        return Authorization::allow(smallvec::smallvec![Reason {
             policy_type: PolicyType::Grant,
             policy_index: 0,
             statement: 0,
@@ -238,7 +238,7 @@ pub fn authorize_without_key<P: AsRef<Policy>>(
         iam.iter()
             .enumerate()
             .flat_map(|(i, o)| reasons_of(PolicyType::IdentityBased, i, o, effect))
-            .collect::<Vec<_>>()
+            .collect::<Reasons>()
     };
     if iam.iter().any(|o| o.explicit_deny) {
         return Authorization {

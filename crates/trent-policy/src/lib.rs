@@ -39,7 +39,8 @@
 //!     key_account: "111122223333",
 //!     context: &context,
 //! };
-//! let answer = authorize(&key_policy, &[], false, &request);
+//! let no_identity_policies: [&Policy; 0] = [];
+//! let answer = authorize(&key_policy, &no_identity_policies, false, &request);
 //! assert!(answer.is_allowed());
 //! assert_eq!(answer.reasons[0].sid.as_deref(), Some("KeyUser"));
 //! # Ok::<(), trent_policy::PolicyError>(())
@@ -71,7 +72,7 @@ pub use context::{
     ConditionContext, ConditionValue, ConditionValues, ContextValue, Principal, PrincipalKind,
     RequestContext,
 };
-pub use decision::{Authorization, Decision, DenyCause, PolicyType, Reason, combine};
+pub use decision::{Authorization, Decision, DenyCause, PolicyType, Reason, Reasons, combine};
 pub use error::PolicyError;
 pub use evaluate::{MatchedStatement, PolicyOutcome};
 pub use parse::identity_policy_size;

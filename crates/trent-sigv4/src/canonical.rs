@@ -144,9 +144,48 @@ pub(crate) fn canonical_uri(path: &str, service: &str) -> String {
     out
 }
 
+/// Where canonical bytes go: a buffer (the signer, tests) or straight into SHA-256 (the
+/// verifier, which needs only the hash).
+pub(crate) trait ByteSink {
+    fn extend_from_slice(&mut self, bytes: &[u8]);
+
+    fn push(&mut self, byte: u8) {
+        self.extend_from_slice(&[byte]);
+    }
+}
+
+impl ByteSink for Vec<u8> {
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        Vec::extend_from_slice(self, bytes);
+    }
+}
+
+/// A SHA-256 computation fed as bytes are produced.
+pub(crate) struct Hashing(digest::Context);
+
+impl Hashing {
+    pub(crate) fn new() -> Self {
+        Self(digest::Context::new(&digest::SHA256))
+    }
+
+    /// The lower-case hex digest.
+    pub(crate) fn finish_hex(self) -> [u8; 64] {
+        let mut out = [0u8; 64];
+        // 32 bytes always fit 64 hex digits; the error case cannot happen.
+        let _ = hex::encode_to_slice(self.0.finish(), &mut out);
+        out
+    }
+}
+
+impl ByteSink for Hashing {
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
 /// Appends the canonical URI for `service` (see [`canonical_uri`]); the usual `/` without
 /// building anything.
-pub(crate) fn push_canonical_uri(out: &mut Vec<u8>, path: &str, service: &str) {
+pub(crate) fn push_canonical_uri(out: &mut impl ByteSink, path: &str, service: &str) {
     if path.is_empty() || path == "/" {
         out.push(b'/');
     } else {
@@ -185,7 +224,7 @@ fn normalize_path(path: &str) -> String {
 /// internal run of them collapsed to a single space. Several values of one header are joined
 /// with `,` by the caller. (The Rust and Go SDKs collapse only spaces, Python and Java any
 /// whitespace; the two agree on every value without tabs, which is all real clients send.)
-pub(crate) fn push_header_value(out: &mut Vec<u8>, value: &[u8]) {
+pub(crate) fn push_header_value(out: &mut impl ByteSink, value: &[u8]) {
     let is_ws = |b: &u8| *b == b' ' || *b == b'\t';
     let mut pending_space = false;
     let mut started = false;

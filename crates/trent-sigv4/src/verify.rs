@@ -7,7 +7,7 @@ use aws_lc_rs::constant_time::verify_slices_are_equal;
 
 use std::borrow::Cow;
 
-use crate::canonical;
+use crate::canonical::{self, ByteSink};
 use crate::error::SigV4Error;
 use crate::time::{format_amz_date, parse_amz_date};
 use crate::{MAX_CLOCK_SKEW_SECS, ParsedSignature, RequestParts, SigningKey};
@@ -53,9 +53,9 @@ pub fn verify(
         return Err(SigV4Error::HostNotSigned);
     }
 
-    // The canonical request is built in one buffer and hashed; the string to sign is fed to the
-    // HMAC piece by piece; the signature is compared as raw bytes.
-    let mut creq = Vec::with_capacity(CANONICAL_REQUEST_CAPACITY + req.uri.path().len());
+    // The canonical request is fed to SHA-256 as it is produced and the string to sign to the
+    // HMAC piece by piece: nothing is built. The signature is compared as raw bytes.
+    let mut creq = canonical::Hashing::new();
     creq.extend_from_slice(req.method.as_str().as_bytes());
     creq.push(b'\n');
     canonical::push_canonical_uri(&mut creq, req.uri.path(), &parsed.service);
@@ -75,8 +75,7 @@ pub fn verify(
     creq.push(b'\n');
     push_payload_hash(&mut creq, req, parsed)?;
 
-    let mut creq_hash = [0u8; 64];
-    canonical::sha256_hex_into(&creq, &mut creq_hash);
+    let creq_hash = creq.finish_hex();
     let expected = key.signature(&[
         crate::ALGORITHM.as_bytes(),
         b"\n",
@@ -100,9 +99,6 @@ pub fn verify(
     }
     verify_slices_are_equal(expected.as_ref(), &sent).map_err(|_| SigV4Error::SignatureMismatch)
 }
-
-/// Room for a KMS request's canonical request without growing.
-const CANONICAL_REQUEST_CAPACITY: usize = 384;
 
 /// The replay window: KMS allows five minutes of skew either way. A presigned URL is instead
 /// good from `X-Amz-Date` (less the skew, for clients whose clock runs ahead) until
@@ -143,7 +139,7 @@ fn check_clock(parsed: &ParsedSignature<'_>, signed_at: i64, now: i64) -> Result
 
 /// `name:value\n` for every signed header, in `SignedHeaders` order, canonical values.
 fn push_signed_headers(
-    out: &mut Vec<u8>,
+    out: &mut canonical::Hashing,
     req: &RequestParts<'_>,
     signed_headers: &[Cow<'_, str>],
 ) -> Result<(), SigV4Error> {
@@ -195,7 +191,7 @@ fn authority_without_default_port(uri: &http::Uri) -> Option<&str> {
 /// client signed an `x-amz-content-sha256` header, its value, after checking that it really is
 /// the body's hash (`UNSIGNED-PAYLOAD` only for S3; `STREAMING-…` never).
 fn push_payload_hash(
-    out: &mut Vec<u8>,
+    out: &mut canonical::Hashing,
     req: &RequestParts<'_>,
     parsed: &ParsedSignature<'_>,
 ) -> Result<(), SigV4Error> {

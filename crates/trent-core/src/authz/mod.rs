@@ -25,7 +25,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use trent_policy::{ConditionContext, DenyCause, PolicyType, Reason};
+use trent_policy::{ConditionContext, DenyCause, PolicyType, Reasons};
 
 pub use facts::{OperationFacts, RequestFacts, request_alias};
 
@@ -121,12 +121,12 @@ impl<'a> Access<'a> {
 #[derive(Debug, Clone)]
 pub enum Decision {
     /// Allowed by these policy statements.
-    AllowedByPolicy(Vec<Reason>),
+    AllowedByPolicy(Reasons),
     /// Allowed by this grant (for CreateGrant: delegated from it).
     AllowedByGrant(Arc<Grant>),
     /// Denied by these applicable Deny statements, in this kind of policy: final, overrides
     /// every allow and grant.
-    ExplicitDeny(Vec<Reason>, PolicyType),
+    ExplicitDeny(Reasons, PolicyType),
     /// Nothing allowed it; the cause says which side (key policy or IAM) was missing.
     ImplicitDeny(DenyCause),
 }
@@ -168,7 +168,7 @@ impl Decision {
         };
         trent_policy::Authorization {
             decision: trent_policy::Decision::ImplicitDeny,
-            reasons: Vec::new(),
+            reasons: Reasons::new(),
             deny_cause: Some(cause),
         }
         .access_denied_message(principal_arn, action, resource)

@@ -10,6 +10,7 @@
 mod directory;
 mod error;
 mod groups;
+mod managed_policies;
 mod policies;
 pub mod records;
 mod roles;

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use trent_core::asymmetric_ops::{
+use trent_core::crypto::{
     DeriveSharedSecretInput, GenerateDataKeyPairInput, MacInput, SignInput, VerifyInput,
 };
 use trent_core::{Caller, Kms};

@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 use super::error::ApiError;
 use super::operation::Operation;
 use super::shapes::*;
-use trent_core::crypto_ops::{DecryptInput, EncryptInput, GenerateDataKeyInput, ReEncryptInput};
+use trent_core::crypto::{DecryptInput, EncryptInput, GenerateDataKeyInput, ReEncryptInput};
 
 type ApiResult = Result<Vec<u8>, ApiError>;
 

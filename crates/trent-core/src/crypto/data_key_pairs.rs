@@ -1,0 +1,117 @@
+//! GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext: a fresh asymmetric key pair
+//! for the caller to use outside KMS, its private key sealed under a symmetric KMS key.
+//!
+//! The pair is generated per request and never stored; the KMS key only seals the private
+//! key, exactly as GenerateDataKey seals a data key.
+
+use std::collections::BTreeMap;
+
+use trent_crypto::MaterialId;
+use trent_crypto::asymmetric::{self, AsymmetricKey};
+use trent_crypto::spec::{DataKeyPairSpec, KeySpec, KeyUsage, WireEnum};
+use zeroize::Zeroizing;
+
+use super::{refuse_recipient, seal};
+use crate::authz::{Access, Resource};
+use crate::caller::Caller;
+use crate::error::{KmsError, KmsResult};
+use crate::ids::KeyIdForms;
+use crate::keys::require_usable;
+use crate::service::Kms;
+use crate::validate;
+
+#[derive(Default)]
+pub struct GenerateDataKeyPairInput {
+    pub key_id: Option<String>,
+    pub key_pair_spec: Option<String>,
+    pub encryption_context: BTreeMap<String, String>,
+    pub grant_tokens: Vec<String>,
+    pub has_recipient: bool,
+    pub dry_run: bool,
+}
+
+pub struct GenerateDataKeyPairOutput {
+    pub private_key_ciphertext_blob: Vec<u8>,
+    /// `None` for GenerateDataKeyPairWithoutPlaintext.
+    pub private_key_plaintext: Option<Zeroizing<Vec<u8>>>,
+    pub public_key: Vec<u8>,
+    pub key_arn: String,
+    pub key_pair_spec: DataKeyPairSpec,
+    pub key_material_id: MaterialId,
+}
+
+impl Kms {
+    /// GenerateDataKeyPair (`with_plaintext`) or GenerateDataKeyPairWithoutPlaintext.
+    pub async fn generate_data_key_pair(
+        &self,
+        caller: &Caller,
+        input: GenerateDataKeyPairInput,
+        with_plaintext: bool,
+    ) -> KmsResult<GenerateDataKeyPairOutput> {
+        let key_id = validate::required("keyId", input.key_id.as_deref())?;
+        let spec_name = validate::required("keyPairSpec", input.key_pair_spec.as_deref())?;
+        let pair_spec = validate::enum_value::<DataKeyPairSpec>("keyPairSpec", spec_name)?;
+        let tokens = self.open_grant_tokens(&input.grant_tokens)?;
+        refuse_recipient(input.has_recipient)?;
+        let action = if with_plaintext {
+            "kms:GenerateDataKeyPair"
+        } else {
+            "kms:GenerateDataKeyPairWithoutPlaintext"
+        };
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
+        self.check(
+            caller,
+            Access::new(action, Resource::Key(&key))
+                .encryption_context(&input.encryption_context)
+                .named_as(key_id)
+                .condition("kms:DataKeyPairSpec", pair_spec.as_str())
+                .grant_tokens(&tokens),
+        )?;
+        require_usable(&key.record)?;
+        if key.record.key_spec != KeySpec::SymmetricDefault
+            || key.record.key_usage != KeyUsage::EncryptDecrypt
+        {
+            return Err(KmsError::InvalidKeyUsage(format!(
+                "{} key usage is {} and key spec is {}, which is not valid for this operation.",
+                key.arn(),
+                key.record.key_usage.as_str(),
+                key.record.key_spec.as_str()
+            )));
+        }
+        let spec = pair_spec.key_spec();
+        if matches!(
+            pair_spec,
+            DataKeyPairSpec::Sm2
+                | DataKeyPairSpec::MlKem512
+                | DataKeyPairSpec::MlKem768
+                | DataKeyPairSpec::MlKem1024
+        ) {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "KeyPairSpec {} is not supported by this Trent server yet",
+                pair_spec.as_str()
+            )));
+        }
+        if input.dry_run {
+            return Err(KmsError::DryRunOperation);
+        }
+        // Generation of RSA-4096 takes up to a second: keep it off the async workers.
+        let (der, public_key) = tokio::task::spawn_blocking(move || -> KmsResult<_> {
+            let der = asymmetric::generate_pkcs8(spec)?;
+            let public = AsymmetricKey::from_pkcs8(spec, KeyUsage::SignVerify, &der)?
+                .public_key_der()
+                .to_vec();
+            Ok((der, public))
+        })
+        .await
+        .map_err(|e| KmsError::Internal(e.to_string()))??;
+        let private_key_ciphertext_blob = seal(&key, &input.encryption_context, &der)?;
+        Ok(GenerateDataKeyPairOutput {
+            private_key_ciphertext_blob,
+            private_key_plaintext: with_plaintext.then_some(der),
+            public_key,
+            key_arn: key.arn().to_string(),
+            key_pair_spec: pair_spec,
+            key_material_id: key.record.current_material,
+        })
+    }
+}

@@ -1,0 +1,80 @@
+//! DeriveSharedSecret: ECDH between a KEY_AGREEMENT key's private key and a peer's public
+//! key. The shared secret is returned raw, as AWS does; deriving keys from it is the caller's
+//! job.
+
+use trent_crypto::spec::{KeyAgreementAlgorithm, KeyUsage, WireEnum};
+use zeroize::Zeroizing;
+
+use super::{refuse_recipient, require_usage};
+use crate::authz::{Access, Resource};
+use crate::caller::Caller;
+use crate::error::{KmsError, KmsResult};
+use crate::ids::KeyIdForms;
+use crate::keys::require_usable;
+use crate::service::Kms;
+use crate::validate;
+
+/// Largest peer public key for DeriveSharedSecret (AWS's PublicKeyType bound).
+pub const MAX_PUBLIC_KEY: usize = 8192;
+
+#[derive(Default)]
+pub struct DeriveSharedSecretInput {
+    pub key_id: Option<String>,
+    pub key_agreement_algorithm: Option<String>,
+    pub public_key: Option<Vec<u8>>,
+    pub grant_tokens: Vec<String>,
+    pub has_recipient: bool,
+    pub dry_run: bool,
+}
+
+pub struct DeriveSharedSecretOutput {
+    pub key_arn: String,
+    pub shared_secret: Zeroizing<Vec<u8>>,
+    pub key_agreement_algorithm: KeyAgreementAlgorithm,
+}
+
+impl Kms {
+    pub async fn derive_shared_secret(
+        &self,
+        caller: &Caller,
+        input: DeriveSharedSecretInput,
+    ) -> KmsResult<DeriveSharedSecretOutput> {
+        let key_id = validate::required("keyId", input.key_id.as_deref())?;
+        let alg_name = validate::required(
+            "keyAgreementAlgorithm",
+            input.key_agreement_algorithm.as_deref(),
+        )?;
+        let alg = validate::enum_value::<KeyAgreementAlgorithm>("keyAgreementAlgorithm", alg_name)?;
+        let peer = validate::required("publicKey", input.public_key.as_deref())?;
+        validate::blob_length("publicKey", peer, 1, MAX_PUBLIC_KEY)?;
+        let tokens = self.open_grant_tokens(&input.grant_tokens)?;
+        refuse_recipient(input.has_recipient)?;
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
+        self.check(
+            caller,
+            Access::new("kms:DeriveSharedSecret", Resource::Key(&key))
+                .named_as(key_id)
+                .condition("kms:KeyAgreementAlgorithm", alg.as_str())
+                .grant_tokens(&tokens),
+        )?;
+        require_usable(&key.record)?;
+        require_usage(&key, KeyUsage::KeyAgreement)?;
+        let private = key
+            .asymmetric()
+            .ok_or_else(|| KmsError::Internal("key agreement key without material".into()))?;
+        if input.dry_run {
+            return Err(KmsError::DryRunOperation);
+        }
+        let shared_secret = private.derive_shared_secret(peer).map_err(|_| {
+            KmsError::Validation(format!(
+                "PublicKey is not a valid DER-encoded SubjectPublicKeyInfo for key spec {}.",
+                key.record.key_spec.as_str()
+            ))
+        })?;
+        Ok(DeriveSharedSecretOutput {
+            key_arn: key.arn().to_string(),
+            shared_secret,
+            key_agreement_algorithm: alg,
+        })
+    }
+}

@@ -1,0 +1,110 @@
+//! Encrypt and Decrypt with an RSA ENCRYPT_DECRYPT key (RSAES_OAEP_SHA_1/256), reached from
+//! `symmetric.rs` when the request names one of those algorithms, and the plaintext-size rule
+//! ReEncrypt shares with them.
+//!
+//! As in AWS, the ciphertext is the raw OAEP output, not a ciphertext blob: it names no key,
+//! so Decrypt needs the `KeyId`, and no encryption context is bound to it.
+
+use trent_crypto::asymmetric;
+use trent_crypto::spec::{EncryptionAlgorithm, WireEnum};
+
+use super::{DecryptOutput, EncryptOutput, incompatible, rsa_key};
+use crate::authz::{Access, Resource};
+use crate::cache::LoadedKey;
+use crate::caller::Caller;
+use crate::error::{KmsError, KmsResult};
+use crate::grants::GrantTokens;
+use crate::ids::KeyIdForms;
+use crate::keys::require_usable;
+use crate::service::Kms;
+
+impl Kms {
+    /// Encrypt with an RSA key (RSAES_OAEP_*): the ciphertext is the raw OAEP output, as in AWS.
+    pub(crate) async fn encrypt_asymmetric(
+        &self,
+        caller: &Caller,
+        tokens: &GrantTokens,
+        key_id: &str,
+        plaintext: &[u8],
+        algorithm: EncryptionAlgorithm,
+        dry_run: bool,
+    ) -> KmsResult<EncryptOutput> {
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
+        self.check(
+            caller,
+            Access::new("kms:Encrypt", Resource::Key(&key))
+                .algorithm(algorithm.as_str())
+                .named_as(key_id)
+                .grant_tokens(tokens),
+        )?;
+        require_usable(&key.record)?;
+        let private = rsa_key(&key, algorithm)?;
+        require_rsa_plaintext_fits(&key, algorithm, plaintext)?;
+        if dry_run {
+            return Err(KmsError::DryRunOperation);
+        }
+        Ok(EncryptOutput {
+            ciphertext_blob: private.encrypt(algorithm, plaintext)?,
+            key_arn: key.arn().to_string(),
+            encryption_algorithm: algorithm,
+        })
+    }
+
+    /// Decrypt of RSA ciphertext: AWS requires the KeyId, since raw OAEP output names no key.
+    pub(crate) async fn decrypt_asymmetric(
+        &self,
+        caller: &Caller,
+        tokens: &GrantTokens,
+        key_id: Option<&str>,
+        ciphertext: &[u8],
+        algorithm: EncryptionAlgorithm,
+        dry_run: bool,
+    ) -> KmsResult<DecryptOutput> {
+        let key_id = key_id.ok_or_else(|| {
+            KmsError::Validation(
+                "KeyId is required when decrypting with an asymmetric KMS key (EncryptionAlgorithm other than SYMMETRIC_DEFAULT).".into(),
+            )
+        })?;
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
+        self.check(
+            caller,
+            Access::new("kms:Decrypt", Resource::Key(&key))
+                .algorithm(algorithm.as_str())
+                .named_as(key_id)
+                .grant_tokens(tokens),
+        )?;
+        require_usable(&key.record)?;
+        let private = rsa_key(&key, algorithm)?;
+        if dry_run {
+            return Err(KmsError::DryRunOperation);
+        }
+        let plaintext = private
+            .decrypt(algorithm, ciphertext)
+            .map_err(|_| KmsError::InvalidCiphertext)?;
+        Ok(DecryptOutput {
+            key_arn: key.arn().to_string(),
+            plaintext,
+            encryption_algorithm: algorithm,
+            key_material_id: key.record.current_material,
+        })
+    }
+}
+
+/// Refuses a plaintext longer than OAEP with `algorithm` can encrypt under the key's modulus.
+pub(super) fn require_rsa_plaintext_fits(
+    key: &LoadedKey,
+    algorithm: EncryptionAlgorithm,
+    plaintext: &[u8],
+) -> KmsResult<()> {
+    let max = asymmetric::rsa_max_plaintext(key.record.key_spec, algorithm)
+        .ok_or_else(|| incompatible(algorithm.as_str(), key.record.key_spec))?;
+    if plaintext.len() > max {
+        return Err(KmsError::Validation(format!(
+            "Plaintext length {} exceeds the maximum of {max} bytes for key spec {} with {}.",
+            plaintext.len(),
+            key.record.key_spec.as_str(),
+            algorithm.as_str()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! Operations on SIGN_VERIFY keys: Sign and Verify, with AWS's rules for which message types
+//! each signing algorithm takes; and GetPublicKey, for any asymmetric key.
+//!
+//! The private key is parsed once when the key is loaded, so a Sign is one AWS-LC signing
+//! operation (RustCrypto for Ed25519ph and ML-DSA external μ).
+
+use trent_crypto::asymmetric::AsymmetricKey;
+use trent_crypto::spec::{KeyUsage, MessageType, SigningAlgorithm, WireEnum};
+use zeroize::Zeroizing;
+
+use super::{incompatible, require_usage};
+use crate::authz::{Access, Resource};
+use crate::cache::LoadedKey;
+use crate::caller::Caller;
+use crate::error::{KmsError, KmsResult};
+use crate::ids::KeyIdForms;
+use crate::keys::require_usable;
+use crate::model::KeyRecord;
+use crate::service::Kms;
+use crate::validate;
+
+/// Largest Sign/Verify/GenerateMac message (AWS's PlaintextType bound).
+pub const MAX_MESSAGE: usize = 4096;
+/// Largest Signature / Mac accepted (AWS's CiphertextType bound).
+pub const MAX_SIGNATURE: usize = 6144;
+
+#[derive(Default)]
+pub struct SignInput {
+    pub key_id: Option<String>,
+    pub message: Option<Zeroizing<Vec<u8>>>,
+    pub message_type: Option<String>,
+    pub signing_algorithm: Option<String>,
+    pub grant_tokens: Vec<String>,
+    pub dry_run: bool,
+}
+
+pub struct SignOutput {
+    pub key_arn: String,
+    pub signature: Vec<u8>,
+    pub signing_algorithm: SigningAlgorithm,
+}
+
+#[derive(Default)]
+pub struct VerifyInput {
+    pub key_id: Option<String>,
+    pub message: Option<Zeroizing<Vec<u8>>>,
+    pub message_type: Option<String>,
+    pub signature: Option<Vec<u8>>,
+    pub signing_algorithm: Option<String>,
+    pub grant_tokens: Vec<String>,
+    pub dry_run: bool,
+}
+
+pub struct VerifyOutput {
+    pub key_arn: String,
+    pub signing_algorithm: SigningAlgorithm,
+}
+
+pub struct PublicKeyOutput {
+    pub record: KeyRecord,
+    pub public_key: Vec<u8>,
+}
+
+impl Kms {
+    pub async fn sign(&self, caller: &Caller, input: SignInput) -> KmsResult<SignOutput> {
+        let key_id = validate::required("keyId", input.key_id.as_deref())?;
+        let message = validate::required("message", input.message.as_ref())?;
+        validate::blob_length("message", message, 1, MAX_MESSAGE)?;
+        let alg_name = validate::required("signingAlgorithm", input.signing_algorithm.as_deref())?;
+        let alg = validate::enum_value::<SigningAlgorithm>("signingAlgorithm", alg_name)?;
+        let message_type = message_type(input.message_type.as_deref())?;
+        let tokens = self.open_grant_tokens(&input.grant_tokens)?;
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
+        self.check(
+            caller,
+            signing_access("kms:Sign", &key, alg, message_type, key_id).grant_tokens(&tokens),
+        )?;
+        require_usable(&key.record)?;
+        let private = signing_key(&key, alg)?;
+        check_message(alg, message_type, message)?;
+        if input.dry_run {
+            return Err(KmsError::DryRunOperation);
+        }
+        let signature = private.sign(alg, message_type, message)?;
+        Ok(SignOutput {
+            key_arn: key.arn().to_string(),
+            signature,
+            signing_algorithm: alg,
+        })
+    }
+
+    pub async fn verify(&self, caller: &Caller, input: VerifyInput) -> KmsResult<VerifyOutput> {
+        let key_id = validate::required("keyId", input.key_id.as_deref())?;
+        let message = validate::required("message", input.message.as_ref())?;
+        validate::blob_length("message", message, 1, MAX_MESSAGE)?;
+        let signature = validate::required("signature", input.signature.as_deref())?;
+        validate::blob_length("signature", signature, 1, MAX_SIGNATURE)?;
+        let alg_name = validate::required("signingAlgorithm", input.signing_algorithm.as_deref())?;
+        let alg = validate::enum_value::<SigningAlgorithm>("signingAlgorithm", alg_name)?;
+        let message_type = message_type(input.message_type.as_deref())?;
+        let tokens = self.open_grant_tokens(&input.grant_tokens)?;
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
+        self.check(
+            caller,
+            signing_access("kms:Verify", &key, alg, message_type, key_id).grant_tokens(&tokens),
+        )?;
+        require_usable(&key.record)?;
+        let private = signing_key(&key, alg)?;
+        check_message(alg, message_type, message)?;
+        if input.dry_run {
+            return Err(KmsError::DryRunOperation);
+        }
+        if !private.verify(alg, message_type, message, signature)? {
+            return Err(KmsError::InvalidSignature(
+                "Signature verification failed.".into(),
+            ));
+        }
+        Ok(VerifyOutput {
+            key_arn: key.arn().to_string(),
+            signing_algorithm: alg,
+        })
+    }
+
+    pub async fn get_public_key(
+        &self,
+        caller: &Caller,
+        key_id: Option<&str>,
+        grant_tokens: &[String],
+    ) -> KmsResult<PublicKeyOutput> {
+        let key_id = validate::required("keyId", key_id)?;
+        let tokens = self.open_grant_tokens(grant_tokens)?;
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
+        self.check(
+            caller,
+            Access::new("kms:GetPublicKey", Resource::Key(&key)).grant_tokens(&tokens),
+        )?;
+        require_usable(&key.record)?;
+        let private = key.asymmetric().ok_or_else(|| {
+            KmsError::UnsupportedOperation(format!(
+                "{} key spec {} does not have a public key.",
+                key.arn(),
+                key.record.key_spec.as_str()
+            ))
+        })?;
+        Ok(PublicKeyOutput {
+            record: key.record.clone(),
+            public_key: private.public_key_der().to_vec(),
+        })
+    }
+}
+
+/// The permission check of Sign and Verify, with their condition keys.
+fn signing_access<'a>(
+    action: &'a str,
+    key: &'a LoadedKey,
+    alg: SigningAlgorithm,
+    message_type: MessageType,
+    key_id: &'a str,
+) -> Access<'a> {
+    Access::new(action, Resource::Key(key))
+        .named_as(key_id)
+        .condition("kms:SigningAlgorithm", alg.as_str())
+        .condition("kms:MessageType", message_type.as_str())
+}
+
+/// The `MessageType` member; absent means RAW, as in AWS.
+fn message_type(value: Option<&str>) -> KmsResult<MessageType> {
+    value.map_or(Ok(MessageType::Raw), |v| {
+        validate::enum_value("messageType", v)
+    })
+}
+
+/// The private key of a SIGN_VERIFY key, after checking `alg` fits its spec.
+fn signing_key(key: &LoadedKey, alg: SigningAlgorithm) -> KmsResult<&AsymmetricKey> {
+    require_usage(key, KeyUsage::SignVerify)?;
+    if !key.record.key_spec.signing_algorithms().contains(&alg) {
+        return Err(incompatible(alg.as_str(), key.record.key_spec));
+    }
+    key.asymmetric()
+        .ok_or_else(|| KmsError::Internal("signing key without asymmetric material".into()))
+}
+
+/// AWS's rules for the message of Sign/Verify given the algorithm and message type:
+/// ED25519_SHA_512 signs RAW only and ED25519_PH_SHA_512 DIGEST only; ML-DSA takes RAW or a
+/// 64-byte EXTERNAL_MU; the others take RAW or a DIGEST of their hash's length.
+fn check_message(
+    alg: SigningAlgorithm,
+    message_type: MessageType,
+    message: &[u8],
+) -> KmsResult<()> {
+    use SigningAlgorithm::{Ed25519PhSha512, Ed25519Sha512, MlDsaShake256};
+    let not_valid = || {
+        KmsError::Validation(format!(
+            "MessageType {} is not valid with signing algorithm {}.",
+            message_type.as_str(),
+            alg.as_str()
+        ))
+    };
+    match (alg, message_type) {
+        (MlDsaShake256, MessageType::ExternalMu) => {
+            if message.len() != 64 {
+                return Err(KmsError::Validation(
+                    "Message must be 64 bytes long when MessageType is EXTERNAL_MU.".into(),
+                ));
+            }
+            Ok(())
+        }
+        (_, MessageType::ExternalMu)
+        | (Ed25519Sha512 | MlDsaShake256, MessageType::Digest)
+        | (Ed25519PhSha512, MessageType::Raw) => Err(not_valid()),
+        (_, MessageType::Digest) => {
+            if Some(message.len()) != alg.digest_len() {
+                return Err(KmsError::Validation(format!(
+                    "Digest is invalid length for algorithm {}.",
+                    alg.as_str()
+                )));
+            }
+            Ok(())
+        }
+        (_, MessageType::Raw) => Ok(()),
+    }
+}

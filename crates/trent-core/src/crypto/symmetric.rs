@@ -1,0 +1,234 @@
+//! Operations on symmetric encryption keys: Encrypt, Decrypt, GenerateDataKey,
+//! GenerateDataKeyWithoutPlaintext, and GenerateRandom (which uses no key).
+//!
+//! This is the hot path. On a cache hit nothing here touches storage: the key comes from the
+//! cache, authorization is in memory, and the work is one AES-GCM operation. Encrypt and
+//! Decrypt with an RSAES_OAEP_* algorithm arrive here too and are handed to `rsa.rs`.
+
+use std::collections::BTreeMap;
+
+use trent_crypto::spec::{DataKeySpec, EncryptionAlgorithm, WireEnum};
+use trent_crypto::{MaterialId, random};
+use zeroize::Zeroizing;
+
+use super::{
+    CiphertextUse, encryption_algorithm, open, refuse_recipient, require_symmetric_encryption, seal,
+};
+use crate::authz::{Access, Resource};
+use crate::caller::Caller;
+use crate::error::{KmsError, KmsResult};
+use crate::ids::KeyIdForms;
+use crate::keys::require_usable;
+use crate::service::Kms;
+use crate::validate;
+
+/// Largest plaintext Encrypt accepts.
+pub const MAX_PLAINTEXT: usize = 4096;
+/// Largest ciphertext blob accepted.
+pub const MAX_CIPHERTEXT: usize = 6144;
+
+#[derive(Default)]
+pub struct EncryptInput {
+    pub key_id: Option<String>,
+    pub plaintext: Option<Zeroizing<Vec<u8>>>,
+    pub encryption_context: BTreeMap<String, String>,
+    pub grant_tokens: Vec<String>,
+    pub encryption_algorithm: Option<String>,
+    pub dry_run: bool,
+}
+
+pub struct EncryptOutput {
+    pub ciphertext_blob: Vec<u8>,
+    pub key_arn: String,
+    pub encryption_algorithm: EncryptionAlgorithm,
+}
+
+#[derive(Default)]
+pub struct DecryptInput {
+    pub ciphertext_blob: Option<Vec<u8>>,
+    pub encryption_context: BTreeMap<String, String>,
+    pub grant_tokens: Vec<String>,
+    pub key_id: Option<String>,
+    pub encryption_algorithm: Option<String>,
+    pub dry_run: bool,
+}
+
+pub struct DecryptOutput {
+    pub key_arn: String,
+    pub plaintext: Zeroizing<Vec<u8>>,
+    pub encryption_algorithm: EncryptionAlgorithm,
+    pub key_material_id: MaterialId,
+}
+
+#[derive(Default)]
+pub struct GenerateDataKeyInput {
+    pub key_id: Option<String>,
+    pub encryption_context: BTreeMap<String, String>,
+    pub number_of_bytes: Option<i64>,
+    pub key_spec: Option<String>,
+    pub grant_tokens: Vec<String>,
+    pub has_recipient: bool,
+    pub dry_run: bool,
+}
+
+pub struct GenerateDataKeyOutput {
+    pub ciphertext_blob: Vec<u8>,
+    /// `None` for GenerateDataKeyWithoutPlaintext.
+    pub plaintext: Option<Zeroizing<Vec<u8>>>,
+    pub key_arn: String,
+    pub key_material_id: MaterialId,
+}
+
+impl Kms {
+    pub async fn encrypt(&self, caller: &Caller, input: EncryptInput) -> KmsResult<EncryptOutput> {
+        let key_id = validate::required("keyId", input.key_id.as_deref())?;
+        let plaintext = validate::required("plaintext", input.plaintext.as_ref())?;
+        validate::blob_length("plaintext", plaintext, 1, MAX_PLAINTEXT)?;
+        let tokens = self.open_grant_tokens(&input.grant_tokens)?;
+        let algorithm =
+            encryption_algorithm("encryptionAlgorithm", input.encryption_algorithm.as_deref())?;
+        if algorithm != EncryptionAlgorithm::SymmetricDefault {
+            return self
+                .encrypt_asymmetric(caller, &tokens, key_id, plaintext, algorithm, input.dry_run)
+                .await;
+        }
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
+        self.check(
+            caller,
+            Access::new("kms:Encrypt", Resource::Key(&key))
+                .encryption_context(&input.encryption_context)
+                .algorithm(algorithm.as_str())
+                .named_as(key_id)
+                .grant_tokens(&tokens),
+        )?;
+        require_usable(&key.record)?;
+        require_symmetric_encryption(&key, algorithm)?;
+        if input.dry_run {
+            return Err(KmsError::DryRunOperation);
+        }
+        let ciphertext_blob = seal(&key, &input.encryption_context, plaintext)?;
+        Ok(EncryptOutput {
+            ciphertext_blob,
+            key_arn: key.arn().to_string(),
+            encryption_algorithm: algorithm,
+        })
+    }
+
+    pub async fn decrypt(&self, caller: &Caller, input: DecryptInput) -> KmsResult<DecryptOutput> {
+        let blob = validate::required("ciphertextBlob", input.ciphertext_blob.as_deref())?;
+        validate::blob_length("ciphertextBlob", blob, 1, MAX_CIPHERTEXT)?;
+        let tokens = self.open_grant_tokens(&input.grant_tokens)?;
+        let algorithm =
+            encryption_algorithm("encryptionAlgorithm", input.encryption_algorithm.as_deref())?;
+        if algorithm != EncryptionAlgorithm::SymmetricDefault {
+            return self
+                .decrypt_asymmetric(
+                    caller,
+                    &tokens,
+                    input.key_id.as_deref(),
+                    blob,
+                    algorithm,
+                    input.dry_run,
+                )
+                .await;
+        }
+        let (key, parsed) = self
+            .key_for_ciphertext(
+                caller,
+                blob,
+                input.key_id.as_deref(),
+                CiphertextUse {
+                    action: "kms:Decrypt",
+                    algorithm,
+                    context: &input.encryption_context,
+                    same_key_as: None,
+                    grant_tokens: &tokens,
+                },
+            )
+            .await?;
+        if input.dry_run {
+            return Err(KmsError::DryRunOperation);
+        }
+        let plaintext = open(&key, &parsed, &input.encryption_context)?;
+        Ok(DecryptOutput {
+            key_arn: key.arn().to_string(),
+            plaintext,
+            encryption_algorithm: algorithm,
+            key_material_id: parsed.material_id,
+        })
+    }
+
+    /// GenerateDataKey (`with_plaintext`) or GenerateDataKeyWithoutPlaintext.
+    pub async fn generate_data_key(
+        &self,
+        caller: &Caller,
+        input: GenerateDataKeyInput,
+        with_plaintext: bool,
+    ) -> KmsResult<GenerateDataKeyOutput> {
+        let key_id = validate::required("keyId", input.key_id.as_deref())?;
+        let tokens = self.open_grant_tokens(&input.grant_tokens)?;
+        let len = match (input.key_spec.as_deref(), input.number_of_bytes) {
+            (Some(spec), None) => validate::enum_value::<DataKeySpec>("keySpec", spec)?.byte_len(),
+            (None, Some(n)) => {
+                validate::range("numberOfBytes", n, 1, 1024)?;
+                usize::try_from(n).map_err(|_| KmsError::Internal("range-checked length".into()))?
+            }
+            _ => {
+                return Err(KmsError::Validation(
+                    "Please specify either number of bytes or key spec.".into(),
+                ));
+            }
+        };
+        refuse_recipient(input.has_recipient)?;
+        let action = if with_plaintext {
+            "kms:GenerateDataKey"
+        } else {
+            "kms:GenerateDataKeyWithoutPlaintext"
+        };
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
+        self.check(
+            caller,
+            Access::new(action, Resource::Key(&key))
+                .encryption_context(&input.encryption_context)
+                .algorithm(EncryptionAlgorithm::SymmetricDefault.as_str())
+                .named_as(key_id)
+                .grant_tokens(&tokens),
+        )?;
+        require_usable(&key.record)?;
+        require_symmetric_encryption(&key, EncryptionAlgorithm::SymmetricDefault)?;
+        if input.dry_run {
+            return Err(KmsError::DryRunOperation);
+        }
+        let data_key = random::secret_bytes(len)?;
+        let ciphertext_blob = seal(&key, &input.encryption_context, &data_key)?;
+        Ok(GenerateDataKeyOutput {
+            ciphertext_blob,
+            plaintext: with_plaintext.then_some(data_key),
+            key_arn: key.arn().to_string(),
+            key_material_id: key.record.current_material,
+        })
+    }
+
+    pub async fn generate_random(
+        &self,
+        caller: &Caller,
+        number_of_bytes: Option<i64>,
+        custom_key_store_id: Option<&str>,
+        has_recipient: bool,
+    ) -> KmsResult<Zeroizing<Vec<u8>>> {
+        let n = number_of_bytes
+            .ok_or_else(|| KmsError::Validation("NumberOfBytes is required.".into()))?;
+        validate::range("numberOfBytes", n, 1, 1024)?;
+        if let Some(id) = custom_key_store_id {
+            validate::length("customKeyStoreId", id, 1, 64)?;
+            return Err(KmsError::CustomKeyStoreNotFound(format!(
+                "Custom key store '{id}' does not exist"
+            )));
+        }
+        refuse_recipient(has_recipient)?;
+        self.authorize(caller, "kms:GenerateRandom", Resource::Any)?;
+        let n =
+            usize::try_from(n).map_err(|_| KmsError::Internal("range-checked length".into()))?;
+        Ok(random::secret_bytes(n)?)
+    }
+}

@@ -1,0 +1,68 @@
+//! Key material in its parsed, ready-to-use form, and the two ways Trent makes it: generating
+//! fresh material for a new key (CreateKey) and parsing stored material unwrapped from the root
+//! key (loading a key into the cache).
+//!
+//! Material is parsed once, here, so the request path never parses key bytes: the cache holds
+//! each version as a [`Material`] and the operations read it from there.
+
+use trent_crypto::asymmetric::{self, AsymmetricKey};
+use trent_crypto::spec::{KeySpec, KeyUsage};
+use trent_crypto::{HmacKey, SymmetricKey};
+use zeroize::Zeroizing;
+
+use crate::error::{KmsError, KmsResult};
+
+/// One version of a key's material, parsed once when the key is loaded (the hot path never
+/// parses key material).
+#[expect(
+    clippy::large_enum_variant,
+    reason = "each Material already sits in its own Arc; boxing the AES key would add an indirection to the hot path"
+)]
+pub enum Material {
+    Symmetric(SymmetricKey),
+    Asymmetric(AsymmetricKey),
+    Hmac(HmacKey),
+}
+
+/// Fresh material for a new key: the bytes to wrap at rest and the parsed, cached form.
+pub(crate) fn generate_material(
+    spec: KeySpec,
+    usage: KeyUsage,
+) -> KmsResult<(Zeroizing<Vec<u8>>, Material)> {
+    match spec {
+        KeySpec::SymmetricDefault => {
+            let key = SymmetricKey::generate()?;
+            let raw = Zeroizing::new(key.expose_bytes().to_vec());
+            Ok((raw, Material::Symmetric(key)))
+        }
+        KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
+            let key = HmacKey::generate(spec)?
+                .ok_or_else(|| KmsError::Internal("HMAC spec without key length".into()))?;
+            let raw = Zeroizing::new(key.expose_bytes().to_vec());
+            Ok((raw, Material::Hmac(key)))
+        }
+        _ => {
+            let der = asymmetric::generate_pkcs8(spec)?;
+            let key = AsymmetricKey::from_pkcs8(spec, usage, &der)?;
+            Ok((der, Material::Asymmetric(key)))
+        }
+    }
+}
+
+/// Parses unwrapped stored material of a key of `spec` and `usage`.
+pub(crate) fn parse_material(spec: KeySpec, usage: KeyUsage, raw: &[u8]) -> KmsResult<Material> {
+    let wrong = || KmsError::Internal("stored key material does not fit its key spec".into());
+    match spec {
+        KeySpec::SymmetricDefault => SymmetricKey::from_bytes(raw)
+            .map(Material::Symmetric)
+            .ok_or_else(wrong),
+        KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
+            HmacKey::from_bytes(spec, raw)
+                .map(Material::Hmac)
+                .ok_or_else(wrong)
+        }
+        _ => Ok(Material::Asymmetric(AsymmetricKey::from_pkcs8(
+            spec, usage, raw,
+        )?)),
+    }
+}

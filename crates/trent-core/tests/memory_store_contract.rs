@@ -1,0 +1,936 @@
+//! The store contract, run against `MemoryStore`: the same checks as `trent-store-sqlite`'s
+//! conformance suite (copied from `crates/trent-store-sqlite/tests/conformance.rs`; keep them in
+//! step), plus the finer points of SQLite's behaviour `MemoryStore` reproduces: missing parent
+//! rows, result order where the SQL has no `ORDER BY`, atomic multi-row changes, session expiry
+//! and grant tombstones.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+use std::sync::Arc;
+
+use trent_core::memory_store::MemoryStore;
+use trent_core::model::{
+    AccessKeyRecord, AccountRecord, AliasRecord, ExpirationModel, GrantRow, IamDocument,
+    ImportParams, KeyLifecycle, KeyRecord, RotationRecord, RotationType, SessionRecord,
+    StoredMaterial, Tag,
+};
+use trent_core::store::{Page, Store, StoreError};
+use trent_crypto::MaterialId;
+use trent_crypto::import::{WrappingAlgorithm, WrappingKeySpec};
+use trent_crypto::spec::{KeySpec, KeyState, KeyUsage, Origin};
+
+const ACCOUNT: &str = "111122223333";
+
+fn key(id: &str, account: &str) -> KeyRecord {
+    KeyRecord {
+        key_id: id.into(),
+        account_id: account.into(),
+        region: "us-east-1".into(),
+        created_ms: 1,
+        description: "d".into(),
+        key_spec: KeySpec::SymmetricDefault,
+        key_usage: KeyUsage::EncryptDecrypt,
+        origin: Origin::AwsKms,
+        state: KeyState::Enabled,
+        policy: "{}".into(),
+        tags: vec![Tag {
+            key: "a".into(),
+            value: "1".into(),
+        }],
+        current_material: MaterialId([1; 32]),
+        multi_region: false,
+        lifecycle: Default::default(),
+    }
+}
+
+fn material(id: &str) -> StoredMaterial {
+    StoredMaterial {
+        key_id: id.into(),
+        material_id: MaterialId([1; 32]),
+        wrapped: vec![9, 9, 9],
+        created_ms: 1,
+    }
+}
+
+async fn suite(store: Arc<dyn Store>) {
+    store
+        .put_account(&AccountRecord {
+            account_id: "111122223333".into(),
+            created_ms: 1,
+        })
+        .await
+        .unwrap();
+    store
+        .put_account(&AccountRecord {
+            account_id: "111122223333".into(),
+            created_ms: 2,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.accounts().await.unwrap().len(),
+        1,
+        "put_account is idempotent"
+    );
+
+    let ak = AccessKeyRecord {
+        access_key_id: "AKIA1".into(),
+        account_id: "111122223333".into(),
+        principal_arn: "arn:aws:iam::111122223333:root".into(),
+        wrapped_secret: vec![1, 2],
+        active: true,
+        created_ms: 1,
+    };
+    store.put_access_key(&ak).await.unwrap();
+    store
+        .put_access_key(&AccessKeyRecord {
+            wrapped_secret: vec![3],
+            ..ak.clone()
+        })
+        .await
+        .unwrap();
+    let keys = store.access_keys().await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].wrapped_secret, vec![3], "put_access_key replaces");
+
+    for id in ["b", "a", "c"] {
+        store
+            .insert_key(&key(id, "111122223333"), &material(id))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .insert_key(&key("a", "111122223333"), &material("a"))
+            .await,
+        Err(StoreError::AlreadyExists)
+    );
+    let (k, m) = store.key("a").await.unwrap().unwrap();
+    assert_eq!(k, key("a", "111122223333"));
+    assert_eq!(m, vec![material("a")]);
+    assert!(store.key("zz").await.unwrap().is_none());
+
+    let mut changed = key("a", "111122223333");
+    changed.state = KeyState::Disabled;
+    changed.description = "new".into();
+    changed.tags.push(Tag {
+        key: "b".into(),
+        value: "".into(),
+    });
+    store.update_key(&changed).await.unwrap();
+    assert_eq!(store.key("a").await.unwrap().unwrap().0, changed);
+    assert_eq!(
+        store.update_key(&key("nope", "111122223333")).await,
+        Err(StoreError::NotFound)
+    );
+
+    let page1 = store
+        .list_keys(
+            "111122223333",
+            "us-east-1",
+            Page {
+                after: None,
+                limit: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page1, vec!["a", "b"]);
+    let page2 = store
+        .list_keys(
+            "111122223333",
+            "us-east-1",
+            Page {
+                after: Some("b"),
+                limit: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page2, vec!["c"]);
+    assert!(
+        store
+            .list_keys(
+                "111122223333",
+                "eu-west-1",
+                Page {
+                    after: None,
+                    limit: 10
+                }
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let alias = |name: &str, target: &str| AliasRecord {
+        account_id: "111122223333".into(),
+        region: "us-east-1".into(),
+        alias_name: name.into(),
+        target_key_id: target.into(),
+        created_ms: 1,
+        updated_ms: 1,
+    };
+    store.insert_alias(&alias("alias/x", "a")).await.unwrap();
+    store.insert_alias(&alias("alias/y", "b")).await.unwrap();
+    assert_eq!(
+        store.insert_alias(&alias("alias/x", "b")).await,
+        Err(StoreError::AlreadyExists)
+    );
+    store.update_alias(&alias("alias/x", "c")).await.unwrap();
+    assert_eq!(
+        store
+            .alias("111122223333", "us-east-1", "alias/x")
+            .await
+            .unwrap()
+            .unwrap()
+            .target_key_id,
+        "c"
+    );
+    let only_b = store
+        .list_aliases(
+            "111122223333",
+            "us-east-1",
+            Some("b"),
+            Page {
+                after: None,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(only_b, vec![alias("alias/y", "b")]);
+    let after_x = store
+        .list_aliases(
+            "111122223333",
+            "us-east-1",
+            None,
+            Page {
+                after: Some("alias/x"),
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(after_x.len(), 1);
+    store
+        .delete_alias("111122223333", "us-east-1", "alias/x")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .delete_alias("111122223333", "us-east-1", "alias/x")
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert!(
+        store
+            .alias("111122223333", "us-east-1", "alias/x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// The lifecycle part of the suite: materials added and removed with the key's metadata in one
+/// transaction, rotation history, due-work queries, whole-key deletion, import parameters and
+/// the clock offset.
+async fn lifecycle_suite(store: Arc<dyn Store>) {
+    let account = "111122223333";
+    store
+        .put_account(&AccountRecord {
+            account_id: account.into(),
+            created_ms: 1,
+        })
+        .await
+        .unwrap();
+    let mut k = key("k1", account);
+    store.insert_key(&k, &material("k1")).await.unwrap();
+    assert_eq!(
+        store.key("k1").await.unwrap().unwrap().0.lifecycle,
+        KeyLifecycle::default()
+    );
+
+    // Lifecycle fields round-trip through update_key.
+    k.lifecycle = KeyLifecycle {
+        rotation_period_days: Some(90),
+        next_rotation_ms: Some(1_000),
+        deletion_ms: None,
+        pending_window_days: None,
+        expiration_model: Some(ExpirationModel::KeyMaterialExpires),
+        valid_to_ms: Some(5_000),
+    };
+    store.update_key(&k).await.unwrap();
+    assert_eq!(store.key("k1").await.unwrap().unwrap().0, k);
+
+    // Due work: rotation (Enabled keys only), expiry, deletion.
+    assert!(store.keys_due(999).await.unwrap().is_empty());
+    assert_eq!(store.keys_due(1_000).await.unwrap(), vec!["k1".to_string()]);
+    k.state = KeyState::Disabled;
+    store.update_key(&k).await.unwrap();
+    assert!(
+        store.keys_due(1_000).await.unwrap().is_empty(),
+        "disabled keys do not rotate"
+    );
+    assert_eq!(store.keys_due(5_000).await.unwrap(), vec!["k1".to_string()]);
+
+    // Adding material moves the current id and records the rotation, atomically.
+    k.state = KeyState::Enabled;
+    k.current_material = MaterialId([2; 32]);
+    k.lifecycle.next_rotation_ms = Some(2_000);
+    let rotation = RotationRecord {
+        key_id: "k1".into(),
+        material_id: MaterialId([2; 32]),
+        rotation_type: RotationType::OnDemand,
+        rotation_ms: 10,
+    };
+    let m2 = StoredMaterial {
+        key_id: "k1".into(),
+        material_id: MaterialId([2; 32]),
+        wrapped: vec![8],
+        created_ms: 10,
+    };
+    store.add_material(&k, &m2, Some(&rotation)).await.unwrap();
+    let (record, materials) = store.key("k1").await.unwrap().unwrap();
+    assert_eq!(record, k);
+    assert_eq!(materials.len(), 2);
+    assert_eq!(store.rotations("k1").await.unwrap(), vec![rotation]);
+    // Re-adding an existing material id keeps the stored material.
+    store.add_material(&k, &m2, None).await.unwrap();
+    assert_eq!(store.key("k1").await.unwrap().unwrap().1.len(), 2);
+
+    // Deleting materials empties the key but keeps it.
+    k.state = KeyState::PendingImport;
+    store.delete_materials(&k).await.unwrap();
+    let (record, materials) = store.key("k1").await.unwrap().unwrap();
+    assert_eq!(record.state, KeyState::PendingImport);
+    assert!(materials.is_empty());
+
+    // A key without material, import parameters, then deleting the whole key.
+    let mut external = key("k2", account);
+    external.origin = Origin::External;
+    external.state = KeyState::PendingImport;
+    store.insert_key_without_material(&external).await.unwrap();
+    assert!(store.key("k2").await.unwrap().unwrap().1.is_empty());
+    let params = ImportParams {
+        token: "aa".into(),
+        key_id: "k2".into(),
+        wrapping_algorithm: WrappingAlgorithm::RsaAesKeyWrapSha256,
+        wrapping_key_spec: WrappingKeySpec::Rsa4096,
+        wrapped_private_key: vec![1, 2, 3],
+        created_ms: 1,
+        expires_ms: 100,
+    };
+    store.insert_import_params(&params).await.unwrap();
+    assert_eq!(
+        store.import_params("aa").await.unwrap(),
+        Some(params.clone())
+    );
+    assert!(store.import_params("bb").await.unwrap().is_none());
+    assert_eq!(store.delete_expired_import_params(99).await.unwrap(), 0);
+    assert_eq!(store.delete_expired_import_params(100).await.unwrap(), 1);
+    store.insert_import_params(&params).await.unwrap();
+
+    let alias = AliasRecord {
+        account_id: account.into(),
+        region: "us-east-1".into(),
+        alias_name: "alias/doomed".into(),
+        target_key_id: "k2".into(),
+        created_ms: 1,
+        updated_ms: 1,
+    };
+    store.insert_alias(&alias).await.unwrap();
+    external.state = KeyState::PendingDeletion;
+    external.lifecycle.deletion_ms = Some(7_000);
+    store.update_key(&external).await.unwrap();
+    assert!(
+        store
+            .keys_due(6_999)
+            .await
+            .unwrap()
+            .iter()
+            .all(|id| id != "k2")
+    );
+    assert!(
+        store
+            .keys_due(7_000)
+            .await
+            .unwrap()
+            .contains(&"k2".to_string())
+    );
+    assert_eq!(store.delete_key("k2").await.unwrap(), vec![alias]);
+    assert!(store.key("k2").await.unwrap().is_none());
+    assert!(store.import_params("aa").await.unwrap().is_none());
+    assert!(
+        store
+            .alias(account, "us-east-1", "alias/doomed")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.delete_key("k2").await, Err(StoreError::NotFound));
+
+    // The clock offset.
+    assert_eq!(store.clock_offset_ms().await.unwrap(), 0);
+    store.set_clock_offset_ms(86_400_000).await.unwrap();
+    store.set_clock_offset_ms(2 * 86_400_000).await.unwrap();
+    assert_eq!(store.clock_offset_ms().await.unwrap(), 2 * 86_400_000);
+}
+
+#[tokio::test]
+async fn memory_store_passes_the_conformance_suite() {
+    suite(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn memory_store_passes_the_lifecycle_conformance_suite() {
+    lifecycle_suite(Arc::new(MemoryStore::new())).await;
+}
+
+// The finer points: what SQLite's schema and query plans make observable.
+
+async fn with_account() -> MemoryStore {
+    let store = MemoryStore::new();
+    store
+        .put_account(&AccountRecord {
+            account_id: ACCOUNT.into(),
+            created_ms: 1,
+        })
+        .await
+        .unwrap();
+    store
+}
+
+fn access_key(id: &str) -> AccessKeyRecord {
+    AccessKeyRecord {
+        access_key_id: id.into(),
+        account_id: ACCOUNT.into(),
+        principal_arn: format!("arn:aws:iam::{ACCOUNT}:user/{id}"),
+        wrapped_secret: vec![1],
+        active: true,
+        created_ms: 1,
+    }
+}
+
+fn material_of(key_id: &str, id: u8, created_ms: i64) -> StoredMaterial {
+    StoredMaterial {
+        key_id: key_id.into(),
+        material_id: MaterialId([id; 32]),
+        wrapped: vec![id],
+        created_ms,
+    }
+}
+
+fn alias_of(name: &str, target: &str) -> AliasRecord {
+    AliasRecord {
+        account_id: ACCOUNT.into(),
+        region: "us-east-1".into(),
+        alias_name: name.into(),
+        target_key_id: target.into(),
+        created_ms: 1,
+        updated_ms: 1,
+    }
+}
+
+fn grant_row(id: &str, key_id: &str, retiring: Option<&str>) -> GrantRow {
+    GrantRow {
+        grant_id: id.into(),
+        key_id: key_id.into(),
+        retiring_principal: retiring.map(str::to_string),
+        body: "{}".into(),
+        retired_ms: None,
+    }
+}
+
+fn session(id: &str, expires_ms: i64) -> SessionRecord {
+    SessionRecord {
+        access_key_id: id.into(),
+        account_id: ACCOUNT.into(),
+        identity: "root".into(),
+        wrapped_secret: vec![1],
+        token_sha256: vec![0; 32],
+        expires_ms,
+        created_ms: 1,
+    }
+}
+
+fn import_params_for(token: &str, key_id: &str) -> ImportParams {
+    ImportParams {
+        token: token.into(),
+        key_id: key_id.into(),
+        wrapping_algorithm: WrappingAlgorithm::RsaAesKeyWrapSha256,
+        wrapping_key_spec: WrappingKeySpec::Rsa4096,
+        wrapped_private_key: vec![1],
+        created_ms: 1,
+        expires_ms: 100,
+    }
+}
+
+fn page(after: Option<&str>, limit: usize) -> Page<'_> {
+    Page { after, limit }
+}
+
+#[tokio::test]
+async fn a_missing_parent_row_is_a_constraint_violation_as_with_sqlites_foreign_keys() {
+    let store = MemoryStore::new();
+    // No account yet.
+    assert_eq!(
+        store.insert_key(&key("k", ACCOUNT), &material("k")).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(
+        store.insert_key_without_material(&key("k", ACCOUNT)).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(
+        store.put_access_key(&access_key("AKIA1")).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert!(store.access_keys().await.unwrap().is_empty());
+
+    let store = with_account().await;
+    store
+        .insert_key(&key("k", ACCOUNT), &material("k"))
+        .await
+        .unwrap();
+    // A material of a key that does not exist; the key insert is undone with it.
+    assert_eq!(
+        store
+            .insert_key(&key("k2", ACCOUNT), &material_of("nope", 2, 1))
+            .await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert!(store.key("k2").await.unwrap().is_none());
+    assert_eq!(
+        store.insert_alias(&alias_of("alias/x", "nope")).await,
+        Err(StoreError::AlreadyExists)
+    );
+    store.insert_alias(&alias_of("alias/x", "k")).await.unwrap();
+    assert_eq!(
+        store.update_alias(&alias_of("alias/x", "nope")).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(
+        store
+            .alias(ACCOUNT, "us-east-1", "alias/x")
+            .await
+            .unwrap()
+            .unwrap()
+            .target_key_id,
+        "k"
+    );
+    assert_eq!(
+        store.update_alias(&alias_of("alias/none", "k")).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.insert_grant(&grant_row("g", "nope", None)).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(
+        store
+            .insert_import_params(&import_params_for("t", "nope"))
+            .await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(
+        store
+            .add_material(&key("k", ACCOUNT), &material_of("nope", 2, 1), None)
+            .await,
+        Err(StoreError::AlreadyExists)
+    );
+}
+
+#[tokio::test]
+async fn add_material_changes_nothing_unless_every_part_succeeds() {
+    let store = with_account().await;
+    let k = key("k", ACCOUNT);
+    store.insert_key(&k, &material_of("k", 1, 1)).await.unwrap();
+    let rotation = RotationRecord {
+        key_id: "k".into(),
+        material_id: MaterialId([2; 32]),
+        rotation_type: RotationType::Automatic,
+        rotation_ms: 5,
+    };
+    store
+        .add_material(&k, &material_of("k", 2, 5), Some(&rotation))
+        .await
+        .unwrap();
+
+    // The same rotation again violates its primary key: neither the new material nor the new
+    // metadata is kept.
+    let mut changed = k.clone();
+    changed.description = "changed".into();
+    changed.current_material = MaterialId([3; 32]);
+    assert_eq!(
+        store
+            .add_material(&changed, &material_of("k", 3, 9), Some(&rotation))
+            .await,
+        Err(StoreError::AlreadyExists)
+    );
+    let (record, materials) = store.key("k").await.unwrap().unwrap();
+    assert_eq!(record, k);
+    assert_eq!(materials.len(), 2);
+    assert_eq!(store.rotations("k").await.unwrap(), vec![rotation]);
+
+    // Metadata of a key that does not exist: NotFound, and the material is not added either.
+    assert_eq!(
+        store
+            .add_material(&key("zz", ACCOUNT), &material_of("k", 4, 9), None)
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(store.key("k").await.unwrap().unwrap().1.len(), 2);
+    assert_eq!(
+        store.delete_materials(&key("zz", ACCOUNT)).await,
+        Err(StoreError::NotFound)
+    );
+}
+
+#[tokio::test]
+async fn update_key_writes_only_what_can_change() {
+    let store = with_account().await;
+    store
+        .insert_key(&key("k", ACCOUNT), &material("k"))
+        .await
+        .unwrap();
+    let mut changed = key("k", ACCOUNT);
+    changed.region = "eu-west-1".into();
+    changed.created_ms = 99;
+    changed.key_spec = KeySpec::Hmac256;
+    changed.key_usage = KeyUsage::GenerateVerifyMac;
+    changed.origin = Origin::External;
+    changed.multi_region = true;
+    changed.description = "new".into();
+    changed.policy = "{\"new\":1}".into();
+    changed.state = KeyState::Disabled;
+    changed.current_material = MaterialId([5; 32]);
+    store.update_key(&changed).await.unwrap();
+    let expected = KeyRecord {
+        description: "new".into(),
+        policy: "{\"new\":1}".into(),
+        state: KeyState::Disabled,
+        current_material: MaterialId([5; 32]),
+        ..key("k", ACCOUNT)
+    };
+    assert_eq!(store.key("k").await.unwrap().unwrap().0, expected);
+}
+
+#[tokio::test]
+async fn materials_come_in_creation_order_then_by_material_id() {
+    let store = with_account().await;
+    let k = key("k", ACCOUNT);
+    store.insert_key(&k, &material_of("k", 9, 5)).await.unwrap();
+    for (id, created) in [(3, 5), (1, 7), (5, 2)] {
+        store
+            .add_material(&k, &material_of("k", id, created), None)
+            .await
+            .unwrap();
+    }
+    let ids: Vec<u8> = store
+        .key("k")
+        .await
+        .unwrap()
+        .unwrap()
+        .1
+        .iter()
+        .map(|m| m.material_id.0[0])
+        .collect();
+    assert_eq!(ids, vec![5, 3, 9, 1]);
+    // INSERT OR IGNORE: re-adding keeps the stored bytes.
+    let mut again = material_of("k", 3, 5);
+    again.wrapped = vec![42];
+    store.add_material(&k, &again, None).await.unwrap();
+    let (_, materials) = store.key("k").await.unwrap().unwrap();
+    assert_eq!(materials[1].wrapped, vec![3]);
+}
+
+#[tokio::test]
+async fn unordered_lists_come_in_insertion_order_and_upserts_keep_their_place() {
+    let store = with_account().await;
+    for id in ["AKIAB", "AKIAA", "AKIAC"] {
+        store.put_access_key(&access_key(id)).await.unwrap();
+    }
+    store
+        .put_access_key(&AccessKeyRecord {
+            wrapped_secret: vec![7],
+            active: false,
+            created_ms: 50,
+            ..access_key("AKIAB")
+        })
+        .await
+        .unwrap();
+    let keys = store.access_keys().await.unwrap();
+    let ids: Vec<&str> = keys.iter().map(|k| k.access_key_id.as_str()).collect();
+    assert_eq!(ids, vec!["AKIAB", "AKIAA", "AKIAC"]);
+    assert_eq!(keys[0].wrapped_secret, vec![7]);
+    assert!(!keys[0].active);
+    assert_eq!(
+        keys[0].created_ms, 1,
+        "the upsert does not touch created_ms"
+    );
+    store.delete_access_key("AKIAA").await.unwrap();
+    assert_eq!(
+        store.delete_access_key("AKIAA").await,
+        Err(StoreError::NotFound)
+    );
+    store.put_access_key(&access_key("AKIAA")).await.unwrap();
+    let ids: Vec<String> = store
+        .access_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.access_key_id)
+        .collect();
+    assert_eq!(ids, vec!["AKIAB", "AKIAC", "AKIAA"]);
+
+    let doc = |name: &str, body: &str| IamDocument {
+        account_id: ACCOUNT.into(),
+        kind: "user".into(),
+        name: name.into(),
+        body: body.into(),
+    };
+    store.put_iam_document(&doc("zed", "1")).await.unwrap();
+    store.put_iam_document(&doc("amy", "1")).await.unwrap();
+    store.put_iam_document(&doc("zed", "2")).await.unwrap();
+    assert_eq!(
+        store.iam_documents().await.unwrap(),
+        vec![doc("zed", "2"), doc("amy", "1")]
+    );
+    store
+        .delete_iam_document(ACCOUNT, "user", "amy")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delete_iam_document(ACCOUNT, "user", "amy").await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.delete_iam_document(ACCOUNT, "group", "zed").await,
+        Err(StoreError::NotFound),
+        "the kind is part of the identity"
+    );
+}
+
+#[tokio::test]
+async fn sessions_are_filtered_and_ordered_by_expiry() {
+    let store = MemoryStore::new();
+    for (id, expires) in [("s1", 300), ("s2", 100), ("s3", 300), ("s4", 200)] {
+        store.insert_session(&session(id, expires)).await.unwrap();
+    }
+    assert_eq!(
+        store.insert_session(&session("s1", 900)).await,
+        Err(StoreError::AlreadyExists)
+    );
+    let ids = |v: Vec<SessionRecord>| v.into_iter().map(|s| s.access_key_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.sessions(0).await.unwrap()),
+        ["s2", "s4", "s1", "s3"]
+    );
+    assert_eq!(
+        ids(store.sessions(100).await.unwrap()),
+        ["s4", "s1", "s3"],
+        "a session expiring at now is expired"
+    );
+    store.delete_expired_sessions(200).await.unwrap();
+    assert_eq!(ids(store.sessions(0).await.unwrap()), ["s1", "s3"]);
+}
+
+#[tokio::test]
+async fn grants_keep_tombstones_and_go_with_their_key() {
+    let store = with_account().await;
+    store
+        .insert_key(&key("k", ACCOUNT), &material("k"))
+        .await
+        .unwrap();
+    let bob = "arn:aws:iam::111122223333:user/bob";
+    for (id, retiring) in [
+        ("g2", Some(bob)),
+        ("g1", Some(bob)),
+        ("g3", Some("arn:aws:iam::111122223333:user/carol")),
+        ("g0", None),
+    ] {
+        store
+            .insert_grant(&grant_row(id, "k", retiring))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.insert_grant(&grant_row("g1", "k", None)).await,
+        Err(StoreError::AlreadyExists)
+    );
+    let ids = |v: Vec<GrantRow>| v.into_iter().map(|g| g.grant_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.grants_for_key("k").await.unwrap()),
+        ["g2", "g1", "g3", "g0"]
+    );
+    assert_eq!(
+        ids(store.grants_by_retiring_principal(bob).await.unwrap()),
+        ["g1", "g2"]
+    );
+
+    store.retire_grant("g1", 5).await.unwrap();
+    assert_eq!(store.retire_grant("g1", 6).await, Err(StoreError::NotFound));
+    assert_eq!(
+        store.retire_grant("unknown", 6).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        ids(store.grants_by_retiring_principal(bob).await.unwrap()),
+        ["g2"]
+    );
+    let all = store.grants_for_key("k").await.unwrap();
+    assert_eq!(all.len(), 4, "retired grants stay as tombstones");
+    assert_eq!(all[1].retired_ms, Some(5));
+
+    store.delete_key("k").await.unwrap();
+    assert!(store.grants_for_key("k").await.unwrap().is_empty());
+    assert!(
+        store
+            .grants_by_retiring_principal(bob)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn due_keys_and_key_pages_are_in_key_id_order() {
+    let store = with_account().await;
+    let with = |id: &str, state: KeyState, lifecycle: KeyLifecycle| KeyRecord {
+        state,
+        lifecycle,
+        ..key(id, ACCOUNT)
+    };
+    let keys = [
+        with(
+            "c",
+            KeyState::Enabled,
+            KeyLifecycle {
+                next_rotation_ms: Some(10),
+                ..Default::default()
+            },
+        ),
+        with(
+            "a",
+            KeyState::PendingDeletion,
+            KeyLifecycle {
+                deletion_ms: Some(10),
+                ..Default::default()
+            },
+        ),
+        with(
+            "d",
+            KeyState::Disabled,
+            KeyLifecycle {
+                next_rotation_ms: Some(10),
+                ..Default::default()
+            },
+        ),
+        with(
+            "b",
+            KeyState::Disabled,
+            KeyLifecycle {
+                valid_to_ms: Some(10),
+                expiration_model: Some(ExpirationModel::KeyMaterialExpires),
+                ..Default::default()
+            },
+        ),
+    ];
+    for k in &keys {
+        store.insert_key_without_material(k).await.unwrap();
+    }
+    assert_eq!(store.key("b").await.unwrap().unwrap().0, keys[3]);
+    assert!(store.keys_due(9).await.unwrap().is_empty());
+    assert_eq!(store.keys_due(10).await.unwrap(), ["a", "b", "c"]);
+
+    assert!(
+        store
+            .list_keys(ACCOUNT, "us-east-1", page(None, 0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .list_keys(ACCOUNT, "us-east-1", page(Some(""), 3))
+            .await
+            .unwrap(),
+        ["a", "b", "c"]
+    );
+    assert_eq!(
+        store
+            .list_keys(ACCOUNT, "us-east-1", page(Some("bb"), 10))
+            .await
+            .unwrap(),
+        ["c", "d"],
+        "the marker need not be a key id"
+    );
+    assert!(
+        store
+            .list_keys("999999999999", "us-east-1", page(None, 10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn aliases_list_by_name_and_delete_key_returns_them_in_insertion_order() {
+    let store = with_account().await;
+    for id in ["k", "k2"] {
+        store
+            .insert_key(&key(id, ACCOUNT), &material(id))
+            .await
+            .unwrap();
+    }
+    for name in ["alias/z", "alias/a", "alias/m"] {
+        store.insert_alias(&alias_of(name, "k")).await.unwrap();
+    }
+    store
+        .insert_alias(&alias_of("alias/other", "k2"))
+        .await
+        .unwrap();
+    let names = |v: Vec<AliasRecord>| v.into_iter().map(|a| a.alias_name).collect::<Vec<_>>();
+    assert_eq!(
+        names(
+            store
+                .list_aliases(ACCOUNT, "us-east-1", None, page(None, 10))
+                .await
+                .unwrap()
+        ),
+        ["alias/a", "alias/m", "alias/other", "alias/z"]
+    );
+    assert_eq!(
+        names(
+            store
+                .list_aliases(ACCOUNT, "us-east-1", Some("k"), page(Some("alias/a"), 1))
+                .await
+                .unwrap()
+        ),
+        ["alias/m"]
+    );
+    store
+        .insert_import_params(&import_params_for("t", "k"))
+        .await
+        .unwrap();
+    assert_eq!(
+        names(store.delete_key("k").await.unwrap()),
+        ["alias/z", "alias/a", "alias/m"]
+    );
+    assert!(store.import_params("t").await.unwrap().is_none());
+    assert_eq!(
+        names(
+            store
+                .list_aliases(ACCOUNT, "us-east-1", None, page(None, 10))
+                .await
+                .unwrap()
+        ),
+        ["alias/other"]
+    );
+    assert!(store.key("k2").await.unwrap().is_some());
+}
