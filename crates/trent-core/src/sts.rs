@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use base64::Engine;
-use trent_policy::{Policy, PolicyKind, PrincipalMatch, RequestContext};
+use trent_policy::{Policy, PolicyKind};
 use zeroize::Zeroizing;
 
 use crate::caller::{Caller, Identity, Principal};
@@ -130,36 +130,10 @@ impl Kms {
             .cloned()
             .ok_or_else(denied)?;
         let trust = parse_trust_policy(&role.trust_policy).map_err(|_| denied())?;
-        let context = crate::authz::RequestFacts::new(caller, self.clock.as_ref());
-        let request = RequestContext {
-            action: "sts:AssumeRole",
-            resource: role_arn,
-            principal: caller.policy_principal(),
-            context: &context,
-        };
-        let trusted = trust.evaluate(&request);
-        let identity: Vec<_> = caller
-            .identity_policies
-            .iter()
-            .map(|p| p.evaluate(&request))
-            .collect();
-        if trusted.explicit_deny || identity.iter().any(|o| o.explicit_deny) {
-            return Err(denied());
-        }
-        let direct = trusted
-            .allows()
-            .any(|m| m.principal == PrincipalMatch::Direct);
-        let via_account = trusted
-            .allows()
-            .any(|m| m.principal == PrincipalMatch::Account);
-        let identity_allows =
-            matches!(caller.identity, Identity::Root) || identity.iter().any(|o| o.allow);
-        let allowed = if caller.account == role_account {
-            direct || (via_account && identity_allows)
-        } else {
-            (direct || via_account) && identity_allows
-        };
-        if !allowed {
+        if !self
+            .decide_assume_role(caller, role_arn, &role_account, &trust)
+            .is_allowed()
+        {
             return Err(denied());
         }
         // Role chaining (a role session assuming a role) is capped at one hour, as in AWS.

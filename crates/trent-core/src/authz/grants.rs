@@ -142,6 +142,31 @@ impl Kms {
         Ok(parent.map_or(decision, Decision::AllowedByGrant))
     }
 
+    /// ListRetirableGrants: an IAM permission, and only for retiring principals of the
+    /// caller's own account.
+    pub(crate) fn check_list_retirable_grants(
+        &self,
+        caller: &Caller,
+        retiring_principal: &str,
+    ) -> KmsResult<()> {
+        self.check(
+            caller,
+            Access::new("kms:ListRetirableGrants", super::Resource::Any),
+        )?;
+        let principal_account = if crate::ids::is_account_id(retiring_principal) {
+            retiring_principal
+        } else {
+            retiring_principal.split(':').nth(4).unwrap_or_default()
+        };
+        if principal_account != caller.account {
+            return Err(KmsError::AccessDenied(format!(
+                "User: {} is not authorized to perform: kms:ListRetirableGrants for a retiring principal of another account",
+                caller.principal_arn
+            )));
+        }
+        Ok(())
+    }
+
     /// RetireGrant is not controlled by the key policy: the grant's retiring principal, a
     /// grantee holding RetireGrant, or the issuing account (its root, or a principal its IAM
     /// policies allow `kms:RetireGrant`) may retire it.

@@ -16,10 +16,12 @@
 //! - [`grants`]: grants as a source of permission, grant delegation (CreateGrant through a
 //!   grant) and who may retire a grant.
 //! - [`key_policy`]: checks on a key policy about to be set (principals exist, no lockout).
+//! - [`trust`]: `sts:AssumeRole` by a role's trust policy and the caller's identity policies.
 
 pub mod facts;
 mod grants;
 mod key_policy;
+mod trust;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -229,18 +229,7 @@ impl Kms {
         let principal = validate::required("retiringPrincipal", retiring_principal)?;
         validate::length("retiringPrincipal", principal, 1, 256)?;
         let limit = validate::limit(limit, 1000, 50)?;
-        self.authorize(caller, "kms:ListRetirableGrants", Resource::Any)?;
-        let principal_account = if crate::ids::is_account_id(principal) {
-            principal
-        } else {
-            principal.split(':').nth(4).unwrap_or_default()
-        };
-        if principal_account != caller.account {
-            return Err(KmsError::AccessDenied(format!(
-                "User: {} is not authorized to perform: kms:ListRetirableGrants for a retiring principal of another account",
-                caller.principal_arn
-            )));
-        }
+        self.check_list_retirable_grants(caller, principal)?;
         let rows = self.store.grants_by_retiring_principal(principal).await?;
         let grants: Vec<Arc<Grant>> = rows
             .iter()
