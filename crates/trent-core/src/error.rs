@@ -4,8 +4,6 @@
 //! chooses which error happened and an AWS-style message. Messages never contain key material,
 //! plaintext or secrets.
 
-use crate::store::StoreError;
-
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KmsError {
     #[error("{0}")]
@@ -64,12 +62,6 @@ pub enum KmsError {
     /// An internal failure (storage, randomness). The detail is logged, not sent.
     #[error("{0}")]
     Internal(String),
-}
-
-impl From<StoreError> for KmsError {
-    fn from(e: StoreError) -> Self {
-        KmsError::Internal(e.to_string())
-    }
 }
 
 impl From<trent_crypto::random::RandomError> for KmsError {

@@ -9,41 +9,55 @@
 //!  edge (trent-server) ──► Kms::encrypt(&caller, input)
 //!                            ├─ validate   (AWS constraint messages)
 //!                            ├─ resolve    (key id / ARN / alias → cached key)
-//!                            ├─ authorize  (authz.rs)
+//!                            ├─ authorize  (authz/: Kms::check(&caller, Access) → Decision)
 //!                            └─ act        (trent-crypto; Store only for writes and cache misses)
 //! ```
+//!
+//! The public face: [`Kms`] and its operation inputs/outputs (in [`crypto`], [`keys`],
+//! [`grants`], [`iam`], [`sts`], [`import`], [`lifecycle`]), who calls ([`Caller`],
+//! [`Principal`]), the authorization types ([`Access`], [`Decision`]), the storage contract
+//! ([`Store`], [`model`], [`memory_store`]) and the errors. Everything else is internal.
 
-pub mod aliases;
-pub mod authz;
+// The operations, one family per module (each adds methods to `Kms`).
+mod aliases;
 pub mod background;
-pub mod cache;
-pub mod caller;
-pub mod clock;
-pub mod credentials;
 pub mod crypto;
-pub mod deletion;
-pub mod error;
+mod deletion;
 pub mod grants;
 pub mod iam;
-pub mod ids;
 pub mod import;
-pub mod key_state;
 pub mod keys;
-pub mod lifecycle;
-pub mod material;
-pub mod memory_store;
-pub mod model;
-pub mod policies;
-pub mod rotation;
-pub mod service;
-pub mod store;
+mod policies;
+mod rotation;
 pub mod sts;
-pub mod tags;
-pub mod validate;
+mod tags;
 
-pub use caller::Caller;
+// Who is calling, and whether they may.
+mod authz;
+mod caller;
+mod credentials;
+
+// Keys in memory and at rest.
+mod cache;
+pub mod lifecycle;
+mod material;
+pub mod model;
+
+// The service value and its surroundings.
+pub mod clock;
+mod error;
+pub mod ids;
+mod key_state;
+pub mod memory_store;
+mod service;
+pub mod store;
+mod validate;
+
+pub use authz::{Access, Decision, OperationFacts, RequestFacts, Resource};
+pub use cache::LoadedKey;
+pub use caller::{Caller, Identity, Principal};
 pub use clock::{Clock, SystemClock};
-pub use credentials::{Credential, CredentialRegistry};
-pub use error::KmsError;
-pub use service::Kms;
+pub use credentials::{Credential, CredentialIdentity, CredentialRegistry, SessionInfo};
+pub use error::{KmsError, KmsResult};
+pub use service::{Kms, NewAccount, random_access_key_id, random_id, random_secret};
 pub use store::{Store, StoreError};

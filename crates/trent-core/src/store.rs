@@ -27,6 +27,13 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A store failure reaching an operation is internal: its detail is for logs, not callers.
+impl From<StoreError> for crate::error::KmsError {
+    fn from(e: StoreError) -> Self {
+        crate::error::KmsError::Internal(e.to_string())
+    }
+}
+
 /// Sort order and bound for listing: return up to `limit` items strictly after `after`.
 #[derive(Debug, Clone, Copy)]
 pub struct Page<'a> {

@@ -173,7 +173,7 @@ where
 }
 
 /// `kms:RequestAlias`: the alias name when the request named the key by alias.
-pub fn request_alias(key_id_input: &str) -> Option<&str> {
+fn request_alias(key_id_input: &str) -> Option<&str> {
     if key_id_input.starts_with("alias/") {
         return Some(key_id_input);
     }

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use trent_policy::{ConditionContext, DenyCause, PolicyType, Reasons};
 
-pub use facts::{OperationFacts, RequestFacts, request_alias};
+pub use facts::{OperationFacts, RequestFacts};
 
 use crate::cache::LoadedKey;
 use crate::caller::Caller;

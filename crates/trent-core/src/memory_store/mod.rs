@@ -17,11 +17,9 @@
 //! Nothing is durable: dropping the last handle forgets everything. Share one `Arc<MemoryStore>`
 //! between several `Kms` values to model a restart or a second node over the same database.
 
-use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use trent_crypto::MaterialId;
 use trent_crypto::spec::KeyState;
 
 use crate::model::{
@@ -30,77 +28,9 @@ use crate::model::{
 };
 use crate::store::{Page, Store, StoreError, StoreResult};
 
-/// A row with the sequence number SQLite's `rowid` would give it: where a query has no
-/// `ORDER BY`, SQLite returns rows in rowid order, which for live rows is insertion order.
-#[derive(Clone)]
-struct Seq<T> {
-    seq: u64,
-    row: T,
-}
+mod state;
 
-/// An alias's primary key: (account, region, name).
-type AliasKey = (String, String, String);
-/// An IAM document's primary key: (account, kind, name).
-type IamKey = (String, String, String);
-
-#[derive(Default)]
-struct State {
-    /// The next rowid-like sequence number (shared by all tables; only its order matters).
-    next_seq: u64,
-    accounts: BTreeMap<String, AccountRecord>,
-    access_keys: BTreeMap<String, Seq<AccessKeyRecord>>,
-    keys: BTreeMap<String, KeyRecord>,
-    /// Materials by (key id, material id).
-    materials: BTreeMap<(String, MaterialId), StoredMaterial>,
-    aliases: BTreeMap<AliasKey, Seq<AliasRecord>>,
-    iam: BTreeMap<IamKey, Seq<IamDocument>>,
-    sessions: BTreeMap<String, Seq<SessionRecord>>,
-    grants: BTreeMap<String, Seq<GrantRow>>,
-    /// Rotations by (key id, material id).
-    rotations: BTreeMap<(String, MaterialId), RotationRecord>,
-    import_params: BTreeMap<String, ImportParams>,
-    clock_offset_ms: Option<i64>,
-}
-
-impl State {
-    fn seq(&mut self) -> u64 {
-        let s = self.next_seq;
-        self.next_seq = self.next_seq.saturating_add(1);
-        s
-    }
-
-    /// The foreign-key check SQLite makes on rows that reference a key.
-    fn require_key(&self, key_id: &str) -> StoreResult<()> {
-        if self.keys.contains_key(key_id) {
-            Ok(())
-        } else {
-            Err(StoreError::AlreadyExists)
-        }
-    }
-
-    /// `rows::update_key`: replaces the mutable columns of an existing key. The key's identity
-    /// and creation-time facts (account, region, created, spec, usage, origin, multi-Region) are
-    /// not columns an update writes, so they stay as inserted.
-    fn update_key(&mut self, key: &KeyRecord) -> StoreResult<()> {
-        let stored = self.keys.get_mut(&key.key_id).ok_or(StoreError::NotFound)?;
-        stored.description.clone_from(&key.description);
-        stored.state = key.state;
-        stored.policy.clone_from(&key.policy);
-        stored.tags.clone_from(&key.tags);
-        stored.current_material = key.current_material;
-        stored.lifecycle = key.lifecycle.clone();
-        Ok(())
-    }
-
-    /// Inserts a new key row (after the account foreign-key check).
-    fn insert_key(&mut self, key: &KeyRecord) -> StoreResult<()> {
-        if self.keys.contains_key(&key.key_id) || !self.accounts.contains_key(&key.account_id) {
-            return Err(StoreError::AlreadyExists);
-        }
-        self.keys.insert(key.key_id.clone(), key.clone());
-        Ok(())
-    }
-}
+use state::{Seq, State};
 
 /// An in-memory [`Store`]. See the module documentation.
 #[derive(Default)]
