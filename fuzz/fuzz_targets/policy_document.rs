@@ -48,7 +48,8 @@ fuzz_target!(|data: &[u8]| {
                 key_account: "111122223333",
                 context: &ctx,
             };
-            let _ = authorize(&policy, &[], true, &req);
+            let no_identity_policies: [&Policy; 0] = [];
+            let _ = authorize(&policy, &no_identity_policies, true, &req);
         }
         let json = policy.to_json();
         match Policy::parse(&json, kind) {
