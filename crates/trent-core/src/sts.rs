@@ -180,19 +180,12 @@ impl Kms {
         caller: &Caller,
         duration_seconds: Option<i64>,
     ) -> IamResult<TemporaryCredentials> {
-        if caller.temporary {
-            return Err(IamError::AccessDenied(
-                "Cannot call GetSessionToken with session credentials".into(),
-            ));
-        }
+        self.check_get_session_token(caller)?;
         let (identity, max) = match &caller.identity {
             Identity::Root => (CredentialIdentity::Root, 3600),
             Identity::User { name, .. } => (CredentialIdentity::User(name.clone()), 129_600),
-            Identity::AssumedRole { .. } => {
-                return Err(IamError::AccessDenied(
-                    "Cannot call GetSessionToken with session credentials".into(),
-                ));
-            }
+            // Refused above: sessions cannot make sessions.
+            Identity::AssumedRole { .. } => return Err(session_credentials_refused()),
         };
         let duration = duration_seconds.unwrap_or(43_200.min(max));
         if !(900..=max).contains(&duration) {
@@ -388,4 +381,9 @@ fn build_principal(
     principal.identity_policies = iam.policies_for(&principal.identity);
     principal.iam_generation = iam.generation;
     Ok(principal)
+}
+
+/// GetSessionToken called with temporary credentials, in STS's words.
+pub(crate) fn session_credentials_refused() -> IamError {
+    IamError::AccessDenied("Cannot call GetSessionToken with session credentials".into())
 }

@@ -1,5 +1,6 @@
-//! `sts:AssumeRole`: a role's trust policy (its resource policy) together with the caller's
-//! identity policies, under IAM's rule for role trust.
+//! STS decisions: `sts:AssumeRole` by a role's trust policy (its resource policy) together with
+//! the caller's identity policies, under IAM's rule for role trust; and who may call
+//! GetSessionToken.
 
 use trent_policy::{
     DenyCause, Policy, PolicyOutcome, PolicyType, PrincipalMatch, Reason, Reasons, RequestContext,
@@ -7,9 +8,18 @@ use trent_policy::{
 
 use super::{Decision, RequestFacts};
 use crate::caller::Caller;
+use crate::iam::IamResult;
 use crate::service::Kms;
 
 impl Kms {
+    /// GetSessionToken needs no permission, but only long-term credentials may call it.
+    pub(crate) fn check_get_session_token(&self, caller: &Caller) -> IamResult<()> {
+        if caller.temporary || caller.is_role_session() {
+            return Err(crate::sts::session_credentials_refused());
+        }
+        Ok(())
+    }
+
     /// Whether `caller` may assume the role `role_arn` of `role_account` whose trust policy is
     /// `trust`. Any explicit deny refuses. In the role's own account a trust statement naming
     /// the caller suffices, one naming the account needs an identity-policy allow too; from
