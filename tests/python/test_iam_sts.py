@@ -121,3 +121,27 @@ def test_cli_iam_sts_and_kms_grant(endpoint, kms):
     again = run_aws(endpoint, "kms", "generate-data-key", "--key-id", key_id, "--key-spec", "AES_256",
                     akid=created["AccessKeyId"], secret=created["SecretAccessKey"], check=False)
     assert again.returncode != 0 and "AccessDeniedException" in again.stderr
+
+
+def test_get_session_token_credentials_cannot_call_iam(endpoint):
+    # AWS: credentials from GetSessionToken without MFA may call any service but IAM (and no
+    # STS operation but AssumeRole and GetCallerIdentity); IAM answers InvalidClientTokenId.
+    iam = client("iam", endpoint, AKID_A, SECRET_A)
+    iam.create_user(UserName="gst-user")
+    iam.put_user_policy(UserName="gst-user", PolicyName="all", PolicyDocument=allow("*"))
+    key = iam.create_access_key(UserName="gst-user")["AccessKey"]
+    creds = client("sts", endpoint, key["AccessKeyId"], key["SecretAccessKey"]).get_session_token(DurationSeconds=900)[
+        "Credentials"
+    ]
+    temp = (creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    with pytest.raises(ClientError) as e:
+        client("iam", endpoint, *temp).create_user(UserName="made-by-session")
+    assert error_code(e) == "InvalidClientTokenId"
+    with pytest.raises(ClientError) as e:
+        client("iam", endpoint, *temp).create_access_key(UserName="gst-user")
+    assert error_code(e) == "InvalidClientTokenId"
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_user(UserName="made-by-session")
+    # The same credentials still work for KMS and GetCallerIdentity.
+    assert client("sts", endpoint, *temp).get_caller_identity()["Arn"].endswith(":user/gst-user")
+    assert "Keys" in client("kms", endpoint, *temp).list_keys()

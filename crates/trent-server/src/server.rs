@@ -183,6 +183,17 @@ async fn dispatch(
                     );
                 }
             };
+            if is_iam && !app.kms.may_call_iam(caller) {
+                let failure = auth::AuthFailure::UnknownAccessKey;
+                let (status, code) = failure.query_code();
+                return query::error_response(
+                    namespace,
+                    status,
+                    code,
+                    &failure.message(),
+                    request_id,
+                );
+            }
             if is_iam {
                 query::iam::handle(&app.kms, caller, &params, request_id).await
             } else {

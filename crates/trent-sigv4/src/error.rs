@@ -166,6 +166,15 @@ pub enum SigV4Error {
     #[error("host is not a signed header")]
     HostNotSigned,
 
+    /// A header that selects or changes the operation (`content-type`, any `x-amz-*`) is in the
+    /// request but not in `SignedHeaders`: the signature would not bind it, so it could be
+    /// swapped on replay (a signed DescribeKey turned into ScheduleKeyDeletion).
+    #[error("header `{name}` is not signed")]
+    HeaderNotSigned {
+        /// The lower-case header name.
+        name: String,
+    },
+
     /// A header named in `SignedHeaders` is absent from the request (for `host`: no `Host`
     /// header and no URI authority). AWS reports this as a plain signature mismatch; the name
     /// is given here because a proxy stripping a header is the usual cause.
@@ -215,6 +224,7 @@ impl SigV4Error {
             | Self::NotYetCurrent { .. }
             | Self::PresignedExpired { .. }
             | Self::HostNotSigned
+            | Self::HeaderNotSigned { .. }
             | Self::MissingSignedHeader { .. }
             | Self::ContentSha256Mismatch
             | Self::UnsignedPayloadNotAllowed { .. }
@@ -321,6 +331,9 @@ impl SigV4Error {
             Self::HostNotSigned => {
                 "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
                     .to_owned()
+            }
+            Self::HeaderNotSigned { name } => {
+                format!("'{name}' must be a 'SignedHeader' in the AWS Authorization.")
             }
             Self::MissingSignedHeader { name } => format!(
                 "The request signature we calculated does not match the signature you provided. Signed header '{name}' is not present in the request."

@@ -52,6 +52,7 @@ pub fn verify(
     if !parsed.signed_headers.iter().any(|h| h == "host") {
         return Err(SigV4Error::HostNotSigned);
     }
+    check_operation_headers_signed(req, parsed)?;
 
     // The canonical request is fed to SHA-256 as it is produced and the string to sign to the
     // HMAC piece by piece: nothing is built. The signature is compared as raw bytes.
@@ -98,6 +99,28 @@ pub fn verify(
         return Err(SigV4Error::SignatureMismatch);
     }
     verify_slices_are_equal(expected.as_ref(), &sent).map_err(|_| SigV4Error::SignatureMismatch)
+}
+
+/// Every header that selects or changes what the request does — `content-type` and any
+/// `x-amz-*` (`x-amz-target`, `x-amz-date`, …) — must be signed, as AWS requires, so a captured
+/// signature cannot be replayed with another operation. Every SDK signs them. The one
+/// exception is `x-amz-security-token`, which AWS's own test suite adds after signing
+/// (`post-sts-header-after`): it selects nothing, and is checked against the credential.
+fn check_operation_headers_signed(
+    req: &RequestParts<'_>,
+    parsed: &ParsedSignature<'_>,
+) -> Result<(), SigV4Error> {
+    for name in req.headers.keys() {
+        let name = name.as_str();
+        let binding = name == "content-type"
+            || (name.starts_with("x-amz-") && name != "x-amz-security-token");
+        if binding && !parsed.signed_headers.iter().any(|h| h == name) {
+            return Err(SigV4Error::HeaderNotSigned {
+                name: name.to_owned(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The replay window: KMS allows five minutes of skew either way. A presigned URL is instead

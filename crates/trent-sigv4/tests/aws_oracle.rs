@@ -397,9 +397,21 @@ fn garbage_authorization_headers_are_incomplete() {
     );
     assert!(matches!(err, SigV4Error::MalformedAuthorizationPair { .. }));
 
-    // A well-formed header with a wrong signature value of the wrong length.
+    // A well-formed header that leaves the request's operation headers unsigned.
     let err = auth(
         "AWS4-HMAC-SHA256 Credential=AKIDTRENTEXAMPLE0001/20261123/us-east-1/kms/aws4_request, SignedHeaders=host;x-amz-date, Signature=00",
+    );
+    assert_eq!(
+        err,
+        SigV4Error::HeaderNotSigned {
+            name: "content-type".into()
+        }
+    );
+    assert_eq!(err.aws_code(), "InvalidSignatureException");
+
+    // A well-formed header with a wrong signature value of the wrong length.
+    let err = auth(
+        "AWS4-HMAC-SHA256 Credential=AKIDTRENTEXAMPLE0001/20261123/us-east-1/kms/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target;x-amz-user-agent, Signature=00",
     );
     assert_eq!(err, SigV4Error::SignatureMismatch);
 
@@ -535,10 +547,58 @@ fn signed_content_sha256_must_match_the_body() {
     };
     check(&aws_sign(&s3), T0).unwrap();
 
-    // An unsigned x-amz-content-sha256 header is ignored; the body is hashed.
+    // An unsigned x-amz-content-sha256 header is refused like any unsigned x-amz-* header.
     let mut req = aws_sign(&kms_spec());
     req.set_header("x-amz-content-sha256", "UNSIGNED-PAYLOAD");
-    check(&req, T0).unwrap();
+    assert_eq!(
+        check(&req, T0).unwrap_err(),
+        SigV4Error::HeaderNotSigned {
+            name: "x-amz-content-sha256".into()
+        }
+    );
+}
+
+#[test]
+fn headers_that_select_the_operation_must_be_signed() {
+    // A signature over host and x-amz-date only (as a presigned URL or a hand-rolled client
+    // makes) must not carry an X-Amz-Target or Content-Type it did not sign: replayed with
+    // another target it would run another operation.
+    let without = |name: &str| {
+        let mut spec = kms_spec();
+        spec.headers.retain(|(n, _)| n != name);
+        spec
+    };
+    let mut req = aws_sign(&without("x-amz-target"));
+    req.set_header("x-amz-target", "TrentService.ScheduleKeyDeletion");
+    let err = check(&req, T0).unwrap_err();
+    assert_eq!(
+        err,
+        SigV4Error::HeaderNotSigned {
+            name: "x-amz-target".into()
+        }
+    );
+    assert_eq!(err.aws_code(), "InvalidSignatureException");
+    assert_eq!(
+        err.message(),
+        "'x-amz-target' must be a 'SignedHeader' in the AWS Authorization."
+    );
+    let mut req = aws_sign(&without("content-type"));
+    req.set_header("content-type", "application/x-amz-json-1.1");
+    assert_eq!(
+        check(&req, T0).unwrap_err(),
+        SigV4Error::HeaderNotSigned {
+            name: "content-type".into()
+        }
+    );
+    // Adding any x-amz-* header after signing is refused too.
+    let mut req = aws_sign(&kms_spec());
+    req.set_header("x-amz-meta-note", "added later");
+    assert_eq!(
+        check(&req, T0).unwrap_err(),
+        SigV4Error::HeaderNotSigned {
+            name: "x-amz-meta-note".into()
+        }
+    );
 }
 
 #[test]

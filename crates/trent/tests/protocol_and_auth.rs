@@ -149,6 +149,90 @@ async fn authentication_failures_answer_as_aws_does() {
     assert!(r.json["Keys"].is_array());
 }
 
+/// A signature that covers only `host` and `x-amz-date` cannot carry an operation: replaying it
+/// with any `X-Amz-Target` (the attack was a signed DescribeKey turned into DisableKey and
+/// ScheduleKeyDeletion) is refused before anything runs.
+#[tokio::test]
+async fn the_operation_headers_must_be_signed() {
+    let server = Server::start();
+    let host = server.endpoint.trim_start_matches("http://").to_string();
+    let created = send(
+        &server,
+        Some("TrentService.CreateKey"),
+        "{}",
+        Some((AKID_A, SECRET_A, 0)),
+    )
+    .await;
+    let key_id = created.json["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = format!(r#"{{"KeyId":"{key_id}"}}"#);
+    // Signed with no header but host and x-amz-date, then given a target it did not sign.
+    let auth = trent_sigv4::sign(
+        "POST",
+        "/",
+        "",
+        &host,
+        &[],
+        body.as_bytes(),
+        AKID_A,
+        SECRET_A,
+        None,
+        "us-east-1",
+        "kms",
+        now(),
+    );
+    for (unsigned, expected_name) in [
+        (
+            vec![("x-amz-target", "TrentService.DisableKey")],
+            "x-amz-target",
+        ),
+        (
+            vec![
+                ("content-type", "application/x-amz-json-1.1"),
+                ("x-amz-target", "TrentService.DisableKey"),
+            ],
+            "content-type",
+        ),
+    ] {
+        let mut req = hyper::Request::post("/").header("host", &host);
+        for (k, v) in &auth {
+            req = req.header(k, v);
+        }
+        for (k, v) in &unsigned {
+            req = req.header(*k, *v);
+        }
+        let stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let resp = sender
+            .send_request(req.body(Full::new(Bytes::from(body.clone()))).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 400);
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json["__type"], "InvalidSignatureException", "{json}");
+        assert_eq!(
+            json["message"],
+            format!("'{expected_name}' must be a 'SignedHeader' in the AWS Authorization.")
+        );
+    }
+    // The key is untouched.
+    let described = send(
+        &server,
+        Some("TrentService.DescribeKey"),
+        &body,
+        Some((AKID_A, SECRET_A, 0)),
+    )
+    .await;
+    assert_eq!(described.json["KeyMetadata"]["KeyState"], "Enabled");
+}
+
 #[tokio::test]
 async fn protocol_errors_are_typed() {
     let server = Server::start();

@@ -20,6 +20,13 @@ impl Kms {
         Ok(())
     }
 
+    /// Whether `caller` may call IAM at all. GetSessionToken credentials carry no MFA context
+    /// here (Trent has no MFA), and AWS refuses every IAM call made with such credentials —
+    /// answering, as IAM does, that the security token is invalid.
+    pub fn may_call_iam(&self, caller: &Caller) -> bool {
+        !caller.temporary || caller.is_role_session()
+    }
+
     /// Whether `caller` may assume the role `role_arn` of `role_account` whose trust policy is
     /// `trust`. Any explicit deny refuses. In the role's own account a trust statement naming
     /// the caller suffices, one naming the account needs an identity-policy allow too; from
