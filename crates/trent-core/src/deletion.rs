@@ -2,7 +2,7 @@
 //! background task runs when a key's waiting period ends.
 //!
 //! Deleting is one store transaction that removes the key, all its material versions, its
-//! rotation history, import parameters and aliases (grants will join it); then the cache forgets
+//! rotation history, import parameters, aliases and grants; then the cache forgets
 //! them. From then on the key answers `NotFoundException` like a key that never existed.
 
 use trent_crypto::spec::{KeyState, Origin};

@@ -106,11 +106,11 @@ pub trait Store: Send + Sync + 'static {
 
     // Key lifecycle (rotation, deletion, imported material). See `lifecycle.rs`.
 
+    /// Creates a key that has no material yet (Origin EXTERNAL, before its first import).
+    async fn insert_key_without_material(&self, key: &KeyRecord) -> StoreResult<()>;
     /// Adds a material version and replaces the key's metadata in one transaction (rotation,
     /// import). Adding a material id the key already has keeps the stored material. `rotation`
     /// is recorded in the rotation history when given.
-    /// Creates a key that has no material yet (Origin EXTERNAL, before its first import).
-    async fn insert_key_without_material(&self, key: &KeyRecord) -> StoreResult<()>;
     async fn add_material(
         &self,
         key: &KeyRecord,
@@ -122,8 +122,8 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes every material version of the key and replaces its metadata, in one transaction
     /// (imported material deleted or expired).
     async fn delete_materials(&self, key: &KeyRecord) -> StoreResult<()>;
-    /// Deletes the key with its materials, rotation history, import parameters and aliases in
-    /// one transaction; returns the aliases removed. (Grants join this once they exist.)
+    /// Deletes the key with its materials, rotation history, import parameters, aliases and
+    /// grants (tombstones too) in one transaction; returns the aliases removed.
     async fn delete_key(&self, key_id: &str) -> StoreResult<Vec<AliasRecord>>;
     /// Ids of keys with lifecycle work due at `now_ms`: deletion date passed, imported material
     /// expired, or (Enabled keys only) automatic rotation due.
