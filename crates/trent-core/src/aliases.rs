@@ -125,7 +125,7 @@ impl Kms {
 
     pub async fn delete_alias(&self, caller: &Caller, alias_name: Option<&str>) -> KmsResult<()> {
         let name = validate::required("aliasName", alias_name)?;
-        validate::length("aliasName", name, 1, 256)?;
+        validate_alias_name(name)?;
         let _guard = self.writes.lock().await;
         let alias = self.existing_alias(caller, name).await?;
         self.authorize(caller, "kms:DeleteAlias", Resource::Alias(&alias.arn()))?;
@@ -215,7 +215,11 @@ fn validate_alias_name(name: &str) -> KmsResult<()> {
     if !name.starts_with("alias/") || name.len() == "alias/".len() {
         return Err(KmsError::Validation("Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html".into()));
     }
-    if name.starts_with("alias/aws/") {
+    // Reserved whatever the case of `aws` (`alias/AWS/…` too), as in AWS.
+    if name
+        .get("alias/".len().."alias/aws/".len())
+        .is_some_and(|p| p.eq_ignore_ascii_case("aws/"))
+    {
         return Err(KmsError::NotAuthorized(format!(
             "{name} is reserved for AWS managed keys."
         )));

@@ -75,12 +75,13 @@ impl Kms {
         )?;
         require_usable(&key.record)?;
         let private = rsa_key(&key, algorithm)?;
-        if dry_run {
-            return Err(KmsError::DryRunOperation);
-        }
+        // Decrypted before a dry run answers, so a bad ciphertext is reported as such.
         let plaintext = private
             .decrypt(algorithm, ciphertext)
             .map_err(|_| KmsError::InvalidCiphertext)?;
+        if dry_run {
+            return Err(KmsError::DryRunOperation);
+        }
         Ok(DecryptOutput {
             key_arn: key.arn().to_string(),
             plaintext,

@@ -146,10 +146,12 @@ impl Kms {
                 },
             )
             .await?;
+        // Authenticated before a dry run answers: a tampered ciphertext would not have
+        // succeeded, so DryRun must not say it would.
+        let plaintext = open(&key, &parsed, &input.encryption_context)?;
         if input.dry_run {
             return Err(KmsError::DryRunOperation);
         }
-        let plaintext = open(&key, &parsed, &input.encryption_context)?;
         Ok(DecryptOutput {
             key_arn: key.arn().to_string(),
             plaintext,

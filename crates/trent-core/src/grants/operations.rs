@@ -252,8 +252,15 @@ impl Kms {
             (Some(token), _, _) => {
                 validate::length("grantToken", token, 1, 8192)?;
                 let g = self.open_token(token)?;
-                self.load_key(&g.key_id).await?;
+                // A deleted key took its grants with it: the token names nothing any more.
+                let key_exists = self.load_key(&g.key_id).await?.is_some();
                 match self.grants.known(&g.key_id, &g.grant_id) {
+                    _ if !key_exists => {
+                        return Err(KmsError::NotFound(format!(
+                            "Grant {} not found",
+                            g.grant_id
+                        )));
+                    }
                     Some(Known::Retired) => {
                         return Err(KmsError::NotFound(format!(
                             "Grant {} not found",
