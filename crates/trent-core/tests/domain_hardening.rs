@@ -17,6 +17,7 @@ use common::*;
 use trent_core::KmsError;
 use trent_core::crypto::DecryptInput;
 use trent_core::grants::CreateGrantInput;
+use trent_core::store::Store;
 
 #[tokio::test]
 async fn dry_run_decrypt_of_a_tampered_ciphertext_is_invalid_ciphertext() {
@@ -118,6 +119,46 @@ async fn reserved_and_malformed_alias_names_are_refused_by_every_alias_operation
                 Err(KmsError::Validation(_))
             ),
             "DeleteAlias {malformed}"
+        );
+    }
+}
+
+/// DeleteUser racing CreateAccessKey must never leave an active key whose user is gone (such a
+/// key would authenticate as a re-created user of the same name).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_user_and_create_access_key_cannot_race_into_an_orphan_key() {
+    let env = std::sync::Arc::new(env().await);
+    for attempt in 0..40 {
+        let name = format!("racer-{attempt}");
+        env.kms
+            .iam_create_user(&env.root, &name, None, Vec::new())
+            .await
+            .unwrap();
+        let (a, b) = (env.clone(), env.clone());
+        let (n1, n2) = (name.clone(), name.clone());
+        let create = tokio::spawn(async move {
+            a.kms
+                .iam_create_access_key(&a.root, Some(&n1))
+                .await
+                .is_ok()
+        });
+        let delete = tokio::spawn(async move { b.kms.iam_delete_user(&b.root, &n2).await.is_ok() });
+        let (created, deleted) = (create.await.unwrap(), delete.await.unwrap());
+        assert!(
+            !(created && deleted),
+            "attempt {attempt}: both the key and the deletion succeeded"
+        );
+        let user_exists = env.kms.iam_get_user(&env.root, Some(&name)).await.is_ok();
+        let has_key = env
+            .store
+            .access_keys()
+            .await
+            .unwrap()
+            .iter()
+            .any(|k| k.principal_arn == user_arn(&name));
+        assert!(
+            user_exists || !has_key,
+            "attempt {attempt}: an access key outlived its user"
         );
     }
 }

@@ -99,7 +99,18 @@ impl Kms {
         account: &str,
         change: impl FnOnce(&mut AccountIam) -> IamResult<(T, Vec<Change>)>,
     ) -> IamResult<T> {
-        let _guard = self.writes.lock().await;
+        let guard = self.writes.lock().await;
+        self.iam_apply(&guard, account, change).await
+    }
+
+    /// [`Kms::iam_write`] for a caller that already holds the write lock (`_held`), because it
+    /// had to check the store under it first.
+    pub(crate) async fn iam_apply<T>(
+        &self,
+        _held: &tokio::sync::MutexGuard<'_, ()>,
+        account: &str,
+        change: impl FnOnce(&mut AccountIam) -> IamResult<(T, Vec<Change>)>,
+    ) -> IamResult<T> {
         let mut next = (*self.iam.account(account)).clone();
         let (out, changes) = change(&mut next)?;
         for c in changes {
@@ -220,6 +231,9 @@ impl Kms {
                 "Cannot delete entity, must delete policies first.".into(),
             ));
         }
+        // Under the write lock, which CreateAccessKey also holds: no key can appear between
+        // this check and the deletion.
+        let guard = self.writes.lock().await;
         if self
             .store
             .access_keys()
@@ -232,7 +246,7 @@ impl Kms {
             ));
         }
         let name = name.to_string();
-        self.iam_write(&caller.account, |iam| {
+        self.iam_apply(&guard, &caller.account, |iam| {
             // Re-checked under the write lock: a concurrent write may have changed them.
             let busy = iam
                 .users
@@ -296,6 +310,18 @@ impl Kms {
     ) -> IamResult<NewAccessKey> {
         let (name, arn) = self.target_user_arn(caller, user_name)?;
         self.authorize_iam(caller, "iam:CreateAccessKey", &arn)?;
+        // The quota check, the user's existence and the insert happen under the write lock
+        // DeleteUser takes, so a key cannot outlive its user.
+        let _guard = self.writes.lock().await;
+        let still_there = self
+            .iam
+            .account(&caller.account)
+            .users
+            .get(&name)
+            .is_some_and(|u| entity_arn(&caller.account, "user", &u.path, &u.name) == arn);
+        if !still_there {
+            return Err(no_such("user", &name));
+        }
         if self
             .store
             .access_keys()
