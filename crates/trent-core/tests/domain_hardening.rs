@@ -17,6 +17,7 @@ use common::*;
 use trent_core::KmsError;
 use trent_core::crypto::DecryptInput;
 use trent_core::grants::CreateGrantInput;
+use trent_core::iam::IamError;
 use trent_core::store::Store;
 
 #[tokio::test]
@@ -161,4 +162,36 @@ async fn delete_user_and_create_access_key_cannot_race_into_an_orphan_key() {
             "attempt {attempt}: an access key outlived its user"
         );
     }
+}
+
+/// GetUser and DeleteUser answer a caller without the permission the same way whether the
+/// user exists or not: no user-name oracle.
+#[tokio::test]
+async fn get_user_and_delete_user_reveal_no_names_to_callers_without_permission() {
+    let env = env().await;
+    let nosy = user(&env, "nosy").await;
+    user(&env, "alice").await;
+    let nosy = nosy.caller(&env.kms);
+    for name in ["alice", "ghost"] {
+        assert!(
+            matches!(
+                env.kms.iam_get_user(&nosy, Some(name)).await,
+                Err(IamError::AccessDenied(_))
+            ),
+            "GetUser {name}"
+        );
+        assert!(
+            matches!(
+                env.kms.iam_delete_user(&nosy, name).await,
+                Err(IamError::AccessDenied(_))
+            ),
+            "DeleteUser {name}"
+        );
+    }
+    // A caller who may ask learns that the user is missing.
+    assert!(matches!(
+        env.kms.iam_get_user(&env.root, Some("ghost")).await,
+        Err(IamError::NoSuchEntity(_))
+    ));
+    assert!(env.kms.iam_get_user(&env.root, Some("alice")).await.is_ok());
 }

@@ -136,7 +136,10 @@ fn load_or_create_root_key(settings: &Settings) -> Result<RootKey, String> {
         .clone()
         .unwrap_or_else(|| settings.data_dir.join("root.key"));
     match std::fs::read_to_string(&path) {
-        Ok(text) => parse_root_key(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Ok(text) => {
+            refuse_if_exposed(&path)?;
+            parse_root_key(&text).map_err(|e| format!("{}: {e}", path.display()))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && settings.root_key_file.is_none() => {
             let (root, bytes) = RootKey::generate().map_err(|e| e.to_string())?;
             let text = Zeroizing::new(format!("{}\n", hex::encode(bytes.as_slice())));
@@ -145,6 +148,23 @@ fn load_or_create_root_key(settings: &Settings) -> Result<RootKey, String> {
         }
         Err(e) => Err(format!("cannot read root key {}: {e}", path.display())),
     }
+}
+
+/// A root key file others can read (or write) is refused: it would expose every key's material.
+fn refuse_if_exposed(path: &Path) -> Result<(), String> {
+    let mode = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read root key {}: {e}", path.display()))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "root key {} is accessible to other users (mode {mode:03o}); restrict it with `chmod 600 {}`",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 fn parse_root_key(text: &str) -> Result<RootKey, String> {

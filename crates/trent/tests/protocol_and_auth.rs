@@ -233,6 +233,37 @@ async fn the_operation_headers_must_be_signed() {
     assert_eq!(described.json["KeyMetadata"]["KeyState"], "Enabled");
 }
 
+/// A root key file other users can read is refused at start, naming the file; restricted
+/// again, the same data directory starts.
+#[test]
+fn a_root_key_readable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let mut server = Server::start_in(&data_dir, true);
+    assert!(server.terminate().success());
+    let root_key = data_dir.join("root.key");
+    std::fs::set_permissions(&root_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trent"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data_dir)
+        .env_remove("TRENT_ROOT_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "root key {} is accessible to other users (mode 644)",
+            root_key.display()
+        )),
+        "{stderr}"
+    );
+    std::fs::set_permissions(&root_key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut again = Server::start_in(&data_dir, true);
+    assert!(again.terminate().success());
+}
+
 #[tokio::test]
 async fn protocol_errors_are_typed() {
     let server = Server::start();

@@ -125,6 +125,25 @@ impl Kms {
         Ok(out)
     }
 
+    /// User `name`, once `caller` may perform `action` on it. A caller without the permission
+    /// learns nothing about whether the user exists: a missing user is checked as
+    /// `user/NAME` (no path) and is `NoSuchEntity` only to a caller allowed that.
+    fn visible_user<'a>(
+        &self,
+        caller: &Caller,
+        iam: &'a AccountIam,
+        action: &str,
+        name: &str,
+    ) -> IamResult<&'a User> {
+        let user = iam.users.get(name);
+        let arn = match user {
+            Some(u) => entity_arn(&caller.account, "user", &u.path, &u.name),
+            None => entity_arn(&caller.account, "user", "/", name),
+        };
+        self.authorize_iam(caller, action, &arn)?;
+        user.ok_or_else(|| no_such("user", name))
+    }
+
     /// The user a caller means: the named one, or the caller itself when it is a user.
     fn target_user(&self, caller: &Caller, user_name: Option<&str>) -> IamResult<String> {
         match (user_name, &caller.identity) {
@@ -190,12 +209,7 @@ impl Kms {
     pub async fn iam_get_user(&self, caller: &Caller, name: Option<&str>) -> IamResult<User> {
         let name = self.target_user(caller, name)?;
         let iam = self.iam.account(&caller.account);
-        let user = iam.users.get(&name).ok_or_else(|| no_such("user", &name))?;
-        self.authorize_iam(
-            caller,
-            "iam:GetUser",
-            &entity_arn(&caller.account, "user", &user.path, &user.name),
-        )?;
+        let user = self.visible_user(caller, &iam, "iam:GetUser", &name)?;
         Ok(user.clone())
     }
 
@@ -220,9 +234,8 @@ impl Kms {
 
     pub async fn iam_delete_user(&self, caller: &Caller, name: &str) -> IamResult<()> {
         let iam = self.iam.account(&caller.account);
-        let user = iam.users.get(name).ok_or_else(|| no_such("user", name))?;
+        let user = self.visible_user(caller, &iam, "iam:DeleteUser", name)?;
         let arn = entity_arn(&caller.account, "user", &user.path, &user.name);
-        self.authorize_iam(caller, "iam:DeleteUser", &arn)?;
         if !user.inline.is_empty()
             || !user.attached.is_empty()
             || iam.groups.values().any(|g| g.members.contains(name))
