@@ -55,6 +55,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         );
     }
 
+    let shutdown = shutdown_signal();
     let listener = std::net::TcpListener::bind(settings.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -92,19 +93,21 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         );
     }
     let app = Arc::new(app);
-    trent_server::serve(app, listener, settings.tls, shutdown_signal())
+    trent_server::serve(app, listener, settings.tls, shutdown)
         .await
         .map_err(|e| format!("server error: {e}"))?;
     println!("Trent stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// SIGINT or SIGTERM. The SIGTERM handler is installed when this is called, not when the
+/// future is first polled, so a signal sent right after the "serving" line is not lost.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
     let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
+    async move {
+        match term {
             Ok(mut term) => {
                 tokio::select! {
                     _ = ctrl_c => {}
