@@ -51,6 +51,7 @@ mod key_state;
 pub mod memory_store;
 mod service;
 pub mod store;
+pub mod store_contract;
 mod validate;
 
 pub use authz::{Access, Decision, OperationFacts, RequestFacts, Resource};
