@@ -111,11 +111,21 @@ impl Authorization {
         action: &str,
         resource: &str,
     ) -> Option<String> {
-        let cause = self.deny_cause?;
-        Some(format!(
+        Some(self.deny_cause?.message(principal_arn, action, resource))
+    }
+}
+
+impl DenyCause {
+    /// The `AccessDeniedException` message AWS gives for a denial with this cause.
+    #[must_use]
+    pub fn message(self, principal_arn: &str, action: &str, resource: &str) -> String {
+        format!(
             "User: {principal_arn} is not authorized to perform: {action} on resource: {resource} {}",
-            DenyPhrase { cause, action }
-        ))
+            DenyPhrase {
+                cause: self,
+                action
+            }
+        )
     }
 }
 

@@ -88,7 +88,7 @@ impl AuthFailure {
 
 pub fn authenticate(
     app: &AppState,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -131,7 +131,7 @@ pub fn authenticate(
             CredentialProblem::Invalid => AuthFailure::UnknownAccessKey,
             CredentialProblem::Expired => AuthFailure::ExpiredToken,
         })?;
-    caller.source_ip = Some(peer.ip());
+    caller.source_ip = peer.map(|p| p.ip());
     caller.secure_transport = app.tls;
     Ok(Authenticated {
         caller,

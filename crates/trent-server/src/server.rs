@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use trent_core::Credential;
@@ -81,10 +81,7 @@ impl RequestIds {
 
 /// The axum router serving every Trent API.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .fallback(handle)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+    Router::new().fallback(handle).with_state(state)
 }
 
 /// Every request: taken whole (no extractor copies its parts), its body read up to the limit.
@@ -94,10 +91,12 @@ async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response 
     let (parts, body) = request.into_parts();
     let mut response = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => {
+            // Unknown only when the router runs without `into_make_service_with_connect_info`
+            // (in-process callers): then there is no source address, not a made-up one.
             let peer = parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
-                .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
+                .map(|c| c.0);
             dispatch(
                 &app,
                 request_id,
@@ -124,7 +123,7 @@ async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response 
 async fn dispatch(
     app: &AppState,
     request_id: &str,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,

@@ -23,7 +23,6 @@ mod grants;
 mod key_policy;
 mod trust;
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -110,11 +109,11 @@ impl<'a> Access<'a> {
         self
     }
 
-    fn resource_arn(&self) -> Cow<'a, str> {
+    fn resource_arn(&self) -> &'a str {
         match self.resource {
-            Resource::Key(key) => Cow::Borrowed(key.arn()),
-            Resource::Alias(arn) => Cow::Borrowed(arn),
-            Resource::Any => Cow::Borrowed("*"),
+            Resource::Key(key) => key.arn(),
+            Resource::Alias(arn) => arn,
+            Resource::Any => "*",
         }
     }
 }
@@ -168,13 +167,7 @@ impl Decision {
                 );
             }
         };
-        trent_policy::Authorization {
-            decision: trent_policy::Decision::ImplicitDeny,
-            reasons: Reasons::new(),
-            deny_cause: Some(cause),
-        }
-        .access_denied_message(principal_arn, action, resource)
-        .unwrap_or_default()
+        cause.message(principal_arn, action, resource)
     }
 
     /// `Ok` if allowed, else the `AccessDeniedException` for `caller`.
@@ -185,7 +178,7 @@ impl Decision {
         Err(KmsError::AccessDenied(self.denial_message(
             &caller.principal_arn,
             access.action,
-            &access.resource_arn(),
+            access.resource_arn(),
         )))
     }
 }
@@ -196,30 +189,17 @@ impl Kms {
         let facts = RequestFacts::new(caller, self.clock.as_ref()).with_operation(&access.facts);
         let principal = caller.policy_principal();
         let iam = caller.identity_policies.as_slice();
-        let key = match access.resource {
-            Resource::Key(key) => key,
-            Resource::Alias(arn) => {
-                return Ok(Decision::from_policies(
-                    trent_policy::kms::authorize_without_key(
-                        iam,
-                        principal,
-                        access.action,
-                        arn,
-                        &facts,
-                    ),
-                ));
-            }
-            Resource::Any => {
-                return Ok(Decision::from_policies(
-                    trent_policy::kms::authorize_without_key(
-                        iam,
-                        principal,
-                        access.action,
-                        "*",
-                        &facts,
-                    ),
-                ));
-            }
+        let Resource::Key(key) = access.resource else {
+            // Alias halves and key-less actions: identity policies alone decide.
+            return Ok(Decision::from_policies(
+                trent_policy::kms::authorize_without_key(
+                    iam,
+                    principal,
+                    access.action,
+                    access.resource_arn(),
+                    &facts,
+                ),
+            ));
         };
         let facts = facts.with_key(key, &self.cache);
         let key_policy = key.key_policy()?;
@@ -234,18 +214,16 @@ impl Kms {
             key_policy, iam, false, &request,
         ));
         // Grants only allow, so they are looked at only when the policies alone deny without
-        // an explicit deny: policy-allowed calls pay nothing for them. CreateGrant through a
-        // grant is delegation, with its own subset rules (`grants.rs`), so not decided here.
+        // an explicit deny: policy-allowed calls pay nothing for them. The cross-account gate
+        // still applies to them. CreateGrant through a grant is delegation, with its own subset
+        // rules (`grants.rs`), so not decided here.
+        let cross_account = caller.account != key.record.account_id;
         if let Decision::ImplicitDeny(_) = decision
             && access.action != "kms:CreateGrant"
+            && (!cross_account || trent_policy::kms::cross_account_permitted(access.action))
             && let Some(grant) = self.grant_allowing(caller, key, access, &facts)
         {
-            // The cross-account gate still applies to grants.
-            let with_grant =
-                trent_policy::kms::authorize(key_policy, iam, true, &request).is_allowed();
-            if with_grant {
-                return Ok(Decision::AllowedByGrant(grant));
-            }
+            return Ok(Decision::AllowedByGrant(grant));
         }
         Ok(decision)
     }
