@@ -4,6 +4,8 @@
 //! The private key is parsed once when the key is loaded, so a Sign is one AWS-LC signing
 //! operation (RustCrypto for Ed25519ph and ML-DSA external μ).
 
+use std::sync::Arc;
+
 use trent_crypto::asymmetric::AsymmetricKey;
 use trent_crypto::spec::{KeyUsage, MessageType, SigningAlgorithm, WireEnum};
 use zeroize::Zeroizing;
@@ -69,19 +71,21 @@ impl Kms {
         let alg_name = validate::required("signingAlgorithm", input.signing_algorithm.as_deref())?;
         let alg = validate::enum_value::<SigningAlgorithm>("signingAlgorithm", alg_name)?;
         let message_type = message_type(input.message_type.as_deref())?;
-        let tokens = self.open_grant_tokens(&input.grant_tokens)?;
-        let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        self.check(
-            caller,
-            signing_access("kms:Sign", &key, alg, message_type, key_id).grant_tokens(&tokens),
-        )?;
-        require_usable(&key.record)?;
-        let private = signing_key(&key, alg)?;
-        check_message(alg, message_type, message)?;
-        if input.dry_run {
-            return Err(KmsError::DryRunOperation);
-        }
-        let signature = private.sign(alg, message_type, message)?;
+        let (key, signature) = self
+            .with_signing_key(
+                caller,
+                SigningRequest {
+                    action: "kms:Sign",
+                    key_id,
+                    alg,
+                    message_type,
+                    message,
+                    grant_tokens: &input.grant_tokens,
+                    dry_run: input.dry_run,
+                },
+                |private| Ok(private.sign(alg, message_type, message)?),
+            )
+            .await?;
         Ok(SignOutput {
             key_arn: key.arn().to_string(),
             signature,
@@ -98,19 +102,22 @@ impl Kms {
         let alg_name = validate::required("signingAlgorithm", input.signing_algorithm.as_deref())?;
         let alg = validate::enum_value::<SigningAlgorithm>("signingAlgorithm", alg_name)?;
         let message_type = message_type(input.message_type.as_deref())?;
-        let tokens = self.open_grant_tokens(&input.grant_tokens)?;
-        let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        self.check(
-            caller,
-            signing_access("kms:Verify", &key, alg, message_type, key_id).grant_tokens(&tokens),
-        )?;
-        require_usable(&key.record)?;
-        let private = signing_key(&key, alg)?;
-        check_message(alg, message_type, message)?;
-        if input.dry_run {
-            return Err(KmsError::DryRunOperation);
-        }
-        if !private.verify(alg, message_type, message, signature)? {
+        let (key, valid) = self
+            .with_signing_key(
+                caller,
+                SigningRequest {
+                    action: "kms:Verify",
+                    key_id,
+                    alg,
+                    message_type,
+                    message,
+                    grant_tokens: &input.grant_tokens,
+                    dry_run: input.dry_run,
+                },
+                |private| Ok(private.verify(alg, message_type, message, signature)?),
+            )
+            .await?;
+        if !valid {
             return Err(KmsError::InvalidSignature(
                 "Signature verification failed.".into(),
             ));
@@ -119,6 +126,40 @@ impl Kms {
             key_arn: key.arn().to_string(),
             signing_algorithm: alg,
         })
+    }
+
+    /// What Sign and Verify share once their inputs are valid: the key, authorized for the
+    /// action, usable, fitting the algorithm, and a well-formed message; a dry run stops
+    /// there. `act` then uses the private key.
+    async fn with_signing_key<T>(
+        &self,
+        caller: &Caller,
+        request: SigningRequest<'_>,
+        act: impl FnOnce(&AsymmetricKey) -> KmsResult<T>,
+    ) -> KmsResult<(Arc<LoadedKey>, T)> {
+        let SigningRequest {
+            action,
+            key_id,
+            alg,
+            message_type,
+            message,
+            grant_tokens,
+            dry_run,
+        } = request;
+        let tokens = self.open_grant_tokens(grant_tokens)?;
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
+        self.check(
+            caller,
+            signing_access(action, &key, alg, message_type, key_id).grant_tokens(&tokens),
+        )?;
+        require_usable(&key.record)?;
+        let private = signing_key(&key, alg)?;
+        check_message(alg, message_type, message)?;
+        if dry_run {
+            return Err(KmsError::DryRunOperation);
+        }
+        let out = act(private)?;
+        Ok((key, out))
     }
 
     pub async fn get_public_key(
@@ -219,4 +260,15 @@ fn check_message(
         }
         (_, MessageType::Raw) => Ok(()),
     }
+}
+
+/// A Sign or Verify request, validated.
+struct SigningRequest<'a> {
+    action: &'a str,
+    key_id: &'a str,
+    alg: SigningAlgorithm,
+    message_type: MessageType,
+    message: &'a [u8],
+    grant_tokens: &'a [String],
+    dry_run: bool,
 }
