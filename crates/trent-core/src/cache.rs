@@ -24,8 +24,9 @@ pub struct LoadedKey {
     pub uuid: [u8; 16],
     materials: HashMap<MaterialId, Arc<Material>>,
     arn: String,
-    /// `None` if the stored policy does not parse (authorization then fails as internal).
-    key_policy: Option<Arc<Policy>>,
+    /// The parse error if the stored policy does not parse (authorization then fails as
+    /// internal, with the error in the message for the log).
+    key_policy: Result<Arc<Policy>, String>,
 }
 
 impl LoadedKey {
@@ -51,13 +52,16 @@ impl LoadedKey {
 
     /// The key policy, parsed.
     pub fn key_policy(&self) -> KmsResult<&Policy> {
-        self.key_policy
-            .as_deref()
-            .ok_or_else(|| KmsError::Internal("stored key policy does not parse".into()))
+        match &self.key_policy {
+            Ok(policy) => Ok(policy),
+            Err(e) => Err(KmsError::Internal(format!(
+                "stored key policy does not parse: {e}"
+            ))),
+        }
     }
 
     /// The parsed policy for `record`: reused when its text is unchanged.
-    fn key_policy_for(&self, record: &KeyRecord) -> Option<Arc<Policy>> {
+    fn key_policy_for(&self, record: &KeyRecord) -> Result<Arc<Policy>, String> {
         if record.policy == self.record.policy {
             self.key_policy.clone()
         } else {
@@ -129,10 +133,10 @@ impl LoadedKey {
     }
 }
 
-fn parse_key_policy(record: &KeyRecord) -> Option<Arc<Policy>> {
+fn parse_key_policy(record: &KeyRecord) -> Result<Arc<Policy>, String> {
     Policy::parse(&record.policy, PolicyKind::KeyPolicy)
-        .ok()
         .map(Arc::new)
+        .map_err(|e| e.to_string())
 }
 
 /// Alias targets by account, region and alias name: nested so a lookup by `&str` parts

@@ -195,3 +195,32 @@ async fn get_user_and_delete_user_reveal_no_names_to_callers_without_permission(
     ));
     assert!(env.kms.iam_get_user(&env.root, Some("alice")).await.is_ok());
 }
+
+#[tokio::test]
+async fn dry_run_re_encrypt_of_a_tampered_ciphertext_is_invalid_ciphertext() {
+    let env = env().await;
+    let key = create_key(&env, None).await;
+    let mut blob = encrypt(&env.kms, &env.root, &key.key_id, context(&[]))
+        .await
+        .unwrap()
+        .ciphertext_blob;
+    let dry_run = |ciphertext: Vec<u8>| trent_core::crypto::ReEncryptInput {
+        ciphertext_blob: Some(ciphertext),
+        destination_key_id: Some(key.key_id.clone()),
+        dry_run: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        env.kms
+            .re_encrypt(&env.root, dry_run(blob.clone()))
+            .await
+            .err(),
+        Some(KmsError::DryRunOperation)
+    );
+    let last = blob.len() - 1;
+    blob[last] ^= 1;
+    assert_eq!(
+        env.kms.re_encrypt(&env.root, dry_run(blob)).await.err(),
+        Some(KmsError::InvalidCiphertext)
+    );
+}

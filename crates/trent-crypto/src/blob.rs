@@ -125,49 +125,11 @@ fn header(key_id: [u8; 16], material_id: MaterialId) -> [u8; HEADER_LEN] {
     h
 }
 
-/// Additional data up to this size is built on the stack (an empty or small context).
-const STACK_AAD: usize = 256;
-
-/// The additional authenticated data: the header, then the canonical encryption context.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "lives on the stack for one seal or open; keeping small contexts off the heap is its point"
-)]
-enum Aad {
-    Stack([u8; STACK_AAD], usize),
-    Heap(Vec<u8>),
-}
-
-impl std::ops::Deref for Aad {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match self {
-            Aad::Stack(bytes, len) => bytes.get(..*len).unwrap_or_default(),
-            Aad::Heap(bytes) => bytes,
-        }
-    }
-}
-
-fn aad(header: &[u8; HEADER_LEN], context: &EncryptionContext<'_>) -> Aad {
-    let len = HEADER_LEN + context.canonical_len();
-    if len > STACK_AAD {
-        let mut aad = Vec::with_capacity(len);
-        aad.extend_from_slice(header);
-        context.write_canonical(&mut aad);
-        return Aad::Heap(aad);
-    }
-    let mut bytes = [0u8; STACK_AAD];
-    let mut at = 0;
-    let mut put = |part: &[u8]| {
-        if let Some(dst) = bytes.get_mut(at..at + part.len()) {
-            dst.copy_from_slice(part);
-        }
-        at += part.len();
-    };
-    put(header);
-    context.emit_canonical(&mut put);
-    Aad::Stack(bytes, at)
+fn aad(header: &[u8; HEADER_LEN], context: &EncryptionContext<'_>) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(HEADER_LEN + context.canonical_len());
+    aad.extend_from_slice(header);
+    context.write_canonical(&mut aad);
+    aad
 }
 
 /// A cursor over untrusted bytes whose reads return errors instead of panicking.

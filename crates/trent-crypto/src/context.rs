@@ -55,7 +55,7 @@ impl<'a> EncryptionContext<'a> {
     }
 
     /// Hands the canonical bytes to `emit`, piece by piece.
-    pub fn emit_canonical(&self, mut emit: impl FnMut(&[u8])) {
+    fn emit_canonical(&self, mut emit: impl FnMut(&[u8])) {
         let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes();
         // Request bodies are bounded far below 4 GiB, so a length never saturates in practice;
         // saturating keeps the function total anyway.

@@ -69,11 +69,10 @@ impl Kms {
             grant_tokens,
         } = usage;
         let parsed = CiphertextBlob::parse(blob).map_err(|_| KmsError::InvalidCiphertext)?;
-        let blob_key_id = Uuid::from_bytes(parsed.key_id).hyphenated().to_string();
         let key = match key_hint {
             Some(hint) => {
                 let named = self.resolve(caller, hint, KeyIdForms::KeyOrAlias).await?;
-                if named.record.key_id != blob_key_id {
+                if named.uuid != parsed.key_id {
                     return Err(KmsError::IncorrectKey(
                         "The key ID in the request does not identify a CMK that can perform this operation.".into(),
                     ));
@@ -81,8 +80,12 @@ impl Kms {
                 named
             }
             None => {
+                let mut id_buffer = [0u8; uuid::fmt::Hyphenated::LENGTH];
+                let blob_key_id: &str = Uuid::from_bytes(parsed.key_id)
+                    .hyphenated()
+                    .encode_lower(&mut id_buffer);
                 let key = self
-                    .load_key(&blob_key_id)
+                    .load_key(blob_key_id)
                     .await?
                     .ok_or(KmsError::InvalidCiphertext)?;
                 // Keys are regional: a blob made in another region cannot be decrypted here.

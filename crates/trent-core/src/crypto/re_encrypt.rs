@@ -143,16 +143,17 @@ impl Kms {
         } else {
             rsa_key(&dest, destination_algorithm)?;
         }
-        if input.dry_run {
-            return Err(KmsError::DryRunOperation);
-        }
-
+        // Decrypted before a dry run answers, as in Decrypt: a bad ciphertext would not have
+        // succeeded, so DryRun must not say it would.
         let plaintext = match &parsed {
             Some(parsed) => open(&source, parsed, &input.source_encryption_context)?,
             None => rsa_key(&source, source_algorithm)?
                 .decrypt(source_algorithm, blob)
                 .map_err(|_| KmsError::InvalidCiphertext)?,
         };
+        if input.dry_run {
+            return Err(KmsError::DryRunOperation);
+        }
         let ciphertext_blob = if symmetric_destination {
             seal(&dest, &input.destination_encryption_context, &plaintext)?
         } else {

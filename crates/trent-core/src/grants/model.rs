@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use trent_crypto::spec::WireEnum;
 
 /// Grants per key.
 pub const MAX_GRANTS_PER_KEY: usize = 50_000;
@@ -80,10 +81,6 @@ impl GrantOperation {
         }
     }
 
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|o| o.as_str() == name)
-    }
-
     /// The operation a KMS permission (`kms:Encrypt`) corresponds to, if grants can give it.
     pub fn of_action(action: &str) -> Option<Self> {
         Self::parse(action.strip_prefix("kms:")?)
@@ -109,6 +106,15 @@ impl GrantOperation {
                 | Self::GenerateDataKeyPairWithoutPlaintext
                 | Self::CreateGrant
         )
+    }
+}
+
+/// Parsing by name and AWS's "enum value set" message come from the shared wire-name trait.
+impl WireEnum for GrantOperation {
+    const ALL: &'static [Self] = &GrantOperation::ALL;
+
+    fn as_str(self) -> &'static str {
+        GrantOperation::as_str(self)
     }
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use trent_crypto::random;
-use trent_crypto::spec::KeyUsage;
+use trent_crypto::spec::{KeyUsage, WireEnum};
 
 use super::cache::Known;
 use super::model::{Grant, GrantConstraints, GrantOperation, MAX_GRANTS_PER_KEY};
@@ -75,10 +75,9 @@ impl Kms {
         let mut operations = Vec::with_capacity(names.len());
         for name in &names {
             let Some(op) = GrantOperation::parse(name) else {
-                let all: Vec<&str> = GrantOperation::ALL.iter().map(|o| o.as_str()).collect();
                 return Err(KmsError::Validation(format!(
-                    "1 validation error detected: Value '[{name}]' at 'operations' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [{}]]",
-                    all.join(", ")
+                    "1 validation error detected: Value '[{name}]' at 'operations' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: {}]",
+                    GrantOperation::allowed()
                 )));
             };
             operations.push(op);
@@ -254,21 +253,17 @@ impl Kms {
                 let g = self.open_token(token)?;
                 // A deleted key took its grants with it: the token names nothing any more.
                 let key_exists = self.load_key(&g.key_id).await?.is_some();
-                match self.grants.known(&g.key_id, &g.grant_id) {
-                    _ if !key_exists => {
-                        return Err(KmsError::NotFound(format!(
-                            "Grant {} not found",
-                            g.grant_id
-                        )));
-                    }
-                    Some(Known::Retired) => {
-                        return Err(KmsError::NotFound(format!(
-                            "Grant {} not found",
-                            g.grant_id
-                        )));
-                    }
-                    _ => Arc::new(g),
+                let retired = matches!(
+                    self.grants.known(&g.key_id, &g.grant_id),
+                    Some(Known::Retired)
+                );
+                if !key_exists || retired {
+                    return Err(KmsError::NotFound(format!(
+                        "Grant {} not found",
+                        g.grant_id
+                    )));
                 }
+                Arc::new(g)
             }
             (None, Some(k), Some(id)) => {
                 let key = self.resolve(caller, k, KeyIdForms::KeyOnly).await?;

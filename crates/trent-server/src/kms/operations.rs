@@ -390,7 +390,15 @@ async fn generate_random(kms: &Kms, caller: &Caller, r: GenerateRandomRequest) -
             r.recipient.is_some(),
         )
         .await?;
-    to_json(&json!({ "Plaintext": Zeroizing::new(b64(&bytes)).as_str() }))
+    // Encoded straight into the response: no unzeroized copy of the random bytes' text.
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct GenerateRandomResponse<'a> {
+        plaintext: Blob<'a>,
+    }
+    to_json(&GenerateRandomResponse {
+        plaintext: Blob(&bytes),
+    })
 }
 
 async fn create_key(kms: &Kms, caller: &Caller, r: CreateKeyRequest) -> ApiResult {
