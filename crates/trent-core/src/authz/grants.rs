@@ -35,14 +35,18 @@ fn grantee_match(grant: &Grant, caller: &Caller) -> GranteeMatch {
     GranteeMatch::No
 }
 
-/// The grantee principals that can name `caller`, most specific first.
-fn grantees_of(caller: &Caller) -> [&str; 4] {
-    [
-        &caller.principal_arn,
-        caller.principal_role_arn(),
+/// Runs `f` over the grantee principals that can name `caller`: its ARN, its account and
+/// account root, and for a role session also the role's ARN (for anyone else that is the
+/// principal ARN again, not worth a second lookup).
+fn with_grantees_of<T>(caller: &Caller, f: impl FnOnce(&[&str]) -> T) -> T {
+    let names = [
+        caller.principal_arn.as_str(),
         &caller.account,
         &caller.root_arn,
-    ]
+        caller.principal_role_arn(),
+    ];
+    let count = if caller.is_role_session() { 4 } else { 3 };
+    f(names.get(..count).unwrap_or(&names))
 }
 
 impl Kms {
@@ -77,9 +81,10 @@ impl Kms {
                 }
         };
         let key_id = &key.record.key_id;
-        self.grants
-            .find(key_id, &grantees_of(caller), operation, usable)
-            .or_else(|| self.usable_token_grants(access, key_id).find(|g| usable(g)))
+        with_grantees_of(caller, |grantees| {
+            self.grants.find(key_id, grantees, operation, usable)
+        })
+        .or_else(|| self.usable_token_grants(access, key_id).find(|g| usable(g)))
     }
 
     /// The grants the request's grant tokens carry for `key_id`, less any this node knows to
@@ -127,18 +132,14 @@ impl Kms {
                     .is_none_or(|pc| child.at_least_as_strict_as(pc))
         };
         let key_id = &key.record.key_id;
-        let parent = self
-            .grants
-            .find(
-                key_id,
-                &grantees_of(caller),
-                GrantOperation::CreateGrant,
-                delegates,
-            )
-            .or_else(|| {
-                self.usable_token_grants(access, key_id)
-                    .find(|g| delegates(g))
-            });
+        let parent = with_grantees_of(caller, |grantees| {
+            self.grants
+                .find(key_id, grantees, GrantOperation::CreateGrant, delegates)
+        })
+        .or_else(|| {
+            self.usable_token_grants(access, key_id)
+                .find(|g| delegates(g))
+        });
         Ok(parent.map_or(decision, Decision::AllowedByGrant))
     }
 
