@@ -86,6 +86,37 @@ impl AuthFailure {
     }
 }
 
+/// What can be checked before the body arrives: a well-formed signature from a known access key,
+/// inside its replay window, with every operation-selecting header signed. A request failing
+/// here would fail [`authenticate`] with the same error; refusing it now means an
+/// unauthenticated client never gets the server to buffer its body.
+pub fn check_headers(
+    app: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<(), AuthFailure> {
+    let parts = RequestParts {
+        method,
+        uri,
+        headers,
+        body: &[],
+    };
+    let parsed = trent_sigv4::parse(&parts).map_err(AuthFailure::Signature)?;
+    if app.kms.credentials.lookup(&parsed.access_key_id).is_none() {
+        return Err(AuthFailure::UnknownAccessKey);
+    }
+    trent_sigv4::check_before_body(&parts, &parsed, unix_now()).map_err(AuthFailure::Signature)
+}
+
+fn unix_now() -> i64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    i64::try_from(now).unwrap_or(i64::MAX)
+}
+
 pub fn authenticate(
     app: &AppState,
     peer: Option<SocketAddr>,
@@ -109,17 +140,7 @@ pub fn authenticate(
     let key = app
         .signing_keys
         .get_or_derive(&credential, &credential.secret_access_key, &parsed);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    trent_sigv4::verify(
-        &parts,
-        &parsed,
-        &key,
-        i64::try_from(now).unwrap_or(i64::MAX),
-    )
-    .map_err(AuthFailure::Signature)?;
+    trent_sigv4::verify(&parts, &parsed, &key, unix_now()).map_err(AuthFailure::Signature)?;
     let mut caller = app
         .kms
         .caller_for(

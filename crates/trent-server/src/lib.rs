@@ -1,6 +1,8 @@
 //! Trent's network edge: one HTTP endpoint for every AWS service Trent speaks.
 //!
 //! ```text
+//!  connection ─► listener.rs (connection limit, idle eviction, header timeout, TLS, HTTP/1.1)
+//!  headers ─► auth::check_headers (known key, replay window) ─► body.rs (size, budget, time)
 //!  HTTP request ─► auth.rs (SigV4 parse → credential lookup → verify) ─► Caller
 //!               └► route by the credential scope's service:
 //!                    "kms"         ─► kms/   (awsJson1.1: X-Amz-Target → operation → trent-core)
@@ -13,8 +15,12 @@
 
 pub mod admin;
 mod auth;
+mod body;
 mod kms;
+mod listener;
 mod query;
 mod server;
 
-pub use server::{AppState, ServeOptions, router, serve};
+pub use body::{BodyLimits, MAX_BODY_BYTES};
+pub use listener::{ConnectionLimits, Connections};
+pub use server::{AppState, router, serve};

@@ -1,4 +1,8 @@
-//! The HTTP server: one handler for `POST /`, request ids, routing by service, TLS, shutdown.
+//! The HTTP server: one handler for every request, request ids, routing by service, TLS.
+//!
+//! A request is handled in this order: headers checked (signature well-formed, access key
+//! known, inside its replay window), body read within the shared budget, signature verified,
+//! then routed to the service the credential scope names.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -6,17 +10,15 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
-use http::{HeaderMap, HeaderValue, Method, Uri};
+use http::{HeaderMap, HeaderValue, Uri};
 use trent_core::Credential;
 use trent_core::Kms;
 use trent_sigv4::SigningKeyCache;
 
-use crate::auth::{self, Service};
+use crate::auth::{self, AuthFailure, Service};
+use crate::body::{BodyLimits, BodyReader, BodyRefusal};
+use crate::listener::{self, ConnectionLimits, Connections};
 use crate::{kms, query};
-
-/// Largest request body accepted. KMS payloads are at most a few tens of KiB (a 32 KiB policy,
-/// a 6 KiB ciphertext, base64-encoded); anything larger is refused before parsing.
-const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Shared state of the edge.
 pub struct AppState {
@@ -26,6 +28,10 @@ pub struct AppState {
     pub tls: bool,
     /// The clock-control token when `[testing] clock_control` is on (see `admin.rs`).
     pub admin_token: Option<zeroize::Zeroizing<String>>,
+    /// Request bodies: bounded in size, in total memory and in time.
+    pub bodies: BodyReader,
+    /// The open connections (empty when the router is driven in-process).
+    pub connections: Arc<Connections>,
     request_ids: RequestIds,
 }
 
@@ -36,8 +42,16 @@ impl AppState {
             signing_keys: SigningKeyCache::new(10_000),
             tls,
             admin_token: None,
+            bodies: BodyReader::new(&BodyLimits::default()),
+            connections: Arc::new(Connections::default()),
             request_ids: RequestIds::new(),
         }
+    }
+
+    /// Replaces the default body limits.
+    pub fn with_body_limits(mut self, limits: &BodyLimits) -> Self {
+        self.bodies = BodyReader::new(limits);
+        self
     }
 
     /// Turns on the operator's clock control, guarded by `token`.
@@ -84,35 +98,25 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new().fallback(handle).with_state(state)
 }
 
-/// Every request: taken whole (no extractor copies its parts), its body read up to the limit.
+/// Every request: taken whole (no extractor copies its parts), refused early when its headers
+/// already show it cannot succeed, its body read within the limits.
 async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response {
     let mut id_buffer = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let request_id = app.request_ids.next(&mut id_buffer);
     let (parts, body) = request.into_parts();
-    let mut response = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(body) => {
-            // Unknown only when the router runs without `into_make_service_with_connect_info`
-            // (in-process callers): then there is no source address, not a made-up one.
-            let peer = parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0);
-            dispatch(
-                &app,
-                request_id,
-                peer,
-                &parts.method,
-                &parts.uri,
-                &parts.headers,
-                &body,
-            )
-            .await
-        }
-        Err(_) => kms::error_response(
-            http::StatusCode::PAYLOAD_TOO_LARGE,
-            "SerializationException",
-            "The request body is too large.",
-        ),
+    let is_admin = parts.uri.path() == crate::admin::PATH;
+    let is_query = is_query_request(&parts.uri, &parts.headers);
+    let early = if is_admin {
+        Ok(())
+    } else {
+        auth::check_headers(&app, &parts.method, &parts.uri, &parts.headers)
+    };
+    let mut response = match early {
+        Err(failure) => close_after(auth_failure_response(&failure, is_query, request_id)),
+        Ok(()) => match app.bodies.read(&parts.headers, body).await {
+            Ok(body) => dispatch(&app, request_id, &parts, is_query, &body.bytes).await,
+            Err(refusal) => close_after(body_refusal_response(&refusal, is_query, request_id)),
+        },
     };
     if let Ok(v) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert("x-amzn-requestid", v);
@@ -120,44 +124,106 @@ async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response 
     response
 }
 
-async fn dispatch(
-    app: &AppState,
-    request_id: &str,
-    peer: Option<SocketAddr>,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Response {
-    if uri.path() == crate::admin::PATH {
-        return crate::admin::handle(app, peer, method, headers, body).await;
-    }
-    // Query-protocol (IAM/STS) requests are form-encoded; they get XML errors even when their
-    // signature cannot be parsed.
-    let is_query = headers
+/// Query-protocol (IAM/STS) requests are form-encoded; they get XML errors even when their
+/// signature cannot be parsed.
+fn is_query_request(uri: &Uri, headers: &HeaderMap) -> bool {
+    headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
-        || uri.query().is_some_and(|q| q.contains("Action="));
+        || uri.query().is_some_and(|q| q.contains("Action="))
+}
+
+fn auth_failure_response(failure: &AuthFailure, is_query: bool, request_id: &str) -> Response {
+    if is_query {
+        let (status, code) = failure.query_code();
+        query::error_response(
+            query::sts::NAMESPACE,
+            status,
+            code,
+            &failure.message(),
+            request_id,
+        )
+    } else {
+        kms::error_response(
+            http::StatusCode::BAD_REQUEST,
+            failure.json_code(),
+            &failure.message(),
+        )
+    }
+}
+
+/// A body that was not read. A spent budget is answered as AWS answers a rate limit, which
+/// every SDK retries with backoff.
+fn body_refusal_response(refusal: &BodyRefusal, is_query: bool, request_id: &str) -> Response {
+    use http::StatusCode as S;
+    let (status, json_code, query_code, message) = match refusal {
+        BodyRefusal::TooLarge => (
+            S::PAYLOAD_TOO_LARGE,
+            "SerializationException",
+            "RequestEntityTooLarge",
+            "The request body is too large.",
+        ),
+        BodyRefusal::Busy => (
+            S::BAD_REQUEST,
+            "ThrottlingException",
+            "Throttling",
+            "Rate exceeded",
+        ),
+        BodyRefusal::TimedOut => (
+            S::REQUEST_TIMEOUT,
+            "RequestTimeoutException",
+            "RequestTimeout",
+            "The request body did not arrive in time.",
+        ),
+        BodyRefusal::Broken => (
+            S::BAD_REQUEST,
+            "SerializationException",
+            "MalformedInput",
+            "The request body could not be read.",
+        ),
+    };
+    if is_query {
+        query::error_response(
+            query::sts::NAMESPACE,
+            status,
+            query_code,
+            message,
+            request_id,
+        )
+    } else {
+        kms::error_response(status, json_code, message)
+    }
+}
+
+/// The rest of a refused request's body was never read: the connection cannot carry another.
+fn close_after(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+async fn dispatch(
+    app: &AppState,
+    request_id: &str,
+    parts: &http::request::Parts,
+    is_query: bool,
+    body: &[u8],
+) -> Response {
+    let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
+    // Unknown only when the router runs without the listener (in-process callers): then there
+    // is no source address, not a made-up one.
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    if uri.path() == crate::admin::PATH {
+        return crate::admin::handle(app, peer, method, headers, body).await;
+    }
     let authenticated = match auth::authenticate(app, peer, method, uri, headers, body) {
         Ok(a) => a,
-        Err(failure) if is_query => {
-            let (status, code) = failure.query_code();
-            return query::error_response(
-                query::sts::NAMESPACE,
-                status,
-                code,
-                &failure.message(),
-                request_id,
-            );
-        }
-        Err(failure) => {
-            return kms::error_response(
-                http::StatusCode::BAD_REQUEST,
-                failure.json_code(),
-                &failure.message(),
-            );
-        }
+        Err(failure) => return auth_failure_response(&failure, is_query, request_id),
     };
     let caller = &authenticated.caller;
     match &authenticated.service {
@@ -207,41 +273,65 @@ async fn dispatch(
     }
 }
 
-/// How to listen.
-pub struct ServeOptions {
-    pub listen: SocketAddr,
-    /// PEM certificate chain and private key paths, for HTTPS.
-    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
-}
-
-/// Serves until `shutdown` completes, then finishes in-flight requests.
+/// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish.
+/// `tls` is a PEM certificate chain and private key, for HTTPS.
 pub async fn serve(
     app: Arc<AppState>,
     listener: std::net::TcpListener,
     tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    limits: ConnectionLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
-    let handle = axum_server::Handle::new();
-    let h = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
-    });
+    let acceptor = match tls {
+        Some((cert, key)) => Some(tls_acceptor(&cert, &key, limits.http2)?),
+        None => None,
+    };
     listener.set_nonblocking(true)?;
-    match tls {
-        Some((cert, key)) => {
-            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
-            axum_server::from_tcp_rustls(listener, config)?
-                .handle(handle)
-                .serve(service)
-                .await
-        }
-        None => {
-            axum_server::from_tcp(listener)?
-                .handle(handle)
-                .serve(service)
-                .await
-        }
-    }
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let connections = app.connections.clone();
+    listener::run(
+        router(app),
+        listener,
+        acceptor,
+        limits,
+        connections,
+        shutdown,
+    )
+    .await;
+    Ok(())
+}
+
+/// A TLS acceptor for the PEM files, offering HTTP/2 by ALPN only when it is served.
+fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    http2: bool,
+) -> std::io::Result<tokio_rustls::TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let invalid = |what: &std::path::Path, e: &dyn std::fmt::Display| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {e}", what.display()),
+        )
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| invalid(cert, &e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(cert, &e))?;
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| invalid(key, &e))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| invalid(cert, &e))?
+    .with_no_client_auth()
+    .with_single_cert(chain, key_der)
+    .map_err(|e| invalid(cert, &e))?;
+    config.alpn_protocols = if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }

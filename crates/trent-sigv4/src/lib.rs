@@ -32,7 +32,7 @@
 //! [`ParsedSignature`]'s `Debug` redacts the session token and the signature.
 //!
 //! The public interface is: [`RequestParts`], [`parse`], [`ParsedSignature`], [`SigningKey`],
-//! [`SigningKeyCache`], [`verify`], [`SigV4Error`], [`AuthPart`], [`sign`], [`format_amz_date`]
+//! [`SigningKeyCache`], [`check_before_body`], [`verify`], [`SigV4Error`], [`AuthPart`], [`sign`], [`format_amz_date`]
 //! and the constants below.
 
 mod cache;
@@ -50,7 +50,7 @@ pub use key::SigningKey;
 pub use parse::{ParsedSignature, parse};
 pub use sign::sign;
 pub use time::format_amz_date;
-pub use verify::verify;
+pub use verify::{check_before_body, verify};
 
 /// The only signing algorithm this crate accepts or produces.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";

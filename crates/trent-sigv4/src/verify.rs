@@ -15,22 +15,13 @@ use crate::{MAX_CLOCK_SKEW_SECS, ParsedSignature, RequestParts, SigningKey};
 /// The payload hash S3 accepts in place of the body's SHA-256.
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 
-/// Verifies `req` against `parsed` (from [`parse`](crate::parse) of the same request) with the
-/// signing key derived from the caller's stored secret. `now_unix` is the server clock in
-/// seconds since the epoch.
-///
-/// Checks, in order: `X-Amz-Date` well-formed and on the scope date; within ±5 minutes of now
-/// (presigned: not before `X-Amz-Date` − 5 min, not after `X-Amz-Date + X-Amz-Expires`);
-/// `host` signed; every signed header present; `x-amz-content-sha256`, if signed, matches the
-/// body; the signature, compared in constant time.
-///
-/// Not checked here: whether the scope's region and service are this server's
-/// ([`ParsedSignature::check_scope`]) and whether the security token is valid (the server's
-/// credential store).
-pub fn verify(
+/// The checks [`verify`] makes that need neither the body nor the secret: `X-Amz-Date`
+/// well-formed and on the scope date, within the replay window, `host` and every header that
+/// selects the operation signed. A server runs them as soon as the headers have arrived, so a
+/// request that cannot succeed is refused before its body is read; [`verify`] repeats them.
+pub fn check_before_body(
     req: &RequestParts<'_>,
     parsed: &ParsedSignature<'_>,
-    key: &SigningKey,
     now_unix: i64,
 ) -> Result<(), SigV4Error> {
     // `parsed`'s fields are public, so re-check what `parse` established instead of trusting it.
@@ -52,7 +43,28 @@ pub fn verify(
     if !parsed.signed_headers.iter().any(|h| h == "host") {
         return Err(SigV4Error::HostNotSigned);
     }
-    check_operation_headers_signed(req, parsed)?;
+    check_operation_headers_signed(req, parsed)
+}
+
+/// Verifies `req` against `parsed` (from [`parse`](crate::parse) of the same request) with the
+/// signing key derived from the caller's stored secret. `now_unix` is the server clock in
+/// seconds since the epoch.
+///
+/// Checks, in order: `X-Amz-Date` well-formed and on the scope date; within ±5 minutes of now
+/// (presigned: not before `X-Amz-Date` − 5 min, not after `X-Amz-Date + X-Amz-Expires`);
+/// `host` signed; every signed header present; `x-amz-content-sha256`, if signed, matches the
+/// body; the signature, compared in constant time.
+///
+/// Not checked here: whether the scope's region and service are this server's
+/// ([`ParsedSignature::check_scope`]) and whether the security token is valid (the server's
+/// credential store).
+pub fn verify(
+    req: &RequestParts<'_>,
+    parsed: &ParsedSignature<'_>,
+    key: &SigningKey,
+    now_unix: i64,
+) -> Result<(), SigV4Error> {
+    check_before_body(req, parsed, now_unix)?;
 
     // The canonical request is fed to SHA-256 as it is produced and the string to sign to the
     // HMAC piece by piece: nothing is built. The signature is compared as raw bytes.

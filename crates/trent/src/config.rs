@@ -33,8 +33,28 @@ pub struct ConfigFile {
     pub root_key_file: Option<PathBuf>,
     #[serde(default)]
     pub account: Vec<AccountConfig>,
+    /// Bounds on connections and request bodies (`[limits]`); defaults suit one machine.
+    pub limits: Option<LimitsConfig>,
     /// Facilities for tests and drills; never turn these on in production.
     pub testing: Option<TestingConfig>,
+}
+
+/// `[limits]`: what one client, authenticated or not, can make the server hold.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Open connections at most (default 1024); past it the oldest idle one is closed.
+    pub max_connections: Option<usize>,
+    /// Seconds for a request's headers to arrive, or an idle connection's next request (20).
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds for a request's body to arrive once its headers have (10).
+    pub body_timeout_secs: Option<u64>,
+    /// MiB of request bodies held at once across all connections (64).
+    pub body_budget_mib: Option<usize>,
+    /// Serve HTTP/2 too (default: HTTP/1.1 only, which is all AWS SDKs use for KMS).
+    pub http2: Option<bool>,
+    /// Concurrent streams per HTTP/2 connection (16).
+    pub http2_max_streams: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -72,6 +92,54 @@ pub struct Settings {
     pub root_key_file: Option<PathBuf>,
     pub accounts: Vec<AccountConfig>,
     pub clock_control: bool,
+    pub connection_limits: trent_server::ConnectionLimits,
+    pub body_limits: trent_server::BodyLimits,
+}
+
+impl LimitsConfig {
+    /// The configured limits over the defaults.
+    fn resolve(
+        &self,
+    ) -> Result<(trent_server::ConnectionLimits, trent_server::BodyLimits), String> {
+        let secs = std::time::Duration::from_secs;
+        let mut connections = trent_server::ConnectionLimits::default();
+        let mut bodies = trent_server::BodyLimits::default();
+        if let Some(n) = self.max_connections {
+            if n == 0 {
+                return Err("limits.max_connections must be at least 1".into());
+            }
+            connections.max_connections = n;
+        }
+        if let Some(t) = self.header_timeout_secs {
+            if t == 0 {
+                return Err("limits.header_timeout_secs must be at least 1".into());
+            }
+            connections.header_timeout = secs(t);
+        }
+        if let Some(t) = self.body_timeout_secs {
+            if t == 0 {
+                return Err("limits.body_timeout_secs must be at least 1".into());
+            }
+            bodies.read_timeout = secs(t);
+        }
+        if let Some(mib) = self.body_budget_mib {
+            // At least one largest body must fit, or every chunked request would be refused.
+            if mib == 0 {
+                return Err("limits.body_budget_mib must be at least 1".into());
+            }
+            bodies.budget_bytes = mib.saturating_mul(1024 * 1024);
+        }
+        if let Some(h2) = self.http2 {
+            connections.http2 = h2;
+        }
+        if let Some(streams) = self.http2_max_streams {
+            if streams == 0 {
+                return Err("limits.http2_max_streams must be at least 1".into());
+            }
+            connections.http2_max_streams = streams;
+        }
+        Ok((connections, bodies))
+    }
 }
 
 impl Settings {
@@ -95,6 +163,7 @@ impl Settings {
         let listen = listen
             .parse()
             .map_err(|e| format!("invalid listen address `{listen}`: {e}"))?;
+        let (connection_limits, body_limits) = file.limits.unwrap_or_default().resolve()?;
         let tls = match (file.tls_cert, file.tls_key) {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,
@@ -110,6 +179,8 @@ impl Settings {
             root_key_file: file.root_key_file,
             accounts: file.account,
             clock_control: file.testing.is_some_and(|t| t.clock_control),
+            connection_limits,
+            body_limits,
         })
     }
 }

@@ -84,7 +84,8 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         eprintln!("trent: lifecycle work due at start-up failed (will retry): {e}");
     }
     trent_core::background::spawn(kms.clone(), BACKGROUND_INTERVAL);
-    let mut app = AppState::new(kms, settings.tls.is_some());
+    let mut app =
+        AppState::new(kms, settings.tls.is_some()).with_body_limits(&settings.body_limits);
     if settings.clock_control {
         app = app.with_admin_token(write_admin_token(&settings.data_dir)?);
         println!(
@@ -93,7 +94,8 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         );
     }
     let app = Arc::new(app);
-    trent_server::serve(app, listener, settings.tls, shutdown)
+    let limits = connection_limits_within_descriptors(settings.connection_limits);
+    trent_server::serve(app, listener, settings.tls, limits, shutdown)
         .await
         .map_err(|e| format!("server error: {e}"))?;
     println!("Trent stopped");
@@ -209,4 +211,33 @@ fn write_admin_token(data_dir: &Path) -> Result<Zeroizing<String>, String> {
     }
     write_private_file(&path, token.as_bytes())?;
     Ok(token)
+}
+
+/// Descriptors kept back from the connection limit for the database, the data files and the
+/// listener itself.
+const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// Raises the open-file limit to what the system allows, and lowers the connection limit to
+/// fit under it: running out of descriptors would stop `accept` for everyone, where the
+/// connection limit closes idle connections to make room.
+fn connection_limits_within_descriptors(
+    mut limits: trent_server::ConnectionLimits,
+) -> trent_server::ConnectionLimits {
+    let available = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("trent: cannot read the open-file limit ({e}); keeping the connection limit");
+            return limits;
+        }
+    };
+    let fits = usize::try_from(available.saturating_sub(RESERVED_DESCRIPTORS).max(16))
+        .unwrap_or(usize::MAX);
+    if limits.max_connections > fits {
+        eprintln!(
+            "trent: the open-file limit is {available}: serving at most {fits} connections instead of {}",
+            limits.max_connections
+        );
+        limits.max_connections = fits;
+    }
+    limits
 }

@@ -36,9 +36,23 @@ impl Server {
         s
     }
 
+    /// Starts Trent with the two declared accounts and `extra` appended to its config file
+    /// (e.g. a `[limits]` section).
+    pub fn start_with_config(extra: &str) -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().join("data");
+        let mut s = Server::start_configured(&data_dir, true, extra);
+        s._tmp = Some(tmp);
+        s
+    }
+
     /// Starts Trent on `data_dir`, with the two test accounts declared in a config file when
     /// `with_accounts`.
     pub fn start_in(data_dir: &Path, with_accounts: bool) -> Server {
+        Server::start_configured(data_dir, with_accounts, "")
+    }
+
+    fn start_configured(data_dir: &Path, with_accounts: bool, extra: &str) -> Server {
         std::fs::create_dir_all(data_dir.parent().unwrap()).unwrap();
         let config = data_dir.parent().unwrap().join("trent.toml");
         let accounts = if with_accounts {
@@ -53,7 +67,7 @@ impl Server {
             &config,
             // Clock control lets lifecycle tests move time (rotation, deletion, expiry).
             format!(
-                "listen = \"127.0.0.1:0\"\nregion = \"us-east-1\"\n{accounts}[testing]\nclock_control = true\n"
+                "listen = \"127.0.0.1:0\"\nregion = \"us-east-1\"\n{accounts}[testing]\nclock_control = true\n{extra}"
             ),
         )
         .unwrap();
@@ -110,6 +124,16 @@ impl Server {
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
         let json = response.split("\r\n\r\n").nth(1).unwrap();
         serde_json::from_str(json).unwrap()
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `host:port` of the endpoint.
+    pub fn host(&self) -> &str {
+        self.endpoint.trim_start_matches("http://")
     }
 
     pub fn kill_9(&mut self) {
