@@ -57,14 +57,21 @@ def write_config(path: Path, with_accounts: bool, clock_control: bool = True, ex
 class TrentServer:
     """A running `trent serve`. `endpoint` is its base URL; `lines` is everything it printed."""
 
-    def __init__(self, data_dir: Path, with_accounts: bool = True, clock_control: bool = True, extra_config: str = ""):
+    def __init__(
+        self,
+        data_dir: Path,
+        with_accounts: bool = True,
+        clock_control: bool = True,
+        extra_config: str = "",
+        extra_args: tuple[str, ...] = (),
+    ):
         self.data_dir = data_dir
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.config = data_dir.parent / "trent.toml"
         write_config(self.config, with_accounts, clock_control, extra_config)
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
-            [trent_bin(), "serve", "--config", str(self.config), "--data-dir", str(data_dir)],
+            [trent_bin(), "serve", "--config", str(self.config), "--data-dir", str(data_dir), *extra_args],
             stdout=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             text=True,
@@ -143,13 +150,18 @@ def kms_client(endpoint: str, akid: str, secret: str, region: str = REGION, veri
 
 @pytest.fixture
 def start_trent(tmp_path):
-    """A factory: `start_trent(data_dir=None, with_accounts=True, extra_config="")` starts a server; all are killed at teardown."""
+    """A factory: `start_trent(data_dir=None, with_accounts=True, extra_config="", extra_args=())` starts a server
+    (`extra_args` are more `trent serve` flags, e.g. `("--listen", "localhost:0")`); all are killed at teardown."""
     servers: list[TrentServer] = []
 
     def start(
-        data_dir: Path | None = None, with_accounts: bool = True, clock_control: bool = True, extra_config: str = ""
+        data_dir: Path | None = None,
+        with_accounts: bool = True,
+        clock_control: bool = True,
+        extra_config: str = "",
+        extra_args: tuple[str, ...] = (),
     ) -> TrentServer:
-        server = TrentServer(data_dir or tmp_path / "data", with_accounts, clock_control, extra_config)
+        server = TrentServer(data_dir or tmp_path / "data", with_accounts, clock_control, extra_config, extra_args)
         servers.append(server)
         return server
 

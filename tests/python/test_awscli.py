@@ -180,20 +180,36 @@ def test_default_account_bootstrap_works_with_the_cli(start_trent, tmp_path):
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout)["Keys"] == []
 
-    # The hint Trent prints runs as printed, region included.
+    # The hints Trent prints run as printed: the first through the AWS config file Trent wrote
+    # (region and endpoint_url), the second through environment variables alone (cli_env() keeps
+    # AWS_CONFIG_FILE at /dev/null, so nothing else could supply them): AWS_REGION for the SDKs
+    # that read it (JavaScript, Go, Java, CLI v2), AWS_DEFAULT_REGION for botocore and CLI v1.
+    config = data_dir / "config"
     hints = [line for line in server.lines if line.startswith("Try: ")]
     assert len(hints) == 1, server.lines
     hint = hints[0].removeprefix("Try: ")
     assert hint == (
-        f"AWS_SHARED_CREDENTIALS_FILE={credentials} AWS_PROFILE=trent AWS_DEFAULT_REGION={REGION} "
-        f"aws --endpoint-url {server.endpoint} kms list-keys"
+        f"AWS_CONFIG_FILE={config} AWS_SHARED_CREDENTIALS_FILE={credentials} AWS_PROFILE=trent aws kms list-keys"
     )
+    env_prefix = "Or, for tools that ignore endpoint_url in a config file: "
+    env_hints = [line for line in server.lines if line.startswith(env_prefix)]
+    assert len(env_hints) == 1, server.lines
+    env_hint = env_hints[0].removeprefix(env_prefix)
+    assert env_hint == (
+        f"AWS_SHARED_CREDENTIALS_FILE={credentials} AWS_PROFILE=trent AWS_REGION={REGION} AWS_DEFAULT_REGION={REGION} "
+        f"AWS_ENDPOINT_URL_KMS={server.endpoint} aws kms list-keys"
+    )
+    assert server.lines.index(hints[0]) == server.lines.index(env_hints[0]) - 1
+    listed_by_hint = subprocess.run(["bash", "-c", env_hint], env=cli_env(), capture_output=True, text=True, timeout=60)
+    assert listed_by_hint.returncode == 0, listed_by_hint.stderr
+    assert json.loads(listed_by_hint.stdout)["Keys"] == []
     created_key = subprocess.run(
         ["bash", "-c", hint.replace("kms list-keys", "kms create-key")], env=cli_env(), capture_output=True, text=True, timeout=60
     )
     assert created_key.returncode == 0, created_key.stderr
     key = json.loads(created_key.stdout)["KeyMetadata"]
     assert key["AWSAccountId"] == account
+    assert key["Arn"].startswith(f"arn:aws:kms:{REGION}:{account}:key/")
 
     # Restarting on the same data directory reuses the account and its credentials file untouched.
     before = credentials.read_bytes()

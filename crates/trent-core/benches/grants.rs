@@ -16,6 +16,7 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use trent_core::crypto::EncryptInput;
 use trent_core::grants::CreateGrantInput;
+use trent_core::iam::CreateRoleInput;
 use trent_core::keys::CreateKeyInput;
 use trent_core::memory_store::MemoryStore;
 use trent_core::{Caller, Kms, SystemClock};
@@ -52,6 +53,19 @@ async fn setup() -> Setup {
         .iam_create_access_key(&root, Some("alice"))
         .await
         .expect("access key");
+    // The other grantees are sessions of one role (a grant's principal must exist).
+    kms.iam_create_role(
+        &root,
+        CreateRoleInput {
+            name: "other".into(),
+            trust_policy: format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"sts:AssumeRole"}}]}}"#
+            ),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("role");
     let credential = kms.credentials.lookup(&key.access_key_id).expect("lookup");
     let user = kms.caller_for(&credential, None, REGION).expect("caller");
     // The default key policy delegates to IAM and alice has no IAM policy: only a grant lets
@@ -115,7 +129,7 @@ fn grants(c: &mut Criterion) {
             grant(
                 &s.kms,
                 &s.key_id,
-                format!("arn:aws:iam::{ACCOUNT}:user/other-{i}"),
+                format!("arn:aws:sts::{ACCOUNT}:assumed-role/other/session-{i}"),
             )
             .await;
         }

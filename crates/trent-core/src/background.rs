@@ -19,6 +19,28 @@ use crate::error::KmsResult;
 use crate::model::RotationType;
 use crate::service::Kms;
 
+/// Lifecycle work done since the process started, for metrics.
+#[derive(Debug, Default)]
+pub struct WorkTotals {
+    pub runs: std::sync::atomic::AtomicU64,
+    pub rotated: std::sync::atomic::AtomicU64,
+    pub deleted: std::sync::atomic::AtomicU64,
+    pub expired: std::sync::atomic::AtomicU64,
+    pub failed_steps: std::sync::atomic::AtomicU64,
+}
+
+impl WorkTotals {
+    fn add(&self, done: &WorkDone, failed: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let n = |x: usize| u64::try_from(x).unwrap_or(u64::MAX);
+        self.runs.fetch_add(1, Relaxed);
+        self.rotated.fetch_add(n(done.rotated), Relaxed);
+        self.deleted.fetch_add(n(done.deleted), Relaxed);
+        self.expired.fetch_add(n(done.expired), Relaxed);
+        self.failed_steps.fetch_add(n(failed), Relaxed);
+    }
+}
+
 /// What one run of due work did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct WorkDone {
@@ -40,6 +62,7 @@ impl Kms {
                 failed += 1;
             }
         }
+        self.work_totals.add(&done, failed);
         self.store.delete_expired_import_params(now).await?;
         if failed > 0 {
             return Err(crate::KmsError::Internal(format!(

@@ -27,6 +27,9 @@ pub struct LoadedKey {
     /// The parse error if the stored policy does not parse (authorization then fails as
     /// internal, with the error in the message for the log).
     key_policy: Result<Arc<Policy>, String>,
+    /// For a stand-in ([`LoadedKey::phantom`]): the `NotFoundException` message a caller
+    /// allowed to use it gets.
+    phantom: Option<String>,
 }
 
 impl LoadedKey {
@@ -42,7 +45,26 @@ impl LoadedKey {
             uuid,
             materials,
             key_policy,
+            phantom: None,
         }
+    }
+
+    /// A stand-in for a key of another account that does not exist (or an alias of another
+    /// account that does not): `record` as a new key of that account would be, with its
+    /// default policy and no material or grants. Authorization decides it like any key, so a
+    /// caller without permission is denied exactly as for an existing key it may not use;
+    /// a decision that would allow it is `NotFoundException` with `not_found` instead
+    /// ([`crate::Kms::decide`]), so no operation ever acts on it.
+    pub(crate) fn phantom(record: KeyRecord, uuid: [u8; 16], not_found: String) -> Self {
+        Self {
+            phantom: Some(not_found),
+            ..Self::new(record, uuid, HashMap::new())
+        }
+    }
+
+    /// The `NotFoundException` message of a stand-in key; `None` for a real key.
+    pub(crate) fn phantom_not_found(&self) -> Option<&str> {
+        self.phantom.as_deref()
     }
 
     /// The key's ARN.
@@ -129,6 +151,7 @@ impl LoadedKey {
             record,
             uuid: self.uuid,
             materials,
+            phantom: self.phantom.clone(),
         }
     }
 }
@@ -155,6 +178,17 @@ pub struct KeyCache {
 }
 
 impl KeyCache {
+    /// Keys and alias names held now.
+    pub fn sizes(&self) -> (usize, usize) {
+        let keys = self.keys.read().map(|k| k.len()).unwrap_or(0);
+        let aliases = self
+            .aliases
+            .read()
+            .map(|a| a.values().flat_map(|r| r.values()).map(HashMap::len).sum())
+            .unwrap_or(0);
+        (keys, aliases)
+    }
+
     pub fn key(&self, key_id: &str) -> Option<Arc<LoadedKey>> {
         self.keys.read().ok()?.get(key_id).cloned()
     }

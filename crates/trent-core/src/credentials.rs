@@ -61,6 +61,15 @@ pub struct CredentialRegistry {
 }
 
 impl CredentialRegistry {
+    /// Credentials held now.
+    pub fn len(&self) -> usize {
+        self.by_access_key.read().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn lookup(&self, access_key_id: &str) -> Option<Arc<Credential>> {
         self.by_access_key.read().ok()?.get(access_key_id).cloned()
     }

@@ -70,11 +70,23 @@ impl Kms {
                 if *region != *caller.region {
                     return Err(not_found());
                 }
-                let key = self.load_key(id).await?.ok_or_else(not_found)?;
-                if key.record.account_id != account || key.record.region != region {
-                    return Err(not_found());
+                let key = self
+                    .load_key(id)
+                    .await?
+                    .filter(|k| k.record.account_id == account && k.record.region == region);
+                match key {
+                    Some(key) => Ok(key),
+                    // Another account's key: whether it exists is not the caller's to learn
+                    // unless it may use it (authorization decides the stand-in).
+                    None if account != caller.account => Ok(self.phantom_key(
+                        account,
+                        region,
+                        id.to_string(),
+                        *key_id.as_bytes(),
+                        not_found(),
+                    )),
+                    None => Err(not_found()),
                 }
-                Ok(key)
             }
             KeyRef::Alias {
                 account,
@@ -91,19 +103,35 @@ impl Kms {
                     return Err(not_found());
                 }
                 let target = match self.cache.alias_target(account, region, name) {
-                    Some(t) => t,
-                    None => {
-                        let alias = self
-                            .store
-                            .alias(account, region, name)
-                            .await?
-                            .ok_or_else(not_found)?;
-                        self.cache
-                            .put_alias(account, region, name, &alias.target_key_id);
-                        alias.target_key_id
-                    }
+                    Some(t) => Some(t),
+                    None => match self.store.alias(account, region, name).await? {
+                        Some(alias) => {
+                            self.cache
+                                .put_alias(account, region, name, &alias.target_key_id);
+                            Some(alias.target_key_id)
+                        }
+                        None => None,
+                    },
                 };
-                let key = self.load_key(&target).await?.ok_or_else(not_found)?;
+                let key = match target {
+                    Some(target) => self.load_key(&target).await?,
+                    None => None,
+                };
+                let Some(key) = key else {
+                    if account == caller.account {
+                        return Err(not_found());
+                    }
+                    // Another account's alias: a stand-in key (with an id that names nothing),
+                    // denied like the key of an alias that exists.
+                    let uuid = Uuid::from_bytes(trent_crypto::random::array::<16>()?);
+                    return Ok(self.phantom_key(
+                        account,
+                        region,
+                        uuid.hyphenated().to_string(),
+                        *uuid.as_bytes(),
+                        not_found(),
+                    ));
+                };
                 if key.record.account_id != account || key.record.region != region {
                     return Err(KmsError::Internal(
                         "alias points at a key of another account or region".into(),
@@ -112,6 +140,35 @@ impl Kms {
                 Ok(key)
             }
         }
+    }
+
+    /// A stand-in for a key of `account` that the caller cannot see ([`LoadedKey::phantom`]):
+    /// as a key newly created there would be, with the default key policy.
+    fn phantom_key(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: String,
+        uuid: [u8; 16],
+        not_found: KmsError,
+    ) -> Arc<LoadedKey> {
+        let record = KeyRecord {
+            key_id,
+            account_id: account.to_string(),
+            region: region.to_string(),
+            created_ms: self.clock.now_ms(),
+            description: String::new(),
+            key_spec: KeySpec::SymmetricDefault,
+            key_usage: KeyUsage::EncryptDecrypt,
+            origin: Origin::AwsKms,
+            state: KeyState::Enabled,
+            policy: default_key_policy(account),
+            tags: Vec::new(),
+            current_material: MaterialId([0; 32]),
+            multi_region: false,
+            lifecycle: Default::default(),
+        };
+        Arc::new(LoadedKey::phantom(record, uuid, not_found.to_string()))
     }
 
     /// Applies `change` to the key's record under the write lock, persists it and refreshes the

@@ -60,5 +60,5 @@ pub use caller::{Caller, Identity, Principal};
 pub use clock::{Clock, SystemClock};
 pub use credentials::{Credential, CredentialIdentity, CredentialRegistry, SessionInfo};
 pub use error::{KmsError, KmsResult};
-pub use service::{Kms, NewAccount, random_access_key_id, random_id, random_secret};
+pub use service::{Kms, NewAccount, ServiceStats, random_access_key_id, random_id, random_secret};
 pub use store::{Store, StoreError};

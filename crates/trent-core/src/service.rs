@@ -31,6 +31,22 @@ pub struct Kms {
     pub(crate) grants: crate::grants::GrantCache,
     accounts: std::sync::RwLock<std::collections::HashSet<String>>,
     pub(crate) regions: RegionNames,
+    pub(crate) work_totals: crate::background::WorkTotals,
+}
+
+/// Sizes of the in-memory caches and totals of background work, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceStats {
+    pub cached_keys: usize,
+    pub cached_aliases: usize,
+    pub keys_with_cached_grants: usize,
+    pub credentials: usize,
+    pub accounts: usize,
+    pub lifecycle_runs: u64,
+    pub keys_rotated: u64,
+    pub keys_deleted: u64,
+    pub materials_expired: u64,
+    pub lifecycle_failures: u64,
 }
 
 /// Region names callers sign for, shared: a request names its region without allocating.
@@ -84,6 +100,7 @@ impl Kms {
             grants: Default::default(),
             accounts: Default::default(),
             regions: RegionNames::default(),
+            work_totals: Default::default(),
         };
         for account in kms.store.accounts().await? {
             kms.remember_account(&account.account_id);
@@ -191,6 +208,31 @@ impl Kms {
         if let Ok(mut a) = self.accounts.write() {
             a.insert(account_id.to_string());
         }
+    }
+
+    /// Cache sizes and background-work totals (cheap: a read lock per cache, no store access).
+    pub fn stats(&self) -> ServiceStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (cached_keys, cached_aliases) = self.cache.sizes();
+        let t = &self.work_totals;
+        ServiceStats {
+            cached_keys,
+            cached_aliases,
+            keys_with_cached_grants: self.grants.keys_cached(),
+            credentials: self.credentials.len(),
+            accounts: self.accounts.read().map(|a| a.len()).unwrap_or(0),
+            lifecycle_runs: t.runs.load(Relaxed),
+            keys_rotated: t.rotated.load(Relaxed),
+            keys_deleted: t.deleted.load(Relaxed),
+            materials_expired: t.expired.load(Relaxed),
+            lifecycle_failures: t.failed_steps.load(Relaxed),
+        }
+    }
+
+    /// Whether the store answers (readiness): one cheap read.
+    pub async fn store_reachable(&self) -> KmsResult<()> {
+        self.store.accounts().await.map(|_| ())?;
+        Ok(())
     }
 
     /// Whether Trent serves `account_id`.

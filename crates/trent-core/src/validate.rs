@@ -4,9 +4,21 @@
 //! Field names are the lower-camel-case member names AWS uses in these messages. Sensitive
 //! members (plaintext and the like) are reported without their value, as AWS does.
 
+use std::collections::BTreeMap;
+
 use trent_crypto::spec::WireEnum;
 
 use crate::error::{KmsError, KmsResult};
+
+/// The most characters an encryption context may hold, counting every key and value and one
+/// separator per pair (AWS's developer guide: "up to 8151 characters, including the `=` or `:`
+/// separator").
+pub const MAX_ENCRYPTION_CONTEXT_CHARS: usize = 8151;
+/// The most pairs a grant constraint's encryption context may hold (AWS: "up to 8").
+pub const MAX_CONSTRAINT_PAIRS: usize = 8;
+/// The most characters a grant constraint's encryption context may hold, counted as for
+/// [`MAX_ENCRYPTION_CONTEXT_CHARS`] (AWS: "cannot exceed 384 characters").
+pub const MAX_CONSTRAINT_CHARS: usize = 384;
 
 fn violation(detail: String) -> KmsError {
     KmsError::Validation(format!("1 validation error detected: {detail}"))
@@ -107,6 +119,54 @@ pub fn grant_tokens(tokens: &[String]) -> KmsResult<()> {
     Ok(())
 }
 
+/// An encryption context member (`field` is its lower-camel-case name): no empty key, and at
+/// most [`MAX_ENCRYPTION_CONTEXT_CHARS`] characters in all. Every operation that takes an
+/// encryption context checks it before anything else is looked up.
+pub fn encryption_context(field: &str, context: &BTreeMap<String, String>) -> KmsResult<()> {
+    context_within(field, context, usize::MAX, MAX_ENCRYPTION_CONTEXT_CHARS)
+}
+
+/// A grant constraint's encryption context: the rules of [`encryption_context`], at most
+/// [`MAX_CONSTRAINT_PAIRS`] pairs and [`MAX_CONSTRAINT_CHARS`] characters.
+pub fn constraint_context(field: &str, context: &BTreeMap<String, String>) -> KmsResult<()> {
+    context_within(field, context, MAX_CONSTRAINT_PAIRS, MAX_CONSTRAINT_CHARS)
+}
+
+fn context_within(
+    field: &str,
+    context: &BTreeMap<String, String>,
+    max_pairs: usize,
+    max_chars: usize,
+) -> KmsResult<()> {
+    let invalid = |why: String| KmsError::Validation(format!("Invalid EncryptionContext: {why}"));
+    // Keys are sorted, so an empty key would be the first.
+    if context.keys().next().is_some_and(String::is_empty) {
+        return Err(invalid(format!("'{field}' has an empty key.")));
+    }
+    if context.len() > max_pairs {
+        return Err(invalid(format!(
+            "'{field}' has {} pairs; at most {max_pairs} are allowed.",
+            context.len()
+        )));
+    }
+    // Bytes bound characters from above, so characters are counted only past the byte bound
+    // (never, for the contexts real clients send).
+    let size = |len: fn(&str) -> usize| {
+        context
+            .iter()
+            .fold(0usize, |n, (k, v)| n.saturating_add(len(k) + 1 + len(v)))
+    };
+    if size(str::len) > max_chars {
+        let chars = size(|s| s.chars().count());
+        if chars > max_chars {
+            return Err(invalid(format!(
+                "'{field}' holds {chars} characters (keys and values, one separator per pair); at most {max_chars} are allowed."
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// `Limit` for list operations: 1..=`max`, defaulting to `default`.
 pub fn limit(value: Option<i64>, max: i64, default: usize) -> KmsResult<usize> {
     match value {
@@ -153,5 +213,55 @@ mod tests {
             m.starts_with("1 validation error detected: Value at 'plaintext'"),
             "{m}"
         );
+    }
+
+    fn ctx(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn encryption_context_limits() {
+        assert!(encryption_context("encryptionContext", &ctx(&[])).is_ok());
+        assert!(encryption_context("encryptionContext", &ctx(&[("a", "")])).is_ok());
+        let Err(KmsError::Validation(m)) =
+            encryption_context("encryptionContext", &ctx(&[("", "x")]))
+        else {
+            panic!()
+        };
+        assert_eq!(
+            m,
+            "Invalid EncryptionContext: 'encryptionContext' has an empty key."
+        );
+        // Exactly at the limit: one pair of 8150 characters (key, value) plus its separator.
+        let value = "v".repeat(MAX_ENCRYPTION_CONTEXT_CHARS - 2);
+        assert!(encryption_context("encryptionContext", &ctx(&[("k", &value)])).is_ok());
+        let value = "v".repeat(MAX_ENCRYPTION_CONTEXT_CHARS - 1);
+        assert!(encryption_context("encryptionContext", &ctx(&[("k", &value)])).is_err());
+        // Characters, not bytes: 8149 two-byte characters fit.
+        let value = "é".repeat(MAX_ENCRYPTION_CONTEXT_CHARS - 2);
+        assert!(encryption_context("encryptionContext", &ctx(&[("k", &value)])).is_ok());
+        // Many small pairs count their separators.
+        let many: BTreeMap<String, String> = (0..3000)
+            .map(|i| (format!("{i:04}"), String::new()))
+            .collect();
+        assert!(encryption_context("encryptionContext", &many).is_err());
+    }
+
+    #[test]
+    fn constraint_context_limits() {
+        let eight: BTreeMap<String, String> =
+            (0..8).map(|i| (format!("k{i}"), "v".into())).collect();
+        assert!(constraint_context("constraints.encryptionContextEquals", &eight).is_ok());
+        let nine: BTreeMap<String, String> =
+            (0..9).map(|i| (format!("k{i}"), "v".into())).collect();
+        assert!(constraint_context("constraints.encryptionContextEquals", &nine).is_err());
+        let value = "v".repeat(MAX_CONSTRAINT_CHARS - 2);
+        assert!(constraint_context("c", &ctx(&[("k", &value)])).is_ok());
+        let value = "v".repeat(MAX_CONSTRAINT_CHARS - 1);
+        assert!(constraint_context("c", &ctx(&[("k", &value)])).is_err());
+        assert!(constraint_context("c", &ctx(&[("", "v")])).is_err());
     }
 }

@@ -54,6 +54,8 @@ async fn dry_run_decrypt_of_a_tampered_ciphertext_is_invalid_ciphertext() {
 async fn a_deleted_keys_grant_token_retires_nothing() {
     let env = env().await;
     let key = create_key(&env, None).await;
+    // A grantee must exist.
+    user(&env, "alice").await;
     let (grant_id, token) = env
         .kms
         .create_grant(

@@ -66,6 +66,16 @@ pub enum PrincipalValue {
     CanonicalUser(String),
 }
 
+impl PrincipalValue {
+    /// `s` read as an `AWS` principal of a key policy: `*`, an account id, or an IAM/STS
+    /// principal ARN (`…:root`, `user/…`, `role/…`, `assumed-role/ROLE/SESSION`,
+    /// `federated-user/…`). `None` if it is none of these.
+    #[must_use]
+    pub fn parse_aws(s: &str) -> Option<Self> {
+        parse_aws(s)
+    }
+}
+
 /// One principal as written plus what it denotes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrincipalEntry {

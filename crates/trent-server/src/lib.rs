@@ -18,9 +18,11 @@ mod auth;
 mod body;
 mod kms;
 mod listener;
+mod metrics;
+mod ops;
 mod query;
 mod server;
 
 pub use body::{BodyLimits, MAX_BODY_BYTES};
 pub use listener::{ConnectionLimits, Connections};
-pub use server::{AppState, router, serve};
+pub use server::{AppState, ops_router, router, serve};

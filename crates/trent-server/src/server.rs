@@ -6,10 +6,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Uri};
 use trent_core::Credential;
 use trent_core::Kms;
@@ -18,6 +19,7 @@ use trent_sigv4::SigningKeyCache;
 use crate::auth::{self, AuthFailure, Service};
 use crate::body::{BodyLimits, BodyReader, BodyRefusal};
 use crate::listener::{self, ConnectionLimits, Connections};
+use crate::metrics::{ErrorCode, Metrics, Observed, OperationName};
 use crate::{kms, query};
 
 /// Shared state of the edge.
@@ -32,6 +34,11 @@ pub struct AppState {
     pub bodies: BodyReader,
     /// The open connections (empty when the router is driven in-process).
     pub connections: Arc<Connections>,
+    /// Requests, errors and latencies since start (`/metrics`).
+    pub metrics: Metrics,
+    /// Whether `/health`, `/ready` and `/metrics` are answered on the API port (they are not
+    /// when a separate operations address is configured).
+    pub ops_on_main_port: bool,
     request_ids: RequestIds,
 }
 
@@ -44,8 +51,16 @@ impl AppState {
             admin_token: None,
             bodies: BodyReader::new(&BodyLimits::default()),
             connections: Arc::new(Connections::default()),
+            metrics: Metrics::default(),
+            ops_on_main_port: true,
             request_ids: RequestIds::new(),
         }
+    }
+
+    /// Serves `/health`, `/ready` and `/metrics` only on [`ops_router`], not on the API port.
+    pub fn with_separate_ops_port(mut self) -> Self {
+        self.ops_on_main_port = false;
+        self
     }
 
     /// Replaces the default body limits.
@@ -98,9 +113,27 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new().fallback(handle).with_state(state)
 }
 
+/// The router of a separate operations address: `/health`, `/ready`, `/metrics`, nothing else.
+pub fn ops_router(state: Arc<AppState>) -> Router {
+    Router::new().fallback(handle_ops).with_state(state)
+}
+
+async fn handle_ops(State(app): State<Arc<AppState>>, request: Request) -> Response {
+    match crate::ops::answer(&app, request.method(), request.uri()).await {
+        Some(response) => response,
+        None => (http::StatusCode::NOT_FOUND, "not found\n").into_response(),
+    }
+}
+
 /// Every request: taken whole (no extractor copies its parts), refused early when its headers
 /// already show it cannot succeed, its body read within the limits.
 async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response {
+    let started = Instant::now();
+    if app.ops_on_main_port
+        && let Some(response) = crate::ops::answer(&app, request.method(), request.uri()).await
+    {
+        return response;
+    }
     let mut id_buffer = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let request_id = app.request_ids.next(&mut id_buffer);
     let (parts, body) = request.into_parts();
@@ -121,7 +154,52 @@ async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response 
     if let Ok(v) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert("x-amzn-requestid", v);
     }
+    let latency = started.elapsed();
+    let observed = response.extensions().get::<Observed>();
+    let error = response.extensions().get::<ErrorCode>();
+    app.metrics.record(observed, error, latency);
+    if tracing::enabled!(target: "trent::request", tracing::Level::INFO) {
+        log_request(
+            request_id,
+            &parts,
+            observed,
+            error,
+            response.status(),
+            latency,
+        );
+    }
     response
+}
+
+/// The one log line of a request: who, what, the outcome, how long. Never a secret: no
+/// header, body or credential other than the (public) access key id.
+fn log_request(
+    request_id: &str,
+    parts: &http::request::Parts,
+    observed: Option<&Observed>,
+    error: Option<&ErrorCode>,
+    status: http::StatusCode,
+    latency: std::time::Duration,
+) {
+    let principal = observed.and_then(|o| o.principal.as_deref());
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    tracing::info!(
+        target: "trent::request",
+        request_id,
+        source_ip = peer.map(tracing::field::display),
+        service = observed.map_or("", |o| o.service),
+        operation = observed.map_or("", |o| o.operation.as_str()),
+        account = principal.map_or("", |p| p.account.as_str()),
+        principal = principal.map_or("", |p| p.principal_arn.as_str()),
+        access_key_id = principal.map_or("", |p| p.access_key_id.as_str()),
+        status = status.as_u16(),
+        error_code = error.map_or("", |e| &*e.0),
+        latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
 }
 
 /// Query-protocol (IAM/STS) requests are form-encoded; they get XML errors even when their
@@ -226,8 +304,50 @@ async fn dispatch(
         Err(failure) => return auth_failure_response(&failure, is_query, request_id),
     };
     let caller = &authenticated.caller;
+    let (service, operation) = match &authenticated.service {
+        Service::Kms => ("kms", OperationName::Unknown),
+        Service::Iam => ("iam", OperationName::Unknown),
+        Service::Sts => ("sts", OperationName::Unknown),
+        Service::Other(_) => ("", OperationName::Unknown),
+    };
+    let mut observed = Observed {
+        service,
+        operation,
+        principal: Some(caller.principal().clone()),
+    };
+    let mut response = route(
+        app,
+        request_id,
+        &authenticated,
+        uri,
+        headers,
+        body,
+        &mut observed,
+    )
+    .await;
+    response.extensions_mut().insert(observed);
+    response
+}
+
+/// The authenticated request, handed to its service; `observed` learns the operation.
+async fn route(
+    app: &AppState,
+    request_id: &str,
+    authenticated: &auth::Authenticated,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    observed: &mut Observed,
+) -> Response {
+    let caller = &authenticated.caller;
     match &authenticated.service {
-        Service::Kms => kms::handle(app, caller, headers, body).await,
+        Service::Kms => {
+            let operation = kms::operation_of(headers);
+            if let Some(op) = operation {
+                observed.operation = OperationName::Kms(op);
+            }
+            kms::handle(app, caller, operation, body).await
+        }
         service @ (Service::Iam | Service::Sts) => {
             let is_iam = *service == Service::Iam;
             let namespace = if is_iam {
@@ -248,6 +368,9 @@ async fn dispatch(
                     );
                 }
             };
+            if let Some(action) = params.get("Action") {
+                observed.operation = OperationName::Query(action.into());
+            }
             if is_iam && !app.kms.may_call_iam(caller) {
                 let failure = auth::AuthFailure::UnknownAccessKey;
                 let (status, code) = failure.query_code();

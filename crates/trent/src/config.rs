@@ -1,7 +1,7 @@
 //! The `trent serve` configuration: a TOML file plus command-line overrides.
 //!
 //! ```toml
-//! listen = "127.0.0.1:4599"
+//! listen = "127.0.0.1:4599"       # also `localhost:4599`, `:4599` (both 127.0.0.1), `[::1]:4599`
 //! data_dir = "trent-data"
 //! region = "us-east-1"            # default region; any region in a request's SigV4 scope is served
 //! [[account]]
@@ -33,6 +33,8 @@ pub struct ConfigFile {
     pub root_key_file: Option<PathBuf>,
     #[serde(default)]
     pub account: Vec<AccountConfig>,
+    /// A separate address for `/health`, `/ready` and `/metrics` (default: the API port).
+    pub ops_listen: Option<String>,
     /// Bounds on connections and request bodies (`[limits]`); defaults suit one machine.
     pub limits: Option<LimitsConfig>,
     /// Facilities for tests and drills; never turn these on in production.
@@ -94,6 +96,7 @@ pub struct Settings {
     pub clock_control: bool,
     pub connection_limits: trent_server::ConnectionLimits,
     pub body_limits: trent_server::BodyLimits,
+    pub ops_listen: Option<SocketAddr>,
 }
 
 impl LimitsConfig {
@@ -160,10 +163,12 @@ impl Settings {
         let listen = listen
             .or(file.listen)
             .unwrap_or_else(|| DEFAULT_LISTEN.into());
-        let listen = listen
-            .parse()
-            .map_err(|e| format!("invalid listen address `{listen}`: {e}"))?;
+        let listen = parse_listen(&listen)?;
         let (connection_limits, body_limits) = file.limits.unwrap_or_default().resolve()?;
+        let ops_listen = match file.ops_listen {
+            Some(address) => Some(parse_listen(&address).map_err(|e| format!("ops_listen: {e}"))?),
+            None => None,
+        };
         let tls = match (file.tls_cert, file.tls_key) {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,
@@ -181,8 +186,33 @@ impl Settings {
             clock_control: file.testing.is_some_and(|t| t.clock_control),
             connection_limits,
             body_limits,
+            ops_listen,
         })
     }
+}
+
+/// A listen address: `IP:PORT` (`[IPv6]:PORT`), `localhost:PORT` (127.0.0.1) or `:PORT`
+/// (127.0.0.1 too: all interfaces must be asked for by name, `0.0.0.0:PORT`). No other name is
+/// looked up, so what is bound never depends on DNS or `/etc/hosts`.
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    let invalid = |why: &str| {
+        format!(
+            "invalid listen address `{text}`: {why} (expected IP:PORT, localhost:PORT or :PORT)"
+        )
+    };
+    if let Ok(address) = text.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(invalid("no port"));
+    };
+    if !(host.is_empty() || host.eq_ignore_ascii_case("localhost")) {
+        return Err(invalid("the host must be an IP address or localhost"));
+    }
+    let port: u16 = port
+        .parse()
+        .map_err(|_| invalid("the port must be a number from 0 to 65535"))?;
+    Ok(SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port)))
 }
 
 #[cfg(test)]
@@ -227,5 +257,55 @@ root_secret_access_key = "secret-2"
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, "lisen = \"x\"").unwrap();
         assert!(Settings::load(Some(&path), None, None).is_err());
+    }
+
+    #[test]
+    fn listen_accepts_localhost_and_a_bare_port_as_loopback() {
+        let loopback = |port| SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
+        assert_eq!(parse_listen("localhost:4599").unwrap(), loopback(4599));
+        assert_eq!(parse_listen("LocalHost:0").unwrap(), loopback(0));
+        assert_eq!(parse_listen(":4599").unwrap(), loopback(4599));
+        assert_eq!(
+            parse_listen("0.0.0.0:4599").unwrap(),
+            "0.0.0.0:4599".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            parse_listen("[::1]:4599").unwrap(),
+            "[::1]:4599".parse::<SocketAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn listen_refuses_other_names_and_bad_ports() {
+        for bad in [
+            "example.com:4599",
+            "localhost",
+            "4599",
+            ":",
+            ":65536",
+            "localhost:-1",
+            "localhost:http",
+            "",
+        ] {
+            let e = parse_listen(bad).unwrap_err();
+            assert!(e.contains(&format!("`{bad}`")), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn listen_forms_work_from_the_file_and_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trent.toml");
+        std::fs::write(
+            &path,
+            "listen = \"localhost:4599\"\nops_listen = \":9599\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&path), None, None).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:4599".parse::<SocketAddr>().unwrap());
+        assert_eq!(s.ops_listen, Some("127.0.0.1:9599".parse().unwrap()));
+        let s = Settings::load(Some(&path), Some(":0".into()), None).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:0".parse::<SocketAddr>().unwrap());
+        assert!(Settings::load(None, Some("nowhere:1".into()), None).is_err());
     }
 }

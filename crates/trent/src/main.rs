@@ -28,7 +28,8 @@ enum Command {
         /// TOML configuration file.
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Address to listen on (overrides the file).
+        /// Address to listen on: IP:PORT, localhost:PORT or :PORT (both loopback); overrides
+        /// the file.
         #[arg(long)]
         listen: Option<String>,
         /// Data directory (overrides the file).
@@ -46,14 +47,24 @@ enum Command {
     },
 }
 
+/// Logs to stderr, filtered by `$TRENT_LOG` (default `warn`; `info` adds one line per request
+/// and the start-up and shutdown lines), as text or, with `TRENT_LOG_FORMAT=json`, one JSON
+/// object per line.
+fn init_logging() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("TRENT_LOG").unwrap_or_else(|_| "warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("TRENT_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TRENT_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

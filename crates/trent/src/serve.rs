@@ -1,12 +1,13 @@
 //! `trent serve`: open the data directory, bootstrap accounts, and serve until SIGINT/SIGTERM.
 
 use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use trent_core::{Kms, SystemClock};
-use trent_crypto::RootKey;
+use trent_core::{Kms, KmsError, SystemClock};
+use trent_crypto::{RootKey, RootKeyError};
 use trent_server::AppState;
 use trent_store_sqlite::SqliteStore;
 use zeroize::Zeroizing;
@@ -20,13 +21,44 @@ const BACKGROUND_INTERVAL: std::time::Duration = std::time::Duration::from_secs(
 pub const ROOT_KEY_ENV: &str = "TRENT_ROOT_KEY";
 
 pub async fn run(settings: Settings) -> Result<(), String> {
+    // Bind first: a port already in use (or a bad address) must leave nothing behind — no data
+    // directory, root key, database, account or credentials file.
+    let listener = std::net::TcpListener::bind(settings.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let ops_listener = match settings.ops_listen {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|e| format!("cannot listen on {address} (ops_listen): {e}"))?,
+        ),
+        None => None,
+    };
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let endpoint = client_endpoint(scheme, addr);
+
     create_private_dir(&settings.data_dir)?;
-    let root = load_or_create_root_key(&settings)?;
-    let store = SqliteStore::open(&settings.data_dir.join("trent.db"))
-        .map_err(|e| format!("cannot open database: {e}"))?;
+    let db_path = settings.data_dir.join("trent.db");
+    let (root, root_source) = load_or_create_root_key(&settings, &db_path)?;
+    check_database_writable(&db_path)?;
+    let store = SqliteStore::open(&db_path)
+        .map_err(|e| format!("cannot open database {}: {e}", db_path.display()))?;
     let kms = Kms::open(Arc::new(store), root, Arc::new(SystemClock::default()))
         .await
-        .map_err(|e| format!("cannot start: {e}"))?;
+        .map_err(|e| match e {
+            // Kms::open unwraps every stored secret with the root key: this error there means
+            // the key is not the one the database was written with.
+            KmsError::Internal(m) if m == RootKeyError::Unwrap.to_string() => format!(
+                "the root key in {root_source} does not decrypt the database {}: it is not the key \
+                 this database was created with (restore the right one)",
+                db_path.display()
+            ),
+            e => format!("cannot start: {e}"),
+        })?;
 
     for account in &settings.accounts {
         kms.ensure_account(
@@ -38,6 +70,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         .map_err(|e| format!("cannot set up account {}: {e}", account.id))?;
     }
     let credentials_file = settings.data_dir.join("credentials");
+    let config_file = settings.data_dir.join("config");
     if settings.accounts.is_empty() && kms.account_count().await.map_err(|e| e.to_string())? == 0 {
         let account = kms
             .create_random_account()
@@ -54,25 +87,29 @@ pub async fn run(settings: Settings) -> Result<(), String> {
             credentials_file.display()
         );
     }
+    // The AWS config file goes with the credentials file Trent made: written with it, and
+    // brought up to date at every later start (the port may differ between runs).
+    let has_credentials_file = credentials_file.exists();
+    if has_credentials_file {
+        write_aws_config_file(&config_file, &settings.region, &endpoint)?;
+    }
 
+    // Installed before the "serving" line, so a SIGTERM sent right after it is not lost.
     let shutdown = shutdown_signal();
-    let listener = std::net::TcpListener::bind(settings.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let scheme = if settings.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
     println!(
         "Trent is serving the AWS KMS API on {scheme}://{addr} (default region {})",
         settings.region
     );
-    if credentials_file.exists() {
+    if has_credentials_file {
         println!(
-            "Try: AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE=trent AWS_DEFAULT_REGION={} aws --endpoint-url {scheme}://{addr} kms list-keys",
+            "Try: AWS_CONFIG_FILE={} AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE=trent aws kms list-keys",
+            config_file.display(),
             credentials_file.display(),
-            settings.region
+        );
+        println!(
+            "Or, for tools that ignore endpoint_url in a config file: AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE=trent AWS_REGION={region} AWS_DEFAULT_REGION={region} AWS_ENDPOINT_URL_KMS={endpoint} aws kms list-keys",
+            credentials_file.display(),
+            region = settings.region,
         );
     }
     let _ = std::io::stdout().flush();
@@ -93,13 +130,40 @@ pub async fn run(settings: Settings) -> Result<(), String> {
             settings.data_dir.join("admin.token").display()
         );
     }
+    if let Some(listener) = &ops_listener {
+        app = app.with_separate_ops_port();
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        println!("Operator endpoints (/health, /ready, /metrics) on http://{address}");
+    }
     let app = Arc::new(app);
+    if let Some(listener) = ops_listener {
+        let ops = trent_server::ops_router(app.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, ops).await {
+                tracing::error!(error = %e, "the operator endpoint stopped");
+            }
+        });
+    }
+    tracing::info!(listen = %addr, tls = settings.tls.is_some(), "trent started");
     let limits = connection_limits_within_descriptors(settings.connection_limits);
     trent_server::serve(app, listener, settings.tls, limits, shutdown)
         .await
         .map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("trent stopped");
     println!("Trent stopped");
     Ok(())
+}
+
+/// The URL a client on this machine reaches the server at: the bound address, with an
+/// unspecified one (`0.0.0.0`, `[::]`) replaced by loopback, which a client cannot connect to
+/// portably.
+fn client_endpoint(scheme: &str, addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("{scheme}://{}", SocketAddr::new(ip, addr.port()))
 }
 
 /// SIGINT or SIGTERM. The SIGTERM handler is installed when this is called, not when the
@@ -123,33 +187,103 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     }
 }
 
+/// Creates the data directory (0700), or restricts an existing one to its owner, and checks
+/// that files can be made in it: a read-only or foreign directory is reported by its path
+/// here, not as an obscure database error later.
 fn create_private_dir(dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(|e| format!("cannot restrict {}: {e}", dir.display()))
+    let mode = std::fs::metadata(dir)
+        .map_err(|e| format!("cannot read data directory {}: {e}", dir.display()))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode != 0o700 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+            format!(
+                "cannot restrict data directory {} to its owner (mode 700): {e}",
+                dir.display()
+            )
+        })?;
+    }
+    let probe = dir.join(".trent-write-check");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&probe)
+        .and_then(|_| std::fs::remove_file(&probe))
+        .map_err(|e| format!("cannot write in data directory {}: {e}", dir.display()))
+}
+
+/// SQLite opens a database file it cannot write read-only without a word, and every write then
+/// fails long after start-up: refuse to start instead, naming the file (the database or its
+/// write-ahead log) and the reason.
+fn check_database_writable(db_path: &Path) -> Result<(), String> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = db_path.as_os_str().to_owned();
+        path.push(suffix);
+        let path = PathBuf::from(path);
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(format!(
+                    "cannot open database {} for writing: {e}",
+                    path.display()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The root key from `$TRENT_ROOT_KEY`, the configured file, or `<data_dir>/root.key`
-/// (generated on first start, mode 0600).
-fn load_or_create_root_key(settings: &Settings) -> Result<RootKey, String> {
+/// (generated on first start, mode 0600), with where it came from for messages. A missing
+/// `root.key` is generated only while there is no database: beside an existing one it would be
+/// the wrong key, and a user might back it up in place of the lost one.
+fn load_or_create_root_key(
+    settings: &Settings,
+    db_path: &Path,
+) -> Result<(RootKey, String), String> {
     if let Ok(hex_key) = std::env::var(ROOT_KEY_ENV) {
-        return parse_root_key(&hex_key).map_err(|e| format!("{ROOT_KEY_ENV}: {e}"));
+        let source = format!("${ROOT_KEY_ENV}");
+        let root = parse_root_key(&hex_key).map_err(|e| format!("{source}: {e}"))?;
+        return Ok((root, source));
     }
     let path: PathBuf = settings
         .root_key_file
         .clone()
         .unwrap_or_else(|| settings.data_dir.join("root.key"));
+    let source = path.display().to_string();
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             refuse_if_exposed(&path)?;
-            parse_root_key(&text).map_err(|e| format!("{}: {e}", path.display()))
+            let root = parse_root_key(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok((root, source))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && settings.root_key_file.is_none() => {
+            let db_exists = db_path
+                .try_exists()
+                .map_err(|e| format!("cannot look for database {}: {e}", db_path.display()))?;
+            if db_exists {
+                return Err(format!(
+                    "root key {} is missing but the database {} exists: refusing to generate a \
+                     new root key, which could not decrypt it. Restore root.key from your backup \
+                     (or set ${ROOT_KEY_ENV}); to start afresh instead, move the data directory away",
+                    path.display(),
+                    db_path.display()
+                ));
+            }
             let (root, bytes) = RootKey::generate().map_err(|e| e.to_string())?;
             let text = Zeroizing::new(format!("{}\n", hex::encode(bytes.as_slice())));
             write_private_file(&path, text.as_bytes())?;
-            Ok(root)
+            Ok((root, source))
         }
         Err(e) => Err(format!("cannot read root key {}: {e}", path.display())),
     }
@@ -199,6 +333,42 @@ fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
+/// The AWS config file for the default account's profile: `[profile trent]` with the region and
+/// the endpoint, so any SDK or tool reading AWS config files needs only `AWS_PROFILE=trent`
+/// (with `AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE` pointing here).
+fn aws_config_text(region: &str, endpoint: &str) -> String {
+    format!(
+        "# Written by Trent (`trent serve`) for the profile in the credentials file beside it.\n\
+         # Trent rewrites this file whenever its endpoint or region changes: keep your own\n\
+         # settings in another file.\n\
+         [profile trent]\nregion = {region}\nendpoint_url = {endpoint}\n"
+    )
+}
+
+/// Writes `<data_dir>/config` (0600) unless it already says exactly this. Trent owns the file:
+/// one that differs (another port, region or scheme since the last run, or none yet — a data
+/// directory from before Trent wrote it) is replaced whole, atomically, so a reader never sees
+/// half of it; one that is current is left untouched.
+fn write_aws_config_file(path: &Path, region: &str, endpoint: &str) -> Result<(), String> {
+    let text = aws_config_text(region, endpoint);
+    match std::fs::read(path) {
+        Ok(current) if current == text.as_bytes() => return Ok(()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    }
+    let mut staging = path.as_os_str().to_owned();
+    staging.push(".tmp");
+    let staging = PathBuf::from(staging);
+    match std::fs::remove_file(&staging) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot replace {}: {e}", staging.display())),
+    }
+    write_private_file(&staging, text.as_bytes())?;
+    std::fs::rename(&staging, path).map_err(|e| format!("cannot replace {}: {e}", path.display()))
+}
+
 /// A fresh random clock-control token in `<data_dir>/admin.token` (0600), replacing any old one.
 fn write_admin_token(data_dir: &Path) -> Result<Zeroizing<String>, String> {
     let path = data_dir.join("admin.token");
@@ -240,4 +410,61 @@ fn connection_limits_within_descriptors(
         limits.max_connections = fits;
     }
     limits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_endpoint_replaces_an_unspecified_address_with_loopback() {
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(
+            client_endpoint("http", at("0.0.0.0:4599")),
+            "http://127.0.0.1:4599"
+        );
+        assert_eq!(
+            client_endpoint("https", at("[::]:443")),
+            "https://[::1]:443"
+        );
+        assert_eq!(
+            client_endpoint("http", at("10.1.2.3:80")),
+            "http://10.1.2.3:80"
+        );
+    }
+
+    #[test]
+    fn the_aws_config_file_is_rewritten_only_when_it_would_change() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        write_aws_config_file(&path, "eu-west-1", "http://127.0.0.1:4599").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(
+            "[profile trent]\nregion = eu-west-1\nendpoint_url = http://127.0.0.1:4599\n"
+        ));
+        let first = std::fs::metadata(&path).unwrap();
+        assert_eq!(first.permissions().mode() & 0o777, 0o600);
+
+        write_aws_config_file(&path, "eu-west-1", "http://127.0.0.1:4599").unwrap();
+        let same = std::fs::metadata(&path).unwrap();
+        assert_eq!(
+            (same.ino(), same.mtime_nsec()),
+            (first.ino(), first.mtime_nsec())
+        );
+
+        write_aws_config_file(&path, "eu-west-1", "http://127.0.0.1:4600").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("endpoint_url = http://127.0.0.1:4600\n"));
+        assert!(!text.contains("4599"));
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["config"], "no staging file is left behind");
+    }
 }

@@ -1,5 +1,6 @@
 //! Checks on a key policy about to be set: every principal it names exists, and (unless the
-//! caller bypasses it) it does not lock the caller out of changing it again.
+//! caller bypasses it) it does not lock the caller out of changing it again. The principals of
+//! a new grant must exist too.
 
 use std::collections::HashMap;
 
@@ -44,6 +45,29 @@ impl Kms {
                 "The new key policy will not allow you to update the key policy in the future."
                     .into(),
             ))
+        }
+    }
+
+    /// A grantee or retiring principal of a new grant: an account Trent hosts, or a user, role
+    /// or role session of one (AWS refuses principals it cannot find with
+    /// `InvalidArnException`). Checked only once the caller may create the grant, so it tells
+    /// nobody else which principals exist.
+    pub(crate) fn check_grant_principal(&self, principal: &str) -> KmsResult<()> {
+        use trent_policy::PrincipalValue as V;
+        let exists = V::parse_aws(principal).is_some_and(|value| {
+            let account = match &value {
+                V::Account(a) => a.as_str(),
+                V::Everyone => return false,
+                _ => principal.split(':').nth(4).unwrap_or_default(),
+            };
+            self.known_account(account) && self.principal_exists(&value)
+        });
+        if exists {
+            Ok(())
+        } else {
+            Err(KmsError::InvalidArn(format!(
+                "{principal} is not a valid principal"
+            )))
         }
     }
 

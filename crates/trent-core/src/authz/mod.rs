@@ -116,6 +116,21 @@ impl<'a> Access<'a> {
             Resource::Any => "*",
         }
     }
+
+    /// The resource an `AccessDeniedException` names: the resource, except that a key of
+    /// another account reached through its alias ARN is named by that alias ARN — the caller
+    /// may not learn which key an alias it cannot use points to.
+    fn denied_resource(&self, caller: &Caller) -> &'a str {
+        if let Resource::Key(key) = self.resource
+            && key.record.account_id != caller.account
+            && let Some(named) = self.facts.key_id_input
+            && named.starts_with("arn:")
+            && named.contains(":alias/")
+        {
+            return named;
+        }
+        self.resource_arn()
+    }
 }
 
 /// The answer to one permission check, with what decided it.
@@ -170,15 +185,22 @@ impl Decision {
         cause.message(principal_arn, action, resource)
     }
 
-    /// `Ok` if allowed, else the `AccessDeniedException` for `caller`.
+    /// `Ok` if allowed, else the `AccessDeniedException` for `caller`. A stand-in for a key
+    /// of another account that does not exist ([`LoadedKey::phantom`]) is never `Ok`: denied
+    /// as an existing key would be, or, were it allowed, `NotFoundException`.
     pub(crate) fn into_result(self, caller: &Caller, access: &Access<'_>) -> KmsResult<()> {
         if self.is_allowed() {
+            if let Resource::Key(key) = access.resource
+                && let Some(not_found) = key.phantom_not_found()
+            {
+                return Err(KmsError::NotFound(not_found.to_string()));
+            }
             return Ok(());
         }
         Err(KmsError::AccessDenied(self.denial_message(
             &caller.principal_arn,
             access.action,
-            access.resource_arn(),
+            access.denied_resource(caller),
         )))
     }
 }

@@ -51,6 +51,7 @@ impl Kms {
         let key_id = validate::required("keyId", input.key_id.as_deref())?;
         let spec_name = validate::required("keyPairSpec", input.key_pair_spec.as_deref())?;
         let pair_spec = validate::enum_value::<DataKeyPairSpec>("keyPairSpec", spec_name)?;
+        validate::encryption_context("encryptionContext", &input.encryption_context)?;
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         refuse_recipient(input.has_recipient)?;
         let action = if with_plaintext {

@@ -61,6 +61,11 @@ impl Kms {
         validate::blob_length("ciphertextBlob", blob, 1, MAX_CIPHERTEXT)?;
         let destination =
             validate::required("destinationKeyId", input.destination_key_id.as_deref())?;
+        validate::encryption_context("sourceEncryptionContext", &input.source_encryption_context)?;
+        validate::encryption_context(
+            "destinationEncryptionContext",
+            &input.destination_encryption_context,
+        )?;
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         let source_algorithm = encryption_algorithm(
             "sourceEncryptionAlgorithm",

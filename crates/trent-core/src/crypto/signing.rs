@@ -173,7 +173,9 @@ impl Kms {
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
         self.check(
             caller,
-            Access::new("kms:GetPublicKey", Resource::Key(&key)).grant_tokens(&tokens),
+            Access::new("kms:GetPublicKey", Resource::Key(&key))
+                .named_as(key_id)
+                .grant_tokens(&tokens),
         )?;
         require_usable(&key.record)?;
         let private = key.asymmetric().ok_or_else(|| {

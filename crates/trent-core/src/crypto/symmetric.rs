@@ -84,6 +84,7 @@ impl Kms {
         let key_id = validate::required("keyId", input.key_id.as_deref())?;
         let plaintext = validate::required("plaintext", input.plaintext.as_ref())?;
         validate::blob_length("plaintext", plaintext, 1, MAX_PLAINTEXT)?;
+        validate::encryption_context("encryptionContext", &input.encryption_context)?;
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         let algorithm =
             encryption_algorithm("encryptionAlgorithm", input.encryption_algorithm.as_deref())?;
@@ -117,6 +118,7 @@ impl Kms {
     pub async fn decrypt(&self, caller: &Caller, input: DecryptInput) -> KmsResult<DecryptOutput> {
         let blob = validate::required("ciphertextBlob", input.ciphertext_blob.as_deref())?;
         validate::blob_length("ciphertextBlob", blob, 1, MAX_CIPHERTEXT)?;
+        validate::encryption_context("encryptionContext", &input.encryption_context)?;
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         let algorithm =
             encryption_algorithm("encryptionAlgorithm", input.encryption_algorithm.as_deref())?;
@@ -168,6 +170,7 @@ impl Kms {
         with_plaintext: bool,
     ) -> KmsResult<GenerateDataKeyOutput> {
         let key_id = validate::required("keyId", input.key_id.as_deref())?;
+        validate::encryption_context("encryptionContext", &input.encryption_context)?;
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         let len = match (input.key_spec.as_deref(), input.number_of_bytes) {
             (Some(spec), None) => validate::enum_value::<DataKeySpec>("keySpec", spec)?.byte_len(),

@@ -79,6 +79,11 @@ pub struct GrantCache {
 }
 
 impl GrantCache {
+    /// Keys whose grants are held now.
+    pub fn keys_cached(&self) -> usize {
+        self.by_key.read().map(|k| k.len()).unwrap_or(0)
+    }
+
     fn entry(&self, key_id: &str) -> Option<Arc<RwLock<KeyGrants>>> {
         self.by_key.read().ok()?.get(key_id).cloned()
     }

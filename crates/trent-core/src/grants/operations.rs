@@ -82,9 +82,16 @@ impl Kms {
             };
             operations.push(op);
         }
+        if let Some(c) = &input.constraints {
+            if let Some(eq) = &c.encryption_context_equals {
+                validate::constraint_context("constraints.encryptionContextEquals", eq)?;
+            }
+            if let Some(sub) = &c.encryption_context_subset {
+                validate::constraint_context("constraints.encryptionContextSubset", sub)?;
+            }
+        }
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
-        check_operations_fit_key(&key.record, &operations, input.constraints.as_ref())?;
 
         let constraints = input.constraints.clone().filter(|c| c.kind().is_some());
         let mut context = trent_policy::ConditionContext::new();
@@ -118,6 +125,12 @@ impl Kms {
             .grant_tokens(&tokens);
         self.decide_create_grant(caller, &access, &key, &operations, constraints.as_ref())?
             .into_result(caller, &access)?;
+        // What the key is (its usage and spec) is told only to callers who may use it.
+        check_operations_fit_key(&key.record, &operations, input.constraints.as_ref())?;
+        self.check_grant_principal(grantee)?;
+        if let Some(r) = &input.retiring_principal {
+            self.check_grant_principal(r)?;
+        }
         crate::keys::require_usable(&key.record)?;
         if input.dry_run {
             return Err(KmsError::DryRunOperation);

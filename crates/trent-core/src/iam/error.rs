@@ -15,6 +15,10 @@ pub enum IamError {
     DeleteConflict(String),
     #[error("{0}")]
     InvalidInput(String),
+    /// A Query request that does not follow the protocol (a parameter given twice, a bad list
+    /// member index): AWS's common `InvalidQueryParameter` (400).
+    #[error("{0}")]
+    InvalidQueryParameter(String),
     #[error("{0}")]
     MalformedPolicyDocument(String),
     #[error("{0}")]

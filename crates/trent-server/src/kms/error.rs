@@ -89,4 +89,7 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     response
+        .extensions_mut()
+        .insert(crate::metrics::ErrorCode(code.into()));
+    response
 }

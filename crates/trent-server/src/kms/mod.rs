@@ -18,16 +18,26 @@ use trent_core::Caller;
 use crate::server::AppState;
 
 pub use error::error_response;
+pub use operation::Operation;
 
 /// The awsJson1.1 content type.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
-/// Handles one authenticated KMS request.
-pub async fn handle(app: &AppState, caller: &Caller, headers: &HeaderMap, body: &[u8]) -> Response {
-    let Some(operation) = headers
+/// The operation a request's `X-Amz-Target` names.
+pub fn operation_of(headers: &HeaderMap) -> Option<Operation> {
+    headers
         .get("x-amz-target")
-        .and_then(|v| operation::Operation::from_target(v.as_bytes()))
-    else {
+        .and_then(|v| Operation::from_target(v.as_bytes()))
+}
+
+/// Handles one authenticated KMS request for `operation` (`None`: the target named none).
+pub async fn handle(
+    app: &AppState,
+    caller: &Caller,
+    operation: Option<Operation>,
+    body: &[u8],
+) -> Response {
+    let Some(operation) = operation else {
         return error_response(StatusCode::BAD_REQUEST, "UnknownOperationException", "");
     };
     match operations::dispatch(&app.kms, caller, operation, body).await {

@@ -41,18 +41,39 @@ impl Server {
     pub fn start_with_config(extra: &str) -> Server {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
-        let mut s = Server::start_configured(&data_dir, true, extra);
+        let mut s = Server::start_configured(&data_dir, true, extra, None);
         s._tmp = Some(tmp);
         s
+    }
+
+    /// Starts Trent with `TRENT_LOG=info` and JSON logs, its stderr going to the file
+    /// [`Server::log_file`] returns.
+    pub fn start_logging(extra: &str) -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().join("data");
+        let log = tmp.path().join("stderr.log");
+        let mut s = Server::start_configured(&data_dir, true, extra, Some(&log));
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Where [`Server::start_logging`] sends the server's stderr.
+    pub fn log_file(&self) -> PathBuf {
+        self.data_dir.parent().unwrap().join("stderr.log")
     }
 
     /// Starts Trent on `data_dir`, with the two test accounts declared in a config file when
     /// `with_accounts`.
     pub fn start_in(data_dir: &Path, with_accounts: bool) -> Server {
-        Server::start_configured(data_dir, with_accounts, "")
+        Server::start_configured(data_dir, with_accounts, "", None)
     }
 
-    fn start_configured(data_dir: &Path, with_accounts: bool, extra: &str) -> Server {
+    fn start_configured(
+        data_dir: &Path,
+        with_accounts: bool,
+        extra: &str,
+        log: Option<&Path>,
+    ) -> Server {
         std::fs::create_dir_all(data_dir.parent().unwrap()).unwrap();
         let config = data_dir.parent().unwrap().join("trent.toml");
         let accounts = if with_accounts {
@@ -67,20 +88,26 @@ impl Server {
             &config,
             // Clock control lets lifecycle tests move time (rotation, deletion, expiry).
             format!(
-                "listen = \"127.0.0.1:0\"\nregion = \"us-east-1\"\n{accounts}[testing]\nclock_control = true\n{extra}"
+                "listen = \"127.0.0.1:0\"\nregion = \"us-east-1\"\n{extra}\n{accounts}[testing]\nclock_control = true\n"
             ),
         )
         .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_trent"));
+        command
             .args(["serve", "--config"])
             .arg(&config)
             .arg("--data-dir")
             .arg(data_dir)
             .env_remove("TRENT_ROOT_KEY")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::inherit());
+        if let Some(log) = log {
+            command
+                .env("TRENT_LOG", "info")
+                .env("TRENT_LOG_FORMAT", "json")
+                .stderr(std::fs::File::create(log).unwrap());
+        }
+        let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let endpoint = loop {
