@@ -4,12 +4,14 @@
 //! come from real clients with real clocks.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, Method, Uri};
 use trent_core::Caller;
+use trent_core::Credential;
 use trent_core::sts::CredentialProblem;
-use trent_sigv4::{RequestParts, SigV4Error};
+use trent_sigv4::{ParsedSignature, RequestParts, SigV4Error};
 
 use crate::server::AppState;
 
@@ -86,16 +88,23 @@ impl AuthFailure {
     }
 }
 
+/// A request whose headers passed [`check_headers`]: its parsed signature and the credential
+/// it names, carried to [`authenticate`] so neither is parsed or looked up twice.
+pub struct SignedHeaders<'a> {
+    parsed: ParsedSignature<'a>,
+    credential: Arc<Credential>,
+}
+
 /// What can be checked before the body arrives: a well-formed signature from a known access key,
 /// inside its replay window, with every operation-selecting header signed. A request failing
 /// here would fail [`authenticate`] with the same error; refusing it now means an
 /// unauthenticated client never gets the server to buffer its body.
-pub fn check_headers(
+pub fn check_headers<'a>(
     app: &AppState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-) -> Result<(), AuthFailure> {
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+) -> Result<SignedHeaders<'a>, AuthFailure> {
     let parts = RequestParts {
         method,
         uri,
@@ -103,10 +112,13 @@ pub fn check_headers(
         body: &[],
     };
     let parsed = trent_sigv4::parse(&parts).map_err(AuthFailure::Signature)?;
-    if app.kms.credentials.lookup(&parsed.access_key_id).is_none() {
-        return Err(AuthFailure::UnknownAccessKey);
-    }
-    trent_sigv4::check_before_body(&parts, &parsed, unix_now()).map_err(AuthFailure::Signature)
+    let credential = app
+        .kms
+        .credentials
+        .lookup(&parsed.access_key_id)
+        .ok_or(AuthFailure::UnknownAccessKey)?;
+    trent_sigv4::check_before_body(&parts, &parsed, unix_now()).map_err(AuthFailure::Signature)?;
+    Ok(SignedHeaders { parsed, credential })
 }
 
 fn unix_now() -> i64 {
@@ -117,9 +129,12 @@ fn unix_now() -> i64 {
     i64::try_from(now).unwrap_or(i64::MAX)
 }
 
+/// Verifies the signature of a request whose headers passed [`check_headers`], now that its
+/// body is here, and finds who made it.
 pub fn authenticate(
     app: &AppState,
     peer: Option<SocketAddr>,
+    signed: SignedHeaders<'_>,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -131,12 +146,7 @@ pub fn authenticate(
         headers,
         body,
     };
-    let parsed = trent_sigv4::parse(&parts).map_err(AuthFailure::Signature)?;
-    let credential = app
-        .kms
-        .credentials
-        .lookup(&parsed.access_key_id)
-        .ok_or(AuthFailure::UnknownAccessKey)?;
+    let SignedHeaders { parsed, credential } = signed;
     let key = app
         .signing_keys
         .get_or_derive(&credential, &credential.secret_access_key, &parsed);

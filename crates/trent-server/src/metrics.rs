@@ -1,7 +1,8 @@
 //! What the server counts, and the Prometheus text it serves at `/metrics`.
 //!
-//! Counting happens once per request in [`Metrics::record`], from facts the handlers leave in
-//! the response's extensions ([`Observed`], [`ErrorCode`]). The KMS operations have fixed
+//! Counting happens once per request in [`Metrics::record`], from what the dispatcher learned
+//! ([`Observed`], returned beside the response) and the error code error responses carry in
+//! their extensions ([`ErrorCode`], so success allocates nothing for it). The KMS operations have fixed
 //! slots (an array indexed by operation, lock-free); IAM/STS actions and error codes, rarer,
 //! are kept in small maps behind a mutex, bounded so request data cannot grow them forever.
 
@@ -24,7 +25,7 @@ const BUCKETS: [f64; 12] = [
 /// Distinct IAM/STS action names or (operation, code) pairs kept; past it, "other".
 const MAX_NAMES: usize = 256;
 
-/// Left in a response's extensions by the handler: what the request was and who made it.
+/// What a request was and who made it, as the dispatcher learned it.
 #[derive(Clone)]
 pub struct Observed {
     pub service: &'static str,

@@ -137,25 +137,42 @@ async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response 
     let mut id_buffer = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let request_id = app.request_ids.next(&mut id_buffer);
     let (parts, body) = request.into_parts();
-    let is_admin = parts.uri.path() == crate::admin::PATH;
     let is_query = is_query_request(&parts.uri, &parts.headers);
-    let early = if is_admin {
-        Ok(())
+    let (mut response, observed) = if parts.uri.path() == crate::admin::PATH {
+        // The operator's endpoint has its own token, not a signature.
+        match app.bodies.read(&parts.headers, body).await {
+            Ok(body) => {
+                let peer = peer_of(&parts);
+                let response =
+                    crate::admin::handle(&app, peer, &parts.method, &parts.headers, &body.bytes)
+                        .await;
+                (response, None)
+            }
+            Err(refusal) => (
+                close_after(body_refusal_response(&refusal, is_query, request_id)),
+                None,
+            ),
+        }
     } else {
-        auth::check_headers(&app, &parts.method, &parts.uri, &parts.headers)
-    };
-    let mut response = match early {
-        Err(failure) => close_after(auth_failure_response(&failure, is_query, request_id)),
-        Ok(()) => match app.bodies.read(&parts.headers, body).await {
-            Ok(body) => dispatch(&app, request_id, &parts, is_query, &body.bytes).await,
-            Err(refusal) => close_after(body_refusal_response(&refusal, is_query, request_id)),
-        },
+        match auth::check_headers(&app, &parts.method, &parts.uri, &parts.headers) {
+            Err(failure) => (
+                close_after(auth_failure_response(&failure, is_query, request_id)),
+                None,
+            ),
+            Ok(signed) => match app.bodies.read(&parts.headers, body).await {
+                Ok(body) => dispatch(&app, request_id, &parts, signed, is_query, &body.bytes).await,
+                Err(refusal) => (
+                    close_after(body_refusal_response(&refusal, is_query, request_id)),
+                    None,
+                ),
+            },
+        }
     };
     if let Ok(v) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert("x-amzn-requestid", v);
     }
     let latency = started.elapsed();
-    let observed = response.extensions().get::<Observed>();
+    let observed = observed.as_ref();
     let error = response.extensions().get::<ErrorCode>();
     app.metrics.record(observed, error, latency);
     if tracing::enabled!(target: "trent::request", tracing::Level::INFO) {
@@ -182,10 +199,7 @@ fn log_request(
     latency: std::time::Duration,
 ) {
     let principal = observed.and_then(|o| o.principal.as_deref());
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    let peer = peer_of(parts).map(|p| p.ip());
     tracing::info!(
         target: "trent::request",
         request_id,
@@ -282,40 +296,34 @@ fn close_after(mut response: Response) -> Response {
     response
 }
 
+/// An authenticated request's answer, and what it was (for metrics and the log); `None` when
+/// authentication failed.
 async fn dispatch(
     app: &AppState,
     request_id: &str,
     parts: &http::request::Parts,
+    signed: auth::SignedHeaders<'_>,
     is_query: bool,
     body: &[u8],
-) -> Response {
+) -> (Response, Option<Observed>) {
     let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
-    // Unknown only when the router runs without the listener (in-process callers): then there
-    // is no source address, not a made-up one.
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    if uri.path() == crate::admin::PATH {
-        return crate::admin::handle(app, peer, method, headers, body).await;
-    }
-    let authenticated = match auth::authenticate(app, peer, method, uri, headers, body) {
-        Ok(a) => a,
-        Err(failure) => return auth_failure_response(&failure, is_query, request_id),
-    };
-    let caller = &authenticated.caller;
-    let (service, operation) = match &authenticated.service {
-        Service::Kms => ("kms", OperationName::Unknown),
-        Service::Iam => ("iam", OperationName::Unknown),
-        Service::Sts => ("sts", OperationName::Unknown),
-        Service::Other(_) => ("", OperationName::Unknown),
+    let authenticated =
+        match auth::authenticate(app, peer_of(parts), signed, method, uri, headers, body) {
+            Ok(a) => a,
+            Err(failure) => return (auth_failure_response(&failure, is_query, request_id), None),
+        };
+    let service = match &authenticated.service {
+        Service::Kms => "kms",
+        Service::Iam => "iam",
+        Service::Sts => "sts",
+        Service::Other(_) => "",
     };
     let mut observed = Observed {
         service,
-        operation,
-        principal: Some(caller.principal().clone()),
+        operation: OperationName::Unknown,
+        principal: Some(authenticated.caller.principal().clone()),
     };
-    let mut response = route(
+    let response = route(
         app,
         request_id,
         &authenticated,
@@ -325,8 +333,16 @@ async fn dispatch(
         &mut observed,
     )
     .await;
-    response.extensions_mut().insert(observed);
-    response
+    (response, Some(observed))
+}
+
+/// The client's address. Unknown only when the router runs without the listener (in-process
+/// callers): then there is no source address, not a made-up one.
+fn peer_of(parts: &http::request::Parts) -> Option<SocketAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
 }
 
 /// The authenticated request, handed to its service; `observed` learns the operation.
