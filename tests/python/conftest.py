@@ -48,6 +48,10 @@ def write_config(path: Path, with_accounts: bool, clock_control: bool = True, ex
     if with_accounts:
         for account, akid, secret in [(ACCOUNT_A, AKID_A, SECRET_A), (ACCOUNT_B, AKID_B, SECRET_B)]:
             text += f'[[account]]\nid = "{account}"\nroot_access_key_id = "{akid}"\nroot_secret_access_key = "{secret}"\n'
+    # The tests call faster than AWS's default management quotas allow (5 CreateKey per
+    # second) with retries off, so they run with throttling off (crates/trent/tests/quotas.rs
+    # tests throttling).
+    text += "[quotas]\nthrottling = false\n"
     # Clock control lets lifecycle tests move time (rotation, deletion, material expiry).
     if clock_control:
         text += "[testing]\nclock_control = true\n"

@@ -36,6 +36,9 @@ def wrap(public_key_der: bytes, algorithm: str, material: bytes) -> bytes:
 
 def import_material(kms, key_id, material, algorithm="RSAES_OAEP_SHA_256", spec="RSA_2048", **extra):
     params = kms.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm=algorithm, WrappingKeySpec=spec)
+    # AWS's default ExpirationModel is KEY_MATERIAL_EXPIRES, which needs a ValidTo.
+    if "ValidTo" not in extra:
+        extra.setdefault("ExpirationModel", "KEY_MATERIAL_DOES_NOT_EXPIRE")
     return kms.import_key_material(
         KeyId=key_id,
         ImportToken=params["ImportToken"],
@@ -92,6 +95,7 @@ def test_import_refusals(kms):
             KeyId=key_id,
             ImportToken=params["ImportToken"],
             EncryptedKeyMaterial=wrap(params["PublicKey"], "RSAES_OAEP_SHA_256", os.urandom(32)),
+            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
         )
     assert error_code(e) == "InvalidCiphertextException"
     # A made-up token.
@@ -100,6 +104,7 @@ def test_import_refusals(kms):
             KeyId=key_id,
             ImportToken=os.urandom(32),
             EncryptedKeyMaterial=wrap(params["PublicKey"], "RSAES_OAEP_SHA_1", os.urandom(32)),
+            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
         )
     assert error_code(e) == "InvalidImportTokenException"
     with pytest.raises(ClientError) as e:
@@ -202,10 +207,12 @@ def test_import_secp256k1_and_key_agreement(kms):
     mine = ec.generate_private_key(ec.SECP384R1())
     import_material(kms, agreement["KeyId"], pkcs8(mine), "RSA_AES_KEY_WRAP_SHA_256")
     peer = ec.generate_private_key(ec.SECP384R1())
-    shared = kms.derive_shared_secret(
-        KeyId=agreement["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=spki(peer)
-    )["SharedSecret"]
-    assert shared == peer.exchange(ec.ECDH(), mine.public_key())
+    out = kms.derive_shared_secret(KeyId=agreement["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=spki(peer))
+    assert out["SharedSecret"] == peer.exchange(ec.ECDH(), mine.public_key())
+    # KeyOrigin is the key's origin (issue 11: it was always AWS_KMS).
+    assert out["KeyOrigin"] == "EXTERNAL"
+    # Imported asymmetric and HMAC keys have no CurrentKeyMaterialId in AWS (test_import_key_asymmetric).
+    assert "CurrentKeyMaterialId" not in kms.describe_key(KeyId=agreement["KeyId"])["KeyMetadata"]
 
 
 def test_import_rsa_signing_key(kms):
@@ -459,6 +466,7 @@ def test_import_parameters_and_rotated_material_survive_a_restart(start_trent, t
         KeyId=external,
         ImportToken=params["ImportToken"],
         EncryptedKeyMaterial=wrap(params["PublicKey"], "RSA_AES_KEY_WRAP_SHA_256", material),
+        ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
     )
     assert kms.describe_key(KeyId=external)["KeyMetadata"]["KeyState"] == "Enabled"
     for blob in blobs:

@@ -19,6 +19,7 @@ use trent_core::grants::CreateGrantInput;
 use trent_core::iam::CreateRoleInput;
 use trent_core::keys::CreateKeyInput;
 use trent_core::memory_store::MemoryStore;
+use trent_core::quotas::QuotaSettings;
 use trent_core::{Caller, Kms, SystemClock};
 use trent_crypto::RootKey;
 use zeroize::Zeroizing;
@@ -41,7 +42,12 @@ async fn setup() -> Setup {
         Arc::new(SystemClock::default()),
     )
     .await
-    .expect("kms");
+    .expect("kms")
+    // What is measured is finding the grant, far above any request-rate quota.
+    .with_quotas(QuotaSettings {
+        throttling: false,
+        ..Default::default()
+    });
     kms.ensure_account(ACCOUNT, "AKIAROOTBENCH0000000", "secret")
         .await
         .expect("account");

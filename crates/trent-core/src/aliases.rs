@@ -28,6 +28,7 @@ impl Kms {
         alias_name: Option<&str>,
         target_key_id: Option<&str>,
     ) -> KmsResult<()> {
+        self.admit(caller, crate::quotas::RateQuota::CreateAlias)?;
         let name = validate::required("aliasName", alias_name)?;
         let target = validate::required("targetKeyId", target_key_id)?;
         validate_alias_name(name)?;
@@ -46,6 +47,9 @@ impl Kms {
             )));
         }
         crate::key_state::check(crate::key_state::Op::Manage, &key.record)?;
+        let _guard = self.writes.lock().await;
+        self.check_alias_quota(&caller.account, &caller.region, &key.record.key_id)
+            .await?;
         let now = self.clock.now_ms();
         let record = AliasRecord {
             account_id: caller.account.clone(),
@@ -81,6 +85,7 @@ impl Kms {
         alias_name: Option<&str>,
         target_key_id: Option<&str>,
     ) -> KmsResult<()> {
+        self.admit(caller, crate::quotas::RateQuota::UpdateAlias)?;
         let name = validate::required("aliasName", alias_name)?;
         let target = validate::required("targetKeyId", target_key_id)?;
         validate_alias_name(name)?;
@@ -111,6 +116,10 @@ impl Kms {
                 alias.arn()
             )));
         }
+        if alias.target_key_id != new_key.record.key_id {
+            self.check_alias_quota(&caller.account, &caller.region, &new_key.record.key_id)
+                .await?;
+        }
         let previous_target =
             std::mem::replace(&mut alias.target_key_id, new_key.record.key_id.clone());
         alias.updated_ms = self.clock.now_ms();
@@ -124,6 +133,7 @@ impl Kms {
     }
 
     pub async fn delete_alias(&self, caller: &Caller, alias_name: Option<&str>) -> KmsResult<()> {
+        self.admit(caller, crate::quotas::RateQuota::DeleteAlias)?;
         let name = validate::required("aliasName", alias_name)?;
         validate_alias_name(name)?;
         let _guard = self.writes.lock().await;
@@ -149,6 +159,7 @@ impl Kms {
         limit: Option<i64>,
         marker: Option<&str>,
     ) -> KmsResult<AliasList> {
+        self.admit(caller, crate::quotas::RateQuota::ListAliases)?;
         let limit = validate::limit(limit, 1000, 100)?;
         if let Some(m) = marker {
             validate::length("marker", m, 1, 1024)?;
@@ -207,7 +218,7 @@ impl Kms {
     }
 }
 
-fn validate_alias_name(name: &str) -> KmsResult<()> {
+pub(crate) fn validate_alias_name(name: &str) -> KmsResult<()> {
     validate::length("aliasName", name, 1, 256)?;
     validate::pattern("aliasName", name, ALIAS_PATTERN, |c| {
         c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '_' | '-')

@@ -41,6 +41,10 @@ impl WorkTotals {
     }
 }
 
+/// How long an expired session is still known (and answers ExpiredToken) before it is
+/// forgotten.
+const SESSION_GRACE_MS: i64 = 7 * 86_400_000;
+
 /// What one run of due work did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct WorkDone {
@@ -64,6 +68,12 @@ impl Kms {
         }
         self.work_totals.add(&done, failed);
         self.store.delete_expired_import_params(now).await?;
+        // Temporary credentials a week past their expiry are forgotten (until then they answer
+        // ExpiredToken), so the sessions held are bounded by the rate they are issued at times
+        // their lifetime, not by every session ever issued (docs/decisions.md, "Quotas").
+        let forget_before = now.saturating_sub(SESSION_GRACE_MS);
+        self.credentials.remove_expired(forget_before);
+        self.store.delete_expired_sessions(forget_before).await?;
         if failed > 0 {
             return Err(crate::KmsError::Internal(format!(
                 "{failed} lifecycle steps failed"

@@ -4,6 +4,14 @@
 //! Every write the domain makes goes to the store first and then replaces the cache entry, so on
 //! one node a change is visible to the very next request. (Several nodes on one database will
 //! need cross-node invalidation; see ARCHITECTURE.md.)
+//!
+//! **Bounded.** At most its capacity ([`DEFAULT_KEY_CACHE_CAPACITY`]) of keys is held, plus
+//! those in use by a request at the moment one more is admitted: admitting a key past it evicts
+//! one no request holds, with its grants and alias list, and the next use of an evicted key
+//! reads the store again. The invariant every insertion keeps, under the keys' write lock: a
+//! cached key's grants are loaded and its alias list is known. Alias targets are held up to the
+//! same number of names and forgotten all at once past it (a miss reads the store). A hit is
+//! what it was: a read lock and an `Arc` clone.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -23,7 +31,7 @@ pub struct LoadedKey {
     /// The key id as raw UUID bytes, as it appears in ciphertext blobs.
     pub uuid: [u8; 16],
     materials: HashMap<MaterialId, Arc<Material>>,
-    arn: String,
+    arn: Arc<str>,
     /// The parse error if the stored policy does not parse (authorization then fails as
     /// internal, with the error in the message for the log).
     key_policy: Result<Arc<Policy>, String>,
@@ -40,7 +48,7 @@ impl LoadedKey {
     ) -> Self {
         let key_policy = parse_key_policy(&record);
         Self {
-            arn: record.arn(),
+            arn: Arc::from(record.arn()),
             record,
             uuid,
             materials,
@@ -69,6 +77,11 @@ impl LoadedKey {
 
     /// The key's ARN.
     pub fn arn(&self) -> &str {
+        &self.arn
+    }
+
+    /// The key's ARN, shared (for what outlives the key's use in a request).
+    pub fn shared_arn(&self) -> &Arc<str> {
         &self.arn
     }
 
@@ -166,10 +179,26 @@ fn parse_key_policy(record: &KeyRecord) -> Result<Arc<Policy>, String> {
 /// builds no key.
 type AliasTargets = HashMap<String, HashMap<String, HashMap<String, String>>>;
 
+/// Alias targets and how many names they hold.
 #[derive(Default)]
+struct AliasTable {
+    targets: AliasTargets,
+    len: usize,
+}
+
+/// Keys cached at most, by default (and alias names): the whole of a large single-node
+/// deployment's working set.
+pub const DEFAULT_KEY_CACHE_CAPACITY: usize = 100_000;
+
+/// Candidates looked at for eviction before the cache may grow by one instead.
+const EVICTION_CANDIDATES: usize = 64;
+
 pub struct KeyCache {
+    capacity: usize,
+    /// Whose grants a cached key must have loaded, and where an evicted key's go.
+    grants: Arc<crate::grants::GrantCache>,
     keys: RwLock<HashMap<String, Arc<LoadedKey>>>,
-    aliases: RwLock<AliasTargets>,
+    aliases: RwLock<AliasTable>,
     /// Every alias name of each cached key (`kms:ResourceAliases`), kept up to date by the
     /// alias operations; absent for keys not yet loaded.
     aliases_by_key: RwLock<HashMap<String, Vec<String>>>,
@@ -178,14 +207,22 @@ pub struct KeyCache {
 }
 
 impl KeyCache {
+    /// A cache of at most `capacity` keys (at least 1) whose grants live in `grants`.
+    pub fn new(capacity: usize, grants: Arc<crate::grants::GrantCache>) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            grants,
+            keys: RwLock::default(),
+            aliases: RwLock::default(),
+            aliases_by_key: RwLock::default(),
+            removals: Default::default(),
+        }
+    }
+
     /// Keys and alias names held now.
     pub fn sizes(&self) -> (usize, usize) {
         let keys = self.keys.read().map(|k| k.len()).unwrap_or(0);
-        let aliases = self
-            .aliases
-            .read()
-            .map(|a| a.values().flat_map(|r| r.values()).map(HashMap::len).sum())
-            .unwrap_or(0);
+        let aliases = self.aliases.read().map(|a| a.len).unwrap_or(0);
         (keys, aliases)
     }
 
@@ -193,10 +230,48 @@ impl KeyCache {
         self.keys.read().ok()?.get(key_id).cloned()
     }
 
+    /// Caches `key` (write-through after a change). A key whose grants are not loaded — it was
+    /// evicted since it was read — is not cached: its next use reads the store.
     pub fn put_key(&self, key: Arc<LoadedKey>) {
         if let Ok(mut m) = self.keys.write() {
-            m.insert(key.record.key_id.clone(), key);
+            self.admit(&mut m, key);
         }
+    }
+
+    /// Inserts `key` under the keys' write lock, keeping the bound and the invariant: a cached
+    /// key has its grants loaded and its alias list known. Both are set before a key is first
+    /// cached and dropped only with it (eviction, deletion), under this lock; a key missing
+    /// either was evicted since it was read, and is not cached.
+    fn admit(&self, m: &mut HashMap<String, Arc<LoadedKey>>, key: Arc<LoadedKey>) -> bool {
+        let id = &key.record.key_id;
+        let aliases_known = self.aliases_by_key.read().is_ok_and(|a| a.contains_key(id));
+        if !aliases_known || !self.grants.is_loaded(id) {
+            m.remove(id);
+            return false;
+        }
+        if m.len() >= self.capacity && !m.contains_key(id) {
+            self.evict_one(m);
+        }
+        m.insert(id.clone(), key);
+        true
+    }
+
+    /// Evicts one key no request holds (the map's reference is the only one), with its
+    /// grants and alias list (a load of it racing with this is refused by `admit`).
+    fn evict_one(&self, m: &mut HashMap<String, Arc<LoadedKey>>) {
+        let victim = m
+            .iter()
+            .take(EVICTION_CANDIDATES)
+            .find(|(_, k)| Arc::strong_count(k) == 1)
+            .map(|(id, _)| id.clone());
+        let Some(victim) = victim else {
+            return;
+        };
+        m.remove(&victim);
+        if let Ok(mut a) = self.aliases_by_key.write() {
+            a.remove(&victim);
+        }
+        self.grants.forget(&victim);
     }
 
     /// The removal epoch, read before loading a key from the store.
@@ -205,7 +280,8 @@ impl KeyCache {
     }
 
     /// Caches a key read from the store, unless a key was removed since `removals` (the read
-    /// may predate a deletion) or another load cached it first. Returns the cached key.
+    /// may predate a deletion), or an eviction dropped the grants or alias list read with it,
+    /// or another load cached it first. Returns the cached key; `None` means read again.
     pub fn put_loaded_key(&self, key: Arc<LoadedKey>, removals: u64) -> Option<Arc<LoadedKey>> {
         let mut m = self.keys.write().ok()?;
         if let Some(existing) = m.get(&key.record.key_id) {
@@ -214,8 +290,7 @@ impl KeyCache {
         if self.removals() != removals {
             return None;
         }
-        m.insert(key.record.key_id.clone(), key.clone());
-        Some(key)
+        self.admit(&mut m, key.clone()).then_some(key)
     }
 
     pub fn remove_key(&self, key_id: &str) {
@@ -257,24 +332,41 @@ impl KeyCache {
 
     pub fn alias_target(&self, account: &str, region: &str, name: &str) -> Option<String> {
         let m = self.aliases.read().ok()?;
-        m.get(account)?.get(region)?.get(name).cloned()
+        m.targets.get(account)?.get(region)?.get(name).cloned()
     }
 
+    /// Caches an alias target; past the capacity every cached alias is forgotten first
+    /// (each is one store read away).
     pub fn put_alias(&self, account: &str, region: &str, name: &str, key_id: &str) {
         if let Ok(mut m) = self.aliases.write() {
-            m.entry(account.into())
+            if m.len >= self.capacity {
+                *m = AliasTable::default();
+            }
+            let fresh = m
+                .targets
+                .entry(account.into())
                 .or_default()
                 .entry(region.into())
                 .or_default()
-                .insert(name.into(), key_id.into());
+                .insert(name.into(), key_id.into())
+                .is_none();
+            if fresh {
+                m.len += 1;
+            }
         }
     }
 
     pub fn remove_alias(&self, account: &str, region: &str, name: &str) {
-        if let Ok(mut m) = self.aliases.write()
-            && let Some(names) = m.get_mut(account).and_then(|r| r.get_mut(region))
-        {
-            names.remove(name);
+        if let Ok(mut m) = self.aliases.write() {
+            let removed = m
+                .targets
+                .get_mut(account)
+                .and_then(|r| r.get_mut(region))
+                .and_then(|names| names.remove(name))
+                .is_some();
+            if removed {
+                m.len -= 1;
+            }
         }
     }
 }

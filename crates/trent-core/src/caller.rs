@@ -56,6 +56,9 @@ pub struct Principal {
     /// The generation of that IAM snapshot: a principal cached on a credential is rebuilt
     /// when the account's IAM changes.
     pub(crate) iam_generation: u64,
+    /// The account's request-rate windows (`quotas.rs`), set when the service builds the
+    /// principal; a principal made elsewhere (tests) has them looked up per request.
+    pub(crate) rates: std::sync::OnceLock<Arc<crate::quotas::AccountRates>>,
 }
 
 impl Principal {
@@ -105,6 +108,7 @@ impl Principal {
             policy_principal,
             identity_policies: Arc::default(),
             iam_generation: 0,
+            rates: std::sync::OnceLock::new(),
         }
     }
 
@@ -148,8 +152,13 @@ pub struct Caller {
     principal: Arc<Principal>,
     /// The region of the request's SigV4 credential scope: the region the call is served in.
     pub region: Arc<str>,
+    /// The ARN of the first key the request resolved (not a stand-in), for the request log
+    /// and the audit trail; set by the domain as it finds the key.
+    key_arn: std::sync::OnceLock<Arc<str>>,
     pub source_ip: Option<IpAddr>,
     pub secure_transport: bool,
+    /// The quota slot of `region`, when the service numbered it (`Kms::caller_for`).
+    region_slot: Option<usize>,
 }
 
 impl Caller {
@@ -158,9 +167,21 @@ impl Caller {
         Self {
             principal,
             region,
+            key_arn: std::sync::OnceLock::new(),
             source_ip: None,
             secure_transport: false,
+            region_slot: None,
         }
+    }
+
+    /// This caller, with the quota slot the service gave its region.
+    pub(crate) fn with_region_slot(mut self, slot: usize) -> Self {
+        self.region_slot = Some(slot);
+        self
+    }
+
+    pub(crate) fn region_slot(&self) -> Option<usize> {
+        self.region_slot
     }
 
     /// The account root of `account`, calling in `region` with long-term credentials.
@@ -168,6 +189,16 @@ impl Caller {
         let arn = format!("arn:aws:iam::{account}:root");
         let principal = Principal::new(account, arn, Identity::Root, access_key_id, vec![], false);
         Self::new(Arc::new(principal), Arc::from(region))
+    }
+
+    /// Records the key this request is about (the first one wins: ReEncrypt's source).
+    pub(crate) fn note_key(&self, arn: &Arc<str>) {
+        let _ = self.key_arn.set(arn.clone());
+    }
+
+    /// The ARN of the first key the request resolved, if any.
+    pub fn key_arn(&self) -> Option<&Arc<str>> {
+        self.key_arn.get()
     }
 
     /// The shared principal behind this caller.

@@ -35,6 +35,7 @@ impl Kms {
         key_id: Option<&str>,
         pending_window_days: Option<i64>,
     ) -> KmsResult<ScheduledDeletion> {
+        self.admit(caller, crate::quotas::RateQuota::ScheduleKeyDeletion)?;
         let key_id = validate::required("keyId", key_id)?;
         if let Some(days) = pending_window_days {
             // The model allows 1..365; the service accepts 7..30.
@@ -78,6 +79,7 @@ impl Kms {
         caller: &Caller,
         key_id: Option<&str>,
     ) -> KmsResult<String> {
+        self.admit(caller, crate::quotas::RateQuota::CancelKeyDeletion)?;
         let key_id = validate::required("keyId", key_id)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
         self.authorize(caller, "kms:CancelKeyDeletion", Resource::Key(&key))?;

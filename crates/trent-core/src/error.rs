@@ -41,6 +41,9 @@ pub enum KmsError {
     Validation(String),
     #[error("{0}")]
     LimitExceeded(String),
+    /// `ThrottlingException`: a request-rate quota of the calling account was exceeded.
+    #[error("{0}")]
+    Throttling(String),
     #[error("{0}")]
     Tag(String),
     #[error("{0}")]

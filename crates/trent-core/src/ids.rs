@@ -68,6 +68,9 @@ pub fn parse_key_ref<'a>(
             return Err(KmsError::NotFound(format!("Invalid arn {input}")));
         }
         if let Some(id) = resource.strip_prefix("key/") {
+            if is_multi_region_key_id(id) {
+                return Err(no_multi_region_key(arn_region, arn_account, id, region));
+            }
             let key_id = Uuid::parse_str(id).map_err(|_| invalid())?;
             return Ok(KeyRef::Key {
                 account: arn_account,
@@ -94,6 +97,9 @@ pub fn parse_key_ref<'a>(
         }
         return Err(invalid());
     }
+    if is_multi_region_key_id(input) {
+        return Err(no_multi_region_key(region, account, input, region));
+    }
     let key_id = Uuid::parse_str(input).map_err(|_| invalid())?;
     // Uuid::parse_str also accepts braced/urn/simple forms; KMS key ids are the hyphenated form.
     let mut canonical = [0u8; uuid::fmt::Hyphenated::LENGTH];
@@ -109,6 +115,30 @@ pub fn parse_key_ref<'a>(
         region,
         key_id,
     })
+}
+
+/// A multi-Region key id: `mrk-` and 32 lowercase hex digits (AWS's form; a malformed one such
+/// as `mrk-fake-key-id` is an invalid key id).
+fn is_multi_region_key_id(s: &str) -> bool {
+    s.strip_prefix("mrk-").is_some_and(|hex| {
+        hex.len() == 32
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// Trent has no multi-Region keys, so a well-formed `mrk-` id names nothing: AWS's NotFound for
+/// a key that does not exist (`Key '<key ARN>' does not exist`), or, for an ARN of another
+/// Region than the request's, AWS's `Invalid arn <Region>`.
+fn no_multi_region_key(region: &str, account: &str, id: &str, caller_region: &str) -> KmsError {
+    if region != caller_region {
+        return KmsError::NotFound(format!("Invalid arn {region}"));
+    }
+    KmsError::NotFound(format!(
+        "Key '{}' does not exist",
+        key_arn(region, account, id)
+    ))
 }
 
 pub fn is_account_id(s: &str) -> bool {

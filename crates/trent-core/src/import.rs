@@ -113,7 +113,7 @@ fn check_wrapping_for_spec(
 
 /// Imported material parsed for a key of `spec` and `usage`: the parsed form and the bytes its
 /// material id is derived from (the raw key, or the public key of an asymmetric key).
-fn parse_imported(
+pub(crate) fn parse_imported(
     spec: KeySpec,
     usage: KeyUsage,
     raw: &[u8],
@@ -177,6 +177,7 @@ impl Kms {
         wrapping_algorithm: Option<&str>,
         wrapping_key_spec: Option<&str>,
     ) -> KmsResult<ImportParameters> {
+        self.admit(caller, crate::quotas::RateQuota::GetParametersForImport)?;
         let key_id = validate::required("keyId", key_id)?;
         let algorithm = validate::required("wrappingAlgorithm", wrapping_algorithm)?;
         let algorithm = validate::enum_value::<WrappingAlgorithm>("wrappingAlgorithm", algorithm)?;
@@ -251,6 +252,7 @@ impl Kms {
         caller: &Caller,
         input: ImportKeyMaterialInput,
     ) -> KmsResult<(String, MaterialId)> {
+        self.admit(caller, crate::quotas::RateQuota::ImportKeyMaterial)?;
         let key_id = validate::required("keyId", input.key_id.as_deref())?;
         let token = validate::required("importToken", input.import_token.as_deref())?;
         validate::blob_length("importToken", token, 1, 6144)?;
@@ -261,8 +263,10 @@ impl Kms {
         validate::blob_length("encryptedKeyMaterial", encrypted, 1, 6144)?;
         let model = match input.expiration_model.as_deref() {
             Some(m) => validate::enum_value::<ExpirationModel>("expirationModel", m)?,
-            None if input.valid_to_ms.is_some() => ExpirationModel::KeyMaterialExpires,
-            None => ExpirationModel::KeyMaterialDoesNotExpire,
+            // AWS's default is KEY_MATERIAL_EXPIRES, so without ValidTo either this is the
+            // ValidationException "A validTo date must be set if the ExpirationModel is
+            // KEY_MATERIAL_EXPIRES".
+            None => ExpirationModel::KeyMaterialExpires,
         };
         if let Some(t) = input.import_type.as_deref()
             && t != "NEW_KEY_MATERIAL"
@@ -400,6 +404,7 @@ impl Kms {
         key_id: Option<&str>,
         key_material_id: Option<&str>,
     ) -> KmsResult<(String, Option<MaterialId>)> {
+        self.admit(caller, crate::quotas::RateQuota::DeleteImportedKeyMaterial)?;
         let key_id = validate::required("keyId", key_id)?;
         if let Some(m) = key_material_id {
             validate::length("keyMaterialId", m, 64, 64)?;

@@ -30,7 +30,9 @@ pub struct CreateKeyInput {
     pub key_spec: Option<String>,
     pub origin: Option<String>,
     pub custom_key_store_id: Option<String>,
-    pub bypass_policy_lockout_safety_check: bool,
+    /// `None` when the request did not send it: `kms:BypassPolicyLockoutSafetyCheck` is then
+    /// absent from the request context, as for every request-parameter condition key.
+    pub bypass_policy_lockout_safety_check: Option<bool>,
     pub tags: Vec<Tag>,
     pub multi_region: bool,
     pub xks_key_id: Option<String>,
@@ -52,6 +54,19 @@ impl Kms {
         input: &str,
         forms: KeyIdForms,
     ) -> KmsResult<Arc<LoadedKey>> {
+        let key = self.resolve_named(caller, input, forms).await?;
+        if key.phantom_not_found().is_none() {
+            caller.note_key(key.shared_arn());
+        }
+        Ok(key)
+    }
+
+    async fn resolve_named(
+        &self,
+        caller: &Caller,
+        input: &str,
+        forms: KeyIdForms,
+    ) -> KmsResult<Arc<LoadedKey>> {
         validate::length("keyId", input, 1, 2048)?;
         match parse_key_ref(input, forms, &caller.account, &caller.region)? {
             KeyRef::Key {
@@ -67,8 +82,9 @@ impl Kms {
                         key_arn(region, account, id)
                     ))
                 };
+                // Only an ARN can name another Region; AWS's answer names the ARN's Region.
                 if *region != *caller.region {
-                    return Err(not_found());
+                    return Err(KmsError::NotFound(format!("Invalid arn {region}")));
                 }
                 let key = self
                     .load_key(id)
@@ -194,6 +210,7 @@ impl Kms {
     }
 
     pub async fn create_key(&self, caller: &Caller, input: CreateKeyInput) -> KmsResult<KeyRecord> {
+        self.admit(caller, crate::quotas::RateQuota::CreateKey)?;
         let description = input.description.unwrap_or_default();
         validate::length("description", &description, 0, 8192)?;
         let key_spec = match (&input.key_spec, &input.customer_master_key_spec) {
@@ -208,15 +225,14 @@ impl Kms {
         };
         let key_usage = match &input.key_usage {
             Some(u) => validate::enum_value::<KeyUsage>("keyUsage", u)?,
-            None => match key_spec {
-                KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
-                    return Err(KmsError::Validation(format!(
-                        "You must specify a KeyUsage value for all KMS keys with a KeySpec of {}.",
-                        key_spec.as_str()
-                    )));
-                }
-                _ => KeyUsage::EncryptDecrypt,
-            },
+            // AWS's message, for every spec but SYMMETRIC_DEFAULT (RSA included, though
+            // ENCRYPT_DECRYPT would fit it).
+            None if key_spec != KeySpec::SymmetricDefault => {
+                return Err(KmsError::Validation(
+                    "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.".into(),
+                ));
+            }
+            None => KeyUsage::EncryptDecrypt,
         };
         if !key_spec.allowed_usages().contains(&key_usage) {
             return Err(KmsError::Validation(format!(
@@ -274,14 +290,13 @@ impl Kms {
         context.insert("kms:KeyOrigin", origin.as_str());
         context.insert("kms:MultiRegion", "false");
         context.insert("kms:CallerAccount", caller.account.clone());
-        context.insert(
-            "kms:BypassPolicyLockoutSafetyCheck",
-            if input.bypass_policy_lockout_safety_check {
-                "true"
-            } else {
-                "false"
-            },
-        );
+        if let Some(bypass) = input.bypass_policy_lockout_safety_check {
+            context.insert(
+                "kms:BypassPolicyLockoutSafetyCheck",
+                if bypass { "true" } else { "false" },
+            );
+        }
+        let bypass = input.bypass_policy_lockout_safety_check.unwrap_or(false);
         add_request_tags(&mut context, &input.tags);
         self.authorize_with(caller, "kms:CreateKey", Resource::Any, context)?;
         let custom_policy = input.policy.is_some();
@@ -299,12 +314,11 @@ impl Kms {
                 input.tags,
             );
             if custom_policy {
-                self.check_policy_for_key(
-                    caller,
-                    &record,
-                    input.bypass_policy_lockout_safety_check,
-                )?;
+                self.check_policy_for_key(caller, &record, bypass)?;
             }
+            let _guard = self.writes.lock().await;
+            self.check_key_quota(&record.account_id, &record.region)
+                .await?;
             return self.insert_external_key(record).await;
         }
 
@@ -340,8 +354,11 @@ impl Kms {
             lifecycle: Default::default(),
         };
         if custom_policy {
-            self.check_policy_for_key(caller, &record, input.bypass_policy_lockout_safety_check)?;
+            self.check_policy_for_key(caller, &record, bypass)?;
         }
+        let _guard = self.writes.lock().await;
+        self.check_key_quota(&record.account_id, &record.region)
+            .await?;
         self.store
             .insert_key(
                 &record,
@@ -370,6 +387,7 @@ impl Kms {
         key_id: Option<&str>,
         grant_tokens: &[String],
     ) -> KmsResult<KeyRecord> {
+        self.admit(caller, crate::quotas::RateQuota::DescribeKey)?;
         let key_id = validate::required("keyId", key_id)?;
         let tokens = self.open_grant_tokens(grant_tokens)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
@@ -388,6 +406,7 @@ impl Kms {
         limit: Option<i64>,
         marker: Option<&str>,
     ) -> KmsResult<KeyList> {
+        self.admit(caller, crate::quotas::RateQuota::ListKeys)?;
         let limit = validate::limit(limit, 1000, 100)?;
         if let Some(m) = marker {
             validate::length("marker", m, 1, 1024)?;
@@ -422,10 +441,12 @@ impl Kms {
     }
 
     pub async fn enable_key(&self, caller: &Caller, key_id: Option<&str>) -> KmsResult<()> {
+        self.admit(caller, crate::quotas::RateQuota::EnableKey)?;
         self.set_enabled(caller, key_id, true).await
     }
 
     pub async fn disable_key(&self, caller: &Caller, key_id: Option<&str>) -> KmsResult<()> {
+        self.admit(caller, crate::quotas::RateQuota::DisableKey)?;
         self.set_enabled(caller, key_id, false).await
     }
 
@@ -462,6 +483,7 @@ impl Kms {
         key_id: Option<&str>,
         description: Option<&str>,
     ) -> KmsResult<()> {
+        self.admit(caller, crate::quotas::RateQuota::UpdateKeyDescription)?;
         let key_id = validate::required("keyId", key_id)?;
         let description = validate::required("description", description)?;
         validate::length("description", description, 0, 8192)?;

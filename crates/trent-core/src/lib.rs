@@ -14,7 +14,8 @@
 //! ```
 //!
 //! The public face: [`Kms`] and its operation inputs/outputs (in [`crypto`], [`keys`],
-//! [`grants`], [`iam`], [`sts`], [`import`], [`lifecycle`]), who calls ([`Caller`],
+//! [`grants`], [`iam`], [`sts`], [`import`], [`lifecycle`]), the operator's actions
+//! ([`operator`], [`seed`]: no caller, no IAM), who calls ([`Caller`],
 //! [`Principal`]), the authorization types ([`Access`], [`Decision`]), the storage contract
 //! ([`Store`], [`model`], [`memory_store`]) and the errors. Everything else is internal.
 
@@ -27,8 +28,11 @@ pub mod grants;
 pub mod iam;
 pub mod import;
 pub mod keys;
+pub mod operator;
 mod policies;
+pub mod quotas;
 mod rotation;
+pub mod seed;
 pub mod sts;
 mod tags;
 
@@ -55,7 +59,7 @@ pub mod store_contract;
 mod validate;
 
 pub use authz::{Access, Decision, OperationFacts, RequestFacts, Resource};
-pub use cache::LoadedKey;
+pub use cache::{DEFAULT_KEY_CACHE_CAPACITY, LoadedKey};
 pub use caller::{Caller, Identity, Principal};
 pub use clock::{Clock, SystemClock};
 pub use credentials::{Credential, CredentialIdentity, CredentialRegistry, SessionInfo};

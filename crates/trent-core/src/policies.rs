@@ -74,6 +74,7 @@ impl Kms {
         key_id: Option<&str>,
         policy_name: Option<&str>,
     ) -> KmsResult<String> {
+        self.admit(caller, crate::quotas::RateQuota::GetKeyPolicy)?;
         let key_id = validate::required("keyId", key_id)?;
         check_policy_name(policy_name)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
@@ -87,8 +88,9 @@ impl Kms {
         key_id: Option<&str>,
         policy_name: Option<&str>,
         policy: Option<&str>,
-        bypass_policy_lockout_safety_check: bool,
+        bypass_policy_lockout_safety_check: Option<bool>,
     ) -> KmsResult<()> {
+        self.admit(caller, crate::quotas::RateQuota::PutKeyPolicy)?;
         let key_id = validate::required("keyId", key_id)?;
         let policy = validate::required("policy", policy)?;
         if policy_name == Some("AWS_RAM") {
@@ -99,19 +101,22 @@ impl Kms {
         check_policy_name(policy_name)?;
         check_key_policy(policy)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
+        // Absent from the context when the request did not send it (docs/decisions.md).
         let mut context = trent_policy::ConditionContext::new();
-        context.insert(
-            "kms:BypassPolicyLockoutSafetyCheck",
-            if bypass_policy_lockout_safety_check {
-                "true"
-            } else {
-                "false"
-            },
-        );
+        if let Some(bypass) = bypass_policy_lockout_safety_check {
+            context.insert(
+                "kms:BypassPolicyLockoutSafetyCheck",
+                if bypass { "true" } else { "false" },
+            );
+        }
         self.authorize_with(caller, "kms:PutKeyPolicy", Resource::Key(&key), context)?;
         let mut proposed = key.record.clone();
         proposed.policy = policy.to_string();
-        self.check_policy_for_key(caller, &proposed, bypass_policy_lockout_safety_check)?;
+        self.check_policy_for_key(
+            caller,
+            &proposed,
+            bypass_policy_lockout_safety_check.unwrap_or(false),
+        )?;
         self.update_key_record(&key.record.key_id, |r| {
             r.policy = policy.to_string();
             Ok(())
@@ -127,6 +132,7 @@ impl Kms {
         limit: Option<i64>,
         marker: Option<&str>,
     ) -> KmsResult<Vec<String>> {
+        self.admit(caller, crate::quotas::RateQuota::ListKeyPolicies)?;
         let key_id = validate::required("keyId", key_id)?;
         validate::limit(limit, 1000, 100)?;
         if let Some(m) = marker {

@@ -72,6 +72,7 @@ impl Kms {
         key_id: Option<&str>,
         period_days: Option<i64>,
     ) -> KmsResult<()> {
+        self.admit(caller, crate::quotas::RateQuota::EnableKeyRotation)?;
         let key_id = validate::required("keyId", key_id)?;
         if let Some(p) = period_days {
             validate::range("rotationPeriodInDays", p, 90, 2560)?;
@@ -113,6 +114,7 @@ impl Kms {
         caller: &Caller,
         key_id: Option<&str>,
     ) -> KmsResult<()> {
+        self.admit(caller, crate::quotas::RateQuota::DisableKeyRotation)?;
         let key_id = validate::required("keyId", key_id)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
         self.authorize(caller, "kms:DisableKeyRotation", Resource::Key(&key))?;
@@ -132,6 +134,7 @@ impl Kms {
         caller: &Caller,
         key_id: Option<&str>,
     ) -> KmsResult<RotationStatus> {
+        self.admit(caller, crate::quotas::RateQuota::GetKeyRotationStatus)?;
         let key_id = validate::required("keyId", key_id)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
         self.authorize(caller, "kms:GetKeyRotationStatus", Resource::Key(&key))?;
@@ -155,11 +158,18 @@ impl Kms {
         caller: &Caller,
         key_id: Option<&str>,
     ) -> KmsResult<String> {
+        self.admit(caller, crate::quotas::RateQuota::RotateKeyOnDemand)?;
         let key_id = validate::required("keyId", key_id)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
         self.authorize(caller, "kms:RotateKeyOnDemand", Resource::Key(&key))?;
-        require_rotatable(&key.record)?;
+        // AWS checks the key's state before its type: a disabled RSA key is DisabledException,
+        // an EXTERNAL key waiting for material KMSInvalidStateException (pending import).
         check(Op::Rotation, &key.record)?;
+        if key.record.origin == Origin::AwsKms && key.record.key_spec != KeySpec::SymmetricDefault {
+            // AWS's UnsupportedOperationException here carries no message.
+            return Err(KmsError::UnsupportedOperation(String::new()));
+        }
+        require_rotatable(&key.record)?;
         let _guard = self.writes.lock().await;
         // Re-checked under the lock: the key may have changed since it was resolved.
         if let Some(current) = self.load_key(&key.record.key_id).await? {
@@ -191,6 +201,7 @@ impl Kms {
         limit: Option<i64>,
         marker: Option<&str>,
     ) -> KmsResult<RotationList> {
+        self.admit(caller, crate::quotas::RateQuota::ListKeyRotations)?;
         let key_id = validate::required("keyId", key_id)?;
         let limit = validate::limit(limit, 1000, 100)?;
         let all = match include_key_material {

@@ -28,10 +28,12 @@ pub struct Kms {
     pub(crate) writes: tokio::sync::Mutex<()>,
     pub credentials: CredentialRegistry,
     pub(crate) iam: IamDirectory,
-    pub(crate) grants: crate::grants::GrantCache,
+    pub(crate) grants: Arc<crate::grants::GrantCache>,
     accounts: std::sync::RwLock<std::collections::HashSet<String>>,
     pub(crate) regions: RegionNames,
     pub(crate) work_totals: crate::background::WorkTotals,
+    /// Request-rate windows per account and the quota settings (`quotas.rs`).
+    pub(crate) quotas: crate::quotas::Quotas,
 }
 
 /// Sizes of the in-memory caches and totals of background work, for metrics.
@@ -50,26 +52,35 @@ pub struct ServiceStats {
 }
 
 /// Region names callers sign for, shared: a request names its region without allocating.
+/// Each kept name also has a slot number (its order of arrival), which indexes an account's
+/// request-rate windows (`quotas.rs`).
 #[derive(Default)]
-pub(crate) struct RegionNames(std::sync::RwLock<HashMap<String, Arc<str>>>);
+pub(crate) struct RegionNames(std::sync::RwLock<HashMap<String, (Arc<str>, usize)>>);
+
+/// Past this many distinct region names (garbage in credential scopes), names are not kept
+/// and share one last quota slot.
+pub(crate) const MAX_REGION_NAMES: usize = 64;
 
 impl RegionNames {
-    /// Past this many distinct names (garbage in credential scopes), names are not kept.
-    const MAX: usize = 64;
-
-    pub(crate) fn name(&self, region: &str) -> Arc<str> {
+    /// The shared name of `region` and its quota slot.
+    pub(crate) fn name(&self, region: &str) -> (Arc<str>, usize) {
         if let Ok(names) = self.0.read()
             && let Some(name) = names.get(region)
         {
             return name.clone();
         }
         let name: Arc<str> = Arc::from(region);
-        if let Ok(mut names) = self.0.write()
-            && names.len() < Self::MAX
-        {
-            names.insert(region.to_string(), name.clone());
+        if let Ok(mut names) = self.0.write() {
+            if let Some(known) = names.get(region) {
+                return known.clone();
+            }
+            let slot = names.len();
+            if slot < MAX_REGION_NAMES {
+                names.insert(region.to_string(), (name.clone(), slot));
+                return (name, slot);
+            }
         }
-        name
+        (name, MAX_REGION_NAMES)
     }
 }
 
@@ -89,18 +100,20 @@ impl Kms {
     ) -> KmsResult<Self> {
         // An operator-moved clock stays moved across restarts (see `background.rs`).
         clock.set_offset_ms(store.clock_offset_ms().await?);
+        let grants = Arc::new(crate::grants::GrantCache::default());
         let kms = Self {
             store,
             root,
             clock,
-            cache: KeyCache::default(),
+            cache: KeyCache::new(crate::cache::DEFAULT_KEY_CACHE_CAPACITY, grants.clone()),
             writes: tokio::sync::Mutex::new(()),
             credentials: CredentialRegistry::default(),
             iam: IamDirectory::default(),
-            grants: Default::default(),
+            grants,
             accounts: Default::default(),
             regions: RegionNames::default(),
             work_totals: Default::default(),
+            quotas: Default::default(),
         };
         for account in kms.store.accounts().await? {
             kms.remember_account(&account.account_id);
@@ -204,10 +217,24 @@ impl Kms {
         Ok(())
     }
 
-    fn remember_account(&self, account_id: &str) {
+    pub(crate) fn remember_account(&self, account_id: &str) {
         if let Ok(mut a) = self.accounts.write() {
             a.insert(account_id.to_string());
         }
+    }
+
+    /// The same service with `settings` for its quotas (AWS's defaults otherwise). Set before
+    /// serving: an account's windows take their limits when first used.
+    pub fn with_quotas(mut self, settings: crate::quotas::QuotaSettings) -> Self {
+        self.quotas = crate::quotas::Quotas::new(settings);
+        self
+    }
+
+    /// The same service caching at most `capacity` keys (and alias names); the default is
+    /// [`crate::DEFAULT_KEY_CACHE_CAPACITY`]. Set before serving.
+    pub fn with_key_cache_capacity(mut self, capacity: usize) -> Self {
+        self.cache = KeyCache::new(capacity, self.grants.clone());
+        self
     }
 
     /// Cache sizes and background-work totals (cheap: a read lock per cache, no store access).
@@ -295,8 +322,7 @@ impl Kms {
 
     /// Creates an account with a random id and random root credentials.
     pub async fn create_random_account(&self) -> KmsResult<NewAccount> {
-        let digits = random::array::<12>()?;
-        let account_id: String = digits.iter().map(|b| char::from(b'0' + b % 10)).collect();
+        let account_id = random_account_id()?;
         let access_key_id = random_access_key_id("AKIA")?;
         let secret = random_secret()?;
         self.ensure_account(&account_id, &access_key_id, &secret)
@@ -372,6 +398,12 @@ impl Kms {
     }
 }
 
+/// 12 random decimal digits.
+pub(crate) fn random_account_id() -> KmsResult<String> {
+    let digits = random::array::<12>()?;
+    Ok(digits.iter().map(|b| char::from(b'0' + b % 10)).collect())
+}
+
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 /// An AWS-looking access key id: prefix plus 16 base32 characters.
@@ -391,7 +423,7 @@ pub fn random_id(prefix: &str, n: usize) -> KmsResult<String> {
 }
 
 /// Whom a long-term access key's principal ARN names.
-fn identity_of_arn(arn: &str) -> CredentialIdentity {
+pub(crate) fn identity_of_arn(arn: &str) -> CredentialIdentity {
     if arn.ends_with(":root") {
         CredentialIdentity::Root
     } else {

@@ -62,10 +62,8 @@ impl Kms {
             }
             _ => return Err(CredentialProblem::Invalid),
         }
-        Ok(Caller::new(
-            self.principal_of(credential)?,
-            self.regions.name(region),
-        ))
+        let (region, slot) = self.regions.name(region);
+        Ok(Caller::new(self.principal_of(credential)?, region).with_region_slot(slot))
     }
 
     /// The principal `credential` authenticates: cached on the credential, rebuilt when the
@@ -78,7 +76,11 @@ impl Kms {
         {
             return Ok(p.clone());
         }
-        let principal = Arc::new(build_principal(credential, &iam)?);
+        let principal = build_principal(credential, &iam)?;
+        let _ = principal
+            .rates
+            .set(self.quotas.account(&credential.account_id));
+        let principal = Arc::new(principal);
         if let Ok(mut cached) = credential.cached_principal.write() {
             *cached = Some(principal.clone());
         }

@@ -20,10 +20,15 @@ pub struct TagList {
 
 /// Checks tags as given in a request.
 pub fn validate_tags(tags: &[Tag]) -> KmsResult<()> {
+    // AWS checks the members' lengths first (a ValidationException naming the member's
+    // 1-based index: `tags.1.member.tagKey`), then the tag rules (TagException).
+    for (i, t) in tags.iter().enumerate() {
+        let n = i + 1;
+        validate::length(&format!("tags.{n}.member.tagKey"), &t.key, 1, 128)?;
+        validate::length(&format!("tags.{n}.member.tagValue"), &t.value, 0, 256)?;
+    }
     let mut seen = std::collections::HashSet::new();
     for t in tags {
-        validate::length("tags.member.tagKey", &t.key, 1, 128)?;
-        validate::length("tags.member.tagValue", &t.value, 0, 256)?;
         let allowed = |c: char| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c);
         if !t.key.chars().all(allowed) || !t.value.chars().all(allowed) {
             return Err(KmsError::Tag(format!(
@@ -37,15 +42,18 @@ pub fn validate_tags(tags: &[Tag]) -> KmsResult<()> {
             ));
         }
         if !seen.insert(t.key.as_str()) {
-            return Err(KmsError::Tag(format!("Duplicate tag key '{}'", t.key)));
+            return Err(KmsError::Tag("Duplicate tag keys".into()));
         }
     }
     if tags.len() > MAX_TAGS {
-        return Err(KmsError::LimitExceeded(format!(
-            "A resource can have at most {MAX_TAGS} tags"
-        )));
+        return Err(too_many_tags());
     }
     Ok(())
+}
+
+/// AWS's answer to more than [`MAX_TAGS`] tags on a key, in the request or after it.
+fn too_many_tags() -> KmsError {
+    KmsError::Tag("Too many tags".into())
 }
 
 impl Kms {
@@ -55,6 +63,7 @@ impl Kms {
         key_id: Option<&str>,
         tags: Option<Vec<Tag>>,
     ) -> KmsResult<()> {
+        self.admit(caller, crate::quotas::RateQuota::TagResource)?;
         let key_id = validate::required("keyId", key_id)?;
         let tags = validate::required("tags", tags)?;
         validate_tags(&tags)?;
@@ -75,9 +84,7 @@ impl Kms {
                 }
             }
             if r.tags.len() > MAX_TAGS {
-                return Err(KmsError::LimitExceeded(format!(
-                    "A resource can have at most {MAX_TAGS} tags"
-                )));
+                return Err(too_many_tags());
             }
             Ok(())
         })
@@ -91,10 +98,11 @@ impl Kms {
         key_id: Option<&str>,
         tag_keys: Option<Vec<String>>,
     ) -> KmsResult<()> {
+        self.admit(caller, crate::quotas::RateQuota::UntagResource)?;
         let key_id = validate::required("keyId", key_id)?;
         let tag_keys = validate::required("tagKeys", tag_keys)?;
-        for k in &tag_keys {
-            validate::length("tagKeys.member", k, 1, 128)?;
+        for (i, k) in tag_keys.iter().enumerate() {
+            validate::length(&format!("tagKeys.{}.member", i + 1), k, 1, 128)?;
             if k.to_ascii_lowercase().starts_with("aws:") {
                 return Err(KmsError::Tag(
                     "Tags beginning with aws: are reserved".into(),
@@ -121,6 +129,7 @@ impl Kms {
         limit: Option<i64>,
         marker: Option<&str>,
     ) -> KmsResult<TagList> {
+        self.admit(caller, crate::quotas::RateQuota::ListResourceTags)?;
         let key_id = validate::required("keyId", key_id)?;
         let limit = validate::limit(limit, 50, 50)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;

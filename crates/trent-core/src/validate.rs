@@ -178,10 +178,14 @@ pub fn limit(value: Option<i64>, max: i64, default: usize) -> KmsResult<usize> {
     }
 }
 
+/// The longest value a validation message echoes whole. AWS echoes the whole value (a
+/// 257-character tag value comes back in full); past every KMS string limit but the policy's,
+/// Trent cuts it rather than echo a 100 KiB value (docs/decisions.md, "AWS fidelity").
+const MAX_ECHOED_CHARS: usize = 8192;
+
 fn truncate_for_message(value: &str) -> String {
-    // Echoing a 100 KiB value back is unhelpful; AWS also elides long values.
-    if value.chars().count() > 256 {
-        let head: String = value.chars().take(256).collect();
+    if value.chars().count() > MAX_ECHOED_CHARS {
+        let head: String = value.chars().take(MAX_ECHOED_CHARS).collect();
         format!("{head}...")
     } else {
         value.to_string()

@@ -478,3 +478,46 @@ async fn another_accounts_alias_names_neither_its_key_nor_whether_it_exists() {
         .unwrap();
     assert_eq!(out.key_arn, shared.arn());
 }
+
+/// Decrypt without `KeyId` finds the key from the blob, and anyone can write a blob naming
+/// any key id: a forged blob naming another account's key must answer like one naming no
+/// key (InvalidCiphertext), not AccessDenied with the key's ARN (which would reveal that the
+/// key exists and which account owns it). A genuine ciphertext the caller may not decrypt is
+/// AccessDenied, as in AWS.
+#[tokio::test]
+async fn a_forged_blob_does_not_reveal_another_accounts_key() {
+    let env = env().await;
+    let key = create_key(&env, None).await;
+    let genuine = encrypt(&env.kms, &env.root, &key.key_id, context(&[]))
+        .await
+        .unwrap()
+        .ciphertext_blob;
+
+    let denied = decrypt(&env.kms, &env.other_root, &genuine, context(&[]))
+        .await
+        .err();
+    assert!(
+        matches!(&denied, Some(KmsError::AccessDenied(m)) if m.contains(&key.arn())),
+        "{denied:?}"
+    );
+
+    let mut forged_tag = genuine.clone();
+    let last = forged_tag.len() - 1;
+    forged_tag[last] ^= 1;
+    let mut forged_key_id = genuine.clone();
+    forged_key_id[2] ^= 1; // names a key id that exists nowhere
+    for forged in [forged_tag, forged_key_id] {
+        assert_eq!(
+            decrypt(&env.kms, &env.other_root, &forged, context(&[]))
+                .await
+                .err(),
+            Some(KmsError::InvalidCiphertext)
+        );
+    }
+    // The owner still decrypts the genuine one.
+    assert!(
+        decrypt(&env.kms, &env.root, &genuine, context(&[]))
+            .await
+            .is_ok()
+    );
+}

@@ -7,6 +7,11 @@
 /// An AWS enum with a fixed set of wire names.
 pub trait WireEnum: Sized + Copy + 'static {
     const ALL: &'static [Self];
+    /// Every value in the order AWS lists them in its validation messages — not sorted, not
+    /// the API model's order (AWS's recorded responses: MacAlgorithm is
+    /// `[HMAC_SHA_384, HMAC_SHA_256, HMAC_SHA_224, HMAC_SHA_512]`). [`Self::ALL`] unless an
+    /// enum names its own.
+    const LISTED: &'static [Self] = Self::ALL;
     fn as_str(self) -> &'static str;
 
     fn parse(s: &str) -> Option<Self> {
@@ -15,7 +20,7 @@ pub trait WireEnum: Sized + Copy + 'static {
 
     /// The allowed values as AWS lists them in validation messages: `[A, B, C]`.
     fn allowed() -> String {
-        let names: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+        let names: Vec<&str> = Self::LISTED.iter().map(|v| v.as_str()).collect();
         format!("[{}]", names.join(", "))
     }
 }
@@ -27,6 +32,20 @@ macro_rules! wire_enum {
         pub enum $name { $($variant),+ }
         impl WireEnum for $name {
             const ALL: &'static [Self] = &[$(Self::$variant),+];
+            fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $wire),+ }
+            }
+        }
+    };
+    // With `listed [...]`: the order of AWS's validation messages (every variant, once).
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $wire:literal),+ $(,)? }
+        listed [$($listed:ident),+ $(,)?]) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+        impl WireEnum for $name {
+            const ALL: &'static [Self] = &[$(Self::$variant),+];
+            const LISTED: &'static [Self] = &[$(Self::$listed),+];
             fn as_str(self) -> &'static str {
                 match self { $(Self::$variant => $wire),+ }
             }
@@ -45,6 +64,13 @@ wire_enum!(
         EccNistEdwards25519 = "ECC_NIST_EDWARDS25519",
         MlKem512 = "ML_KEM_512", MlKem768 = "ML_KEM_768", MlKem1024 = "ML_KEM_1024",
     }
+    // AWS's recorded order of the twelve specs of 2023, then the later ones (whose place in
+    // AWS's list is not recorded) in the model's order.
+    listed [
+        Rsa2048, EccNistP384, EccNistP256, EccNistP521, Hmac384, Rsa3072, EccSecgP256k1, Rsa4096,
+        SymmetricDefault, Hmac256, Hmac224, Hmac512,
+        Sm2, MlDsa44, MlDsa65, MlDsa87, EccNistEdwards25519, MlKem512, MlKem768, MlKem1024,
+    ]
 );
 
 wire_enum!(
@@ -54,6 +80,8 @@ wire_enum!(
         GenerateVerifyMac = "GENERATE_VERIFY_MAC", KeyAgreement = "KEY_AGREEMENT",
         EncapsulateDecapsulate = "ENCAPSULATE_DECAPSULATE",
     }
+    // AWS's recorded order of the first three, then the later ones.
+    listed [EncryptDecrypt, SignVerify, GenerateVerifyMac, KeyAgreement, EncapsulateDecapsulate]
 );
 
 wire_enum!(
@@ -111,6 +139,7 @@ wire_enum!(
         HmacSha224 = "HMAC_SHA_224", HmacSha256 = "HMAC_SHA_256", HmacSha384 = "HMAC_SHA_384",
         HmacSha512 = "HMAC_SHA_512",
     }
+    listed [HmacSha384, HmacSha256, HmacSha224, HmacSha512]
 );
 
 wire_enum!(
@@ -323,6 +352,28 @@ impl AlgorithmLists {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An enum's message order lists every value exactly once.
+    fn listed_is_a_permutation<E: WireEnum + PartialEq>() {
+        assert_eq!(E::LISTED.len(), E::ALL.len());
+        for v in E::ALL {
+            assert_eq!(E::LISTED.iter().filter(|l| *l == v).count(), 1);
+        }
+    }
+
+    #[test]
+    fn enum_lists_follow_aws_order() {
+        listed_is_a_permutation::<KeySpec>();
+        listed_is_a_permutation::<KeyUsage>();
+        listed_is_a_permutation::<MacAlgorithm>();
+        assert_eq!(
+            MacAlgorithm::allowed(),
+            "[HMAC_SHA_384, HMAC_SHA_256, HMAC_SHA_224, HMAC_SHA_512]"
+        );
+        assert!(
+            KeyUsage::allowed().starts_with("[ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC")
+        );
+    }
 
     #[test]
     fn wire_names_round_trip() {

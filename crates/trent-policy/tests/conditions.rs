@@ -228,7 +228,9 @@ fn set_operators() {
         ("ForAnyValue:StringNotEquals", m, r#"["c","d"]"#, &[(m, "c|c")], false),
         ("ForAnyValue:StringNotEquals", m, r#"["c","d"]"#, &[(m, "a|c")], true),
         ("ForAnyValue:StringNotEquals", m, r#"["c"]"#, &[], false),
-        ("ForAnyValue:StringEqualsIfExists", m, r#"["a"]"#, &[], true),
+        // IfExists does not rescue ForAnyValue on an absent key (docs/decisions.md).
+        ("ForAnyValue:StringEqualsIfExists", m, r#"["a"]"#, &[], false),
+        ("ForAnyValue:StringEqualsIfExists", m, r#"["a"]"#, &[(m, "b|a")], true),
         ("ForAllValues:StringEqualsIfExists", m, r#"["a"]"#, &[], true),
         ("ForAnyValue:StringLike", m, r#"["a*"]"#, &[(m, "x|abc")], true),
         ("ForAllValues:StringLike", m, r#"["a*"]"#, &[(m, "ab|abc")], true),

@@ -112,6 +112,13 @@ pub fn check_headers<'a>(
         body: &[],
     };
     let parsed = trent_sigv4::parse(&parts).map_err(AuthFailure::Signature)?;
+    // A KMS operation (`X-Amz-Target: TrentService.*`) signed for another service is AWS's
+    // InvalidSignatureException "Credential should be scoped to correct service: 'kms'.".
+    if parsed.service != "kms" && is_kms_target(headers) {
+        return Err(AuthFailure::Signature(SigV4Error::WrongService {
+            expected: "kms".into(),
+        }));
+    }
     let credential = app
         .kms
         .credentials
@@ -119,6 +126,14 @@ pub fn check_headers<'a>(
         .ok_or(AuthFailure::UnknownAccessKey)?;
     trent_sigv4::check_before_body(&parts, &parsed, unix_now()).map_err(AuthFailure::Signature)?;
     Ok(SignedHeaders { parsed, credential })
+}
+
+/// Whether the request names a KMS operation (awsJson1.1 target prefix `TrentService`).
+fn is_kms_target(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("TrentService."))
 }
 
 fn unix_now() -> i64 {

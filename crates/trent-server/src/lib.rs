@@ -7,6 +7,7 @@
 //!               └► route by the credential scope's service:
 //!                    "kms"         ─► kms/   (awsJson1.1: X-Amz-Target → operation → trent-core)
 //!                    "iam" / "sts" ─► query/ (Query protocol: Action=… form → XML)
+//!  operator listener (127.0.0.1, admin token) ─► operator.rs (accounts, root key rotation)
 //! ```
 //!
 //! This crate owns the wire: JSON shapes, base64 blobs, `__type` error codes, status codes and
@@ -19,10 +20,12 @@ mod body;
 mod kms;
 mod listener;
 mod metrics;
+mod operator;
 mod ops;
 mod query;
 mod server;
 
 pub use body::{BodyLimits, MAX_BODY_BYTES};
 pub use listener::{ConnectionLimits, Connections};
+pub use operator::{ACCOUNTS_PATH, OperatorApi, ROTATE_PATH, operator_router};
 pub use server::{AppState, ops_router, router, serve};

@@ -31,6 +31,8 @@ pub struct Observed {
     pub service: &'static str,
     pub operation: OperationName,
     pub principal: Option<Arc<Principal>>,
+    /// The key the request was about, when the domain resolved one.
+    pub key_arn: Option<Arc<str>>,
 }
 
 /// The operation a request named.
@@ -265,6 +267,7 @@ mod tests {
             service: "kms",
             operation: OperationName::Kms(op),
             principal: None,
+            key_arn: None,
         }
     }
 
@@ -313,6 +316,7 @@ mod tests {
                 service: "iam_sts",
                 operation: OperationName::Query(format!("Action\"{i}\n").into()),
                 principal: None,
+                key_arn: None,
             };
             m.record(
                 Some(&observed),

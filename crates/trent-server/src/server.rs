@@ -209,6 +209,7 @@ fn log_request(
         account = principal.map_or("", |p| p.account.as_str()),
         principal = principal.map_or("", |p| p.principal_arn.as_str()),
         access_key_id = principal.map_or("", |p| p.access_key_id.as_str()),
+        key_arn = observed.and_then(|o| o.key_arn.as_deref()).unwrap_or(""),
         status = status.as_u16(),
         error_code = error.map_or("", |e| &*e.0),
         latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
@@ -322,6 +323,7 @@ async fn dispatch(
         service,
         operation: OperationName::Unknown,
         principal: Some(authenticated.caller.principal().clone()),
+        key_arn: None,
     };
     let response = route(
         app,
@@ -333,6 +335,7 @@ async fn dispatch(
         &mut observed,
     )
     .await;
+    observed.key_arn = authenticated.caller.key_arn().cloned();
     (response, Some(observed))
 }
 

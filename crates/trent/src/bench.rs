@@ -6,6 +6,9 @@
 //! Only loopback or the operator's own servers should be targeted.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -28,7 +31,9 @@ pub struct BenchArgs {
     secret_access_key: Option<String>,
     #[arg(long, default_value = "us-east-1")]
     region: String,
-    /// encrypt, decrypt, generate-data-key, sign or generate-mac.
+    /// encrypt, decrypt, generate-data-key, sign, generate-mac, or mixed (each connection
+    /// cycles through Encrypt, Decrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext,
+    /// ReEncrypt, DescribeKey, GenerateMac and Sign on keys it creates).
     #[arg(long, default_value = "encrypt")]
     operation: String,
     /// Key to use; when absent a new key is created (symmetric, or for `sign` of `--key-spec`,
@@ -47,6 +52,9 @@ pub struct BenchArgs {
     /// Plaintext size for encrypt (and for the ciphertext decrypt uses).
     #[arg(long, default_value_t = 64)]
     plaintext_bytes: usize,
+    /// Also print throughput, errors and latency for every this many seconds (a soak run).
+    #[arg(long, default_value_t = 0)]
+    interval: u64,
     /// Also load a bare HTTP server (`trent bare-http`, started here as a child process) with
     /// the same requests for the same time, first, and print Trent's ratio to it.
     #[arg(long)]
@@ -71,83 +79,19 @@ struct Target {
 
 pub async fn run(args: BenchArgs) -> Result<(), String> {
     let target = target(&args)?;
-    let create = match args.operation.as_str() {
-        "sign" => {
-            json!({"Description": "trent bench", "KeySpec": args.key_spec, "KeyUsage": "SIGN_VERIFY"})
-        }
-        "generate-mac" => {
-            json!({"Description": "trent bench", "KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"})
-        }
-        _ => json!({"Description": "trent bench"}),
+    let requests: Arc<[LoadRequest]> = if args.operation == "mixed" {
+        mixed_requests(&target, &args).await?.into()
+    } else {
+        vec![single_request(&target, &args).await?].into()
     };
-    let key_id = match &args.key_id {
-        Some(k) => k.clone(),
-        None => {
-            let created = call_once(&target, "CreateKey", &create).await?;
-            created
-                .pointer("/KeyMetadata/KeyId")
-                .and_then(Value::as_str)
-                .ok_or("CreateKey returned no KeyId")?
-                .to_string()
-        }
-    };
-    let plaintext = STANDARD.encode(vec![0x42u8; args.plaintext_bytes]);
-    let (operation, body) = match args.operation.as_str() {
-        "encrypt" => ("Encrypt", json!({"KeyId": key_id, "Plaintext": plaintext})),
-        "generate-data-key" => (
-            "GenerateDataKey",
-            json!({"KeyId": key_id, "KeySpec": "AES_256"}),
-        ),
-        "decrypt" => {
-            let enc = call_once(
-                &target,
-                "Encrypt",
-                &json!({"KeyId": key_id, "Plaintext": plaintext}),
-            )
-            .await?;
-            (
-                "Decrypt",
-                json!({"CiphertextBlob": enc.get("CiphertextBlob")}),
-            )
-        }
-        "sign" => {
-            let described = call_once(&target, "DescribeKey", &json!({"KeyId": key_id})).await?;
-            let algorithm = described
-                .pointer("/KeyMetadata/SigningAlgorithms/0")
-                .and_then(Value::as_str)
-                .ok_or("the key has no signing algorithm (use a SIGN_VERIFY key)")?
-                .to_string();
-            (
-                "Sign",
-                json!({"KeyId": key_id, "Message": plaintext, "SigningAlgorithm": algorithm}),
-            )
-        }
-        "generate-mac" => (
-            "GenerateMac",
-            json!({"KeyId": key_id, "Message": plaintext, "MacAlgorithm": "HMAC_SHA_256"}),
-        ),
-        other => {
-            return Err(format!(
-                "unknown operation `{other}` (encrypt, decrypt, generate-data-key, sign, generate-mac)"
-            ));
-        }
-    };
-    let body = Bytes::from(body.to_string());
     let baseline = if args.baseline {
-        let report = load_baseline(&target, &args, operation, body.clone()).await?;
+        let report = load_baseline(&target, &args, requests.clone()).await?;
         println!("baseline (bare HTTP): {}", report.line);
         Some(report)
     } else {
         None
     };
-    let report = load(
-        std::sync::Arc::new(target),
-        operation,
-        body,
-        args.connections,
-        args.duration,
-    )
-    .await?;
+    let report = load(Arc::new(target), requests, &args).await?;
     println!("{}", report.line);
     if let Some(bare) = baseline {
         println!(
@@ -166,12 +110,161 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// One request a worker sends: the operation and its JSON body.
+struct LoadRequest {
+    operation: &'static str,
+    body: Bytes,
+}
+
+impl LoadRequest {
+    fn new(operation: &'static str, body: &Value) -> Self {
+        Self {
+            operation,
+            body: Bytes::from(body.to_string()),
+        }
+    }
+}
+
+/// Creates a key of `create`'s shape and returns its id.
+async fn create_key(target: &Target, create: &Value) -> Result<String, String> {
+    let created = call_once(target, "CreateKey", create).await?;
+    created
+        .pointer("/KeyMetadata/KeyId")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| "CreateKey returned no KeyId".to_string())
+}
+
+async fn single_request(target: &Target, args: &BenchArgs) -> Result<LoadRequest, String> {
+    let create = match args.operation.as_str() {
+        "sign" => {
+            json!({"Description": "trent bench", "KeySpec": args.key_spec, "KeyUsage": "SIGN_VERIFY"})
+        }
+        "generate-mac" => {
+            json!({"Description": "trent bench", "KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"})
+        }
+        _ => json!({"Description": "trent bench"}),
+    };
+    let key_id = match &args.key_id {
+        Some(k) => k.clone(),
+        None => create_key(target, &create).await?,
+    };
+    let plaintext = STANDARD.encode(vec![0x42u8; args.plaintext_bytes]);
+    Ok(match args.operation.as_str() {
+        "encrypt" => LoadRequest::new("Encrypt", &json!({"KeyId": key_id, "Plaintext": plaintext})),
+        "generate-data-key" => LoadRequest::new(
+            "GenerateDataKey",
+            &json!({"KeyId": key_id, "KeySpec": "AES_256"}),
+        ),
+        "decrypt" => {
+            let enc = call_once(
+                target,
+                "Encrypt",
+                &json!({"KeyId": key_id, "Plaintext": plaintext}),
+            )
+            .await?;
+            LoadRequest::new(
+                "Decrypt",
+                &json!({"CiphertextBlob": enc.get("CiphertextBlob")}),
+            )
+        }
+        "sign" => {
+            let described = call_once(target, "DescribeKey", &json!({"KeyId": key_id})).await?;
+            let algorithm = described
+                .pointer("/KeyMetadata/SigningAlgorithms/0")
+                .and_then(Value::as_str)
+                .ok_or("the key has no signing algorithm (use a SIGN_VERIFY key)")?
+                .to_string();
+            LoadRequest::new(
+                "Sign",
+                &json!({"KeyId": key_id, "Message": plaintext, "SigningAlgorithm": algorithm}),
+            )
+        }
+        "generate-mac" => LoadRequest::new(
+            "GenerateMac",
+            &json!({"KeyId": key_id, "Message": plaintext, "MacAlgorithm": "HMAC_SHA_256"}),
+        ),
+        other => {
+            return Err(format!(
+                "unknown operation `{other}` (encrypt, decrypt, generate-data-key, sign, generate-mac, mixed)"
+            ));
+        }
+    })
+}
+
+/// The mixed workload: data-plane calls on a symmetric key (one of them by alias), a
+/// management read, an HMAC and an ECDSA key.
+async fn mixed_requests(target: &Target, args: &BenchArgs) -> Result<Vec<LoadRequest>, String> {
+    let symmetric = match &args.key_id {
+        Some(k) => k.clone(),
+        None => create_key(target, &json!({"Description": "trent bench"})).await?,
+    };
+    let other = create_key(target, &json!({"Description": "trent bench"})).await?;
+    let alias = format!("alias/trent-bench-{}", now_unix());
+    call_once(
+        target,
+        "CreateAlias",
+        &json!({"AliasName": alias, "TargetKeyId": symmetric}),
+    )
+    .await?;
+    let mac = create_key(
+        target,
+        &json!({"Description": "trent bench", "KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}),
+    )
+    .await?;
+    let signing = create_key(
+        target,
+        &json!({"Description": "trent bench", "KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}),
+    )
+    .await?;
+    let plaintext = STANDARD.encode(vec![0x42u8; args.plaintext_bytes]);
+    let context = json!({"purpose": "soak"});
+    let enc = call_once(
+        target,
+        "Encrypt",
+        &json!({"KeyId": symmetric, "Plaintext": plaintext, "EncryptionContext": context}),
+    )
+    .await?;
+    let blob = enc.get("CiphertextBlob").cloned().unwrap_or(Value::Null);
+    Ok(vec![
+        LoadRequest::new(
+            "Encrypt",
+            &json!({"KeyId": alias, "Plaintext": plaintext, "EncryptionContext": context}),
+        ),
+        LoadRequest::new(
+            "Decrypt",
+            &json!({"CiphertextBlob": blob, "EncryptionContext": context}),
+        ),
+        LoadRequest::new(
+            "GenerateDataKey",
+            &json!({"KeyId": symmetric, "KeySpec": "AES_256", "EncryptionContext": context}),
+        ),
+        LoadRequest::new(
+            "GenerateDataKeyWithoutPlaintext",
+            &json!({"KeyId": symmetric, "NumberOfBytes": 32}),
+        ),
+        LoadRequest::new(
+            "ReEncrypt",
+            &json!({"CiphertextBlob": blob, "SourceEncryptionContext": context,
+                    "DestinationKeyId": other, "DestinationEncryptionContext": context}),
+        ),
+        LoadRequest::new("DescribeKey", &json!({"KeyId": symmetric})),
+        LoadRequest::new(
+            "GenerateMac",
+            &json!({"KeyId": mac, "Message": plaintext, "MacAlgorithm": "HMAC_SHA_256"}),
+        ),
+        LoadRequest::new(
+            "Sign",
+            &json!({"KeyId": signing, "Message": plaintext, "SigningAlgorithm": "ECDSA_SHA_256"}),
+        ),
+    ])
+}
+
 /// Starts `trent bare-http` on a free loopback port, loads it like Trent, and stops it.
 async fn load_baseline(
     trent: &Target,
     args: &BenchArgs,
-    operation: &'static str,
-    body: Bytes,
+    requests: Arc<[LoadRequest]>,
 ) -> Result<Report, String> {
     use tokio::io::AsyncBufReadExt;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -202,76 +295,181 @@ async fn load_baseline(
         secret: trent.secret.clone(),
         region: trent.region.clone(),
     };
-    let report = load(
-        std::sync::Arc::new(target),
-        operation,
-        body,
-        args.connections,
-        args.duration,
-    )
-    .await;
+    let report = load(Arc::new(target), requests, args).await;
     let _ = child.kill().await;
     report
 }
 
-/// Runs `connections` closed-loop workers for `duration` seconds against `target`.
+/// Runs `connections` closed-loop workers for `duration` seconds against `target`; with an
+/// interval, prints each interval's figures as it ends.
 async fn load(
-    target: std::sync::Arc<Target>,
-    operation: &'static str,
-    body: Bytes,
-    connections: usize,
-    duration: u64,
+    target: Arc<Target>,
+    requests: Arc<[LoadRequest]>,
+    args: &BenchArgs,
 ) -> Result<Report, String> {
-    let deadline = Instant::now() + Duration::from_secs(duration);
+    let (connections, duration) = (args.connections, args.duration);
+    let interval = if args.interval == 0 {
+        duration.max(1)
+    } else {
+        args.interval
+    };
     let started = Instant::now();
+    let deadline = started + Duration::from_secs(duration);
+    let intervals = usize::try_from(duration.div_ceil(interval).max(1)).unwrap_or(1);
+    let histograms: Arc<[Histogram]> = (0..intervals).map(|_| Histogram::default()).collect();
     let mut workers = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        let (target, body) = (target.clone(), body.clone());
+    for n in 0..connections {
+        let (target, requests, histograms) = (target.clone(), requests.clone(), histograms.clone());
         workers.push(tokio::spawn(async move {
-            worker(&target, operation, body, deadline).await
+            worker(
+                &target,
+                &requests,
+                n,
+                started,
+                interval,
+                deadline,
+                &histograms,
+            )
+            .await
         }));
     }
-    let mut latencies_us: Vec<u32> = Vec::new();
-    let mut errors = 0u64;
+    let reporter = (args.interval > 0).then(|| {
+        let histograms = histograms.clone();
+        tokio::spawn(async move {
+            println!("interval_s  requests  errors     req/s  p50_ms  p99_ms  max_ms");
+            for (i, h) in histograms.iter().enumerate() {
+                let end = started + Duration::from_secs(interval * (i as u64 + 1));
+                tokio::time::sleep_until(end.min(deadline).into()).await;
+                // In-flight requests of the interval finish within a few milliseconds.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let seconds = (interval * (i as u64 + 1)).min(duration);
+                let span = seconds - interval * i as u64;
+                println!("{}", h.row(seconds, span));
+            }
+        })
+    });
     for w in workers {
-        let (lat, errs) = w.await.map_err(|e| e.to_string())??;
-        latencies_us.extend(lat);
-        errors += errs;
+        w.await.map_err(|e| e.to_string())??;
+    }
+    if let Some(r) = reporter {
+        let _ = r.await;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    latencies_us.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if latencies_us.is_empty() {
+    let total = Histogram::default();
+    for h in histograms.iter() {
+        total.add(h);
+    }
+    let (count, errors) = (total.count(), total.errors.load(Relaxed));
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "request counts are far below 2^53"
+    )]
+    let rate = count as f64 / elapsed;
+    let line = format!(
+        "operation={} connections={connections} duration={elapsed:.1}s requests={count} errors={errors} rate={rate:.0} req/s latency_ms p50={:.2} p90={:.2} p99={:.2} max={:.2}",
+        match &*requests {
+            [one] => one.operation,
+            _ => "mixed",
+        },
+        total.percentile(0.5),
+        total.percentile(0.9),
+        total.percentile(0.99),
+        f64::from(total.max_us.load(Relaxed)) / 1000.0,
+    );
+    Ok(Report {
+        requests: usize::try_from(count).unwrap_or(usize::MAX),
+        errors,
+        rate,
+        line,
+    })
+}
+
+/// Latencies of one interval: 10 µs buckets up to 100 ms (one overflow bucket above), shared
+/// by all workers (relaxed atomic counts: a few per request, no lock, no growing memory over a
+/// long run).
+struct Histogram {
+    buckets: Box<[AtomicU64]>,
+    errors: AtomicU64,
+    max_us: AtomicU32,
+}
+
+const BUCKET_US: u32 = 10;
+const BUCKETS: usize = 10_001;
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self {
+            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            errors: AtomicU64::new(0),
+            max_us: AtomicU32::new(0),
+        }
+    }
+}
+
+impl Histogram {
+    fn record(&self, latency_us: u32, ok: bool) {
+        let i = usize::try_from(latency_us / BUCKET_US).map_or(BUCKETS - 1, |i| i.min(BUCKETS - 1));
+        if let Some(b) = self.buckets.get(i) {
+            b.fetch_add(1, Relaxed);
+        }
+        self.max_us.fetch_max(latency_us, Relaxed);
+        if !ok {
+            self.errors.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn add(&self, other: &Histogram) {
+        for (a, b) in self.buckets.iter().zip(other.buckets.iter()) {
+            a.fetch_add(b.load(Relaxed), Relaxed);
+        }
+        self.errors.fetch_add(other.errors.load(Relaxed), Relaxed);
+        self.max_us.fetch_max(other.max_us.load(Relaxed), Relaxed);
+    }
+
+    fn count(&self) -> u64 {
+        self.buckets.iter().map(|b| b.load(Relaxed)).sum()
+    }
+
+    /// The latency (ms) at fraction `p` of the requests: the upper edge of its bucket.
+    fn percentile(&self, p: f64) -> f64 {
+        let count = self.count();
+        if count == 0 {
             return 0.0;
         }
         #[expect(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
             clippy::cast_precision_loss,
-            reason = "an index into a sorted sample"
+            reason = "a rank among the recorded requests"
         )]
-        let i = ((latencies_us.len() - 1) as f64 * p).round() as usize;
-        f64::from(latencies_us.get(i).copied().unwrap_or(0)) / 1000.0
-    };
-    #[expect(
-        clippy::cast_precision_loss,
-        reason = "request counts are far below 2^53"
-    )]
-    let rate = latencies_us.len() as f64 / elapsed;
-    let line = format!(
-        "operation={operation} connections={connections} duration={elapsed:.1}s requests={} errors={errors} rate={rate:.0} req/s latency_ms p50={:.2} p90={:.2} p99={:.2} max={:.2}",
-        latencies_us.len(),
-        pct(0.5),
-        pct(0.9),
-        pct(0.99),
-        pct(1.0)
-    );
-    Ok(Report {
-        requests: latencies_us.len(),
-        errors,
-        rate,
-        line,
-    })
+        let rank = ((count as f64) * p).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            seen += b.load(Relaxed);
+            if seen >= rank {
+                #[expect(clippy::cast_precision_loss, reason = "bucket indices are below 2^53")]
+                return ((i + 1) as f64 * f64::from(BUCKET_US)) / 1000.0;
+            }
+        }
+        f64::from(self.max_us.load(Relaxed)) / 1000.0
+    }
+
+    /// One line of the interval table: the interval ended at `seconds`, lasted `span`.
+    fn row(&self, seconds: u64, span: u64) -> String {
+        let count = self.count();
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "request counts are far below 2^53"
+        )]
+        let rate = count as f64 / span.max(1) as f64;
+        format!(
+            "{seconds:>10}  {count:>8}  {:>6}  {rate:>8.0}  {:>6.2}  {:>6.2}  {:>6.2}",
+            self.errors.load(Relaxed),
+            self.percentile(0.5),
+            self.percentile(0.99),
+            f64::from(self.max_us.load(Relaxed)) / 1000.0,
+        )
+    }
 }
 
 fn target(args: &BenchArgs) -> Result<Target, String> {
@@ -399,23 +597,35 @@ async fn call_once(t: &Target, operation: &str, body: &Value) -> Result<Value, S
 
 async fn worker(
     t: &Target,
-    operation: &str,
-    body: Bytes,
+    requests: &[LoadRequest],
+    first: usize,
+    started: Instant,
+    interval: u64,
     deadline: Instant,
-) -> Result<(Vec<u32>, u64), String> {
+    histograms: &[Histogram],
+) -> Result<(), String> {
     let mut sender = connect(t).await?;
-    let mut latencies = Vec::with_capacity(100_000);
-    let mut errors = 0;
     // A signature is re-made every second (its X-Amz-Date changes), not per request: the server
     // verifies every request in full either way, and the load tool shares the server's CPUs.
-    let mut signed: Option<(i64, hyper::Request<Full<Bytes>>)> = None;
+    let mut signed: Vec<Option<(i64, hyper::Request<Full<Bytes>>)>> =
+        requests.iter().map(|_| None).collect();
+    // Workers start at different points of a mixed list, so every operation is always in flight.
+    let mut next = first;
     while Instant::now() < deadline {
+        let index = next % requests.len();
+        next = next.wrapping_add(1);
+        let (Some(request), Some(slot)) = (requests.get(index), signed.get_mut(index)) else {
+            return Err("no request to send".into());
+        };
         let second = now_unix();
-        let template = match &signed {
+        let template = match slot {
             Some((at, req)) if *at == second => req,
             _ => {
-                &signed
-                    .insert((second, signed_request(t, operation, body.clone())?))
+                &slot
+                    .insert((
+                        second,
+                        signed_request(t, request.operation, request.body.clone())?,
+                    ))
                     .1
             }
         };
@@ -431,10 +641,13 @@ async fn worker(
             .collect()
             .await
             .map_err(|e| e.to_string())?;
-        latencies.push(u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX));
-        if !ok {
-            errors += 1;
+        let latency_us = u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX);
+        let slot = usize::try_from(start.duration_since(started).as_secs() / interval.max(1))
+            .unwrap_or(usize::MAX)
+            .min(histograms.len().saturating_sub(1));
+        if let Some(h) = histograms.get(slot) {
+            h.record(latency_us, ok);
         }
     }
-    Ok((latencies, errors))
+    Ok(())
 }

@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod quotas;
+pub use quotas::QuotasConfig;
+
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4599";
 pub const DEFAULT_DATA_DIR: &str = "trent-data";
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -39,6 +42,10 @@ pub struct ConfigFile {
     pub limits: Option<LimitsConfig>,
     /// Facilities for tests and drills; never turn these on in production.
     pub testing: Option<TestingConfig>,
+    /// AWS KMS's request-rate and resource quotas (`[quotas]`, `config/quotas.rs`).
+    pub quotas: Option<QuotasConfig>,
+    /// A development seed (TOML, or YAML by its `.yaml`/`.yml` name) applied at every start.
+    pub seed_file: Option<PathBuf>,
 }
 
 /// `[limits]`: what one client, authenticated or not, can make the server hold.
@@ -97,6 +104,10 @@ pub struct Settings {
     pub connection_limits: trent_server::ConnectionLimits,
     pub body_limits: trent_server::BodyLimits,
     pub ops_listen: Option<SocketAddr>,
+    /// Request-rate and resource quotas (AWS's defaults unless `[quotas]` says otherwise).
+    pub quotas: trent_core::quotas::QuotaSettings,
+    /// The seed file (`--seed`, `$TRENT_SEED_PATH` or `seed_file`), see `seed.rs`.
+    pub seed_file: Option<PathBuf>,
 }
 
 impl LimitsConfig {
@@ -165,6 +176,7 @@ impl Settings {
             .unwrap_or_else(|| DEFAULT_LISTEN.into());
         let listen = parse_listen(&listen)?;
         let (connection_limits, body_limits) = file.limits.unwrap_or_default().resolve()?;
+        let quotas = file.quotas.unwrap_or_default().resolve()?;
         let ops_listen = match file.ops_listen {
             Some(address) => Some(parse_listen(&address).map_err(|e| format!("ops_listen: {e}"))?),
             None => None,
@@ -187,6 +199,8 @@ impl Settings {
             connection_limits,
             body_limits,
             ops_listen,
+            quotas,
+            seed_file: file.seed_file,
         })
     }
 }

@@ -1,8 +1,11 @@
-//! The `trent` command: `trent serve` runs the KMS server, `trent bench` load-tests one.
+//! The `trent` command: `trent serve` runs the KMS server, `trent bench` load-tests one,
+//! `trent account …` and `trent credentials rotate` administer a running one.
 
+mod admin;
 mod bare_http;
 mod bench;
 mod config;
+mod seed;
 mod serve;
 
 use std::path::PathBuf;
@@ -35,6 +38,20 @@ enum Command {
         /// Data directory (overrides the file).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// A development seed file (TOML, or YAML when named .yaml/.yml) to apply at start;
+        /// overrides `seed_file` in the config.
+        #[arg(long, env = "TRENT_SEED_PATH")]
+        seed: Option<PathBuf>,
+    },
+    /// Accounts of the running server on the data directory.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// Root credentials of the running server's accounts.
+    Credentials {
+        #[command(subcommand)]
+        command: CredentialsCommand,
     },
     /// Load-test a running server with signed Encrypt/Decrypt/GenerateDataKey requests.
     Bench(bench::BenchArgs),
@@ -44,6 +61,61 @@ enum Command {
     BareHttp {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,
+    },
+}
+
+/// Where the server to administer keeps its data: `--data-dir`, else the config's `data_dir`,
+/// else `./trent-data`.
+#[derive(clap::Args)]
+struct Target {
+    /// The data directory of the running server.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The server's TOML configuration file (for its `data_dir`).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+impl Target {
+    fn data_dir(&self) -> Result<PathBuf, String> {
+        Ok(config::Settings::load(self.config.as_deref(), None, self.data_dir.clone())?.data_dir)
+    }
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// List the accounts with their root access key ids.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Create an account with random root credentials, printed or written to a profile.
+    Create {
+        /// The account id (12 digits); random when absent.
+        #[arg(long)]
+        id: Option<String>,
+        /// Write the root credentials as this profile of the credentials file instead of
+        /// printing them (the profile must not exist yet).
+        #[arg(long)]
+        profile: Option<String>,
+        /// The shared-credentials file for --profile (default: <data_dir>/credentials).
+        #[arg(long)]
+        credentials_file: Option<PathBuf>,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Subcommand)]
+enum CredentialsCommand {
+    /// Give an account a new root access key and delete its old ones; the default account's
+    /// <data_dir>/credentials file is rewritten.
+    Rotate {
+        /// The account (default: the default account, whose key is in <data_dir>/credentials).
+        #[arg(long)]
+        account: Option<String>,
+        #[command(flatten)]
+        target: Target,
     },
 }
 
@@ -82,10 +154,35 @@ fn main() -> ExitCode {
                 config,
                 listen,
                 data_dir,
+                seed,
             } => {
-                let settings = config::Settings::load(config.as_deref(), listen, data_dir)?;
+                let mut settings = config::Settings::load(config.as_deref(), listen, data_dir)?;
+                settings.seed_file = seed.or(settings.seed_file);
                 serve::run(settings).await
             }
+            Command::Account {
+                command: AccountCommand::List { target },
+            } => admin::account_list(&target.data_dir()?).await,
+            Command::Account {
+                command:
+                    AccountCommand::Create {
+                        id,
+                        profile,
+                        credentials_file,
+                        target,
+                    },
+            } => {
+                admin::account_create(
+                    &target.data_dir()?,
+                    id.as_deref(),
+                    profile.as_deref(),
+                    credentials_file.as_deref(),
+                )
+                .await
+            }
+            Command::Credentials {
+                command: CredentialsCommand::Rotate { account, target },
+            } => admin::credentials_rotate(&target.data_dir()?, account.as_deref()).await,
             Command::Bench(args) => bench::run(args).await,
             Command::BareHttp { listen } => bare_http::run(&listen).await,
         }

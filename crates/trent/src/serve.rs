@@ -1,4 +1,5 @@
-//! `trent serve`: open the data directory, bootstrap accounts, and serve until SIGINT/SIGTERM.
+//! `trent serve`: open the data directory, bootstrap accounts, apply the seed, start the
+//! operator endpoints, and serve until SIGINT/SIGTERM.
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -34,6 +35,25 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         ),
         None => None,
     };
+    // The operator's endpoints (`trent account …`), on loopback only, never on the API port.
+    let operator_listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1 for the operator endpoints: {e}"))?;
+    // A bad seed file refuses start before anything is created: the file is read here, and
+    // for a data directory without a database yet (where nothing in it can conflict with the
+    // seed) the whole seed is first applied to a scratch in-memory service.
+    let seed = match &settings.seed_file {
+        Some(path) => Some((path, crate::seed::load(path, &settings.region)?)),
+        None => None,
+    };
+    if let Some((path, seed)) = &seed {
+        let db = settings.data_dir.join("trent.db");
+        if !db.try_exists().unwrap_or(true) {
+            dry_run_seed(&settings, seed)
+                .await
+                .map_err(|e| format!("seed {} refused: {e}", path.display()))?;
+        }
+    }
     let scheme = if settings.tls.is_some() {
         "https"
     } else {
@@ -58,7 +78,8 @@ pub async fn run(settings: Settings) -> Result<(), String> {
                 db_path.display()
             ),
             e => format!("cannot start: {e}"),
-        })?;
+        })?
+        .with_quotas(settings.quotas.clone());
 
     for account in &settings.accounts {
         kms.ensure_account(
@@ -94,6 +115,47 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         write_aws_config_file(&config_file, &settings.region, &endpoint)?;
     }
 
+    if let Some((path, seed)) = &seed {
+        let report = kms
+            .apply_seed(seed)
+            .await
+            .map_err(|e| format!("seed {} refused: {e}", path.display()))?;
+        if report.created.is_empty() {
+            println!(
+                "Seed {}: nothing to create ({} existing entries kept)",
+                path.display(),
+                report.kept
+            );
+        } else {
+            println!(
+                "Seed {}: created {} ({}); {} existing entries kept",
+                path.display(),
+                report.created.len(),
+                report.created.join(", "),
+                report.kept
+            );
+        }
+    }
+
+    let kms = Arc::new(kms);
+    // The admin token guards the operator endpoints always, and clock control when it is on.
+    let admin_token = write_admin_token(&settings.data_dir)?;
+    let operator = trent_server::OperatorApi::new(
+        kms.clone(),
+        admin_token.clone(),
+        settings.accounts.iter().map(|a| a.id.clone()).collect(),
+    );
+    let operator_addr = operator_listener.local_addr().map_err(|e| e.to_string())?;
+    let operator_router = trent_server::operator_router(Arc::new(operator))
+        .into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(operator_listener, operator_router).await {
+            tracing::error!(error = %e, "the operator endpoint stopped");
+        }
+    });
+    let admin_addr_file = crate::admin::admin_addr_file(&settings.data_dir);
+    replace_private_file(&admin_addr_file, format!("{operator_addr}\n").as_bytes())?;
+
     // Installed before the "serving" line, so a SIGTERM sent right after it is not lost.
     let shutdown = shutdown_signal();
     println!(
@@ -114,7 +176,6 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     }
     let _ = std::io::stdout().flush();
 
-    let kms = Arc::new(kms);
     // Catch up on lifecycle work that fell due while stopped, then keep it running. A failing
     // step is retried by the background task; it must not keep the server from starting.
     if let Err(e) = kms.run_due_work().await {
@@ -124,7 +185,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let mut app =
         AppState::new(kms, settings.tls.is_some()).with_body_limits(&settings.body_limits);
     if settings.clock_control {
-        app = app.with_admin_token(write_admin_token(&settings.data_dir)?);
+        app = app.with_admin_token(admin_token);
         println!(
             "Clock control is on (testing): token in {}",
             settings.data_dir.join("admin.token").display()
@@ -149,9 +210,38 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     trent_server::serve(app, listener, settings.tls, limits, shutdown)
         .await
         .map_err(|e| format!("server error: {e}"))?;
+    let _ = std::fs::remove_file(&admin_addr_file);
     tracing::info!("trent stopped");
     println!("Trent stopped");
     Ok(())
+}
+
+/// Applies `seed` to a scratch in-memory service holding the accounts a fresh data directory
+/// would get (the declared ones, or one default account), so a seed that would fail is refused
+/// before the data directory is made.
+async fn dry_run_seed(settings: &Settings, seed: &trent_core::seed::Seed) -> Result<(), String> {
+    let (root, _) = RootKey::generate().map_err(|e| e.to_string())?;
+    let kms = Kms::open(
+        Arc::new(trent_core::memory_store::MemoryStore::default()),
+        root,
+        Arc::new(SystemClock::default()),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    if settings.accounts.is_empty() {
+        kms.create_random_account()
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    for a in &settings.accounts {
+        kms.ensure_account(&a.id, &a.root_access_key_id, &a.root_secret_access_key)
+            .await
+            .map_err(|e| format!("account {}: {e}", a.id))?;
+    }
+    kms.apply_seed(seed)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// The URL a client on this machine reaches the server at: the bound address, with an
@@ -357,6 +447,12 @@ fn write_aws_config_file(path: &Path, region: &str, endpoint: &str) -> Result<()
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     }
+    replace_private_file(path, text.as_bytes())
+}
+
+/// Replaces `path` whole (0600) through a temporary file and a rename, so a reader never sees
+/// half of it.
+fn replace_private_file(path: &Path, contents: &[u8]) -> Result<(), String> {
     let mut staging = path.as_os_str().to_owned();
     staging.push(".tmp");
     let staging = PathBuf::from(staging);
@@ -365,11 +461,11 @@ fn write_aws_config_file(path: &Path, region: &str, endpoint: &str) -> Result<()
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("cannot replace {}: {e}", staging.display())),
     }
-    write_private_file(&staging, text.as_bytes())?;
+    write_private_file(&staging, contents)?;
     std::fs::rename(&staging, path).map_err(|e| format!("cannot replace {}: {e}", path.display()))
 }
 
-/// A fresh random clock-control token in `<data_dir>/admin.token` (0600), replacing any old one.
+/// A fresh random admin token (operator endpoints, clock control) in `<data_dir>/admin.token` (0600), replacing any old one.
 fn write_admin_token(data_dir: &Path) -> Result<Zeroizing<String>, String> {
     let path = data_dir.join("admin.token");
     let bytes = trent_crypto::random::secret_bytes(32).map_err(|e| e.to_string())?;

@@ -241,12 +241,16 @@ async fn rotation_rules_and_limits() {
         .await
         .unwrap()
         .key_metadata
-        .unwrap()
-        .key_id;
+        .unwrap();
+    let (external, external_arn) = (external.key_id, external.arn.unwrap());
     let r = kms.enable_key_rotation().key_id(&external).send().await;
     assert_eq!(code(r), "UnsupportedOperationException");
+    // AWS checks the key state first: an EXTERNAL key waiting for material is pending import
+    // (recorded `test_rotate_key_on_demand_on_external_key_with_no_key_material`).
     let r = kms.rotate_key_on_demand().key_id(&external).send().await;
-    assert_eq!(code(r), "UnsupportedOperationException");
+    assert_eq!(message(r), format!("{external_arn} is pending import."));
+    let r = kms.rotate_key_on_demand().key_id(&external).send().await;
+    assert_eq!(code(r), "KMSInvalidStateException");
 
     // Other accounts cannot touch the schedule.
     let r = server
@@ -455,11 +459,13 @@ async fn import(
         .key_id(key)
         .import_token(params.import_token.unwrap())
         .encrypted_key_material(Blob::new(wrapped));
-    if let Some(t) = valid_to {
-        request = request
+    request = match valid_to {
+        Some(t) => request
             .expiration_model(ExpirationModelType::KeyMaterialExpires)
-            .valid_to(DateTime::from_secs(t));
-    }
+            .valid_to(DateTime::from_secs(t)),
+        // AWS's default model is KEY_MATERIAL_EXPIRES, which needs a ValidTo.
+        None => request.expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire),
+    };
     request.send().await
 }
 
@@ -570,6 +576,13 @@ async fn imported_material_expires_and_can_be_reimported() {
         .key_metadata
         .unwrap();
     assert_eq!(meta.key_state, Some(KeyState::PendingImport));
+    // AWS's `describe-key-after-deleted-import` (test_import_key_symmetric): no ExpirationModel,
+    // but the symmetric key keeps its CurrentKeyMaterialId.
+    assert_eq!(meta.expiration_model, None);
+    assert_eq!(
+        meta.current_key_material_id.as_deref(),
+        Some(material_id.as_str())
+    );
     let r = kms.decrypt().ciphertext_blob(blob).send().await;
     assert_eq!(code(r), "KMSInvalidStateException");
 
@@ -624,6 +637,7 @@ async fn import_tokens_expire_and_are_bound_to_their_key() {
         .key_id(&b)
         .import_token(token.clone())
         .encrypted_key_material(wrapped.clone())
+        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
         .send()
         .await;
     assert_eq!(code(r), "InvalidImportTokenException");
@@ -632,6 +646,7 @@ async fn import_tokens_expire_and_are_bound_to_their_key() {
         .key_id(&a)
         .import_token(token.clone())
         .encrypted_key_material(Blob::new(vec![0u8; 384]))
+        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
         .send()
         .await;
     assert_eq!(code(r), "InvalidCiphertextException");
@@ -659,6 +674,7 @@ async fn import_tokens_expire_and_are_bound_to_their_key() {
         .key_id(&a)
         .import_token(token)
         .encrypted_key_material(wrapped)
+        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
         .send()
         .await;
     // Expired tokens are forgotten by the background task, so they are no longer known.

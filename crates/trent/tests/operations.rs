@@ -198,10 +198,19 @@ async fn one_json_log_line_per_request_without_secrets() {
     assert_eq!(encrypt["error_code"], "");
     assert!(encrypt["latency_us"].as_u64().is_some());
     assert_eq!(encrypt["request_id"].as_str().unwrap().len(), 36);
+    assert_eq!(
+        encrypt["key_arn"],
+        format!("arn:aws:kms:us-east-1:{ACCOUNT_A}:key/{key_id}")
+    );
 
     let describe = find("DescribeKey");
     assert_eq!(describe["account"], ACCOUNT_B);
     assert_eq!(describe["error_code"], "AccessDeniedException");
+    // Denied, but the operator still sees which key was asked for.
+    assert_eq!(
+        describe["key_arn"],
+        format!("arn:aws:kms:us-east-1:{ACCOUNT_A}:key/{key_id}")
+    );
 
     let refused = lines
         .iter()

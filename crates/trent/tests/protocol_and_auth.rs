@@ -41,6 +41,17 @@ async fn send(
     body: &str,
     sign_as: Option<(&str, &str, i64)>,
 ) -> Reply {
+    send_scoped(server, target, body, sign_as, "kms").await
+}
+
+/// [`send`], signed with a credential scope for `service`.
+async fn send_scoped(
+    server: &Server,
+    target: Option<&str>,
+    body: &str,
+    sign_as: Option<(&str, &str, i64)>,
+    service: &str,
+) -> Reply {
     let host = server.endpoint.trim_start_matches("http://").to_string();
     let mut req = hyper::Request::post("/")
         .header("host", &host)
@@ -62,7 +73,7 @@ async fn send(
             secret,
             None,
             "us-east-1",
-            "kms",
+            service,
             now() + offset,
         ) {
             req = req.header(k, v);
@@ -441,4 +452,184 @@ async fn sigterm_shuts_down_cleanly() {
     server.kms_a().list_keys().send().await.unwrap();
     let status = server.terminate();
     assert!(status.success(), "{status:?}");
+}
+
+/// AWS fidelity (issue 11): a KMS operation signed for another service is AWS's
+/// InvalidSignatureException, not an unknown operation.
+#[tokio::test]
+async fn a_kms_request_scoped_to_another_service_is_an_invalid_signature() {
+    let server = Server::start();
+    let signed = Some((AKID_A, SECRET_A, 0));
+    let r = send_scoped(&server, Some("TrentService.ListKeys"), "{}", signed, "s3").await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json["__type"], "InvalidSignatureException", "{}", r.json);
+    assert_eq!(
+        r.json["message"],
+        "Credential should be scoped to correct service: 'kms'."
+    );
+}
+
+/// AWS fidelity (issue 11): AWS sends no `message` member in InvalidCiphertextException,
+/// KMSInvalidSignatureException and KMSInvalidMacException (recorded: `decrypt_response_with_invalid_ciphertext`,
+/// `bad-signature`, `test_invalid_verify_mac`).
+#[tokio::test]
+async fn detail_free_errors_have_no_message_member() {
+    let server = Server::start();
+    let signed = Some((AKID_A, SECRET_A, 0));
+    let create = |body: &'static str| send(&server, Some("TrentService.CreateKey"), body, signed);
+    let symmetric = create("{}").await.json["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rsa = create(r#"{"KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"}"#)
+        .await
+        .json["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hmac = create(r#"{"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}"#)
+        .await
+        .json["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = send(
+        &server,
+        Some("TrentService.Decrypt"),
+        &format!(
+            r#"{{"KeyId": "{symmetric}", "CiphertextBlob": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}"#
+        ),
+        signed,
+    )
+    .await;
+    assert_eq!(
+        r.json,
+        serde_json::json!({"__type": "InvalidCiphertextException"})
+    );
+    let r = send(
+        &server,
+        Some("TrentService.Verify"),
+        &format!(
+            r#"{{"KeyId": "{rsa}", "Message": "aGk=", "Signature": "{}", "SigningAlgorithm": "RSASSA_PSS_SHA_256"}}"#,
+            "A".repeat(344)
+        ),
+        signed,
+    )
+    .await;
+    assert_eq!(
+        r.json,
+        serde_json::json!({"__type": "KMSInvalidSignatureException"})
+    );
+    let r = send(
+        &server,
+        Some("TrentService.VerifyMac"),
+        &format!(
+            r#"{{"KeyId": "{hmac}", "Message": "aGk=", "Mac": "{}", "MacAlgorithm": "HMAC_SHA_256"}}"#,
+            "A".repeat(44)
+        ),
+        signed,
+    )
+    .await;
+    assert_eq!(
+        r.json,
+        serde_json::json!({"__type": "KMSInvalidMacException"})
+    );
+}
+
+/// AWS fidelity (issue 11): key material ids only where AWS sends them — `CurrentKeyMaterialId`
+/// on symmetric encryption keys only (recorded `test_hmac_create_key`,
+/// `test_import_key_asymmetric`), and ReEncrypt/Decrypt between RSA keys without
+/// Source/DestinationKeyMaterialId or KeyMaterialId (recorded
+/// `test_re_encrypt[RSA_2048-RSAES_OAEP_SHA_256]`).
+#[tokio::test]
+async fn key_material_ids_only_on_symmetric_keys() {
+    let server = Server::start();
+    let signed = Some((AKID_A, SECRET_A, 0));
+    let create = |body: &'static str| send(&server, Some("TrentService.CreateKey"), body, signed);
+    let meta = create("{}").await.json["KeyMetadata"].clone();
+    assert!(meta["CurrentKeyMaterialId"].is_string(), "{meta}");
+    for body in [
+        r#"{"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}"#,
+        r#"{"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}"#,
+        r#"{"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"}"#,
+    ] {
+        let meta = create(body).await.json["KeyMetadata"].clone();
+        assert!(meta.get("CurrentKeyMaterialId").is_none(), "{meta}");
+        let id = meta["KeyId"].as_str().unwrap();
+        let described = send(
+            &server,
+            Some("TrentService.DescribeKey"),
+            &format!(r#"{{"KeyId": "{id}"}}"#),
+            signed,
+        )
+        .await
+        .json["KeyMetadata"]
+            .clone();
+        assert!(
+            described.get("CurrentKeyMaterialId").is_none(),
+            "{described}"
+        );
+    }
+
+    let rsa = |body: &'static str| async move {
+        create(body).await.json["KeyMetadata"]["KeyId"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let source = rsa(r#"{"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"}"#).await;
+    let destination = rsa(r#"{"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"}"#).await;
+    let blob = send(
+        &server,
+        Some("TrentService.Encrypt"),
+        &format!(
+            r#"{{"KeyId": "{source}", "Plaintext": "aGk=", "EncryptionAlgorithm": "RSAES_OAEP_SHA_256"}}"#
+        ),
+        signed,
+    )
+    .await
+    .json["CiphertextBlob"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = send(
+        &server,
+        Some("TrentService.Decrypt"),
+        &format!(
+            r#"{{"KeyId": "{source}", "CiphertextBlob": "{blob}", "EncryptionAlgorithm": "RSAES_OAEP_SHA_256"}}"#
+        ),
+        signed,
+    )
+    .await;
+    assert_eq!(r.json["Plaintext"], "aGk=", "{}", r.json);
+    assert!(r.json.get("KeyMaterialId").is_none(), "{}", r.json);
+    let r = send(
+        &server,
+        Some("TrentService.ReEncrypt"),
+        &format!(
+            r#"{{"CiphertextBlob": "{blob}", "SourceKeyId": "{source}", "DestinationKeyId": "{destination}", "SourceEncryptionAlgorithm": "RSAES_OAEP_SHA_256", "DestinationEncryptionAlgorithm": "RSAES_OAEP_SHA_256"}}"#
+        ),
+        signed,
+    )
+    .await;
+    let mut members: Vec<&str> = r
+        .json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    members.sort_unstable();
+    assert_eq!(
+        members,
+        [
+            "CiphertextBlob",
+            "DestinationEncryptionAlgorithm",
+            "KeyId",
+            "SourceEncryptionAlgorithm",
+            "SourceKeyId"
+        ],
+        "{}",
+        r.json
+    );
 }

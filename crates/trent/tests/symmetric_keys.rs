@@ -688,7 +688,15 @@ async fn tags_and_descriptions() {
     for i in 0..50 {
         too_many = too_many.tags(tag(&format!("k{i}"), "v"));
     }
-    assert_eq!(code(too_many.send().await), "LimitExceededException");
+    // AWS: TagException "Too many tags" (more than 50 once merged with the key's tags).
+    let r = too_many.send().await;
+    assert_eq!(
+        r.as_ref()
+            .err()
+            .and_then(aws_sdk_kms::error::ProvideErrorMetadata::message),
+        Some("Too many tags")
+    );
+    assert_eq!(code(r), "TagException");
     assert_eq!(
         kms.list_resource_tags()
             .key_id(&key)

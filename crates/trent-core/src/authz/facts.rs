@@ -37,6 +37,9 @@ pub struct RequestFacts<'a> {
     clock: &'a dyn Clock,
     key: Option<(&'a LoadedKey, &'a KeyCache)>,
     operation: Option<&'a OperationFacts<'a>>,
+    /// Whether `kms:CallerAccount` is answered without a key (the alias half of alias
+    /// operations, for which the Service Authorization Reference lists it).
+    caller_account: bool,
 }
 
 impl<'a> RequestFacts<'a> {
@@ -47,7 +50,14 @@ impl<'a> RequestFacts<'a> {
             clock,
             key: None,
             operation: None,
+            caller_account: false,
         }
+    }
+
+    /// Answers `kms:CallerAccount` although the request is not about a key.
+    pub(crate) fn with_caller_account(mut self) -> Self {
+        self.caller_account = true;
+        self
     }
 
     /// Adds the keys of the KMS key the request is about (its aliases come from `cache`).
@@ -89,7 +99,10 @@ impl<'a> RequestFacts<'a> {
     }
 
     fn key_fact(&self, key: &str) -> Option<ConditionValue<'a>> {
-        let (loaded, cache) = self.key?;
+        let Some((loaded, cache)) = self.key else {
+            return (self.caller_account && key == "kms:calleraccount")
+                .then(|| borrowed(&self.caller.account));
+        };
         let record = &loaded.record;
         Some(match key {
             "kms:calleraccount" => borrowed(&self.caller.account),

@@ -36,8 +36,9 @@ impl Kms {
         }
         // Decide under the *new* policy: a key value carrying it, not the cached key.
         let candidate = LoadedKey::new(key.clone(), [0; 16], HashMap::new());
-        let access = Access::new("kms:PutKeyPolicy", Resource::Key(&candidate))
-            .condition("kms:BypassPolicyLockoutSafetyCheck", "false");
+        // The later call it must still allow is a plain PutKeyPolicy: no bypass parameter,
+        // so no `kms:BypassPolicyLockoutSafetyCheck` in its context.
+        let access = Access::new("kms:PutKeyPolicy", Resource::Key(&candidate));
         if self.decide(caller, &access)?.is_allowed() {
             Ok(())
         } else {

@@ -213,6 +213,10 @@ impl Kms {
         let iam = caller.identity_policies.as_slice();
         let Resource::Key(key) = access.resource else {
             // Alias halves and key-less actions: identity policies alone decide.
+            let facts = match access.resource {
+                Resource::Alias(_) => facts.with_caller_account(),
+                _ => facts,
+            };
             return Ok(Decision::from_policies(
                 trent_policy::kms::authorize_without_key(
                     iam,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use trent_crypto::MaterialId;
 use trent_crypto::asymmetric::{self, AsymmetricKey};
-use trent_crypto::spec::{DataKeyPairSpec, KeySpec, KeyUsage, WireEnum};
+use trent_crypto::spec::{DataKeyPairSpec, EncryptionAlgorithm, KeySpec, KeyUsage, WireEnum};
 use zeroize::Zeroizing;
 
 use super::{refuse_recipient, seal};
@@ -54,6 +54,11 @@ impl Kms {
         validate::encryption_context("encryptionContext", &input.encryption_context)?;
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         refuse_recipient(input.has_recipient)?;
+        // Its own quota per pair spec, not the symmetric key's (AWS's request quotas table).
+        self.admit(
+            caller,
+            crate::quotas::RateQuota::for_data_key_pair(pair_spec),
+        )?;
         let action = if with_plaintext {
             "kms:GenerateDataKeyPair"
         } else {
@@ -64,14 +69,19 @@ impl Kms {
             caller,
             Access::new(action, Resource::Key(&key))
                 .encryption_context(&input.encryption_context)
+                // The pair's private key is encrypted under the symmetric key, and the KMS
+                // developer guide lists `kms:EncryptionAlgorithm` (SYMMETRIC_DEFAULT) for both
+                // GenerateDataKeyPair operations.
+                .algorithm(EncryptionAlgorithm::SymmetricDefault.as_str())
                 .named_as(key_id)
                 .condition("kms:DataKeyPairSpec", pair_spec.as_str())
                 .grant_tokens(&tokens),
         )?;
         require_usable(&key.record)?;
-        if key.record.key_spec != KeySpec::SymmetricDefault
-            || key.record.key_usage != KeyUsage::EncryptDecrypt
-        {
+        if key.record.key_usage != KeyUsage::EncryptDecrypt {
+            return Err(super::wrong_usage(&key, action));
+        }
+        if key.record.key_spec != KeySpec::SymmetricDefault {
             return Err(KmsError::InvalidKeyUsage(format!(
                 "{} key usage is {} and key spec is {}, which is not valid for this operation.",
                 key.arn(),

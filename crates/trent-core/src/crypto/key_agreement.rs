@@ -2,7 +2,7 @@
 //! key. The shared secret is returned raw, as AWS does; deriving keys from it is the caller's
 //! job.
 
-use trent_crypto::spec::{KeyAgreementAlgorithm, KeyUsage, WireEnum};
+use trent_crypto::spec::{KeyAgreementAlgorithm, KeyUsage, Origin, WireEnum};
 use zeroize::Zeroizing;
 
 use super::{refuse_recipient, require_usage};
@@ -31,6 +31,8 @@ pub struct DeriveSharedSecretOutput {
     pub key_arn: String,
     pub shared_secret: Zeroizing<Vec<u8>>,
     pub key_agreement_algorithm: KeyAgreementAlgorithm,
+    /// `KeyOrigin`: where the key's material came from (EXTERNAL for imported material).
+    pub key_origin: Origin,
 }
 
 impl Kms {
@@ -50,6 +52,7 @@ impl Kms {
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         refuse_recipient(input.has_recipient)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
+        self.admit_key(caller, key.record.key_spec)?;
         self.check(
             caller,
             Access::new("kms:DeriveSharedSecret", Resource::Key(&key))
@@ -58,23 +61,22 @@ impl Kms {
                 .grant_tokens(&tokens),
         )?;
         require_usable(&key.record)?;
-        require_usage(&key, KeyUsage::KeyAgreement)?;
+        require_usage(&key, KeyUsage::KeyAgreement, "kms:DeriveSharedSecret")?;
         let private = key
             .asymmetric()
             .ok_or_else(|| KmsError::Internal("key agreement key without material".into()))?;
         if input.dry_run {
             return Err(KmsError::DryRunOperation);
         }
-        let shared_secret = private.derive_shared_secret(peer).map_err(|_| {
-            KmsError::Validation(format!(
-                "PublicKey is not a valid DER-encoded SubjectPublicKeyInfo for key spec {}.",
-                key.record.key_spec.as_str()
-            ))
-        })?;
+        // AWS's ValidationException for a public key it cannot use has an empty message.
+        let shared_secret = private
+            .derive_shared_secret(peer)
+            .map_err(|_| KmsError::Validation(String::new()))?;
         Ok(DeriveSharedSecretOutput {
             key_arn: key.arn().to_string(),
             shared_secret,
             key_agreement_algorithm: alg,
+            key_origin: key.record.origin,
         })
     }
 }

@@ -54,6 +54,7 @@ impl Kms {
         };
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
+        self.admit_key(caller, key.record.key_spec)?;
         let action = if verify {
             "kms:VerifyMac"
         } else {
@@ -67,7 +68,7 @@ impl Kms {
                 .grant_tokens(&tokens),
         )?;
         require_usable(&key.record)?;
-        require_usage(&key, KeyUsage::GenerateVerifyMac)?;
+        require_usage(&key, KeyUsage::GenerateVerifyMac, action)?;
         if !key.record.key_spec.mac_algorithms().contains(&alg) {
             return Err(incompatible(alg.as_str(), key.record.key_spec));
         }
@@ -80,7 +81,8 @@ impl Kms {
         let mac = match expected {
             Some(mac) => {
                 if !hmac.verify(message, mac) {
-                    return Err(KmsError::InvalidMac("MAC verification failed.".into()));
+                    // AWS's KMSInvalidMacException carries no message.
+                    return Err(KmsError::InvalidMac(String::new()));
                 }
                 Vec::new()
             }

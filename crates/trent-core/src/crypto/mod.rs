@@ -92,6 +92,7 @@ impl Kms {
                 if key.record.region != *caller.region {
                     return Err(KmsError::InvalidCiphertext);
                 }
+                caller.note_key(key.shared_arn());
                 key
             }
         };
@@ -109,9 +110,23 @@ impl Kms {
                 if same { "true" } else { "false" },
             );
         }
-        self.check(caller, access)?;
+        if let Err(denied) = self.check(caller, access) {
+            // A blob is not authenticated until it is opened, and anyone can write a blob
+            // naming any key id. Found by the blob alone, another account's key the caller may
+            // not use is reported as denied only for a genuine ciphertext; a forged one is
+            // InvalidCiphertext, as for a key id that names nothing — so a forged blob does
+            // not reveal whether a key exists or which account owns it. Only denied
+            // cross-account calls pay for this, and the plaintext is dropped (zeroized) unseen.
+            if key_hint.is_none()
+                && key.record.account_id != caller.account
+                && open(&key, &parsed, context).is_err()
+            {
+                return Err(KmsError::InvalidCiphertext);
+            }
+            return Err(denied);
+        }
         require_usable(&key.record)?;
-        require_symmetric_encryption(&key, algorithm)?;
+        require_symmetric_encryption(&key, algorithm, action)?;
         Ok((key, parsed))
     }
 }
@@ -143,16 +158,35 @@ fn encryption_algorithm(field: &str, value: Option<&str>) -> KmsResult<Encryptio
     })
 }
 
-/// Refuses a key whose usage is not `usage`.
-fn require_usage(key: &LoadedKey, usage: KeyUsage) -> KmsResult<()> {
+/// Refuses a key whose usage is not `usage`, with AWS's message naming the operation that
+/// `action` (`kms:Sign`, `kms:ReEncryptFrom`, …) belongs to.
+fn require_usage(key: &LoadedKey, usage: KeyUsage, action: &str) -> KmsResult<()> {
     if key.record.key_usage != usage {
-        return Err(KmsError::InvalidKeyUsage(format!(
-            "{} key usage is {} which is not valid for this operation.",
-            key.arn(),
-            key.record.key_usage.as_str()
-        )));
+        return Err(wrong_usage(key, action));
     }
     Ok(())
+}
+
+/// AWS's InvalidKeyUsageException for a key whose usage does not fit the operation:
+/// `<key ARN> key usage is GENERATE_VERIFY_MAC which is not valid for Sign.`
+pub(crate) fn wrong_usage(key: &LoadedKey, action: &str) -> KmsError {
+    KmsError::InvalidKeyUsage(format!(
+        "{} key usage is {} which is not valid for {}.",
+        key.arn(),
+        key.record.key_usage.as_str(),
+        operation_of(action)
+    ))
+}
+
+/// The API operation an IAM action belongs to: `kms:Sign` → `Sign`; both halves of ReEncrypt
+/// (`kms:ReEncryptFrom`, `kms:ReEncryptTo`) → `ReEncrypt`.
+pub(crate) fn operation_of(action: &str) -> &str {
+    let name = action.strip_prefix("kms:").unwrap_or(action);
+    if name.starts_with("ReEncrypt") {
+        "ReEncrypt"
+    } else {
+        name
+    }
 }
 
 /// The error for an algorithm (of any kind) that the key's spec does not support.
@@ -167,14 +201,9 @@ fn incompatible(algorithm: &str, spec: KeySpec) -> KmsError {
 pub(crate) fn require_symmetric_encryption(
     key: &LoadedKey,
     algorithm: EncryptionAlgorithm,
+    action: &str,
 ) -> KmsResult<()> {
-    if key.record.key_usage != KeyUsage::EncryptDecrypt {
-        return Err(KmsError::InvalidKeyUsage(format!(
-            "{} key usage is {} which is not valid for this operation.",
-            key.arn(),
-            key.record.key_usage.as_str()
-        )));
-    }
+    require_usage(key, KeyUsage::EncryptDecrypt, action)?;
     if !key
         .record
         .key_spec
@@ -191,8 +220,12 @@ pub(crate) fn require_symmetric_encryption(
 }
 
 /// The private key of an RSA ENCRYPT_DECRYPT key, after checking `algorithm` fits it.
-fn rsa_key(key: &LoadedKey, algorithm: EncryptionAlgorithm) -> KmsResult<&AsymmetricKey> {
-    require_usage(key, KeyUsage::EncryptDecrypt)?;
+fn rsa_key<'k>(
+    key: &'k LoadedKey,
+    algorithm: EncryptionAlgorithm,
+    action: &str,
+) -> KmsResult<&'k AsymmetricKey> {
+    require_usage(key, KeyUsage::EncryptDecrypt, action)?;
     if !key
         .record
         .key_spec

@@ -25,6 +25,7 @@ use crate::error::{KmsError, KmsResult};
 use crate::grants::GrantTokens;
 use crate::ids::KeyIdForms;
 use crate::keys::require_usable;
+use crate::quotas::RateQuota;
 use crate::service::Kms;
 use crate::validate;
 
@@ -129,6 +130,11 @@ impl Kms {
             }
         };
 
+        // One request, counted once against each key type it uses (docs/decisions.md).
+        self.admit_key(caller, source.record.key_spec)?;
+        if RateQuota::for_key(dest.record.key_spec) != RateQuota::for_key(source.record.key_spec) {
+            self.admit_key(caller, dest.record.key_spec)?;
+        }
         let same_key = source.record.key_id == dest.record.key_id;
         self.check(
             caller,
@@ -144,15 +150,15 @@ impl Kms {
         )?;
         require_usable(&dest.record)?;
         if symmetric_destination {
-            require_symmetric_encryption(&dest, destination_algorithm)?;
+            require_symmetric_encryption(&dest, destination_algorithm, "kms:ReEncryptTo")?;
         } else {
-            rsa_key(&dest, destination_algorithm)?;
+            rsa_key(&dest, destination_algorithm, "kms:ReEncryptTo")?;
         }
         // Decrypted before a dry run answers, as in Decrypt: a bad ciphertext would not have
         // succeeded, so DryRun must not say it would.
         let plaintext = match &parsed {
             Some(parsed) => open(&source, parsed, &input.source_encryption_context)?,
-            None => rsa_key(&source, source_algorithm)?
+            None => rsa_key(&source, source_algorithm, "kms:ReEncryptFrom")?
                 .decrypt(source_algorithm, blob)
                 .map_err(|_| KmsError::InvalidCiphertext)?,
         };
@@ -165,7 +171,8 @@ impl Kms {
             // The plaintext's length is known only once it is decrypted, so unlike Encrypt this
             // check comes after the dry run.
             require_rsa_plaintext_fits(&dest, destination_algorithm, &plaintext)?;
-            rsa_key(&dest, destination_algorithm)?.encrypt(destination_algorithm, &plaintext)?
+            rsa_key(&dest, destination_algorithm, "kms:ReEncryptTo")?
+                .encrypt(destination_algorithm, &plaintext)?
         };
         Ok(ReEncryptOutput {
             ciphertext_blob,
@@ -215,7 +222,7 @@ impl Kms {
                 .grant_tokens(tokens),
         )?;
         require_usable(&key.record)?;
-        rsa_key(&key, algorithm)?;
+        rsa_key(&key, algorithm, "kms:ReEncryptFrom")?;
         Ok(key)
     }
 }

@@ -30,6 +30,7 @@ impl Kms {
         dry_run: bool,
     ) -> KmsResult<EncryptOutput> {
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
+        self.admit_key(caller, key.record.key_spec)?;
         self.check(
             caller,
             Access::new("kms:Encrypt", Resource::Key(&key))
@@ -38,7 +39,7 @@ impl Kms {
                 .grant_tokens(tokens),
         )?;
         require_usable(&key.record)?;
-        let private = rsa_key(&key, algorithm)?;
+        let private = rsa_key(&key, algorithm, "kms:Encrypt")?;
         require_rsa_plaintext_fits(&key, algorithm, plaintext)?;
         if dry_run {
             return Err(KmsError::DryRunOperation);
@@ -66,6 +67,7 @@ impl Kms {
             )
         })?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
+        self.admit_key(caller, key.record.key_spec)?;
         self.check(
             caller,
             Access::new("kms:Decrypt", Resource::Key(&key))
@@ -74,7 +76,7 @@ impl Kms {
                 .grant_tokens(tokens),
         )?;
         require_usable(&key.record)?;
-        let private = rsa_key(&key, algorithm)?;
+        let private = rsa_key(&key, algorithm, "kms:Decrypt")?;
         // Decrypted before a dry run answers, so a bad ciphertext is reported as such.
         let plaintext = private
             .decrypt(algorithm, ciphertext)
@@ -101,10 +103,9 @@ pub(super) fn require_rsa_plaintext_fits(
         .ok_or_else(|| incompatible(algorithm.as_str(), key.record.key_spec))?;
     if plaintext.len() > max {
         return Err(KmsError::Validation(format!(
-            "Plaintext length {} exceeds the maximum of {max} bytes for key spec {} with {}.",
-            plaintext.len(),
-            key.record.key_spec.as_str(),
-            algorithm.as_str()
+            "Algorithm {} and key spec {} cannot encrypt data larger than {max} bytes.",
+            algorithm.as_str(),
+            key.record.key_spec.as_str()
         )));
     }
     Ok(())

@@ -118,9 +118,8 @@ impl Kms {
             )
             .await?;
         if !valid {
-            return Err(KmsError::InvalidSignature(
-                "Signature verification failed.".into(),
-            ));
+            // AWS's KMSInvalidSignatureException carries no message.
+            return Err(KmsError::InvalidSignature(String::new()));
         }
         Ok(VerifyOutput {
             key_arn: key.arn().to_string(),
@@ -148,12 +147,13 @@ impl Kms {
         } = request;
         let tokens = self.open_grant_tokens(grant_tokens)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
+        self.admit_key(caller, key.record.key_spec)?;
         self.check(
             caller,
             signing_access(action, &key, alg, message_type, key_id).grant_tokens(&tokens),
         )?;
         require_usable(&key.record)?;
-        let private = signing_key(&key, alg)?;
+        let private = signing_key(&key, alg, action)?;
         check_message(alg, message_type, message)?;
         if dry_run {
             return Err(KmsError::DryRunOperation);
@@ -168,6 +168,7 @@ impl Kms {
         key_id: Option<&str>,
         grant_tokens: &[String],
     ) -> KmsResult<PublicKeyOutput> {
+        self.admit(caller, crate::quotas::RateQuota::GetPublicKey)?;
         let key_id = validate::required("keyId", key_id)?;
         let tokens = self.open_grant_tokens(grant_tokens)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
@@ -214,8 +215,12 @@ fn message_type(value: Option<&str>) -> KmsResult<MessageType> {
 }
 
 /// The private key of a SIGN_VERIFY key, after checking `alg` fits its spec.
-fn signing_key(key: &LoadedKey, alg: SigningAlgorithm) -> KmsResult<&AsymmetricKey> {
-    require_usage(key, KeyUsage::SignVerify)?;
+fn signing_key<'k>(
+    key: &'k LoadedKey,
+    alg: SigningAlgorithm,
+    action: &str,
+) -> KmsResult<&'k AsymmetricKey> {
+    require_usage(key, KeyUsage::SignVerify, action)?;
     if !key.record.key_spec.signing_algorithms().contains(&alg) {
         return Err(incompatible(alg.as_str(), key.record.key_spec));
     }

@@ -94,6 +94,7 @@ impl Kms {
                 .await;
         }
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
+        self.admit_key(caller, key.record.key_spec)?;
         self.check(
             caller,
             Access::new("kms:Encrypt", Resource::Key(&key))
@@ -103,7 +104,7 @@ impl Kms {
                 .grant_tokens(&tokens),
         )?;
         require_usable(&key.record)?;
-        require_symmetric_encryption(&key, algorithm)?;
+        require_symmetric_encryption(&key, algorithm, "kms:Encrypt")?;
         if input.dry_run {
             return Err(KmsError::DryRunOperation);
         }
@@ -148,6 +149,7 @@ impl Kms {
                 },
             )
             .await?;
+        self.admit_key(caller, key.record.key_spec)?;
         // Authenticated before a dry run answers: a tampered ciphertext would not have
         // succeeded, so DryRun must not say it would.
         let plaintext = open(&key, &parsed, &input.encryption_context)?;
@@ -191,6 +193,7 @@ impl Kms {
             "kms:GenerateDataKeyWithoutPlaintext"
         };
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
+        self.admit_key(caller, key.record.key_spec)?;
         self.check(
             caller,
             Access::new(action, Resource::Key(&key))
@@ -200,7 +203,7 @@ impl Kms {
                 .grant_tokens(&tokens),
         )?;
         require_usable(&key.record)?;
-        require_symmetric_encryption(&key, EncryptionAlgorithm::SymmetricDefault)?;
+        require_symmetric_encryption(&key, EncryptionAlgorithm::SymmetricDefault, action)?;
         if input.dry_run {
             return Err(KmsError::DryRunOperation);
         }
@@ -231,6 +234,7 @@ impl Kms {
             )));
         }
         refuse_recipient(has_recipient)?;
+        self.admit(caller, crate::quotas::RateQuota::Symmetric)?;
         self.authorize(caller, "kms:GenerateRandom", Resource::Any)?;
         let n =
             usize::try_from(n).map_err(|_| KmsError::Internal("range-checked length".into()))?;

@@ -8,7 +8,7 @@ use trent_crypto::random;
 use trent_crypto::spec::{KeyUsage, WireEnum};
 
 use super::cache::Known;
-use super::model::{Grant, GrantConstraints, GrantOperation, MAX_GRANTS_PER_KEY};
+use super::model::{Grant, GrantConstraints, GrantOperation};
 use crate::authz::{Access, Resource};
 use crate::caller::Caller;
 use crate::error::{KmsError, KmsResult};
@@ -53,6 +53,7 @@ impl Kms {
         caller: &Caller,
         input: CreateGrantInput,
     ) -> KmsResult<(String, String)> {
+        self.admit(caller, crate::quotas::RateQuota::CreateGrant)?;
         let key_id = validate::required("keyId", input.key_id.as_deref())?;
         let grantee = validate::required("granteePrincipal", input.grantee_principal.as_deref())?;
         let operations = validate::required("operations", input.operations.clone())?;
@@ -158,9 +159,10 @@ impl Kms {
                 return Ok((existing.grant_id.clone(), self.seal_token(&existing)?));
             }
         }
-        if self.grants.active_count(&key.record.key_id) >= MAX_GRANTS_PER_KEY {
+        let max_grants = self.resource_quotas().grants_per_key;
+        if self.grants.active_count(&key.record.key_id) >= max_grants {
             return Err(KmsError::LimitExceeded(format!(
-                "The request was rejected because a quota was exceeded: grants per key ({MAX_GRANTS_PER_KEY})."
+                "The request was rejected because a quota was exceeded: grants per key ({max_grants})."
             )));
         }
         let grant = Grant {
@@ -200,6 +202,7 @@ impl Kms {
         caller: &Caller,
         input: ListGrantsInput<'_>,
     ) -> KmsResult<GrantList> {
+        self.admit(caller, crate::quotas::RateQuota::ListGrants)?;
         let ListGrantsInput {
             key_id,
             limit,
@@ -238,6 +241,7 @@ impl Kms {
         limit: Option<i64>,
         marker: Option<&str>,
     ) -> KmsResult<GrantList> {
+        self.admit(caller, crate::quotas::RateQuota::ListRetirableGrants)?;
         let principal = validate::required("retiringPrincipal", retiring_principal)?;
         validate::length("retiringPrincipal", principal, 1, 256)?;
         let limit = validate::limit(limit, 1000, 50)?;
@@ -260,6 +264,7 @@ impl Kms {
         grant_id: Option<&str>,
         dry_run: bool,
     ) -> KmsResult<()> {
+        self.admit(caller, crate::quotas::RateQuota::RetireGrant)?;
         let grant: Arc<Grant> = match (grant_token, key_id, grant_id) {
             (Some(token), _, _) => {
                 validate::length("grantToken", token, 1, 8192)?;
@@ -302,6 +307,7 @@ impl Kms {
         grant_id: Option<&str>,
         dry_run: bool,
     ) -> KmsResult<()> {
+        self.admit(caller, crate::quotas::RateQuota::RevokeGrant)?;
         let key_id = validate::required("keyId", key_id)?;
         let grant_id = validate::required("grantId", grant_id)?;
         validate::length("grantId", grant_id, 1, 128)?;

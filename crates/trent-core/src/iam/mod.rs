@@ -21,6 +21,7 @@ pub use error::{IamError, IamResult};
 pub use policies::Entity;
 pub use records::{Group, ManagedPolicy, PolicyVersion, Role, User};
 pub use roles::CreateRoleInput;
+pub(crate) use users::{check_identity_policy, check_name, check_path};
 
 use crate::caller::Caller;
 use crate::service::Kms;

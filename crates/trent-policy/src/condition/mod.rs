@@ -202,7 +202,10 @@ impl ConditionEntry {
                 Some(ConditionValue::Multi(_)) => false,
             },
             Some(SetOperator::ForAnyValue) => match present {
-                None => op.if_exists,
+                // No value to match: false even with IfExists, as AWS answers (a role whose only
+                // Allow carries `ForAnyValue:StringEqualsIfExists` on an absent key is denied;
+                // docs/decisions.md).
+                None => false,
                 Some(cv) => cv.any(|v| self.test(op.base, negated, v, lookup)),
             },
             Some(SetOperator::ForAllValues) => match present {

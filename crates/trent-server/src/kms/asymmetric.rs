@@ -321,6 +321,6 @@ async fn derive_shared_secret(
         key_id: &out.key_arn,
         shared_secret: Zeroizing::new(b64(&out.shared_secret)),
         key_agreement_algorithm: out.key_agreement_algorithm.as_str(),
-        key_origin: "AWS_KMS",
+        key_origin: out.key_origin.as_str(),
     })
 }

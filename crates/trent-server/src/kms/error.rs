@@ -42,6 +42,7 @@ fn domain_code(e: &KmsError) -> (StatusCode, &'static str) {
         InvalidGrantToken(_) => (bad, "InvalidGrantTokenException"),
         Validation(_) => (bad, "ValidationException"),
         LimitExceeded(_) => (bad, "LimitExceededException"),
+        Throttling(_) => (bad, "ThrottlingException"),
         Tag(_) => (bad, "TagException"),
         MalformedPolicyDocument(_) => (bad, "MalformedPolicyDocumentException"),
         UnsupportedOperation(_) => (bad, "UnsupportedOperationException"),
@@ -81,9 +82,15 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// An awsJson1.1 error body.
+/// An awsJson1.1 error body. An empty `message` is left out, as AWS leaves it out of
+/// `KMSInvalidSignatureException`, `KMSInvalidMacException` and `InvalidCiphertextException`.
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({ "__type": code, "message": message }).to_string();
+    let body = if message.is_empty() {
+        serde_json::json!({ "__type": code })
+    } else {
+        serde_json::json!({ "__type": code, "message": message })
+    }
+    .to_string();
     let mut response = (status, body).into_response();
     response
         .headers_mut()

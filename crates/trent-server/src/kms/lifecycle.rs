@@ -7,7 +7,7 @@ use trent_core::import::ImportKeyMaterialInput;
 use trent_core::lifecycle::NO_MATERIAL;
 use trent_core::model::KeyRecord;
 use trent_core::{Caller, Kms};
-use trent_crypto::spec::{Origin, WireEnum};
+use trent_crypto::spec::{KeySpec, Origin, WireEnum};
 
 use super::error::ApiError;
 use super::operation::Operation;
@@ -196,15 +196,17 @@ pub fn add_key_metadata(m: &mut Map<String, Value>, r: &KeyRecord) {
     if let Some(t) = l.valid_to_ms {
         m.insert("ValidTo".into(), json!(epoch_seconds(t)));
     }
-    if r.origin == Origin::External {
-        let model = l
-            .expiration_model
-            .map_or("KEY_MATERIAL_DOES_NOT_EXPIRE", WireEnum::as_str);
-        if r.current_material != NO_MATERIAL {
-            m.insert("ExpirationModel".into(), json!(model));
-        }
+    // While material is imported only: DeleteImportedKeyMaterial clears the model, and AWS
+    // then leaves ExpirationModel out.
+    if r.origin == Origin::External
+        && r.current_material != NO_MATERIAL
+        && let Some(model) = l.expiration_model
+    {
+        m.insert("ExpirationModel".into(), json!(model.as_str()));
     }
-    if r.current_material == NO_MATERIAL {
+    // Only symmetric encryption keys have a CurrentKeyMaterialId in AWS (not HMAC or
+    // asymmetric keys, imported or not); an EXTERNAL one only once it has had material.
+    if r.current_material == NO_MATERIAL || r.key_spec != KeySpec::SymmetricDefault {
         m.remove("CurrentKeyMaterialId");
     }
 }

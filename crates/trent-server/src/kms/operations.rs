@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use trent_core::keys::CreateKeyInput;
 use trent_core::model::{AliasRecord, KeyRecord};
 use trent_core::{Caller, Kms};
-use trent_crypto::spec::{KeyState, WireEnum};
+use trent_crypto::spec::{EncryptionAlgorithm, KeyState, WireEnum};
 use zeroize::Zeroizing;
 
 use super::error::ApiError;
@@ -108,7 +108,7 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: Operation, body: &[
                 r.key_id.as_deref(),
                 r.policy_name.as_deref(),
                 r.policy.as_deref(),
-                r.bypass_policy_lockout_safety_check.unwrap_or(false),
+                r.bypass_policy_lockout_safety_check,
             )
             .await?;
             empty()
@@ -279,7 +279,9 @@ struct DecryptResponse<'a> {
     key_id: &'a str,
     plaintext: Blob<'a>,
     encryption_algorithm: &'static str,
-    key_material_id: String,
+    /// Only for a symmetric key, as in AWS (an RSA key has no key material id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_material_id: Option<String>,
 }
 
 async fn decrypt(kms: &Kms, caller: &Caller, r: DecryptRequest) -> ApiResult {
@@ -308,7 +310,8 @@ async fn decrypt(kms: &Kms, caller: &Caller, r: DecryptRequest) -> ApiResult {
         key_id: &out.key_arn,
         plaintext: Blob(&out.plaintext),
         encryption_algorithm: out.encryption_algorithm.as_str(),
-        key_material_id: out.key_material_id.to_hex(),
+        key_material_id: (out.encryption_algorithm == EncryptionAlgorithm::SymmetricDefault)
+            .then(|| out.key_material_id.to_hex()),
     })
 }
 
@@ -331,15 +334,29 @@ async fn re_encrypt(kms: &Kms, caller: &Caller, r: ReEncryptRequest) -> ApiResul
             },
         )
         .await?;
-    to_json(&json!({
+    let mut body = json!({
         "CiphertextBlob": b64(&out.ciphertext_blob),
         "SourceKeyId": out.source_key_arn,
         "KeyId": out.key_arn,
         "SourceEncryptionAlgorithm": out.source_encryption_algorithm.as_str(),
         "DestinationEncryptionAlgorithm": out.destination_encryption_algorithm.as_str(),
-        "SourceKeyMaterialId": out.source_key_material_id.to_hex(),
-        "DestinationKeyMaterialId": out.destination_key_material_id.to_hex(),
-    }))
+    });
+    // Key material ids only for the symmetric side(s), as in AWS: RSA keys have none.
+    if let Value::Object(m) = &mut body {
+        if out.source_encryption_algorithm == EncryptionAlgorithm::SymmetricDefault {
+            m.insert(
+                "SourceKeyMaterialId".into(),
+                json!(out.source_key_material_id.to_hex()),
+            );
+        }
+        if out.destination_encryption_algorithm == EncryptionAlgorithm::SymmetricDefault {
+            m.insert(
+                "DestinationKeyMaterialId".into(),
+                json!(out.destination_key_material_id.to_hex()),
+            );
+        }
+    }
+    to_json(&body)
 }
 
 #[derive(Serialize)]
@@ -413,9 +430,7 @@ async fn create_key(kms: &Kms, caller: &Caller, r: CreateKeyRequest) -> ApiResul
                 key_spec: r.key_spec,
                 origin: r.origin,
                 custom_key_store_id: r.custom_key_store_id,
-                bypass_policy_lockout_safety_check: r
-                    .bypass_policy_lockout_safety_check
-                    .unwrap_or(false),
+                bypass_policy_lockout_safety_check: r.bypass_policy_lockout_safety_check,
                 tags: r
                     .tags
                     .unwrap_or_default()

@@ -68,6 +68,12 @@ impl Server {
         Server::start_configured(data_dir, with_accounts, "", None)
     }
 
+    /// Starts Trent on `data_dir` with `extra` in its config file (e.g. `seed_file = "…"`),
+    /// with the two test accounts declared when `with_accounts`.
+    pub fn start_in_with_config(data_dir: &Path, with_accounts: bool, extra: &str) -> Server {
+        Server::start_configured(data_dir, with_accounts, extra, None)
+    }
+
     fn start_configured(
         data_dir: &Path,
         with_accounts: bool,
@@ -84,11 +90,19 @@ impl Server {
         } else {
             String::new()
         };
+        // Functional tests call faster than AWS's default management quotas allow (5 CreateKey
+        // per second) with SDK retries off, so they run with throttling off; a test that sets
+        // `[quotas]` itself (tests/quotas.rs) gets what it asks for.
+        let quotas = if extra.contains("[quotas") {
+            ""
+        } else {
+            "[quotas]\nthrottling = false\n"
+        };
         std::fs::write(
             &config,
             // Clock control lets lifecycle tests move time (rotation, deletion, expiry).
             format!(
-                "listen = \"127.0.0.1:0\"\nregion = \"us-east-1\"\n{extra}\n{accounts}[testing]\nclock_control = true\n"
+                "listen = \"127.0.0.1:0\"\nregion = \"us-east-1\"\n{extra}\n{accounts}{quotas}[testing]\nclock_control = true\n"
             ),
         )
         .unwrap();
@@ -99,6 +113,7 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir)
             .env_remove("TRENT_ROOT_KEY")
+            .env_remove("TRENT_SEED_PATH")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if let Some(log) = log {
