@@ -11,105 +11,20 @@
     reason = "benchmark set-up on fixed, valid input: a failure should stop the run loudly"
 )]
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+mod support;
+
 use std::time::Instant;
 
-use trent_core::crypto::EncryptInput;
-use trent_core::grants::CreateGrantInput;
-use trent_core::iam::CreateRoleInput;
-use trent_core::keys::CreateKeyInput;
-use trent_core::memory_store::MemoryStore;
-use trent_core::quotas::QuotaSettings;
-use trent_core::{Caller, Kms, SystemClock};
-use trent_crypto::RootKey;
-use zeroize::Zeroizing;
+use trent_core::{Caller, Kms};
 
-const ACCOUNT: &str = "111122223333";
-const ROOT_KEY_ID: &str = "AKIAROOTBENCH0000000";
-const REGION: &str = "us-east-1";
-const EXTRA_GRANTS: usize = 49_999;
-
-fn root() -> Caller {
-    Caller::root(ACCOUNT, ROOT_KEY_ID, REGION)
-}
-
-async fn grant(kms: &Kms, key_id: &str, grantee: String) {
-    kms.create_grant(
-        &root(),
-        CreateGrantInput {
-            key_id: Some(key_id.to_string()),
-            grantee_principal: Some(grantee),
-            operations: Some(vec!["Encrypt".into(), "Decrypt".into()]),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("grant");
-}
-
-/// The service, alice (whose only permission is grants), and the two keys.
+/// The service, alice, a key with her one grant and a key with hers among 50,000.
 async fn setup() -> (Kms, Caller, String, String) {
-    let (root_key, _) = RootKey::generate().expect("root key");
-    let kms = Kms::open(
-        Arc::new(MemoryStore::default()),
-        root_key,
-        Arc::new(SystemClock::default()),
-    )
-    .await
-    .expect("kms")
-    // What is measured is finding the grant, far above any request-rate quota.
-    .with_quotas(QuotaSettings {
-        throttling: false,
-        ..Default::default()
-    });
-    kms.ensure_account(ACCOUNT, ROOT_KEY_ID, "secret")
-        .await
-        .expect("account");
-    kms.iam_create_user(&root(), "alice", None, Vec::new())
-        .await
-        .expect("user");
-    let access_key = kms
-        .iam_create_access_key(&root(), Some("alice"))
-        .await
-        .expect("access key");
-    kms.iam_create_role(
-        &root(),
-        CreateRoleInput {
-            name: "other".into(),
-            trust_policy: format!(
-                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"sts:AssumeRole"}}]}}"#
-            ),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("role");
-    let mut keys = Vec::new();
-    for _ in 0..2 {
-        let key_id = kms
-            .create_key(&root(), CreateKeyInput::default())
-            .await
-            .expect("key")
-            .key_id;
-        grant(&kms, &key_id, format!("arn:aws:iam::{ACCOUNT}:user/alice")).await;
-        keys.push(key_id);
-    }
-    for i in 0..EXTRA_GRANTS {
-        grant(
-            &kms,
-            &keys[1],
-            format!("arn:aws:sts::{ACCOUNT}:assumed-role/other/session-{i}"),
-        )
-        .await;
-    }
-    let credential = kms
-        .credentials
-        .lookup(&access_key.access_key_id)
-        .expect("lookup");
-    let alice = kms.caller_for(&credential, None, REGION).expect("caller");
-    let many = keys.pop().expect("two keys");
-    let one = keys.pop().expect("two keys");
+    let (kms, alice) = support::service_and_alice().await;
+    let one = support::key(&kms).await;
+    let many = support::key(&kms).await;
+    support::grant_to_alice(&kms, &one).await;
+    support::grant_to_alice(&kms, &many).await;
+    support::grants_to_others(&kms, &many).await;
     (kms, alice, one, many)
 }
 
@@ -124,15 +39,7 @@ fn batch_ns(
     let start = Instant::now();
     for _ in 0..batch {
         runtime
-            .block_on(kms.encrypt(
-                caller,
-                EncryptInput {
-                    key_id: Some(key_id.to_string()),
-                    plaintext: Some(Zeroizing::new(vec![0x42; 64])),
-                    encryption_context: BTreeMap::new(),
-                    ..Default::default()
-                },
-            ))
+            .block_on(kms.encrypt(caller, support::encrypt_input(key_id)))
             .expect("encrypt");
     }
     start.elapsed().as_nanos() as f64 / f64::from(batch)

@@ -155,6 +155,10 @@ pub struct Caller {
     /// The ARN of the first key the request resolved (not a stand-in), for the request log
     /// and the audit trail; set by the domain as it finds the key.
     key_arn: std::sync::OnceLock<Arc<str>>,
+    /// The first allow of the request's authorization, and the denial that answered it, for
+    /// the request log (`authz/explain.rs`); set by the domain as it decides.
+    allowed: std::sync::OnceLock<crate::authz::Decision>,
+    denied: std::sync::OnceLock<crate::authz::explain::Denial>,
     pub source_ip: Option<IpAddr>,
     pub secure_transport: bool,
     /// The quota slot of `region`, when the service numbered it (`Kms::caller_for`).
@@ -168,6 +172,8 @@ impl Caller {
             principal,
             region,
             key_arn: std::sync::OnceLock::new(),
+            allowed: std::sync::OnceLock::new(),
+            denied: std::sync::OnceLock::new(),
             source_ip: None,
             secure_transport: false,
             region_slot: None,
@@ -199,6 +205,35 @@ impl Caller {
     /// The ARN of the first key the request resolved, if any.
     pub fn key_arn(&self) -> Option<&Arc<str>> {
         self.key_arn.get()
+    }
+
+    /// Records an authorization decision of this request: the first allow, and a denial.
+    /// `key_account`: the account of the key the decision was about, if any.
+    pub(crate) fn note_decision(
+        &self,
+        decision: crate::authz::Decision,
+        action: &str,
+        key_account: Option<&str>,
+    ) {
+        if decision.is_allowed() {
+            let _ = self.allowed.set(decision);
+        } else {
+            let never_cross_account = key_account.is_some_and(|a| a != self.account)
+                && !trent_policy::kms::cross_account_permitted(action);
+            let _ = self.denied.set(crate::authz::explain::Denial {
+                decision,
+                action: action.into(),
+                never_cross_account,
+            });
+        }
+    }
+
+    pub(crate) fn allowed_decision(&self) -> Option<&crate::authz::Decision> {
+        self.allowed.get()
+    }
+
+    pub(crate) fn denied_decision(&self) -> Option<&crate::authz::explain::Denial> {
+        self.denied.get()
     }
 
     /// The shared principal behind this caller.

@@ -59,6 +59,7 @@ pub mod store_contract;
 mod validate;
 
 pub use authz::{Access, Decision, OperationFacts, RequestFacts, Resource};
+pub use authz::{access, explain, simulate};
 pub use cache::{DEFAULT_KEY_CACHE_CAPACITY, LoadedKey};
 pub use caller::{Caller, Identity, Principal};
 pub use clock::{Clock, SystemClock};

@@ -1,8 +1,9 @@
 //! The storage trait: what the domain needs persisted, shaped like the domain (not like SQL).
 //!
-//! Backends (SQLite now, PostgreSQL later) implement it; one conformance suite runs against each
-//! (see `trent-store-sqlite`'s tests). Every method is one atomic transaction. Methods that create
-//! or change key material must be durable (fsynced) before they return.
+//! Backends (`trent-store-sqlite`, `trent-store-postgres`, and `MemoryStore` for tests) implement
+//! it; one conformance suite, `store_contract`, covers every method, racing writers included, and
+//! runs against each. Every method is one atomic transaction. Methods that create or change key
+//! material must be durable (fsynced) before they return.
 
 use async_trait::async_trait;
 

@@ -1,6 +1,16 @@
 //! The `Store` contract: one suite every backend must pass, called by each backend's tests
-//! (`trent-store-sqlite`'s `tests/conformance.rs`, `tests/memory_store_contract.rs` here) with a
-//! fresh, empty store. Failures are assertions, as in any test.
+//! (`trent-store-sqlite`'s `tests/conformance.rs`, `trent-store-postgres`'s `tests/contract.rs`,
+//! `tests/memory_store_contract.rs` here) with a fresh, empty store for each part. Failures are
+//! assertions, as in any test.
+//!
+//! Together the parts call every `Store` method: [`suite`] (accounts, access keys, keys,
+//! aliases), [`lifecycle_suite`] (materials, rotations, due work, deletion, import parameters,
+//! the clock offset), [`identity_suite`] (access-key deletion, IAM documents, sessions),
+//! [`grants_suite`], [`constraints_suite`] (missing parent rows, all-or-nothing multi-row
+//! changes, what `update_key` may change) and [`concurrency_suite`] (racing writers).
+//!
+//! Where the trait names no order, results are compared as sets: each backend may return its
+//! own order (SQLite's is its query plan's, PostgreSQL's an `ORDER BY` of its choosing).
 
 #![allow(
     clippy::unwrap_used,
@@ -16,8 +26,9 @@ use trent_crypto::import::{WrappingAlgorithm, WrappingKeySpec};
 use trent_crypto::spec::{KeySpec, KeyState, KeyUsage, Origin};
 
 use crate::model::{
-    AccessKeyRecord, AccountRecord, AliasRecord, ExpirationModel, ImportParams, KeyLifecycle,
-    KeyRecord, RotationRecord, RotationType, StoredMaterial, Tag,
+    AccessKeyRecord, AccountRecord, AliasRecord, ExpirationModel, GrantRow, IamDocument,
+    ImportParams, KeyLifecycle, KeyRecord, RotationRecord, RotationType, SessionRecord,
+    StoredMaterial, Tag,
 };
 use crate::store::{Page, Store, StoreError};
 
@@ -379,4 +390,787 @@ pub async fn lifecycle_suite(store: Arc<dyn Store>) {
     store.set_clock_offset_ms(86_400_000).await.unwrap();
     store.set_clock_offset_ms(2 * 86_400_000).await.unwrap();
     assert_eq!(store.clock_offset_ms().await.unwrap(), 2 * 86_400_000);
+}
+
+const ACCOUNT: &str = "111122223333";
+
+async fn with_account(store: &dyn Store) {
+    store
+        .put_account(&AccountRecord {
+            account_id: ACCOUNT.into(),
+            created_ms: 1,
+        })
+        .await
+        .unwrap();
+}
+
+fn access_key(id: &str) -> AccessKeyRecord {
+    AccessKeyRecord {
+        access_key_id: id.into(),
+        account_id: ACCOUNT.into(),
+        principal_arn: format!("arn:aws:iam::{ACCOUNT}:user/{id}"),
+        wrapped_secret: vec![1],
+        active: true,
+        created_ms: 1,
+    }
+}
+
+fn material_of(key_id: &str, id: u8, created_ms: i64) -> StoredMaterial {
+    StoredMaterial {
+        key_id: key_id.into(),
+        material_id: MaterialId([id; 32]),
+        wrapped: vec![id],
+        created_ms,
+    }
+}
+
+fn alias_of(name: &str, target: &str) -> AliasRecord {
+    AliasRecord {
+        account_id: ACCOUNT.into(),
+        region: "us-east-1".into(),
+        alias_name: name.into(),
+        target_key_id: target.into(),
+        created_ms: 1,
+        updated_ms: 1,
+    }
+}
+
+fn grant_row(id: &str, key_id: &str, retiring: Option<&str>) -> GrantRow {
+    GrantRow {
+        grant_id: id.into(),
+        key_id: key_id.into(),
+        retiring_principal: retiring.map(str::to_string),
+        body: format!("{{\"id\":\"{id}\"}}"),
+        retired_ms: None,
+    }
+}
+
+fn session(id: &str, expires_ms: i64) -> SessionRecord {
+    SessionRecord {
+        access_key_id: id.into(),
+        account_id: ACCOUNT.into(),
+        identity: "root".into(),
+        wrapped_secret: vec![1, 2],
+        token_sha256: vec![7; 32],
+        expires_ms,
+        created_ms: 1,
+    }
+}
+
+fn import_params_for(token: &str, key_id: &str) -> ImportParams {
+    ImportParams {
+        token: token.into(),
+        key_id: key_id.into(),
+        wrapping_algorithm: WrappingAlgorithm::RsaAesKeyWrapSha256,
+        wrapping_key_spec: WrappingKeySpec::Rsa4096,
+        wrapped_private_key: vec![1],
+        created_ms: 1,
+        expires_ms: 100,
+    }
+}
+
+fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
+}
+
+/// Access-key deletion, IAM documents and STS sessions.
+pub async fn identity_suite(store: Arc<dyn Store>) {
+    with_account(&*store).await;
+    for id in ["AKIAB", "AKIAA", "AKIAC"] {
+        store.put_access_key(&access_key(id)).await.unwrap();
+    }
+    // The upsert replaces everything but the creation date.
+    store
+        .put_access_key(&AccessKeyRecord {
+            wrapped_secret: vec![7],
+            active: false,
+            created_ms: 50,
+            principal_arn: "arn:aws:iam::111122223333:user/other".into(),
+            ..access_key("AKIAB")
+        })
+        .await
+        .unwrap();
+    let keys = store.access_keys().await.unwrap();
+    let b = keys.iter().find(|k| k.access_key_id == "AKIAB").unwrap();
+    assert_eq!(b.wrapped_secret, vec![7]);
+    assert!(!b.active);
+    assert_eq!(b.principal_arn, "arn:aws:iam::111122223333:user/other");
+    assert_eq!(b.created_ms, 1, "the upsert does not touch created_ms");
+    store.delete_access_key("AKIAA").await.unwrap();
+    assert_eq!(
+        store.delete_access_key("AKIAA").await,
+        Err(StoreError::NotFound)
+    );
+    let ids = |v: Vec<AccessKeyRecord>| sorted(v.into_iter().map(|k| k.access_key_id).collect());
+    assert_eq!(ids(store.access_keys().await.unwrap()), ["AKIAB", "AKIAC"]);
+
+    let doc = |kind: &str, name: &str, body: &str| IamDocument {
+        account_id: ACCOUNT.into(),
+        kind: kind.into(),
+        name: name.into(),
+        body: body.into(),
+    };
+    assert!(store.iam_documents().await.unwrap().is_empty());
+    store
+        .put_iam_document(&doc("user", "zed", "1"))
+        .await
+        .unwrap();
+    store
+        .put_iam_document(&doc("user", "amy", "1"))
+        .await
+        .unwrap();
+    store
+        .put_iam_document(&doc("group", "zed", "g"))
+        .await
+        .unwrap();
+    store
+        .put_iam_document(&doc("user", "zed", "2"))
+        .await
+        .unwrap();
+    let docs = |v: Vec<IamDocument>| {
+        sorted(
+            v.into_iter()
+                .map(|d| (d.account_id, d.kind, d.name, d.body))
+                .collect(),
+        )
+    };
+    assert_eq!(
+        docs(store.iam_documents().await.unwrap()),
+        docs(vec![
+            doc("user", "zed", "2"),
+            doc("user", "amy", "1"),
+            doc("group", "zed", "g")
+        ]),
+        "put_iam_document replaces; the kind is part of the identity"
+    );
+    store
+        .delete_iam_document(ACCOUNT, "user", "amy")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delete_iam_document(ACCOUNT, "user", "amy").await,
+        Err(StoreError::NotFound)
+    );
+    store
+        .delete_iam_document(ACCOUNT, "group", "zed")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.iam_documents().await.unwrap(),
+        vec![doc("user", "zed", "2")]
+    );
+    assert_eq!(
+        store
+            .delete_iam_document("999999999999", "user", "zed")
+            .await,
+        Err(StoreError::NotFound),
+        "the account is part of the identity"
+    );
+
+    for (id, expires) in [("s1", 300), ("s2", 100), ("s3", 300), ("s4", 200)] {
+        store.insert_session(&session(id, expires)).await.unwrap();
+    }
+    assert_eq!(
+        store.insert_session(&session("s1", 900)).await,
+        Err(StoreError::AlreadyExists)
+    );
+    let ids = |v: Vec<SessionRecord>| sorted(v.into_iter().map(|s| s.access_key_id).collect());
+    let all = store.sessions(0).await.unwrap();
+    assert_eq!(
+        all.iter().find(|s| s.access_key_id == "s2"),
+        Some(&session("s2", 100)),
+        "a session round-trips"
+    );
+    assert_eq!(ids(all), ["s1", "s2", "s3", "s4"]);
+    assert_eq!(
+        ids(store.sessions(100).await.unwrap()),
+        ["s1", "s3", "s4"],
+        "a session expiring at now is expired"
+    );
+    store.delete_expired_sessions(200).await.unwrap();
+    assert_eq!(ids(store.sessions(0).await.unwrap()), ["s1", "s3"]);
+    store.delete_expired_sessions(200).await.unwrap();
+    assert_eq!(ids(store.sessions(0).await.unwrap()), ["s1", "s3"]);
+}
+
+/// Grants: insertion, tombstones, lookups by key and by retiring principal, deletion with
+/// their key.
+pub async fn grants_suite(store: Arc<dyn Store>) {
+    with_account(&*store).await;
+    for id in ["k", "other"] {
+        store
+            .insert_key(&key(id, ACCOUNT), &material(id))
+            .await
+            .unwrap();
+    }
+    let bob = "arn:aws:iam::111122223333:user/bob";
+    for (id, key_id, retiring) in [
+        ("g2", "k", Some(bob)),
+        ("g1", "k", Some(bob)),
+        ("g3", "k", Some("arn:aws:iam::111122223333:user/carol")),
+        ("g0", "k", None),
+        ("g9", "other", Some(bob)),
+    ] {
+        store
+            .insert_grant(&grant_row(id, key_id, retiring))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.insert_grant(&grant_row("g1", "other", None)).await,
+        Err(StoreError::AlreadyExists),
+        "grant ids are unique across keys"
+    );
+    let ids = |v: Vec<GrantRow>| sorted(v.into_iter().map(|g| g.grant_id).collect::<Vec<_>>());
+    let of_k = store.grants_for_key("k").await.unwrap();
+    assert!(
+        of_k.contains(&grant_row("g2", "k", Some(bob))),
+        "a grant round-trips"
+    );
+    assert!(of_k.contains(&grant_row("g0", "k", None)));
+    assert_eq!(ids(of_k), ["g0", "g1", "g2", "g3"]);
+    assert!(store.grants_for_key("none").await.unwrap().is_empty());
+    assert_eq!(
+        ids(store.grants_by_retiring_principal(bob).await.unwrap()),
+        ["g1", "g2", "g9"]
+    );
+
+    store.retire_grant("g1", 5).await.unwrap();
+    assert_eq!(store.retire_grant("g1", 6).await, Err(StoreError::NotFound));
+    assert_eq!(
+        store.retire_grant("unknown", 6).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        ids(store.grants_by_retiring_principal(bob).await.unwrap()),
+        ["g2", "g9"],
+        "retired grants are not retirable"
+    );
+    let all = store.grants_for_key("k").await.unwrap();
+    assert_eq!(all.len(), 4, "retired grants stay as tombstones");
+    let g1 = all.iter().find(|g| g.grant_id == "g1").unwrap();
+    assert_eq!(
+        g1.retired_ms,
+        Some(5),
+        "the first retirement's time is kept"
+    );
+    assert_eq!(g1.body, grant_row("g1", "k", None).body);
+
+    store.delete_key("k").await.unwrap();
+    assert!(store.grants_for_key("k").await.unwrap().is_empty());
+    assert_eq!(
+        ids(store.grants_by_retiring_principal(bob).await.unwrap()),
+        ["g9"]
+    );
+    // The id of a grant deleted with its key is free again.
+    store
+        .insert_grant(&grant_row("g1", "other", None))
+        .await
+        .unwrap();
+}
+
+/// The schema's constraints as a caller sees them: a reference to a missing parent row is
+/// `AlreadyExists` (a constraint violation, as SQLite's foreign keys report it), a change to a
+/// missing row `NotFound`; multi-row changes happen whole or not at all; `update_key` changes
+/// only what can change.
+pub async fn constraints_suite(store: Arc<dyn Store>) {
+    // No account yet.
+    assert_eq!(
+        store.insert_key(&key("k", ACCOUNT), &material("k")).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(
+        store.insert_key_without_material(&key("k", ACCOUNT)).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(
+        store.put_access_key(&access_key("AKIA1")).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert!(store.access_keys().await.unwrap().is_empty());
+    assert!(store.key("k").await.unwrap().is_none());
+
+    with_account(&*store).await;
+    store
+        .insert_key(&key("k", ACCOUNT), &material("k"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.insert_key_without_material(&key("k", ACCOUNT)).await,
+        Err(StoreError::AlreadyExists)
+    );
+    // A material of a key that does not exist: the key insert is undone with it.
+    assert_eq!(
+        store
+            .insert_key(&key("k2", ACCOUNT), &material_of("nope", 2, 1))
+            .await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert!(store.key("k2").await.unwrap().is_none());
+    assert_eq!(
+        store.insert_alias(&alias_of("alias/x", "nope")).await,
+        Err(StoreError::AlreadyExists)
+    );
+    store.insert_alias(&alias_of("alias/x", "k")).await.unwrap();
+    assert_eq!(
+        store.update_alias(&alias_of("alias/x", "nope")).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(
+        store
+            .alias(ACCOUNT, "us-east-1", "alias/x")
+            .await
+            .unwrap()
+            .unwrap()
+            .target_key_id,
+        "k"
+    );
+    assert_eq!(
+        store.update_alias(&alias_of("alias/none", "k")).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.insert_grant(&grant_row("g", "nope", None)).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(
+        store
+            .insert_import_params(&import_params_for("t", "nope"))
+            .await,
+        Err(StoreError::AlreadyExists)
+    );
+    store
+        .insert_import_params(&import_params_for("t", "k"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .insert_import_params(&import_params_for("t", "k"))
+            .await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(
+        store
+            .add_material(&key("k", ACCOUNT), &material_of("nope", 2, 1), None)
+            .await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(store.rotations("nope").await.unwrap(), vec![]);
+
+    // add_material: the same rotation twice violates its primary key, and neither the new
+    // material nor the new metadata is kept.
+    let k = key("k", ACCOUNT);
+    let rotation = RotationRecord {
+        key_id: "k".into(),
+        material_id: MaterialId([2; 32]),
+        rotation_type: RotationType::Automatic,
+        rotation_ms: 5,
+    };
+    store
+        .add_material(&k, &material_of("k", 2, 5), Some(&rotation))
+        .await
+        .unwrap();
+    let mut changed = k.clone();
+    changed.description = "changed".into();
+    changed.current_material = MaterialId([3; 32]);
+    assert_eq!(
+        store
+            .add_material(&changed, &material_of("k", 3, 9), Some(&rotation))
+            .await,
+        Err(StoreError::AlreadyExists)
+    );
+    let (record, materials) = store.key("k").await.unwrap().unwrap();
+    assert_eq!(record, k);
+    assert_eq!(materials.len(), 2);
+    assert_eq!(store.rotations("k").await.unwrap(), vec![rotation]);
+    // Metadata of a key that does not exist: NotFound, and the material is not added either.
+    assert_eq!(
+        store
+            .add_material(&key("zz", ACCOUNT), &material_of("k", 4, 9), None)
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(store.key("k").await.unwrap().unwrap().1.len(), 2);
+    assert_eq!(
+        store.delete_materials(&key("zz", ACCOUNT)).await,
+        Err(StoreError::NotFound)
+    );
+    // Re-adding a material id keeps the stored bytes.
+    let mut again = material_of("k", 2, 5);
+    again.wrapped = vec![42];
+    store.add_material(&k, &again, None).await.unwrap();
+    let stored = store.key("k").await.unwrap().unwrap().1;
+    assert_eq!(
+        stored
+            .iter()
+            .find(|m| m.material_id == MaterialId([2; 32]))
+            .unwrap()
+            .wrapped,
+        vec![2]
+    );
+    // Materials come oldest first.
+    let created: Vec<i64> = stored.iter().map(|m| m.created_ms).collect();
+    assert_eq!(created, sorted(created.clone()));
+
+    // update_key changes the description, state, policy, tags, current material and
+    // lifecycle, nothing else.
+    let mut changed = key("k", ACCOUNT);
+    changed.region = "eu-west-1".into();
+    changed.created_ms = 99;
+    changed.key_spec = KeySpec::Hmac256;
+    changed.key_usage = KeyUsage::GenerateVerifyMac;
+    changed.origin = Origin::External;
+    changed.multi_region = true;
+    changed.description = "new".into();
+    changed.policy = "{\"new\":1}".into();
+    changed.state = KeyState::Disabled;
+    changed.current_material = MaterialId([5; 32]);
+    changed.tags = vec![];
+    store.update_key(&changed).await.unwrap();
+    let expected = KeyRecord {
+        description: "new".into(),
+        policy: "{\"new\":1}".into(),
+        state: KeyState::Disabled,
+        current_material: MaterialId([5; 32]),
+        tags: vec![],
+        ..key("k", ACCOUNT)
+    };
+    assert_eq!(store.key("k").await.unwrap().unwrap().0, expected);
+
+    // delete_key takes the import parameters along and leaves other keys alone.
+    store
+        .insert_key(&key("k3", ACCOUNT), &material("k3"))
+        .await
+        .unwrap();
+    store
+        .insert_alias(&alias_of("alias/y", "k3"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delete_key("k").await.unwrap(),
+        vec![alias_of("alias/x", "k")]
+    );
+    assert!(store.import_params("t").await.unwrap().is_none());
+    assert!(store.rotations("k").await.unwrap().is_empty());
+    assert!(store.key("k3").await.unwrap().is_some());
+    assert!(
+        store
+            .alias(ACCOUNT, "us-east-1", "alias/y")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // A deleted key's id can be used again, and starts with no history.
+    store
+        .insert_key(&key("k", ACCOUNT), &material("k"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.key("k").await.unwrap().unwrap().1,
+        vec![material("k")]
+    );
+}
+
+/// How many writers race in each [`concurrency_suite`] check.
+const RACERS: usize = 8;
+
+/// Runs `f(0..RACERS)` at once, each on its own task, released together; results in racer
+/// order.
+async fn race<T, F, Fut>(f: F) -> Vec<crate::store::StoreResult<T>>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = crate::store::StoreResult<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let gate = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let handles: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let gate = gate.clone();
+            let op = f(i);
+            tokio::spawn(async move {
+                gate.wait().await;
+                op.await
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+/// The one racer that succeeded; every other got `loser`.
+fn one_winner<T: std::fmt::Debug>(
+    results: &[crate::store::StoreResult<T>],
+    loser: StoreError,
+    what: &str,
+) -> usize {
+    let winners: Vec<usize> = (0..results.len()).filter(|&i| results[i].is_ok()).collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "{what}: exactly one writer wins: {results:?}"
+    );
+    for (i, r) in results.iter().enumerate() {
+        if i != winners[0] {
+            assert_eq!(r.as_ref().err(), Some(&loser), "{what}: the losers' error");
+        }
+    }
+    winners[0]
+}
+
+/// Concurrent writers, with the outcome AWS gives one of them: of several creating one key,
+/// alias, grant or session, exactly one succeeds and the rest get `AlreadyExists`; of several
+/// retiring one grant or deleting one key, one succeeds and the rest get `NotFound`; racing
+/// upserts and updates all succeed and leave one writer's whole record; a key deleted while
+/// aliases and grants are created on it leaves none of them behind. Backends with a pool run
+/// these on several connections at once (use a multi-threaded runtime).
+pub async fn concurrency_suite(store: Arc<dyn Store>) {
+    // Upserts of one account, access key, IAM document and clock offset.
+    let results = race(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .put_account(&AccountRecord {
+                    account_id: ACCOUNT.into(),
+                    created_ms: i64::try_from(i).unwrap(),
+                })
+                .await
+        }
+    })
+    .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(store.accounts().await.unwrap().len(), 1);
+    let results = race(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .put_access_key(&AccessKeyRecord {
+                    wrapped_secret: vec![u8::try_from(i).unwrap()],
+                    ..access_key("AKIARACE")
+                })
+                .await
+        }
+    })
+    .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(store.access_keys().await.unwrap().len(), 1);
+    let results = race(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .put_iam_document(&IamDocument {
+                    account_id: ACCOUNT.into(),
+                    kind: "user".into(),
+                    name: "racer".into(),
+                    body: i.to_string(),
+                })
+                .await
+        }
+    })
+    .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(store.iam_documents().await.unwrap().len(), 1);
+    let results = race(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .set_clock_offset_ms(i64::try_from(i).unwrap() * 1000)
+                .await
+        }
+    })
+    .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let offset = store.clock_offset_ms().await.unwrap();
+    assert!(offset % 1000 == 0 && (0..8000).contains(&offset));
+
+    // Creating one key.
+    let results = race(|i| {
+        let store = store.clone();
+        async move {
+            let mut k = key("race", ACCOUNT);
+            k.description = format!("writer {i}");
+            let mut m = material("race");
+            m.wrapped = vec![u8::try_from(i).unwrap()];
+            store.insert_key(&k, &m).await
+        }
+    })
+    .await;
+    let winner = one_winner(&results, StoreError::AlreadyExists, "CreateKey");
+    let (record, materials) = store.key("race").await.unwrap().unwrap();
+    assert_eq!(record.description, format!("writer {winner}"));
+    assert_eq!(materials.len(), 1);
+    assert_eq!(materials[0].wrapped, vec![u8::try_from(winner).unwrap()]);
+    store
+        .insert_key(&key("race2", ACCOUNT), &material("race2"))
+        .await
+        .unwrap();
+
+    // Creating one alias, on different keys.
+    let results = race(|i| {
+        let store = store.clone();
+        async move {
+            let target = if i % 2 == 0 { "race" } else { "race2" };
+            let mut a = alias_of("alias/race", target);
+            a.created_ms = i64::try_from(i).unwrap();
+            store.insert_alias(&a).await
+        }
+    })
+    .await;
+    let winner = one_winner(&results, StoreError::AlreadyExists, "CreateAlias");
+    let stored = store
+        .alias(ACCOUNT, "us-east-1", "alias/race")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.created_ms, i64::try_from(winner).unwrap());
+    assert_eq!(
+        stored.target_key_id,
+        if winner % 2 == 0 { "race" } else { "race2" }
+    );
+
+    // Creating one grant (a grant id is unique), then retiring it.
+    let results = race(|i| {
+        let store = store.clone();
+        async move {
+            let mut g = grant_row("g-race", "race", None);
+            g.body = i.to_string();
+            store.insert_grant(&g).await
+        }
+    })
+    .await;
+    let winner = one_winner(&results, StoreError::AlreadyExists, "CreateGrant");
+    let grants = store.grants_for_key("race").await.unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].body, winner.to_string());
+    let results = race(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .retire_grant("g-race", 100 + i64::try_from(i).unwrap())
+                .await
+        }
+    })
+    .await;
+    let winner = one_winner(&results, StoreError::NotFound, "RetireGrant");
+    assert_eq!(
+        store.grants_for_key("race").await.unwrap()[0].retired_ms,
+        Some(100 + i64::try_from(winner).unwrap())
+    );
+
+    // Creating one session (an access key id is unique).
+    let results = race(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .insert_session(&session("ASIARACE", 1_000 + i64::try_from(i).unwrap()))
+                .await
+        }
+    })
+    .await;
+    let winner = one_winner(&results, StoreError::AlreadyExists, "AssumeRole");
+    assert_eq!(
+        store.sessions(0).await.unwrap(),
+        vec![session("ASIARACE", 1_000 + i64::try_from(winner).unwrap())]
+    );
+
+    // Updates of one key: every writer succeeds and one writer's whole record is left.
+    let results = race(|i| {
+        let store = store.clone();
+        async move {
+            let mut k = key("race", ACCOUNT);
+            k.description = format!("update {i}");
+            k.policy = format!("{{\"writer\":{i}}}");
+            k.lifecycle.next_rotation_ms = Some(i64::try_from(i).unwrap());
+            store.update_key(&k).await
+        }
+    })
+    .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let record = store.key("race").await.unwrap().unwrap().0;
+    let writer = record.description.trim_start_matches("update ").to_string();
+    assert_eq!(record.policy, format!("{{\"writer\":{writer}}}"));
+    assert_eq!(
+        record.lifecycle.next_rotation_ms.map(|n| n.to_string()),
+        Some(writer)
+    );
+
+    // Rotating one key: the same rotation (material id) is recorded once.
+    let results = race(|i| {
+        let store = store.clone();
+        async move {
+            let mut k = key("race", ACCOUNT);
+            k.current_material = MaterialId([2; 32]);
+            k.description = format!("rotated by {i}");
+            let rotation = RotationRecord {
+                key_id: "race".into(),
+                material_id: MaterialId([2; 32]),
+                rotation_type: RotationType::Automatic,
+                rotation_ms: i64::try_from(i).unwrap(),
+            };
+            store
+                .add_material(&k, &material_of("race", 2, 10), Some(&rotation))
+                .await
+        }
+    })
+    .await;
+    let winner = one_winner(&results, StoreError::AlreadyExists, "RotateKeyOnDemand");
+    let (record, materials) = store.key("race").await.unwrap().unwrap();
+    assert_eq!(record.description, format!("rotated by {winner}"));
+    assert_eq!(materials.len(), 2);
+    assert_eq!(store.rotations("race").await.unwrap().len(), 1);
+
+    // Deleting one key while aliases and grants are created on it: one deletion succeeds, and
+    // whatever was created before it went with it; whatever came after failed.
+    let results = race(|i| {
+        let store = store.clone();
+        async move {
+            match i {
+                0 | 1 => store.delete_key("race").await.map(|a| Some(a.len())),
+                i if i % 2 == 0 => store
+                    .insert_alias(&alias_of(&format!("alias/late-{i}"), "race"))
+                    .await
+                    .map(|()| None),
+                i => store
+                    .insert_grant(&grant_row(&format!("g-late-{i}"), "race", None))
+                    .await
+                    .map(|()| None),
+            }
+        }
+    })
+    .await;
+    let deletions = &results[..2];
+    let winner = one_winner(deletions, StoreError::NotFound, "DeleteKey");
+    for r in &results[2..] {
+        assert!(
+            matches!(r, Ok(None) | Err(StoreError::AlreadyExists)),
+            "a creation on a key being deleted succeeds (before) or fails (after): {r:?}"
+        );
+    }
+    let aliases_created = (2..RACERS)
+        .filter(|i| i % 2 == 0 && results[*i].is_ok())
+        .count();
+    let removed = deletions[winner].as_ref().unwrap().unwrap();
+    // The alias/race alias may point at this key too.
+    assert!(removed == aliases_created || removed == aliases_created + 1);
+    assert!(store.key("race").await.unwrap().is_none());
+    assert!(store.grants_for_key("race").await.unwrap().is_empty());
+    assert!(
+        store
+            .list_aliases(
+                ACCOUNT,
+                "us-east-1",
+                Some("race"),
+                Page {
+                    after: None,
+                    limit: 100
+                }
+            )
+            .await
+            .unwrap()
+            .is_empty(),
+        "no alias is left pointing at a deleted key"
+    );
 }

@@ -18,7 +18,10 @@ use trent_core::model::{
     StoredMaterial,
 };
 use trent_core::store::{Page, Store, StoreError};
-use trent_core::store_contract::{key, lifecycle_suite, material, suite};
+use trent_core::store_contract::{
+    concurrency_suite, constraints_suite, grants_suite, identity_suite, key, lifecycle_suite,
+    material, suite,
+};
 use trent_crypto::MaterialId;
 use trent_crypto::import::{WrappingAlgorithm, WrappingKeySpec};
 use trent_crypto::spec::{KeySpec, KeyState, KeyUsage, Origin};
@@ -33,6 +36,18 @@ async fn memory_store_passes_the_conformance_suite() {
 #[tokio::test]
 async fn memory_store_passes_the_lifecycle_conformance_suite() {
     lifecycle_suite(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn memory_store_passes_the_identity_grants_and_constraints_suites() {
+    identity_suite(Arc::new(MemoryStore::new())).await;
+    grants_suite(Arc::new(MemoryStore::new())).await;
+    constraints_suite(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_store_passes_the_concurrency_suite() {
+    concurrency_suite(Arc::new(MemoryStore::new())).await;
 }
 
 // The finer points: what SQLite's schema and query plans make observable.

@@ -58,6 +58,7 @@ mod jackson;
 pub mod kms;
 mod parse;
 mod pattern;
+mod positions;
 mod principal;
 mod raw;
 mod serialize;
@@ -76,4 +77,5 @@ pub use decision::{Authorization, Decision, DenyCause, PolicyType, Reason, Reaso
 pub use error::PolicyError;
 pub use evaluate::{MatchedStatement, PolicyOutcome};
 pub use parse::identity_policy_size;
+pub use positions::{Position, StatementSpan, statement_positions};
 pub use principal::{PrincipalEntry, PrincipalMatch, PrincipalSpec, PrincipalType, PrincipalValue};

@@ -33,6 +33,9 @@ pub struct Observed {
     pub principal: Option<Arc<Principal>>,
     /// The key the request was about, when the domain resolved one.
     pub key_arn: Option<Arc<str>>,
+    /// Why the request was allowed or denied (`trent_core::explain`), rendered only when the
+    /// request log is on.
+    pub decision: Option<String>,
 }
 
 /// The operation a request named.
@@ -268,6 +271,7 @@ mod tests {
             operation: OperationName::Kms(op),
             principal: None,
             key_arn: None,
+            decision: None,
         }
     }
 
@@ -317,6 +321,7 @@ mod tests {
                 operation: OperationName::Query(format!("Action\"{i}\n").into()),
                 principal: None,
                 key_arn: None,
+                decision: None,
             };
             m.record(
                 Some(&observed),

@@ -13,6 +13,7 @@
 //! GET  /trent-admin/accounts                          → {"Accounts": [{"AccountId", "CreatedAt", "RootAccessKeyIds"}]}
 //! POST /trent-admin/accounts       {"AccountId"?}     → {"AccountId", "AccessKeyId", "SecretAccessKey"}
 //! POST /trent-admin/rotate-root-key {"AccountId"}     → {"AccountId", "AccessKeyId", "SecretAccessKey", "DeletedAccessKeyIds"}
+//! POST /trent-admin/key-access     {"KeyId"}         → who can use the key (`operator_access.rs`)
 //! ```
 //!
 //! Errors are `{"Error": <code>, "Message": <text>}` with 400 (`ValidationError`), 403, 404
@@ -130,6 +131,9 @@ async fn handle(
             .map_err(|e| format!("expected {{\"AccountId\": \"<12 digits>\"}}: {e}"))
     };
     match (&parts.method, parts.uri.path()) {
+        (&Method::POST, crate::operator_access::KEY_ACCESS_PATH) => {
+            crate::operator_access::key_access(&api.kms, &body).await
+        }
         (&Method::GET, ACCOUNTS_PATH) => match api.kms.operator_list_accounts().await {
             Ok(accounts) => {
                 let accounts: Vec<_> = accounts

@@ -210,6 +210,7 @@ fn log_request(
         principal = principal.map_or("", |p| p.principal_arn.as_str()),
         access_key_id = principal.map_or("", |p| p.access_key_id.as_str()),
         key_arn = observed.and_then(|o| o.key_arn.as_deref()).unwrap_or(""),
+        decision = observed.and_then(|o| o.decision.as_deref()).unwrap_or(""),
         status = status.as_u16(),
         error_code = error.map_or("", |e| &*e.0),
         latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
@@ -324,6 +325,7 @@ async fn dispatch(
         operation: OperationName::Unknown,
         principal: Some(authenticated.caller.principal().clone()),
         key_arn: None,
+        decision: None,
     };
     let response = route(
         app,
@@ -336,6 +338,9 @@ async fn dispatch(
     )
     .await;
     observed.key_arn = authenticated.caller.key_arn().cloned();
+    if tracing::enabled!(target: "trent::request", tracing::Level::INFO) {
+        observed.decision = authenticated.caller.explanation().map(|e| e.to_string());
+    }
     (response, Some(observed))
 }
 

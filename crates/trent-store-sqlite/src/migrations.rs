@@ -1,7 +1,12 @@
 //! Versioned schema migrations. Each entry runs once, in order, in its own transaction, and the
-//! applied version is recorded in `schema_version`. Never edit a released migration: add one.
+//! applied version is recorded in `schema_version`. Never edit a released migration: add one
+//! (here and in `trent-store-postgres`, which keeps the same history). A database whose schema
+//! is newer than this build's (a newer Trent migrated it) is refused at open.
 
 use rusqlite::Connection;
+use trent_core::store::{StoreError, StoreResult};
+
+use crate::backend;
 
 const MIGRATIONS: &[&str] = &[
     // 1: accounts, access keys, keys with their material versions, aliases.
@@ -118,14 +123,30 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
-/// Brings the schema up to the latest version.
-pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+/// The newest schema version this build knows.
+pub fn latest_version() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
+/// Brings the schema up to the latest version, or refuses a newer one.
+pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    apply(conn).map_err(backend)?
+}
+
+fn apply(conn: &mut Connection) -> rusqlite::Result<StoreResult<()>> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
     let current: i64 = conn.query_row(
         "SELECT COALESCE(MAX(version), 0) FROM schema_version",
         [],
         |r| r.get(0),
     )?;
+    let latest = latest_version();
+    if current > latest {
+        return Ok(Err(StoreError::Backend(format!(
+            "the database's schema is version {current}, newer than this Trent's {latest}: a \
+             newer Trent has migrated it; run that version"
+        ))));
+    }
     for (index, sql) in MIGRATIONS.iter().enumerate() {
         let version = i64::try_from(index).unwrap_or(i64::MAX) + 1;
         if version <= current {
@@ -139,5 +160,5 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         )?;
         tx.commit()?;
     }
-    Ok(())
+    Ok(Ok(()))
 }

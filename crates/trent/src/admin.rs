@@ -443,6 +443,90 @@ fn utc(secs: i64) -> String {
     )
 }
 
+/// `trent access KEY`: who can use the key, as the operator endpoint analyses it.
+pub async fn key_access(data_dir: &Path, key: &str, as_json: bool) -> Result<(), String> {
+    let answer = call(
+        data_dir,
+        "POST",
+        trent_server::KEY_ACCESS_PATH,
+        Some(json!({ "KeyId": key })),
+    )
+    .await?;
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?
+        );
+        return Ok(());
+    }
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect()
+    };
+    println!("{}", text(&answer, "KeyArn")?);
+    for p in at(&answer, "Principals").as_array().into_iter().flatten() {
+        println!(
+            "\n{} ({})",
+            at(p, "Principal").as_str().unwrap_or_default(),
+            at(p, "Kind").as_str().unwrap_or_default()
+        );
+        let allowed = strings(at(p, "Allowed"));
+        if !allowed.is_empty() {
+            println!("  allowed: {}", allowed.join(", "));
+            let keys = strings(at(p, "AllowedConditionKeys"));
+            if !keys.is_empty() {
+                println!("    (statements read: {})", keys.join(", "));
+            }
+        }
+        for c in at(p, "Conditional").as_array().into_iter().flatten() {
+            println!(
+                "  {} only under conditions on {}",
+                at(c, "Action").as_str().unwrap_or_default(),
+                strings(at(c, "ConditionKeys")).join(", ")
+            );
+        }
+    }
+    let grants = at(&answer, "Grants")
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !grants.is_empty() {
+        println!("\ngrants:");
+        for g in &grants {
+            println!(
+                "  {} -> {}: {}{}",
+                at(g, "GrantId").as_str().unwrap_or_default(),
+                at(g, "Grantee").as_str().unwrap_or_default(),
+                strings(at(g, "Operations")).join(", "),
+                if at(g, "Constrained").as_bool() == Some(true) {
+                    " (with encryption-context constraints)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    let findings = at(&answer, "Findings")
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !findings.is_empty() {
+        println!("\nfindings:");
+        for f in &findings {
+            println!(
+                "  [{}] {}",
+                at(f, "Severity").as_str().unwrap_or_default(),
+                at(f, "Message").as_str().unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //! ```toml
 //! listen = "127.0.0.1:4599"       # also `localhost:4599`, `:4599` (both 127.0.0.1), `[::1]:4599`
 //! data_dir = "trent-data"
+//! # database = "postgres://trent@db.internal/trent"  # PostgreSQL instead of <data_dir>/trent.db
 //! region = "us-east-1"            # default region; any region in a request's SigV4 scope is served
 //! [[account]]
 //! id = "111122223333"
@@ -27,6 +28,9 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 pub struct ConfigFile {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
+    /// A PostgreSQL URL (`postgres://…`) for the store instead of the SQLite file in `data_dir`
+    /// (which still holds the root key, credentials and admin files).
+    pub database: Option<String>,
     pub region: Option<String>,
     /// PEM certificate chain for HTTPS.
     pub tls_cert: Option<PathBuf>,
@@ -96,6 +100,8 @@ impl std::fmt::Debug for AccountConfig {
 pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// PostgreSQL instead of `<data_dir>/trent.db` (`database` in the file).
+    pub database: Option<DatabaseUrl>,
     pub region: String,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub root_key_file: Option<PathBuf>,
@@ -108,6 +114,43 @@ pub struct Settings {
     pub quotas: trent_core::quotas::QuotaSettings,
     /// The seed file (`--seed`, `$TRENT_SEED_PATH` or `seed_file`), see `seed.rs`.
     pub seed_file: Option<PathBuf>,
+}
+
+/// A PostgreSQL URL. It may hold a password, so its `Debug` form and [`DatabaseUrl::shown`]
+/// leave everything but the scheme, host and database out.
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    fn parse(text: String) -> Result<Self, String> {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Ok(Self(text))
+        } else {
+            Err(
+                "database must be a PostgreSQL URL (postgres://…); leave it out to use the \
+                 SQLite file in data_dir"
+                    .into(),
+            )
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// For messages: `postgres://HOST/DB`, without user, password or parameters.
+    pub fn shown(&self) -> String {
+        let (scheme, rest) = self.0.split_once("://").unwrap_or(("postgres", &self.0));
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+        let rest = rest.split_once('?').map_or(rest, |(r, _)| r);
+        format!("{scheme}://{rest}")
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({})", self.shown())
+    }
 }
 
 impl LimitsConfig {
@@ -191,6 +234,7 @@ impl Settings {
             data_dir: data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            database: file.database.map(DatabaseUrl::parse).transpose()?,
             region: file.region.unwrap_or_else(|| DEFAULT_REGION.into()),
             tls,
             root_key_file: file.root_key_file,
@@ -263,6 +307,26 @@ root_secret_access_key = "secret-2"
             !format!("{:?}", s.accounts).contains("secret-2"),
             "secrets stay out of Debug"
         );
+    }
+
+    #[test]
+    fn database_is_a_postgres_url_kept_out_of_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pg.toml");
+        std::fs::write(
+            &path,
+            "database = \"postgres://trent:hunter2@db.internal:5433/trent?sslmode=disable\"",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&path), None, None).unwrap();
+        let url = s.database.as_ref().unwrap();
+        assert!(url.as_str().contains("hunter2"));
+        assert_eq!(url.shown(), "postgres://db.internal:5433/trent");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        std::fs::write(&path, "database = \"trent.db\"").unwrap();
+        let e = Settings::load(Some(&path), None, None).unwrap_err();
+        assert!(e.contains("postgres://"), "{e}");
+        assert!(Settings::load(None, None, None).unwrap().database.is_none());
     }
 
     #[test]

@@ -53,6 +53,17 @@ enum Command {
         #[command(subcommand)]
         command: CredentialsCommand,
     },
+    /// Who can use a key of the running server: every principal and the operations it may
+    /// perform (by the key policy, IAM policies and grants), with findings.
+    Access {
+        /// The key's ARN or id.
+        key: String,
+        /// Print the analysis as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Load-test a running server with signed Encrypt/Decrypt/GenerateDataKey requests.
     Bench(bench::BenchArgs),
     /// A bare HTTP server answering every request with a fixed body: the ceiling
@@ -183,6 +194,9 @@ fn main() -> ExitCode {
             Command::Credentials {
                 command: CredentialsCommand::Rotate { account, target },
             } => admin::credentials_rotate(&target.data_dir()?, account.as_deref()).await,
+            Command::Access { key, json, target } => {
+                admin::key_access(&target.data_dir()?, &key, json).await
+            }
             Command::Bench(args) => bench::run(args).await,
             Command::BareHttp { listen } => bare_http::run(&listen).await,
         }

@@ -7,6 +7,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use trent_core::Store as _;
 use trent_core::{Kms, KmsError, SystemClock};
 use trent_crypto::{RootKey, RootKeyError};
 use trent_server::AppState;
@@ -48,7 +49,9 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     };
     if let Some((path, seed)) = &seed {
         let db = settings.data_dir.join("trent.db");
-        if !db.try_exists().unwrap_or(true) {
+        // (On PostgreSQL the seed is checked when applied: whether that database is new is
+        // known only once connected.)
+        if settings.database.is_none() && !db.try_exists().unwrap_or(true) {
             dry_run_seed(&settings, seed)
                 .await
                 .map_err(|e| format!("seed {} refused: {e}", path.display()))?;
@@ -62,20 +65,16 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let endpoint = client_endpoint(scheme, addr);
 
     create_private_dir(&settings.data_dir)?;
-    let db_path = settings.data_dir.join("trent.db");
-    let (root, root_source) = load_or_create_root_key(&settings, &db_path)?;
-    check_database_writable(&db_path)?;
-    let store = SqliteStore::open(&db_path)
-        .map_err(|e| format!("cannot open database {}: {e}", db_path.display()))?;
-    let kms = Kms::open(Arc::new(store), root, Arc::new(SystemClock::default()))
+    let (store, root, root_source, database) = open_store(&settings).await?;
+    let kms = Kms::open(store, root, Arc::new(SystemClock::default()))
         .await
         .map_err(|e| match e {
             // Kms::open unwraps every stored secret with the root key: this error there means
             // the key is not the one the database was written with.
             KmsError::Internal(m) if m == RootKeyError::Unwrap.to_string() => format!(
-                "the root key in {root_source} does not decrypt the database {}: it is not the key \
-                 this database was created with (restore the right one)",
-                db_path.display()
+                "the root key in {root_source} does not decrypt the database {database}: it is \
+                 not the key this database was created with (restore the right one; every node \
+                 on one database needs the same root key)"
             ),
             e => format!("cannot start: {e}"),
         })?
@@ -333,13 +332,50 @@ fn check_database_writable(db_path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The store (`<data_dir>/trent.db`, or PostgreSQL when `database` is set), the root key and
+/// where it came from, and the database's name for messages. SQLite: the root key is loaded
+/// (or generated) before the file is created. PostgreSQL: connected (and migrated) first,
+/// then a root key is generated only if the database has no account yet.
+async fn open_store(
+    settings: &Settings,
+) -> Result<(Arc<dyn trent_core::Store>, RootKey, String, String), String> {
+    match &settings.database {
+        None => {
+            let db_path = settings.data_dir.join("trent.db");
+            let name = db_path.display().to_string();
+            let exists = db_path
+                .try_exists()
+                .map_err(|e| format!("cannot look for database {name}: {e}"))?;
+            let (root, root_source) = load_or_create_root_key(settings, exists, &name)?;
+            check_database_writable(&db_path)?;
+            let store = SqliteStore::open(&db_path)
+                .map_err(|e| format!("cannot open database {name}: {e}"))?;
+            Ok((Arc::new(store), root, root_source, name))
+        }
+        Some(url) => {
+            let name = url.shown();
+            let store = trent_store_postgres::PostgresStore::connect(url.as_str())
+                .await
+                .map_err(|e| format!("cannot open database {name}: {e}"))?;
+            let exists = !store
+                .accounts()
+                .await
+                .map_err(|e| format!("cannot read database {name}: {e}"))?
+                .is_empty();
+            let (root, root_source) = load_or_create_root_key(settings, exists, &name)?;
+            Ok((Arc::new(store), root, root_source, name))
+        }
+    }
+}
+
 /// The root key from `$TRENT_ROOT_KEY`, the configured file, or `<data_dir>/root.key`
 /// (generated on first start, mode 0600), with where it came from for messages. A missing
 /// `root.key` is generated only while there is no database: beside an existing one it would be
 /// the wrong key, and a user might back it up in place of the lost one.
 fn load_or_create_root_key(
     settings: &Settings,
-    db_path: &Path,
+    db_exists: bool,
+    db_name: &str,
 ) -> Result<(RootKey, String), String> {
     if let Ok(hex_key) = std::env::var(ROOT_KEY_ENV) {
         let source = format!("${ROOT_KEY_ENV}");
@@ -358,16 +394,14 @@ fn load_or_create_root_key(
             Ok((root, source))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && settings.root_key_file.is_none() => {
-            let db_exists = db_path
-                .try_exists()
-                .map_err(|e| format!("cannot look for database {}: {e}", db_path.display()))?;
             if db_exists {
                 return Err(format!(
-                    "root key {} is missing but the database {} exists: refusing to generate a \
-                     new root key, which could not decrypt it. Restore root.key from your backup \
-                     (or set ${ROOT_KEY_ENV}); to start afresh instead, move the data directory away",
+                    "root key {} is missing but the database {db_name} exists: refusing to \
+                     generate a new root key, which could not decrypt it. Restore root.key from \
+                     your backup (or set ${ROOT_KEY_ENV}, or root_key_file: every node on one \
+                     database needs the same root key); to start afresh instead, move the data \
+                     directory away",
                     path.display(),
-                    db_path.display()
                 ));
             }
             let (root, bytes) = RootKey::generate().map_err(|e| e.to_string())?;

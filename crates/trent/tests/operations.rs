@@ -202,10 +202,19 @@ async fn one_json_log_line_per_request_without_secrets() {
         encrypt["key_arn"],
         format!("arn:aws:kms:us-east-1:{ACCOUNT_A}:key/{key_id}")
     );
+    // Why it was allowed: the statement, never the policy text (issue 17).
+    assert_eq!(
+        encrypt["decision"],
+        "allowed by key policy statement 1 (Sid \"Enable IAM User Permissions\")"
+    );
 
     let describe = find("DescribeKey");
     assert_eq!(describe["account"], ACCOUNT_B);
     assert_eq!(describe["error_code"], "AccessDeniedException");
+    assert_eq!(
+        describe["decision"],
+        "implicit deny: no key policy statement allows kms:DescribeKey for this caller"
+    );
     // Denied, but the operator still sees which key was asked for.
     assert_eq!(
         describe["key_arn"],

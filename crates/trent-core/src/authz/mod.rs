@@ -12,15 +12,21 @@
 //! (`iam/directory.rs`), and condition values are looked up lazily from facts already held by
 //! the caller and the key ([`facts`]).
 //!
+//! - [`access`]: who can use a key (operator analysis, by asking the evaluator).
+//! - [`explain`]: the decision that answered a request, rendered for the request log.
 //! - [`facts`]: the condition keys of a request.
 //! - [`grants`]: grants as a source of permission, grant delegation (CreateGrant through a
 //!   grant) and who may retire a grant.
 //! - [`key_policy`]: checks on a key policy about to be set (principals exist, no lockout).
 //! - [`trust`]: `sts:AssumeRole` by a role's trust policy and the caller's identity policies.
+//! - [`simulate`]: IAM's policy simulator over hypothetical policies, same evaluator and order.
 
+pub mod access;
+pub mod explain;
 pub mod facts;
 mod grants;
 mod key_policy;
+pub mod simulate;
 mod trust;
 
 use std::collections::BTreeMap;
@@ -195,13 +201,20 @@ impl Decision {
             {
                 return Err(KmsError::NotFound(not_found.to_string()));
             }
+            caller.note_decision(self, access.action, None);
             return Ok(());
         }
-        Err(KmsError::AccessDenied(self.denial_message(
+        let message = self.denial_message(
             &caller.principal_arn,
             access.action,
             access.denied_resource(caller),
-        )))
+        );
+        let key_account = match access.resource {
+            Resource::Key(key) => Some(key.record.account_id.as_str()),
+            Resource::Alias(_) | Resource::Any => None,
+        };
+        caller.note_decision(self, access.action, key_account);
+        Err(KmsError::AccessDenied(message))
     }
 }
 

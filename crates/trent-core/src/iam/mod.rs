@@ -37,13 +37,12 @@ impl Kms {
     pub fn authorize_iam(&self, caller: &Caller, action: &str, resource: &str) -> IamResult<()> {
         let decision = self.decide_identity(caller, action, resource);
         if decision.is_allowed() {
+            caller.note_decision(decision, action, None);
             Ok(())
         } else {
-            Err(IamError::AccessDenied(decision.denial_message(
-                &caller.principal_arn,
-                action,
-                resource,
-            )))
+            let message = decision.denial_message(&caller.principal_arn, action, resource);
+            caller.note_decision(decision, action, None);
+            Err(IamError::AccessDenied(message))
         }
     }
 }

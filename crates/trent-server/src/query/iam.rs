@@ -370,6 +370,9 @@ async fn dispatch(
             )
             .await?
         }
+        "SimulatePrincipalPolicy" | "SimulateCustomPolicy" => {
+            return super::iam_simulate::dispatch(kms, caller, action, p).map(Some);
+        }
         _ => return Err(unknown()),
     }
     let body = x.finish();

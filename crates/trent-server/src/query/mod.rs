@@ -2,6 +2,7 @@
 //! responses, `<ErrorResponse>` errors.
 
 pub mod iam;
+mod iam_simulate;
 pub mod sts;
 mod xml;
 

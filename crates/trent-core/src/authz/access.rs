@@ -1,0 +1,397 @@
+//! Who can use a key (issue 17, first cut): for the operator, every principal that can perform
+//! each key operation, found by asking the real evaluator ([`trent_policy::kms::authorize`],
+//! KMS's order) about each candidate — the key's account root, every IAM user and role of the
+//! key's account (with their identity policies), every principal the key policy names (other
+//! accounts, their users and roles with their own identity policies, service principals,
+//! `*`) — plus the key's grants, with findings in the style of IAM Access Analyzer.
+//!
+//! Conditions: each question is asked with no condition key present. An operation allowed that
+//! way is listed as allowed (with the keys a relevant statement read, if any: a Deny under a
+//! condition may still stop real requests); one denied that way but whose relevant statements
+//! read condition keys is listed as conditional on those keys. Operator-only: no `Caller`, no
+//! authorization; never on the request path.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use trent_policy::kms::{KmsRequest, authorize};
+use trent_policy::{
+    ConditionValue, ConditionValues, Effect, Policy, PrincipalSpec, PrincipalType, PrincipalValue,
+};
+
+use crate::caller::Identity;
+use crate::error::{KmsError, KmsResult};
+use crate::iam::entity_arn;
+use crate::service::Kms;
+
+/// The key operations analysed (the actions a key policy controls).
+pub const KEY_ACTIONS: &[&str] = &[
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:GenerateDataKeyPair",
+    "kms:GenerateDataKeyPairWithoutPlaintext",
+    "kms:GenerateMac",
+    "kms:VerifyMac",
+    "kms:Sign",
+    "kms:Verify",
+    "kms:GetPublicKey",
+    "kms:DeriveSharedSecret",
+    "kms:DescribeKey",
+    "kms:CreateGrant",
+    "kms:ListGrants",
+    "kms:RevokeGrant",
+    "kms:GetKeyPolicy",
+    "kms:PutKeyPolicy",
+    "kms:ListKeyPolicies",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ListResourceTags",
+    "kms:EnableKey",
+    "kms:DisableKey",
+    "kms:UpdateKeyDescription",
+    "kms:EnableKeyRotation",
+    "kms:DisableKeyRotation",
+    "kms:GetKeyRotationStatus",
+    "kms:RotateKeyOnDemand",
+    "kms:ListKeyRotations",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:UpdateAlias",
+    "kms:GetParametersForImport",
+    "kms:ImportKeyMaterial",
+    "kms:DeleteImportedKeyMaterial",
+];
+
+/// One principal's access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalAccess {
+    /// The principal's ARN (an account root, user, role, service name, or `*`).
+    pub principal: String,
+    /// `account`, `user`, `role`, `external account`, `external user`, `external role`,
+    /// `service`, `anyone`.
+    pub kind: &'static str,
+    /// Operations allowed with no condition key present.
+    pub allowed: Vec<&'static str>,
+    /// Operations possible only under conditions, with the keys their statements read.
+    pub conditional: Vec<(&'static str, Vec<String>)>,
+    /// Condition keys read while deciding the allowed operations (a conditional Deny may still
+    /// stop some requests).
+    pub allowed_conditions: Vec<String>,
+}
+
+/// One grant of the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantAccess {
+    pub grant_id: String,
+    pub grantee: String,
+    pub operations: Vec<&'static str>,
+    pub constrained: bool,
+}
+
+/// Something AWS warns about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// `warning` or `info`.
+    pub severity: &'static str,
+    pub message: String,
+}
+
+/// Who can use a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyAccess {
+    pub key_arn: String,
+    pub principals: Vec<PrincipalAccess>,
+    pub grants: Vec<GrantAccess>,
+    pub findings: Vec<Finding>,
+}
+
+/// No condition key present; every key asked for is remembered.
+#[derive(Default)]
+struct Absent(Mutex<BTreeSet<String>>);
+
+impl ConditionValues for Absent {
+    fn value(&self, lower_key: &str) -> Option<ConditionValue<'_>> {
+        if let Ok(mut asked) = self.0.lock() {
+            asked.insert(lower_key.to_string());
+        }
+        None
+    }
+}
+
+impl Absent {
+    fn take(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s).into_iter().collect())
+            .unwrap_or_default()
+    }
+}
+
+struct Candidate {
+    principal: trent_policy::Principal,
+    kind: &'static str,
+    policies: Arc<Vec<Arc<Policy>>>,
+}
+
+impl Kms {
+    /// Who can use the key `key` (its ARN or id), by its key policy, the IAM policies of its
+    /// account (and of the other accounts its policy names) and its grants.
+    pub async fn operator_key_access(&self, key: &str) -> KmsResult<KeyAccess> {
+        let key_id = key.rsplit_once(":key/").map_or(key, |(_, id)| id);
+        let not_found = || KmsError::NotFound(format!("Key '{key}' does not exist"));
+        let loaded = self.load_key(key_id).await?.ok_or_else(not_found)?;
+        if loaded.phantom_not_found().is_some() {
+            return Err(not_found());
+        }
+        let key_policy = loaded.key_policy()?;
+        let account = loaded.record.account_id.clone();
+        let key_arn = loaded.arn().to_string();
+
+        let mut candidates = vec![Candidate {
+            principal: trent_policy::Principal::root(&account),
+            kind: "account",
+            policies: Arc::default(),
+        }];
+        let iam = self.iam.account(&account);
+        for user in iam.users.values() {
+            let arn = entity_arn(&account, "user", &user.path, &user.name);
+            candidates.push(Candidate {
+                principal: trent_policy::Principal::user(&account, &arn),
+                kind: "user",
+                policies: iam.policies_for(&Identity::User {
+                    name: user.name.clone(),
+                    path: user.path.clone(),
+                    user_id: user.id.clone(),
+                }),
+            });
+        }
+        for role in iam.roles.values() {
+            candidates.push(self.role_candidate(&account, &role.name, &role.path, "role"));
+        }
+        let mut findings = Vec::new();
+        for (index, st) in key_policy.statements().iter().enumerate() {
+            let Some(principal) = st.principal() else {
+                continue;
+            };
+            let label = statement_label(index, st.sid());
+            let everyone = matches!(principal.spec(), PrincipalSpec::Everyone)
+                || principal
+                    .spec()
+                    .entries()
+                    .any(|(_, e)| *e.value() == PrincipalValue::Everyone);
+            if st.effect() == Effect::Allow
+                && !principal.is_negated()
+                && everyone
+                && st.conditions().is_empty()
+            {
+                findings.push(Finding {
+                    severity: "warning",
+                    message: format!(
+                        "{label} allows everyone (Principal \"*\") without conditions: any principal of any account whose IAM policies allow it can use the key"
+                    ),
+                });
+            }
+            if st.effect() == Effect::Allow && everyone {
+                push_unique(
+                    &mut candidates,
+                    Candidate {
+                        principal: trent_policy::Principal::root("000000000000"),
+                        kind: "anyone",
+                        policies: Arc::default(),
+                    },
+                );
+            }
+            for (ty, entry) in principal.spec().entries() {
+                let candidate = match (ty, entry.value()) {
+                    (PrincipalType::Aws, PrincipalValue::Account(a)) if *a != account => {
+                        Some(Candidate {
+                            principal: trent_policy::Principal::root(a),
+                            kind: "external account",
+                            policies: Arc::default(),
+                        })
+                    }
+                    (PrincipalType::Aws, PrincipalValue::User(arn)) => {
+                        let a = arn_account(arn);
+                        (a != account).then(|| {
+                            let other = self.iam.account(a);
+                            let name = arn.rsplit('/').next().unwrap_or_default();
+                            let policies = other.users.get(name).map_or_else(Arc::default, |u| {
+                                other.policies_for(&Identity::User {
+                                    name: u.name.clone(),
+                                    path: u.path.clone(),
+                                    user_id: u.id.clone(),
+                                })
+                            });
+                            Candidate {
+                                principal: trent_policy::Principal::user(a, arn),
+                                kind: "external user",
+                                policies,
+                            }
+                        })
+                    }
+                    (PrincipalType::Aws, PrincipalValue::Role(arn)) => {
+                        let a = arn_account(arn);
+                        (a != account).then(|| {
+                            let name = arn.rsplit('/').next().unwrap_or_default();
+                            let path = self
+                                .iam
+                                .account(a)
+                                .roles
+                                .get(name)
+                                .map_or_else(|| "/".to_string(), |r| r.path.clone());
+                            self.role_candidate(a, name, &path, "external role")
+                        })
+                    }
+                    (PrincipalType::Service, PrincipalValue::Service(name)) => {
+                        findings.push(Finding {
+                            severity: "info",
+                            message: format!(
+                                "{label} names the service principal {name}: the service acts with its own identity"
+                            ),
+                        });
+                        Some(Candidate {
+                            principal: trent_policy::Principal::service(name),
+                            kind: "service",
+                            policies: Arc::default(),
+                        })
+                    }
+                    _ => None,
+                };
+                if let Some(c) = candidate {
+                    push_unique(&mut candidates, c);
+                }
+            }
+        }
+
+        let mut principals = Vec::new();
+        for c in &candidates {
+            let access = evaluate(key_policy, &key_arn, &account, c);
+            let external = c.kind.starts_with("external") || c.kind == "anyone";
+            if external && access.allowed.contains(&"kms:CreateGrant") {
+                findings.push(Finding {
+                    severity: "warning",
+                    message: format!(
+                        "{} ({}) may create grants on the key: it can give its permissions to any principal",
+                        access.principal, c.kind
+                    ),
+                });
+            }
+            if matches!(c.kind, "user" | "role") && access.allowed.contains(&"kms:PutKeyPolicy") {
+                findings.push(Finding {
+                    severity: "info",
+                    message: format!(
+                        "{} is a key administrator: it can change the key policy (kms:PutKeyPolicy)",
+                        access.principal
+                    ),
+                });
+            }
+            if !access.allowed.is_empty() || !access.conditional.is_empty() {
+                principals.push(access);
+            }
+        }
+        let mut grants: Vec<GrantAccess> = self
+            .grants
+            .active(&loaded.record.key_id)
+            .iter()
+            .map(|g| GrantAccess {
+                grant_id: g.grant_id.clone(),
+                grantee: g.grantee_principal.clone(),
+                operations: g.operations.iter().map(|o| o.as_str()).collect(),
+                constrained: g.constraints.is_some(),
+            })
+            .collect();
+        grants.sort_by(|a, b| a.grant_id.cmp(&b.grant_id));
+        Ok(KeyAccess {
+            key_arn,
+            principals,
+            grants,
+            findings,
+        })
+    }
+
+    fn role_candidate(
+        &self,
+        account: &str,
+        name: &str,
+        path: &str,
+        kind: &'static str,
+    ) -> Candidate {
+        let role_arn = entity_arn(account, "role", path, name);
+        let session = format!("arn:aws:sts::{account}:assumed-role/{name}/access-analysis");
+        let other = self.iam.account(account);
+        let policies = other.roles.get(name).map_or_else(Arc::default, |r| {
+            other.policies_for(&Identity::AssumedRole {
+                role_name: r.name.clone(),
+                role_path: r.path.clone(),
+                role_id: r.id.clone(),
+                session_name: "access-analysis".into(),
+            })
+        });
+        Candidate {
+            principal: trent_policy::Principal::assumed_role(account, &session, &role_arn),
+            kind,
+            policies,
+        }
+    }
+}
+
+fn evaluate(key_policy: &Policy, key_arn: &str, account: &str, c: &Candidate) -> PrincipalAccess {
+    let mut access = PrincipalAccess {
+        principal: match &c.principal.kind {
+            trent_policy::PrincipalKind::AssumedRole { role_arn } => role_arn.clone(),
+            _ if c.kind == "anyone" => "*".to_string(),
+            _ => c.principal.arn.clone(),
+        },
+        kind: c.kind,
+        allowed: Vec::new(),
+        conditional: Vec::new(),
+        allowed_conditions: Vec::new(),
+    };
+    let mut read_when_allowed = BTreeSet::new();
+    for action in KEY_ACTIONS {
+        let absent = Absent::default();
+        let request = KmsRequest {
+            principal: &c.principal,
+            action,
+            key_arn,
+            key_account: account,
+            context: &absent,
+        };
+        let answer = authorize(key_policy, c.policies.as_slice(), false, &request);
+        let asked = absent.take();
+        if answer.is_allowed() {
+            access.allowed.push(action);
+            read_when_allowed.extend(asked);
+        } else if !asked.is_empty() && answer.decision != trent_policy::Decision::ExplicitDeny {
+            access.conditional.push((action, asked));
+        }
+    }
+    access.allowed_conditions = read_when_allowed.into_iter().collect();
+    access
+}
+
+fn push_unique(candidates: &mut Vec<Candidate>, c: Candidate) {
+    if !candidates.iter().any(|x| x.principal == c.principal) {
+        candidates.push(c);
+    }
+}
+
+fn arn_account(arn: &str) -> &str {
+    arn.split(':').nth(4).unwrap_or_default()
+}
+
+fn statement_label(index: usize, sid: Option<&str>) -> String {
+    match sid {
+        Some(sid) => format!(
+            "key policy statement {} (Sid {sid:?})",
+            index.saturating_add(1)
+        ),
+        None => format!("key policy statement {}", index.saturating_add(1)),
+    }
+}

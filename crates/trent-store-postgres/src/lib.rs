@@ -1,0 +1,713 @@
+//! [`PostgresStore`]: the `Store` trait on PostgreSQL, for several Trent nodes sharing one
+//! database (issue 12; the embedded SQLite store stays the default).
+//!
+//! - A `deadpool-postgres` pool of `tokio-postgres` connections (no TLS yet: run it on a
+//!   trusted network or a local socket). There is no process-wide lock: every method is one
+//!   statement or one database transaction, so writers on several connections (or several
+//!   nodes) are serialized by PostgreSQL's row locks and constraints, never by this process.
+//! - Multi-row changes (a key with its first material, a rotation, deleting a key with its
+//!   aliases, grants, materials, rotations and import parameters) are one transaction each;
+//!   those that change a key lock its row first, so concurrent changes to one key queue
+//!   instead of deadlocking.
+//! - Constraint violations (unique and foreign keys) are [`StoreError::AlreadyExists`], as
+//!   SQLite reports them; everything else is [`StoreError::Backend`].
+//! - Versioned migrations ([`migrations`], the same history as SQLite's) run at
+//!   [`PostgresStore::connect`]; a newer schema is refused.
+//! - [`test_cluster`]: a private PostgreSQL server for tests.
+//!
+//! Not done yet (issue 12): cache coherence between nodes (LISTEN/NOTIFY and a change
+//! sequence), background steps claimed by one node, read-through credentials and sessions.
+
+mod migrations;
+mod rows;
+pub mod test_cluster;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+use trent_core::model::{
+    AccessKeyRecord, AccountRecord, AliasRecord, GrantRow, IamDocument, ImportParams, KeyRecord,
+    RotationRecord, SessionRecord, StoredMaterial,
+};
+use trent_core::store::{Page, Store, StoreError, StoreResult};
+use trent_crypto::spec::WireEnum;
+
+pub use migrations::latest_version as latest_schema_version;
+
+use rows::{
+    ACCESS_KEY_COLUMNS, ALIAS_COLUMNS, GRANT_COLUMNS, IMPORT_COLUMNS, KEY_COLUMNS, SESSION_COLUMNS,
+    all,
+};
+
+/// Connections in the pool at most.
+const POOL_SIZE: usize = 8;
+/// How long a call waits for a connection (or to open one) before failing.
+const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user@host:port/db`, or the key=value form), migrates the
+    /// schema (refusing a newer one) and returns the store.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let mut config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(POOL_TIMEOUT);
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_TIMEOUT))
+            .create_timeout(Some(POOL_TIMEOUT))
+            .build()
+            .map_err(|e| StoreError::Backend(format!("cannot build the connection pool: {e}")))?;
+        let store = Self { pool };
+        let mut client = store.client().await?;
+        migrations::migrate(&mut client).await?;
+        drop(client);
+        Ok(store)
+    }
+
+    async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Backend(format!("no PostgreSQL connection: {e}")))
+    }
+
+    /// Runs one statement and returns the number of rows it changed.
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
+        let client = self.client().await?;
+        let st = client.prepare_cached(sql).await.map_err(db)?;
+        client.execute(&st, params).await.map_err(db)
+    }
+
+    /// Runs one statement that must change a row: `NotFound` if it changed none.
+    async fn execute_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<()> {
+        found(self.execute(sql, params).await?)
+    }
+
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Vec<tokio_postgres::Row>> {
+        let client = self.client().await?;
+        let st = client.prepare_cached(sql).await.map_err(db)?;
+        client.query(&st, params).await.map_err(db)
+    }
+}
+
+/// A database error as a store error: constraint violations (SQLSTATE class 23) are
+/// `AlreadyExists`, as with SQLite.
+pub(crate) fn db(e: tokio_postgres::Error) -> StoreError {
+    if e.code().is_some_and(|c| c.code().starts_with("23")) {
+        return StoreError::AlreadyExists;
+    }
+    StoreError::Backend(e.to_string())
+}
+
+fn found(changed: u64) -> StoreResult<()> {
+    if changed == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+fn limit(page: Page<'_>) -> i64 {
+    i64::try_from(page.limit).unwrap_or(i64::MAX)
+}
+
+const UPDATE_KEY: &str = "UPDATE keys SET description = $2, key_state = $3, policy = $4, \
+     tags = $5, current_material_id = $6, rotation_period_days = $7, next_rotation_ms = $8, \
+     deletion_ms = $9, pending_window_days = $10, expiration_model = $11, valid_to_ms = $12 \
+     WHERE key_id = $1";
+
+/// Replaces what `update_key` may change (as SQLite: not the identity, spec, usage, origin,
+/// region, creation date or multi-Region flag).
+async fn update_key_in(c: &impl tokio_postgres::GenericClient, k: &KeyRecord) -> StoreResult<()> {
+    let l = &k.lifecycle;
+    let n = c
+        .execute(
+            UPDATE_KEY,
+            &[
+                &k.key_id,
+                &k.description,
+                &k.state.as_str(),
+                &k.policy,
+                &rows::tags_to_json(&k.tags),
+                &k.current_material.to_hex(),
+                &l.rotation_period_days,
+                &l.next_rotation_ms,
+                &l.deletion_ms,
+                &l.pending_window_days,
+                &l.expiration_model.map(WireEnum::as_str),
+                &l.valid_to_ms,
+            ],
+        )
+        .await
+        .map_err(db)?;
+    found(n)
+}
+
+async fn insert_key_in(c: &impl tokio_postgres::GenericClient, k: &KeyRecord) -> StoreResult<()> {
+    let l = &k.lifecycle;
+    c.execute(
+        &format!(
+            "INSERT INTO keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+             $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+        ),
+        &[
+            &k.key_id,
+            &k.account_id,
+            &k.region,
+            &k.created_ms,
+            &k.description,
+            &k.key_spec.as_str(),
+            &k.key_usage.as_str(),
+            &k.origin.as_str(),
+            &k.state.as_str(),
+            &k.policy,
+            &rows::tags_to_json(&k.tags),
+            &k.current_material.to_hex(),
+            &k.multi_region,
+            &l.rotation_period_days,
+            &l.next_rotation_ms,
+            &l.deletion_ms,
+            &l.pending_window_days,
+            &l.expiration_model.map(WireEnum::as_str),
+            &l.valid_to_ms,
+        ],
+    )
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Locks a key's row for the rest of the transaction; `NotFound` if there is none.
+async fn lock_key(c: &impl tokio_postgres::GenericClient, key_id: &str) -> StoreResult<()> {
+    let rows = c
+        .query(
+            "SELECT 1 FROM keys WHERE key_id = $1 FOR UPDATE",
+            &[&key_id],
+        )
+        .await
+        .map_err(db)?;
+    found(u64::try_from(rows.len()).unwrap_or(u64::MAX))
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn accounts(&self) -> StoreResult<Vec<AccountRecord>> {
+        let rows = self
+            .query(
+                "SELECT account_id, created_ms FROM accounts ORDER BY account_id",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AccountRecord {
+                    account_id: r.try_get(0).map_err(db)?,
+                    created_ms: r.try_get(1).map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_account(&self, a: &AccountRecord) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO accounts (account_id, created_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&a.account_id, &a.created_ms],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn access_keys(&self) -> StoreResult<Vec<AccessKeyRecord>> {
+        let sql = format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys ORDER BY access_key_id");
+        all(self.query(&sql, &[]).await?, rows::access_key)
+    }
+
+    async fn put_access_key(&self, k: &AccessKeyRecord) -> StoreResult<()> {
+        self.execute(
+            &format!(
+                "INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (access_key_id) DO UPDATE SET account_id = $2, principal_arn = $3, \
+                 wrapped_secret = $4, active = $5"
+            ),
+            &[
+                &k.access_key_id,
+                &k.account_id,
+                &k.principal_arn,
+                &k.wrapped_secret,
+                &k.active,
+                &k.created_ms,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_key(&self, key: &KeyRecord, m: &StoredMaterial) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        insert_key_in(&*tx, key).await?;
+        tx.execute(
+            "INSERT INTO key_materials (key_id, material_id, wrapped, created_ms) VALUES ($1, $2, $3, $4)",
+            &[&m.key_id, &m.material_id.to_hex(), &m.wrapped, &m.created_ms],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn key(&self, key_id: &str) -> StoreResult<Option<(KeyRecord, Vec<StoredMaterial>)>> {
+        // One snapshot for the key and its materials.
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(db)?;
+        let Some(row) = tx
+            .query_opt(
+                &format!("SELECT {KEY_COLUMNS} FROM keys WHERE key_id = $1"),
+                &[&key_id],
+            )
+            .await
+            .map_err(db)?
+        else {
+            return Ok(None);
+        };
+        let record = rows::key(&row)?;
+        let materials = tx
+            .query(
+                "SELECT key_id, material_id, wrapped, created_ms FROM key_materials \
+                 WHERE key_id = $1 ORDER BY created_ms, material_id",
+                &[&key_id],
+            )
+            .await
+            .map_err(db)?;
+        let materials = all(materials, rows::material)?;
+        tx.commit().await.map_err(db)?;
+        Ok(Some((record, materials)))
+    }
+
+    async fn update_key(&self, key: &KeyRecord) -> StoreResult<()> {
+        let client = self.client().await?;
+        update_key_in(&**client, key).await
+    }
+
+    async fn list_keys(
+        &self,
+        account: &str,
+        region: &str,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<String>> {
+        let after = page.after.unwrap_or("");
+        let rows = self
+            .query(
+                "SELECT key_id FROM keys WHERE account_id = $1 AND region = $2 AND key_id > $3 \
+                 ORDER BY key_id LIMIT $4",
+                &[&account, &region, &after, &limit(page)],
+            )
+            .await?;
+        rows.iter().map(|r| r.try_get(0).map_err(db)).collect()
+    }
+
+    async fn insert_alias(&self, a: &AliasRecord) -> StoreResult<()> {
+        self.execute(
+            &format!("INSERT INTO aliases ({ALIAS_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"),
+            &[
+                &a.account_id,
+                &a.region,
+                &a.alias_name,
+                &a.target_key_id,
+                &a.created_ms,
+                &a.updated_ms,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn alias(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> StoreResult<Option<AliasRecord>> {
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT {ALIAS_COLUMNS} FROM aliases \
+                     WHERE account_id = $1 AND region = $2 AND alias_name = $3"
+                ),
+                &[&account, &region, &name],
+            )
+            .await?;
+        rows.first().map(rows::alias).transpose()
+    }
+
+    async fn update_alias(&self, a: &AliasRecord) -> StoreResult<()> {
+        self.execute_one(
+            "UPDATE aliases SET target_key_id = $4, updated_ms = $5 \
+             WHERE account_id = $1 AND region = $2 AND alias_name = $3",
+            &[
+                &a.account_id,
+                &a.region,
+                &a.alias_name,
+                &a.target_key_id,
+                &a.updated_ms,
+            ],
+        )
+        .await
+    }
+
+    async fn delete_alias(&self, account: &str, region: &str, name: &str) -> StoreResult<()> {
+        self.execute_one(
+            "DELETE FROM aliases WHERE account_id = $1 AND region = $2 AND alias_name = $3",
+            &[&account, &region, &name],
+        )
+        .await
+    }
+
+    async fn list_aliases(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: Option<&str>,
+        page: Page<'_>,
+    ) -> StoreResult<Vec<AliasRecord>> {
+        let after = page.after.unwrap_or("");
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT {ALIAS_COLUMNS} FROM aliases WHERE account_id = $1 AND region = $2 \
+                     AND ($3::text IS NULL OR target_key_id = $3) AND alias_name > $4 \
+                     ORDER BY alias_name LIMIT $5"
+                ),
+                &[&account, &region, &key_id, &after, &limit(page)],
+            )
+            .await?;
+        all(rows, rows::alias)
+    }
+
+    async fn delete_access_key(&self, access_key_id: &str) -> StoreResult<()> {
+        self.execute_one(
+            "DELETE FROM access_keys WHERE access_key_id = $1",
+            &[&access_key_id],
+        )
+        .await
+    }
+
+    async fn iam_documents(&self) -> StoreResult<Vec<IamDocument>> {
+        let rows = self
+            .query(
+                "SELECT account_id, kind, name, body FROM iam_entities \
+                 ORDER BY account_id, kind, name",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IamDocument {
+                    account_id: r.try_get(0).map_err(db)?,
+                    kind: r.try_get(1).map_err(db)?,
+                    name: r.try_get(2).map_err(db)?,
+                    body: r.try_get(3).map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_iam_document(&self, d: &IamDocument) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO iam_entities (account_id, kind, name, body) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (account_id, kind, name) DO UPDATE SET body = $4",
+            &[&d.account_id, &d.kind, &d.name, &d.body],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_iam_document(&self, account: &str, kind: &str, name: &str) -> StoreResult<()> {
+        self.execute_one(
+            "DELETE FROM iam_entities WHERE account_id = $1 AND kind = $2 AND name = $3",
+            &[&account, &kind, &name],
+        )
+        .await
+    }
+
+    async fn sessions(&self, now_ms: i64) -> StoreResult<Vec<SessionRecord>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE expires_ms > $1 \
+             ORDER BY expires_ms, access_key_id"
+        );
+        all(self.query(&sql, &[&now_ms]).await?, rows::session)
+    }
+
+    async fn insert_session(&self, s: &SessionRecord) -> StoreResult<()> {
+        self.execute(
+            &format!(
+                "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            ),
+            &[
+                &s.access_key_id,
+                &s.account_id,
+                &s.identity,
+                &s.wrapped_secret,
+                &s.token_sha256,
+                &s.expires_ms,
+                &s.created_ms,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_expired_sessions(&self, now_ms: i64) -> StoreResult<()> {
+        self.execute("DELETE FROM sessions WHERE expires_ms <= $1", &[&now_ms])
+            .await?;
+        Ok(())
+    }
+
+    async fn grants_for_key(&self, key_id: &str) -> StoreResult<Vec<GrantRow>> {
+        let sql = format!("SELECT {GRANT_COLUMNS} FROM grants WHERE key_id = $1 ORDER BY grant_id");
+        all(self.query(&sql, &[&key_id]).await?, rows::grant)
+    }
+
+    async fn insert_grant(&self, g: &GrantRow) -> StoreResult<()> {
+        self.execute(
+            &format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"),
+            &[
+                &g.grant_id,
+                &g.key_id,
+                &g.retiring_principal,
+                &g.body,
+                &g.retired_ms,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn retire_grant(&self, grant_id: &str, retired_ms: i64) -> StoreResult<()> {
+        // Under READ COMMITTED a second retirer waits for the first's row lock, then sees
+        // `retired_ms` set and changes nothing: exactly one succeeds.
+        self.execute_one(
+            "UPDATE grants SET retired_ms = $2 WHERE grant_id = $1 AND retired_ms IS NULL",
+            &[&grant_id, &retired_ms],
+        )
+        .await
+    }
+
+    async fn grants_by_retiring_principal(&self, principal: &str) -> StoreResult<Vec<GrantRow>> {
+        let sql = format!(
+            "SELECT {GRANT_COLUMNS} FROM grants WHERE retiring_principal = $1 \
+             AND retired_ms IS NULL ORDER BY grant_id"
+        );
+        all(self.query(&sql, &[&principal]).await?, rows::grant)
+    }
+
+    async fn insert_key_without_material(&self, key: &KeyRecord) -> StoreResult<()> {
+        let client = self.client().await?;
+        insert_key_in(&**client, key).await
+    }
+
+    async fn add_material(
+        &self,
+        key: &KeyRecord,
+        m: &StoredMaterial,
+        rotation: Option<&RotationRecord>,
+    ) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        // The material's key first (missing: the foreign key's answer, as SQLite inserts the
+        // material first), then the key being changed if it is another; so concurrent changes
+        // of one key queue on its row lock.
+        lock_key(&*tx, &m.key_id).await.map_err(|e| match e {
+            StoreError::NotFound => StoreError::AlreadyExists,
+            e => e,
+        })?;
+        if m.key_id != key.key_id {
+            lock_key(&*tx, &key.key_id).await?;
+        }
+        tx.execute(
+            "INSERT INTO key_materials (key_id, material_id, wrapped, created_ms) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (key_id, material_id) DO NOTHING",
+            &[
+                &m.key_id,
+                &m.material_id.to_hex(),
+                &m.wrapped,
+                &m.created_ms,
+            ],
+        )
+        .await
+        .map_err(db)?;
+        if let Some(r) = rotation {
+            tx.execute(
+                "INSERT INTO key_rotations (key_id, material_id, rotation_type, rotation_ms) \
+                 VALUES ($1, $2, $3, $4)",
+                &[
+                    &r.key_id,
+                    &r.material_id.to_hex(),
+                    &r.rotation_type.as_str(),
+                    &r.rotation_ms,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        }
+        update_key_in(&*tx, key).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn rotations(&self, key_id: &str) -> StoreResult<Vec<RotationRecord>> {
+        let rows = self
+            .query(
+                "SELECT key_id, material_id, rotation_type, rotation_ms FROM key_rotations \
+                 WHERE key_id = $1 ORDER BY rotation_ms, material_id",
+                &[&key_id],
+            )
+            .await?;
+        all(rows, rows::rotation)
+    }
+
+    async fn delete_materials(&self, key: &KeyRecord) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        lock_key(&*tx, &key.key_id).await?;
+        tx.execute(
+            "DELETE FROM key_materials WHERE key_id = $1",
+            &[&key.key_id],
+        )
+        .await
+        .map_err(db)?;
+        update_key_in(&*tx, key).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn delete_key(&self, key_id: &str) -> StoreResult<Vec<AliasRecord>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        // The key's row first: a concurrent CreateAlias/CreateGrant on it (whose foreign-key
+        // check needs a share lock on that row) waits, then fails as for a missing key; a
+        // concurrent deletion waits, then finds nothing.
+        lock_key(&*tx, key_id).await?;
+        let aliases = tx
+            .query(
+                &format!("DELETE FROM aliases WHERE target_key_id = $1 RETURNING {ALIAS_COLUMNS}"),
+                &[&key_id],
+            )
+            .await
+            .map_err(db)?;
+        let mut aliases = all(aliases, rows::alias)?;
+        aliases.sort_by(|a, b| a.alias_name.cmp(&b.alias_name));
+        // Grants (tombstones included) go with the key.
+        for table in ["grants", "import_params", "key_rotations", "key_materials"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE key_id = $1"),
+                &[&key_id],
+            )
+            .await
+            .map_err(db)?;
+        }
+        let n = tx
+            .execute("DELETE FROM keys WHERE key_id = $1", &[&key_id])
+            .await
+            .map_err(db)?;
+        found(n)?;
+        tx.commit().await.map_err(db)?;
+        Ok(aliases)
+    }
+
+    async fn keys_due(&self, now_ms: i64) -> StoreResult<Vec<String>> {
+        let rows = self
+            .query(
+                "SELECT key_id FROM keys WHERE deletion_ms <= $1 OR valid_to_ms <= $1 \
+                 OR (next_rotation_ms <= $1 AND key_state = 'Enabled') ORDER BY key_id",
+                &[&now_ms],
+            )
+            .await?;
+        rows.iter().map(|r| r.try_get(0).map_err(db)).collect()
+    }
+
+    async fn insert_import_params(&self, p: &ImportParams) -> StoreResult<()> {
+        self.execute(
+            &format!(
+                "INSERT INTO import_params ({IMPORT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            ),
+            &[
+                &p.token,
+                &p.key_id,
+                &p.wrapping_algorithm.as_str(),
+                &p.wrapping_key_spec.as_str(),
+                &p.wrapped_private_key,
+                &p.created_ms,
+                &p.expires_ms,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn import_params(&self, token: &str) -> StoreResult<Option<ImportParams>> {
+        let rows = self
+            .query(
+                &format!("SELECT {IMPORT_COLUMNS} FROM import_params WHERE token = $1"),
+                &[&token],
+            )
+            .await?;
+        rows.first().map(rows::import_params).transpose()
+    }
+
+    async fn delete_expired_import_params(&self, now_ms: i64) -> StoreResult<u64> {
+        self.execute(
+            "DELETE FROM import_params WHERE expires_ms <= $1",
+            &[&now_ms],
+        )
+        .await
+    }
+
+    async fn clock_offset_ms(&self) -> StoreResult<i64> {
+        let rows = self
+            .query(
+                "SELECT value FROM service_settings WHERE name = 'clock_offset_ms'",
+                &[],
+            )
+            .await?;
+        match rows.first() {
+            Some(r) => r.try_get(0).map_err(db),
+            None => Ok(0),
+        }
+    }
+
+    async fn set_clock_offset_ms(&self, offset_ms: i64) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO service_settings (name, value) VALUES ('clock_offset_ms', $1) \
+             ON CONFLICT (name) DO UPDATE SET value = $1",
+            &[&offset_ms],
+        )
+        .await?;
+        Ok(())
+    }
+}

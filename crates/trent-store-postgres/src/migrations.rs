@@ -1,0 +1,183 @@
+//! Versioned schema migrations, the same history as `trent-store-sqlite`'s `migrations.rs`:
+//! migration N here creates what migration N there creates, in PostgreSQL's types (`BIGINT` for
+//! SQLite's `INTEGER`, `BYTEA` for `BLOB`, `BOOLEAN` for flags). Text keys are `COLLATE "C"`, so
+//! ordering and `>` comparisons (pagination markers) are byte order, as in SQLite, whatever the
+//! database's default collation. Never edit a released migration: add one, here and in SQLite.
+//!
+//! [`migrate`] runs every pending migration in one transaction under an advisory lock, so nodes
+//! starting together migrate once, and refuses a database whose schema is newer than this build
+//! knows (a newer Trent wrote it: nodes of different versions must not share a database).
+
+use tokio_postgres::Client;
+use trent_core::store::{StoreError, StoreResult};
+
+use crate::db;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, access keys, keys with their material versions, aliases.
+    r#"
+    CREATE TABLE accounts (
+        account_id TEXT COLLATE "C" PRIMARY KEY,
+        created_ms BIGINT NOT NULL
+    );
+    CREATE TABLE access_keys (
+        access_key_id TEXT COLLATE "C" PRIMARY KEY,
+        account_id TEXT COLLATE "C" NOT NULL REFERENCES accounts(account_id),
+        principal_arn TEXT NOT NULL,
+        wrapped_secret BYTEA NOT NULL,
+        active BOOLEAN NOT NULL,
+        created_ms BIGINT NOT NULL
+    );
+    CREATE TABLE keys (
+        key_id TEXT COLLATE "C" PRIMARY KEY,
+        account_id TEXT COLLATE "C" NOT NULL REFERENCES accounts(account_id),
+        region TEXT COLLATE "C" NOT NULL,
+        created_ms BIGINT NOT NULL,
+        description TEXT NOT NULL,
+        key_spec TEXT NOT NULL,
+        key_usage TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        key_state TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        current_material_id TEXT NOT NULL,
+        multi_region BOOLEAN NOT NULL
+    );
+    CREATE INDEX keys_by_account ON keys (account_id, region, key_id);
+    CREATE TABLE key_materials (
+        key_id TEXT COLLATE "C" NOT NULL REFERENCES keys(key_id),
+        material_id TEXT COLLATE "C" NOT NULL,
+        wrapped BYTEA NOT NULL,
+        created_ms BIGINT NOT NULL,
+        PRIMARY KEY (key_id, material_id)
+    );
+    CREATE TABLE aliases (
+        account_id TEXT COLLATE "C" NOT NULL,
+        region TEXT COLLATE "C" NOT NULL,
+        alias_name TEXT COLLATE "C" NOT NULL,
+        target_key_id TEXT COLLATE "C" NOT NULL REFERENCES keys(key_id),
+        created_ms BIGINT NOT NULL,
+        updated_ms BIGINT NOT NULL,
+        PRIMARY KEY (account_id, region, alias_name)
+    );
+    CREATE INDEX aliases_by_target ON aliases (target_key_id);
+    "#,
+    // 2: IAM entities as versioned JSON documents, and STS temporary credentials.
+    r#"
+    CREATE TABLE iam_entities (
+        account_id TEXT COLLATE "C" NOT NULL,
+        kind TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (account_id, kind, name)
+    );
+    CREATE TABLE sessions (
+        access_key_id TEXT COLLATE "C" PRIMARY KEY,
+        account_id TEXT COLLATE "C" NOT NULL,
+        identity TEXT NOT NULL,
+        wrapped_secret BYTEA NOT NULL,
+        token_sha256 BYTEA NOT NULL,
+        expires_ms BIGINT NOT NULL,
+        created_ms BIGINT NOT NULL
+    );
+    CREATE INDEX sessions_by_expiry ON sessions (expires_ms);
+    "#,
+    // 3: grants (retired ones kept as tombstones).
+    r#"
+    CREATE TABLE grants (
+        grant_id TEXT COLLATE "C" PRIMARY KEY,
+        key_id TEXT COLLATE "C" NOT NULL REFERENCES keys(key_id),
+        retiring_principal TEXT COLLATE "C",
+        body TEXT NOT NULL,
+        retired_ms BIGINT
+    );
+    CREATE INDEX grants_by_key ON grants (key_id);
+    CREATE INDEX grants_by_retiring_principal ON grants (retiring_principal);
+    "#,
+    // 4: key lifecycle: rotation schedule, pending deletion, imported-material expiry (due dates
+    // indexed for the background task), rotation history, import parameters, the clock offset.
+    r#"
+    ALTER TABLE keys ADD COLUMN rotation_period_days BIGINT;
+    ALTER TABLE keys ADD COLUMN next_rotation_ms BIGINT;
+    ALTER TABLE keys ADD COLUMN deletion_ms BIGINT;
+    ALTER TABLE keys ADD COLUMN pending_window_days BIGINT;
+    ALTER TABLE keys ADD COLUMN expiration_model TEXT;
+    ALTER TABLE keys ADD COLUMN valid_to_ms BIGINT;
+    CREATE INDEX keys_by_next_rotation ON keys (next_rotation_ms) WHERE next_rotation_ms IS NOT NULL;
+    CREATE INDEX keys_by_deletion ON keys (deletion_ms) WHERE deletion_ms IS NOT NULL;
+    CREATE INDEX keys_by_valid_to ON keys (valid_to_ms) WHERE valid_to_ms IS NOT NULL;
+    CREATE TABLE key_rotations (
+        key_id TEXT COLLATE "C" NOT NULL REFERENCES keys(key_id),
+        material_id TEXT COLLATE "C" NOT NULL,
+        rotation_type TEXT NOT NULL,
+        rotation_ms BIGINT NOT NULL,
+        PRIMARY KEY (key_id, material_id)
+    );
+    CREATE TABLE import_params (
+        token TEXT COLLATE "C" PRIMARY KEY,
+        key_id TEXT COLLATE "C" NOT NULL REFERENCES keys(key_id),
+        wrapping_algorithm TEXT NOT NULL,
+        wrapping_key_spec TEXT NOT NULL,
+        wrapped_private_key BYTEA NOT NULL,
+        created_ms BIGINT NOT NULL,
+        expires_ms BIGINT NOT NULL
+    );
+    CREATE TABLE service_settings (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        value BIGINT NOT NULL
+    );
+    "#,
+];
+
+/// The advisory lock key migrations hold (any constant unique to Trent: "trent" in ASCII).
+const MIGRATION_LOCK: i64 = 0x0074_7265_6e74;
+
+/// The newest schema version this build knows.
+pub fn latest_version() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
+/// Brings the schema up to the latest version, or refuses a newer one.
+pub async fn migrate(client: &mut Client) -> StoreResult<()> {
+    let tx = client.transaction().await.map_err(db)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(db)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+        .await
+        .map_err(db)?;
+    let current: i64 = tx
+        .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+    check_version(current)?;
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i64::try_from(index).unwrap_or(i64::MAX) + 1;
+        if version <= current {
+            continue;
+        }
+        tx.batch_execute(sql).await.map_err(db)?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES ($1)",
+            &[&version],
+        )
+        .await
+        .map_err(db)?;
+    }
+    tx.commit().await.map_err(db)
+}
+
+/// Refuses a schema newer than this build's.
+pub fn check_version(current: i64) -> StoreResult<()> {
+    let latest = latest_version();
+    if current > latest {
+        return Err(StoreError::Backend(format!(
+            "the database's schema is version {current}, newer than this Trent's {latest}: a \
+             newer Trent has migrated it; run that version (every node on one database must run \
+             the same version)"
+        )));
+    }
+    Ok(())
+}
