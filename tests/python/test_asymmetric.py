@@ -378,3 +378,42 @@ def test_re_encrypt_between_rsa_and_symmetric_keys(kms):
         kms.re_encrypt(CiphertextBlob=blob, SourceEncryptionContext={"a": "b"}, DestinationKeyId=sym,
                        DestinationEncryptionAlgorithm="RSAES_OAEP_SHA_256")
     assert error_code(e) == "InvalidKeyUsageException"
+
+
+@pytest.mark.parametrize("spec", ["ML_KEM_768", "ML_KEM_1024"])
+def test_ml_kem_offline_encapsulation_decapsulates_in_trent(kms, endpoint, spec):
+    """OpenSSL (through pyca/cryptography) parses GetPublicKey's SPKI and encapsulates to it;
+    Trent's Decapsulate recovers the same secret. Encapsulate/Decapsulate go as raw signed JSON:
+    this botocore's KMS model predates them."""
+    import base64
+    import json
+
+    from test_http import call
+
+    key = create(kms, spec, "ENCAPSULATE_DECAPSULATE")
+    public = kms.get_public_key(KeyId=key["KeyId"])
+    assert public["KeyUsage"] == "ENCAPSULATE_DECAPSULATE"
+    local = serialization.load_der_public_key(public["PublicKey"])
+    shared_secret, ciphertext = local.encapsulate()
+
+    def decapsulate(blob: bytes) -> bytes:
+        body = json.dumps({
+            "KeyId": key["KeyId"],
+            "SharedSecretCiphertextBlob": base64.b64encode(blob).decode(),
+            "EncapsulationAlgorithm": "ML_KEM",
+        }).encode()
+        r = call(endpoint, "TrentService.Decapsulate", body)
+        assert r.status == 200, r.body
+        assert r.json()["EncapsulationAlgorithm"] == "ML_KEM"
+        return base64.b64decode(r.json()["SharedSecret"])
+
+    assert decapsulate(ciphertext) == shared_secret
+
+    body = json.dumps({"KeyId": key["KeyId"], "EncapsulationAlgorithm": "ML_KEM"}).encode()
+    r = call(endpoint, "TrentService.Encapsulate", body)
+    assert r.status == 200, r.body
+    out = r.json()
+    assert out["KeyId"] == key["Arn"]
+    secret = base64.b64decode(out["SharedSecret"])
+    assert len(secret) == 32
+    assert decapsulate(base64.b64decode(out["SharedSecretCiphertextBlob"])) == secret

@@ -84,11 +84,29 @@ impl Kms {
 
     /// The one step due for `key_id`, re-checked under the write lock (a request may have
     /// changed the key since the store was asked).
+    ///
+    /// On a shared store the step is first claimed in the store ([`crate::Store::claim_step`],
+    /// keyed by the due date it acts on), so of several nodes exactly one does it; the
+    /// claimant then reads the key from the store again, not from its cache, which may predate
+    /// another node's step (the feed has not delivered it yet).
     async fn run_step(&self, key_id: &str, now: i64, done: &mut WorkDone) -> KmsResult<()> {
         let _guard = self.writes.lock().await;
-        let Some(key) = self.load_key(key_id).await? else {
+        let Some(mut key) = self.load_key(key_id).await? else {
             return Ok(());
         };
+        if self.store.shared() {
+            let Some(due) = due_step_ms(&key.record, now) else {
+                return Ok(());
+            };
+            if !self.store.claim_step(key_id, due).await? {
+                return Ok(()); // another node has it
+            }
+            self.cache.remove_key(key_id);
+            key = match self.load_key(key_id).await? {
+                Some(k) => k,
+                None => return Ok(()),
+            };
+        }
         let l = &key.record.lifecycle;
         if key.record.state == KeyState::PendingDeletion && l.deletion_ms.is_some_and(|t| t <= now)
         {
@@ -132,6 +150,24 @@ impl Kms {
         let done = self.run_due_work().await?;
         Ok((offset, done))
     }
+}
+
+/// The due date of the step [`Kms::run_due_work`] would take on `record` at `now`, if any
+/// (the same order as `run_step`: deletion, material expiry, rotation).
+fn due_step_ms(record: &crate::model::KeyRecord, now: i64) -> Option<i64> {
+    let l = &record.lifecycle;
+    if record.state == KeyState::PendingDeletion
+        && let Some(t) = l.deletion_ms.filter(|t| *t <= now)
+    {
+        return Some(t);
+    }
+    if let Some(t) = l.valid_to_ms.filter(|t| *t <= now) {
+        return Some(t);
+    }
+    if record.state == KeyState::Enabled {
+        return l.next_rotation_ms.filter(|t| *t <= now);
+    }
+    None
 }
 
 /// Runs [`Kms::run_due_work`] now and then every `every` until the runtime shuts down.

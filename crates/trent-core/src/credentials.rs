@@ -4,9 +4,16 @@
 //! wrapped under the root key. Lookups take a read lock and clone an `Arc`, so the hot path never
 //! touches the database. Temporary (STS) credentials also carry the SHA-256 of their session
 //! token and their expiry: the token itself is never stored.
+//!
+//! A miss is looked up in the store once (`Kms::find_credential`, read-through: a key or
+//! session another node made) and cached. Ids the store does not know are remembered for
+//! [`MISS_TTL`] in a bounded negative cache, and at most [`MAX_CONCURRENT_LOOKUPS`] lookups run
+//! at once, so a flood of random access key ids costs at most one store read per id per
+//! `MISS_TTL`, never more than a few at a time, and bounded memory.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
@@ -55,9 +62,28 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-#[derive(Default)]
+/// How long an access key id the store did not know is answered "unknown" without asking again.
+pub const MISS_TTL: Duration = Duration::from_secs(1);
+/// At most this many unknown ids are remembered at once.
+pub const MISS_CAPACITY: usize = 4096;
+/// Read-through lookups running at once (the others wait).
+pub const MAX_CONCURRENT_LOOKUPS: usize = 4;
+
 pub struct CredentialRegistry {
     by_access_key: RwLock<HashMap<String, Arc<Credential>>>,
+    /// Ids the store did not know, and when it said so.
+    misses: Mutex<HashMap<String, Instant>>,
+    pub(crate) lookups: tokio::sync::Semaphore,
+}
+
+impl Default for CredentialRegistry {
+    fn default() -> Self {
+        Self {
+            by_access_key: RwLock::default(),
+            misses: Mutex::default(),
+            lookups: tokio::sync::Semaphore::new(MAX_CONCURRENT_LOOKUPS),
+        }
+    }
 }
 
 impl CredentialRegistry {
@@ -75,15 +101,59 @@ impl CredentialRegistry {
     }
 
     pub fn insert(&self, credential: Credential) {
-        if let Ok(mut map) = self.by_access_key.write() {
-            map.insert(credential.access_key_id.clone(), Arc::new(credential));
+        self.insert_shared(Arc::new(credential));
+    }
+
+    pub(crate) fn insert_shared(&self, credential: Arc<Credential>) {
+        if let Ok(mut misses) = self.misses.lock() {
+            misses.remove(&credential.access_key_id);
         }
+        if let Ok(mut map) = self.by_access_key.write() {
+            map.insert(credential.access_key_id.clone(), credential);
+        }
+    }
+
+    /// Whether the store said it did not know `access_key_id` less than [`MISS_TTL`] ago.
+    pub fn recently_missed(&self, access_key_id: &str) -> bool {
+        self.misses
+            .lock()
+            .ok()
+            .and_then(|m| m.get(access_key_id).map(|at| at.elapsed() < MISS_TTL))
+            .unwrap_or(false)
+    }
+
+    /// Remembers that the store did not know `access_key_id`. When full, expired entries go
+    /// first; if none has expired the id is not remembered (the lookup bound still holds).
+    pub fn note_miss(&self, access_key_id: &str) {
+        let Ok(mut misses) = self.misses.lock() else {
+            return;
+        };
+        if misses.len() >= MISS_CAPACITY {
+            misses.retain(|_, at| at.elapsed() < MISS_TTL);
+        }
+        if misses.len() < MISS_CAPACITY {
+            misses.insert(access_key_id.to_string(), Instant::now());
+        }
+    }
+
+    /// Unknown ids remembered now (at most [`MISS_CAPACITY`]).
+    pub fn misses_held(&self) -> usize {
+        self.misses.lock().map(|m| m.len()).unwrap_or(0)
     }
 
     pub fn remove(&self, access_key_id: &str) {
         if let Ok(mut map) = self.by_access_key.write() {
             map.remove(access_key_id);
         }
+    }
+
+    /// Forgets `access_key_id` entirely, known or missed: another node changed it, so the next
+    /// request reads it from the store again.
+    pub fn forget(&self, access_key_id: &str) {
+        if let Ok(mut misses) = self.misses.lock() {
+            misses.remove(access_key_id);
+        }
+        self.remove(access_key_id);
     }
 
     /// Drops temporary credentials that expired before `now_ms`.

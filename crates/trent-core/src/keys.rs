@@ -264,10 +264,7 @@ impl Kms {
                 key_spec.as_str()
             )));
         }
-        if matches!(
-            key_spec,
-            KeySpec::Sm2 | KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024
-        ) {
+        if key_spec == KeySpec::Sm2 {
             return Err(KmsError::UnsupportedOperation(format!(
                 "KeySpec {} is not supported by this Trent server yet",
                 key_spec.as_str()

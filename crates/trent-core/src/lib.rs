@@ -24,6 +24,7 @@ mod aliases;
 pub mod background;
 pub mod crypto;
 mod deletion;
+pub mod feed;
 pub mod grants;
 pub mod iam;
 pub mod import;
@@ -63,7 +64,10 @@ pub use authz::{access, explain, simulate};
 pub use cache::{DEFAULT_KEY_CACHE_CAPACITY, LoadedKey};
 pub use caller::{Caller, Identity, Principal};
 pub use clock::{Clock, SystemClock};
-pub use credentials::{Credential, CredentialIdentity, CredentialRegistry, SessionInfo};
+pub use credentials::{
+    Credential, CredentialIdentity, CredentialRegistry, MAX_CONCURRENT_LOOKUPS, MISS_CAPACITY,
+    MISS_TTL, SessionInfo,
+};
 pub use error::{KmsError, KmsResult};
 pub use service::{Kms, NewAccount, ServiceStats, random_access_key_id, random_id, random_secret};
 pub use store::{Store, StoreError};

@@ -41,6 +41,11 @@ pub(crate) fn generate_material(
             let raw = Zeroizing::new(key.expose_bytes().to_vec());
             Ok((raw, Material::Hmac(key)))
         }
+        KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024 => {
+            let dk = trent_crypto::kem::generate(spec)?;
+            let key = AsymmetricKey::from_ml_kem(spec, &dk)?;
+            Ok((dk, Material::Asymmetric(key)))
+        }
         _ => {
             let der = asymmetric::generate_pkcs8(spec)?;
             let key = AsymmetricKey::from_pkcs8(spec, usage, &der)?;
@@ -60,6 +65,10 @@ pub(crate) fn parse_material(spec: KeySpec, usage: KeyUsage, raw: &[u8]) -> KmsR
             HmacKey::from_bytes(spec, raw)
                 .map(Material::Hmac)
                 .ok_or_else(wrong)
+        }
+        // ML-KEM: the FIPS 203 expanded decapsulation key (no PKCS#8 in AWS-LC).
+        KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024 => {
+            Ok(Material::Asymmetric(AsymmetricKey::from_ml_kem(spec, raw)?))
         }
         _ => Ok(Material::Asymmetric(AsymmetricKey::from_pkcs8(
             spec, usage, raw,

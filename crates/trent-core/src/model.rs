@@ -166,3 +166,22 @@ pub struct GrantRow {
     pub body: String,
     pub retired_ms: Option<i64>,
 }
+
+/// One row of the change feed: a write to table `source` another node may hold in a cache
+/// (see `feed.rs`). Written by the store in the same transaction as the write itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Increasing, assigned at write time (a later commit may carry a smaller id).
+    pub id: i64,
+    /// The table written: `keys`, `key_materials`, `aliases`, `grants`, `access_keys`,
+    /// `sessions`, `iam_entities`, `accounts`, `service_settings`.
+    pub source: String,
+    pub account_id: Option<String>,
+    pub region: Option<String>,
+    /// The key concerned (an alias's target).
+    pub key_id: Option<String>,
+    /// The row's own name: alias name, access key id, grant id, IAM entity or setting name.
+    pub name: Option<String>,
+    /// Whether this store handle (this node) made the change: its caches already have it.
+    pub own: bool,
+}

@@ -219,7 +219,8 @@ impl RateQuota {
             | KeySpec::EccNistEdwards25519
             | KeySpec::Sm2 => RateQuota::Ecc,
             KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => RateQuota::MlDsa,
-            // Never reached: Trent refuses ML-KEM keys (UnsupportedOperationException).
+            // Encapsulate/Decapsulate: AWS's quota table of this snapshot names no ML-KEM class;
+            // the other post-quantum asymmetric class (same default rate) stands in for it.
             KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024 => RateQuota::MlDsa,
             // HMAC keys: AWS lists GenerateMac and VerifyMac under the symmetric quota.
             KeySpec::SymmetricDefault

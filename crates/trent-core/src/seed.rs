@@ -604,10 +604,7 @@ impl Kms {
             })?,
             None => KeySpec::SymmetricDefault,
         };
-        if matches!(
-            key_spec,
-            KeySpec::Sm2 | KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024
-        ) {
+        if key_spec == KeySpec::Sm2 {
             return Err(err(
                 e,
                 "key_spec",

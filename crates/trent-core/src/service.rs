@@ -15,7 +15,9 @@ use crate::iam::records::{
     Group, KIND_GROUP, KIND_POLICY, KIND_ROLE, KIND_USER, ManagedPolicy, Role, User,
 };
 use crate::iam::{AccountIam, IamDirectory};
-use crate::model::{AccessKeyRecord, AccountRecord, IamDocument, material_aad, secret_aad};
+use crate::model::{
+    AccessKeyRecord, AccountRecord, IamDocument, SessionRecord, material_aad, secret_aad,
+};
 use crate::store::Store;
 
 /// The KMS domain service. Cheap to share behind an `Arc`; all methods take `&self`.
@@ -34,6 +36,10 @@ pub struct Kms {
     pub(crate) work_totals: crate::background::WorkTotals,
     /// Request-rate windows per account and the quota settings (`quotas.rs`).
     pub(crate) quotas: crate::quotas::Quotas,
+    /// Where this node is in the change feed of a shared store (`feed.rs`).
+    pub(crate) feed: tokio::sync::Mutex<crate::feed::FeedCursor>,
+    /// Set by the feed when another node moved the clock: run the work now due.
+    pub(crate) clock_moved: std::sync::atomic::AtomicBool,
 }
 
 /// Sizes of the in-memory caches and totals of background work, for metrics.
@@ -100,6 +106,8 @@ impl Kms {
     ) -> KmsResult<Self> {
         // An operator-moved clock stays moved across restarts (see `background.rs`).
         clock.set_offset_ms(store.clock_offset_ms().await?);
+        // Read before the state is loaded: a change made meanwhile is then replayed, not lost.
+        let feed_start = store.last_change().await?;
         let grants = Arc::new(crate::grants::GrantCache::default());
         let kms = Self {
             store,
@@ -114,47 +122,107 @@ impl Kms {
             regions: RegionNames::default(),
             work_totals: Default::default(),
             quotas: Default::default(),
+            feed: tokio::sync::Mutex::new(crate::feed::FeedCursor::at(feed_start)),
+            clock_moved: Default::default(),
         };
         for account in kms.store.accounts().await? {
             kms.remember_account(&account.account_id);
         }
         for record in kms.store.access_keys().await? {
-            if record.active {
-                let identity = identity_of_arn(&record.principal_arn);
-                kms.load_credential(
-                    &record.access_key_id,
-                    &record.wrapped_secret,
-                    record.account_id,
-                    identity,
-                    None,
-                )?;
-            }
+            kms.load_access_key(&record)?;
         }
         for session in kms.store.sessions(kms.clock.now_ms()).await? {
-            let Some((identity, principal_id)) =
-                crate::sts::decode_session_identity(&session.identity)
-            else {
-                continue;
-            };
-            let token_sha256: [u8; 32] =
-                session.token_sha256.as_slice().try_into().map_err(|_| {
-                    KmsError::Internal("stored token hash has the wrong length".into())
-                })?;
-            let info = SessionInfo {
-                token_sha256,
-                expires_ms: session.expires_ms,
-                principal_id,
-            };
-            kms.load_credential(
-                &session.access_key_id,
-                &session.wrapped_secret,
-                session.account_id,
-                identity,
-                Some(info),
-            )?;
+            kms.load_session(&session)?;
         }
         kms.load_iam(kms.store.iam_documents().await?)?;
         Ok(kms)
+    }
+
+    /// Loads a stored access key into the registry if it is active; returns it.
+    fn load_access_key(&self, record: &AccessKeyRecord) -> KmsResult<Option<Arc<Credential>>> {
+        if !record.active {
+            return Ok(None);
+        }
+        let identity = identity_of_arn(&record.principal_arn);
+        self.load_credential(
+            &record.access_key_id,
+            &record.wrapped_secret,
+            record.account_id.clone(),
+            identity,
+            None,
+        )
+        .map(Some)
+    }
+
+    /// Loads a stored session into the registry (one whose identity does not decode is
+    /// skipped); returns it.
+    fn load_session(&self, session: &SessionRecord) -> KmsResult<Option<Arc<Credential>>> {
+        let Some((identity, principal_id)) = crate::sts::decode_session_identity(&session.identity)
+        else {
+            return Ok(None);
+        };
+        let token_sha256: [u8; 32] = session
+            .token_sha256
+            .as_slice()
+            .try_into()
+            .map_err(|_| KmsError::Internal("stored token hash has the wrong length".into()))?;
+        let info = SessionInfo {
+            token_sha256,
+            expires_ms: session.expires_ms,
+            principal_id,
+        };
+        self.load_credential(
+            &session.access_key_id,
+            &session.wrapped_secret,
+            session.account_id.clone(),
+            identity,
+            Some(info),
+        )
+        .map(Some)
+    }
+
+    /// The credential `access_key_id` names: from memory, else read through from the store (an
+    /// access key or session made by another node) and cached. An id the store does not know
+    /// is answered `None` without asking again for [`crate::credentials::MISS_TTL`]; at most
+    /// [`crate::credentials::MAX_CONCURRENT_LOOKUPS`] store reads run at once. Store failures
+    /// are errors (the caller answers a retryable internal error, not "unknown key").
+    pub async fn find_credential(&self, access_key_id: &str) -> KmsResult<Option<Arc<Credential>>> {
+        if let Some(c) = self.credentials.lookup(access_key_id) {
+            return Ok(Some(c));
+        }
+        // AWS access key ids are at most 128 characters: a longer one is never stored.
+        let plausible = (1..=128).contains(&access_key_id.len());
+        if !plausible || self.credentials.recently_missed(access_key_id) {
+            return Ok(None);
+        }
+        let _permit = self
+            .credentials
+            .lookups
+            .acquire()
+            .await
+            .map_err(|_| KmsError::Internal("credential lookups closed".into()))?;
+        // Another request may have looked it up while this one waited.
+        if let Some(c) = self.credentials.lookup(access_key_id) {
+            return Ok(Some(c));
+        }
+        if self.credentials.recently_missed(access_key_id) {
+            return Ok(None);
+        }
+        let found = match self.store.access_key(access_key_id).await? {
+            Some(record) => self.load_access_key(&record)?,
+            None => match self
+                .store
+                .session(access_key_id, self.clock.now_ms())
+                .await?
+            {
+                Some(session) => self.load_session(&session)?,
+                None => None,
+            },
+        };
+        if found.is_none() {
+            self.credentials.note_miss(access_key_id);
+        }
+        Ok(found)
     }
 
     fn load_credential(
@@ -164,13 +232,13 @@ impl Kms {
         account_id: String,
         identity: CredentialIdentity,
         session: Option<SessionInfo>,
-    ) -> KmsResult<()> {
+    ) -> KmsResult<Arc<Credential>> {
         let secret = self
             .root
             .unwrap(wrapped_secret, &secret_aad(access_key_id))?;
         let secret = String::from_utf8(secret.to_vec())
             .map_err(|_| KmsError::Internal("stored secret is not UTF-8".into()))?;
-        self.credentials.insert(Credential {
+        let credential = Arc::new(Credential {
             cached_principal: Default::default(),
             access_key_id: access_key_id.to_string(),
             secret_access_key: Zeroizing::new(secret),
@@ -178,7 +246,25 @@ impl Kms {
             identity,
             session,
         });
-        Ok(())
+        self.credentials.insert_shared(credential.clone());
+        Ok(credential)
+    }
+
+    /// Rebuilds `account`'s IAM snapshot from the store (another node changed an entity).
+    pub(crate) async fn reload_iam_account(&self, account: &str) -> KmsResult<()> {
+        let _writes = self.writes.lock().await;
+        let docs: Vec<IamDocument> = self
+            .store
+            .iam_documents()
+            .await?
+            .into_iter()
+            .filter(|d| d.account_id == account)
+            .collect();
+        if docs.is_empty() {
+            self.iam.replace(account, AccountIam::default());
+            return Ok(());
+        }
+        self.load_iam(docs)
     }
 
     fn load_iam(&self, docs: Vec<IamDocument>) -> KmsResult<()> {

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use crate::model::GrantRow;
 use crate::model::{
-    AccessKeyRecord, AccountRecord, AliasRecord, IamDocument, ImportParams, KeyRecord,
+    AccessKeyRecord, AccountRecord, AliasRecord, Change, IamDocument, ImportParams, KeyRecord,
     RotationRecord, SessionRecord, StoredMaterial,
 };
 
@@ -48,6 +48,9 @@ pub trait Store: Send + Sync + 'static {
     /// Insert or leave unchanged.
     async fn put_account(&self, account: &AccountRecord) -> StoreResult<()>;
     async fn access_keys(&self) -> StoreResult<Vec<AccessKeyRecord>>;
+    /// One access key by id, active or not (the credential registry's read-through on a miss:
+    /// a key made by another node).
+    async fn access_key(&self, access_key_id: &str) -> StoreResult<Option<AccessKeyRecord>>;
     /// Insert or replace.
     async fn put_access_key(&self, key: &AccessKeyRecord) -> StoreResult<()>;
 
@@ -94,6 +97,9 @@ pub trait Store: Send + Sync + 'static {
     /// Temporary credentials not yet expired at `now_ms`.
     async fn sessions(&self, now_ms: i64) -> StoreResult<Vec<SessionRecord>>;
     async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()>;
+    /// One session by its access key id, if it has not expired at `now_ms` (read-through).
+    async fn session(&self, access_key_id: &str, now_ms: i64)
+    -> StoreResult<Option<SessionRecord>>;
     /// Removes sessions that expired before `now_ms`.
     async fn delete_expired_sessions(&self, now_ms: i64) -> StoreResult<()>;
 
@@ -136,4 +142,39 @@ pub trait Store: Send + Sync + 'static {
     /// The operator-set offset of the service clock (0 unless moved for testing).
     async fn clock_offset_ms(&self) -> StoreResult<i64>;
     async fn set_clock_offset_ms(&self, offset_ms: i64) -> StoreResult<()>;
+
+    // The change feed (`feed.rs`): what other nodes on a shared database wrote. A store only
+    // one process uses (SQLite, MemoryStore) has none and keeps these defaults.
+
+    /// Whether other processes may write this store (then every node replays the feed).
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Waits until another node may have written (PostgreSQL: a `NOTIFY` from the feed's
+    /// trigger) or `at_most` has passed, whichever comes first.
+    async fn wait_for_changes(&self, at_most: std::time::Duration) {
+        tokio::time::sleep(at_most).await;
+    }
+    /// The newest change id (0 if none): where a starting node begins replaying.
+    async fn last_change(&self) -> StoreResult<i64> {
+        Ok(0)
+    }
+    /// Changes with an id above `after`, in id order, at most `limit`.
+    async fn changes_after(&self, after: i64, limit: usize) -> StoreResult<Vec<Change>> {
+        let _ = (after, limit);
+        Ok(Vec::new())
+    }
+    /// Claims the lifecycle step of `key_id` due at `due_ms` for this node: `true` for exactly
+    /// one of several nodes asking at once, for the holder asking again (its step failed and
+    /// is retried), and for another node once the claim's lease of a minute ran out (its holder
+    /// died mid-step). A store one process uses always says yes.
+    async fn claim_step(&self, key_id: &str, due_ms: i64) -> StoreResult<bool> {
+        let _ = (key_id, due_ms);
+        Ok(true)
+    }
+    /// Forgets changes older than `before_ms` (every node has long replayed them).
+    async fn prune_changes(&self, before_ms: i64) -> StoreResult<()> {
+        let _ = before_ms;
+        Ok(())
+    }
 }

@@ -504,6 +504,18 @@ pub async fn identity_suite(store: Arc<dyn Store>) {
     );
     let ids = |v: Vec<AccessKeyRecord>| sorted(v.into_iter().map(|k| k.access_key_id).collect());
     assert_eq!(ids(store.access_keys().await.unwrap()), ["AKIAB", "AKIAC"]);
+    // The point lookup (read-through): the stored row, inactive ones included; none once deleted.
+    assert_eq!(
+        store.access_key("AKIAB").await.unwrap().as_ref(),
+        Some(b),
+        "access_key returns the whole row, inactive keys too"
+    );
+    assert_eq!(
+        store.access_key("AKIAC").await.unwrap(),
+        Some(access_key("AKIAC"))
+    );
+    assert_eq!(store.access_key("AKIAA").await.unwrap(), None, "deleted");
+    assert_eq!(store.access_key("AKIAZ").await.unwrap(), None, "never made");
 
     let doc = |kind: &str, name: &str, body: &str| IamDocument {
         account_id: ACCOUNT.into(),
@@ -588,7 +600,23 @@ pub async fn identity_suite(store: Arc<dyn Store>) {
         ["s1", "s3", "s4"],
         "a session expiring at now is expired"
     );
+    assert_eq!(
+        store.session("s2", 0).await.unwrap(),
+        Some(session("s2", 100)),
+        "session returns the whole row"
+    );
+    assert_eq!(
+        store.session("s2", 100).await.unwrap(),
+        None,
+        "a session expiring at now is not returned"
+    );
+    assert_eq!(
+        store.session("s4", 199).await.unwrap(),
+        Some(session("s4", 200))
+    );
+    assert_eq!(store.session("nope", 0).await.unwrap(), None);
     store.delete_expired_sessions(200).await.unwrap();
+    assert_eq!(store.session("s2", 0).await.unwrap(), None, "deleted");
     assert_eq!(ids(store.sessions(0).await.unwrap()), ["s1", "s3"]);
     store.delete_expired_sessions(200).await.unwrap();
     assert_eq!(ids(store.sessions(0).await.unwrap()), ["s1", "s3"]);
@@ -1173,4 +1201,122 @@ pub async fn concurrency_suite(store: Arc<dyn Store>) {
             .is_empty(),
         "no alias is left pointing at a deleted key"
     );
+}
+
+/// The change feed and step claims (`feed.rs`, `background.rs`). `other` is a second handle on
+/// the same database (another node) for a store that is [`Store::shared`]; a store one process
+/// uses has no feed and grants every claim.
+pub async fn feed_suite(store: Arc<dyn Store>, other: Option<Arc<dyn Store>>) {
+    let Some(other) = other.filter(|_| store.shared()) else {
+        assert!(
+            !store.shared(),
+            "a shared store's feed needs a second handle to check"
+        );
+        with_account(&*store).await;
+        store
+            .insert_key(&key("k", ACCOUNT), &material("k"))
+            .await
+            .unwrap();
+        assert_eq!(store.last_change().await.unwrap(), 0);
+        assert!(store.changes_after(0, 100).await.unwrap().is_empty());
+        assert!(store.claim_step("k", 5).await.unwrap());
+        assert!(store.claim_step("k", 5).await.unwrap());
+        return;
+    };
+    let start = store.last_change().await.unwrap();
+    with_account(&*store).await;
+    store
+        .insert_key(&key("k", ACCOUNT), &material("k"))
+        .await
+        .unwrap();
+    let mut changed = key("k", ACCOUNT);
+    changed.description = "changed".into();
+    other.update_key(&changed).await.unwrap();
+
+    // Every written row is in the feed, in id order, each marked own by the handle that wrote it.
+    let mine = store.changes_after(start, 100).await.unwrap();
+    let theirs = other.changes_after(start, 100).await.unwrap();
+    assert_eq!(mine.len(), theirs.len());
+    assert!(mine.windows(2).all(|w| w[0].id < w[1].id));
+    let of = |changes: &[crate::model::Change], source: &str, own: bool| {
+        changes
+            .iter()
+            .filter(|c| c.source == source && c.own == own)
+            .map(|c| (c.account_id.clone(), c.key_id.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of(&mine, "accounts", true), [(Some(ACCOUNT.into()), None)]);
+    assert_eq!(
+        of(&mine, "key_materials", true),
+        [(None, Some("k".to_string()))]
+    );
+    let k = (Some(ACCOUNT.to_string()), Some("k".to_string()));
+    assert_eq!(
+        of(&mine, "keys", true),
+        vec![k.clone()],
+        "the insert, by this handle"
+    );
+    assert_eq!(
+        of(&mine, "keys", false),
+        [k.clone(), k.clone()],
+        "the update, by the other handle: the old row and the new"
+    );
+    assert_eq!(of(&theirs, "keys", true).len(), 2);
+    let last = store.last_change().await.unwrap();
+    assert_eq!(Some(last), mine.last().map(|c| c.id));
+    assert!(store.changes_after(last, 100).await.unwrap().is_empty());
+    assert_eq!(
+        store.changes_after(start, 2).await.unwrap().len(),
+        2,
+        "limit"
+    );
+    store.prune_changes(0).await.unwrap();
+    assert_eq!(
+        store.changes_after(start, 100).await.unwrap().len(),
+        mine.len()
+    );
+    store.prune_changes(i64::MAX).await.unwrap();
+    assert!(store.changes_after(start, 100).await.unwrap().is_empty());
+
+    // Of nodes claiming one step at once, exactly one gets it; its holder may claim it again.
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let s = if i % 2 == 0 {
+                store.clone()
+            } else {
+                other.clone()
+            };
+            tokio::spawn(async move { (i % 2, s.claim_step("k", 100).await.unwrap()) })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for r in racers {
+        let (handle, won) = r.await.unwrap();
+        if won {
+            winners.push(handle);
+        }
+    }
+    assert!(!winners.is_empty(), "someone claims the step");
+    assert!(
+        winners.iter().all(|w| *w == winners[0]),
+        "only one node (handle) wins: {winners:?}"
+    );
+    let (holder, rival) = if winners[0] == 0 {
+        (&store, &other)
+    } else {
+        (&other, &store)
+    };
+    assert!(
+        holder.claim_step("k", 100).await.unwrap(),
+        "the holder retries"
+    );
+    assert!(
+        !rival.claim_step("k", 100).await.unwrap(),
+        "within the lease"
+    );
+    assert!(
+        rival.claim_step("k", 200).await.unwrap(),
+        "the next due date is a new step"
+    );
+    assert!(!holder.claim_step("k", 200).await.unwrap());
 }

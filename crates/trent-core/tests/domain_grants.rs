@@ -445,3 +445,102 @@ async fn a_grant_token_works_on_a_node_that_has_not_seen_the_grant() {
         Some(denied("alice", "kms:Encrypt", &arn))
     );
 }
+
+/// An ML-KEM key: a grant for Encapsulate allows only Encapsulate; Decapsulate (a secret out of
+/// the private key) needs its own grant. The key's stored material, parsed again by a restarted
+/// `Kms`, decapsulates what the first one encapsulated.
+#[tokio::test]
+async fn ml_kem_grants_separate_encapsulate_from_decapsulate() {
+    use trent_core::crypto::{DecapsulateInput, EncapsulateInput};
+    let env = env().await;
+    let alice = user(&env, "alice").await;
+    let key = env
+        .kms
+        .create_key(
+            &env.root,
+            trent_core::keys::CreateKeyInput {
+                key_spec: Some("ML_KEM_768".into()),
+                key_usage: Some("ENCAPSULATE_DECAPSULATE".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let arn = key.arn();
+    let encapsulate = |caller: Caller| {
+        let kms = &env.kms;
+        let key_id = key.key_id.clone();
+        async move {
+            kms.encapsulate(
+                &caller,
+                EncapsulateInput {
+                    key_id: Some(key_id),
+                    encapsulation_algorithm: Some("ML_KEM".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+        }
+    };
+    let decapsulate_input = |ciphertext: &[u8], tokens: Vec<String>| DecapsulateInput {
+        key_id: Some(key.key_id.clone()),
+        shared_secret_ciphertext_blob: Some(ciphertext.to_vec()),
+        encapsulation_algorithm: Some("ML_KEM".into()),
+        grant_tokens: tokens,
+        ..Default::default()
+    };
+    assert_eq!(
+        encapsulate(alice.caller(&env.kms)).await.err(),
+        Some(denied("alice", "kms:Encapsulate", &arn))
+    );
+    grant(
+        &env,
+        &key.key_id,
+        &user_arn("alice"),
+        &["Encapsulate"],
+        None,
+        None,
+    )
+    .await;
+    let out = encapsulate(alice.caller(&env.kms))
+        .await
+        .expect("the grant allows Encapsulate");
+    let ciphertext = out.shared_secret_ciphertext_blob.clone();
+    assert_eq!(ciphertext.len(), 1088);
+    assert_eq!(
+        env.kms
+            .decapsulate(
+                &alice.caller(&env.kms),
+                decapsulate_input(&ciphertext, Vec::new())
+            )
+            .await
+            .err(),
+        Some(denied("alice", "kms:Decapsulate", &arn))
+    );
+    let (_, token) = grant(
+        &env,
+        &key.key_id,
+        &user_arn("alice"),
+        &["Decapsulate"],
+        None,
+        None,
+    )
+    .await;
+    let back = env
+        .kms
+        .decapsulate(
+            &alice.caller(&env.kms),
+            decapsulate_input(&ciphertext, vec![token]),
+        )
+        .await
+        .expect("the grant allows Decapsulate");
+    assert_eq!(back.shared_secret.as_slice(), out.shared_secret.as_slice());
+
+    // A restarted process parses the stored material and gets the same secret.
+    let restarted = open(&env.store, &env.clock).await;
+    let again = restarted
+        .decapsulate(&env.root, decapsulate_input(&ciphertext, Vec::new()))
+        .await
+        .unwrap();
+    assert_eq!(again.shared_secret.as_slice(), out.shared_secret.as_slice());
+}

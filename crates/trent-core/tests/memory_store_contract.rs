@@ -19,8 +19,8 @@ use trent_core::model::{
 };
 use trent_core::store::{Page, Store, StoreError};
 use trent_core::store_contract::{
-    concurrency_suite, constraints_suite, grants_suite, identity_suite, key, lifecycle_suite,
-    material, suite,
+    concurrency_suite, constraints_suite, feed_suite, grants_suite, identity_suite, key,
+    lifecycle_suite, material, suite,
 };
 use trent_crypto::MaterialId;
 use trent_crypto::import::{WrappingAlgorithm, WrappingKeySpec};
@@ -42,6 +42,7 @@ async fn memory_store_passes_the_lifecycle_conformance_suite() {
 async fn memory_store_passes_the_identity_grants_and_constraints_suites() {
     identity_suite(Arc::new(MemoryStore::new())).await;
     grants_suite(Arc::new(MemoryStore::new())).await;
+    feed_suite(Arc::new(MemoryStore::new()), None).await;
     constraints_suite(Arc::new(MemoryStore::new())).await;
 }
 

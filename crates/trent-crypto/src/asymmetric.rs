@@ -1,4 +1,5 @@
-//! Asymmetric key material: RSA, ECDSA/ECDH (NIST curves, secp256k1), Ed25519 and ML-DSA.
+//! Asymmetric key material: RSA, ECDSA/ECDH (NIST curves, secp256k1), Ed25519, ML-DSA, and
+//! ML-KEM (whose stored form is not PKCS#8: see [`crate::kem`]).
 //!
 //! Material is generated and stored as PKCS#8 DER (wrapped under the root key by the caller) and
 //! parsed once into an [`AsymmetricKey`], which holds the ready-to-use AWS-LC key object for the
@@ -25,6 +26,7 @@ use aws_lc_rs::signature::{
 };
 use zeroize::Zeroizing;
 
+use crate::kem::MlKemKey;
 use crate::prehash::{self, Ed25519Ph, MuSigner};
 use crate::spec::{EncryptionAlgorithm, KeySpec, KeyUsage, MessageType, SigningAlgorithm};
 
@@ -58,6 +60,7 @@ enum Inner {
     Ed25519(Ed25519KeyPair, Box<Ed25519Ph>),
     /// The MuSigner is absent only for PKCS#8 not in AWS-LC's seed-only form.
     MlDsa(PqdsaKeyPair, Option<MuSigner>),
+    MlKem(Box<MlKemKey>),
 }
 
 /// A parsed private key for one usage, with its DER SubjectPublicKeyInfo.
@@ -288,6 +291,7 @@ impl AsymmetricKey {
             )?,
             Inner::Ed25519(k, _) => spki(k.public_key())?,
             Inner::MlDsa(k, _) => spki(k.public_key())?,
+            Inner::MlKem(k) => k.public_key_der().to_vec(),
         };
         Ok(Self {
             spec,
@@ -296,8 +300,35 @@ impl AsymmetricKey {
         })
     }
 
+    /// An ENCAPSULATE_DECAPSULATE key of an ML-KEM `spec` from its stored (expanded FIPS 203)
+    /// decapsulation key.
+    pub fn from_ml_kem(spec: KeySpec, dk: &[u8]) -> Result<Self, AsymmetricError> {
+        let key = MlKemKey::from_decapsulation_key(spec, dk)?;
+        Ok(Self {
+            spec,
+            public_der: key.public_key_der().to_vec(),
+            inner: Inner::MlKem(Box::new(key)),
+        })
+    }
+
     pub fn spec(&self) -> KeySpec {
         self.spec
+    }
+
+    /// ML-KEM Encapsulate: `(ciphertext, shared secret)`.
+    pub fn encapsulate(&self) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), AsymmetricError> {
+        let Inner::MlKem(k) = &self.inner else {
+            return Err(AsymmetricError::WrongAlgorithm);
+        };
+        k.encapsulate()
+    }
+
+    /// ML-KEM Decapsulate; a ciphertext of the wrong length is [`AsymmetricError::Decrypt`].
+    pub fn decapsulate(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, AsymmetricError> {
+        let Inner::MlKem(k) = &self.inner else {
+            return Err(AsymmetricError::WrongAlgorithm);
+        };
+        k.decapsulate(ciphertext)
     }
 
     /// The public key as DER SubjectPublicKeyInfo (what GetPublicKey returns).

@@ -5,6 +5,7 @@
 //! - [`spec`]: the closed AWS enums (key specs, key usages, algorithms) and their wire names;
 //! - [`material`]: symmetric key material, zeroized on drop and never `Debug`-printable;
 //! - [`asymmetric`], [`hmac_key`]: RSA/EC/Ed25519/ML-DSA and HMAC key material and their operations;
+//! - [`kem`]: ML-KEM key material (Encapsulate, Decapsulate), held inside an [`AsymmetricKey`];
 //! - [`root`]: the root key that wraps every piece of key material at rest;
 //! - [`blob`]: the self-describing ciphertext blob returned by Encrypt and friends;
 //! - [`context`]: the canonical encoding of an encryption context, bound as AAD.
@@ -18,6 +19,7 @@ pub mod context;
 pub mod hash;
 pub mod hmac_key;
 pub mod import;
+pub mod kem;
 pub mod material;
 mod prehash;
 pub mod random;

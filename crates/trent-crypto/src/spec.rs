@@ -148,6 +148,11 @@ wire_enum!(
 );
 
 wire_enum!(
+    /// `EncapsulationAlgorithmSpec` (Encapsulate, Decapsulate).
+    EncapsulationAlgorithm { MlKem = "ML_KEM" }
+);
+
+wire_enum!(
     /// `DataKeyPairSpec`: the kind of key pair GenerateDataKeyPair returns.
     DataKeyPairSpec {
         Rsa2048 = "RSA_2048", Rsa3072 = "RSA_3072", Rsa4096 = "RSA_4096",
@@ -287,6 +292,16 @@ impl KeySpec {
         }
     }
 
+    /// The key encapsulation algorithms of an ENCAPSULATE_DECAPSULATE key of this spec.
+    pub fn encapsulation_algorithms(self) -> &'static [EncapsulationAlgorithm] {
+        match self {
+            KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024 => {
+                &[EncapsulationAlgorithm::MlKem]
+            }
+            _ => &[],
+        }
+    }
+
     /// The raw key lengths in bytes AWS accepts for imported material of an HMAC spec (from the
     /// spec's bit count up to the hash's block size), `None` for other specs. Generated keys
     /// have [`Self::hmac_key_len`] bytes, the lower bound.
@@ -319,6 +334,7 @@ pub struct AlgorithmLists {
     pub signing: &'static [SigningAlgorithm],
     pub mac: &'static [MacAlgorithm],
     pub key_agreement: &'static [KeyAgreementAlgorithm],
+    pub encapsulation: &'static [EncapsulationAlgorithm],
 }
 
 impl AlgorithmLists {
@@ -342,6 +358,11 @@ impl AlgorithmLists {
             },
             key_agreement: if pick(KeyUsage::KeyAgreement) {
                 spec.key_agreement_algorithms()
+            } else {
+                &[]
+            },
+            encapsulation: if pick(KeyUsage::EncapsulateDecapsulate) {
+                spec.encapsulation_algorithms()
             } else {
                 &[]
             },

@@ -47,6 +47,8 @@ pub enum AuthFailure {
     Signature(SigV4Error),
     UnknownAccessKey,
     ExpiredToken,
+    /// The credential is not in memory and the store could not be asked (retryable).
+    StoreUnavailable,
 }
 
 impl AuthFailure {
@@ -56,6 +58,15 @@ impl AuthFailure {
             AuthFailure::Signature(e) => e.aws_code(),
             AuthFailure::UnknownAccessKey => "UnrecognizedClientException",
             AuthFailure::ExpiredToken => "ExpiredTokenException",
+            AuthFailure::StoreUnavailable => "KMSInternalException",
+        }
+    }
+
+    /// The awsJson (KMS) status: 400 except for the retryable internal error.
+    pub fn json_status(&self) -> http::StatusCode {
+        match self {
+            AuthFailure::StoreUnavailable => http::StatusCode::INTERNAL_SERVER_ERROR,
+            _ => http::StatusCode::BAD_REQUEST,
         }
     }
 
@@ -72,6 +83,7 @@ impl AuthFailure {
             },
             AuthFailure::UnknownAccessKey => (S::FORBIDDEN, "InvalidClientTokenId"),
             AuthFailure::ExpiredToken => (S::BAD_REQUEST, "ExpiredToken"),
+            AuthFailure::StoreUnavailable => (S::INTERNAL_SERVER_ERROR, "InternalFailure"),
         }
     }
 
@@ -83,6 +95,9 @@ impl AuthFailure {
             }
             AuthFailure::ExpiredToken => {
                 "The security token included in the request is expired".into()
+            }
+            AuthFailure::StoreUnavailable => {
+                "The service could not check the credential; retry the request.".into()
             }
         }
     }
@@ -98,8 +113,10 @@ pub struct SignedHeaders<'a> {
 /// What can be checked before the body arrives: a well-formed signature from a known access key,
 /// inside its replay window, with every operation-selecting header signed. A request failing
 /// here would fail [`authenticate`] with the same error; refusing it now means an
-/// unauthenticated client never gets the server to buffer its body.
-pub fn check_headers<'a>(
+/// unauthenticated client never gets the server to buffer its body. An access key not in
+/// memory is looked up in the store (read-through, `Kms::find_credential`) — the only await,
+/// taken only on a miss.
+pub async fn check_headers<'a>(
     app: &AppState,
     method: &'a Method,
     uri: &'a Uri,
@@ -119,11 +136,17 @@ pub fn check_headers<'a>(
             expected: "kms".into(),
         }));
     }
-    let credential = app
-        .kms
-        .credentials
-        .lookup(&parsed.access_key_id)
-        .ok_or(AuthFailure::UnknownAccessKey)?;
+    let credential = match app.kms.credentials.lookup(&parsed.access_key_id) {
+        Some(c) => c,
+        None => match app.kms.find_credential(&parsed.access_key_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Err(AuthFailure::UnknownAccessKey),
+            Err(e) => {
+                tracing::warn!(error = %e, "credential read-through failed");
+                return Err(AuthFailure::StoreUnavailable);
+            }
+        },
+    };
     trent_sigv4::check_before_body(&parts, &parsed, unix_now()).map_err(AuthFailure::Signature)?;
     Ok(SignedHeaders { parsed, credential })
 }

@@ -154,7 +154,7 @@ async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response 
             ),
         }
     } else {
-        match auth::check_headers(&app, &parts.method, &parts.uri, &parts.headers) {
+        match auth::check_headers(&app, &parts.method, &parts.uri, &parts.headers).await {
             Err(failure) => (
                 close_after(auth_failure_response(&failure, is_query, request_id)),
                 None,
@@ -240,7 +240,7 @@ fn auth_failure_response(failure: &AuthFailure, is_query: bool, request_id: &str
         )
     } else {
         kms::error_response(
-            http::StatusCode::BAD_REQUEST,
+            failure.json_status(),
             failure.json_code(),
             &failure.message(),
         )

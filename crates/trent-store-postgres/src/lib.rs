@@ -23,6 +23,7 @@ mod rows;
 pub mod test_cluster;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -30,8 +31,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 use trent_core::model::{
-    AccessKeyRecord, AccountRecord, AliasRecord, GrantRow, IamDocument, ImportParams, KeyRecord,
-    RotationRecord, SessionRecord, StoredMaterial,
+    AccessKeyRecord, AccountRecord, AliasRecord, Change, GrantRow, IamDocument, ImportParams,
+    KeyRecord, RotationRecord, SessionRecord, StoredMaterial,
 };
 use trent_core::store::{Page, Store, StoreError, StoreResult};
 use trent_crypto::spec::WireEnum;
@@ -50,6 +51,50 @@ const POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct PostgresStore {
     pool: Pool,
+    /// This handle's `application_name` on every connection: the change feed's rows carry it,
+    /// so a node knows its own changes (its caches already have them).
+    origin: String,
+    /// Woken by a `trent_changes` notification (`LISTEN` on a connection of its own).
+    changed: Arc<tokio::sync::Notify>,
+    listener: tokio::task::AbortHandle,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+/// Keeps one connection listening on `trent_changes` and wakes `changed` on each notification
+/// (and after each reconnect, since notifications sent while disconnected are lost: the feed
+/// then polls at once). Reconnects every second while the server is unreachable.
+async fn listen(config: tokio_postgres::Config, changed: Arc<tokio::sync::Notify>) {
+    use tokio_postgres::AsyncMessage;
+    loop {
+        if let Ok((client, mut connection)) = config.connect(NoTls).await {
+            let notified = changed.clone();
+            let drive = async move {
+                while let Some(Ok(message)) =
+                    std::future::poll_fn(|cx| connection.poll_message(cx)).await
+                {
+                    if let AsyncMessage::Notification(_) = message {
+                        notified.notify_one();
+                    }
+                }
+            };
+            tokio::pin!(drive);
+            let listening = tokio::select! {
+                r = client.batch_execute("LISTEN trent_changes") => r.is_ok(),
+                () = &mut drive => false,
+            };
+            if listening {
+                changed.notify_one();
+                drive.await;
+            }
+            drop(client);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 impl PostgresStore {
@@ -61,6 +106,10 @@ impl PostgresStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(POOL_TIMEOUT);
         }
+        let origin = trent_core::random_id("trent-", 16)
+            .map_err(|e| StoreError::Backend(format!("no node id: {e}")))?;
+        config.application_name(&origin);
+        let listen_config = config.clone();
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -75,7 +124,14 @@ impl PostgresStore {
             .create_timeout(Some(POOL_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Backend(format!("cannot build the connection pool: {e}")))?;
-        let store = Self { pool };
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let listener = tokio::spawn(listen(listen_config, changed.clone())).abort_handle();
+        let store = Self {
+            pool,
+            origin,
+            changed,
+            listener,
+        };
         let mut client = store.client().await?;
         migrations::migrate(&mut client).await?;
         drop(client);
@@ -242,6 +298,12 @@ impl Store for PostgresStore {
     async fn access_keys(&self) -> StoreResult<Vec<AccessKeyRecord>> {
         let sql = format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys ORDER BY access_key_id");
         all(self.query(&sql, &[]).await?, rows::access_key)
+    }
+
+    async fn access_key(&self, access_key_id: &str) -> StoreResult<Option<AccessKeyRecord>> {
+        let sql = format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE access_key_id = $1");
+        let rows = self.query(&sql, &[&access_key_id]).await?;
+        rows.first().map(rows::access_key).transpose()
     }
 
     async fn put_access_key(&self, k: &AccessKeyRecord) -> StoreResult<()> {
@@ -463,6 +525,18 @@ impl Store for PostgresStore {
              ORDER BY expires_ms, access_key_id"
         );
         all(self.query(&sql, &[&now_ms]).await?, rows::session)
+    }
+
+    async fn session(
+        &self,
+        access_key_id: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<SessionRecord>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE access_key_id = $1 AND expires_ms > $2"
+        );
+        let rows = self.query(&sql, &[&access_key_id, &now_ms]).await?;
+        rows.first().map(rows::session).transpose()
     }
 
     async fn insert_session(&self, s: &SessionRecord) -> StoreResult<()> {
@@ -699,6 +773,72 @@ impl Store for PostgresStore {
             Some(r) => r.try_get(0).map_err(db),
             None => Ok(0),
         }
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn wait_for_changes(&self, at_most: Duration) {
+        let _ = tokio::time::timeout(at_most, self.changed.notified()).await;
+    }
+
+    async fn last_change(&self) -> StoreResult<i64> {
+        let rows = self
+            .query("SELECT COALESCE(MAX(id), 0) FROM changes", &[])
+            .await?;
+        match rows.first() {
+            Some(r) => r.try_get(0).map_err(db),
+            None => Ok(0),
+        }
+    }
+
+    async fn changes_after(&self, after: i64, limit: usize) -> StoreResult<Vec<Change>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .query(
+                "SELECT id, source, account_id, region, key_id, name, origin FROM changes \
+                 WHERE id > $1 ORDER BY id LIMIT $2",
+                &[&after, &limit],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let origin: Option<String> = r.try_get(6).map_err(db)?;
+                Ok(Change {
+                    id: r.try_get(0).map_err(db)?,
+                    source: r.try_get(1).map_err(db)?,
+                    account_id: r.try_get(2).map_err(db)?,
+                    region: r.try_get(3).map_err(db)?,
+                    key_id: r.try_get(4).map_err(db)?,
+                    name: r.try_get(5).map_err(db)?,
+                    own: origin.as_deref() == Some(self.origin.as_str()),
+                })
+            })
+            .collect()
+    }
+
+    async fn claim_step(&self, key_id: &str, due_ms: i64) -> StoreResult<bool> {
+        // One row per key: a claim of another due date, or one past its lease, is taken over;
+        // of racing inserts one wins and the others see its row and change nothing.
+        let changed = self
+            .execute(
+                "INSERT INTO step_claims (key_id, due_ms, node, claimed_at) \
+                 VALUES ($1, $2, $3, clock_timestamp()) \
+                 ON CONFLICT (key_id) DO UPDATE SET due_ms = EXCLUDED.due_ms, \
+                 node = EXCLUDED.node, claimed_at = EXCLUDED.claimed_at \
+                 WHERE step_claims.due_ms <> EXCLUDED.due_ms OR step_claims.node = EXCLUDED.node \
+                 OR step_claims.claimed_at < clock_timestamp() - interval '1 minute'",
+                &[&key_id, &due_ms, &self.origin],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn prune_changes(&self, before_ms: i64) -> StoreResult<()> {
+        self.execute("DELETE FROM changes WHERE at_ms < $1", &[&before_ms])
+            .await?;
+        Ok(())
     }
 
     async fn set_clock_offset_ms(&self, offset_ms: i64) -> StoreResult<()> {

@@ -127,6 +127,68 @@ const MIGRATIONS: &[&str] = &[
         value BIGINT NOT NULL
     );
     "#,
+    // 5: the change feed, and the claims of lifecycle steps (one node per step). A trigger on every table a node caches appends one row per changed
+    // row (two for an update: the old row and the new), in the writing transaction, tagged with
+    // the writer's `application_name` (its node), and notifies `trent_changes`.
+    r#"
+    CREATE TABLE changes (
+        id BIGSERIAL PRIMARY KEY,
+        source TEXT COLLATE "C" NOT NULL,
+        account_id TEXT COLLATE "C",
+        region TEXT COLLATE "C",
+        key_id TEXT COLLATE "C",
+        name TEXT COLLATE "C",
+        origin TEXT COLLATE "C",
+        at_ms BIGINT NOT NULL
+    );
+    CREATE FUNCTION trent_record_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        r jsonb;
+        items jsonb[] := ARRAY[]::jsonb[];
+    BEGIN
+        IF TG_OP <> 'INSERT' THEN items := items || to_jsonb(OLD); END IF;
+        IF TG_OP <> 'DELETE' THEN items := items || to_jsonb(NEW); END IF;
+        FOREACH r IN ARRAY items LOOP
+            INSERT INTO changes (source, account_id, region, key_id, name, origin, at_ms)
+            VALUES (
+                TG_TABLE_NAME,
+                r->>'account_id',
+                r->>'region',
+                COALESCE(r->>'key_id', r->>'target_key_id'),
+                COALESCE(r->>'alias_name', r->>'access_key_id', r->>'grant_id', r->>'name'),
+                current_setting('application_name', true),
+                (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT
+            );
+        END LOOP;
+        PERFORM pg_notify('trent_changes', '');
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER keys_changes AFTER INSERT OR UPDATE OR DELETE ON keys
+        FOR EACH ROW EXECUTE FUNCTION trent_record_change();
+    CREATE TRIGGER key_materials_changes AFTER INSERT OR UPDATE OR DELETE ON key_materials
+        FOR EACH ROW EXECUTE FUNCTION trent_record_change();
+    CREATE TRIGGER aliases_changes AFTER INSERT OR UPDATE OR DELETE ON aliases
+        FOR EACH ROW EXECUTE FUNCTION trent_record_change();
+    CREATE TRIGGER grants_changes AFTER INSERT OR UPDATE OR DELETE ON grants
+        FOR EACH ROW EXECUTE FUNCTION trent_record_change();
+    CREATE TRIGGER access_keys_changes AFTER INSERT OR UPDATE OR DELETE ON access_keys
+        FOR EACH ROW EXECUTE FUNCTION trent_record_change();
+    CREATE TRIGGER sessions_changes AFTER INSERT OR UPDATE OR DELETE ON sessions
+        FOR EACH ROW EXECUTE FUNCTION trent_record_change();
+    CREATE TRIGGER iam_entities_changes AFTER INSERT OR UPDATE OR DELETE ON iam_entities
+        FOR EACH ROW EXECUTE FUNCTION trent_record_change();
+    CREATE TRIGGER accounts_changes AFTER INSERT OR UPDATE OR DELETE ON accounts
+        FOR EACH ROW EXECUTE FUNCTION trent_record_change();
+    CREATE TRIGGER service_settings_changes AFTER INSERT OR UPDATE OR DELETE ON service_settings
+        FOR EACH ROW EXECUTE FUNCTION trent_record_change();
+    CREATE TABLE step_claims (
+        key_id TEXT COLLATE "C" PRIMARY KEY,
+        due_ms BIGINT NOT NULL,
+        node TEXT COLLATE "C" NOT NULL,
+        claimed_at TIMESTAMPTZ NOT NULL
+    );
+    "#,
 ];
 
 /// The advisory lock key migrations hold (any constant unique to Trent: "trent" in ASCII).

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use trent_core::model::AccountRecord;
 use trent_core::store::{Store, StoreError};
 use trent_core::store_contract::{
-    concurrency_suite, constraints_suite, grants_suite, identity_suite, key, lifecycle_suite,
-    material, suite,
+    concurrency_suite, constraints_suite, feed_suite, grants_suite, identity_suite, key,
+    lifecycle_suite, material, suite,
 };
 use trent_store_postgres::PostgresStore;
 use trent_store_postgres::test_cluster::TestCluster;
@@ -38,6 +38,10 @@ async fn postgres_passes_the_store_contract() {
     grants_suite(fresh(&cluster).await).await;
     constraints_suite(fresh(&cluster).await).await;
     concurrency_suite(fresh(&cluster).await).await;
+    let url = cluster.fresh_database().await.unwrap();
+    let node_a: Arc<dyn Store> = Arc::new(PostgresStore::connect(&url).await.unwrap());
+    let node_b: Arc<dyn Store> = Arc::new(PostgresStore::connect(&url).await.unwrap());
+    feed_suite(node_a, Some(node_b)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -128,6 +128,30 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn access_key(&self, access_key_id: &str) -> StoreResult<Option<AccessKeyRecord>> {
+        let id = access_key_id.to_string();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT access_key_id, account_id, principal_arn, wrapped_secret, active, created_ms
+                 FROM access_keys WHERE access_key_id = ?1",
+                [id],
+                |r| {
+                    Ok(AccessKeyRecord {
+                        access_key_id: r.get(0)?,
+                        account_id: r.get(1)?,
+                        principal_arn: r.get(2)?,
+                        wrapped_secret: r.get(3)?,
+                        active: r.get(4)?,
+                        created_ms: r.get(5)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
     async fn put_access_key(&self, k: &AccessKeyRecord) -> StoreResult<()> {
         let k = k.clone();
         self.with(move |c| {
@@ -425,6 +449,35 @@ impl Store for SqliteStore {
             } else {
                 Ok(())
             }
+        })
+        .await
+    }
+
+    async fn session(
+        &self,
+        access_key_id: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<SessionRecord>> {
+        let id = access_key_id.to_string();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT access_key_id, account_id, identity, wrapped_secret, token_sha256, expires_ms, created_ms
+                 FROM sessions WHERE access_key_id = ?1 AND expires_ms > ?2",
+                params![id, now_ms],
+                |r| {
+                    Ok(SessionRecord {
+                        access_key_id: r.get(0)?,
+                        account_id: r.get(1)?,
+                        identity: r.get(2)?,
+                        wrapped_secret: r.get(3)?,
+                        token_sha256: r.get(4)?,
+                        expires_ms: r.get(5)?,
+                        created_ms: r.get(6)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(backend)
         })
         .await
     }

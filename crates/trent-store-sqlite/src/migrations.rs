@@ -121,6 +121,26 @@ const MIGRATIONS: &[&str] = &[
         value INTEGER NOT NULL
     );
     "#,
+    // 5: the change feed's and the step claims' tables (PostgreSQL's triggers and nodes fill
+    // them; one process on a SQLite file needs neither, so nothing writes them here yet).
+    r#"
+    CREATE TABLE changes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        source TEXT NOT NULL,
+        account_id TEXT,
+        region TEXT,
+        key_id TEXT,
+        name TEXT,
+        origin TEXT,
+        at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE step_claims (
+        key_id TEXT PRIMARY KEY,
+        due_ms INTEGER NOT NULL,
+        node TEXT NOT NULL,
+        claimed_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The newest schema version this build knows.

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use trent_core::model::AccountRecord;
 use trent_core::store::Store;
 use trent_core::store_contract::{
-    concurrency_suite, constraints_suite, grants_suite, identity_suite, key, lifecycle_suite,
-    material, suite,
+    concurrency_suite, constraints_suite, feed_suite, grants_suite, identity_suite, key,
+    lifecycle_suite, material, suite,
 };
 use trent_store_sqlite::SqliteStore;
 
@@ -61,6 +61,7 @@ async fn sqlite_passes_the_identity_grants_and_constraints_suites() {
     identity_suite(open("identity.db")).await;
     grants_suite(open("grants.db")).await;
     constraints_suite(open("constraints.db")).await;
+    feed_suite(open("feed.db"), None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -181,6 +181,8 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         eprintln!("trent: lifecycle work due at start-up failed (will retry): {e}");
     }
     trent_core::background::spawn(kms.clone(), BACKGROUND_INTERVAL);
+    // On a shared database, apply what other nodes write to this node's caches.
+    let _ = trent_core::feed::spawn(kms.clone());
     let mut app =
         AppState::new(kms, settings.tls.is_some()).with_body_limits(&settings.body_limits);
     if settings.clock_control {

@@ -401,3 +401,191 @@ async fn data_key_pairs_match_and_decrypt() {
         assert!(without.private_key_ciphertext_blob().is_some());
     }
 }
+
+/// The raw ML-KEM encapsulation key of a GetPublicKey answer, checking the SPKI around it
+/// (id-alg-ml-kem-*, RFC 9935) by hand rather than with Trent's own parser.
+fn ml_kem_encapsulation_key(der: &[u8], last_arc: u8, ek_len: usize) -> &[u8] {
+    assert_eq!(der.len(), 22 + ek_len);
+    assert_eq!(
+        &der[4..17],
+        &[
+            0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x04, last_arc
+        ]
+    );
+    assert_eq!(&der[17..18], &[0x03]);
+    assert_eq!(der[21], 0, "no unused bits");
+    &der[22..]
+}
+
+#[tokio::test]
+async fn ml_kem_keys_encapsulate_and_decapsulate_with_offline_parties() {
+    use aws_lc_rs::kem::{EncapsulationKey, ML_KEM_512, ML_KEM_768, ML_KEM_1024};
+    use aws_sdk_kms::types::EncapsulationAlgorithmSpec;
+    let server = Server::start();
+    let kms = server.kms_a();
+    for (spec, alg, arc, ek_len, ct_len) in [
+        (KeySpec::MlKem512, &ML_KEM_512, 1u8, 800, 768),
+        (KeySpec::MlKem768, &ML_KEM_768, 2, 1184, 1088),
+        (KeySpec::MlKem1024, &ML_KEM_1024, 3, 1568, 1568),
+    ] {
+        let key_id = create(&kms, spec.clone(), KeyUsageType::EncapsulateDecapsulate).await;
+        let described = kms.describe_key().key_id(&key_id).send().await.unwrap();
+        let meta = described.key_metadata().unwrap();
+        assert_eq!(
+            meta.key_usage(),
+            Some(&KeyUsageType::EncapsulateDecapsulate)
+        );
+        assert_eq!(
+            meta.encapsulation_algorithms(),
+            &[EncapsulationAlgorithmSpec::MlKem]
+        );
+        let public = kms.get_public_key().key_id(&key_id).send().await.unwrap();
+        assert_eq!(
+            public.key_usage(),
+            Some(&KeyUsageType::EncapsulateDecapsulate)
+        );
+        assert_eq!(public.key_spec(), Some(&spec));
+        assert_eq!(
+            public.encapsulation_algorithms(),
+            &[EncapsulationAlgorithmSpec::MlKem]
+        );
+        assert!(public.signing_algorithms().is_empty());
+
+        // An offline party encapsulates to the public key; Trent decapsulates the same secret.
+        let der = public.public_key().unwrap().as_ref();
+        let ek = EncapsulationKey::new(alg, ml_kem_encapsulation_key(der, arc, ek_len)).unwrap();
+        let (ciphertext, offline_secret) = ek.encapsulate().unwrap();
+        let out = kms
+            .decapsulate()
+            .key_id(&key_id)
+            .shared_secret_ciphertext_blob(Blob::new(ciphertext.as_ref().to_vec()))
+            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            out.shared_secret().unwrap().as_ref(),
+            offline_secret.as_ref()
+        );
+        assert_eq!(out.key_id(), Some(meta.arn().unwrap()));
+        assert_eq!(
+            out.encapsulation_algorithm(),
+            Some(&EncapsulationAlgorithmSpec::MlKem)
+        );
+
+        // Trent encapsulates; Trent decapsulates the same secret.
+        let enc = kms
+            .encapsulate()
+            .key_id(&key_id)
+            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+            .send()
+            .await
+            .unwrap();
+        let blob = enc.shared_secret_ciphertext_blob().unwrap().clone();
+        assert_eq!(blob.as_ref().len(), ct_len);
+        assert_eq!(enc.shared_secret().unwrap().as_ref().len(), 32);
+        let dec = kms
+            .decapsulate()
+            .key_id(&key_id)
+            .shared_secret_ciphertext_blob(blob.clone())
+            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(dec.shared_secret(), enc.shared_secret());
+
+        // A tampered ciphertext of the right length: implicit rejection, another secret.
+        let mut tampered = blob.as_ref().to_vec();
+        tampered[0] ^= 1;
+        let rejected = kms
+            .decapsulate()
+            .key_id(&key_id)
+            .shared_secret_ciphertext_blob(Blob::new(tampered))
+            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(rejected.shared_secret().unwrap().as_ref().len(), 32);
+        assert_ne!(rejected.shared_secret(), enc.shared_secret());
+
+        // The wrong length is InvalidCiphertextException.
+        let short = kms
+            .decapsulate()
+            .key_id(&key_id)
+            .shared_secret_ciphertext_blob(Blob::new(vec![0u8; ct_len - 1]))
+            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+            .send()
+            .await;
+        assert_eq!(code(short), "InvalidCiphertextException");
+    }
+}
+
+#[tokio::test]
+async fn ml_kem_misuse_is_refused_as_aws() {
+    use aws_sdk_kms::types::EncapsulationAlgorithmSpec;
+    let server = Server::start();
+    let kms = server.kms_a();
+    let wrong_usage = kms
+        .create_key()
+        .key_spec(KeySpec::MlKem768)
+        .key_usage(KeyUsageType::SignVerify)
+        .send()
+        .await;
+    assert_eq!(code(wrong_usage), "ValidationException");
+    let no_usage = kms.create_key().key_spec(KeySpec::MlKem768).send().await;
+    assert_eq!(code(no_usage), "ValidationException");
+
+    let kem = create(
+        &kms,
+        KeySpec::MlKem512,
+        KeyUsageType::EncapsulateDecapsulate,
+    )
+    .await;
+    let sign = kms
+        .sign()
+        .key_id(&kem)
+        .message(Blob::new(b"m".to_vec()))
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        .send()
+        .await;
+    assert_eq!(code(sign), "InvalidKeyUsageException");
+
+    let ecc = create(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    let enc = kms
+        .encapsulate()
+        .key_id(&ecc)
+        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        .send()
+        .await;
+    let msg = message(enc);
+    assert!(
+        msg.ends_with("key usage is SIGN_VERIFY which is not valid for Encapsulate."),
+        "{msg}"
+    );
+    let dec = kms
+        .decapsulate()
+        .key_id(&ecc)
+        .shared_secret_ciphertext_blob(Blob::new(vec![0u8; 768]))
+        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        .send()
+        .await;
+    assert_eq!(code(dec), "InvalidKeyUsageException");
+
+    let dry = kms
+        .encapsulate()
+        .key_id(&kem)
+        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        .dry_run(true)
+        .send()
+        .await;
+    assert_eq!(code(dry), "DryRunOperationException");
+
+    kms.disable_key().key_id(&kem).send().await.unwrap();
+    let disabled = kms
+        .encapsulate()
+        .key_id(&kem)
+        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        .send()
+        .await;
+    assert_eq!(code(disabled), "DisabledException");
+}

@@ -1,7 +1,11 @@
 //! `trent serve` on PostgreSQL (`database = "postgres://…"`), end to end against a private
 //! PostgreSQL server (`trent_store_postgres::test_cluster`): a key, alias and ciphertext made
 //! through node A are found and decrypt through node B, started afterwards on the same database
-//! with the same root key; a node without that root key refuses to start and says why.
+//! with the same root key; a node without that root key refuses to start and says why. Access
+//! keys and sessions made through one node authenticate on another at once (read-through); a
+//! grant revoked, a key disabled or scheduled for deletion, a key policy changed or an access
+//! key deleted on one node takes effect on the other within a second (the change feed); with
+//! three nodes and rotations due, each key rotates once (step claims).
 
 #![allow(
     clippy::unwrap_used,
@@ -13,8 +17,12 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
 use aws_sdk_kms::primitives::Blob;
-use common::{AKID_A, SECRET_A, Server};
+use aws_sdk_kms::types::GrantOperation;
+use common::{AKID_A, SECRET_A, Server, code, new_iam_user};
 use trent_store_postgres::test_cluster::TestCluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,4 +122,338 @@ async fn two_nodes_share_one_postgres_database() {
             && stderr.contains("every node on one database needs the same root key"),
         "{stderr}"
     );
+}
+
+/// Node `name` on `url`, with node A's root key when `root_key` is given (node A makes it).
+fn node(tmp: &Path, name: &str, url: &str, root_key: Option<&Path>) -> (Server, PathBuf) {
+    let dir = tmp.join(name).join("data");
+    let extra = match root_key {
+        Some(k) => format!("database = \"{url}\"\nroot_key_file = \"{}\"", k.display()),
+        None => format!("database = \"{url}\""),
+    };
+    (Server::start_in_with_config(&dir, true, &extra), dir)
+}
+
+/// Calls `attempt` every 10 ms until it succeeds or `limit` passes; returns how long it took.
+async fn time_until<F, Fut>(limit: Duration, what: &str, mut attempt: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if attempt().await {
+            let took = started.elapsed();
+            println!("{what}: seen on the other node after {took:?}");
+            return took;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{what}: not seen on the other node within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_made_on_one_node_authenticate_on_another() {
+    let cluster = TestCluster::start().unwrap_or_else(|e| panic!("test PostgreSQL: {e}"));
+    let url = cluster.fresh_database().await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, a_dir) = node(tmp.path(), "a", &url, None);
+    let (b, _) = node(tmp.path(), "b", &url, Some(&a_dir.join("root.key")));
+
+    // An id no node knows is refused (and costs node B one store read).
+    let unknown = b.kms("AKIANOSUCHKEY0000001", "nope");
+    assert_eq!(
+        code(unknown.list_keys().send().await),
+        "UnrecognizedClientException"
+    );
+
+    // A session made on node A works on node B on the first request.
+    let sts_a = a.sts(AKID_A, SECRET_A, None);
+    let session = sts_a
+        .get_session_token()
+        .duration_seconds(900)
+        .send()
+        .await
+        .unwrap();
+    let c = session.credentials.unwrap();
+    let b_session = b.kms_session(&c.access_key_id, &c.secret_access_key, &c.session_token);
+    let took = time_until(Duration::from_secs(1), "STS session", || async {
+        b_session.list_keys().send().await.is_ok()
+    })
+    .await;
+    assert!(took < Duration::from_secs(1));
+    let wrong_token = b.kms_session(&c.access_key_id, &c.secret_access_key, "not-the-token");
+    assert_eq!(
+        code(wrong_token.list_keys().send().await),
+        "UnrecognizedClientException"
+    );
+
+    // A new account's root access key, made through node A's operator endpoint.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trent"))
+        .args(["account", "create", "--data-dir"])
+        .arg(&a_dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once('=')?;
+                (k.trim() == name).then(|| v.trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    let b_new = b.kms(&field("aws_access_key_id"), &field("aws_secret_access_key"));
+    let took = time_until(
+        Duration::from_secs(1),
+        "new account's access key",
+        || async { b_new.list_keys().send().await.is_ok() },
+    )
+    .await;
+    assert!(took < Duration::from_secs(1));
+}
+
+/// The error code of an Encrypt through `kms` with `key`, or "ok".
+async fn encrypt_outcome(kms: &aws_sdk_kms::Client, key: &str) -> String {
+    match kms
+        .encrypt()
+        .key_id(key)
+        .plaintext(Blob::new(b"x".to_vec()))
+        .send()
+        .await
+    {
+        Ok(_) => "ok".into(),
+        Err(e) => e
+            .as_service_error()
+            .and_then(aws_sdk_kms::error::ProvideErrorMetadata::code)
+            .unwrap_or("not a service error")
+            .to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_on_one_node_take_effect_on_another_within_a_second() {
+    let cluster = TestCluster::start().unwrap_or_else(|e| panic!("test PostgreSQL: {e}"));
+    let url = cluster.fresh_database().await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, a_dir) = node(tmp.path(), "a", &url, None);
+    let (b, _) = node(tmp.path(), "b", &url, Some(&a_dir.join("root.key")));
+    let kms_a = a.kms(AKID_A, SECRET_A);
+    let kms_b = b.kms(AKID_A, SECRET_A);
+    let second = Duration::from_secs(1);
+    let new_key = || async {
+        kms_a
+            .create_key()
+            .send()
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap()
+            .key_id
+    };
+    let until = |kms: aws_sdk_kms::Client, key: String, want: &'static str| {
+        move || {
+            let (kms, key) = (kms.clone(), key.clone());
+            async move { encrypt_outcome(&kms, &key).await == want }
+        }
+    };
+
+    // An IAM user and its access key made on A; a grant on A lets the user encrypt on B.
+    let iam_a = a.iam(AKID_A, SECRET_A);
+    let (alice_akid, alice_secret, alice_arn) = new_iam_user(&iam_a, "alice").await;
+    let alice_b = b.kms(&alice_akid, &alice_secret);
+    let key = new_key().await;
+    // Known on B once its IAM snapshot has the user (the feed): then refused, for lack of a
+    // permission, not as an unknown key.
+    let took = time_until(
+        second,
+        "IAM user and access key created",
+        until(alice_b.clone(), key.clone(), "AccessDeniedException"),
+    )
+    .await;
+    assert!(took < second);
+    let grant = kms_a
+        .create_grant()
+        .key_id(&key)
+        .grantee_principal(&alice_arn)
+        .operations(GrantOperation::Encrypt)
+        .send()
+        .await
+        .unwrap();
+    let took = time_until(
+        second,
+        "grant created",
+        until(alice_b.clone(), key.clone(), "ok"),
+    )
+    .await;
+    assert!(took < second);
+
+    kms_a
+        .revoke_grant()
+        .key_id(&key)
+        .grant_id(grant.grant_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let took = time_until(
+        second,
+        "grant revoked",
+        until(alice_b.clone(), key.clone(), "AccessDeniedException"),
+    )
+    .await;
+    assert!(took < second);
+
+    // The key disabled on A: B, which has it cached, refuses it.
+    assert_eq!(encrypt_outcome(&kms_b, &key).await, "ok");
+    kms_a.disable_key().key_id(&key).send().await.unwrap();
+    let took = time_until(
+        second,
+        "key disabled",
+        until(kms_b.clone(), key.clone(), "DisabledException"),
+    )
+    .await;
+    assert!(took < second);
+
+    // Scheduled for deletion on A.
+    let doomed = new_key().await;
+    assert_eq!(encrypt_outcome(&kms_b, &doomed).await, "ok");
+    kms_a
+        .schedule_key_deletion()
+        .key_id(&doomed)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    let took = time_until(
+        second,
+        "key scheduled for deletion",
+        until(kms_b.clone(), doomed.clone(), "KMSInvalidStateException"),
+    )
+    .await;
+    assert!(took < second);
+
+    // A key policy denying Encrypt, put on A.
+    let guarded = new_key().await;
+    assert_eq!(encrypt_outcome(&kms_b, &guarded).await, "ok");
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+            {{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:root"}},"Action":"kms:*","Resource":"*"}},
+            {{"Effect":"Deny","Principal":"*","Action":"kms:Encrypt","Resource":"*"}}]}}"#,
+        account = common::ACCOUNT_A
+    );
+    kms_a
+        .put_key_policy()
+        .key_id(&guarded)
+        .policy(policy)
+        .send()
+        .await
+        .unwrap();
+    let took = time_until(
+        second,
+        "key policy changed",
+        until(kms_b.clone(), guarded.clone(), "AccessDeniedException"),
+    )
+    .await;
+    assert!(took < second);
+
+    // Alice's access key deleted on A: B no longer knows it.
+    iam_a
+        .delete_access_key()
+        .user_name("alice")
+        .access_key_id(&alice_akid)
+        .send()
+        .await
+        .unwrap();
+    let took = time_until(
+        second,
+        "access key deleted",
+        until(alice_b.clone(), key.clone(), "UnrecognizedClientException"),
+    )
+    .await;
+    assert!(took < second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_rotate_a_due_key_once() {
+    use trent_core::Store;
+    let cluster = TestCluster::start().unwrap_or_else(|e| panic!("test PostgreSQL: {e}"));
+    let url = cluster.fresh_database().await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, a_dir) = node(tmp.path(), "a", &url, None);
+    let root_key = a_dir.join("root.key");
+    let (b, _) = node(tmp.path(), "b", &url, Some(&root_key));
+    let (c, _) = node(tmp.path(), "c", &url, Some(&root_key));
+    let clients = [
+        a.kms(AKID_A, SECRET_A),
+        b.kms(AKID_A, SECRET_A),
+        c.kms(AKID_A, SECRET_A),
+    ];
+    // Enough keys that one node's run overlaps the others' (each polls the feed every 100 ms).
+    let mut keys = Vec::new();
+    for _ in 0..24 {
+        let key = clients[0]
+            .create_key()
+            .send()
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap()
+            .key_id;
+        clients[0]
+            .enable_key_rotation()
+            .key_id(&key)
+            .rotation_period_in_days(90)
+            .send()
+            .await
+            .unwrap();
+        keys.push(key);
+    }
+    // Every node holds every key in its cache, rotation not yet due.
+    for kms in &clients {
+        for key in &keys {
+            assert_eq!(encrypt_outcome(kms, key).await, "ok");
+        }
+    }
+    // The operator moves the shared clock 100 days on (as `advance-clock` does, without running
+    // the work on one node first): every node learns it from the feed, and finds every key due.
+    let operator = trent_store_postgres::PostgresStore::connect(&url)
+        .await
+        .unwrap();
+    operator
+        .set_clock_offset_ms(100 * 86_400_000)
+        .await
+        .unwrap();
+    let rotations = |key: String| {
+        let kms = clients[2].clone();
+        async move {
+            kms.list_key_rotations()
+                .key_id(key)
+                .send()
+                .await
+                .unwrap()
+                .rotations()
+                .len()
+        }
+    };
+    time_until(Duration::from_secs(3), "rotations done", || async {
+        let mut all = true;
+        for key in &keys {
+            all &= rotations(key.clone()).await >= 1;
+        }
+        all
+    })
+    .await;
+    // Two more background ticks on every node: nobody rotates again.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    for key in &keys {
+        assert_eq!(rotations(key.clone()).await, 1, "key {key} rotated once");
+    }
 }

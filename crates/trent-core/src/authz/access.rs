@@ -40,6 +40,8 @@ pub const KEY_ACTIONS: &[&str] = &[
     "kms:Verify",
     "kms:GetPublicKey",
     "kms:DeriveSharedSecret",
+    "kms:Encapsulate",
+    "kms:Decapsulate",
     "kms:DescribeKey",
     "kms:CreateGrant",
     "kms:ListGrants",

@@ -2,7 +2,8 @@
 //! GenerateDataKey and GenerateRandom (`symmetric.rs`); Encrypt/Decrypt with RSA keys
 //! (`rsa.rs`); ReEncrypt from and to either kind (`re_encrypt.rs`); Sign, Verify and
 //! GetPublicKey (`signing.rs`); GenerateMac and VerifyMac (`mac.rs`); GenerateDataKeyPair
-//! (`data_key_pairs.rs`); DeriveSharedSecret (`key_agreement.rs`).
+//! (`data_key_pairs.rs`); DeriveSharedSecret (`key_agreement.rs`); Encapsulate and Decapsulate
+//! with ML-KEM keys (`encapsulation.rs`).
 //!
 //! Every operation has the same shape: validate → resolve → authorize → require usable → act.
 //! Keys come from the cache with their material already parsed, so on a cache hit nothing here
@@ -13,6 +14,7 @@
 //! key a ciphertext blob names ([`Kms::key_for_ciphertext`]).
 
 mod data_key_pairs;
+mod encapsulation;
 mod key_agreement;
 mod mac;
 mod re_encrypt;
@@ -30,6 +32,10 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 pub use data_key_pairs::{GenerateDataKeyPairInput, GenerateDataKeyPairOutput};
+pub use encapsulation::{
+    DecapsulateInput, DecapsulateOutput, EncapsulateInput, EncapsulateOutput,
+    MAX_SHARED_SECRET_CIPHERTEXT,
+};
 pub use key_agreement::{DeriveSharedSecretInput, DeriveSharedSecretOutput, MAX_PUBLIC_KEY};
 pub use mac::{MacInput, MacOutput};
 pub use re_encrypt::{ReEncryptInput, ReEncryptOutput};

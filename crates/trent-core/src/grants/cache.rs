@@ -148,6 +148,16 @@ impl GrantCache {
         }
     }
 
+    /// Drops a key's grants because another node changed them: the next use reads the store.
+    /// Bumps the epoch (under the write lock) so a load already reading cannot install rows
+    /// older than the change.
+    pub(crate) fn invalidate(&self, key_id: &str) {
+        if let Ok(mut m) = self.by_key.write() {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+            m.remove(key_id);
+        }
+    }
+
     pub(crate) fn is_loaded(&self, key_id: &str) -> bool {
         self.by_key.read().is_ok_and(|m| m.contains_key(key_id))
     }

@@ -81,6 +81,14 @@ impl Store for MemoryStore {
         Ok(in_seq_order(self.state().access_keys.values()))
     }
 
+    async fn access_key(&self, access_key_id: &str) -> StoreResult<Option<AccessKeyRecord>> {
+        Ok(self
+            .state()
+            .access_keys
+            .get(access_key_id)
+            .map(|r| r.row.clone()))
+    }
+
     async fn put_access_key(&self, key: &AccessKeyRecord) -> StoreResult<()> {
         let mut s = self.state();
         if !s.accounts.contains_key(&key.account_id) {
@@ -289,6 +297,19 @@ impl Store for MemoryStore {
             .collect();
         live.sort_by_key(|r| (r.row.expires_ms, r.seq));
         Ok(live.into_iter().map(|r| r.row.clone()).collect())
+    }
+
+    async fn session(
+        &self,
+        access_key_id: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<SessionRecord>> {
+        Ok(self
+            .state()
+            .sessions
+            .get(access_key_id)
+            .filter(|r| r.row.expires_ms > now_ms)
+            .map(|r| r.row.clone()))
     }
 
     async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()> {

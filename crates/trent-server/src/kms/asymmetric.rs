@@ -1,11 +1,13 @@
 //! Wire handlers for asymmetric, HMAC and key-agreement operations: Sign, Verify, GetPublicKey,
-//! GenerateDataKeyPair(WithoutPlaintext), GenerateMac, VerifyMac, DeriveSharedSecret.
+//! GenerateDataKeyPair(WithoutPlaintext), GenerateMac, VerifyMac, DeriveSharedSecret,
+//! Encapsulate, Decapsulate.
 //! (RSA Encrypt/Decrypt travel through the ordinary Encrypt/Decrypt handlers.)
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use trent_core::crypto::{
-    DeriveSharedSecretInput, GenerateDataKeyPairInput, MacInput, SignInput, VerifyInput,
+    DecapsulateInput, DeriveSharedSecretInput, EncapsulateInput, GenerateDataKeyPairInput,
+    MacInput, SignInput, VerifyInput,
 };
 use trent_core::{Caller, Kms};
 use trent_crypto::spec::{AlgorithmLists, WireEnum};
@@ -38,6 +40,8 @@ pub async fn dispatch(
         Operation::GenerateMac => mac(kms, caller, parse(body), false).await,
         Operation::VerifyMac => mac(kms, caller, parse(body), true).await,
         Operation::DeriveSharedSecret => derive_shared_secret(kms, caller, parse(body)).await,
+        Operation::Encapsulate => encapsulate(kms, caller, parse(body)).await,
+        Operation::Decapsulate => decapsulate(kms, caller, parse(body)).await,
         _ => return None,
     })
 }
@@ -96,6 +100,17 @@ pub struct DeriveSharedSecretRequest {
     public_key: Option<Vec<u8>>,
     grant_tokens: Option<Vec<String>>,
     recipient: Option<Value>,
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EncapsulationRequest {
+    key_id: Option<String>,
+    #[serde(deserialize_with = "b64de::deserialize_opt")]
+    shared_secret_ciphertext_blob: Option<Vec<u8>>,
+    encapsulation_algorithm: Option<String>,
+    grant_tokens: Option<Vec<String>>,
     dry_run: Option<bool>,
 }
 
@@ -176,6 +191,9 @@ pub fn insert_algorithm_lists(map: &mut serde_json::Map<String, Value>, lists: &
     }
     if !lists.key_agreement.is_empty() {
         map.insert("KeyAgreementAlgorithms".into(), names(lists.key_agreement));
+    }
+    if !lists.encapsulation.is_empty() {
+        map.insert("EncapsulationAlgorithms".into(), names(lists.encapsulation));
     }
 }
 
@@ -322,5 +340,73 @@ async fn derive_shared_secret(
         shared_secret: Zeroizing::new(b64(&out.shared_secret)),
         key_agreement_algorithm: out.key_agreement_algorithm.as_str(),
         key_origin: out.key_origin.as_str(),
+    })
+}
+
+/// Secrets go into the body through zeroizing strings (see docs/decisions.md, Response buffers).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct EncapsulateResponse<'a> {
+    key_id: &'a str,
+    shared_secret: Zeroizing<String>,
+    shared_secret_ciphertext_blob: String,
+    encapsulation_algorithm: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DecapsulateResponse<'a> {
+    key_id: &'a str,
+    shared_secret: Zeroizing<String>,
+    encapsulation_algorithm: &'static str,
+}
+
+async fn encapsulate(
+    kms: &Kms,
+    caller: &Caller,
+    r: Result<EncapsulationRequest, ApiError>,
+) -> ApiResult {
+    let r = r?;
+    let out = kms
+        .encapsulate(
+            caller,
+            EncapsulateInput {
+                key_id: r.key_id,
+                encapsulation_algorithm: r.encapsulation_algorithm,
+                grant_tokens: r.grant_tokens.unwrap_or_default(),
+                dry_run: r.dry_run.unwrap_or(false),
+            },
+        )
+        .await?;
+    to_json(&EncapsulateResponse {
+        key_id: &out.key_arn,
+        shared_secret: Zeroizing::new(b64(&out.shared_secret)),
+        shared_secret_ciphertext_blob: b64(&out.shared_secret_ciphertext_blob),
+        encapsulation_algorithm: out.encapsulation_algorithm.as_str(),
+    })
+}
+
+async fn decapsulate(
+    kms: &Kms,
+    caller: &Caller,
+    r: Result<EncapsulationRequest, ApiError>,
+) -> ApiResult {
+    let r = r?;
+    let out = kms
+        .decapsulate(
+            caller,
+            DecapsulateInput {
+                key_id: r.key_id,
+                shared_secret_ciphertext_blob: r.shared_secret_ciphertext_blob,
+                encapsulation_algorithm: r.encapsulation_algorithm,
+                grant_tokens: r.grant_tokens.unwrap_or_default(),
+                dry_run: r.dry_run.unwrap_or(false),
+            },
+        )
+        .await?;
+    to_json(&DecapsulateResponse {
+        key_id: &out.key_arn,
+        shared_secret: Zeroizing::new(b64(&out.shared_secret)),
+        encapsulation_algorithm: out.encapsulation_algorithm.as_str(),
     })
 }

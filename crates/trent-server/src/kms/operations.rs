@@ -141,6 +141,8 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: Operation, body: &[
         | Operation::GenerateMac
         | Operation::VerifyMac
         | Operation::DeriveSharedSecret
+        | Operation::Encapsulate
+        | Operation::Decapsulate
         | Operation::CreateGrant
         | Operation::ListGrants
         | Operation::ListRetirableGrants
@@ -149,11 +151,9 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: Operation, body: &[
         // In the AWS API but not yet in Trent.
         Operation::ConnectCustomKeyStore
         | Operation::CreateCustomKeyStore
-        | Operation::Decapsulate
         | Operation::DeleteCustomKeyStore
         | Operation::DescribeCustomKeyStores
         | Operation::DisconnectCustomKeyStore
-        | Operation::Encapsulate
         | Operation::GetKeyLastUsage
         | Operation::ReplicateKey
         | Operation::UpdateCustomKeyStore

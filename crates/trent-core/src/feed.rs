@@ -1,0 +1,191 @@
+//! The change feed: what other nodes on a shared database wrote, applied to this node's caches.
+//!
+//! The store appends one change row per written row in the writing transaction (PostgreSQL:
+//! triggers, `migrations.rs` version 5), each with an increasing id and the writer's node.
+//! Every node reads the ids above the last one it applied ([`spawn`]: when woken by the
+//! trigger's `NOTIFY`, and every [`FEED_INTERVAL`] in case a notification was lost) and drops or reloads what each names: the key (with its alias list),
+//! an alias, a key's grants, an access key or session, an account's IAM snapshot, the clock
+//! offset. The request path never waits for the feed: it reads the caches, and a dropped entry
+//! is one store read away (read-through), so a change made on node A is seen on node B within
+//! one notification (or at worst one poll) plus one store read.
+//!
+//! Ids are assigned when a transaction writes and become visible when it commits, so a later
+//! commit may carry a smaller id: an id skipped over is remembered as a gap and looked for
+//! again for [`GAP_WAIT`] (a rolled-back transaction leaves a gap that never fills).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::KmsResult;
+use crate::model::Change;
+use crate::service::Kms;
+
+/// How often a node on a shared store polls the feed when no notification woke it first.
+pub const FEED_INTERVAL: Duration = Duration::from_millis(250);
+/// How long an id skipped over (a transaction not yet committed) is looked for again.
+pub const GAP_WAIT: Duration = Duration::from_secs(10);
+/// Changes are kept this long, then pruned (a node away longer must restart).
+pub const FEED_RETENTION: Duration = Duration::from_secs(3600);
+/// Changes read per store call.
+const BATCH: usize = 1000;
+/// Gaps remembered at most (a sequence jump after a server crash is not a thousand writers).
+const MAX_GAPS: i64 = 1000;
+
+/// Where this node is in the feed.
+#[derive(Debug, Default)]
+pub(crate) struct FeedCursor {
+    last: i64,
+    gaps: BTreeMap<i64, Instant>,
+}
+
+impl FeedCursor {
+    pub(crate) fn at(last: i64) -> Self {
+        Self {
+            last,
+            gaps: BTreeMap::new(),
+        }
+    }
+}
+
+impl Kms {
+    /// Applies the changes other nodes made since the last call; returns how many it applied.
+    /// A store only this process writes has no feed: nothing to do.
+    pub async fn replay_changes(&self) -> KmsResult<usize> {
+        if !self.store.shared() {
+            return Ok(0);
+        }
+        let mut cursor = self.feed.lock().await;
+        let mut applied = 0;
+        loop {
+            let from = cursor
+                .gaps
+                .keys()
+                .next()
+                .map_or(cursor.last, |g| (g - 1).min(cursor.last));
+            let changes = self.store.changes_after(from, BATCH).await?;
+            let full = changes.len() == BATCH;
+            let mut reload_iam = BTreeSet::new();
+            for change in changes {
+                if change.id <= cursor.last && cursor.gaps.remove(&change.id).is_none() {
+                    continue; // applied before
+                }
+                if change.id > cursor.last {
+                    let first_missing = cursor.last + 1;
+                    let now = Instant::now();
+                    for missing in first_missing.max(change.id - MAX_GAPS)..change.id {
+                        cursor.gaps.insert(missing, now);
+                    }
+                    cursor.last = change.id;
+                }
+                if !change.own {
+                    self.apply_change(&change, &mut reload_iam).await?;
+                    applied += 1;
+                }
+            }
+            for account in &reload_iam {
+                self.reload_iam_account(account).await?;
+            }
+            cursor.gaps.retain(|_, at| at.elapsed() < GAP_WAIT);
+            if !full {
+                return Ok(applied);
+            }
+        }
+    }
+
+    async fn apply_change(
+        &self,
+        change: &Change,
+        reload_iam: &mut BTreeSet<String>,
+    ) -> KmsResult<()> {
+        let key_id = change.key_id.as_deref();
+        match change.source.as_str() {
+            // The key's record, material or alias list changed: read it again on next use.
+            "keys" | "key_materials" => {
+                if let Some(k) = key_id {
+                    self.cache.remove_key(k);
+                }
+            }
+            "aliases" => {
+                if let (Some(account), Some(region), Some(name)) = (
+                    change.account_id.as_deref(),
+                    change.region.as_deref(),
+                    change.name.as_deref(),
+                ) {
+                    self.cache.remove_alias(account, region, name);
+                }
+                if let Some(k) = key_id {
+                    self.cache.remove_key(k);
+                }
+            }
+            // Grants are loaded with their key: drop both, the next use reads both again.
+            "grants" => {
+                if let Some(k) = key_id {
+                    self.grants.invalidate(k);
+                    self.cache.remove_key(k);
+                }
+            }
+            "access_keys" | "sessions" => {
+                if let Some(id) = change.name.as_deref() {
+                    self.credentials.forget(id);
+                }
+            }
+            "iam_entities" => {
+                if let Some(account) = &change.account_id {
+                    reload_iam.insert(account.clone());
+                }
+            }
+            "accounts" => {
+                if let Some(account) = change.account_id.as_deref() {
+                    self.remember_account(account);
+                }
+            }
+            // The operator moved the clock (on another node): move this node's too, and let
+            // the feed's task run the work now due, as `advance_clock` does on that node.
+            "service_settings" => {
+                self.clock
+                    .set_offset_ms(self.store.clock_offset_ms().await?);
+                self.clock_moved
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Replays the feed (when the store is shared) whenever the store signals a change
+/// (`Store::wait_for_changes`: PostgreSQL's `LISTEN`) and at least every [`FEED_INTERVAL`],
+/// and prunes old changes now and then; failures are logged and retried on the next round.
+pub fn spawn(kms: Arc<Kms>) -> Option<tokio::task::JoinHandle<()>> {
+    if !kms.store.shared() {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut last_prune = Instant::now();
+        loop {
+            kms.store.wait_for_changes(FEED_INTERVAL).await;
+            if let Err(e) = kms.replay_changes().await {
+                tracing::warn!(error = %e, "change feed replay failed; retrying");
+            }
+            if kms
+                .clock_moved
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+                && let Err(e) = kms.run_due_work().await
+            {
+                tracing::warn!(error = %e, "lifecycle work after a clock move failed; retrying");
+            }
+            if last_prune.elapsed() > Duration::from_secs(600) {
+                last_prune = Instant::now();
+                let retention = i64::try_from(FEED_RETENTION.as_millis()).unwrap_or(i64::MAX);
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                    .unwrap_or(0);
+                if let Err(e) = kms.store.prune_changes(now - retention).await {
+                    tracing::warn!(error = %e, "pruning the change feed failed");
+                }
+            }
+        }
+    }))
+}
