@@ -37,14 +37,47 @@ const MAX_GAPS: i64 = 1000;
 pub(crate) struct FeedCursor {
     last: i64,
     gaps: BTreeMap<i64, Instant>,
+    /// Accounts whose IAM snapshot must be rebuilt (changed, not yet reloaded).
+    pending_iam: BTreeSet<String>,
 }
 
 impl FeedCursor {
     pub(crate) fn at(last: i64) -> Self {
         Self {
             last,
-            gaps: BTreeMap::new(),
+            ..Self::default()
         }
+    }
+
+    /// Where to read from: before the oldest gap (a commit may since have filled it).
+    fn start(&self) -> i64 {
+        self.gaps
+            .keys()
+            .next()
+            .map_or(self.last, |g| (g - 1).min(self.last))
+    }
+
+    /// Whether change `id` has not been applied yet (above the last one, or a gap).
+    fn is_new(&self, id: i64) -> bool {
+        id > self.last || self.gaps.contains_key(&id)
+    }
+
+    /// Records change `id` as applied: fills its gap, or moves past it remembering the ids
+    /// skipped over (at most [`MAX_GAPS`]).
+    fn applied(&mut self, id: i64, now: Instant) {
+        self.gaps.remove(&id);
+        if id > self.last {
+            for missing in (self.last + 1).max(id - MAX_GAPS)..id {
+                self.gaps.insert(missing, now);
+            }
+            self.last = id;
+        }
+    }
+
+    /// Forgets gaps older than [`GAP_WAIT`] at `now` (rolled-back transactions).
+    fn expire_gaps(&mut self, now: Instant) {
+        self.gaps
+            .retain(|_, at| now.saturating_duration_since(*at) < GAP_WAIT);
     }
 }
 
@@ -57,36 +90,33 @@ impl Kms {
         }
         let mut cursor = self.feed.lock().await;
         let mut applied = 0;
+        // From the oldest gap (a commit may since have filled it), then on from each batch.
+        let mut from = cursor.start();
         loop {
-            let from = cursor
-                .gaps
-                .keys()
-                .next()
-                .map_or(cursor.last, |g| (g - 1).min(cursor.last));
             let changes = self.store.changes_after(from, BATCH).await?;
             let full = changes.len() == BATCH;
-            let mut reload_iam = BTreeSet::new();
             for change in changes {
-                if change.id <= cursor.last && cursor.gaps.remove(&change.id).is_none() {
+                from = change.id;
+                if !cursor.is_new(change.id) {
                     continue; // applied before
                 }
-                if change.id > cursor.last {
-                    let first_missing = cursor.last + 1;
-                    let now = Instant::now();
-                    for missing in first_missing.max(change.id - MAX_GAPS)..change.id {
-                        cursor.gaps.insert(missing, now);
-                    }
-                    cursor.last = change.id;
-                }
                 if !change.own {
-                    self.apply_change(&change, &mut reload_iam).await?;
+                    // On failure the cursor stays before this change: the next round retries.
+                    let mut reload = std::mem::take(&mut cursor.pending_iam);
+                    let result = self.apply_change(&change, &mut reload).await;
+                    cursor.pending_iam = reload;
+                    result?;
                     applied += 1;
                 }
+                cursor.applied(change.id, Instant::now());
             }
-            for account in &reload_iam {
-                self.reload_iam_account(account).await?;
+            // IAM snapshots are rebuilt once per account per round; one that fails stays
+            // pending for the next round.
+            while let Some(account) = cursor.pending_iam.first().cloned() {
+                self.reload_iam_account(&account).await?;
+                cursor.pending_iam.remove(&account);
             }
-            cursor.gaps.retain(|_, at| at.elapsed() < GAP_WAIT);
+            cursor.expire_gaps(Instant::now());
             if !full {
                 return Ok(applied);
             }
@@ -188,4 +218,42 @@ pub fn spawn(kms: Arc<Kms>) -> Option<tokio::task::JoinHandle<()>> {
             }
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_skipped_id_is_looked_for_again_until_it_fills_or_expires() {
+        let t0 = Instant::now();
+        let mut c = FeedCursor::at(10);
+        assert_eq!(c.start(), 10);
+        assert!(!c.is_new(10) && c.is_new(11));
+        // 13 commits before 11 and 12: both are gaps, read again from 10.
+        c.applied(13, t0);
+        assert_eq!(c.last, 13);
+        assert_eq!(c.start(), 10);
+        assert!(c.is_new(11) && c.is_new(12) && !c.is_new(13));
+        // 12 commits: its gap fills; 11 is still looked for.
+        c.applied(12, t0);
+        assert!(!c.is_new(12));
+        assert_eq!(c.start(), 10);
+        // 11 never commits (rolled back): forgotten after GAP_WAIT, reading resumes at 13.
+        c.expire_gaps(t0 + GAP_WAIT / 2);
+        assert!(c.is_new(11));
+        c.expire_gaps(t0 + GAP_WAIT);
+        assert!(!c.is_new(11));
+        assert_eq!(c.start(), 13);
+    }
+
+    #[test]
+    fn a_sequence_jump_remembers_a_bounded_number_of_gaps() {
+        let mut c = FeedCursor::at(0);
+        c.applied(1_000_000, Instant::now());
+        assert_eq!(c.last, 1_000_000);
+        assert_eq!(i64::try_from(c.gaps.len()).unwrap_or(i64::MAX), MAX_GAPS);
+        assert!(!c.is_new(5), "ids far below the jump are not waited for");
+        assert!(c.is_new(999_999));
+    }
 }

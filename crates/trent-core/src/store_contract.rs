@@ -1232,6 +1232,12 @@ pub async fn feed_suite(store: Arc<dyn Store>, other: Option<Arc<dyn Store>>) {
     let mut changed = key("k", ACCOUNT);
     changed.description = "changed".into();
     other.update_key(&changed).await.unwrap();
+    // The write wakes a waiting node long before the wait's bound (PostgreSQL: NOTIFY).
+    let waited = std::time::Instant::now();
+    store
+        .wait_for_changes(std::time::Duration::from_secs(10))
+        .await;
+    assert!(waited.elapsed() < std::time::Duration::from_secs(5));
 
     // Every written row is in the feed, in id order, each marked own by the handle that wrote it.
     let mine = store.changes_after(start, 100).await.unwrap();
