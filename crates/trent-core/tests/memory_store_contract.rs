@@ -14,8 +14,7 @@ use std::sync::Arc;
 use trent_core::memory_store::MemoryStore;
 use trent_core::model::{
     AccessKeyRecord, AccountRecord, AliasRecord, ExpirationModel, GrantRow, IamDocument,
-    ImportParams, KeyLifecycle, KeyRecord, RotationRecord, RotationType, SessionRecord,
-    StoredMaterial,
+    ImportParams, KeyLifecycle, KeyRecord, SessionRecord, StoredMaterial,
 };
 use trent_core::store::{Page, Store, StoreError};
 use trent_core::store_contract::{
@@ -132,123 +131,6 @@ fn import_params_for(token: &str, key_id: &str) -> ImportParams {
 
 fn page(after: Option<&str>, limit: usize) -> Page<'_> {
     Page { after, limit }
-}
-
-#[tokio::test]
-async fn a_missing_parent_row_is_a_constraint_violation_as_with_sqlites_foreign_keys() {
-    let store = MemoryStore::new();
-    // No account yet.
-    assert_eq!(
-        store.insert_key(&key("k", ACCOUNT), &material("k")).await,
-        Err(StoreError::AlreadyExists)
-    );
-    assert_eq!(
-        store.insert_key_without_material(&key("k", ACCOUNT)).await,
-        Err(StoreError::AlreadyExists)
-    );
-    assert_eq!(
-        store.put_access_key(&access_key("AKIA1")).await,
-        Err(StoreError::AlreadyExists)
-    );
-    assert!(store.access_keys().await.unwrap().is_empty());
-
-    let store = with_account().await;
-    store
-        .insert_key(&key("k", ACCOUNT), &material("k"))
-        .await
-        .unwrap();
-    // A material of a key that does not exist; the key insert is undone with it.
-    assert_eq!(
-        store
-            .insert_key(&key("k2", ACCOUNT), &material_of("nope", 2, 1))
-            .await,
-        Err(StoreError::AlreadyExists)
-    );
-    assert!(store.key("k2").await.unwrap().is_none());
-    assert_eq!(
-        store.insert_alias(&alias_of("alias/x", "nope")).await,
-        Err(StoreError::AlreadyExists)
-    );
-    store.insert_alias(&alias_of("alias/x", "k")).await.unwrap();
-    assert_eq!(
-        store.update_alias(&alias_of("alias/x", "nope")).await,
-        Err(StoreError::AlreadyExists)
-    );
-    assert_eq!(
-        store
-            .alias(ACCOUNT, "us-east-1", "alias/x")
-            .await
-            .unwrap()
-            .unwrap()
-            .target_key_id,
-        "k"
-    );
-    assert_eq!(
-        store.update_alias(&alias_of("alias/none", "k")).await,
-        Err(StoreError::NotFound)
-    );
-    assert_eq!(
-        store.insert_grant(&grant_row("g", "nope", None)).await,
-        Err(StoreError::AlreadyExists)
-    );
-    assert_eq!(
-        store
-            .insert_import_params(&import_params_for("t", "nope"))
-            .await,
-        Err(StoreError::AlreadyExists)
-    );
-    assert_eq!(
-        store
-            .add_material(&key("k", ACCOUNT), &material_of("nope", 2, 1), None)
-            .await,
-        Err(StoreError::AlreadyExists)
-    );
-}
-
-#[tokio::test]
-async fn add_material_changes_nothing_unless_every_part_succeeds() {
-    let store = with_account().await;
-    let k = key("k", ACCOUNT);
-    store.insert_key(&k, &material_of("k", 1, 1)).await.unwrap();
-    let rotation = RotationRecord {
-        key_id: "k".into(),
-        material_id: MaterialId([2; 32]),
-        rotation_type: RotationType::Automatic,
-        rotation_ms: 5,
-    };
-    store
-        .add_material(&k, &material_of("k", 2, 5), Some(&rotation))
-        .await
-        .unwrap();
-
-    // The same rotation again violates its primary key: neither the new material nor the new
-    // metadata is kept.
-    let mut changed = k.clone();
-    changed.description = "changed".into();
-    changed.current_material = MaterialId([3; 32]);
-    assert_eq!(
-        store
-            .add_material(&changed, &material_of("k", 3, 9), Some(&rotation))
-            .await,
-        Err(StoreError::AlreadyExists)
-    );
-    let (record, materials) = store.key("k").await.unwrap().unwrap();
-    assert_eq!(record, k);
-    assert_eq!(materials.len(), 2);
-    assert_eq!(store.rotations("k").await.unwrap(), vec![rotation]);
-
-    // Metadata of a key that does not exist: NotFound, and the material is not added either.
-    assert_eq!(
-        store
-            .add_material(&key("zz", ACCOUNT), &material_of("k", 4, 9), None)
-            .await,
-        Err(StoreError::NotFound)
-    );
-    assert_eq!(store.key("k").await.unwrap().unwrap().1.len(), 2);
-    assert_eq!(
-        store.delete_materials(&key("zz", ACCOUNT)).await,
-        Err(StoreError::NotFound)
-    );
 }
 
 #[tokio::test]
