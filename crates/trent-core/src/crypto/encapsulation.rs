@@ -7,11 +7,14 @@
 //! InvalidCiphertextException; any other ciphertext gives 32 bytes (ML-KEM's implicit rejection),
 //! as AWS documents.
 
+use std::sync::Arc;
+
 use trent_crypto::spec::{EncapsulationAlgorithm, KeyUsage};
 use zeroize::Zeroizing;
 
 use super::require_usage;
 use crate::authz::{Access, Resource};
+use crate::cache::LoadedKey;
 use crate::caller::Caller;
 use crate::error::{KmsError, KmsResult};
 use crate::ids::KeyIdForms;
@@ -53,29 +56,48 @@ pub struct DecapsulateOutput {
 }
 
 impl Kms {
+    /// What Encapsulate and Decapsulate share: the algorithm validated, the key resolved,
+    /// counted, authorized for `action`, usable and of usage ENCAPSULATE_DECAPSULATE.
+    async fn ml_kem_key(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        algorithm: Option<&str>,
+        grant_tokens: &[String],
+        action: &'static str,
+    ) -> KmsResult<(Arc<LoadedKey>, EncapsulationAlgorithm)> {
+        let alg_name = validate::required("encapsulationAlgorithm", algorithm)?;
+        let alg =
+            validate::enum_value::<EncapsulationAlgorithm>("encapsulationAlgorithm", alg_name)?;
+        let tokens = self.open_grant_tokens(grant_tokens)?;
+        let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
+        self.admit_key(caller, key.record.key_spec)?;
+        self.check(
+            caller,
+            Access::new(action, Resource::Key(&key))
+                .named_as(key_id)
+                .grant_tokens(&tokens),
+        )?;
+        require_usable(&key.record)?;
+        require_usage(&key, KeyUsage::EncapsulateDecapsulate, action)?;
+        Ok((key, alg))
+    }
+
     pub async fn encapsulate(
         &self,
         caller: &Caller,
         input: EncapsulateInput,
     ) -> KmsResult<EncapsulateOutput> {
         let key_id = validate::required("keyId", input.key_id.as_deref())?;
-        let alg_name = validate::required(
-            "encapsulationAlgorithm",
-            input.encapsulation_algorithm.as_deref(),
-        )?;
-        let alg =
-            validate::enum_value::<EncapsulationAlgorithm>("encapsulationAlgorithm", alg_name)?;
-        let tokens = self.open_grant_tokens(&input.grant_tokens)?;
-        let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        self.admit_key(caller, key.record.key_spec)?;
-        self.check(
-            caller,
-            Access::new("kms:Encapsulate", Resource::Key(&key))
-                .named_as(key_id)
-                .grant_tokens(&tokens),
-        )?;
-        require_usable(&key.record)?;
-        require_usage(&key, KeyUsage::EncapsulateDecapsulate, "kms:Encapsulate")?;
+        let (key, alg) = self
+            .ml_kem_key(
+                caller,
+                key_id,
+                input.encapsulation_algorithm.as_deref(),
+                &input.grant_tokens,
+                "kms:Encapsulate",
+            )
+            .await?;
         let private = key
             .asymmetric()
             .ok_or_else(|| KmsError::Internal("ML-KEM key without material".into()))?;
@@ -109,23 +131,15 @@ impl Kms {
             1,
             MAX_SHARED_SECRET_CIPHERTEXT,
         )?;
-        let alg_name = validate::required(
-            "encapsulationAlgorithm",
-            input.encapsulation_algorithm.as_deref(),
-        )?;
-        let alg =
-            validate::enum_value::<EncapsulationAlgorithm>("encapsulationAlgorithm", alg_name)?;
-        let tokens = self.open_grant_tokens(&input.grant_tokens)?;
-        let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
-        self.admit_key(caller, key.record.key_spec)?;
-        self.check(
-            caller,
-            Access::new("kms:Decapsulate", Resource::Key(&key))
-                .named_as(key_id)
-                .grant_tokens(&tokens),
-        )?;
-        require_usable(&key.record)?;
-        require_usage(&key, KeyUsage::EncapsulateDecapsulate, "kms:Decapsulate")?;
+        let (key, alg) = self
+            .ml_kem_key(
+                caller,
+                key_id,
+                input.encapsulation_algorithm.as_deref(),
+                &input.grant_tokens,
+                "kms:Decapsulate",
+            )
+            .await?;
         let private = key
             .asymmetric()
             .ok_or_else(|| KmsError::Internal("ML-KEM key without material".into()))?;
