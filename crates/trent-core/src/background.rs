@@ -108,12 +108,18 @@ impl Kms {
             };
         }
         let l = &key.record.lifecycle;
-        if key.record.state == KeyState::PendingDeletion && l.deletion_ms.is_some_and(|t| t <= now)
+        if l.transition_ms.is_some_and(|t| t <= now) {
+            self.finish_transition_locked(key_id, now).await?;
+            tracing::info!(key_id, "finished a multi-Region key transition");
+        } else if key.record.state == KeyState::PendingDeletion
+            && l.deletion_ms.is_some_and(|t| t <= now)
         {
             self.delete_key_locked(key_id).await?;
+            self.report_service_event("DeleteKey", &key, now);
             done.deleted += 1;
         } else if l.valid_to_ms.is_some_and(|t| t <= now) {
             self.drop_material_locked(key_id).await?;
+            self.report_service_event("DeleteExpiredKeyMaterial", &key, now);
             tracing::info!(key_id, "imported key material expired");
             done.expired += 1;
         } else if key.record.state == KeyState::Enabled
@@ -121,6 +127,7 @@ impl Kms {
         {
             self.rotate_locked(key_id, RotationType::Automatic, now)
                 .await?;
+            self.report_service_event("RotateKey", &key, now);
             tracing::info!(key_id, "rotated key material on schedule");
             done.rotated += 1;
         }
@@ -153,9 +160,13 @@ impl Kms {
 }
 
 /// The due date of the step [`Kms::run_due_work`] would take on `record` at `now`, if any
-/// (the same order as `run_step`: deletion, material expiry, rotation).
+/// (the same order as `run_step`: multi-Region transition, deletion, material expiry,
+/// rotation).
 fn due_step_ms(record: &crate::model::KeyRecord, now: i64) -> Option<i64> {
     let l = &record.lifecycle;
+    if let Some(t) = l.transition_ms.filter(|t| *t <= now) {
+        return Some(t);
+    }
     if record.state == KeyState::PendingDeletion
         && let Some(t) = l.deletion_ms.filter(|t| *t <= now)
     {

@@ -104,6 +104,11 @@ impl LoadedKey {
         }
     }
 
+    /// How many material versions the key holds.
+    pub fn material_count(&self) -> usize {
+        self.materials.len()
+    }
+
     /// Symmetric material `id`; `None` if absent or not symmetric.
     pub fn material(&self, id: &MaterialId) -> Option<&SymmetricKey> {
         match self.materials.get(id).map(|m| m.as_ref()) {
@@ -301,6 +306,21 @@ impl KeyCache {
         }
         if let Ok(mut m) = self.aliases_by_key.write() {
             m.remove(key_id);
+        }
+    }
+
+    /// Drops every cached key of the multi-Region family `public_id` (`mrk-…`): each lists
+    /// the family's Regions, which a write to any member may change. A scan, but family writes
+    /// are rare (replication, rotation, primary change, deletion).
+    pub fn remove_family(&self, public_id: &str) {
+        let prefix = format!("{public_id}@");
+        if let Ok(mut m) = self.keys.write() {
+            self.removals
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            m.retain(|id, _| !id.starts_with(&prefix));
+        }
+        if let Ok(mut m) = self.aliases_by_key.write() {
+            m.retain(|id, _| !id.starts_with(&prefix));
         }
     }
 

@@ -23,7 +23,8 @@ pub const DEFAULT_PENDING_WINDOW_DAYS: i64 = 30;
 #[derive(Debug, Clone)]
 pub struct ScheduledDeletion {
     pub key_arn: String,
-    pub deletion_ms: i64,
+    /// `None` for a primary pending replica deletion (its date is not known yet).
+    pub deletion_ms: Option<i64>,
     pub key_state: KeyState,
     pub pending_window_days: i64,
 }
@@ -55,18 +56,30 @@ impl Kms {
         )?;
         let now = self.clock.now_ms();
         let deletion_ms = now.saturating_add(days.saturating_mul(DAY_MS));
+        let _guard = self.writes.lock().await;
+        // Read fresh: whether a primary still has replicas comes from the family's rows.
+        self.cache.remove_key(&key.record.key_id);
         let record = self
-            .update_key_record(&key.record.key_id, |r| {
+            .update_key_record_locked(&key.record.key_id, |r| {
                 check(Op::ScheduleKeyDeletion, r)?;
-                r.state = KeyState::PendingDeletion;
-                r.lifecycle.deletion_ms = Some(deletion_ms);
                 r.lifecycle.pending_window_days = Some(days);
+                if r.is_primary() && !r.lifecycle.replica_regions.is_empty() {
+                    // AWS: a primary is not deleted while any replica exists; its waiting
+                    // period starts when the last replica is gone.
+                    r.state = KeyState::PendingReplicaDeletion;
+                    r.lifecycle.deletion_ms = None;
+                    r.lifecycle.transition_ms =
+                        Some(now.saturating_add(crate::multi_region::REPLICA_DELETION_POLL_MS));
+                } else {
+                    r.state = KeyState::PendingDeletion;
+                    r.lifecycle.deletion_ms = Some(deletion_ms);
+                }
                 Ok(())
             })
             .await?;
         Ok(ScheduledDeletion {
             key_arn: record.arn(),
-            deletion_ms,
+            deletion_ms: record.lifecycle.deletion_ms,
             key_state: record.state,
             pending_window_days: days,
         })
@@ -94,6 +107,8 @@ impl Kms {
                 };
                 r.lifecycle.deletion_ms = None;
                 r.lifecycle.pending_window_days = None;
+                // A primary pending replica deletion waits no more.
+                r.lifecycle.transition_ms = None;
                 Ok(())
             })
             .await?;
@@ -102,6 +117,7 @@ impl Kms {
 
     /// Deletes the key for good. The caller holds the write lock and has checked it is due.
     pub(crate) async fn delete_key_locked(&self, key_id: &str) -> KmsResult<()> {
+        let record = self.load_key(key_id).await?.map(|k| k.record.clone());
         let aliases = self.store.delete_key(key_id).await?;
         self.cache.remove_key(key_id);
         self.grants.forget(key_id);
@@ -110,6 +126,9 @@ impl Kms {
                 .remove_alias(&a.account_id, &a.region, &a.alias_name);
         }
         tracing::info!(key_id, "deleted key at the end of its waiting period");
+        if let Some(record) = record.filter(|r| r.multi_region) {
+            self.after_replica_deleted_locked(&record).await?;
+        }
         Ok(())
     }
 }

@@ -65,6 +65,11 @@ pub enum KmsError {
     /// An internal failure (storage, randomness). The detail is logged, not sent.
     #[error("{0}")]
     Internal(String),
+    /// `DependencyTimeoutException` (503, "you can retry the request"): the shared database
+    /// is unreachable or did not answer in time ([`crate::store::StoreError::Unavailable`]).
+    /// The detail is logged, not sent.
+    #[error("{0}")]
+    DependencyTimeout(String),
 }
 
 impl From<trent_crypto::random::RandomError> for KmsError {

@@ -29,6 +29,8 @@ pub const GAP_WAIT: Duration = Duration::from_secs(10);
 pub const FEED_RETENTION: Duration = Duration::from_secs(3600);
 /// Changes read per store call.
 const BATCH: usize = 1000;
+/// How often a replay failing round after round is logged again.
+const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Gaps remembered at most (a sequence jump after a server crash is not a thousand writers).
 const MAX_GAPS: i64 = 1000;
 
@@ -134,6 +136,13 @@ impl Kms {
             "keys" | "key_materials" => {
                 if let Some(k) = key_id {
                     self.cache.remove_key(k);
+                    // A multi-Region key: its relatives list the family's Regions, which
+                    // this change may have changed (a replica created or deleted, a new
+                    // primary), so they are read again too.
+                    let public = crate::ids::public_key_id(k);
+                    if public != k {
+                        self.cache.remove_family(public);
+                    }
                 }
             }
             "aliases" => {
@@ -193,10 +202,23 @@ pub fn spawn(kms: Arc<Kms>) -> Option<tokio::task::JoinHandle<()>> {
     }
     Some(tokio::spawn(async move {
         let mut last_prune = Instant::now();
+        // While the database is away every round fails: one warning when that starts, then one
+        // every FAILURE_LOG_INTERVAL, and one line when it works again.
+        let mut failing: Option<Instant> = None;
         loop {
             kms.store.wait_for_changes(FEED_INTERVAL).await;
-            if let Err(e) = kms.replay_changes().await {
-                tracing::warn!(error = %e, "change feed replay failed; retrying");
+            match kms.replay_changes().await {
+                Ok(_) => {
+                    if failing.take().is_some() {
+                        tracing::warn!("change feed replay works again");
+                    }
+                }
+                Err(e) => {
+                    if failing.is_none_or(|at| at.elapsed() >= FAILURE_LOG_INTERVAL) {
+                        tracing::warn!(error = %e, "change feed replay failed; retrying");
+                        failing = Some(Instant::now());
+                    }
+                }
             }
             if kms
                 .clock_moved

@@ -157,14 +157,14 @@ impl Kms {
     /// PendingImport without material. Input is already validated and authorized by
     /// `create_key`.
     pub(crate) async fn insert_external_key(&self, record: KeyRecord) -> KmsResult<KeyRecord> {
-        let uuid = Uuid::parse_str(&record.key_id)
-            .map_err(|_| KmsError::Internal("new key id is not a UUID".into()))?;
+        let uuid = crate::ids::raw_key_id(&record.key_id)
+            .ok_or_else(|| KmsError::Internal("new key id is not a key id".into()))?;
         self.store.insert_key_without_material(&record).await?;
         self.cache.set_key_aliases(&record.key_id, Vec::new());
         self.grants.init_new_key(&record.key_id);
         self.cache.put_key(Arc::new(LoadedKey::new(
             record.clone(),
-            *uuid.as_bytes(),
+            uuid,
             Default::default(),
         )));
         Ok(record)
@@ -350,9 +350,18 @@ impl Kms {
         .await
         .map_err(|e| KmsError::Internal(e.to_string()))??;
         let key_id = key.record.key_id.clone();
-        let material_id = imported_material_id(&key_id, &id_bytes);
+        // Bound to the public id: related multi-Region keys must get the same material, and
+        // the same material gets the same id in every Region.
+        let material_id = imported_material_id(crate::ids::public_key_id(&key_id), &id_bytes);
         if let Some(given) = input.key_material_id.as_deref()
             && given != material_id.to_hex()
+        {
+            return Err(incorrect_material());
+        }
+        // Related multi-Region keys hold the same material: once any of them has some, only
+        // that material is accepted.
+        if let Some(family) = self.family_material(&key.record).await?
+            && family != material_id
         {
             return Err(incorrect_material());
         }

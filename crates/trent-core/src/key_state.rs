@@ -5,10 +5,13 @@
 //! need an Enabled key (Disabled is `DisabledException`, other states
 //! `KMSInvalidStateException`); management operations mostly work in every state but
 //! PendingDeletion; a few (CancelKeyDeletion, the import operations) have rules of their own.
-//! The multi-Region states (Creating, Updating, PendingReplicaDeletion) refuse everything but
-//! reads, as AWS does for a key that is still being set up or torn down.
+//! The multi-Region states follow AWS's table too: a Creating replica allows only reads and
+//! management (policy, tags, aliases, description) and ScheduleKeyDeletion; an Updating key
+//! still works for cryptography and most management but not for EnableKey, DisableKey,
+//! ReplicateKey, ScheduleKeyDeletion or the import-parameter and material-deletion operations; a
+//! primary PendingReplicaDeletion is treated like PendingDeletion.
 
-use trent_crypto::spec::{KeyState, WireEnum};
+use trent_crypto::spec::KeyState;
 
 use crate::error::{KmsError, KmsResult};
 use crate::model::KeyRecord;
@@ -33,6 +36,10 @@ pub enum Op {
     /// GetParametersForImport, ImportKeyMaterial.
     Import,
     DeleteImportedKeyMaterial,
+    /// ReplicateKey (on the primary).
+    ReplicateKey,
+    /// UpdatePrimaryRegion (on the primary and on the replica becoming primary).
+    UpdatePrimaryRegion,
 }
 
 /// What the table says for one (operation, state) pair.
@@ -50,7 +57,21 @@ fn outcome(op: Op, state: KeyState) -> Outcome {
     use Outcome::*;
     match (op, state) {
         (Op::Read, _) => Allowed,
-        (_, Creating | Updating | PendingReplicaDeletion) => Invalid,
+
+        (Op::Manage | Op::ScheduleKeyDeletion, Creating) => Allowed,
+        (_, Creating) => Invalid,
+
+        (Op::UpdatePrimaryRegion, Enabled | Updating) => Allowed,
+        (Op::UpdatePrimaryRegion | Op::ReplicateKey, KeyState::Disabled) => Outcome::Disabled,
+        (Op::ReplicateKey, Enabled) => Allowed,
+        (Op::UpdatePrimaryRegion | Op::ReplicateKey, _) => Invalid,
+
+        (Op::Cryptographic | Op::Manage | Op::Rotation, Updating) => Allowed,
+        (Op::Import, Updating) => Allowed,
+        (_, Updating) => Invalid,
+
+        (Op::CancelKeyDeletion, PendingReplicaDeletion) => Allowed,
+        (_, PendingReplicaDeletion) => Invalid,
 
         (Op::Cryptographic | Op::Rotation, Enabled) => Allowed,
         (Op::Cryptographic | Op::Rotation, KeyState::Disabled) => Outcome::Disabled,
@@ -95,11 +116,13 @@ fn invalid(key: &KeyRecord, op: Op) -> KmsError {
     let message = match (op, key.state) {
         (Op::CancelKeyDeletion, _) => format!("{arn} is not pending deletion."),
         (_, KeyState::PendingDeletion) => format!("{arn} is pending deletion."),
+        (_, KeyState::PendingReplicaDeletion) => format!("{arn} is pending replica deletion."),
+        (_, KeyState::Creating) => format!("{arn} is creating."),
+        (_, KeyState::Updating) => format!("{arn} is updating."),
         (_, KeyState::PendingImport) => format!("{arn} is pending import."),
         (_, KeyState::Unavailable) => format!("{arn} is unavailable."),
         (_, KeyState::Disabled) => format!("{arn} is disabled."),
         (_, KeyState::Enabled) => format!("{arn} is enabled."),
-        (_, other) => format!("{arn} is {}.", other.as_str()),
     };
     KmsError::InvalidState(message)
 }
@@ -137,7 +160,23 @@ mod tests {
             outcome(Op::DeleteImportedKeyMaterial, PendingDeletion),
             Outcome::Allowed
         );
-        assert_eq!(outcome(Op::Manage, Creating), Outcome::Invalid);
+        assert_eq!(outcome(Op::Manage, Creating), Outcome::Allowed);
+        assert_eq!(outcome(Op::Cryptographic, Creating), Outcome::Invalid);
+        assert_eq!(outcome(Op::Cryptographic, Updating), Outcome::Allowed);
+        assert_eq!(outcome(Op::EnableDisable, Updating), Outcome::Invalid);
+        assert_eq!(outcome(Op::ScheduleKeyDeletion, Updating), Outcome::Invalid);
+        assert_eq!(outcome(Op::ScheduleKeyDeletion, Creating), Outcome::Allowed);
+        assert_eq!(outcome(Op::ReplicateKey, Disabled), Outcome::Disabled);
+        assert_eq!(outcome(Op::ReplicateKey, Updating), Outcome::Invalid);
+        assert_eq!(outcome(Op::UpdatePrimaryRegion, Updating), Outcome::Allowed);
+        assert_eq!(
+            outcome(Op::CancelKeyDeletion, PendingReplicaDeletion),
+            Outcome::Allowed
+        );
+        assert_eq!(
+            outcome(Op::Cryptographic, PendingReplicaDeletion),
+            Outcome::Invalid
+        );
     }
 
     #[test]

@@ -73,9 +73,21 @@ impl Kms {
                 account,
                 region,
                 key_id,
+                multi_region,
             } => {
                 let mut id_buffer = [0u8; uuid::fmt::Hyphenated::LENGTH];
-                let id: &str = key_id.hyphenated().encode_lower(&mut id_buffer);
+                let regional;
+                // A multi-Region key is looked up by its regional id: the related key of the
+                // Region the request names.
+                let id: &str = if multi_region {
+                    regional = crate::ids::regional_key_id(
+                        &crate::ids::multi_region_key_id(key_id.as_bytes()),
+                        region,
+                    );
+                    &regional
+                } else {
+                    key_id.hyphenated().encode_lower(&mut id_buffer)
+                };
                 let not_found = || {
                     KmsError::NotFound(format!(
                         "Key '{}' does not exist",
@@ -195,6 +207,15 @@ impl Kms {
         change: impl FnOnce(&mut KeyRecord) -> KmsResult<()>,
     ) -> KmsResult<KeyRecord> {
         let _guard = self.writes.lock().await;
+        self.update_key_record_locked(key_id, change).await
+    }
+
+    /// [`Kms::update_key_record`] for a caller that holds the write lock.
+    pub(crate) async fn update_key_record_locked(
+        &self,
+        key_id: &str,
+        change: impl FnOnce(&mut KeyRecord) -> KmsResult<()>,
+    ) -> KmsResult<KeyRecord> {
         let current = self
             .load_key(key_id)
             .await?
@@ -270,11 +291,6 @@ impl Kms {
                 key_spec.as_str()
             )));
         }
-        if input.multi_region {
-            return Err(KmsError::UnsupportedOperation(
-                "Multi-Region keys are not supported by this Trent server yet".into(),
-            ));
-        }
         validate_tags(&input.tags)?;
         if let Some(p) = &input.policy {
             check_key_policy(p)?;
@@ -285,7 +301,13 @@ impl Kms {
         context.insert("kms:KeyUsage", key_usage.as_str());
         context.insert("kms:CustomerMasterKeyUsage", key_usage.as_str());
         context.insert("kms:KeyOrigin", origin.as_str());
-        context.insert("kms:MultiRegion", "false");
+        context.insert(
+            "kms:MultiRegion",
+            if input.multi_region { "true" } else { "false" },
+        );
+        if input.multi_region {
+            context.insert("kms:MultiRegionKeyType", "PRIMARY");
+        }
         context.insert("kms:CallerAccount", caller.account.clone());
         if let Some(bypass) = input.bypass_policy_lockout_safety_check {
             context.insert(
@@ -300,8 +322,19 @@ impl Kms {
         let policy = input
             .policy
             .unwrap_or_else(|| default_key_policy(&caller.account));
+        // A multi-Region primary: its public id is `mrk-` and 32 random hex digits, the same in
+        // every Region it is replicated to; the record is named by its regional id.
+        let multi_region_id = if input.multi_region {
+            let raw = trent_crypto::random::array::<16>()?;
+            Some((
+                raw,
+                crate::ids::regional_key_id(&crate::ids::multi_region_key_id(&raw), &caller.region),
+            ))
+        } else {
+            None
+        };
         if origin == Origin::External {
-            let record = crate::import::external_key_record(
+            let mut record = crate::import::external_key_record(
                 caller,
                 self.clock.now_ms(),
                 description,
@@ -310,8 +343,16 @@ impl Kms {
                 policy,
                 input.tags,
             );
+            if let Some((_, id)) = &multi_region_id {
+                record.key_id.clone_from(id);
+                record.multi_region = true;
+                record.lifecycle.primary_region = Some(caller.region.to_string());
+            }
             if custom_policy {
                 self.check_policy_for_key(caller, &record, bypass)?;
+            }
+            if input.multi_region {
+                self.ensure_multi_region_role(caller).await?;
             }
             let _guard = self.writes.lock().await;
             self.check_key_quota(&record.account_id, &record.region)
@@ -320,7 +361,10 @@ impl Kms {
         }
 
         let key_id = Uuid::new_v4();
-        let key_id_str = key_id.hyphenated().to_string();
+        let (uuid_bytes, key_id_str) = match &multi_region_id {
+            Some((raw, id)) => (*raw, id.clone()),
+            None => (*key_id.as_bytes(), key_id.hyphenated().to_string()),
+        };
         let material_id = MaterialId::random()?;
         // RSA-4096 generation takes up to a second: keep it off the async workers.
         let (raw, material) = tokio::task::spawn_blocking(move || {
@@ -347,11 +391,17 @@ impl Kms {
             policy,
             tags,
             current_material: material_id,
-            multi_region: false,
-            lifecycle: Default::default(),
+            multi_region: input.multi_region,
+            lifecycle: crate::model::KeyLifecycle {
+                primary_region: input.multi_region.then(|| caller.region.to_string()),
+                ..Default::default()
+            },
         };
         if custom_policy {
             self.check_policy_for_key(caller, &record, bypass)?;
+        }
+        if input.multi_region {
+            self.ensure_multi_region_role(caller).await?;
         }
         let _guard = self.writes.lock().await;
         self.check_key_quota(&record.account_id, &record.region)
@@ -370,11 +420,10 @@ impl Kms {
         self.grants.init_new_key(&record.key_id);
         self.cache.set_key_aliases(&record.key_id, Vec::new());
         let materials = HashMap::from([(material_id, Arc::new(material))]);
-        self.cache.put_key(Arc::new(LoadedKey::new(
-            record.clone(),
-            *key_id.as_bytes(),
-            materials,
-        )));
+        let loaded = Arc::new(LoadedKey::new(record.clone(), uuid_bytes, materials));
+        // The new key is what the request was about (the audit record's resource).
+        caller.note_key(loaded.shared_arn());
+        self.cache.put_key(loaded);
         Ok(record)
     }
 
@@ -407,10 +456,20 @@ impl Kms {
         let limit = validate::limit(limit, 1000, 100)?;
         if let Some(m) = marker {
             validate::length("marker", m, 1, 1024)?;
-            if Uuid::parse_str(m).is_err() {
+            if Uuid::parse_str(m).is_err() && !crate::ids::is_multi_region_key_id(m) {
                 return Err(KmsError::InvalidMarker("Invalid marker".into()));
             }
         }
+        // Markers are public ids; the store orders this Region's regional ids, in which a
+        // multi-Region key's id carries the Region.
+        let marker = marker.map(|m| {
+            if crate::ids::is_multi_region_key_id(m) {
+                crate::ids::regional_key_id(m, &caller.region)
+            } else {
+                m.to_string()
+            }
+        });
+        let marker = marker.as_deref();
         self.authorize(caller, "kms:ListKeys", Resource::Any)?;
         let mut ids = self
             .store
@@ -425,14 +484,17 @@ impl Kms {
             .await?;
         let next_marker = if ids.len() > limit {
             ids.truncate(limit);
-            ids.last().cloned()
+            ids.last()
+                .map(|id| crate::ids::public_key_id(id).to_string())
         } else {
             None
         };
         let keys = ids
             .into_iter()
-            .map(|id| (key_arn(&caller.region, &caller.account, &id), id))
-            .map(|(arn, id)| (id, arn))
+            .map(|id| {
+                let arn = key_arn(&caller.region, &caller.account, &id);
+                (crate::ids::public_key_id(&id).to_string(), arn)
+            })
             .collect();
         Ok(KeyList { keys, next_marker })
     }

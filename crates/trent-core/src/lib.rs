@@ -14,7 +14,7 @@
 //! ```
 //!
 //! The public face: [`Kms`] and its operation inputs/outputs (in [`crypto`], [`keys`],
-//! [`grants`], [`iam`], [`sts`], [`import`], [`lifecycle`]), the operator's actions
+//! [`grants`], [`iam`], [`sts`], [`import`], [`lifecycle`], [`multi_region`]), the operator's actions
 //! ([`operator`], [`seed`]: no caller, no IAM), who calls ([`Caller`],
 //! [`Principal`]), the authorization types ([`Access`], [`Decision`]), the storage contract
 //! ([`Store`], [`model`], [`memory_store`]) and the errors. Everything else is internal.
@@ -29,11 +29,14 @@ pub mod grants;
 pub mod iam;
 pub mod import;
 pub mod keys;
+mod last_usage;
+pub mod multi_region;
 pub mod operator;
 mod policies;
 pub mod quotas;
 mod rotation;
 pub mod seed;
+pub mod service_events;
 pub mod sts;
 mod tags;
 

@@ -26,6 +26,16 @@ pub struct KeyLifecycle {
     pub expiration_model: Option<ExpirationModel>,
     /// When imported material expires and the key returns to PendingImport.
     pub valid_to_ms: Option<i64>,
+    /// Multi-Region keys only: the Region of the family's primary key (this key's own Region
+    /// when it is the primary). `None` for a single-Region key.
+    pub primary_region: Option<String>,
+    /// Multi-Region keys only: the Regions of the family's replica keys, sorted. Derived by the
+    /// store when it reads the key (from the family's rows), never written, so it cannot go
+    /// stale in the store; see `docs/multi-region.md`.
+    pub replica_regions: Vec<String>,
+    /// When a multi-Region transition finishes: a replica leaves `Creating`, a key leaves
+    /// `Updating`, or a primary pending replica deletion is checked for remaining replicas.
+    pub transition_ms: Option<i64>,
 }
 
 /// `ExpirationModelType`.

@@ -71,6 +71,33 @@ impl KeyRecord {
     pub fn arn(&self) -> String {
         crate::ids::key_arn(&self.region, &self.account_id, &self.key_id)
     }
+
+    /// The key id callers see (a multi-Region key's without its Region suffix).
+    pub fn public_id(&self) -> &str {
+        crate::ids::public_key_id(&self.key_id)
+    }
+
+    /// Whether this is the primary key of a multi-Region family.
+    pub fn is_primary(&self) -> bool {
+        self.multi_region && self.lifecycle.primary_region.as_deref() == Some(&*self.region)
+    }
+
+    /// Whether this is a replica key of a multi-Region family.
+    pub fn is_replica(&self) -> bool {
+        self.multi_region && !self.is_primary()
+    }
+
+    /// The regional id of the family member in `region` (multi-Region keys only).
+    pub fn related_key_id(&self, region: &str) -> String {
+        crate::ids::regional_key_id(self.public_id(), region)
+    }
+
+    /// The Regions of every key in this key's multi-Region family, primary first.
+    pub fn family_regions(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.lifecycle.primary_region.iter().cloned().collect();
+        out.extend(self.lifecycle.replica_regions.iter().cloned());
+        out
+    }
 }
 
 /// One version of a key's material, wrapped under the root key with AAD
@@ -93,8 +120,10 @@ impl std::fmt::Debug for StoredMaterial {
 }
 
 /// What the root-key wrap of a piece of key material is bound to, so wrapped material cannot
-/// be moved to another key or version.
+/// be moved to another key or version. A multi-Region key's material is bound to the family's
+/// public id: related keys share their material, so the same wrapped bytes serve every Region.
 pub fn material_aad(key_id: &str, material_id: &MaterialId) -> Vec<u8> {
+    let key_id = crate::ids::public_key_id(key_id);
     format!("trent:key-material:v1:{key_id}:{}", material_id.to_hex()).into_bytes()
 }
 

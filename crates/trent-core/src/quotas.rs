@@ -135,6 +135,7 @@ rate_quotas! {
     ListResourceTags => "ListResourceTags", "ListResourceTags request rate";
     ListRetirableGrants => "ListRetirableGrants", "ListRetirableGrants request rate";
     PutKeyPolicy => "PutKeyPolicy", "PutKeyPolicy request rate";
+    ReplicateKey => "ReplicateKey", "ReplicateKey request rate";
     RetireGrant => "RetireGrant", "RetireGrant request rate";
     RevokeGrant => "RevokeGrant", "RevokeGrant request rate";
     RotateKeyOnDemand => "RotateKeyOnDemand", "RotateKeyOnDemand request rate";
@@ -143,6 +144,7 @@ rate_quotas! {
     UntagResource => "UntagResource", "UntagResource request rate";
     UpdateAlias => "UpdateAlias", "UpdateAlias request rate";
     UpdateKeyDescription => "UpdateKeyDescription", "UpdateKeyDescription request rate";
+    UpdatePrimaryRegion => "UpdatePrimaryRegion", "UpdatePrimaryRegion request rate";
 }
 
 /// Regions where AWS's symmetric quota is 100,000 per second.
@@ -203,8 +205,10 @@ impl RateQuota {
             | ImportKeyMaterial
             | RotateKeyOnDemand
             | UntagResource
+            | ReplicateKey
             | UpdateAlias
-            | UpdateKeyDescription => Rate::per_second(5),
+            | UpdateKeyDescription
+            | UpdatePrimaryRegion => Rate::per_second(5),
         }
     }
 

@@ -89,7 +89,7 @@ impl Kms {
         )?;
         require_rotatable(&key.record)?;
         let now = self.clock.now_ms();
-        self.update_key_record(&key.record.key_id, |r| {
+        let schedule = |r: &mut KeyRecord| {
             check(Op::Rotation, r)?;
             let l = &mut r.lifecycle;
             // Changing the period of an enabled schedule keeps its anchor (the last rotation),
@@ -104,9 +104,27 @@ impl Kms {
             l.rotation_period_days = Some(period);
             l.next_rotation_ms = Some(next);
             Ok(())
-        })
-        .await
-        .map(|_| ())
+        };
+        if key.record.multi_region {
+            // A shared property: set on the primary, copied to every replica (whose schedule
+            // is the primary's: the family rotates from there).
+            let _guard = self.writes.lock().await;
+            return self
+                .update_family_locked(&key.record.key_id, |r, is_primary| {
+                    if is_primary {
+                        schedule(r)
+                    } else {
+                        r.lifecycle.rotation_period_days = Some(period);
+                        r.lifecycle.next_rotation_ms = None;
+                        Ok(())
+                    }
+                })
+                .await
+                .map(|_| ());
+        }
+        self.update_key_record(&key.record.key_id, schedule)
+            .await
+            .map(|_| ())
     }
 
     pub async fn disable_key_rotation(
@@ -119,6 +137,20 @@ impl Kms {
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
         self.authorize(caller, "kms:DisableKeyRotation", Resource::Key(&key))?;
         require_rotatable(&key.record)?;
+        if key.record.multi_region {
+            let _guard = self.writes.lock().await;
+            return self
+                .update_family_locked(&key.record.key_id, |r, is_primary| {
+                    if is_primary {
+                        check(Op::Rotation, r)?;
+                    }
+                    r.lifecycle.rotation_period_days = None;
+                    r.lifecycle.next_rotation_ms = None;
+                    Ok(())
+                })
+                .await
+                .map(|_| ());
+        }
         self.update_key_record(&key.record.key_id, |r| {
             check(Op::Rotation, r)?;
             r.lifecycle.rotation_period_days = None;
@@ -310,6 +342,50 @@ impl Kms {
                 });
             }
         }
+        if record.multi_region {
+            // One material history per family: the new material goes to every related key
+            // in the same transaction (the wrap is bound to the family's public id).
+            self.cache.remove_key(key_id);
+            let members = self.family_locked(key_id).await?;
+            let mut updated = Vec::with_capacity(members.len());
+            let mut materials = Vec::with_capacity(members.len());
+            let mut rotations = Vec::with_capacity(members.len());
+            for m in &members {
+                let mut r = if m.record.key_id == key_id {
+                    record.clone()
+                } else {
+                    m.record.clone()
+                };
+                r.current_material = material_id;
+                materials.push(StoredMaterial {
+                    key_id: r.key_id.clone(),
+                    material_id,
+                    wrapped: wrapped.clone(),
+                    created_ms: now,
+                });
+                rotations.push(RotationRecord {
+                    key_id: r.key_id.clone(),
+                    material_id,
+                    rotation_type,
+                    rotation_ms: now,
+                });
+                updated.push(r);
+            }
+            self.store
+                .write_keys(&crate::store::KeysWrite {
+                    insert: None,
+                    update: &updated,
+                    materials: &materials,
+                    rotations: &rotations,
+                })
+                .await?;
+            self.forget_family(&record);
+            let fresh = self
+                .load_key(key_id)
+                .await?
+                .ok_or_else(|| KmsError::Internal("key vanished during rotation".into()))?;
+            return Ok(fresh.record.clone());
+        }
         self.store
             .add_material(
                 &record,
@@ -342,7 +418,7 @@ fn entry(
     rotation: Option<(RotationType, i64)>,
 ) -> RotationEntry {
     RotationEntry {
-        key_id: record.key_id.clone(),
+        key_id: record.public_id().to_string(),
         material_id,
         current: record.current_material == material_id,
         rotation,
@@ -355,6 +431,13 @@ fn entry(
 fn require_rotatable(record: &KeyRecord) -> KmsResult<()> {
     if record.key_spec != KeySpec::SymmetricDefault || record.origin != Origin::AwsKms {
         return Err(unsupported(record));
+    }
+    // Rotation is a shared property of a multi-Region family: only its primary sets it.
+    if record.is_replica() {
+        return Err(KmsError::UnsupportedOperation(format!(
+            "{} is not a multi-region primary key.",
+            record.arn()
+        )));
     }
     Ok(())
 }

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use trent_crypto::{RootKey, random};
-use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::cache::{KeyCache, LoadedKey};
@@ -40,6 +39,9 @@ pub struct Kms {
     pub(crate) feed: tokio::sync::Mutex<crate::feed::FeedCursor>,
     /// Set by the feed when another node moved the clock: run the work now due.
     pub(crate) clock_moved: std::sync::atomic::AtomicBool,
+    /// Who is told of background work (the audit trail), `service_events.rs`.
+    pub(crate) service_events:
+        std::sync::OnceLock<Arc<dyn crate::service_events::ServiceEventSink>>,
 }
 
 /// Sizes of the in-memory caches and totals of background work, for metrics.
@@ -124,6 +126,7 @@ impl Kms {
             quotas: Default::default(),
             feed: tokio::sync::Mutex::new(crate::feed::FeedCursor::at(feed_start)),
             clock_moved: Default::default(),
+            service_events: Default::default(),
         };
         for account in kms.store.accounts().await? {
             kms.remember_account(&account.account_id);
@@ -466,8 +469,8 @@ impl Kms {
                 break;
             }
         }
-        let uuid = Uuid::parse_str(&record.key_id)
-            .map_err(|_| KmsError::Internal("stored key id is not a UUID".into()))?;
+        let uuid = crate::ids::raw_key_id(&record.key_id)
+            .ok_or_else(|| KmsError::Internal("stored key id is not a key id".into()))?;
         let mut materials = HashMap::new();
         for m in stored {
             let raw = self
@@ -476,11 +479,7 @@ impl Kms {
             let key = crate::material::parse_material(record.key_spec, record.key_usage, &raw)?;
             materials.insert(m.material_id, Arc::new(key));
         }
-        Ok(Some(Arc::new(LoadedKey::new(
-            record,
-            *uuid.as_bytes(),
-            materials,
-        ))))
+        Ok(Some(Arc::new(LoadedKey::new(record, uuid, materials))))
     }
 }
 

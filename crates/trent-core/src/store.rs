@@ -24,14 +24,23 @@ pub enum StoreError {
     /// The backend failed; the message is for logs.
     #[error("storage backend failure: {0}")]
     Backend(String),
+    /// The database could not be reached, or did not answer within its time limit (a shared
+    /// database's server down or overloaded): the same call may succeed later. The message is
+    /// for logs.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A store failure reaching an operation is internal: its detail is for logs, not callers.
+/// A store failure reaching an operation is internal: its detail is for logs, not callers. An
+/// unreachable database is AWS's retryable `DependencyTimeoutException`.
 impl From<StoreError> for crate::error::KmsError {
     fn from(e: StoreError) -> Self {
-        crate::error::KmsError::Internal(e.to_string())
+        match e {
+            StoreError::Unavailable(_) => crate::error::KmsError::DependencyTimeout(e.to_string()),
+            e => crate::error::KmsError::Internal(e.to_string()),
+        }
     }
 }
 
@@ -40,6 +49,22 @@ impl From<StoreError> for crate::error::KmsError {
 pub struct Page<'a> {
     pub after: Option<&'a str>,
     pub limit: usize,
+}
+
+/// One change to a multi-Region key family, written in one transaction
+/// ([`Store::write_keys`]): a new related key (ReplicateKey), new metadata for existing keys,
+/// material versions and rotation records added to them (a rotation of the family, the
+/// material history a new replica gets).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeysWrite<'a> {
+    /// A key to create (with no material of its own; `materials` may carry its material).
+    pub insert: Option<&'a KeyRecord>,
+    /// Existing keys whose metadata is replaced (as [`Store::update_key`]).
+    pub update: &'a [KeyRecord],
+    /// Material versions to add; one a key already has is kept as stored.
+    pub materials: &'a [StoredMaterial],
+    /// Rotation records to add.
+    pub rotations: &'a [RotationRecord],
 }
 
 #[async_trait]
@@ -124,6 +149,11 @@ pub trait Store: Send + Sync + 'static {
         material: &StoredMaterial,
         rotation: Option<&RotationRecord>,
     ) -> StoreResult<()>;
+    /// Writes `write` in one transaction: the insert first, then the updates (`NotFound` if
+    /// one names no key, and nothing is written), then the materials and rotations. A
+    /// multi-Region key's record, when read back ([`Store::key`]), lists its family's replica
+    /// Regions: every related key (same public id) whose Region is not its primary Region.
+    async fn write_keys(&self, write: &KeysWrite<'_>) -> StoreResult<()>;
     /// Rotations of `key_id`, oldest first.
     async fn rotations(&self, key_id: &str) -> StoreResult<Vec<RotationRecord>>;
     /// Deletes every material version of the key and replaces its metadata, in one transaction

@@ -274,6 +274,7 @@ pub async fn lifecycle_suite(store: Arc<dyn Store>) {
         pending_window_days: None,
         expiration_model: Some(ExpirationModel::KeyMaterialExpires),
         valid_to_ms: Some(5_000),
+        ..KeyLifecycle::default()
     };
     store.update_key(&k).await.unwrap();
     assert_eq!(store.key("k1").await.unwrap().unwrap().0, k);
@@ -390,6 +391,156 @@ pub async fn lifecycle_suite(store: Arc<dyn Store>) {
     store.set_clock_offset_ms(86_400_000).await.unwrap();
     store.set_clock_offset_ms(2 * 86_400_000).await.unwrap();
     assert_eq!(store.clock_offset_ms().await.unwrap(), 2 * 86_400_000);
+
+    multi_region_part(store.as_ref(), account).await;
+}
+
+/// A multi-Region key of `region` in the family `mrk-…11` whose primary is in `primary`.
+fn related(region: &str, primary: &str, account: &str) -> KeyRecord {
+    let family = "mrk-11111111111111111111111111111111";
+    let mut k = key(&crate::ids::regional_key_id(family, region), account);
+    k.region = region.into();
+    k.multi_region = true;
+    k.lifecycle.primary_region = Some(primary.into());
+    k
+}
+
+/// `write_keys` (all or nothing), the replica Regions a family's records report, and the
+/// transition due date.
+async fn multi_region_part(store: &dyn Store, account: &str) {
+    use crate::store::KeysWrite;
+    let primary = related("us-east-1", "us-east-1", account);
+    store
+        .insert_key(&primary, &material(&primary.key_id))
+        .await
+        .unwrap();
+    let read = |id: String| async move { store.key(&id).await.unwrap().unwrap() };
+    assert!(
+        read(primary.key_id.clone())
+            .await
+            .0
+            .lifecycle
+            .replica_regions
+            .is_empty()
+    );
+
+    // A replica with the primary's material history, in one transaction.
+    let mut replica = related("eu-west-1", "us-east-1", account);
+    replica.state = KeyState::Creating;
+    replica.lifecycle.transition_ms = Some(50_000);
+    let copied = StoredMaterial {
+        key_id: replica.key_id.clone(),
+        ..material(&primary.key_id)
+    };
+    let rotation = RotationRecord {
+        key_id: replica.key_id.clone(),
+        material_id: MaterialId([1; 32]),
+        rotation_type: RotationType::OnDemand,
+        rotation_ms: 7,
+    };
+    store
+        .write_keys(&KeysWrite {
+            insert: Some(&replica),
+            update: &[],
+            materials: std::slice::from_ref(&copied),
+            rotations: std::slice::from_ref(&rotation),
+        })
+        .await
+        .unwrap();
+    let (got, materials) = read(replica.key_id.clone()).await;
+    assert_eq!(got.state, KeyState::Creating);
+    assert_eq!(got.lifecycle.replica_regions, vec!["eu-west-1".to_string()]);
+    assert_eq!(materials, vec![copied.clone()]);
+    assert_eq!(
+        store.rotations(&replica.key_id).await.unwrap(),
+        vec![rotation]
+    );
+    assert_eq!(
+        read(primary.key_id.clone())
+            .await
+            .0
+            .lifecycle
+            .replica_regions,
+        vec!["eu-west-1".to_string()],
+        "the primary lists the new replica"
+    );
+    assert!(
+        store
+            .keys_due(50_000)
+            .await
+            .unwrap()
+            .contains(&replica.key_id),
+        "a transition is due work"
+    );
+    assert!(
+        !store
+            .keys_due(49_999)
+            .await
+            .unwrap()
+            .contains(&replica.key_id)
+    );
+    // Inserting the same related key again fails.
+    assert_eq!(
+        store
+            .write_keys(&KeysWrite {
+                insert: Some(&replica),
+                ..KeysWrite::default()
+            })
+            .await,
+        Err(StoreError::AlreadyExists)
+    );
+
+    // A change of primary, written to every member at once; an update of a missing key
+    // writes nothing.
+    let mut new_primary = got.clone();
+    new_primary.lifecycle.primary_region = Some("eu-west-1".into());
+    new_primary.state = KeyState::Updating;
+    let mut old_primary = read(primary.key_id.clone()).await.0;
+    old_primary.lifecycle.primary_region = Some("eu-west-1".into());
+    let missing = related("ap-south-1", "eu-west-1", account);
+    assert_eq!(
+        store
+            .write_keys(&KeysWrite {
+                update: &[old_primary.clone(), missing],
+                ..KeysWrite::default()
+            })
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        read(primary.key_id.clone())
+            .await
+            .0
+            .lifecycle
+            .primary_region
+            .as_deref(),
+        Some("us-east-1"),
+        "a failed write changes nothing"
+    );
+    store
+        .write_keys(&KeysWrite {
+            update: &[old_primary, new_primary],
+            ..KeysWrite::default()
+        })
+        .await
+        .unwrap();
+    let (old, _) = read(primary.key_id.clone()).await;
+    assert_eq!(old.lifecycle.replica_regions, vec!["us-east-1".to_string()]);
+    let (new, _) = read(replica.key_id.clone()).await;
+    assert_eq!(new.state, KeyState::Updating);
+    assert_eq!(new.lifecycle.replica_regions, vec!["us-east-1".to_string()]);
+
+    // Deleting a related key removes it from the family.
+    store.delete_key(&primary.key_id).await.unwrap();
+    assert!(
+        read(replica.key_id.clone())
+            .await
+            .0
+            .lifecycle
+            .replica_regions
+            .is_empty()
+    );
+    store.delete_key(&replica.key_id).await.unwrap();
 }
 
 const ACCOUNT: &str = "111122223333";

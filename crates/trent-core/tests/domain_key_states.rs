@@ -78,7 +78,7 @@ async fn a_key_pending_deletion_is_unusable_and_cancelling_leaves_it_disabled() 
     assert_eq!(scheduled.key_arn, arn);
     assert_eq!(scheduled.key_state, KeyState::PendingDeletion);
     assert_eq!(scheduled.pending_window_days, 7);
-    assert_eq!(scheduled.deletion_ms, START_MS + 7 * DAY_MS);
+    assert_eq!(scheduled.deletion_ms, Some(START_MS + 7 * DAY_MS));
 
     let pending = || KmsError::InvalidState(format!("{arn} is pending deletion."));
     assert_eq!(

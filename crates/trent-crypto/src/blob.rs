@@ -5,9 +5,10 @@
 //!
 //! ```text
 //! offset  size  field
-//! 0       1     format version = 0x01
+//! 0       1     format version = 0x01 (key id is a UUID) or 0x02 (key id is a multi-Region key
+//!               id: `mrk-` and the hex of these 16 bytes)
 //! 1       1     algorithm      = 0x01 (AES-256-GCM, SYMMETRIC_DEFAULT)
-//! 2       16    key id (the UUID of the KMS key, raw bytes)
+//! 2       16    key id (the UUID of the KMS key, or a multi-Region key id's 16 bytes)
 //! 18      32    key material id
 //! 50      12    AES-GCM nonce (random)
 //! 62      n     ciphertext (n = plaintext length)
@@ -25,8 +26,11 @@ use crate::context::EncryptionContext;
 use crate::material::{MaterialId, NONCE_BYTES, SymmetricKey, TAG_LEN};
 use crate::random;
 
-/// Current format version.
+/// Format version of a blob whose key id is a UUID.
 pub const FORMAT_V1: u8 = 1;
+/// Format version of a blob whose key id is a multi-Region key id (the same id in every Region,
+/// so any related key can open it). Otherwise identical to version 1.
+pub const FORMAT_V2_MULTI_REGION: u8 = 2;
 /// Algorithm byte for AES-256-GCM (SYMMETRIC_DEFAULT).
 pub const ALG_AES_256_GCM: u8 = 1;
 /// Bytes before the nonce; they are authenticated as part of the AAD.
@@ -52,6 +56,8 @@ pub enum BlobError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CiphertextBlob {
     pub key_id: [u8; 16],
+    /// Whether `key_id` is a multi-Region key id (format version 2).
+    pub multi_region: bool,
     pub material_id: MaterialId,
     nonce: [u8; NONCE_BYTES],
     sealed: Vec<u8>,
@@ -67,8 +73,21 @@ impl CiphertextBlob {
         context: &EncryptionContext<'_>,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, BlobError> {
+        Self::seal_for(key_id, false, material_id, key, context, plaintext)
+    }
+
+    /// [`CiphertextBlob::seal`], for a key id that is a multi-Region key id when
+    /// `multi_region` (format version 2).
+    pub fn seal_for(
+        key_id: [u8; 16],
+        multi_region: bool,
+        material_id: MaterialId,
+        key: &SymmetricKey,
+        context: &EncryptionContext<'_>,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, BlobError> {
         let nonce = random::array::<NONCE_BYTES>().map_err(|_| BlobError::Random)?;
-        let header = header(key_id, material_id);
+        let header = header(version(multi_region), key_id, material_id);
         let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
         out.extend_from_slice(&header);
         out.extend_from_slice(&nonce);
@@ -82,7 +101,12 @@ impl CiphertextBlob {
         let mut r = Reader(bytes);
         let version = r.array::<1>()?;
         let alg = r.array::<1>()?;
-        if version != [FORMAT_V1] || alg != [ALG_AES_256_GCM] {
+        let multi_region = match version {
+            [FORMAT_V1] => false,
+            [FORMAT_V2_MULTI_REGION] => true,
+            _ => return Err(BlobError::Malformed),
+        };
+        if alg != [ALG_AES_256_GCM] {
             return Err(BlobError::Malformed);
         }
         let key_id = r.array::<16>()?;
@@ -94,6 +118,7 @@ impl CiphertextBlob {
         }
         Ok(Self {
             key_id,
+            multi_region,
             material_id,
             nonce,
             sealed: sealed.to_vec(),
@@ -106,15 +131,23 @@ impl CiphertextBlob {
         key: &SymmetricKey,
         context: &EncryptionContext<'_>,
     ) -> Result<Zeroizing<Vec<u8>>, BlobError> {
-        let header = header(self.key_id, self.material_id);
+        let header = header(version(self.multi_region), self.key_id, self.material_id);
         key.open(self.nonce, &aad(&header, context), &self.sealed)
             .ok_or(BlobError::Authentication)
     }
 }
 
-fn header(key_id: [u8; 16], material_id: MaterialId) -> [u8; HEADER_LEN] {
+fn version(multi_region: bool) -> u8 {
+    if multi_region {
+        FORMAT_V2_MULTI_REGION
+    } else {
+        FORMAT_V1
+    }
+}
+
+fn header(version: u8, key_id: [u8; 16], material_id: MaterialId) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
-    let parts: [&[u8]; 4] = [&[FORMAT_V1], &[ALG_AES_256_GCM], &key_id, &material_id.0];
+    let parts: [&[u8]; 4] = [&[version], &[ALG_AES_256_GCM], &key_id, &material_id.0];
     let mut at = 0;
     for part in parts {
         if let Some(dst) = h.get_mut(at..at + part.len()) {

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use trent_crypto::blob::{ALG_AES_256_GCM, FORMAT_V1, OVERHEAD};
+use trent_crypto::blob::{ALG_AES_256_GCM, FORMAT_V1, FORMAT_V2_MULTI_REGION, OVERHEAD};
 use trent_crypto::{BlobError, CiphertextBlob, EncryptionContext, MaterialId, SymmetricKey};
 
 const KEY_ID: [u8; 16] = [0x11; 16];
@@ -59,7 +59,9 @@ proptest! {
             Err(e) => {
                 prop_assert_eq!(e, BlobError::Malformed);
                 prop_assert!(
-                    bytes.len() < OVERHEAD || bytes[0] != FORMAT_V1 || bytes[1] != ALG_AES_256_GCM
+                    bytes.len() < OVERHEAD
+                        || (bytes[0] != FORMAT_V1 && bytes[0] != FORMAT_V2_MULTI_REGION)
+                        || bytes[1] != ALG_AES_256_GCM
                 );
             }
         }

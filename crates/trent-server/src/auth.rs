@@ -27,6 +27,8 @@ pub enum Service {
     Kms,
     Iam,
     Sts,
+    /// CloudTrail's LookupEvents, answered from the audit trail.
+    CloudTrail,
     /// One Trent does not serve.
     Other(String),
 }
@@ -37,6 +39,7 @@ impl Service {
             "kms" => Self::Kms,
             "iam" => Self::Iam,
             "sts" => Self::Sts,
+            "cloudtrail" => Self::CloudTrail,
             other => Self::Other(other.to_string()),
         }
     }

@@ -7,6 +7,9 @@
 //!               └► route by the credential scope's service:
 //!                    "kms"         ─► kms/   (awsJson1.1: X-Amz-Target → operation → trent-core)
 //!                    "iam" / "sts" ─► query/ (Query protocol: Action=… form → XML)
+//!                    "cloudtrail"  ─► cloudtrail.rs (LookupEvents over the audit trail)
+//!  after the answer is built ─► audit.rs (its CloudTrail record, synced before it is sent)
+//!  GET /console/… ─► console.rs (the web console's static files; it signs its own API calls)
 //!  operator listener (127.0.0.1, admin token) ─► operator.rs (accounts, root key rotation)
 //! ```
 //!
@@ -15,8 +18,11 @@
 //! included, is made by `trent_core::Kms`.
 
 pub mod admin;
+pub mod audit;
 mod auth;
 mod body;
+mod cloudtrail;
+pub mod console;
 mod kms;
 mod listener;
 mod metrics;

@@ -189,6 +189,7 @@ pub async fn run(
             state,
             stop: stop_rx.clone(),
             limits: limits.clone(),
+            tls: None,
         };
         let tls = tls.clone();
         let registry = connections.clone();
@@ -204,6 +205,13 @@ pub async fn run(
                     tokio::select! {
                         result = handshake => {
                             if let Ok(Ok(tls_stream)) = result {
+                                let mut connection = connection;
+                                // For the audit trail's tlsDetails.
+                                let session = tls_stream.get_ref().1;
+                                connection.tls = Some(crate::audit::TlsInfo {
+                                    version: crate::audit::tls_version_name(session.protocol_version()),
+                                    cipher_suite: crate::audit::cipher_suite_name(session.negotiated_cipher_suite()),
+                                });
                                 connection.serve(tls_stream).await;
                             }
                         }
@@ -229,6 +237,8 @@ struct Connection {
     state: Arc<ConnectionState>,
     stop: watch::Receiver<bool>,
     limits: ConnectionLimits,
+    /// The negotiated TLS parameters, left on every request of the connection.
+    tls: Option<crate::audit::TlsInfo>,
 }
 
 impl Connection {
@@ -238,10 +248,14 @@ impl Connection {
     {
         let router = self.router;
         let peer = self.peer;
+        let tls = self.tls;
         let state = self.state.clone();
         let service = hyper::service::service_fn(move |mut request: http::Request<_>| {
             let in_flight = InFlight::start(&state);
             request.extensions_mut().insert(ConnectInfo(peer));
+            if let Some(tls) = tls {
+                request.extensions_mut().insert(tls);
+            }
             let router = router.clone();
             async move {
                 let response = router.oneshot(request.map(axum::body::Body::new)).await;

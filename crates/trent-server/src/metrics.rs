@@ -61,6 +61,10 @@ impl OperationName {
 #[derive(Clone)]
 pub struct ErrorCode(pub Box<str>);
 
+/// Left beside [`ErrorCode`]: the error's message, for the audit trail's `errorMessage`.
+#[derive(Clone)]
+pub struct ErrorMessage(pub Box<str>);
+
 /// One operation's counters.
 struct Series {
     requests: AtomicU64,

@@ -39,6 +39,9 @@ pub struct AppState {
     /// Whether `/health`, `/ready` and `/metrics` are answered on the API port (they are not
     /// when a separate operations address is configured).
     pub ops_on_main_port: bool,
+    /// The audit trail, when auditing is on: every authenticated call's record is synced
+    /// before its answer is sent.
+    pub audit: Option<Arc<crate::audit::Audit>>,
     request_ids: RequestIds,
 }
 
@@ -53,8 +56,15 @@ impl AppState {
             connections: Arc::new(Connections::default()),
             metrics: Metrics::default(),
             ops_on_main_port: true,
+            audit: None,
             request_ids: RequestIds::new(),
         }
+    }
+
+    /// Records every authenticated call in `audit`.
+    pub fn with_audit(mut self, audit: Arc<crate::audit::Audit>) -> Self {
+        self.audit = Some(audit);
+        self
     }
 
     /// Serves `/health`, `/ready` and `/metrics` only on [`ops_router`], not on the API port.
@@ -129,6 +139,10 @@ async fn handle_ops(State(app): State<Arc<AppState>>, request: Request) -> Respo
 /// already show it cannot succeed, its body read within the limits.
 async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response {
     let started = Instant::now();
+    // The web console's files: static, unauthenticated (its pages sign their own API calls).
+    if let Some(response) = crate::console::answer(request.method(), request.uri()) {
+        return response;
+    }
     if app.ops_on_main_port
         && let Some(response) = crate::ops::answer(&app, request.method(), request.uri()).await
     {
@@ -318,6 +332,7 @@ async fn dispatch(
         Service::Kms => "kms",
         Service::Iam => "iam",
         Service::Sts => "sts",
+        Service::CloudTrail => "cloudtrail",
         Service::Other(_) => "",
     };
     let mut observed = Observed {
@@ -337,11 +352,128 @@ async fn dispatch(
         &mut observed,
     )
     .await;
+    let response = match &app.audit {
+        Some(audit) => {
+            record(
+                app,
+                audit,
+                request_id,
+                parts,
+                &authenticated,
+                &observed,
+                body,
+                response,
+            )
+            .await
+        }
+        None => response,
+    };
     observed.key_arn = authenticated.caller.key_arn().cloned();
     if tracing::enabled!(target: "trent::request", tracing::Level::INFO) {
         observed.decision = authenticated.caller.explanation().map(|e| e.to_string());
     }
     (response, Some(observed))
+}
+
+/// Records the call in the audit trail and returns its answer once the record is durable;
+/// an answer whose record cannot be made durable becomes an internal error (fail closed: no
+/// call is answered unrecorded). Calls whose operation was never read are not recorded.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the pieces of one request, borrowed"
+)]
+async fn record(
+    app: &AppState,
+    audit: &crate::audit::Audit,
+    request_id: &str,
+    parts: &http::request::Parts,
+    authenticated: &auth::Authenticated,
+    observed: &Observed,
+    body: &[u8],
+    response: Response,
+) -> Response {
+    use crate::audit::Source;
+    let (source, is_query) = match &authenticated.service {
+        Service::Kms => (Source::Kms, false),
+        Service::Iam => (Source::Iam, true),
+        Service::Sts => (Source::Sts, true),
+        Service::CloudTrail => (Source::CloudTrail, false),
+        Service::Other(_) => return response,
+    };
+    let event_name = observed.operation.as_str();
+    if event_name.is_empty() {
+        return response;
+    }
+    let query_params;
+    let parameters = if is_query {
+        query_params = query::Params::parse(parts.uri.query(), body).ok();
+        match &query_params {
+            Some(p) => trent_audit::parameters::query_parameters(p.iter()),
+            None => trent_audit::record::Parameters::None,
+        }
+    } else {
+        trent_audit::parameters::json_parameters(body)
+    };
+    let error = response.extensions().get::<ErrorCode>().map(|code| {
+        let message = response
+            .extensions()
+            .get::<crate::metrics::ErrorMessage>()
+            .map_or("", |m| &*m.0);
+        (&*code.0, message)
+    });
+    let call = crate::audit::Call {
+        source,
+        event_name,
+        request_id,
+        caller: &authenticated.caller,
+        headers: &parts.headers,
+        parameters,
+        error,
+        tls: parts.extensions.get::<crate::audit::TlsInfo>().copied(),
+        secure: app.tls,
+    };
+    let now_ms = app.kms.clock().now_ms();
+    let appended = match crate::audit::lines(audit, &call, now_ms) {
+        Ok(built) => audit
+            .log
+            .append(built.lines)
+            .await
+            .map(|()| built.key_owner_event_id)
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match appended {
+        Ok(event_id) => {
+            // GetKeyLastUsage: a successful tracked operation on a key, now on record.
+            if let (OperationName::Kms(op), None, Some(key_arn)) =
+                (&observed.operation, error, authenticated.caller.key_arn())
+                && let Some(operation) = trent_audit::usage::tracked_operation(op.as_str())
+            {
+                audit
+                    .usage
+                    .note(key_arn, operation, now_ms, &event_id, request_id);
+            }
+            response
+        }
+        Err(e) => {
+            tracing::error!(target: "trent::audit", request_id, error = %e, "the call's audit record is not durable; answering with an internal error");
+            if is_query {
+                query::error_response(
+                    query::sts::NAMESPACE,
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalFailure",
+                    "The request could not be recorded.",
+                    request_id,
+                )
+            } else {
+                kms::error_response(
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "KMSInternalException",
+                    "The request could not be recorded.",
+                )
+            }
+        }
+    }
 }
 
 /// The client's address. Unknown only when the router runs without the listener (in-process
@@ -411,6 +543,13 @@ async fn route(
             } else {
                 query::sts::handle(&app.kms, caller, &params, request_id).await
             }
+        }
+        Service::CloudTrail => {
+            let operation = crate::cloudtrail::operation_of(headers);
+            if let Some(op) = operation {
+                observed.operation = OperationName::Query(op.into());
+            }
+            crate::cloudtrail::handle(app, caller, operation, body).await
         }
         Service::Other(other) => kms::error_response(
             http::StatusCode::BAD_REQUEST,

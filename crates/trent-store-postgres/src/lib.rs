@@ -15,8 +15,11 @@
 //!   [`PostgresStore::connect`]; a newer schema is refused.
 //! - [`test_cluster`]: a private PostgreSQL server for tests.
 //!
-//! Not done yet (issue 12): cache coherence between nodes (LISTEN/NOTIFY and a change
-//! sequence), background steps claimed by one node, read-through credentials and sessions.
+//! - Losing the database: no call waits on it for more than seconds (the pool's wait and
+//!   connect timeouts, `statement_timeout`/`lock_timeout`, TCP keepalives and
+//!   `TCP_USER_TIMEOUT`); failures to reach it are [`StoreError::Unavailable`] (the client's
+//!   retryable `DependencyTimeoutException`). The pool drops closed connections and opens new
+//!   ones, and the `LISTEN` connection reconnects every second, so a node recovers by itself.
 
 mod migrations;
 mod rows;
@@ -34,7 +37,7 @@ use trent_core::model::{
     AccessKeyRecord, AccountRecord, AliasRecord, Change, GrantRow, IamDocument, ImportParams,
     KeyRecord, RotationRecord, SessionRecord, StoredMaterial,
 };
-use trent_core::store::{Page, Store, StoreError, StoreResult};
+use trent_core::store::{KeysWrite, Page, Store, StoreError, StoreResult};
 use trent_crypto::spec::WireEnum;
 
 pub use migrations::latest_version as latest_schema_version;
@@ -48,6 +51,13 @@ use rows::{
 const POOL_SIZE: usize = 8;
 /// How long a call waits for a connection (or to open one) before failing.
 const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+/// The server cancels a statement (or a wait for a row lock) running longer than this, so a
+/// request never waits on the database for longer than about `POOL_TIMEOUT` plus this.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A connection whose sent data the server has not acknowledged for this long (a server or
+/// network gone silent, where no error ever arrives) is closed by the kernel: its call fails
+/// instead of hanging, and the pool opens a new connection for the next one.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct PostgresStore {
     pool: Pool,
@@ -106,6 +116,7 @@ impl PostgresStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(POOL_TIMEOUT);
         }
+        bound_waits(&mut config);
         let origin = trent_core::random_id("trent-", 16)
             .map_err(|e| StoreError::Backend(format!("no node id: {e}")))?;
         config.application_name(&origin);
@@ -139,10 +150,12 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
+        // Every way of not getting a connection (the server refusing or not answering, the
+        // pool's wait running out) is the database being unavailable: retry later.
         self.pool
             .get()
             .await
-            .map_err(|e| StoreError::Backend(format!("no PostgreSQL connection: {e}")))
+            .map_err(|e| StoreError::Unavailable(format!("no PostgreSQL connection: {e}")))
     }
 
     /// Runs one statement and returns the number of rows it changed.
@@ -168,11 +181,53 @@ impl PostgresStore {
     }
 }
 
+/// Bounds how long the server may keep a call waiting (`statement_timeout`, `lock_timeout`,
+/// unless the URL's `options` set them) and how long a silent connection lives (TCP keepalives
+/// and `TCP_USER_TIMEOUT`, unless the URL sets them): losing the database makes calls fail
+/// within seconds, never hang.
+fn bound_waits(config: &mut tokio_postgres::Config) {
+    let ms = STATEMENT_TIMEOUT.as_millis();
+    let mut options = config.get_options().unwrap_or_default().to_string();
+    for setting in ["statement_timeout", "lock_timeout"] {
+        if !options.contains(setting) {
+            options = format!("{options} -c {setting}={ms}")
+                .trim_start()
+                .to_string();
+        }
+    }
+    config.options(options);
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
+    if config.get_keepalives() && config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+        // The default idle time (two hours) would notice a dead idle connection far too late.
+        config.keepalives_idle(Duration::from_secs(5));
+        config.keepalives_interval(Duration::from_secs(2));
+        config.keepalives_retries(3);
+    }
+}
+
 /// A database error as a store error: constraint violations (SQLSTATE class 23) are
-/// `AlreadyExists`, as with SQLite.
+/// `AlreadyExists`, as with SQLite; a lost connection, a server shutting down or refusing
+/// connections, and a statement or lock wait cancelled by its timeout are `Unavailable`.
 pub(crate) fn db(e: tokio_postgres::Error) -> StoreError {
-    if e.code().is_some_and(|c| c.code().starts_with("23")) {
+    let Some(code) = e.code() else {
+        // No SQLSTATE: the connection failed (closed, I/O error, timed out).
+        return StoreError::Unavailable(e.to_string());
+    };
+    let code = code.code();
+    if code.starts_with("23") {
         return StoreError::AlreadyExists;
+    }
+    // 08: connection exception; 53: insufficient resources (too many connections); 57P0x:
+    // server shutting down, crashed or starting; 57014: statement_timeout; 55P03: lock_timeout.
+    if code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("57P0")
+        || code == "57014"
+        || code == "55P03"
+    {
+        return StoreError::Unavailable(e.to_string());
     }
     StoreError::Backend(e.to_string())
 }
@@ -191,8 +246,8 @@ fn limit(page: Page<'_>) -> i64 {
 
 const UPDATE_KEY: &str = "UPDATE keys SET description = $2, key_state = $3, policy = $4, \
      tags = $5, current_material_id = $6, rotation_period_days = $7, next_rotation_ms = $8, \
-     deletion_ms = $9, pending_window_days = $10, expiration_model = $11, valid_to_ms = $12 \
-     WHERE key_id = $1";
+     deletion_ms = $9, pending_window_days = $10, expiration_model = $11, valid_to_ms = $12, \
+     primary_region = $13, transition_ms = $14 WHERE key_id = $1";
 
 /// Replaces what `update_key` may change (as SQLite: not the identity, spec, usage, origin,
 /// region, creation date or multi-Region flag).
@@ -214,6 +269,8 @@ async fn update_key_in(c: &impl tokio_postgres::GenericClient, k: &KeyRecord) ->
                 &l.pending_window_days,
                 &l.expiration_model.map(WireEnum::as_str),
                 &l.valid_to_ms,
+                &l.primary_region,
+                &l.transition_ms,
             ],
         )
         .await
@@ -226,7 +283,7 @@ async fn insert_key_in(c: &impl tokio_postgres::GenericClient, k: &KeyRecord) ->
     c.execute(
         &format!(
             "INSERT INTO keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
         ),
         &[
             &k.key_id,
@@ -248,11 +305,39 @@ async fn insert_key_in(c: &impl tokio_postgres::GenericClient, k: &KeyRecord) ->
             &l.pending_window_days,
             &l.expiration_model.map(WireEnum::as_str),
             &l.valid_to_ms,
+            &k.multi_region.then(|| k.public_id()),
+            &l.primary_region,
+            &l.transition_ms,
         ],
     )
     .await
     .map_err(db)?;
     Ok(())
+}
+
+/// The Regions of `record`'s multi-Region family other than its primary's, sorted.
+async fn replica_regions(
+    c: &impl tokio_postgres::GenericClient,
+    record: &KeyRecord,
+) -> StoreResult<Vec<String>> {
+    if !record.multi_region {
+        return Ok(Vec::new());
+    }
+    let rows = c
+        .query(
+            "SELECT region FROM keys WHERE family_id = $1 ORDER BY region",
+            &[&record.public_id()],
+        )
+        .await
+        .map_err(db)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let region: String = row.try_get(0).map_err(db)?;
+        if Some(&region) != record.lifecycle.primary_region.as_ref() {
+            out.push(region);
+        }
+    }
+    Ok(out)
 }
 
 /// Locks a key's row for the rest of the transaction; `NotFound` if there is none.
@@ -359,7 +444,8 @@ impl Store for PostgresStore {
         else {
             return Ok(None);
         };
-        let record = rows::key(&row)?;
+        let mut record = rows::key(&row)?;
+        record.lifecycle.replica_regions = replica_regions(&*tx, &record).await?;
         let materials = tx
             .query(
                 "SELECT key_id, material_id, wrapped, created_ms FROM key_materials \
@@ -655,6 +741,56 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(db)
     }
 
+    async fn write_keys(&self, w: &KeysWrite<'_>) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        if let Some(k) = w.insert {
+            insert_key_in(&*tx, k).await?;
+        }
+        // Rows locked in key id order, so two family writes never wait on each other in a
+        // cycle; a missing one is NotFound, as SQLite's update.
+        let mut locked: Vec<&str> = w.update.iter().map(|k| k.key_id.as_str()).collect();
+        locked.sort_unstable();
+        locked.dedup();
+        for id in locked {
+            if Some(id) != w.insert.map(|k| k.key_id.as_str()) {
+                lock_key(&*tx, id).await?;
+            }
+        }
+        for k in w.update {
+            update_key_in(&*tx, k).await?;
+        }
+        for m in w.materials {
+            tx.execute(
+                "INSERT INTO key_materials (key_id, material_id, wrapped, created_ms) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (key_id, material_id) DO NOTHING",
+                &[
+                    &m.key_id,
+                    &m.material_id.to_hex(),
+                    &m.wrapped,
+                    &m.created_ms,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        }
+        for r in w.rotations {
+            tx.execute(
+                "INSERT INTO key_rotations (key_id, material_id, rotation_type, rotation_ms) \
+                 VALUES ($1, $2, $3, $4)",
+                &[
+                    &r.key_id,
+                    &r.material_id.to_hex(),
+                    &r.rotation_type.as_str(),
+                    &r.rotation_ms,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
     async fn rotations(&self, key_id: &str) -> StoreResult<Vec<RotationRecord>> {
         let rows = self
             .query(
@@ -718,7 +854,7 @@ impl Store for PostgresStore {
         let rows = self
             .query(
                 "SELECT key_id FROM keys WHERE deletion_ms <= $1 OR valid_to_ms <= $1 \
-                 OR (next_rotation_ms <= $1 AND key_state = 'Enabled') ORDER BY key_id",
+                 OR transition_ms <= $1 OR (next_rotation_ms <= $1 AND key_state = 'Enabled') ORDER BY key_id",
                 &[&now_ms],
             )
             .await?;

@@ -189,6 +189,16 @@ const MIGRATIONS: &[&str] = &[
         claimed_at TIMESTAMPTZ NOT NULL
     );
     "#,
+    // 6: multi-Region keys, as SQLite's migration 6: each related key its own row (key id
+    // `mrk-…@<region>`), its family (the public id, indexed), its primary's Region, and the due
+    // date of a transition (indexed). No new table: `keys` already has its change trigger.
+    r#"
+    ALTER TABLE keys ADD COLUMN family_id TEXT COLLATE "C";
+    ALTER TABLE keys ADD COLUMN primary_region TEXT COLLATE "C";
+    ALTER TABLE keys ADD COLUMN transition_ms BIGINT;
+    CREATE INDEX keys_by_family ON keys (family_id) WHERE family_id IS NOT NULL;
+    CREATE INDEX keys_by_transition ON keys (transition_ms) WHERE transition_ms IS NOT NULL;
+    "#,
 ];
 
 /// The advisory lock key migrations hold (any constant unique to Trent: "trent" in ASCII).

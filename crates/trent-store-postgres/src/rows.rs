@@ -18,7 +18,7 @@ use crate::db;
 pub const KEY_COLUMNS: &str = "key_id, account_id, region, created_ms, description, key_spec, \
      key_usage, origin, key_state, policy, tags, current_material_id, multi_region, \
      rotation_period_days, next_rotation_ms, deletion_ms, pending_window_days, expiration_model, \
-     valid_to_ms";
+     valid_to_ms, family_id, primary_region, transition_ms";
 
 pub const ALIAS_COLUMNS: &str =
     "account_id, region, alias_name, target_key_id, created_ms, updated_ms";
@@ -87,6 +87,11 @@ pub fn key(r: &Row) -> StoreResult<KeyRecord> {
                 .map(|m| wire::<ExpirationModel>(&m, "expiration model"))
                 .transpose()?,
             valid_to_ms: r.try_get(18).map_err(db)?,
+            // Column 19 (family_id) is derived from the key id; the replica Regions are read
+            // from the family's rows by the caller.
+            primary_region: r.try_get(20).map_err(db)?,
+            replica_regions: Vec::new(),
+            transition_ms: r.try_get(21).map_err(db)?,
         },
     })
 }

@@ -160,6 +160,35 @@ impl TestCluster {
         ))
     }
 
+    /// Shuts the server down cleanly (`pg_ctl stop -m fast`: every session is ended, what was
+    /// committed is kept) and leaves it stopped until [`TestCluster::start_again`]: a test's
+    /// way to take the database away from running nodes.
+    pub fn shut_down(&mut self) -> Result<(), String> {
+        if self.stopped {
+            return Ok(());
+        }
+        let data_arg = self.data().to_string_lossy().into_owned();
+        let out = self.run("pg_ctl", &["-D", &data_arg, "-m", "fast", "-w", "stop"])?;
+        if !out.status.success() {
+            return Err(format!(
+                "the test PostgreSQL did not stop: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        self.stopped = true;
+        Ok(())
+    }
+
+    /// Starts a server [`TestCluster::shut_down`] stopped, on the same port and data.
+    pub fn start_again(&mut self) -> Result<(), String> {
+        if !self.stopped {
+            return Ok(());
+        }
+        self.pg_ctl_start()?;
+        self.stopped = false;
+        Ok(())
+    }
+
     /// Stops the server now (also done on drop).
     pub fn stop(&mut self) {
         if self.stopped {

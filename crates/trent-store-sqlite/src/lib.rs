@@ -19,7 +19,7 @@ use trent_core::model::{
     AccessKeyRecord, AccountRecord, AliasRecord, GrantRow, IamDocument, ImportParams, KeyRecord,
     RotationRecord, SessionRecord, StoredMaterial,
 };
-use trent_core::store::{Page, Store, StoreError, StoreResult};
+use trent_core::store::{KeysWrite, Page, Store, StoreError, StoreResult};
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -335,6 +335,25 @@ impl Store for SqliteStore {
         let (key, material, rotation) = (key.clone(), material.clone(), rotation.cloned());
         self.with(move |c| lifecycle_rows::add_material(c, &key, &material, rotation.as_ref()))
             .await
+    }
+
+    async fn write_keys(&self, write: &KeysWrite<'_>) -> StoreResult<()> {
+        let insert = write.insert.cloned();
+        let update = write.update.to_vec();
+        let materials = write.materials.to_vec();
+        let rotations = write.rotations.to_vec();
+        self.with(move |c| {
+            lifecycle_rows::write_keys(
+                c,
+                &KeysWrite {
+                    insert: insert.as_ref(),
+                    update: &update,
+                    materials: &materials,
+                    rotations: &rotations,
+                },
+            )
+        })
+        .await
     }
 
     async fn rotations(&self, key_id: &str) -> StoreResult<Vec<RotationRecord>> {

@@ -17,7 +17,7 @@ use crate::rows::{SELECT_ALIAS, alias_row, corrupt};
 pub fn write(c: &Connection, k: &KeyRecord) -> StoreResult<()> {
     let l = &k.lifecycle;
     c.execute(
-        "UPDATE keys SET rotation_period_days = ?2, next_rotation_ms = ?3, deletion_ms = ?4, pending_window_days = ?5, expiration_model = ?6, valid_to_ms = ?7 WHERE key_id = ?1",
+        "UPDATE keys SET rotation_period_days = ?2, next_rotation_ms = ?3, deletion_ms = ?4, pending_window_days = ?5, expiration_model = ?6, valid_to_ms = ?7, primary_region = ?8, transition_ms = ?9 WHERE key_id = ?1",
         params![
             k.key_id,
             l.rotation_period_days,
@@ -25,7 +25,9 @@ pub fn write(c: &Connection, k: &KeyRecord) -> StoreResult<()> {
             l.deletion_ms,
             l.pending_window_days,
             l.expiration_model.map(WireEnum::as_str),
-            l.valid_to_ms
+            l.valid_to_ms,
+            l.primary_region,
+            l.transition_ms
         ],
     )
     .map_err(backend)?;
@@ -33,22 +35,36 @@ pub fn write(c: &Connection, k: &KeyRecord) -> StoreResult<()> {
 }
 
 pub fn read(c: &Connection, key_id: &str) -> StoreResult<KeyLifecycle> {
-    let (rotation_period_days, next_rotation_ms, deletion_ms, pending_window_days, model, valid_to_ms) = c
+    let (
+        (rotation_period_days, next_rotation_ms, deletion_ms, pending_window_days, model, valid_to_ms),
+        (family_id, primary_region, transition_ms),
+    ) = c
         .query_row(
-            "SELECT rotation_period_days, next_rotation_ms, deletion_ms, pending_window_days, expiration_model, valid_to_ms FROM keys WHERE key_id = ?1",
+            "SELECT rotation_period_days, next_rotation_ms, deletion_ms, pending_window_days, expiration_model, valid_to_ms, family_id, primary_region, transition_ms FROM keys WHERE key_id = ?1",
             [key_id],
             |r| {
                 Ok((
-                    r.get::<_, Option<i64>>(0)?,
-                    r.get::<_, Option<i64>>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                    r.get::<_, Option<i64>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, Option<i64>>(5)?,
+                    (
+                        r.get::<_, Option<i64>>(0)?,
+                        r.get::<_, Option<i64>>(1)?,
+                        r.get::<_, Option<i64>>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, Option<i64>>(5)?,
+                    ),
+                    (
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, Option<String>>(7)?,
+                        r.get::<_, Option<i64>>(8)?,
+                    ),
                 ))
             },
         )
         .map_err(backend)?;
+    let replica_regions = match &family_id {
+        Some(family) => replica_regions(c, family, primary_region.as_deref())?,
+        None => Vec::new(),
+    };
     let expiration_model = model
         .map(|m| ExpirationModel::parse(&m).ok_or_else(|| corrupt("expiration model")))
         .transpose()?;
@@ -59,7 +75,58 @@ pub fn read(c: &Connection, key_id: &str) -> StoreResult<KeyLifecycle> {
         pending_window_days,
         expiration_model,
         valid_to_ms,
+        primary_region,
+        replica_regions,
+        transition_ms,
     })
+}
+
+/// The Regions of `family`'s keys other than `primary`, sorted.
+fn replica_regions(
+    c: &Connection,
+    family: &str,
+    primary: Option<&str>,
+) -> StoreResult<Vec<String>> {
+    let mut st = c
+        .prepare("SELECT region FROM keys WHERE family_id = ?1 ORDER BY region")
+        .map_err(backend)?;
+    let rows = st
+        .query_map([family], |r| r.get::<_, String>(0))
+        .map_err(backend)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let region = row.map_err(backend)?;
+        if Some(region.as_str()) != primary {
+            out.push(region);
+        }
+    }
+    Ok(out)
+}
+
+/// `Store::write_keys`: one transaction, statements in the documented order.
+pub fn write_keys(c: &mut Connection, w: &trent_core::store::KeysWrite<'_>) -> StoreResult<()> {
+    let tx = c.transaction().map_err(backend)?;
+    if let Some(k) = w.insert {
+        crate::rows::insert_key(&tx, k)?;
+    }
+    for k in w.update {
+        crate::rows::update_key(&tx, k)?;
+    }
+    for m in w.materials {
+        tx.execute(
+            "INSERT OR IGNORE INTO key_materials (key_id, material_id, wrapped, created_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![m.key_id, m.material_id.to_hex(), m.wrapped, m.created_ms],
+        )
+        .map_err(backend)?;
+    }
+    for r in w.rotations {
+        tx.execute(
+            "INSERT INTO key_rotations (key_id, material_id, rotation_type, rotation_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![r.key_id, r.material_id.to_hex(), r.rotation_type.as_str(), r.rotation_ms],
+        )
+        .map_err(backend)?;
+    }
+    tx.commit().map_err(backend)
 }
 
 pub fn add_material(
@@ -162,6 +229,7 @@ pub fn keys_due(c: &Connection, now_ms: i64) -> StoreResult<Vec<String>> {
     let mut st = c
         .prepare(
             "SELECT key_id FROM keys WHERE deletion_ms <= ?1 OR valid_to_ms <= ?1 \
+             OR transition_ms <= ?1 \
              OR (next_rotation_ms <= ?1 AND key_state = 'Enabled') ORDER BY key_id",
         )
         .map_err(backend)?;

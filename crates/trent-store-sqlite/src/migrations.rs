@@ -141,6 +141,17 @@ const MIGRATIONS: &[&str] = &[
         claimed_at INTEGER NOT NULL
     );
     "#,
+    // 6: multi-Region keys: each related key is its own row (key id `mrk-…@<region>`), with
+    // its family (the public id, indexed: a key's replica Regions are read from its family's
+    // rows), its primary's Region, and when a transition (Creating, Updating, the wait of a
+    // primary pending replica deletion) is next due (indexed for the background task).
+    r#"
+    ALTER TABLE keys ADD COLUMN family_id TEXT;
+    ALTER TABLE keys ADD COLUMN primary_region TEXT;
+    ALTER TABLE keys ADD COLUMN transition_ms INTEGER;
+    CREATE INDEX keys_by_family ON keys (family_id) WHERE family_id IS NOT NULL;
+    CREATE INDEX keys_by_transition ON keys (transition_ms) WHERE transition_ms IS NOT NULL;
+    "#,
 ];
 
 /// The newest schema version this build knows.

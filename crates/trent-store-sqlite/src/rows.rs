@@ -34,6 +34,14 @@ pub fn insert_key(c: &Connection, k: &KeyRecord) -> StoreResult<()> {
         ],
     )
     .map_err(backend)?;
+    // The family of a multi-Region key is fixed at creation, like the flag itself.
+    if k.multi_region {
+        c.execute(
+            "UPDATE keys SET family_id = ?2 WHERE key_id = ?1",
+            params![k.key_id, k.public_id()],
+        )
+        .map_err(backend)?;
+    }
     crate::lifecycle_rows::write(c, k)
 }
 

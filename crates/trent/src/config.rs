@@ -50,6 +50,22 @@ pub struct ConfigFile {
     pub quotas: Option<QuotasConfig>,
     /// A development seed (TOML, or YAML by its `.yaml`/`.yml` name) applied at every start.
     pub seed_file: Option<PathBuf>,
+    /// The audit trail (`[audit]`; on by default, see docs/audit.md).
+    pub audit: Option<AuditConfig>,
+}
+
+/// `[audit]`: where and for how long every call's CloudTrail record is kept.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Record every call (default true). Off, no record is written and LookupEvents finds
+    /// nothing.
+    pub enabled: Option<bool>,
+    /// Days a trail segment is kept after its last write (default 90, CloudTrail's event
+    /// history); 0 keeps everything.
+    pub retention_days: Option<u32>,
+    /// Where the trail is kept (default `<data_dir>/audit`).
+    pub directory: Option<PathBuf>,
 }
 
 /// `[limits]`: what one client, authenticated or not, can make the server hold.
@@ -114,6 +130,8 @@ pub struct Settings {
     pub quotas: trent_core::quotas::QuotaSettings,
     /// The seed file (`--seed`, `$TRENT_SEED_PATH` or `seed_file`), see `seed.rs`.
     pub seed_file: Option<PathBuf>,
+    /// The audit trail, unless `[audit] enabled = false`.
+    pub audit: Option<trent_audit::AuditSettings>,
 }
 
 /// A PostgreSQL URL. It may hold a password, so its `Debug` form and [`DatabaseUrl::shown`]
@@ -122,7 +140,7 @@ pub struct Settings {
 pub struct DatabaseUrl(String);
 
 impl DatabaseUrl {
-    fn parse(text: String) -> Result<Self, String> {
+    pub fn parse(text: String) -> Result<Self, String> {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             Ok(Self(text))
         } else {
@@ -229,11 +247,24 @@ impl Settings {
             (None, None) => None,
             _ => return Err("tls_cert and tls_key must be given together".into()),
         };
+        let data_dir = data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+        let audit_config = file.audit.unwrap_or_default();
+        let audit = audit_config.enabled.unwrap_or(true).then(|| {
+            let mut settings = trent_audit::AuditSettings::new(
+                audit_config
+                    .directory
+                    .unwrap_or_else(|| data_dir.join("audit")),
+            );
+            if let Some(days) = audit_config.retention_days {
+                settings.retention_days = days;
+            }
+            settings
+        });
         Ok(Settings {
             listen,
-            data_dir: data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            data_dir,
             database: file.database.map(DatabaseUrl::parse).transpose()?,
             region: file.region.unwrap_or_else(|| DEFAULT_REGION.into()),
             tls,
@@ -245,6 +276,7 @@ impl Settings {
             ops_listen,
             quotas,
             seed_file: file.seed_file,
+            audit,
         })
     }
 }
@@ -327,6 +359,36 @@ root_secret_access_key = "secret-2"
         let e = Settings::load(Some(&path), None, None).unwrap_err();
         assert!(e.contains("postgres://"), "{e}");
         assert!(Settings::load(None, None, None).unwrap().database.is_none());
+    }
+
+    #[test]
+    fn audit_is_on_by_default_under_the_data_dir_and_configurable() {
+        let s = Settings::load(None, None, Some("d".into())).unwrap();
+        let audit = s.audit.unwrap();
+        assert_eq!(audit.directory, PathBuf::from("d/audit"));
+        assert_eq!(audit.retention_days, 90);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trent.toml");
+        std::fs::write(
+            &path,
+            "[audit]\nretention_days = 7\ndirectory = \"/var/trail\"\n",
+        )
+        .unwrap();
+        let audit = Settings::load(Some(&path), None, None)
+            .unwrap()
+            .audit
+            .unwrap();
+        assert_eq!(
+            (audit.retention_days, audit.directory),
+            (7, PathBuf::from("/var/trail"))
+        );
+        std::fs::write(&path, "[audit]\nenabled = false\n").unwrap();
+        assert!(
+            Settings::load(Some(&path), None, None)
+                .unwrap()
+                .audit
+                .is_none()
+        );
     }
 
     #[test]

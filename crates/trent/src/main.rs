@@ -1,10 +1,13 @@
 //! The `trent` command: `trent serve` runs the KMS server, `trent bench` load-tests one,
-//! `trent account …` and `trent credentials rotate` administer a running one.
+//! `trent account …` and `trent credentials rotate` administer a running one, `trent backup`
+//! and `trent migrate` copy its embedded store.
 
 mod admin;
+mod audit;
 mod bare_http;
 mod bench;
 mod config;
+mod migrate;
 mod seed;
 mod serve;
 
@@ -42,6 +45,11 @@ enum Command {
         /// overrides `seed_file` in the config.
         #[arg(long, env = "TRENT_SEED_PATH")]
         seed: Option<PathBuf>,
+        /// A PostgreSQL URL (postgres://…) to keep the state in instead of <data_dir>/trent.db;
+        /// overrides `database` in the config (which is the place for a URL with a password:
+        /// a command line is visible to every local user).
+        #[arg(long)]
+        database: Option<String>,
     },
     /// Accounts of the running server on the data directory.
     Account {
@@ -61,6 +69,29 @@ enum Command {
         /// Print the analysis as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// The audit trail: check its digest chain, or export it as JSON Lines files.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Copy the embedded SQLite store to FILE while the server runs (one consistent
+    /// snapshot); the root key is not in it: keep that too.
+    Backup {
+        /// The file to write (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Copy the embedded SQLite store (every key, material version, alias, grant, IAM entity,
+    /// credential and rotation) into an empty PostgreSQL database, for several nodes.
+    Migrate {
+        /// The PostgreSQL database (postgres://…) to copy into; it must hold no state yet.
+        #[arg(long)]
+        to: String,
         #[command(flatten)]
         target: Target,
     },
@@ -88,8 +119,21 @@ struct Target {
 }
 
 impl Target {
+    fn settings(&self) -> Result<config::Settings, String> {
+        config::Settings::load(self.config.as_deref(), None, self.data_dir.clone())
+    }
+
     fn data_dir(&self) -> Result<PathBuf, String> {
         Ok(config::Settings::load(self.config.as_deref(), None, self.data_dir.clone())?.data_dir)
+    }
+
+    /// The audit trail's directory (`[audit] directory`, else `<data_dir>/audit`).
+    fn audit_dir(&self) -> Result<PathBuf, String> {
+        let settings = config::Settings::load(self.config.as_deref(), None, self.data_dir.clone())?;
+        Ok(match settings.audit {
+            Some(audit) => audit.directory,
+            None => settings.data_dir.join("audit"),
+        })
     }
 }
 
@@ -112,6 +156,24 @@ enum AccountCommand {
         /// The shared-credentials file for --profile (default: <data_dir>/credentials).
         #[arg(long)]
         credentials_file: Option<PathBuf>,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute every batch digest and follow the chain; fails if an event or batch was
+    /// changed, removed, added or reordered. Prints the head digest to record.
+    Verify {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Write every event into OUT/<account>/<Region>/<yyyy>/<mm>/<dd>.jsonl.
+    Export {
+        /// The directory to write into.
+        #[arg(long)]
+        out: PathBuf,
         #[command(flatten)]
         target: Target,
     },
@@ -166,9 +228,13 @@ fn main() -> ExitCode {
                 listen,
                 data_dir,
                 seed,
+                database,
             } => {
                 let mut settings = config::Settings::load(config.as_deref(), listen, data_dir)?;
                 settings.seed_file = seed.or(settings.seed_file);
+                if let Some(url) = database {
+                    settings.database = Some(config::DatabaseUrl::parse(url)?);
+                }
                 serve::run(settings).await
             }
             Command::Account {
@@ -197,6 +263,14 @@ fn main() -> ExitCode {
             Command::Access { key, json, target } => {
                 admin::key_access(&target.data_dir()?, &key, json).await
             }
+            Command::Audit {
+                command: AuditCommand::Verify { target },
+            } => audit::verify(&target.audit_dir()?),
+            Command::Audit {
+                command: AuditCommand::Export { out, target },
+            } => audit::export(&target.audit_dir()?, &out),
+            Command::Backup { to, target } => migrate::backup(&target.settings()?, &to),
+            Command::Migrate { to, target } => migrate::migrate(&target.settings()?, &to).await,
             Command::Bench(args) => bench::run(args).await,
             Command::BareHttp { listen } => bare_http::run(&listen).await,
         }

@@ -175,6 +175,23 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     }
     let _ = std::io::stdout().flush();
 
+    // The audit trail opens before any work is done, so the lifecycle work caught up on below
+    // is recorded too.
+    let audit = match &settings.audit {
+        Some(audit) => {
+            let audit = trent_server::audit::Audit::open(audit.clone(), kms.clock().now_ms())
+                .map_err(|e| {
+                    format!(
+                        "cannot open the audit trail in {}: {e}",
+                        audit.directory.display()
+                    )
+                })?;
+            kms.set_service_event_sink(trent_server::audit::ServiceEvents::new(audit.clone()));
+            println!("Audit trail: {}", audit.settings.directory.display());
+            Some(audit)
+        }
+        None => None,
+    };
     // Catch up on lifecycle work that fell due while stopped, then keep it running. A failing
     // step is retried by the background task; it must not keep the server from starting.
     if let Err(e) = kms.run_due_work().await {
@@ -185,6 +202,9 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let _ = trent_core::feed::spawn(kms.clone());
     let mut app =
         AppState::new(kms, settings.tls.is_some()).with_body_limits(&settings.body_limits);
+    if let Some(audit) = audit {
+        app = app.with_audit(audit);
+    }
     if settings.clock_control {
         app = app.with_admin_token(admin_token);
         println!(

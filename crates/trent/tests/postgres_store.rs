@@ -1,11 +1,15 @@
 //! `trent serve` on PostgreSQL (`database = "postgres://…"`), end to end against a private
 //! PostgreSQL server (`trent_store_postgres::test_cluster`): a key, alias and ciphertext made
 //! through node A are found and decrypt through node B, started afterwards on the same database
-//! with the same root key; a node without that root key refuses to start and says why. Access
+//! with the same root key; a node without that root key, or with another, refuses to start and
+//! says why. Access
 //! keys and sessions made through one node authenticate on another at once (read-through); a
 //! grant revoked, a key disabled or scheduled for deletion, a key policy changed or an access
 //! key deleted on one node takes effect on the other within a second (the change feed); with
-//! three nodes and rotations due, each key rotates once (step claims).
+//! three nodes and rotations due, each key rotates once (step claims). With the database
+//! gone, calls that need it fail at once with `DependencyTimeoutException` while cached keys
+//! keep encrypting, and the nodes recover by themselves when it is back. `--database`
+//! overrides the config's `database`.
 
 #![allow(
     clippy::unwrap_used,
@@ -64,16 +68,18 @@ async fn two_nodes_share_one_postgres_database() {
         "with `database` set, no SQLite file is made"
     );
 
-    // Node B: another data directory, the same database and root key.
+    // Node B: another data directory, the same database and root key; the database given by
+    // `--database`, which overrides the config's (a server nothing listens on).
     let root_key = a_dir.join("root.key");
     let b_dir = tmp.path().join("b").join("data");
-    let b = Server::start_in_with_config(
+    let b = Server::start_in_with_args(
         &b_dir,
         true,
         &format!(
-            "database = \"{url}\"\nroot_key_file = \"{}\"",
+            "database = \"postgres://nobody@127.0.0.1:1/nowhere\"\nroot_key_file = \"{}\"",
             root_key.display()
         ),
+        &["--database", &url],
     );
     let kms_b = b.kms(AKID_A, SECRET_A);
     let described = kms_b
@@ -120,6 +126,26 @@ async fn two_nodes_share_one_postgres_database() {
     assert!(
         stderr.contains("is missing but the database postgres://127.0.0.1:")
             && stderr.contains("every node on one database needs the same root key"),
+        "{stderr}"
+    );
+
+    // Node D has a root key, but not this database's: it refuses to start, saying so.
+    let d_dir = tmp.path().join("d").join("data");
+    std::fs::create_dir_all(&d_dir).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trent"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&d_dir)
+        .env("TRENT_ROOT_KEY", "11".repeat(32))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(
+            "the root key in $TRENT_ROOT_KEY does not decrypt the database postgres://127.0.0.1:"
+        ) && stderr.contains("every node on one database needs the same root key"),
         "{stderr}"
     );
 }
@@ -456,4 +482,223 @@ async fn three_nodes_rotate_a_due_key_once() {
     for key in &keys {
         assert_eq!(rotations(key.clone()).await, 1, "key {key} rotated once");
     }
+}
+
+/// The error code and HTTP status of a CreateKey through `kms`, or ("ok", 200).
+async fn create_key_outcome(kms: &aws_sdk_kms::Client) -> (String, u16) {
+    match kms.create_key().send().await {
+        Ok(_) => ("ok".into(), 200),
+        Err(e) => {
+            let status = e.raw_response().map_or(0, |r| r.status().as_u16());
+            let code = e
+                .as_service_error()
+                .and_then(aws_sdk_kms::error::ProvideErrorMetadata::code)
+                .unwrap_or("not a service error")
+                .to_string();
+            (code, status)
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_outlive_losing_the_database_and_recover_by_themselves() {
+    let mut cluster = TestCluster::start().unwrap_or_else(|e| panic!("test PostgreSQL: {e}"));
+    let url = cluster.fresh_database().await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, a_dir) = node(tmp.path(), "a", &url, None);
+    let (b, _) = node(tmp.path(), "b", &url, Some(&a_dir.join("root.key")));
+    let kms_a = a.kms(AKID_A, SECRET_A);
+    let kms_b = b.kms(AKID_A, SECRET_A);
+    let key = kms_a
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    // Both nodes hold the key (and the caller's credential) in memory.
+    assert_eq!(encrypt_outcome(&kms_a, &key).await, "ok");
+    assert_eq!(encrypt_outcome(&kms_b, &key).await, "ok");
+
+    cluster.shut_down().unwrap();
+    // A call that writes the database fails at once, with AWS's retryable error.
+    for kms in [&kms_a, &kms_b] {
+        let started = Instant::now();
+        let outcome = create_key_outcome(kms).await;
+        let took = started.elapsed();
+        println!("CreateKey without the database: {outcome:?} after {took:?}");
+        assert_eq!(outcome, ("DependencyTimeoutException".into(), 503));
+        assert!(took < Duration::from_secs(2), "failed after {took:?}");
+    }
+    // Cryptography on a cached key needs no database.
+    for kms in [&kms_a, &kms_b] {
+        let blob = kms
+            .encrypt()
+            .key_id(&key)
+            .plaintext(Blob::new(b"still here".to_vec()))
+            .send()
+            .await
+            .unwrap()
+            .ciphertext_blob
+            .unwrap();
+        let plain = kms
+            .decrypt()
+            .ciphertext_blob(blob)
+            .send()
+            .await
+            .unwrap()
+            .plaintext
+            .unwrap();
+        assert_eq!(plain.as_ref(), b"still here");
+    }
+    // A while without it: the feed, the listener and the background task keep failing.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        create_key_outcome(&kms_a).await.0,
+        "DependencyTimeoutException"
+    );
+
+    cluster.start_again().unwrap();
+    // Both nodes write again without a restart of their own.
+    for kms in [&kms_a, &kms_b] {
+        let kms = kms.clone();
+        time_until(Duration::from_secs(5), "CreateKey after recovery", || {
+            let kms = kms.clone();
+            async move { create_key_outcome(&kms).await.0 == "ok" }
+        })
+        .await;
+    }
+    // And apply each other's changes again (the LISTEN connection is back, the feed resumes
+    // from its last change): a key disabled on B is refused on A, which had it cached.
+    kms_b.disable_key().key_id(&key).send().await.unwrap();
+    let took = time_until(
+        Duration::from_secs(3),
+        "key disabled after recovery",
+        || {
+            let (kms, key) = (kms_a.clone(), key.clone());
+            async move { encrypt_outcome(&kms, &key).await == "DisabledException" }
+        },
+    )
+    .await;
+    assert!(took < Duration::from_secs(3));
+}
+
+/// Multi-Region keys on two nodes: a replica made through node A shows in node B's cached
+/// primary within a second (the feed drops the whole family), leaves `Creating` once, and a
+/// ciphertext of A's primary decrypts through B's replica; a rotation on A reaches B's replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_region_keys_work_across_two_nodes() {
+    let cluster = TestCluster::start().unwrap_or_else(|e| panic!("test PostgreSQL: {e}"));
+    let url = cluster.fresh_database().await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, a_dir) = node(tmp.path(), "a", &url, None);
+    let (b, _) = node(tmp.path(), "b", &url, Some(&a_dir.join("root.key")));
+    let us_a = a.kms(AKID_A, SECRET_A);
+    let us_b = b.kms(AKID_A, SECRET_A);
+    let eu_b = b.kms_in(AKID_A, SECRET_A, "eu-west-1");
+    let key_id = us_a
+        .create_key()
+        .multi_region(true)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    // B caches the primary before the replica exists.
+    let replicas = |kms: aws_sdk_kms::Client, key: String| async move {
+        kms.describe_key()
+            .key_id(&key)
+            .send()
+            .await
+            .ok()
+            .and_then(|d| d.key_metadata)
+            .and_then(|m| m.multi_region_configuration)
+            .map(|c| c.replica_keys().len())
+            .unwrap_or(0)
+    };
+    assert_eq!(replicas(us_b.clone(), key_id.clone()).await, 0);
+    us_a.replicate_key()
+        .key_id(&key_id)
+        .replica_region("eu-west-1")
+        .send()
+        .await
+        .unwrap();
+    let took = time_until(Duration::from_secs(1), "replica created", || {
+        let (kms, key) = (us_b.clone(), key_id.clone());
+        async move { replicas(kms, key).await == 1 }
+    })
+    .await;
+    assert!(took < Duration::from_secs(1));
+    let state = |kms: aws_sdk_kms::Client, key: String| async move {
+        kms.describe_key()
+            .key_id(&key)
+            .send()
+            .await
+            .ok()
+            .and_then(|d| d.key_metadata)
+            .and_then(|m| m.key_state)
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default()
+    };
+    time_until(Duration::from_secs(15), "replica enabled", || {
+        let (kms, key) = (eu_b.clone(), key_id.clone());
+        async move { state(kms, key).await == "Enabled" }
+    })
+    .await;
+    let encrypt = |kms: aws_sdk_kms::Client, key: String| async move {
+        kms.encrypt()
+            .key_id(&key)
+            .plaintext(Blob::new(b"across".to_vec()))
+            .send()
+            .await
+            .unwrap()
+            .ciphertext_blob
+            .unwrap()
+    };
+    let blob = encrypt(us_a.clone(), key_id.clone()).await;
+    let plain = eu_b
+        .decrypt()
+        .ciphertext_blob(blob.clone())
+        .send()
+        .await
+        .unwrap()
+        .plaintext
+        .unwrap();
+    assert_eq!(plain.as_ref(), b"across");
+
+    // A rotation through A: B's replica (cached, it just decrypted) uses the new material.
+    us_a.rotate_key_on_demand()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    let material = us_a
+        .describe_key()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .current_key_material_id
+        .unwrap();
+    time_until(Duration::from_secs(1), "rotation", || {
+        let (kms, key, material) = (eu_b.clone(), key_id.clone(), material.clone());
+        async move {
+            kms.describe_key()
+                .key_id(&key)
+                .send()
+                .await
+                .ok()
+                .and_then(|d| d.key_metadata)
+                .and_then(|m| m.current_key_material_id)
+                == Some(material)
+        }
+    })
+    .await;
+    let after = encrypt(eu_b.clone(), key_id.clone()).await;
+    let opened = us_a.decrypt().ciphertext_blob(after).send().await.unwrap();
+    assert_eq!(opened.key_material_id(), Some(material.as_str()));
 }

@@ -41,6 +41,15 @@ impl Caller {
             .map(Explanation::Denied)
             .or_else(|| self.allowed_decision().map(Explanation::Allowed))
     }
+
+    /// The grant that allowed this request, when a grant did (the audit trail records it as
+    /// `additionalEventData.grantId`).
+    pub fn allowing_grant_id(&self) -> Option<&str> {
+        match self.allowed_decision()? {
+            Decision::AllowedByGrant(grant) => Some(&grant.grant_id),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Explanation<'_> {

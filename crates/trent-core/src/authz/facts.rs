@@ -110,6 +110,11 @@ impl<'a> RequestFacts<'a> {
             "kms:keyusage" | "kms:customermasterkeyusage" => borrowed(record.key_usage.as_str()),
             "kms:keyorigin" => borrowed(record.origin.as_str()),
             "kms:multiregion" => boolean(record.multi_region),
+            "kms:multiregionkeytype" if record.multi_region => borrowed(if record.is_primary() {
+                "PRIMARY"
+            } else {
+                "REPLICA"
+            }),
             "aws:resourceaccount" => borrowed(&record.account_id),
             "kms:resourcealiases" => {
                 let aliases = cache

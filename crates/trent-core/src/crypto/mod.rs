@@ -78,7 +78,7 @@ impl Kms {
         let key = match key_hint {
             Some(hint) => {
                 let named = self.resolve(caller, hint, KeyIdForms::KeyOrAlias).await?;
-                if named.uuid != parsed.key_id {
+                if named.uuid != parsed.key_id || named.record.multi_region != parsed.multi_region {
                     return Err(KmsError::IncorrectKey(
                         "The key ID in the request does not identify a CMK that can perform this operation.".into(),
                     ));
@@ -87,9 +87,20 @@ impl Kms {
             }
             None => {
                 let mut id_buffer = [0u8; uuid::fmt::Hyphenated::LENGTH];
-                let blob_key_id: &str = Uuid::from_bytes(parsed.key_id)
-                    .hyphenated()
-                    .encode_lower(&mut id_buffer);
+                let regional;
+                // A multi-Region key id names a family: the related key in the request's
+                // Region decrypts (they share their material).
+                let blob_key_id: &str = if parsed.multi_region {
+                    regional = crate::ids::regional_key_id(
+                        &crate::ids::multi_region_key_id(&parsed.key_id),
+                        &caller.region,
+                    );
+                    &regional
+                } else {
+                    Uuid::from_bytes(parsed.key_id)
+                        .hyphenated()
+                        .encode_lower(&mut id_buffer)
+                };
                 let key = self
                     .load_key(blob_key_id)
                     .await?
@@ -255,8 +266,9 @@ pub(crate) fn seal(
         .material(&key.record.current_material)
         .ok_or_else(|| KmsError::Internal("current key material missing".into()))?;
     let context = EncryptionContext::borrowed(context);
-    CiphertextBlob::seal(
+    CiphertextBlob::seal_for(
         key.uuid,
+        key.record.multi_region,
         key.record.current_material,
         material,
         &context,

@@ -29,6 +29,9 @@ pub struct AccountIam {
 impl AccountIam {
     /// Managed policy by ARN (`arn:aws:iam::ACCOUNT:policy/PATH/NAME`).
     pub fn policy_by_arn(&self, account: &str, arn: &str) -> Option<&ManagedPolicy> {
+        if let Some(p) = super::aws_managed::policy(arn) {
+            return Some(p);
+        }
         let name = arn.rsplit('/').next()?;
         let p = self.policies.get(name)?;
         (super::entity_arn(account, "policy", &p.path, &p.name) == arn).then_some(p)

@@ -24,6 +24,8 @@ pub enum IamError {
     #[error("{0}")]
     UnmodifiableEntity(String),
     #[error("{0}")]
+    PolicyNotAttachable(String),
+    #[error("{0}")]
     Validation(String),
     #[error("{0}")]
     AccessDenied(String),

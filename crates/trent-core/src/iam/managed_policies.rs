@@ -103,6 +103,9 @@ impl Kms {
             .cloned()
             .ok_or_else(|| no_policy(policy_arn))?;
         self.authorize_iam(caller, "iam:DeletePolicy", policy_arn)?;
+        if super::aws_managed::is_aws_managed(&policy) {
+            return Err(super::aws_managed::unmodifiable(policy_arn));
+        }
         if attachment_count(&snapshot, policy_arn) > 0 {
             return Err(IamError::DeleteConflict(
                 "Cannot delete a policy attached to entities.".into(),
@@ -164,6 +167,9 @@ impl Kms {
             .map(|p| p.name.clone())
             .ok_or_else(|| no_policy(policy_arn))?;
         self.authorize_iam(caller, "iam:CreatePolicyVersion", policy_arn)?;
+        if super::aws_managed::policy(policy_arn).is_some() {
+            return Err(super::aws_managed::unmodifiable(policy_arn));
+        }
         let now = self.clock.now_ms();
         let account = caller.account.clone();
         self.iam_write(&caller.account, |iam| {
@@ -238,6 +244,9 @@ impl Kms {
             .map(|p| p.name.clone())
             .ok_or_else(|| no_policy(policy_arn))?;
         self.authorize_iam(caller, action, policy_arn)?;
+        if super::aws_managed::policy(policy_arn).is_some() {
+            return Err(super::aws_managed::unmodifiable(policy_arn));
+        }
         let account = caller.account.clone();
         let now = self.clock.now_ms();
         self.iam_write(&caller.account, |iam| {

@@ -7,6 +7,7 @@
 //! the JSON document form), then replace the snapshot, so a change is visible to the next
 //! request on this node.
 
+pub mod aws_managed;
 mod directory;
 mod error;
 mod groups;

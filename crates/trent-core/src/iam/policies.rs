@@ -224,6 +224,10 @@ impl Kms {
         let verb = if attach { "Attach" } else { "Detach" };
         self.authorize_iam(caller, &format!("iam:{verb}{}Policy", entity.noun()), &arn)?;
         guard_service_linked(&snapshot, entity, name)?;
+        // A service role's AWS managed policy belongs to its service-linked role alone.
+        if attach && super::aws_managed::policy(policy_arn).is_some() {
+            return Err(super::aws_managed::not_attachable());
+        }
         if snapshot
             .policy_by_arn(&caller.account, policy_arn)
             .is_none()

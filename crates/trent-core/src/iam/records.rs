@@ -97,6 +97,16 @@ pub struct ManagedPolicy {
 }
 
 impl ManagedPolicy {
+    /// The policy's ARN in `account` (an AWS managed policy's is the same in every account).
+    pub fn arn(&self, account: &str) -> String {
+        let account = if super::aws_managed::is_aws_managed(self) {
+            "aws"
+        } else {
+            account
+        };
+        super::entity_arn(account, "policy", &self.path, &self.name)
+    }
+
     pub fn default_document(&self) -> Option<&str> {
         self.versions
             .iter()

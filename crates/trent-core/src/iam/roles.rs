@@ -247,7 +247,7 @@ impl Kms {
         let trust = format!(
             r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Service":"{service}"}},"Action":"sts:AssumeRole"}}]}}"#
         );
-        let role = Role {
+        let mut role = Role {
             v: 1,
             name: name.clone(),
             path,
@@ -260,6 +260,12 @@ impl Kms {
             inline: Default::default(),
             attached: Default::default(),
         };
+        // KMS's multi-Region role made by hand is the role KMS would make: with its AWS
+        // managed policy (docs/multi-region.md).
+        if service == super::aws_managed::MRK_SERVICE {
+            role.attached
+                .insert(super::aws_managed::MRK_POLICY_ARN.to_string());
+        }
         let account = caller.account.clone();
         self.iam_write(&caller.account, |iam| {
             if iam.roles.contains_key(&role.name) {

@@ -26,7 +26,7 @@ use crate::model::{
     AccessKeyRecord, AccountRecord, AliasRecord, GrantRow, IamDocument, ImportParams, KeyRecord,
     RotationRecord, SessionRecord, StoredMaterial,
 };
-use crate::store::{Page, Store, StoreError, StoreResult};
+use crate::store::{KeysWrite, Page, Store, StoreError, StoreResult};
 
 mod state;
 
@@ -145,7 +145,9 @@ impl Store for MemoryStore {
             .map(|(_, m)| m.clone())
             .collect();
         materials.sort_by_key(|m| m.created_ms);
-        Ok(Some((record.clone(), materials)))
+        let mut record = record.clone();
+        record.lifecycle.replica_regions = s.replica_regions(&record);
+        Ok(Some((record, materials)))
     }
 
     async fn update_key(&self, key: &KeyRecord) -> StoreResult<()> {
@@ -419,6 +421,46 @@ impl Store for MemoryStore {
         s.update_key(key)
     }
 
+    async fn write_keys(&self, write: &KeysWrite<'_>) -> StoreResult<()> {
+        let mut s = self.state();
+        // Checked in the order SQLite's transaction runs its statements; nothing changes unless
+        // all pass.
+        let inserted = write.insert.map(|k| k.key_id.as_str());
+        if let Some(k) = write.insert
+            && (s.keys.contains_key(&k.key_id) || !s.accounts.contains_key(&k.account_id))
+        {
+            return Err(StoreError::AlreadyExists);
+        }
+        let exists = |s: &State, id: &str| Some(id) == inserted || s.keys.contains_key(id);
+        if write.update.iter().any(|k| !exists(&s, &k.key_id)) {
+            return Err(StoreError::NotFound);
+        }
+        if write.materials.iter().any(|m| !exists(&s, &m.key_id))
+            || write.rotations.iter().any(|r| {
+                !exists(&s, &r.key_id)
+                    || s.rotations.contains_key(&(r.key_id.clone(), r.material_id))
+            })
+        {
+            return Err(StoreError::AlreadyExists);
+        }
+        if let Some(k) = write.insert {
+            s.insert_key(k)?;
+        }
+        for k in write.update {
+            s.update_key(k)?;
+        }
+        for m in write.materials {
+            s.materials
+                .entry((m.key_id.clone(), m.material_id))
+                .or_insert_with(|| m.clone());
+        }
+        for r in write.rotations {
+            s.rotations
+                .insert((r.key_id.clone(), r.material_id), r.clone());
+        }
+        Ok(())
+    }
+
     async fn rotations(&self, key_id: &str) -> StoreResult<Vec<RotationRecord>> {
         let mut out: Vec<RotationRecord> = self
             .state()
@@ -468,6 +510,7 @@ impl Store for MemoryStore {
                 let l = &k.lifecycle;
                 due(l.deletion_ms)
                     || due(l.valid_to_ms)
+                    || due(l.transition_ms)
                     || (due(l.next_rotation_ms) && k.state == KeyState::Enabled)
             })
             .map(|k| k.key_id.clone())

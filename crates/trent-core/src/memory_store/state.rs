@@ -73,6 +73,24 @@ impl State {
         Ok(())
     }
 
+    /// The replica Regions of `key`'s multi-Region family, as the SQL stores derive them:
+    /// the Regions of the related keys (same public id) other than the primary's, sorted.
+    pub(super) fn replica_regions(&self, key: &KeyRecord) -> Vec<String> {
+        if !key.multi_region {
+            return Vec::new();
+        }
+        let family = key.public_id();
+        let mut regions: Vec<String> = self
+            .keys
+            .values()
+            .filter(|k| k.multi_region && k.public_id() == family)
+            .filter(|k| Some(&k.region) != key.lifecycle.primary_region.as_ref())
+            .map(|k| k.region.clone())
+            .collect();
+        regions.sort();
+        regions
+    }
+
     /// Inserts a new key row (after the account foreign-key check).
     pub(super) fn insert_key(&mut self, key: &KeyRecord) -> StoreResult<()> {
         if self.keys.contains_key(&key.key_id) || !self.accounts.contains_key(&key.account_id) {

@@ -90,3 +90,20 @@ fn truncations_are_malformed_not_panics() {
         "empty plaintext is structurally valid"
     );
 }
+
+#[test]
+fn multi_region_blobs_are_version_2_and_the_version_is_authenticated() {
+    let key = SymmetricKey::generate().unwrap();
+    let c = ctx(&[]);
+    let mut blob =
+        CiphertextBlob::seal_for([7; 16], true, MaterialId([3; 32]), &key, &c, b"x").unwrap();
+    assert_eq!(blob[0], FORMAT_V2_MULTI_REGION);
+    let parsed = CiphertextBlob::parse(&blob).unwrap();
+    assert!(parsed.multi_region);
+    assert_eq!(parsed.open(&key, &c).unwrap().as_slice(), b"x");
+    // The same bytes claiming a UUID key id no longer authenticate.
+    blob[0] = FORMAT_V1;
+    let parsed = CiphertextBlob::parse(&blob).unwrap();
+    assert!(!parsed.multi_region);
+    assert_eq!(parsed.open(&key, &c).err(), Some(BlobError::Authentication));
+}

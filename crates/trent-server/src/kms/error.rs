@@ -53,6 +53,10 @@ fn domain_code(e: &KmsError) -> (StatusCode, &'static str) {
         ExpiredImportToken(_) => (bad, "ExpiredImportTokenException"),
         InvalidImportToken(_) => (bad, "InvalidImportTokenException"),
         Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "KMSInternalException"),
+        DependencyTimeout(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "DependencyTimeoutException",
+        ),
     }
 }
 
@@ -66,6 +70,16 @@ impl IntoResponse for ApiError {
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "KMSInternalException",
                     "An internal error occurred.",
+                )
+            }
+            ApiError::Domain(KmsError::DependencyTimeout(detail)) => {
+                // The database is unreachable: say so in AWS's words, keep its address out.
+                tracing::warn!(%detail, "database unavailable");
+                error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "DependencyTimeoutException",
+                    "The system timed out while trying to fulfill the request. You can retry \
+                     the request.",
                 )
             }
             ApiError::Domain(e) => {
@@ -98,5 +112,8 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
     response
         .extensions_mut()
         .insert(crate::metrics::ErrorCode(code.into()));
+    response
+        .extensions_mut()
+        .insert(crate::metrics::ErrorMessage(message.into()));
     response
 }

@@ -114,12 +114,15 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: Operation, body: &[
             let out = kms
                 .schedule_key_deletion(caller, key_id, r.pending_window_in_days)
                 .await?;
-            to_json(&json!({
-                "KeyId": out.key_arn,
-                "DeletionDate": epoch_seconds(out.deletion_ms),
-                "KeyState": out.key_state.as_str(),
-                "PendingWindowInDays": out.pending_window_days,
-            }))
+            let mut m = Map::new();
+            m.insert("KeyId".into(), json!(out.key_arn));
+            // A primary pending replica deletion has no deletion date yet.
+            if let Some(t) = out.deletion_ms {
+                m.insert("DeletionDate".into(), json!(epoch_seconds(t)));
+            }
+            m.insert("KeyState".into(), json!(out.key_state.as_str()));
+            m.insert("PendingWindowInDays".into(), json!(out.pending_window_days));
+            to_json(&Value::Object(m))
         }
         Operation::CancelKeyDeletion => {
             let arn = kms.cancel_key_deletion(caller, key_id).await?;

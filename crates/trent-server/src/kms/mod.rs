@@ -6,7 +6,9 @@
 mod asymmetric;
 mod error;
 mod grants;
+mod last_usage;
 mod lifecycle;
+mod multi_region;
 mod operation;
 mod operations;
 mod shapes;
@@ -40,6 +42,13 @@ pub async fn handle(
     let Some(operation) = operation else {
         return error_response(StatusCode::BAD_REQUEST, "UnknownOperationException", "");
     };
+    if operation == Operation::GetKeyLastUsage {
+        // Answered from the audit trail's usage table, which the edge holds.
+        return match last_usage::get_key_last_usage(app, caller, body).await {
+            Ok(json) => json_response(json),
+            Err(e) => e.into_response(),
+        };
+    }
     match operations::dispatch(&app.kms, caller, operation, body).await {
         Ok(json) => json_response(json),
         Err(e) => e.into_response(),

@@ -120,6 +120,10 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: Operation, body: &[
                 .await?;
             to_json(&json!({ "PolicyNames": names, "Truncated": false }))
         }
+        Operation::ReplicateKey => super::multi_region::replicate_key(kms, caller, body).await,
+        Operation::UpdatePrimaryRegion => {
+            super::multi_region::update_primary_region(kms, caller, body).await
+        }
         Operation::EnableKeyRotation
         | Operation::DisableKeyRotation
         | Operation::GetKeyRotationStatus
@@ -147,17 +151,16 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: Operation, body: &[
         | Operation::ListGrants
         | Operation::ListRetirableGrants
         | Operation::RetireGrant
-        | Operation::RevokeGrant => Err(ApiError::UnknownOperation),
+        | Operation::RevokeGrant
+        // Answered in `kms/last_usage.rs`, beside the audit trail.
+        | Operation::GetKeyLastUsage => Err(ApiError::UnknownOperation),
         // In the AWS API but not yet in Trent.
         Operation::ConnectCustomKeyStore
         | Operation::CreateCustomKeyStore
         | Operation::DeleteCustomKeyStore
         | Operation::DescribeCustomKeyStores
         | Operation::DisconnectCustomKeyStore
-        | Operation::GetKeyLastUsage
-        | Operation::ReplicateKey
-        | Operation::UpdateCustomKeyStore
-        | Operation::UpdatePrimaryRegion => Err(ApiError::Domain(
+        | Operation::UpdateCustomKeyStore => Err(ApiError::Domain(
             trent_core::KmsError::UnsupportedOperation(format!(
                 "{} is not implemented by this Trent server yet",
                 operation.as_str()
@@ -210,7 +213,7 @@ pub(super) fn b64(bytes: &[u8]) -> String {
 pub fn key_metadata(r: &KeyRecord) -> Value {
     let mut m = json!({
         "AWSAccountId": r.account_id,
-        "KeyId": r.key_id,
+        "KeyId": r.public_id(),
         "Arn": r.arn(),
         "CreationDate": epoch_seconds(r.created_ms),
         "Enabled": r.state == KeyState::Enabled,
@@ -230,6 +233,11 @@ pub fn key_metadata(r: &KeyRecord) -> Value {
             &trent_crypto::spec::AlgorithmLists::for_key(r.key_spec, r.key_usage),
         );
         super::lifecycle::add_key_metadata(map, r);
+        super::multi_region::add_key_metadata(map, r);
+        // A replica being created has no usable material yet (AWS shows none).
+        if r.state == KeyState::Creating {
+            map.remove("CurrentKeyMaterialId");
+        }
     }
     m
 }
@@ -238,7 +246,7 @@ fn alias_entry(a: &AliasRecord) -> Value {
     json!({
         "AliasName": a.alias_name,
         "AliasArn": a.arn(),
-        "TargetKeyId": a.target_key_id,
+        "TargetKeyId": trent_core::ids::public_key_id(&a.target_key_id),
         "CreationDate": epoch_seconds(a.created_ms),
         "LastUpdatedDate": epoch_seconds(a.updated_ms),
     })

@@ -446,12 +446,19 @@ fn policy_xml(x: &mut Xml, account: &str, p: &ManagedPolicy, attachments: usize,
     x.open(tag)
         .leaf("PolicyName", &p.name)
         .leaf("PolicyId", &p.id)
-        .leaf("Arn", &entity_arn(account, "policy", &p.path, &p.name))
+        .leaf("Arn", &p.arn(account))
         .leaf("Path", &p.path)
         .leaf("DefaultVersionId", &p.default_version)
         .leaf("AttachmentCount", &attachments.to_string())
         .leaf("PermissionsBoundaryUsageCount", "0")
-        .leaf("IsAttachable", "true")
+        .leaf(
+            "IsAttachable",
+            if trent_core::iam::aws_managed::is_aws_managed(p) {
+                "false"
+            } else {
+                "true"
+            },
+        )
         .leaf("CreateDate", &iso8601(p.created_ms))
         .leaf("UpdateDate", &iso8601(p.updated_ms));
     if let Some(d) = &p.description {

@@ -40,6 +40,11 @@ impl Params {
         Ok(Params(fields))
     }
 
+    /// Every parameter, in request order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
@@ -189,6 +194,7 @@ pub fn error_code(e: &IamError, sts: bool) -> (StatusCode, &'static str) {
         InvalidQueryParameter(_) => (StatusCode::BAD_REQUEST, "InvalidQueryParameter"),
         MalformedPolicyDocument(_) => (StatusCode::BAD_REQUEST, "MalformedPolicyDocument"),
         UnmodifiableEntity(_) => (StatusCode::BAD_REQUEST, "UnmodifiableEntity"),
+        PolicyNotAttachable(_) => (StatusCode::BAD_REQUEST, "PolicyNotAttachable"),
         Validation(_) => (StatusCode::BAD_REQUEST, "ValidationError"),
         AccessDenied(_) => (StatusCode::FORBIDDEN, "AccessDenied"),
         ExpiredToken(_) if sts => (StatusCode::BAD_REQUEST, "ExpiredTokenException"),
@@ -223,6 +229,9 @@ pub fn error_response(
     response
         .extensions_mut()
         .insert(crate::metrics::ErrorCode(code.into()));
+    response
+        .extensions_mut()
+        .insert(crate::metrics::ErrorMessage(message.into()));
     response
 }
 

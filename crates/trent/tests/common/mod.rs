@@ -41,7 +41,7 @@ impl Server {
     pub fn start_with_config(extra: &str) -> Server {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
-        let mut s = Server::start_configured(&data_dir, true, extra, None);
+        let mut s = Server::start_configured(&data_dir, true, extra, None, &[]);
         s._tmp = Some(tmp);
         s
     }
@@ -52,7 +52,7 @@ impl Server {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         let log = tmp.path().join("stderr.log");
-        let mut s = Server::start_configured(&data_dir, true, extra, Some(&log));
+        let mut s = Server::start_configured(&data_dir, true, extra, Some(&log), &[]);
         s._tmp = Some(tmp);
         s
     }
@@ -65,13 +65,23 @@ impl Server {
     /// Starts Trent on `data_dir`, with the two test accounts declared in a config file when
     /// `with_accounts`.
     pub fn start_in(data_dir: &Path, with_accounts: bool) -> Server {
-        Server::start_configured(data_dir, with_accounts, "", None)
+        Server::start_configured(data_dir, with_accounts, "", None, &[])
     }
 
     /// Starts Trent on `data_dir` with `extra` in its config file (e.g. `seed_file = "…"`),
     /// with the two test accounts declared when `with_accounts`.
     pub fn start_in_with_config(data_dir: &Path, with_accounts: bool, extra: &str) -> Server {
-        Server::start_configured(data_dir, with_accounts, extra, None)
+        Server::start_configured(data_dir, with_accounts, extra, None, &[])
+    }
+
+    /// As [`Server::start_in_with_config`], with `args` added to `trent serve`'s command line.
+    pub fn start_in_with_args(
+        data_dir: &Path,
+        with_accounts: bool,
+        extra: &str,
+        args: &[&str],
+    ) -> Server {
+        Server::start_configured(data_dir, with_accounts, extra, None, args)
     }
 
     fn start_configured(
@@ -79,6 +89,7 @@ impl Server {
         with_accounts: bool,
         extra: &str,
         log: Option<&Path>,
+        args: &[&str],
     ) -> Server {
         std::fs::create_dir_all(data_dir.parent().unwrap()).unwrap();
         let config = data_dir.parent().unwrap().join("trent.toml");
@@ -112,6 +123,7 @@ impl Server {
             .arg(&config)
             .arg("--data-dir")
             .arg(data_dir)
+            .args(args)
             .env_remove("TRENT_ROOT_KEY")
             .env_remove("TRENT_SEED_PATH")
             .stdout(Stdio::piped())

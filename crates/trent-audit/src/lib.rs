@@ -1,0 +1,36 @@
+//! The audit trail: every API call and every piece of background work, as CloudTrail records,
+//! in an append-only log whose batches are chained by SHA-256 digests.
+//!
+//! - [`record`]: the CloudTrail record shape; [`parameters`]: which request fields are logged.
+//! - [`writer`]: [`AuditLog`], the bounded queue and the group-committing writer thread
+//!   (a request's answer waits for the sync of the batch holding its event).
+//! - [`format`]: segments, digest lines, the chain. [`verify`]: `trent audit verify`.
+//! - [`read`]: LookupEvents over the files, and the JSON Lines export.
+//! - [`usage`]: GetKeyLastUsage's per-key table, persisted every few seconds.
+//!
+//! Nothing here knows HTTP or the KMS domain: the edge builds records from what it saw and
+//! what the domain left on the `Caller`. The format and guarantees are in `docs/audit.md`.
+
+pub mod format;
+pub mod parameters;
+pub mod read;
+pub mod record;
+pub mod usage;
+pub mod verify;
+pub mod writer;
+
+pub use writer::{AuditLog, AuditSettings, EventId};
+
+/// Why the trail could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit trail I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("audit trail is damaged: {0}")]
+    Corrupt(String),
+    /// The writer stopped or a write failed: the event is not durable.
+    #[error("the audit trail is not accepting events")]
+    Unavailable,
+    #[error("no randomness for event ids")]
+    Random,
+}

@@ -1,0 +1,189 @@
+//! The trail end to end in one process: appends through the writer, then verify, lookup and
+//! export over the files it wrote, and tampering that verify must catch.
+
+use std::path::Path;
+
+use trent_audit::read::{self, Attribute, Lookup};
+use trent_audit::{AuditLog, AuditSettings, format};
+
+fn event(account: &str, name: &str, id: &str, time: &str) -> Vec<u8> {
+    format!(
+        "{{\"eventVersion\":\"1.11\",\"userIdentity\":{{\"type\":\"Root\",\"accountId\":\"{account}\",\"accessKeyId\":\"AKID{account}\"}},\"eventTime\":\"{time}\",\"eventSource\":\"kms.amazonaws.com\",\"eventName\":\"{name}\",\"awsRegion\":\"us-east-1\",\"eventID\":\"{id}\",\"readOnly\":true,\"recipientAccountId\":\"{account}\"}}\n"
+    )
+    .into_bytes()
+}
+
+async fn write_events(dir: &Path, n: usize) {
+    let log = AuditLog::open(AuditSettings::new(dir.to_path_buf())).unwrap();
+    let log = std::sync::Arc::new(log);
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let account = if i % 2 == 0 {
+                "111122223333"
+            } else {
+                "444455556666"
+            };
+            let second = i % 60;
+            let line = event(
+                account,
+                "Encrypt",
+                &format!("id-{i}"),
+                &format!("2026-12-03T10:00:{second:02}Z"),
+            );
+            log.append(line).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+fn only_segment(dir: &Path) -> std::path::PathBuf {
+    let segments = format::list_segments(dir).unwrap();
+    assert_eq!(segments.len(), 1);
+    segments[0].1.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_are_group_committed_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    write_events(dir.path(), 200).await;
+    let report = trent_audit::verify::verify(dir.path()).unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!(report.events, 200);
+    assert!(report.batches >= 1 && report.batches <= 200);
+    // Reopening continues the chain.
+    write_events(dir.path(), 3).await;
+    let report = trent_audit::verify::verify(dir.path()).unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!(report.events, 203);
+}
+
+#[tokio::test]
+async fn a_changed_removed_or_reordered_event_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    write_events(dir.path(), 1).await;
+    write_events(dir.path(), 1).await;
+    write_events(dir.path(), 1).await;
+    let path = only_segment(dir.path());
+    let original = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = original.lines().collect();
+    assert_eq!(lines.len(), 6, "three batches of one event each");
+
+    let tampered = original.replacen("\"Encrypt\"", "\"Decrypt\"", 1);
+    std::fs::write(&path, &tampered).unwrap();
+    let report = trent_audit::verify::verify(dir.path()).unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("does not match its digest")),
+        "{:?}",
+        report.problems
+    );
+
+    let removed: String = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 2)
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    std::fs::write(&path, &removed).unwrap();
+    assert!(!trent_audit::verify::verify(dir.path()).unwrap().is_intact());
+
+    // Swapping two whole batches keeps each digest right but breaks the chain.
+    let swapped = [lines[2], lines[3], lines[0], lines[1], lines[4], lines[5]]
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect::<String>();
+    std::fs::write(&path, &swapped).unwrap();
+    let report = trent_audit::verify::verify(dir.path()).unwrap();
+    assert!(
+        report.problems.iter().any(|p| p.contains("chain")),
+        "{:?}",
+        report.problems
+    );
+
+    std::fs::write(&path, &original).unwrap();
+    assert!(trent_audit::verify::verify(dir.path()).unwrap().is_intact());
+}
+
+#[tokio::test]
+async fn an_unsynced_tail_is_reported_then_cut_off_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    write_events(dir.path(), 2).await;
+    let path = only_segment(dir.path());
+    let mut text = std::fs::read(&path).unwrap();
+    text.extend_from_slice(&event("111122223333", "Decrypt", "torn", "2026-12-03T10:00:00Z")[..40]);
+    std::fs::write(&path, &text).unwrap();
+    let report = trent_audit::verify::verify(dir.path()).unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!(report.unsynced_tail_events, 1);
+    write_events(dir.path(), 1).await;
+    let report = trent_audit::verify::verify(dir.path()).unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!((report.events, report.unsynced_tail_events), (3, 0));
+}
+
+#[tokio::test]
+async fn lookup_pages_one_accounts_events_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    write_events(dir.path(), 30).await;
+    let mut lookup = Lookup {
+        account: "111122223333".into(),
+        attribute: Some((Attribute::EventName, "Encrypt".into())),
+        start_secs: None,
+        end_secs: None,
+        max_results: 4,
+        cursor: None,
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = read::lookup(dir.path(), &lookup).unwrap();
+        assert!(page.events.len() <= 4);
+        seen.extend(page.events.iter().map(|e| e.event_id.clone()));
+        for e in &page.events {
+            assert!(e.record.contains("\"recipientAccountId\":\"111122223333\""));
+            assert_eq!(e.username.as_deref(), Some("root"));
+        }
+        match page.next {
+            Some(c) => lookup.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 15);
+    let unique: std::collections::HashSet<_> = seen.iter().collect();
+    assert_eq!(unique.len(), 15);
+    lookup.cursor = None;
+    lookup.attribute = Some((Attribute::EventId, "id-4".into()));
+    assert_eq!(read::lookup(dir.path(), &lookup).unwrap().events.len(), 1);
+    lookup.attribute = Some((Attribute::EventId, "id-5".into()));
+    assert!(
+        read::lookup(dir.path(), &lookup).unwrap().events.is_empty(),
+        "another account's event"
+    );
+    lookup.attribute = None;
+    lookup.start_secs = read::parse_event_time("2026-12-03T10:00:20Z");
+    lookup.max_results = 50;
+    let page = read::lookup(dir.path(), &lookup).unwrap();
+    assert_eq!(page.events.len(), 5, "even i from 20 to 28");
+
+    let out = tempfile::tempdir().unwrap();
+    let (events, files) = read::export(dir.path(), out.path()).unwrap();
+    assert_eq!((events, files), (30, 2));
+    let day = out.path().join("444455556666/us-east-1/2026/12/03.jsonl");
+    assert_eq!(std::fs::read_to_string(day).unwrap().lines().count(), 15);
+}
+
+#[test]
+fn event_times_round_trip() {
+    for secs in [0i64, 951_782_400, 1_795_400_000] {
+        let mut text = String::new();
+        read::format_event_time(secs, &mut text);
+        assert_eq!(read::parse_event_time(&text), Some(secs), "{text}");
+    }
+    assert_eq!(read::parse_event_time("2026-13-01T00:00:00Z"), None);
+    assert_eq!(read::parse_event_time("garbage"), None);
+}

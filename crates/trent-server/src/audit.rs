@@ -1,0 +1,372 @@
+//! The audit trail at the edge: one CloudTrail record per authenticated call, built from what
+//! the edge saw (request, source address, user agent, TLS, the answer's error) and what the
+//! domain left on the [`Caller`] (the key, the grant that allowed the call, whether
+//! authorization denied it), then handed to the trail's writer.
+//!
+//! The answer waits until its record is synced (group commit: many answers share one sync).
+//! A record that cannot be made durable turns the answer into an internal error, so no call
+//! is ever answered without its record.
+//!
+//! Cross-account use of a key is recorded twice, in the caller's account and in the key
+//! owner's, with one `sharedEventID`; a cross-account call that authorization denied only in
+//! the caller's (as AWS KMS does).
+
+use std::sync::Arc;
+
+use http::HeaderMap;
+use trent_audit::record::{
+    AdditionalEventData, EVENT_VERSION, KeyResource, Parameters, Record, SessionAttributes,
+    SessionContext, SessionIssuer, TlsDetails, UserIdentity,
+};
+use trent_audit::usage::LastUsage;
+use trent_audit::{AuditLog, AuditSettings, EventId};
+use trent_core::{Caller, Identity};
+
+/// The negotiated TLS parameters of a connection, left on each of its requests.
+#[derive(Clone, Copy, Debug)]
+pub struct TlsInfo {
+    pub version: &'static str,
+    pub cipher_suite: &'static str,
+}
+
+/// The audit trail as the server uses it.
+pub struct Audit {
+    pub log: AuditLog,
+    pub settings: AuditSettings,
+    /// GetKeyLastUsage's table, fed from the records of successful cryptographic calls.
+    pub usage: LastUsage,
+}
+
+impl Audit {
+    /// Opens the trail and the usage table (tracking starts at `now_ms` for a new trail) and,
+    /// inside a runtime, starts writing the table out every few seconds.
+    pub fn open(
+        settings: AuditSettings,
+        now_ms: i64,
+    ) -> Result<Arc<Self>, trent_audit::AuditError> {
+        let log = AuditLog::open(settings.clone())?;
+        let usage = LastUsage::open(&settings.directory, now_ms)?;
+        let audit = Arc::new(Self {
+            log,
+            settings,
+            usage,
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let weak = Arc::downgrade(&audit);
+            runtime.spawn(async move {
+                let mut ticks = tokio::time::interval(trent_audit::usage::PERSIST_INTERVAL);
+                loop {
+                    ticks.tick().await;
+                    let Some(audit) = weak.upgrade() else { return };
+                    let result =
+                        tokio::task::spawn_blocking(move || audit.usage.persist()).await;
+                    if let Ok(Err(e)) = result {
+                        tracing::warn!(target: "trent::audit", error = %e, "writing last-usage.json failed");
+                    }
+                }
+            });
+        }
+        Ok(audit)
+    }
+}
+
+/// Which service a call addressed, as CloudTrail names it.
+#[derive(Clone, Copy)]
+pub enum Source {
+    Kms,
+    Iam,
+    Sts,
+    CloudTrail,
+}
+
+impl Source {
+    fn event_source(self) -> &'static str {
+        match self {
+            Source::Kms => "kms.amazonaws.com",
+            Source::Iam => "iam.amazonaws.com",
+            Source::Sts => "sts.amazonaws.com",
+            Source::CloudTrail => "cloudtrail.amazonaws.com",
+        }
+    }
+}
+
+/// Everything about one call the record needs.
+pub struct Call<'a> {
+    pub source: Source,
+    pub event_name: &'a str,
+    pub request_id: &'a str,
+    pub caller: &'a Caller,
+    pub headers: &'a HeaderMap,
+    pub parameters: Parameters<'a>,
+    pub error: Option<(&'a str, &'a str)>,
+    pub tls: Option<TlsInfo>,
+    pub secure: bool,
+}
+
+/// The record line(s) of `call`: one, or two for cross-account use of a key.
+pub struct Lines {
+    pub lines: Vec<u8>,
+    /// The id of the record in the key owner's account (GetKeyLastUsage reports it).
+    pub key_owner_event_id: EventId,
+}
+
+/// Builds the record line(s) of `call` at `now_ms`.
+pub fn lines(audit: &Audit, call: &Call<'_>, now_ms: i64) -> Result<Lines, serde_json::Error> {
+    let caller = call.caller;
+    let mut time = String::with_capacity(20);
+    trent_audit::read::format_event_time(now_ms.div_euclid(1000), &mut time);
+    let ip_text;
+    let source_ip = match caller.source_ip {
+        Some(ip) => {
+            ip_text = ip.to_string();
+            Some(ip_text.as_str())
+        }
+        None => None,
+    };
+    let header = |name: &str| call.headers.get(name).and_then(|v| v.to_str().ok());
+    let key_arn = caller.key_arn().map(|a| &**a);
+    let key_account = key_arn.and_then(account_of_key_arn);
+    let resource = key_arn
+        .zip(key_account)
+        .map(|(arn, account_id)| KeyResource { account_id, arn });
+    let event_id = audit.log.event_id();
+    let tls_details = call.secure.then(|| TlsDetails {
+        tls_version: call.tls.map(|t| t.version),
+        cipher_suite: call.tls.map(|t| t.cipher_suite),
+        client_provided_host_header: header("host"),
+    });
+    let (kind, user_name) = match &caller.identity {
+        Identity::Root => ("Root", None),
+        Identity::User { name, .. } => ("IAMUser", Some(name.as_str())),
+        Identity::AssumedRole { .. } => ("AssumedRole", None),
+    };
+    let session_context = match &caller.identity {
+        Identity::AssumedRole {
+            role_name, role_id, ..
+        } => Some(SessionContext {
+            session_issuer: Some(SessionIssuer {
+                kind: "Role",
+                principal_id: role_id,
+                arn: caller.principal_role_arn(),
+                account_id: &caller.account,
+                user_name: role_name,
+            }),
+            attributes: SessionAttributes {
+                mfa_authenticated: "false",
+            },
+        }),
+        _ if caller.temporary => Some(SessionContext {
+            session_issuer: None,
+            attributes: SessionAttributes {
+                mfa_authenticated: "false",
+            },
+        }),
+        _ => None,
+    };
+    let cross_account = key_account.filter(|a| *a != caller.account);
+    let denied = caller
+        .explanation()
+        .is_some_and(|e| matches!(e, trent_core::explain::Explanation::Denied(_)));
+    let shared = match cross_account {
+        Some(_) if !denied => Some(audit.log.event_id()),
+        _ => None,
+    };
+    let mut record = Record {
+        event_version: EVENT_VERSION,
+        user_identity: UserIdentity {
+            kind: Some(kind),
+            principal_id: Some(caller.user_id()),
+            arn: Some(&caller.principal_arn),
+            account_id: Some(&caller.account),
+            access_key_id: Some(&caller.access_key_id),
+            user_name,
+            session_context,
+            invoked_by: None,
+        },
+        event_time: &time,
+        event_source: call.source.event_source(),
+        event_name: call.event_name,
+        aws_region: &caller.region,
+        source_ip_address: source_ip,
+        user_agent: header("user-agent"),
+        error_code: call.error.map(|(code, _)| code),
+        error_message: call
+            .error
+            .map(|(_, message)| message)
+            .filter(|m| !m.is_empty()),
+        request_parameters: &call.parameters,
+        response_elements: None,
+        additional_event_data: AdditionalEventData {
+            grant_id: caller.allowing_grant_id(),
+            key_id: None,
+        },
+        request_id: Some(call.request_id),
+        event_id: event_id.as_str(),
+        read_only: read_only(call.source, call.event_name),
+        resources: resource,
+        event_type: "AwsApiCall",
+        management_event: true,
+        recipient_account_id: &caller.account,
+        shared_event_id: shared.as_ref().map(|s| s.as_str()),
+        event_category: "Management",
+        tls_details,
+    };
+    let mut out = Vec::with_capacity(1024);
+    record.write_line(&mut out)?;
+    let mut key_owner_event_id = event_id;
+    if let (Some(owner), Some(_)) = (cross_account, &shared) {
+        // The key owner's copy: who called is another account, as CloudTrail shows it.
+        let owner_event_id = audit.log.event_id();
+        record.user_identity = UserIdentity {
+            kind: Some("AWSAccount"),
+            principal_id: Some(caller.user_id()),
+            account_id: Some(&caller.account),
+            access_key_id: Some(&caller.access_key_id),
+            ..UserIdentity::default()
+        };
+        record.event_id = owner_event_id.as_str();
+        record.recipient_account_id = owner;
+        record.write_line(&mut out)?;
+        key_owner_event_id = owner_event_id;
+    }
+    Ok(Lines {
+        lines: out,
+        key_owner_event_id,
+    })
+}
+
+/// The account of `arn:aws:kms:REGION:ACCOUNT:key/ID`.
+fn account_of_key_arn(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4).filter(|a| !a.is_empty())
+}
+
+/// Whether CloudTrail marks the operation read-only: reads, and KMS's cryptographic
+/// operations (which change no resource).
+fn read_only(source: Source, name: &str) -> bool {
+    match source {
+        Source::Sts | Source::CloudTrail => true,
+        Source::Iam => {
+            name.starts_with("Get") || name.starts_with("List") || name.starts_with("Simulate")
+        }
+        Source::Kms => {
+            name.starts_with("Get")
+                || name.starts_with("List")
+                || name.starts_with("Describe")
+                || matches!(
+                    name,
+                    "Encrypt"
+                        | "Decrypt"
+                        | "ReEncrypt"
+                        | "GenerateDataKey"
+                        | "GenerateDataKeyWithoutPlaintext"
+                        | "GenerateDataKeyPair"
+                        | "GenerateDataKeyPairWithoutPlaintext"
+                        | "GenerateRandom"
+                        | "GenerateMac"
+                        | "VerifyMac"
+                        | "Sign"
+                        | "Verify"
+                        | "DeriveSharedSecret"
+                        | "Encapsulate"
+                        | "Decapsulate"
+                )
+        }
+    }
+}
+
+/// CloudTrail's names for rustls' protocol versions.
+pub fn tls_version_name(version: Option<rustls::ProtocolVersion>) -> &'static str {
+    match version {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+        _ => "unknown",
+    }
+}
+
+/// The IANA name of a cipher suite (rustls prefixes TLS 1.3 suites with `TLS13_`).
+pub fn cipher_suite_name(suite: Option<rustls::SupportedCipherSuite>) -> &'static str {
+    let Some(name) = suite.and_then(|s| s.suite().as_str()) else {
+        return "unknown";
+    };
+    match name {
+        "TLS13_AES_128_GCM_SHA256" => "TLS_AES_128_GCM_SHA256",
+        "TLS13_AES_256_GCM_SHA384" => "TLS_AES_256_GCM_SHA384",
+        "TLS13_CHACHA20_POLY1305_SHA256" => "TLS_CHACHA20_POLY1305_SHA256",
+        other => other,
+    }
+}
+
+/// Records the domain's background work as the `AwsServiceEvent`s AWS KMS writes.
+pub struct ServiceEvents {
+    audit: Arc<Audit>,
+}
+
+impl ServiceEvents {
+    pub fn new(audit: Arc<Audit>) -> Arc<Self> {
+        Arc::new(Self { audit })
+    }
+}
+
+impl trent_core::service_events::ServiceEventSink for ServiceEvents {
+    fn record(&self, event: trent_core::service_events::ServiceEvent<'_>) {
+        let mut time = String::with_capacity(20);
+        trent_audit::read::format_event_time(event.time_ms.div_euclid(1000), &mut time);
+        let event_id = self.audit.log.event_id();
+        let record = Record {
+            event_version: EVENT_VERSION,
+            user_identity: UserIdentity {
+                account_id: Some(event.account),
+                invoked_by: Some("kms.amazonaws.com"),
+                ..UserIdentity::default()
+            },
+            event_time: &time,
+            event_source: "kms.amazonaws.com",
+            event_name: event.name,
+            aws_region: event.region,
+            source_ip_address: Some("kms.amazonaws.com"),
+            user_agent: Some("kms.amazonaws.com"),
+            error_code: None,
+            error_message: None,
+            request_parameters: &Parameters::None,
+            response_elements: None,
+            additional_event_data: AdditionalEventData {
+                grant_id: None,
+                key_id: Some(event.key_arn),
+            },
+            request_id: None,
+            event_id: event_id.as_str(),
+            read_only: false,
+            resources: Some(KeyResource {
+                account_id: event.account,
+                arn: event.key_arn,
+            }),
+            event_type: "AwsServiceEvent",
+            management_event: true,
+            recipient_account_id: event.account,
+            shared_event_id: None,
+            event_category: "Management",
+            tls_details: None,
+        };
+        let mut line = Vec::with_capacity(512);
+        if let Err(e) = record.write_line(&mut line) {
+            tracing::error!(target: "trent::audit", error = %e, "a service event could not be serialized");
+            return;
+        }
+        // The step is already in the store; its record follows without holding up the
+        // lifecycle task (which runs under the write lock).
+        let audit = self.audit.clone();
+        let name = event.name;
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Err(e) = audit.log.append(line).await {
+                        tracing::error!(target: "trent::audit", event = name, error = %e, "a service event was not recorded");
+                    }
+                });
+            }
+            Err(_) => {
+                tracing::error!(target: "trent::audit", event = name, "a service event was not recorded: no runtime");
+            }
+        }
+    }
+}
