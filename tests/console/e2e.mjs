@@ -55,6 +55,8 @@ const check = (condition, what) => {
 
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+  // Generous waits: CI shares two cores with the Rust build and the server.
+  context.setDefaultTimeout(60_000);
   const page = await context.newPage();
   const problems = [];
   page.on("console", (m) => {
@@ -200,6 +202,16 @@ try {
   await confirm.click();
   await page.getByText(`Grant ${grantId} revoked.`).waitFor();
   await page.getByText("No grants on this key.").waitFor();
+  // A second grant is retired (the account that created it may retire it).
+  await page.getByLabel("Grantee principal").fill(userArn);
+  await page.getByLabel("DescribeKey", { exact: true }).check();
+  await page.getByRole("button", { name: "Create grant" }).click();
+  const second = (await page.locator("#new-grant-id").textContent()).trim();
+  await page.getByRole("button", { name: `Retire grant ${second}` }).click();
+  await page.getByRole("dialog").getByRole("checkbox").check();
+  await page.getByRole("dialog").getByRole("button", { name: "Retire grant" }).click();
+  await page.getByText(`Grant ${second} retired.`).waitFor();
+  await page.getByText("No grants on this key.").waitFor();
 
   // ── Rotation: enable with a period, see the status and history.
   await page.getByRole("tab", { name: "Key rotation" }).click();
@@ -266,6 +278,14 @@ try {
   await page.getByRole("button", { name: "Enable key" }).click();
   await page.getByRole("button", { name: "Disable key" }).waitFor();
   check((await page.locator(".state").textContent()) === "Enabled", "the key was enabled again");
+  // Scheduled deletion can be cancelled; the key is then disabled until enabled again.
+  await page.getByRole("button", { name: "Schedule key deletion" }).click();
+  await page.getByRole("dialog").getByRole("checkbox").check();
+  await page.getByRole("dialog").getByRole("button", { name: "Schedule deletion" }).click();
+  await page.getByRole("button", { name: "Cancel key deletion" }).click();
+  await page.getByRole("button", { name: "Enable key" }).click();
+  await page.getByRole("button", { name: "Disable key" }).waitFor();
+  check((await page.locator(".state").textContent()) === "Enabled", "deletion was cancelled and the key enabled");
 
   // ── A multi-Region key (when the server has them): replicate it, open the replica.
   if (process.env.TRENT_MRK_KEY_ID) {

@@ -105,13 +105,15 @@ def test_console_is_served_with_security_headers(endpoint):
     assert headers["Referrer-Policy"] == "no-referrer"
 
 
-def test_console_policy_module():
-    """policy.js on its own (Node's test runner): other key types' default policies, the default
-    view's round trip, and "who can use this key"."""
+def test_console_modules():
+    """The console's pure modules on their own (Node's test runner): policy.js (other key types'
+    default policies, the default view's round trip, "who can use this key") and sigv4.js (AWS's
+    SigV4 test vector)."""
     node = shutil.which("node")
     if not node:
         missing("Node.js is not installed")
-    run = subprocess.run([node, "--test", str(CONSOLE_TESTS / "policy.test.mjs")], capture_output=True, text=True, timeout=120)
+    tests = [str(CONSOLE_TESTS / "policy.test.mjs"), str(CONSOLE_TESTS / "sigv4.test.mjs")]
+    run = subprocess.run([node, "--test", *tests], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, f"{run.stdout}\n{run.stderr}"
     assert "# fail 0" in run.stdout
 
@@ -180,7 +182,7 @@ def test_console_end_to_end_in_chromium(trent, kms):
         stderr=subprocess.PIPE,
         text=True,
     )
-    killer = threading.Timer(300, browser.kill)
+    killer = threading.Timer(600, browser.kill)
     killer.start()
     try:
         # The browser has created the key through the wizard: check its policy before any edit.
@@ -198,7 +200,7 @@ def test_console_end_to_end_in_chromium(trent, kms):
         expected = expected_policy(admin, [user, role, f"arn:aws:iam::{ACCOUNT_B}:root"])
         assert json.loads(stored) == expected
         assert json.loads(created["previewPolicy"]) == expected
-        out, err = browser.communicate("continue\n", timeout=280)
+        out, err = browser.communicate("continue\n", timeout=580)
     finally:
         killer.cancel()
         browser.kill()

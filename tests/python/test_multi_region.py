@@ -297,10 +297,16 @@ def test_multi_region_replicate_needs_iam_create_key_in_the_replica_region(trent
     )
     rex = kms_client(trent.endpoint, access["AccessKeyId"], access["SecretAccessKey"], US)
     rex.replicate_key(KeyId=key_id, ReplicaRegion=EU)
-    # ap-southeast-2 is refused by kms:ReplicaRegion; tags need kms:TagResource too.
+    # ap-southeast-2 is refused by kms:ReplicaRegion.
     with pytest.raises(ClientError) as e:
         rex.replicate_key(KeyId=key_id, ReplicaRegion=AP)
     assert error_code(e) == "AccessDeniedException"
+    # Tags on a replica need kms:TagResource (in its Region) too.
+    other = us.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError) as e:
+        rex.replicate_key(KeyId=other, ReplicaRegion=EU, Tags=[{"TagKey": "k", "TagValue": "v"}])
+    assert error_code(e) == "AccessDeniedException"
+    assert "kms:TagResource" in e.value.response["Error"]["Message"]
 
 
 def test_multi_region_deletion_order(trent, regions):
@@ -442,3 +448,30 @@ def test_multi_region_with_the_aws_cli(trent):
     aws(US, "update-primary-region", "--key-id", key_id, "--primary-region", EU)
     meta = wait_for_state(trent.client(region=EU), key_id, "Enabled")
     assert meta["MultiRegionConfiguration"]["MultiRegionKeyType"] == "PRIMARY"
+
+
+def test_multi_region_encryption_sdk_mrk_aware_providers(tmp_path, trent, regions):
+    """The AWS Encryption SDK's MRK-aware providers: a message encrypted under the primary in
+    us-east-1 is decrypted through the replica in eu-west-1 (the SDK calls Decrypt there)."""
+    import aws_encryption_sdk
+    from aws_encryption_sdk import CommitmentPolicy
+    from aws_encryption_sdk.key_providers.kms import MRKAwareStrictAwsKmsMasterKeyProvider
+
+    from test_encryption_sdk import botocore_session, record_kms_calls
+
+    key_id = make_replicated(regions)
+    primary_arn = f"arn:aws:kms:{US}:{ACCOUNT_A}:key/{key_id}"
+    replica_arn = f"arn:aws:kms:{EU}:{ACCOUNT_A}:key/{key_id}"
+    session = botocore_session(tmp_path, trent.endpoint, AKID_A, SECRET_A)
+    calls = record_kms_calls(session)
+    sdk = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+    message, _ = sdk.encrypt(
+        source=b"one message, two Regions",
+        key_provider=MRKAwareStrictAwsKmsMasterKeyProvider(key_ids=[primary_arn], botocore_session=session),
+    )
+    plaintext, header = sdk.decrypt(
+        source=message,
+        key_provider=MRKAwareStrictAwsKmsMasterKeyProvider(key_ids=[replica_arn], botocore_session=session),
+    )
+    assert plaintext == b"one message, two Regions"
+    assert ("Decrypt", None) in calls

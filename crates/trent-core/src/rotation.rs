@@ -175,11 +175,19 @@ impl Kms {
         }
         check(Op::Read, &key.record)?;
         let l = &key.record.lifecycle;
+        // A replica's schedule is its primary's (the family rotates from there).
+        let mut next_rotation_ms = l.next_rotation_ms;
+        if key.record.is_replica()
+            && let Some(primary) = l.primary_region.as_deref()
+            && let Some(primary) = self.load_key(&key.record.related_key_id(primary)).await?
+        {
+            next_rotation_ms = primary.record.lifecycle.next_rotation_ms;
+        }
         Ok(RotationStatus {
             key_arn: key.arn().to_string(),
             enabled: l.rotation_period_days.is_some(),
             period_days: l.rotation_period_days,
-            next_rotation_ms: l.next_rotation_ms,
+            next_rotation_ms,
         })
     }
 

@@ -297,6 +297,34 @@ async fn replicate_key_needs_create_key_in_the_replica_region_through_iam() {
         env.kms.replicate_key(&alice_caller, replicate_input(&id, AP)).await,
         Err(KmsError::AccessDenied(m)) if m.contains("kms:ReplicateKey")
     ));
+    // Tags on the new replica need kms:TagResource in its Region too.
+    let other = create_mrk(&env, CreateKeyInput::default()).await;
+    let tagged = ReplicateKeyInput {
+        tags: vec![trent_core::model::Tag {
+            key: "k".into(),
+            value: "v".into(),
+        }],
+        ..replicate_input(other.public_id(), EU)
+    };
+    assert!(matches!(
+        env.kms.replicate_key(&alice_caller, tagged.clone()).await,
+        Err(KmsError::AccessDenied(m)) if m.contains("kms:TagResource")
+    ));
+    put_user_policy(
+        &env,
+        "alice",
+        "tags",
+        &identity_policy(vec![
+            json!({"Effect": "Allow", "Action": "kms:TagResource", "Resource": "*"}),
+        ]),
+    )
+    .await;
+    let out = env
+        .kms
+        .replicate_key(&alice.caller(&env.kms), tagged)
+        .await
+        .unwrap();
+    assert_eq!(out.replica.tags.len(), 1);
 }
 
 #[tokio::test]
@@ -394,6 +422,16 @@ async fn rotation_is_shared_and_old_ciphertexts_decrypt_everywhere() {
         .unwrap();
     assert!(status.enabled);
     assert_eq!(status.period_days, Some(90));
+    let primary_status = env
+        .kms
+        .get_key_rotation_status(&env.root, Some(&id))
+        .await
+        .unwrap();
+    assert!(status.next_rotation_ms.is_some());
+    assert_eq!(
+        status.next_rotation_ms, primary_status.next_rotation_ms,
+        "the replica shows its primary's schedule"
+    );
 
     // Automatic rotation of the primary reaches the replica.
     env.clock.advance(91 * DAY_MS);
@@ -913,4 +951,19 @@ async fn kms_multi_region_restricts_create_key() {
         matches!(&err, KmsError::AccessDenied(m) if m.contains("kms:CreateKey")),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn the_operator_asks_about_a_related_key_by_its_arn() {
+    let env = env().await;
+    let key = create_mrk(&env, CreateKeyInput::default()).await;
+    let id = id_of(&key);
+    let replica = replicate(&env.kms, &id, EU).await;
+    let access = env.kms.operator_key_access(&replica.arn()).await.unwrap();
+    assert_eq!(access.key_arn, replica.arn());
+    // A bare multi-Region id names no single key.
+    assert!(matches!(
+        env.kms.operator_key_access(&id).await,
+        Err(KmsError::NotFound(_))
+    ));
 }

@@ -421,6 +421,7 @@ export function createKeyPage(session) {
     () => [
       h("p", {}, "Key administrators can manage the key (change its policy, grants, state and deletion) but not use it in cryptographic operations."),
       principalsView("Key administrators", state.admins, "admin"),
+      byArn("Key administrators", state.admins, "admin"),
       (() => {
         const box = h("input", { type: "checkbox", id: "admins-may-delete", checked: state.adminsMayDelete });
         box.addEventListener("change", () => (state.adminsMayDelete = box.checked));
@@ -453,6 +454,7 @@ export function createKeyPage(session) {
       return [
         h("p", {}, "Key users can use the key in cryptographic operations, and let AWS services that use grants attach it to resources."),
         principalsView("Key users", state.users, "user"),
+        byArn("Key users", state.users, "user"),
         h(
           "fieldset",
           {},
@@ -485,6 +487,44 @@ export function createKeyPage(session) {
       ];
     },
   ];
+
+  // Principals not in the IAM lists (another account's role, or when ListUsers/ListRoles is
+  // not allowed) are added by ARN.
+  function byArn(caption, selected, name) {
+    const extra = h("div", {});
+    const draw = () => {
+      const known = new Set((principals || []).map((p) => p.arn));
+      const others = [...selected].filter((arn) => !known.has(arn));
+      const arn = input({ id: `${name}-arn`, placeholder: "arn:aws:iam::ACCOUNT:user/NAME or role/NAME" });
+      const add = button("Add", { id: `${name}-arn-add` });
+      add.addEventListener("click", () => {
+        const v = arn.value.trim();
+        if (!/^arn:aws:(iam|sts)::\d{12}:/.test(v)) {
+          slot.error({ code: "Invalid", message: `"${v}" is not an IAM user, role or account ARN.` });
+          return;
+        }
+        slot.clear();
+        selected.add(v);
+        draw();
+      });
+      fill(
+        extra,
+        others.length
+          ? h("ul", { class: "plain" }, others.map((o) => {
+              const remove = button("Remove", { "aria-label": `Remove ${o}` });
+              remove.addEventListener("click", () => {
+                selected.delete(o);
+                draw();
+              });
+              return h("li", {}, h("span", { class: "mono" }, o), " ", remove);
+            }))
+          : null,
+        h("div", { class: "inline-form" }, h("label", { for: arn.id }, `Add to ${caption.toLowerCase()} by ARN`), arn, add),
+      );
+    };
+    draw();
+    return extra;
+  }
 
   function principalsView(caption, selected, name) {
     const holder = h("div", {});
@@ -624,7 +664,14 @@ export function keyPage(session, keyId) {
     );
     const views = { general, policy: policyPanel, access, grants, rotation, "public-key": publicKey, aliases: aliasesPanel, tags, events, regionality };
     views[current](panel, aliases);
-    if (focusTab) tabList.querySelector(`#tab-${current}`)?.focus();
+    if (focusTab) {
+      tabList.querySelector(`#tab-${current}`)?.focus();
+    } else if (!page.contains(document.activeElement)) {
+      // The loading heading that had focus is gone: give it to the real one.
+      const heading = page.querySelector("h1");
+      heading.setAttribute("tabindex", "-1");
+      heading.focus();
+    }
   };
 
   const refresh = () => load(true);

@@ -147,6 +147,15 @@ impl Kms {
     pub async fn operator_key_access(&self, key: &str) -> KmsResult<KeyAccess> {
         let key_id = key.rsplit_once(":key/").map_or(key, |(_, id)| id);
         let not_found = || KmsError::NotFound(format!("Key '{key}' does not exist"));
+        // A multi-Region key exists once per Region: only its ARN names one.
+        let regional;
+        let key_id = if crate::ids::is_multi_region_key_id(key_id) {
+            let region = key.split(':').nth(3).filter(|r| !r.is_empty());
+            regional = crate::ids::regional_key_id(key_id, region.ok_or_else(not_found)?);
+            regional.as_str()
+        } else {
+            key_id
+        };
         let loaded = self.load_key(key_id).await?.ok_or_else(not_found)?;
         if loaded.phantom_not_found().is_some() {
             return Err(not_found());
