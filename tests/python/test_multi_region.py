@@ -475,3 +475,39 @@ def test_multi_region_encryption_sdk_mrk_aware_providers(tmp_path, trent, region
     )
     assert plaintext == b"one message, two Regions"
     assert ("Decrypt", None) in calls
+
+
+def test_multi_region_replica_answers_never_show_the_internal_regional_id(trent, regions):
+    """Trent names each related key `mrk-…@<region>` inside; every answer about a replica (its
+    aliases, grants, key list, rotation list, errors) must show only AWS's `mrk-…` id and ARN."""
+    us, eu = regions[US], regions[EU]
+    key_id = make_replicated(regions)
+    arn = f"arn:aws:kms:{EU}:{ACCOUNT_A}:key/{key_id}"
+    eu.create_alias(AliasName="alias/replica-only", TargetKeyId=key_id)
+    grant = eu.create_grant(
+        KeyId=arn, GranteePrincipal=f"arn:aws:iam::{ACCOUNT_A}:root", Operations=["Decrypt"]
+    )
+    answers = [
+        eu.list_aliases(KeyId=key_id),
+        eu.list_aliases(),
+        eu.list_grants(KeyId=key_id),
+        eu.list_keys(),
+        eu.describe_key(KeyId="alias/replica-only"),
+        eu.list_key_rotations(KeyId=key_id),
+        eu.get_key_rotation_status(KeyId=key_id),
+        us.describe_key(KeyId=key_id),
+        grant,
+    ]
+    for answer in answers:
+        answer.pop("ResponseMetadata", None)
+        text = json.dumps(answer, default=str)
+        assert "@" not in text, text
+    aliases = eu.list_aliases(KeyId=key_id)["Aliases"]
+    assert [a["TargetKeyId"] for a in aliases] == [key_id]
+    assert eu.list_grants(KeyId=key_id)["Grants"][0]["KeyId"] == arn
+    assert {"KeyId": key_id, "KeyArn": arn} in eu.list_keys()["Keys"]
+    eu.disable_key(KeyId=key_id)
+    with pytest.raises(ClientError) as e:
+        eu.encrypt(KeyId=key_id, Plaintext=b"x")
+    assert error_code(e) == "DisabledException"
+    assert "@" not in e.value.response["Error"]["Message"], e.value.response["Error"]["Message"]

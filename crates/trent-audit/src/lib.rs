@@ -19,7 +19,7 @@ pub mod usage;
 pub mod verify;
 pub mod writer;
 
-pub use writer::{AuditLog, AuditSettings, EventId};
+pub use writer::{AuditLog, AuditSettings, Durability, EventId};
 
 /// Why the trail could not do what was asked.
 #[derive(Debug, thiserror::Error)]

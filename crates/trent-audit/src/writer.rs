@@ -34,10 +34,22 @@ const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 /// remaining chain must start.
 pub const PRUNED_FILE: &str = "pruned.json";
 
+/// When a request's answer may go: what its record has survived by then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// After `fdatasync` of its batch: survives a power loss or kernel crash.
+    Sync,
+    /// After its batch is written to the file (the kernel's page cache), with the sync right
+    /// after: survives the process being killed (kill -9) or crashing; a power loss or kernel
+    /// crash may lose the batches written since the last completed sync.
+    Write,
+}
+
 /// Where and how the trail is kept.
 #[derive(Debug, Clone)]
 pub struct AuditSettings {
     pub directory: PathBuf,
+    pub durability: Durability,
     /// Days a segment is kept after its last write; 0 keeps everything.
     pub retention_days: u32,
     /// A segment is closed and a new one begun once it reaches this size.
@@ -48,6 +60,7 @@ impl AuditSettings {
     pub fn new(directory: PathBuf) -> Self {
         Self {
             directory,
+            durability: Durability::Sync,
             retention_days: 90,
             segment_bytes: 64 << 20,
         }
@@ -78,12 +91,19 @@ impl AuditLog {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let broken = Arc::new(AtomicBool::new(false));
         let durable_batches = Arc::new(AtomicU64::new(0));
+        let syncer = match settings.durability {
+            Durability::Write => Some(
+                Syncer::start(broken.clone(), durable_batches.clone()).map_err(AuditError::Io)?,
+            ),
+            Durability::Sync => None,
+        };
         let writer = Writer {
             settings,
             state,
             receiver,
             broken: broken.clone(),
             durable_batches: durable_batches.clone(),
+            syncer,
         };
         std::thread::Builder::new()
             .name("trent-audit-writer".into())
@@ -274,6 +294,87 @@ struct Writer {
     receiver: mpsc::Receiver<Pending>,
     broken: Arc<AtomicBool>,
     durable_batches: Arc<AtomicU64>,
+    /// `Durability::Write`: the thread that syncs behind the writer, so a write never waits
+    /// for the previous batch's sync.
+    syncer: Option<Arc<Syncer>>,
+}
+
+/// The segment to sync next (`Durability::Write`), handed from the writer to the sync thread.
+struct Syncer {
+    pending: std::sync::Mutex<Option<File>>,
+    wake: std::sync::Condvar,
+    stop: AtomicBool,
+}
+
+impl Syncer {
+    /// Starts the sync thread.
+    fn start(
+        broken: Arc<AtomicBool>,
+        durable_batches: Arc<AtomicU64>,
+    ) -> std::io::Result<Arc<Self>> {
+        let syncer = Arc::new(Self {
+            pending: std::sync::Mutex::new(None),
+            wake: std::sync::Condvar::new(),
+            stop: AtomicBool::new(false),
+        });
+        let this = syncer.clone();
+        std::thread::Builder::new()
+            .name("trent-audit-sync".into())
+            .spawn(move || this.run(&broken, &durable_batches))?;
+        Ok(syncer)
+    }
+
+    /// Asks for a sync of `file` (a handle on the segment just written); requests made while
+    /// a sync runs are served by one more sync.
+    fn request(&self, file: File) {
+        if let Ok(mut pending) = self.pending.lock() {
+            *pending = Some(file);
+            self.wake.notify_one();
+        }
+    }
+
+    fn run(&self, broken: &AtomicBool, durable_batches: &AtomicU64) {
+        loop {
+            let file = {
+                let Ok(mut pending) = self.pending.lock() else { return };
+                loop {
+                    if let Some(file) = pending.take() {
+                        break file;
+                    }
+                    if self.stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    pending = match self.wake.wait(pending) {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    };
+                }
+            };
+            match file.sync_data() {
+                Ok(()) => {
+                    durable_batches.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    // Acknowledged records may not be on disk: refuse all later ones.
+                    tracing::error!(target: "trent::audit", error = %e, "syncing the audit trail failed; refusing further records");
+                    broken.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let Some(syncer) = &self.syncer {
+            // A last sync of what was written, then the sync thread ends.
+            if let Ok(file) = self.state.file.try_clone() {
+                syncer.request(file);
+            }
+            syncer.stop.store(true, Ordering::Relaxed);
+            syncer.wake.notify_one();
+        }
+    }
 }
 
 impl Writer {
@@ -303,20 +404,24 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let ok = if self.broken.load(Ordering::Relaxed) {
-                false
+            if self.broken.load(Ordering::Relaxed) {
+                release(&mut waiters, false);
             } else {
-                self.commit(&mut buffer, events)
-            };
-            for waiter in waiters.drain(..) {
-                let _ = waiter.send(ok);
+                self.commit(&mut buffer, events, &mut waiters);
             }
         }
     }
 
-    /// Appends the batch and its digest line and syncs. On failure, undoes the partial append
-    /// (or, if that fails too, marks the trail broken).
-    fn commit(&mut self, buffer: &mut Vec<u8>, events: u64) -> bool {
+    /// Appends the batch and its digest line, syncs, and releases the batch's requests —
+    /// after the sync, or (`Durability::Write`) after the write and before the sync. On a
+    /// failed write, undoes the partial append (or, if that fails too, marks the trail broken)
+    /// and fails the requests.
+    fn commit(
+        &mut self,
+        buffer: &mut Vec<u8>,
+        events: u64,
+        waiters: &mut Vec<oneshot::Sender<bool>>,
+    ) {
         let mut hasher = BatchHasher::new(&self.state.previous);
         hasher.update(buffer);
         let digest = hasher.finish();
@@ -328,14 +433,19 @@ impl Writer {
             digest: hex::encode(digest),
         };
         if serde_json::to_writer(&mut *buffer, &line).is_err() {
-            return false;
+            release(waiters, false);
+            return;
         }
         buffer.push(b'\n');
-        let written = self
-            .state
-            .file
-            .write_all(buffer)
-            .and_then(|()| self.state.file.sync_data());
+        let mut written = self.state.file.write_all(buffer);
+        if written.is_ok() {
+            written = match &self.syncer {
+                // In the kernel's page cache: survives the process (kill -9); the sync thread
+                // makes it survive a power loss moments later.
+                Some(syncer) => self.state.file.try_clone().map(|file| syncer.request(file)),
+                None => self.state.file.sync_data(),
+            };
+        }
         if let Err(e) = written {
             tracing::error!(target: "trent::audit", error = %e, "writing the audit trail failed");
             let undone = self
@@ -346,25 +456,31 @@ impl Writer {
             if undone.is_err() {
                 self.broken.store(true, Ordering::Relaxed);
             }
-            return false;
+            release(waiters, false);
+            return;
         }
+        release(waiters, true);
         self.state.size = self
             .state
             .size
             .saturating_add(u64::try_from(buffer.len()).unwrap_or(u64::MAX));
         self.state.previous = digest;
         self.state.next_batch = self.state.next_batch.saturating_add(1);
-        self.durable_batches.fetch_add(1, Ordering::Relaxed);
+        if self.syncer.is_none() {
+            self.durable_batches.fetch_add(1, Ordering::Relaxed);
+        }
         if self.state.size >= self.settings.segment_bytes
             && let Err(e) = self.roll()
         {
             tracing::error!(target: "trent::audit", error = %e, "starting a new audit segment failed");
         }
-        true
     }
 
     /// Closes the segment and begins the next one, named after its first batch.
     fn roll(&mut self) -> std::io::Result<()> {
+        // The closed segment is complete on disk before the next one begins (the sync thread
+        // only ever syncs the newest segment).
+        self.state.file.sync_data()?;
         let path = self
             .settings
             .directory
@@ -375,6 +491,13 @@ impl Writer {
         self.state.path = path;
         self.state.size = 0;
         Ok(())
+    }
+}
+
+/// Tells every waiting request whether its record is in.
+fn release(waiters: &mut Vec<oneshot::Sender<bool>>, ok: bool) {
+    for waiter in waiters.drain(..) {
+        let _ = waiter.send(ok);
     }
 }
 

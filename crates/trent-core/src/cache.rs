@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use trent_crypto::{AsymmetricKey, HmacKey, MaterialId, SymmetricKey};
+use trent_crypto::{AsymmetricKey, HmacKey, MaterialId, SymmetricCustody};
 
 use trent_policy::{Policy, PolicyKind};
 
@@ -109,10 +109,11 @@ impl LoadedKey {
         self.materials.len()
     }
 
-    /// Symmetric material `id`; `None` if absent or not symmetric.
-    pub fn material(&self, id: &MaterialId) -> Option<&SymmetricKey> {
+    /// Symmetric material `id`, wherever it is held; `None` if absent or not symmetric.
+    pub fn material(&self, id: &MaterialId) -> Option<&dyn SymmetricCustody> {
         match self.materials.get(id).map(|m| m.as_ref()) {
             Some(Material::Symmetric(k)) => Some(k),
+            Some(Material::HeldSymmetric(k)) => Some(k.as_ref()),
             _ => None,
         }
     }

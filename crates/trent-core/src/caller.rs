@@ -29,6 +29,10 @@ pub enum Identity {
         role_id: String,
         session_name: String,
     },
+    /// A registered integrated service calling with its own service credentials
+    /// (`docs/integrated-services.md`): its service principal name, e.g.
+    /// `autoscaling.amazonaws.com`. It belongs to no customer account.
+    Service { name: String },
 }
 
 /// An authenticated principal, with every fact about it that authorization reads.
@@ -94,6 +98,11 @@ impl Principal {
                     trent_policy::Principal::assumed_role(account, &principal_arn, &role_arn);
                 (role_arn, format!("{role_id}:{session_name}"), principal)
             }
+            Identity::Service { name } => (
+                name.clone(),
+                name.clone(),
+                trent_policy::Principal::service(name),
+            ),
         };
         Self {
             account: account.to_string(),
@@ -133,7 +142,23 @@ impl Principal {
             Identity::Root => "Account",
             Identity::User { .. } => "User",
             Identity::AssumedRole { .. } => "AssumedRole",
+            Identity::Service { .. } => "Service",
         }
+    }
+
+    /// The service principal name when an integrated service calls with its own credentials.
+    pub fn service_name(&self) -> Option<&str> {
+        match &self.identity {
+            Identity::Service { name } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a session of a service-linked role: only the role's service can
+    /// assume one (`sts.rs`), so every call made with it is made by that service.
+    pub fn is_service_linked_session(&self) -> bool {
+        matches!(&self.identity, Identity::AssumedRole { role_path, .. }
+            if role_path.starts_with("/aws-service-role/"))
     }
 
     pub fn is_root(&self) -> bool {
@@ -163,6 +188,18 @@ pub struct Caller {
     pub secure_transport: bool,
     /// The quota slot of `region`, when the service numbered it (`Kms::caller_for`).
     region_slot: Option<usize>,
+    /// A forward-access call: the integrated service that made this call on the caller's
+    /// behalf (its service principal name) and the `kms:ViaService` value it gives.
+    forwarded_by: Option<ForwardedBy>,
+}
+
+/// The integrated service behind a forward-access call (`Kms::forwarded_caller`).
+#[derive(Debug, Clone)]
+pub struct ForwardedBy {
+    /// The service principal name, e.g. `ec2.amazonaws.com` (CloudTrail's `invokedBy`).
+    pub service: Arc<str>,
+    /// `kms:ViaService`, e.g. `ec2.us-east-1.amazonaws.com`.
+    pub via_service: Arc<str>,
 }
 
 impl Caller {
@@ -177,7 +214,42 @@ impl Caller {
             source_ip: None,
             secure_transport: false,
             region_slot: None,
+            forwarded_by: None,
         }
+    }
+
+    /// This caller, acting through the integrated service `forwarded_by`.
+    pub(crate) fn with_forwarded_by(mut self, forwarded_by: ForwardedBy) -> Self {
+        self.forwarded_by = Some(forwarded_by);
+        self
+    }
+
+    /// The integrated service that made this call on the caller's behalf, if any.
+    pub fn forwarded_by(&self) -> Option<&ForwardedBy> {
+        self.forwarded_by.as_ref()
+    }
+
+    /// The service that made this call (CloudTrail's `invokedBy`): the forwarding service,
+    /// the service of a service-linked session, or the service calling as itself.
+    pub fn invoked_by(&self) -> Option<&str> {
+        if let Some(f) = &self.forwarded_by {
+            return Some(&f.service);
+        }
+        match &self.identity {
+            Identity::AssumedRole { role_path, .. } => role_path
+                .strip_prefix("/aws-service-role/")
+                .and_then(|p| p.strip_suffix('/')),
+            Identity::Service { name } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// Whether an integrated service made this call: with its own credentials, as its
+    /// service-linked role, or on behalf of a customer (`kms:GrantIsForAWSResource`).
+    pub fn made_by_service(&self) -> bool {
+        self.forwarded_by.is_some()
+            || self.service_name().is_some()
+            || self.is_service_linked_session()
     }
 
     /// This caller, with the quota slot the service gave its region.

@@ -28,6 +28,9 @@ pub enum CredentialIdentity {
         role_name: String,
         session_name: String,
     },
+    /// An integrated service's credentials (service principal name); never stored, derived
+    /// from the root key at start-up (`integrated_services.rs`).
+    Service(String),
 }
 
 /// What makes a credential temporary.

@@ -52,6 +52,27 @@ pub enum KmsError {
     UnsupportedOperation(String),
     #[error("{0}")]
     CustomKeyStoreNotFound(String),
+    /// `CustomKeyStoreNameInUseException`.
+    #[error("{0}")]
+    CustomKeyStoreNameInUse(String),
+    /// `CustomKeyStoreInvalidStateException`: the store's connection state forbids the call.
+    #[error("{0}")]
+    CustomKeyStoreInvalidState(String),
+    /// `CustomKeyStoreHasCMKsException`.
+    #[error("{0}")]
+    CustomKeyStoreHasCmks(String),
+    /// `CloudHsmClusterNotFoundException`: no `[[hsm_cluster]]` with that id.
+    #[error("{0}")]
+    CloudHsmClusterNotFound(String),
+    /// `CloudHsmClusterInUseException`: the cluster backs another store.
+    #[error("{0}")]
+    CloudHsmClusterInUse(String),
+    /// `CloudHsmClusterNotRelatedException`: a replacement cluster not related to the old.
+    #[error("{0}")]
+    CloudHsmClusterNotRelated(String),
+    /// `IncorrectTrustAnchorException`.
+    #[error("{0}")]
+    IncorrectTrustAnchor(String),
     #[error("The request would have succeeded, but the DryRun option is set.")]
     DryRunOperation,
     #[error("{0}")]

@@ -23,10 +23,12 @@
 mod aliases;
 pub mod background;
 pub mod crypto;
+pub mod custom_key_stores;
 mod deletion;
 pub mod feed;
 pub mod grants;
 pub mod iam;
+pub mod integrated_services;
 pub mod import;
 pub mod keys;
 mod last_usage;
@@ -65,7 +67,7 @@ mod validate;
 pub use authz::{Access, Decision, OperationFacts, RequestFacts, Resource};
 pub use authz::{access, explain, simulate};
 pub use cache::{DEFAULT_KEY_CACHE_CAPACITY, LoadedKey};
-pub use caller::{Caller, Identity, Principal};
+pub use caller::{Caller, ForwardedBy, Identity, Principal};
 pub use clock::{Clock, SystemClock};
 pub use credentials::{
     Credential, CredentialIdentity, CredentialRegistry, MAX_CONCURRENT_LOOKUPS, MISS_CAPACITY,

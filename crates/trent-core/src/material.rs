@@ -7,7 +7,9 @@
 
 use trent_crypto::asymmetric::{self, AsymmetricKey};
 use trent_crypto::spec::{KeySpec, KeyUsage};
-use trent_crypto::{HmacKey, SymmetricKey};
+use std::sync::Arc;
+
+use trent_crypto::{HmacKey, SymmetricCustody, SymmetricKey};
 use zeroize::Zeroizing;
 
 use crate::error::{KmsError, KmsResult};
@@ -19,9 +21,13 @@ use crate::error::{KmsError, KmsResult};
     reason = "each Material already sits in its own Arc; boxing the AES key would add an indirection to the hot path"
 )]
 pub enum Material {
+    /// Built-in symmetric material, held in process (the common case: no indirection).
     Symmetric(SymmetricKey),
     Asymmetric(AsymmetricKey),
     Hmac(HmacKey),
+    /// A symmetric key held by another custodian (an HSM key store's token): Trent holds a
+    /// handle, the bytes stay with the custodian (`trent_crypto::custody`).
+    HeldSymmetric(Arc<dyn SymmetricCustody>),
 }
 
 /// Fresh material for a new key: the bytes to wrap at rest and the parsed, cached form.

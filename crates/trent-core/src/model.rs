@@ -214,3 +214,46 @@ pub struct Change {
     /// Whether this store handle (this node) made the change: its caches already have it.
     pub own: bool,
 }
+
+/// A custom key store (`custom_key_stores.rs`): an AWS_CLOUDHSM-type store backed by an HSM
+/// cluster the operator declared. `connection_state` is the last persisted state
+/// (`CONNECTED`, `DISCONNECTED` or `FAILED`; the transient ones live only in memory).
+#[derive(Clone, PartialEq, Eq)]
+pub struct CustomKeyStoreRecord {
+    pub account_id: String,
+    pub region: String,
+    /// `cks-` and 17 hexadecimal digits.
+    pub id: String,
+    /// Unique per account and Region.
+    pub name: String,
+    /// `AWS_CLOUDHSM`.
+    pub store_type: String,
+    pub cluster_id: String,
+    pub trust_anchor_certificate: String,
+    /// The key store password (the token's user PIN), wrapped under the root key with
+    /// [`custom_key_store_aad`].
+    pub wrapped_password: Vec<u8>,
+    pub connection_state: String,
+    /// AWS's `ConnectionErrorCode`, only with `FAILED`.
+    pub connection_error_code: Option<String>,
+    pub created_ms: i64,
+}
+
+impl std::fmt::Debug for CustomKeyStoreRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomKeyStoreRecord")
+            .field("account_id", &self.account_id)
+            .field("region", &self.region)
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("cluster_id", &self.cluster_id)
+            .field("connection_state", &self.connection_state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The AAD a custom key store's password is wrapped with: it names the store, so a wrapped
+/// password copied onto another store does not unwrap.
+pub fn custom_key_store_aad(id: &str) -> Vec<u8> {
+    format!("trent:custom-key-store-password:v1:{id}").into_bytes()
+}

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use trent_crypto::{RootKey, random};
+use trent_crypto::{RootCustodian, SymmetricKey, random};
 use zeroize::Zeroizing;
 
 use crate::cache::{KeyCache, LoadedKey};
@@ -22,7 +22,12 @@ use crate::store::Store;
 /// The KMS domain service. Cheap to share behind an `Arc`; all methods take `&self`.
 pub struct Kms {
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) root: RootKey,
+    /// The root key's custodian (`trent_crypto::custody`): a `RootKey` today, any custodian
+    /// (a PKCS#11 token, say) behind the same trait.
+    pub(crate) root: Arc<dyn RootCustodian>,
+    /// The key grant tokens are sealed under, derived from the root key once at open (a
+    /// derivation is an HMAC, and with a token-held root key it would be a token call).
+    pub(crate) grant_token_key: SymmetricKey,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) cache: KeyCache,
     /// Serializes read-modify-write of records on this node. Writes are rare next to crypto calls.
@@ -39,9 +44,14 @@ pub struct Kms {
     pub(crate) feed: tokio::sync::Mutex<crate::feed::FeedCursor>,
     /// Set by the feed when another node moved the clock: run the work now due.
     pub(crate) clock_moved: std::sync::atomic::AtomicBool,
+    /// Declared HSM clusters, their custodian and this node's store connections
+    /// (`custom_key_stores.rs`).
+    pub(crate) key_stores: crate::custom_key_stores::KeyStoreCustody,
     /// Who is told of background work (the audit trail), `service_events.rs`.
     pub(crate) service_events:
         std::sync::OnceLock<Arc<dyn crate::service_events::ServiceEventSink>>,
+    /// Service-linked role deletion tasks (`iam/service_linked.rs`), bounded.
+    pub(crate) slr_deletions: std::sync::Mutex<crate::iam::DeletionTasks>,
 }
 
 /// Sizes of the in-memory caches and totals of background work, for metrics.
@@ -90,6 +100,14 @@ impl RegionNames {
         }
         (name, MAX_REGION_NAMES)
     }
+
+    /// Every region name kept so far.
+    pub(crate) fn all(&self) -> Vec<String> {
+        self.0
+            .read()
+            .map(|names| names.keys().cloned().collect())
+            .unwrap_or_default()
+    }
 }
 
 /// Root credentials generated for a new account.
@@ -100,12 +118,23 @@ pub struct NewAccount {
 }
 
 impl Kms {
-    /// Opens the service over `store`, loading every access key into memory.
-    pub async fn open(
+    /// Opens the service over `store`, loading every access key into memory. `root` is the
+    /// root key's custodian (a `trent_crypto::RootKey`, or anything implementing the trait).
+    pub async fn open<R: RootCustodian + 'static>(
         store: Arc<dyn Store>,
-        root: RootKey,
+        root: R,
         clock: Arc<dyn Clock>,
     ) -> KmsResult<Self> {
+        Self::open_with_custodian(store, Arc::new(root), clock).await
+    }
+
+    /// [`Kms::open`] with a shared root-key custodian.
+    pub async fn open_with_custodian(
+        store: Arc<dyn Store>,
+        root: Arc<dyn RootCustodian>,
+        clock: Arc<dyn Clock>,
+    ) -> KmsResult<Self> {
+        let grant_token_key = root.derive_subkey(crate::grants::GRANT_TOKEN_LABEL)?;
         // An operator-moved clock stays moved across restarts (see `background.rs`).
         clock.set_offset_ms(store.clock_offset_ms().await?);
         // Read before the state is loaded: a change made meanwhile is then replayed, not lost.
@@ -114,6 +143,7 @@ impl Kms {
         let kms = Self {
             store,
             root,
+            grant_token_key,
             clock,
             cache: KeyCache::new(crate::cache::DEFAULT_KEY_CACHE_CAPACITY, grants.clone()),
             writes: tokio::sync::Mutex::new(()),
@@ -126,7 +156,9 @@ impl Kms {
             quotas: Default::default(),
             feed: tokio::sync::Mutex::new(crate::feed::FeedCursor::at(feed_start)),
             clock_moved: Default::default(),
+            key_stores: Default::default(),
             service_events: Default::default(),
+            slr_deletions: Default::default(),
         };
         for account in kms.store.accounts().await? {
             kms.remember_account(&account.account_id);

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use crate::model::GrantRow;
 use crate::model::{
-    AccessKeyRecord, AccountRecord, AliasRecord, Change, IamDocument, ImportParams, KeyRecord,
+    AccessKeyRecord, AccountRecord, AliasRecord, Change, CustomKeyStoreRecord, IamDocument, ImportParams, KeyRecord,
     RotationRecord, SessionRecord, StoredMaterial,
 };
 
@@ -172,6 +172,23 @@ pub trait Store: Send + Sync + 'static {
     /// The operator-set offset of the service clock (0 unless moved for testing).
     async fn clock_offset_ms(&self) -> StoreResult<i64>;
     async fn set_clock_offset_ms(&self, offset_ms: i64) -> StoreResult<()>;
+
+    // Custom key stores (`custom_key_stores.rs`).
+
+    /// The custom key stores of an account in a Region, by id.
+    async fn custom_key_stores(
+        &self,
+        account_id: &str,
+        region: &str,
+    ) -> StoreResult<Vec<CustomKeyStoreRecord>>;
+    /// Inserts a new store: `AlreadyExists` if its id, or its name in its account and Region,
+    /// is taken.
+    async fn insert_custom_key_store(&self, record: &CustomKeyStoreRecord) -> StoreResult<()>;
+    /// Replaces the store with `record.id`: `NotFound` if absent, `AlreadyExists` if the new
+    /// name is another store's.
+    async fn update_custom_key_store(&self, record: &CustomKeyStoreRecord) -> StoreResult<()>;
+    /// Deletes the store `id`: `NotFound` if absent.
+    async fn delete_custom_key_store(&self, id: &str) -> StoreResult<()>;
 
     // The change feed (`feed.rs`): what other nodes on a shared database wrote. A store only
     // one process uses (SQLite, MemoryStore) has none and keeps these defaults.

@@ -7,7 +7,8 @@
 //! aliases), [`lifecycle_suite`] (materials, rotations, due work, deletion, import parameters,
 //! the clock offset), [`identity_suite`] (access-key deletion, IAM documents, sessions),
 //! [`grants_suite`], [`constraints_suite`] (missing parent rows, all-or-nothing multi-row
-//! changes, what `update_key` may change) and [`concurrency_suite`] (racing writers).
+//! changes, what `update_key` may change), [`concurrency_suite`] (racing writers) and
+//! [`custom_key_store_suite`].
 //!
 //! Where the trait names no order, results are compared as sets: each backend may return its
 //! own order (SQLite's is its query plan's, PostgreSQL's an `ORDER BY` of its choosing).
@@ -26,8 +27,8 @@ use trent_crypto::import::{WrappingAlgorithm, WrappingKeySpec};
 use trent_crypto::spec::{KeySpec, KeyState, KeyUsage, Origin};
 
 use crate::model::{
-    AccessKeyRecord, AccountRecord, AliasRecord, ExpirationModel, GrantRow, IamDocument,
-    ImportParams, KeyLifecycle, KeyRecord, RotationRecord, RotationType, SessionRecord,
+    AccessKeyRecord, AccountRecord, AliasRecord, CustomKeyStoreRecord, ExpirationModel, GrantRow,
+    IamDocument, ImportParams, KeyLifecycle, KeyRecord, RotationRecord, RotationType, SessionRecord,
     StoredMaterial, Tag,
 };
 use crate::store::{Page, Store, StoreError};
@@ -1476,4 +1477,78 @@ pub async fn feed_suite(store: Arc<dyn Store>, other: Option<Arc<dyn Store>>) {
         "the next due date is a new step"
     );
     assert!(!holder.claim_step("k", 200).await.unwrap());
+}
+
+/// A custom key store record (for contract checks).
+pub fn custom_key_store(id: &str, account: &str, region: &str, name: &str) -> CustomKeyStoreRecord {
+    CustomKeyStoreRecord {
+        account_id: account.into(),
+        region: region.into(),
+        id: id.into(),
+        name: name.into(),
+        store_type: "AWS_CLOUDHSM".into(),
+        cluster_id: format!("cluster-{}", &id[4..]),
+        trust_anchor_certificate: "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n"
+            .into(),
+        wrapped_password: vec![1, 2, 3, 0, 255],
+        connection_state: "DISCONNECTED".into(),
+        connection_error_code: None,
+        created_ms: 1_700_000_000_123,
+    }
+}
+
+/// Custom key stores: insert, list per account and Region, update (state, error code,
+/// password, name), the unique id and (account, Region, name), delete.
+pub async fn custom_key_store_suite(store: Arc<dyn Store>) {
+    let a = custom_key_store("cks-0000000000000000a", "111122223333", "us-east-1", "alpha");
+    let b = custom_key_store("cks-0000000000000000b", "111122223333", "us-east-1", "beta");
+    let other_region = custom_key_store("cks-0000000000000000c", "111122223333", "eu-west-1", "alpha");
+    let other_account = custom_key_store("cks-0000000000000000d", "444455556666", "us-east-1", "alpha");
+    for r in [&a, &b, &other_region, &other_account] {
+        store.insert_custom_key_store(r).await.unwrap();
+    }
+    let mut listed = store.custom_key_stores("111122223333", "us-east-1").await.unwrap();
+    listed.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(listed, vec![a.clone(), b.clone()]);
+    assert_eq!(
+        store.custom_key_stores("111122223333", "eu-west-1").await.unwrap(),
+        vec![other_region.clone()]
+    );
+    assert!(store.custom_key_stores("999999999999", "us-east-1").await.unwrap().is_empty());
+
+    // The id and the name within an account and Region are unique.
+    let same_id = custom_key_store("cks-0000000000000000a", "111122223333", "us-east-1", "gamma");
+    assert_eq!(store.insert_custom_key_store(&same_id).await, Err(StoreError::AlreadyExists));
+    let same_name = custom_key_store("cks-0000000000000000e", "111122223333", "us-east-1", "beta");
+    assert_eq!(store.insert_custom_key_store(&same_name).await, Err(StoreError::AlreadyExists));
+
+    // Every field an update may change round-trips, the error code's absence too.
+    let mut changed = a.clone();
+    changed.name = "alpha-2".into();
+    changed.connection_state = "FAILED".into();
+    changed.connection_error_code = Some("INVALID_CREDENTIALS".into());
+    changed.wrapped_password = vec![9; 40];
+    changed.cluster_id = "cluster-234567abcdefg".into();
+    store.update_custom_key_store(&changed).await.unwrap();
+    let now = store.custom_key_stores("111122223333", "us-east-1").await.unwrap();
+    assert!(now.contains(&changed));
+    changed.connection_state = "CONNECTED".into();
+    changed.connection_error_code = None;
+    store.update_custom_key_store(&changed).await.unwrap();
+    assert!(store.custom_key_stores("111122223333", "us-east-1").await.unwrap().contains(&changed));
+    let mut clash = changed.clone();
+    clash.name = "beta".into();
+    assert_eq!(store.update_custom_key_store(&clash).await, Err(StoreError::AlreadyExists));
+    let missing = custom_key_store("cks-0000000000000000f", "111122223333", "us-east-1", "x");
+    assert_eq!(store.update_custom_key_store(&missing).await, Err(StoreError::NotFound));
+
+    store.delete_custom_key_store(&a.id).await.unwrap();
+    assert_eq!(store.delete_custom_key_store(&a.id).await, Err(StoreError::NotFound));
+    assert_eq!(
+        store.custom_key_stores("111122223333", "us-east-1").await.unwrap(),
+        vec![b.clone()]
+    );
+    // A deleted store's name is free again.
+    let reused = custom_key_store("cks-00000000000000010", "111122223333", "us-east-1", "alpha-2");
+    store.insert_custom_key_store(&reused).await.unwrap();
 }

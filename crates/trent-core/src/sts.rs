@@ -131,6 +131,16 @@ impl Kms {
             .filter(|r| entity_arn(&role_account, "role", &r.path, &r.name) == role_arn)
             .cloned()
             .ok_or_else(denied)?;
+        // A service-linked role is assumed by its service only, whatever its trust policy says
+        // (customers cannot edit it, but a role written before this rule might differ).
+        if let Some(service) = role
+            .path
+            .strip_prefix("/aws-service-role/")
+            .and_then(|p| p.strip_suffix('/'))
+            && caller.service_name() != Some(service)
+        {
+            return Err(denied());
+        }
         let trust = parse_trust_policy(&role.trust_policy).map_err(|_| denied())?;
         if !self
             .decide_assume_role(caller, role_arn, &role_account, &trust)
@@ -188,6 +198,12 @@ impl Kms {
             Identity::User { name, .. } => (CredentialIdentity::User(name.clone()), 129_600),
             // Refused above: sessions cannot make sessions.
             Identity::AssumedRole { .. } => return Err(session_credentials_refused()),
+            // A service acts as its roles or for its callers, never with sessions of its own.
+            Identity::Service { .. } => {
+                return Err(IamError::AccessDenied(
+                    "Service credentials cannot call GetSessionToken".into(),
+                ));
+            }
         };
         let duration = duration_seconds.unwrap_or(43_200.min(max));
         if !(900..=max).contains(&duration) {
@@ -290,6 +306,7 @@ pub(crate) fn encode_identity(identity: &CredentialIdentity) -> String {
             role_name,
             session_name,
         } => format!("role:{role_name}:{session_name}"),
+        CredentialIdentity::Service(name) => format!("service:{name}"),
     }
 }
 
@@ -371,6 +388,11 @@ fn build_principal(
                 role.tags.clone(),
             )
         }
+        CredentialIdentity::Service(name) => (
+            name.clone(),
+            Identity::Service { name: name.clone() },
+            Vec::new(),
+        ),
     };
     let mut principal = Principal::new(
         account,

@@ -18,7 +18,7 @@ use trent_core::model::{
 };
 use trent_core::store::{Page, Store, StoreError};
 use trent_core::store_contract::{
-    concurrency_suite, constraints_suite, feed_suite, grants_suite, identity_suite, key,
+    concurrency_suite, constraints_suite, custom_key_store_suite, feed_suite, grants_suite, identity_suite, key,
     lifecycle_suite, material, suite,
 };
 use trent_crypto::MaterialId;
@@ -30,6 +30,11 @@ const ACCOUNT: &str = "111122223333";
 #[tokio::test]
 async fn memory_store_passes_the_conformance_suite() {
     suite(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn memory_store_passes_the_custom_key_store_suite() {
+    custom_key_store_suite(Arc::new(MemoryStore::new())).await;
 }
 
 #[tokio::test]

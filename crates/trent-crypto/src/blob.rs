@@ -23,6 +23,7 @@
 use zeroize::Zeroizing;
 
 use crate::context::EncryptionContext;
+use crate::custody::{CustodyError, SymmetricCustody};
 use crate::material::{MaterialId, NONCE_BYTES, SymmetricKey, TAG_LEN};
 use crate::random;
 
@@ -50,6 +51,23 @@ pub enum BlobError {
     Random,
     #[error("the plaintext is too large to seal")]
     TooLarge,
+    /// The key's custodian (an HSM, say) could not perform the operation now.
+    #[error("the key custodian is unavailable")]
+    Unavailable,
+    /// The key's custodian failed (detail for the operator's log, no secret).
+    #[error("{0}")]
+    Custody(String),
+}
+
+impl From<CustodyError> for BlobError {
+    fn from(e: CustodyError) -> Self {
+        match e {
+            CustodyError::Authentication => BlobError::Authentication,
+            CustodyError::TooLarge => BlobError::TooLarge,
+            CustodyError::Unavailable => BlobError::Unavailable,
+            CustodyError::Failed(m) => BlobError::Custody(m),
+        }
+    }
 }
 
 /// A parsed (not yet authenticated) ciphertext blob.
@@ -82,7 +100,7 @@ impl CiphertextBlob {
         key_id: [u8; 16],
         multi_region: bool,
         material_id: MaterialId,
-        key: &SymmetricKey,
+        key: &(impl SymmetricCustody + ?Sized),
         context: &EncryptionContext<'_>,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, BlobError> {
@@ -92,7 +110,7 @@ impl CiphertextBlob {
         out.extend_from_slice(&header);
         out.extend_from_slice(&nonce);
         key.seal_append(nonce, &aad(&header, context), plaintext, &mut out)
-            .map_err(|_| BlobError::TooLarge)?;
+            .map_err(BlobError::from)?;
         Ok(out)
     }
 
@@ -128,12 +146,11 @@ impl CiphertextBlob {
     /// Authenticates and decrypts with the key material the blob names.
     pub fn open(
         &self,
-        key: &SymmetricKey,
+        key: &(impl SymmetricCustody + ?Sized),
         context: &EncryptionContext<'_>,
     ) -> Result<Zeroizing<Vec<u8>>, BlobError> {
         let header = header(version(self.multi_region), self.key_id, self.material_id);
-        key.open(self.nonce, &aad(&header, context), &self.sealed)
-            .ok_or(BlobError::Authentication)
+        Ok(key.open(self.nonce, &aad(&header, context), &self.sealed)?)
     }
 }
 

@@ -8,7 +8,8 @@
 //! - [`kem`]: ML-KEM key material (Encapsulate, Decapsulate), held inside an [`AsymmetricKey`];
 //! - [`root`]: the root key that wraps every piece of key material at rest;
 //! - [`blob`]: the self-describing ciphertext blob returned by Encrypt and friends;
-//! - [`context`]: the canonical encoding of an encryption context, bound as AAD.
+//! - [`context`]: the canonical encoding of an encryption context, bound as AAD;
+//! - [`custody`]: the traits of key custodians (root key, per-key material, HSM key stores).
 //!
 //! What it does **not** do: decide who may use a key (that is the domain's job), or keep keys
 //! anywhere (the storage layer holds only wrapped bytes).
@@ -16,6 +17,7 @@
 pub mod asymmetric;
 pub mod blob;
 pub mod context;
+pub mod custody;
 pub mod hash;
 pub mod hmac_key;
 pub mod import;
@@ -29,6 +31,7 @@ pub mod spec;
 pub use asymmetric::{AsymmetricError, AsymmetricKey};
 pub use blob::{BlobError, CiphertextBlob};
 pub use context::EncryptionContext;
+pub use custody::{CustodyError, RootCustodian, SymmetricCustody};
 pub use hmac_key::HmacKey;
 pub use material::{MaterialId, SymmetricKey};
 pub use root::{RootKey, RootKeyError};

@@ -135,11 +135,15 @@ pub fn lines(audit: &Audit, call: &Call<'_>, now_ms: i64) -> Result<Lines, serde
         cipher_suite: call.tls.map(|t| t.cipher_suite),
         client_provided_host_header: header("host"),
     });
-    let (kind, user_name) = match &caller.identity {
-        Identity::Root => ("Root", None),
-        Identity::User { name, .. } => ("IAMUser", Some(name.as_str())),
-        Identity::AssumedRole { .. } => ("AssumedRole", None),
+    let (kind, user_name, invoked_by) = match &caller.identity {
+        Identity::Root => ("Root", None, None),
+        Identity::User { name, .. } => ("IAMUser", Some(name.as_str()), None),
+        Identity::AssumedRole { .. } => ("AssumedRole", None, None),
+        // An integrated service with its own credentials, as CloudTrail shows AWS services.
+        Identity::Service { name } => ("AWSService", None, Some(name.as_str())),
     };
+    // A customer's call forwarded by a service, or a service-linked role's: made by the service.
+    let invoked_by = invoked_by.or_else(|| caller.invoked_by());
     let session_context = match &caller.identity {
         Identity::AssumedRole {
             role_name, role_id, ..
@@ -181,7 +185,7 @@ pub fn lines(audit: &Audit, call: &Call<'_>, now_ms: i64) -> Result<Lines, serde
             access_key_id: Some(&caller.access_key_id),
             user_name,
             session_context,
-            invoked_by: None,
+            invoked_by,
         },
         event_time: &time,
         event_source: call.source.event_source(),

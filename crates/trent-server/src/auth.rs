@@ -19,6 +19,9 @@ use crate::server::AppState;
 pub struct Authenticated {
     pub caller: Caller,
     pub service: Service,
+    /// Whether the signature covers [`FORWARDED_REQUEST_HEADER`]: a forwarded request is
+    /// accepted only under the service's own signature, so it cannot be swapped in transit.
+    pub forwarded_request_signed: bool,
 }
 
 /// The AWS service a request's credential scope names.
@@ -52,6 +55,9 @@ pub enum AuthFailure {
     ExpiredToken,
     /// The credential is not in memory and the store could not be asked (retryable).
     StoreUnavailable,
+    /// A forward-access call whose forwarded request does not prove the customer called the
+    /// service (`forwarded`): AWS's AccessDenied.
+    Forward(String),
 }
 
 impl AuthFailure {
@@ -62,6 +68,7 @@ impl AuthFailure {
             AuthFailure::UnknownAccessKey => "UnrecognizedClientException",
             AuthFailure::ExpiredToken => "ExpiredTokenException",
             AuthFailure::StoreUnavailable => "KMSInternalException",
+            AuthFailure::Forward(_) => "AccessDeniedException",
         }
     }
 
@@ -87,6 +94,7 @@ impl AuthFailure {
             AuthFailure::UnknownAccessKey => (S::FORBIDDEN, "InvalidClientTokenId"),
             AuthFailure::ExpiredToken => (S::BAD_REQUEST, "ExpiredToken"),
             AuthFailure::StoreUnavailable => (S::INTERNAL_SERVER_ERROR, "InternalFailure"),
+            AuthFailure::Forward(_) => (S::FORBIDDEN, "AccessDenied"),
         }
     }
 
@@ -102,6 +110,7 @@ impl AuthFailure {
             AuthFailure::StoreUnavailable => {
                 "The service could not check the credential; retry the request.".into()
             }
+            AuthFailure::Forward(m) => m.clone(),
         }
     }
 }
@@ -205,8 +214,104 @@ pub fn authenticate(
         })?;
     caller.source_ip = peer.map(|p| p.ip());
     caller.secure_transport = app.tls;
+    let forwarded_request_signed = parsed
+        .signed_headers
+        .iter()
+        .any(|h| h == FORWARDED_REQUEST_HEADER);
     Ok(Authenticated {
         caller,
         service: Service::of_scope(&parsed.service),
+        forwarded_request_signed,
+    })
+}
+
+/// The header an integrated service puts on a KMS call it makes for a customer: the
+/// customer's own SigV4-signed request to the service (docs/integrated-services.md).
+pub const FORWARDED_REQUEST_HEADER: &str = "x-trent-forwarded-request";
+
+/// The forwarded request, as the service writes it (base64 of this JSON).
+#[derive(serde::Deserialize)]
+struct ForwardedRequest {
+    method: String,
+    uri: String,
+    headers: Vec<(String, String)>,
+    /// The body, base64.
+    #[serde(default)]
+    body: String,
+}
+
+/// A forward-access call: when the request carries [`FORWARDED_REQUEST_HEADER`], verifies the
+/// customer's signature on the request it sent to the service (with the customer's credential,
+/// inside SigV4's replay window) and makes the call the customer's, through the service
+/// (`Kms::forwarded_caller` checks who may forward and for which service the request was
+/// signed). Crypto and memory only, unless the customer's credential is not cached.
+pub async fn forwarded(
+    app: &AppState,
+    authenticated: Authenticated,
+    headers: &HeaderMap,
+) -> Result<Authenticated, AuthFailure> {
+    let Some(value) = headers.get(FORWARDED_REQUEST_HEADER) else {
+        return Ok(authenticated);
+    };
+    let refuse = |m: &str| AuthFailure::Forward(format!("Forwarded request refused: {m}"));
+    if authenticated.service != Service::Kms {
+        return Err(refuse("only KMS calls may be forwarded"));
+    }
+    if !authenticated.forwarded_request_signed {
+        return Err(refuse(
+            "the service's signature must cover the X-Trent-Forwarded-Request header",
+        ));
+    }
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let forwarded: ForwardedRequest = value
+        .to_str()
+        .ok()
+        .and_then(|v| b64.decode(v.trim()).ok())
+        .and_then(|json| serde_json::from_slice(&json).ok())
+        .ok_or_else(|| refuse("the header is not base64 JSON of a request"))?;
+    let method = Method::from_bytes(forwarded.method.as_bytes())
+        .map_err(|_| refuse("bad method"))?;
+    let uri: Uri = forwarded.uri.parse().map_err(|_| refuse("bad uri"))?;
+    let mut inner_headers = HeaderMap::new();
+    for (name, value) in &forwarded.headers {
+        let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| refuse("bad header"))?;
+        let value = http::HeaderValue::from_str(value).map_err(|_| refuse("bad header"))?;
+        inner_headers.append(name, value);
+    }
+    let body = b64
+        .decode(forwarded.body.as_bytes())
+        .map_err(|_| refuse("the body is not base64"))?;
+    let parts = RequestParts {
+        method: &method,
+        uri: &uri,
+        headers: &inner_headers,
+        body: &body,
+    };
+    let parsed = trent_sigv4::parse(&parts).map_err(|e| refuse(&e.message()))?;
+    let credential = match app.kms.credentials.lookup(&parsed.access_key_id) {
+        Some(c) => c,
+        None => match app.kms.find_credential(&parsed.access_key_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Err(refuse("the customer's access key is unknown")),
+            Err(_) => return Err(AuthFailure::StoreUnavailable),
+        },
+    };
+    let key = app
+        .signing_keys
+        .get_or_derive(&credential, &credential.secret_access_key, &parsed);
+    trent_sigv4::verify(&parts, &parsed, &key, unix_now()).map_err(|e| refuse(&e.message()))?;
+    let customer = app
+        .kms
+        .caller_for(&credential, parsed.security_token.as_deref(), &parsed.region)
+        .map_err(|_| refuse("the customer's credentials are invalid or expired"))?;
+    let caller = app
+        .kms
+        .forwarded_caller(&authenticated.caller, customer, &parsed.service)
+        .map_err(|e| AuthFailure::Forward(e.to_string()))?;
+    Ok(Authenticated {
+        caller,
+        service: authenticated.service,
+        forwarded_request_signed: true,
     })
 }

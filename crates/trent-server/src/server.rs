@@ -328,6 +328,10 @@ async fn dispatch(
             Ok(a) => a,
             Err(failure) => return (auth_failure_response(&failure, is_query, request_id), None),
         };
+    let authenticated = match auth::forwarded(app, authenticated, headers).await {
+        Ok(a) => a,
+        Err(failure) => return (auth_failure_response(&failure, is_query, request_id), None),
+    };
     let service = match &authenticated.service {
         Service::Kms => "kms",
         Service::Iam => "iam",

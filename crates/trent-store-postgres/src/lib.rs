@@ -986,4 +986,103 @@ impl Store for PostgresStore {
         .await?;
         Ok(())
     }
+
+    async fn custom_key_stores(
+        &self,
+        account_id: &str,
+        region: &str,
+    ) -> StoreResult<Vec<trent_core::model::CustomKeyStoreRecord>> {
+        let rows = self
+            .query(
+                "SELECT account_id, region, id, name, store_type, cluster_id, \
+                 trust_anchor_certificate, wrapped_password, connection_state, \
+                 connection_error_code, created_ms FROM custom_key_stores \
+                 WHERE account_id = $1 AND region = $2 ORDER BY id",
+                &[&account_id, &region],
+            )
+            .await?;
+        rows.iter().map(rows::custom_key_store).collect()
+    }
+
+    async fn insert_custom_key_store(
+        &self,
+        r: &trent_core::model::CustomKeyStoreRecord,
+    ) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO custom_key_stores (account_id, region, id, name, store_type, cluster_id, \
+             trust_anchor_certificate, wrapped_password, connection_state, \
+             connection_error_code, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[
+                &r.account_id,
+                &r.region,
+                &r.id,
+                &r.name,
+                &r.store_type,
+                &r.cluster_id,
+                &r.trust_anchor_certificate,
+                &r.wrapped_password,
+                &r.connection_state,
+                &r.connection_error_code,
+                &r.created_ms,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn update_custom_key_store(
+        &self,
+        r: &trent_core::model::CustomKeyStoreRecord,
+    ) -> StoreResult<()> {
+        self.execute_one(
+            "UPDATE custom_key_stores SET name = $2, cluster_id = $3, \
+             trust_anchor_certificate = $4, wrapped_password = $5, connection_state = $6, \
+             connection_error_code = $7 WHERE id = $1",
+            &[
+                &r.id,
+                &r.name,
+                &r.cluster_id,
+                &r.trust_anchor_certificate,
+                &r.wrapped_password,
+                &r.connection_state,
+                &r.connection_error_code,
+            ],
+        )
+        .await
+    }
+
+    async fn delete_custom_key_store(&self, id: &str) -> StoreResult<()> {
+        self.execute_one("DELETE FROM custom_key_stores WHERE id = $1", &[&id])
+            .await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_are_bounded_unless_the_url_bounds_them_itself() {
+        let mut config = tokio_postgres::Config::from_str("postgres://u@h/db").unwrap();
+        bound_waits(&mut config);
+        assert_eq!(
+            config.get_options(),
+            Some("-c statement_timeout=5000 -c lock_timeout=5000")
+        );
+        assert_eq!(config.get_tcp_user_timeout(), Some(&TCP_USER_TIMEOUT));
+        assert_eq!(config.get_keepalives_idle(), Duration::from_secs(5));
+
+        let mut config = tokio_postgres::Config::from_str(
+            "postgres://u@h/db?options=-c%20statement_timeout%3D60000&keepalives_idle=30",
+        )
+        .unwrap();
+        bound_waits(&mut config);
+        assert_eq!(
+            config.get_options(),
+            Some("-c statement_timeout=60000 -c lock_timeout=5000")
+        );
+        assert_eq!(config.get_keepalives_idle(), Duration::from_secs(30));
+    }
 }

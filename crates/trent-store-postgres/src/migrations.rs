@@ -199,6 +199,26 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX keys_by_family ON keys (family_id) WHERE family_id IS NOT NULL;
     CREATE INDEX keys_by_transition ON keys (transition_ms) WHERE transition_ms IS NOT NULL;
     "#,
+    // 7: custom key stores, as SQLite's migration 7, with the change trigger of migration 5
+    // (a node's connection to a store is its own; the row's changes reach the others' feed).
+    r#"
+    CREATE TABLE custom_key_stores (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        account_id TEXT COLLATE "C" NOT NULL,
+        region TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        store_type TEXT COLLATE "C" NOT NULL,
+        cluster_id TEXT COLLATE "C" NOT NULL,
+        trust_anchor_certificate TEXT NOT NULL,
+        wrapped_password BYTEA NOT NULL,
+        connection_state TEXT COLLATE "C" NOT NULL,
+        connection_error_code TEXT COLLATE "C",
+        created_ms BIGINT NOT NULL,
+        UNIQUE (account_id, region, name)
+    );
+    CREATE TRIGGER custom_key_stores_changes AFTER INSERT OR UPDATE OR DELETE ON custom_key_stores
+        FOR EACH ROW EXECUTE FUNCTION trent_record_change();
+    "#,
 ];
 
 /// The advisory lock key migrations hold (any constant unique to Trent: "trent" in ASCII).

@@ -177,3 +177,20 @@ pub fn import_params(r: &Row) -> StoreResult<ImportParams> {
 pub fn all<T>(rows: Vec<Row>, f: fn(&Row) -> StoreResult<T>) -> StoreResult<Vec<T>> {
     rows.iter().map(f).collect()
 }
+
+/// A `custom_key_stores` row, columns in the order `custom_key_stores` selects them.
+pub(crate) fn custom_key_store(r: &Row) -> StoreResult<trent_core::model::CustomKeyStoreRecord> {
+    Ok(trent_core::model::CustomKeyStoreRecord {
+        account_id: r.try_get(0).map_err(db)?,
+        region: r.try_get(1).map_err(db)?,
+        id: r.try_get(2).map_err(db)?,
+        name: r.try_get(3).map_err(db)?,
+        store_type: r.try_get(4).map_err(db)?,
+        cluster_id: r.try_get(5).map_err(db)?,
+        trust_anchor_certificate: r.try_get(6).map_err(db)?,
+        wrapped_password: r.try_get(7).map_err(db)?,
+        connection_state: r.try_get(8).map_err(db)?,
+        connection_error_code: r.try_get(9).map_err(db)?,
+        created_ms: r.try_get(10).map_err(db)?,
+    })
+}

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use trent_core::model::AccountRecord;
 use trent_core::store::{Store, StoreError};
 use trent_core::store_contract::{
-    concurrency_suite, constraints_suite, feed_suite, grants_suite, identity_suite, key,
+    concurrency_suite, constraints_suite, custom_key_store_suite, feed_suite, grants_suite, identity_suite, key,
     lifecycle_suite, material, suite,
 };
 use trent_store_postgres::PostgresStore;
@@ -38,6 +38,7 @@ async fn postgres_passes_the_store_contract() {
     grants_suite(fresh(&cluster).await).await;
     constraints_suite(fresh(&cluster).await).await;
     concurrency_suite(fresh(&cluster).await).await;
+    custom_key_store_suite(fresh(&cluster).await).await;
     let url = cluster.fresh_database().await.unwrap();
     let node_a: Arc<dyn Store> = Arc::new(PostgresStore::connect(&url).await.unwrap());
     let node_b: Arc<dyn Store> = Arc::new(PostgresStore::connect(&url).await.unwrap());
@@ -101,8 +102,8 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         "{message}"
     );
 
-    // An unreachable server fails, and says so.
-    let Err(StoreError::Backend(message)) =
+    // An unreachable server fails as unavailable (a retryable error), and says so.
+    let Err(StoreError::Unavailable(message)) =
         PostgresStore::connect("postgres://postgres@127.0.0.1:1/none").await
     else {
         panic!("connecting to nothing must fail");

@@ -6,6 +6,7 @@
 //! - One connection behind a mutex, used from Tokio's blocking pool. The hot path never reaches
 //!   here (keys are cached in the domain), so a single writer connection is enough.
 
+mod custom_key_stores;
 mod lifecycle_rows;
 mod migrations;
 mod rows;
@@ -16,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use trent_core::model::{
-    AccessKeyRecord, AccountRecord, AliasRecord, GrantRow, IamDocument, ImportParams, KeyRecord,
+    AccessKeyRecord, AccountRecord, AliasRecord, CustomKeyStoreRecord, GrantRow, IamDocument, ImportParams, KeyRecord,
     RotationRecord, SessionRecord, StoredMaterial,
 };
 use trent_core::store::{KeysWrite, Page, Store, StoreError, StoreResult};
@@ -403,6 +404,33 @@ impl Store for SqliteStore {
     async fn set_clock_offset_ms(&self, offset_ms: i64) -> StoreResult<()> {
         self.with(move |c| lifecycle_rows::set_clock_offset_ms(c, offset_ms))
             .await
+    }
+
+    async fn custom_key_stores(
+        &self,
+        account_id: &str,
+        region: &str,
+    ) -> StoreResult<Vec<CustomKeyStoreRecord>> {
+        let (account_id, region) = (account_id.to_string(), region.to_string());
+        self.with(move |c| custom_key_stores::list(c, &account_id, &region))
+            .await
+    }
+
+    async fn insert_custom_key_store(&self, record: &CustomKeyStoreRecord) -> StoreResult<()> {
+        let record = record.clone();
+        self.with(move |c| custom_key_stores::insert(c, &record))
+            .await
+    }
+
+    async fn update_custom_key_store(&self, record: &CustomKeyStoreRecord) -> StoreResult<()> {
+        let record = record.clone();
+        self.with(move |c| custom_key_stores::update(c, &record))
+            .await
+    }
+
+    async fn delete_custom_key_store(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_string();
+        self.with(move |c| custom_key_stores::delete(c, &id)).await
     }
 
     async fn delete_access_key(&self, access_key_id: &str) -> StoreResult<()> {

@@ -152,6 +152,25 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX keys_by_family ON keys (family_id) WHERE family_id IS NOT NULL;
     CREATE INDEX keys_by_transition ON keys (transition_ms) WHERE transition_ms IS NOT NULL;
     "#,
+    // 7: custom key stores (AWS_CLOUDHSM type): one row per store, its name unique in its
+    // account and Region, the key store password root-wrapped, the last persisted connection
+    // state.
+    r#"
+    CREATE TABLE custom_key_stores (
+        id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL,
+        region TEXT NOT NULL,
+        name TEXT NOT NULL,
+        store_type TEXT NOT NULL,
+        cluster_id TEXT NOT NULL,
+        trust_anchor_certificate TEXT NOT NULL,
+        wrapped_password BLOB NOT NULL,
+        connection_state TEXT NOT NULL,
+        connection_error_code TEXT,
+        created_ms INTEGER NOT NULL,
+        UNIQUE (account_id, region, name)
+    );
+    "#,
 ];
 
 /// The newest schema version this build knows.

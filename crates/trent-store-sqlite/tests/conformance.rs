@@ -13,7 +13,7 @@ use std::sync::Arc;
 use trent_core::model::AccountRecord;
 use trent_core::store::Store;
 use trent_core::store_contract::{
-    concurrency_suite, constraints_suite, feed_suite, grants_suite, identity_suite, key,
+    concurrency_suite, constraints_suite, custom_key_store_suite, feed_suite, grants_suite, identity_suite, key,
     lifecycle_suite, material, suite,
 };
 use trent_store_sqlite::SqliteStore;
@@ -62,6 +62,7 @@ async fn sqlite_passes_the_identity_grants_and_constraints_suites() {
     grants_suite(open("grants.db")).await;
     constraints_suite(open("constraints.db")).await;
     feed_suite(open("feed.db"), None).await;
+    custom_key_store_suite(open("custom_key_stores.db")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -52,6 +52,18 @@ pub struct ConfigFile {
     pub seed_file: Option<PathBuf>,
     /// The audit trail (`[audit]`; on by default, see docs/audit.md).
     pub audit: Option<AuditConfig>,
+    /// Integrated services (`[[integrated_service]]`, docs/integrated-services.md): each gets
+    /// service credentials in `<data_dir>/services/<name>.credentials`.
+    #[serde(default)]
+    pub integrated_service: Vec<IntegratedServiceConfig>,
+}
+
+/// `[[integrated_service]]`: a service that calls KMS for its customers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegratedServiceConfig {
+    /// Its service principal name, e.g. `autoscaling.amazonaws.com`.
+    pub name: String,
 }
 
 /// `[audit]`: where and for how long every call's CloudTrail record is kept.
@@ -66,6 +78,10 @@ pub struct AuditConfig {
     pub retention_days: Option<u32>,
     /// Where the trail is kept (default `<data_dir>/audit`).
     pub directory: Option<PathBuf>,
+    /// When an answer may be sent: `"sync"` (default: once its record is fsynced — survives
+    /// power loss) or `"write"` (once its record is written — survives kill -9; the fsync
+    /// follows at once). See docs/audit.md.
+    pub durability: Option<String>,
 }
 
 /// `[limits]`: what one client, authenticated or not, can make the server hold.
@@ -132,6 +148,8 @@ pub struct Settings {
     pub seed_file: Option<PathBuf>,
     /// The audit trail, unless `[audit] enabled = false`.
     pub audit: Option<trent_audit::AuditSettings>,
+    /// The integrated services' names.
+    pub integrated_services: Vec<String>,
 }
 
 /// A PostgreSQL URL. It may hold a password, so its `Debug` form and [`DatabaseUrl::shown`]
@@ -262,6 +280,21 @@ impl Settings {
             }
             settings
         });
+        let audit = match (audit, audit_config.durability.as_deref()) {
+            (Some(mut settings), Some(mode)) => {
+                settings.durability = match mode {
+                    "sync" => trent_audit::Durability::Sync,
+                    "write" => trent_audit::Durability::Write,
+                    other => {
+                        return Err(format!(
+                            "audit.durability must be \"sync\" or \"write\", not {other:?}"
+                        ));
+                    }
+                };
+                Some(settings)
+            }
+            (audit, _) => audit,
+        };
         Ok(Settings {
             listen,
             data_dir,
@@ -276,6 +309,11 @@ impl Settings {
             ops_listen,
             quotas,
             seed_file: file.seed_file,
+            integrated_services: file
+                .integrated_service
+                .into_iter()
+                .map(|s| s.name)
+                .collect(),
             audit,
         })
     }

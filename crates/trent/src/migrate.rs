@@ -22,21 +22,6 @@ use crate::config::{DatabaseUrl, Settings};
 /// the change feed (about writes on that database) and step claims (leases of its nodes).
 const NOT_COPIED: &[&str] = &["schema_version", "changes", "step_claims"];
 
-/// Tables in an order that satisfies their foreign keys (accounts before keys before what
-/// names a key); tables not listed are copied after these, by name.
-const FIRST: &[&str] = &[
-    "accounts",
-    "access_keys",
-    "keys",
-    "key_materials",
-    "key_rotations",
-    "aliases",
-    "grants",
-    "import_params",
-    "iam_entities",
-    "sessions",
-    "service_settings",
-];
 
 /// `trent backup --to FILE`: the SQLite store copied with `VACUUM INTO`, which reads one
 /// snapshot (a server writing meanwhile is neither stopped nor seen half-way) and writes a
@@ -212,12 +197,20 @@ async fn copy_to_postgres(
         .collect::<Result<_, _>>()
         .map_err(pg)?;
     names.retain(|n| !NOT_COPIED.contains(&n.as_str()));
-    names.sort_by_key(|n| {
-        (
-            FIRST.iter().position(|f| f == n).unwrap_or(FIRST.len()),
-            n.clone(),
+    // Foreign keys between the tables: (referencing, referenced).
+    let references = tx
+        .query(
+            "SELECT conrelid::regclass::text, confrelid::regclass::text FROM pg_constraint \
+             WHERE contype = 'f' AND connamespace = current_schema()::regnamespace",
+            &[],
         )
-    });
+        .await
+        .map_err(pg)?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<Vec<(String, String)>, tokio_postgres::Error>>()
+        .map_err(pg)?;
+    let names = in_reference_order(names, &references);
     let mut layout = Vec::new();
     for name in &names {
         let holds_rows: bool = tx
@@ -289,6 +282,28 @@ async fn copy_to_postgres(
     tx.batch_execute("DELETE FROM changes").await.map_err(pg)?;
     tx.commit().await.map_err(pg)?;
     Ok(copied)
+}
+
+/// `tables` ordered so that each comes after every table it references (accounts before keys
+/// before what names a key), ties by name; tables in a reference cycle (none today) last, by
+/// name: their copy fails on the constraint rather than reordering forever.
+fn in_reference_order(mut tables: Vec<String>, references: &[(String, String)]) -> Vec<String> {
+    tables.sort();
+    let mut ordered: Vec<String> = Vec::with_capacity(tables.len());
+    while !tables.is_empty() {
+        let ready = tables.iter().position(|t| {
+            references.iter().all(|(from, to)| {
+                from != t || to == t || ordered.contains(to) || !tables.contains(to)
+            })
+        });
+        match ready {
+            Some(i) => ordered.push(tables.remove(i)),
+            None => {
+                ordered.append(&mut tables);
+            }
+        }
+    }
+    ordered
 }
 
 /// Reads every table of `layout` from the SQLite store in one read transaction (one snapshot,
@@ -378,5 +393,41 @@ fn kind(value: &Value) -> &'static str {
         Value::Real(_) => "REAL",
         Value::Text(_) => "TEXT",
         Value::Blob(_) => "BLOB",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_come_after_the_tables_they_reference() {
+        let names = |v: &[&str]| v.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+        let refs = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(a, b)| ((*a).to_string(), (*b).to_string()))
+                .collect::<Vec<_>>()
+        };
+        let ordered = in_reference_order(
+            names(&["aliases", "keys", "accounts", "custom_key_stores", "grants", "sessions"]),
+            &refs(&[
+                ("aliases", "keys"),
+                ("keys", "accounts"),
+                ("keys", "custom_key_stores"),
+                ("grants", "keys"),
+                ("custom_key_stores", "accounts"),
+                ("keys", "keys"),
+            ]),
+        );
+        assert_eq!(
+            ordered,
+            names(&["accounts", "custom_key_stores", "keys", "aliases", "grants", "sessions"])
+        );
+        // A cycle is not reordered forever.
+        let ordered = in_reference_order(
+            names(&["b", "a"]),
+            &refs(&[("a", "b"), ("b", "a")]),
+        );
+        assert_eq!(ordered, names(&["a", "b"]));
     }
 }

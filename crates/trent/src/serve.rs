@@ -89,6 +89,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot set up account {}: {e}", account.id))?;
     }
+    write_integrated_services(&kms, &settings)?;
     let credentials_file = settings.data_dir.join("credentials");
     let config_file = settings.data_dir.join("config");
     if settings.accounts.is_empty() && kms.account_count().await.map_err(|e| e.to_string())? == 0 {
@@ -173,6 +174,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
             region = settings.region,
         );
     }
+    println!("The web console is at {scheme}://{addr}/console/ (sign in with an access key)");
     let _ = std::io::stdout().flush();
 
     // The audit trail opens before any work is done, so the lifecycle work caught up on below
@@ -457,6 +459,28 @@ fn parse_root_key(text: &str) -> Result<RootKey, String> {
         hex::decode(text.trim()).map_err(|_| "root key must be 64 hex digits".to_string())?,
     );
     RootKey::from_bytes(&bytes).map_err(|e| e.to_string())
+}
+
+/// Registers each `[[integrated_service]]` and writes its credentials (derived from the root
+/// key, so the same at every start) to `<data_dir>/services/<name>.credentials` unless there.
+fn write_integrated_services(kms: &trent_core::Kms, settings: &Settings) -> Result<(), String> {
+    let dir = settings.data_dir.join("services");
+    for name in &settings.integrated_services {
+        let credentials = kms
+            .register_integrated_service(name)
+            .map_err(|e| format!("integrated service {name}: {e}"))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let path = dir.join(format!("{name}.credentials"));
+        if !path.exists() {
+            write_credentials_file(
+                &path,
+                &credentials.access_key_id,
+                &credentials.secret_access_key,
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn write_credentials_file(path: &Path, access_key_id: &str, secret: &str) -> Result<(), String> {

@@ -402,7 +402,15 @@ async fn no_plaintext_or_data_key_is_ever_stored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_after_a_burst_loses_no_acknowledged_event() {
-    let mut server = Server::start();
+    burst_then_kill_9(Server::start()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_loses_no_acknowledged_event_when_answers_wait_only_for_the_write() {
+    burst_then_kill_9(Server::start_with_config("[audit]\ndurability = \"write\"\n")).await;
+}
+
+async fn burst_then_kill_9(mut server: Server) {
     let a = server.kms_a();
     let key_id = a
         .create_key()

@@ -89,7 +89,11 @@ impl<'a> RequestFacts<'a> {
             "aws:currenttime" => owned(crate::clock::iso8601(now())),
             "aws:epochtime" => owned(now().div_euclid(1000).to_string()),
             "aws:requestedregion" => borrowed(&caller.region),
-            "aws:principalisawsservice" | "aws:viaawsservice" => boolean(false),
+            "aws:principalisawsservice" => boolean(caller.service_name().is_some()),
+            "aws:principalservicename" => borrowed(caller.service_name()?),
+            "aws:viaawsservice" => boolean(caller.forwarded_by().is_some()),
+            // Present only when an integrated service made the call for the caller.
+            "kms:viaservice" => borrowed(&caller.forwarded_by()?.via_service),
             _ => {
                 let tag = key.strip_prefix("aws:principaltag/")?;
                 return last_folded_match(caller.tags.iter().map(|(k, v)| (k, v)), tag)
@@ -241,6 +245,33 @@ mod tests {
         assert_eq!(value(&facts, "kms:keyspec"), None, "no key in this request");
         let epoch: i64 = value(&facts, "aws:epochtime").unwrap().parse().unwrap();
         assert!((epoch - clock.now_secs()).abs() <= 1);
+    }
+
+    #[test]
+    fn via_service_is_present_only_for_a_forwarded_call() {
+        let clock = SystemClock::default();
+        let direct = Caller::root("111122223333", "AKIAEXAMPLE", "us-east-1");
+        let facts = RequestFacts::new(&direct, &clock);
+        assert_eq!(value(&facts, "kms:viaservice"), None);
+        assert_eq!(value(&facts, "aws:viaawsservice").as_deref(), Some("false"));
+        assert_eq!(value(&facts, "aws:principalisawsservice").as_deref(), Some("false"));
+        assert!(!direct.made_by_service());
+        let forwarded = direct.clone().with_forwarded_by(crate::caller::ForwardedBy {
+            service: "ec2.amazonaws.com".into(),
+            via_service: "ec2.us-east-1.amazonaws.com".into(),
+        });
+        let facts = RequestFacts::new(&forwarded, &clock);
+        assert_eq!(
+            value(&facts, "kms:viaservice").as_deref(),
+            Some("ec2.us-east-1.amazonaws.com")
+        );
+        assert_eq!(value(&facts, "aws:viaawsservice").as_deref(), Some("true"));
+        assert_eq!(
+            value(&facts, "aws:principalarn").as_deref(),
+            Some("arn:aws:iam::111122223333:root"),
+            "the caller is still the customer"
+        );
+        assert!(forwarded.made_by_service());
     }
 
     #[test]

@@ -23,8 +23,10 @@ impl Kms {
     /// Whether `caller` may call IAM at all. GetSessionToken credentials carry no MFA context
     /// here (Trent has no MFA), and AWS refuses every IAM call made with such credentials —
     /// answering, as IAM does, that the security token is invalid.
+    /// A service's own credentials are not an IAM identity of any account: IAM does not know
+    /// them either (a service manages IAM only as its roles).
     pub fn may_call_iam(&self, caller: &Caller) -> bool {
-        !caller.temporary || caller.is_role_session()
+        caller.service_name().is_none() && (!caller.temporary || caller.is_role_session())
     }
 
     /// Whether `caller` may assume the role `role_arn` of `role_account` whose trust policy is
@@ -91,7 +93,11 @@ impl Kms {
             .allows()
             .any(|m| m.principal == PrincipalMatch::Account);
         let identity_allows = caller.is_root() || identity.iter().any(|o| o.allow);
-        let allowed = if caller.account == role_account {
+        // A service principal has no account and no identity policies: the trust policy
+        // naming it is the whole permission, as for AWS's services.
+        let allowed = if caller.service_name().is_some() {
+            direct
+        } else if caller.account == role_account {
             direct || (via_account && identity_allows)
         } else {
             (direct || via_account) && identity_allows

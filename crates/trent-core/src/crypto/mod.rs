@@ -274,7 +274,19 @@ pub(crate) fn seal(
         &context,
         plaintext,
     )
-    .map_err(|e| KmsError::Internal(e.to_string()))
+    .map_err(|e| custody_failure(key, e))
+}
+
+/// A sealing or opening failure that is not the ciphertext's fault: the key's custodian (an
+/// HSM) is unreachable, which AWS reports as the key's state; anything else is internal.
+fn custody_failure(key: &LoadedKey, e: trent_crypto::BlobError) -> KmsError {
+    match e {
+        trent_crypto::BlobError::Unavailable => KmsError::InvalidState(format!(
+            "{} is unavailable because its custom key store is not connected",
+            key.arn()
+        )),
+        e => KmsError::Internal(e.to_string()),
+    }
 }
 
 /// Decrypts a parsed blob with the material version it names; every failure is
@@ -288,5 +300,10 @@ pub(crate) fn open(
         .material(&blob.material_id)
         .ok_or(KmsError::InvalidCiphertext)?;
     blob.open(material, &EncryptionContext::borrowed(context))
-        .map_err(|_| KmsError::InvalidCiphertext)
+        .map_err(|e| match e {
+            trent_crypto::BlobError::Unavailable | trent_crypto::BlobError::Custody(_) => {
+                custody_failure(key, e)
+            }
+            _ => KmsError::InvalidCiphertext,
+        })
 }

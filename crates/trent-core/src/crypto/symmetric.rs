@@ -229,15 +229,16 @@ impl Kms {
         validate::range("numberOfBytes", n, 1, 1024)?;
         if let Some(id) = custom_key_store_id {
             validate::length("customKeyStoreId", id, 1, 64)?;
-            return Err(KmsError::CustomKeyStoreNotFound(format!(
-                "Custom key store '{id}' does not exist"
-            )));
         }
         refuse_recipient(has_recipient)?;
         self.admit(caller, crate::quotas::RateQuota::Symmetric)?;
         self.authorize(caller, "kms:GenerateRandom", Resource::Any)?;
         let n =
             usize::try_from(n).map_err(|_| KmsError::Internal("range-checked length".into()))?;
+        if let Some(id) = custom_key_store_id {
+            // Drawn from the store's token (the store must be connected).
+            return self.custom_key_store_random(caller, id, n).await;
+        }
         Ok(random::secret_bytes(n)?)
     }
 }

@@ -101,7 +101,9 @@ impl Kms {
             context.insert("kms:RetiringPrincipal", r.clone());
         }
         context.insert_multi("kms:GrantOperations", operations.iter().map(|o| o.as_str()));
-        context.insert("kms:GrantIsForAWSResource", "false");
+        // True only when an integrated service creates the grant (for a resource it launches);
+        // a direct call is false, so `Bool: true` conditions never match it.
+        context.insert("kms:GrantIsForAWSResource", for_aws_resource(caller));
         let constraint_context = constraints
             .as_ref()
             .and_then(|c| c.context().cloned())
@@ -218,7 +220,7 @@ impl Kms {
         self.check(
             caller,
             Access::new("kms:ListGrants", Resource::Key(&key))
-                .condition("kms:GrantIsForAWSResource", "false")
+                .condition("kms:GrantIsForAWSResource", for_aws_resource(caller))
                 .grant_tokens(&tokens),
         )?;
         let mut grants: Vec<Arc<Grant>> = self
@@ -315,7 +317,7 @@ impl Kms {
         self.check(
             caller,
             Access::new("kms:RevokeGrant", Resource::Key(&key))
-                .condition("kms:GrantIsForAWSResource", "false"),
+                .condition("kms:GrantIsForAWSResource", for_aws_resource(caller)),
         )?;
         let grant = self.active_grant(&key.record.key_id, grant_id)?;
         if dry_run {
@@ -472,4 +474,13 @@ fn check_operations_fit_key(
         ));
     }
     Ok(())
+}
+
+/// `kms:GrantIsForAWSResource`: whether an integrated service made the call.
+fn for_aws_resource(caller: &Caller) -> &'static str {
+    if caller.made_by_service() {
+        "true"
+    } else {
+        "false"
+    }
 }

@@ -1,5 +1,5 @@
 //! Grant tokens: a grant's contents sealed with AES-256-GCM under a key derived from the root
-//! key (`derive_subkey("grant-tokens")`).
+//! key (`derive_subkey("grant-tokens")`, once, when `Kms` opens: `Kms::grant_token_key`).
 //!
 //! Any node sharing the root key can open a token and use the grant at once, even before it
 //! has seen the grant in the database; a grant the node knows as retired is refused. The token
@@ -9,12 +9,15 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use trent_crypto::{SymmetricKey, random};
+use trent_crypto::random;
 
 use super::model::Grant;
 use crate::error::{KmsError, KmsResult};
 use crate::service::Kms;
 use crate::validate;
+
+/// The root-key derivation label of the grant-token key.
+pub(crate) const GRANT_TOKEN_LABEL: &str = "grant-tokens";
 
 /// Additional data every token is sealed with.
 const TOKEN_AAD: &[u8] = b"trent:grant-token:v1";
@@ -34,14 +37,10 @@ impl GrantTokens {
 }
 
 impl Kms {
-    fn token_key(&self) -> KmsResult<SymmetricKey> {
-        Ok(self.root.derive_subkey("grant-tokens")?)
-    }
-
     pub(crate) fn seal_token(&self, grant: &Grant) -> KmsResult<String> {
         let payload = serde_json::to_vec(grant).map_err(|e| KmsError::Internal(e.to_string()))?;
         let nonce = random::array::<12>()?;
-        let sealed = self.token_key()?.seal(nonce, TOKEN_AAD, &payload);
+        let sealed = self.grant_token_key.seal(nonce, TOKEN_AAD, &payload);
         let mut out = vec![1u8];
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
@@ -58,7 +57,7 @@ impl Kms {
         let (nonce, sealed) = rest.split_at(12);
         let nonce: [u8; 12] = nonce.try_into().map_err(|_| invalid())?;
         let payload = self
-            .token_key()?
+            .grant_token_key
             .open(nonce, TOKEN_AAD, sealed)
             .ok_or_else(invalid)?;
         serde_json::from_slice(&payload).map_err(|_| invalid())

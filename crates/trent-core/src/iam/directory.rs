@@ -41,7 +41,8 @@ impl AccountIam {
     /// user, whose permissions are implicit).
     pub fn policies_for(&self, identity: &Identity) -> Arc<Vec<Arc<Policy>>> {
         let key = match identity {
-            Identity::Root => return Arc::default(),
+            // The root's permissions are implicit; a service has no identity policies.
+            Identity::Root | Identity::Service { .. } => return Arc::default(),
             Identity::User { name, .. } => format!("user/{name}"),
             Identity::AssumedRole { role_name, .. } => format!("role/{role_name}"),
         };

@@ -15,6 +15,7 @@ mod managed_policies;
 mod policies;
 pub mod records;
 mod roles;
+mod service_linked;
 mod users;
 
 pub use directory::{AccountIam, IamDirectory};
@@ -22,6 +23,7 @@ pub use error::{IamError, IamResult};
 pub use policies::Entity;
 pub use records::{Group, ManagedPolicy, PolicyVersion, Role, User};
 pub use roles::CreateRoleInput;
+pub use service_linked::{DeletionStatus, DeletionTasks};
 pub(crate) use users::{check_identity_policy, check_name, check_path};
 
 use crate::caller::Caller;

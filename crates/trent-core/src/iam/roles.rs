@@ -172,13 +172,13 @@ impl Kms {
         } else {
             "iam:UntagRole"
         };
-        self.change_role(caller, name, action, false, |r| {
+        self.change_role(caller, name, action, true, |r| {
             merge_tags(&mut r.tags, tags, &untag)
         })
         .await
     }
 
-    async fn change_role(
+    pub(super) async fn change_role(
         &self,
         caller: &Caller,
         name: &str,
@@ -214,75 +214,10 @@ impl Kms {
         })
         .await
     }
-
-    /// CreateServiceLinkedRole: a role under `/aws-service-role/<service>/` that only the
-    /// service may assume, and that customers cannot change or delete.
-    pub async fn iam_create_service_linked_role(
-        &self,
-        caller: &Caller,
-        service: &str,
-        description: Option<&str>,
-    ) -> IamResult<Role> {
-        let valid = service.ends_with(".amazonaws.com")
-            && service
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-        if !valid {
-            return Err(IamError::InvalidInput(format!(
-                "Invalid service name: {service}"
-            )));
-        }
-        let name = service_linked_role_name(service);
-        let path = format!("/aws-service-role/{service}/");
-        self.authorize_iam(
-            caller,
-            "iam:CreateServiceLinkedRole",
-            &entity_arn(&caller.account, "role", &path, &name),
-        )?;
-        if self.iam.account(&caller.account).roles.contains_key(&name) {
-            return Err(IamError::InvalidInput(format!(
-                "Service role name {name} has been taken in this account, please try a different suffix."
-            )));
-        }
-        let trust = format!(
-            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Service":"{service}"}},"Action":"sts:AssumeRole"}}]}}"#
-        );
-        let mut role = Role {
-            v: 1,
-            name: name.clone(),
-            path,
-            id: unique_id("AROA")?,
-            created_ms: self.clock.now_ms(),
-            trust_policy: trust,
-            description: description.map(str::to_string),
-            max_session_duration: 3600,
-            tags: Vec::new(),
-            inline: Default::default(),
-            attached: Default::default(),
-        };
-        // KMS's multi-Region role made by hand is the role KMS would make: with its AWS
-        // managed policy (docs/multi-region.md).
-        if service == super::aws_managed::MRK_SERVICE {
-            role.attached
-                .insert(super::aws_managed::MRK_POLICY_ARN.to_string());
-        }
-        let account = caller.account.clone();
-        self.iam_write(&caller.account, |iam| {
-            if iam.roles.contains_key(&role.name) {
-                return Err(IamError::InvalidInput(format!(
-                    "Service role name {} has been taken in this account, please try a different suffix.",
-                    role.name
-                )));
-            }
-            iam.roles.insert(role.name.clone(), role.clone());
-            Ok((role.clone(), vec![put(&account, &role)?]))
-        })
-        .await
-    }
 }
 
 /// The role name AWS gives a service's service-linked role.
-fn service_linked_role_name(service: &str) -> String {
+pub(super) fn service_linked_role_name(service: &str) -> String {
     match service {
         "autoscaling.amazonaws.com" => "AWSServiceRoleForAutoScaling".into(),
         "mrk.kms.amazonaws.com" => "AWSServiceRoleForKeyManagementServiceMultiRegionKeys".into(),

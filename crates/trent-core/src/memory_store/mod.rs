@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use trent_crypto::spec::KeyState;
 
 use crate::model::{
-    AccessKeyRecord, AccountRecord, AliasRecord, GrantRow, IamDocument, ImportParams, KeyRecord,
+    AccessKeyRecord, AccountRecord, AliasRecord, CustomKeyStoreRecord, GrantRow, IamDocument, ImportParams, KeyRecord,
     RotationRecord, SessionRecord, StoredMaterial,
 };
 use crate::store::{KeysWrite, Page, Store, StoreError, StoreResult};
@@ -547,4 +547,56 @@ impl Store for MemoryStore {
         self.state().clock_offset_ms = Some(offset_ms);
         Ok(())
     }
+
+    async fn custom_key_stores(
+        &self,
+        account_id: &str,
+        region: &str,
+    ) -> StoreResult<Vec<CustomKeyStoreRecord>> {
+        Ok(self
+            .state()
+            .custom_key_stores
+            .values()
+            .filter(|r| r.account_id == account_id && r.region == region)
+            .cloned()
+            .collect())
+    }
+
+    async fn insert_custom_key_store(&self, record: &CustomKeyStoreRecord) -> StoreResult<()> {
+        let mut s = self.state();
+        if s.custom_key_stores.contains_key(&record.id) || name_taken(&s, record) {
+            return Err(StoreError::AlreadyExists);
+        }
+        s.custom_key_stores.insert(record.id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn update_custom_key_store(&self, record: &CustomKeyStoreRecord) -> StoreResult<()> {
+        let mut s = self.state();
+        if !s.custom_key_stores.contains_key(&record.id) {
+            return Err(StoreError::NotFound);
+        }
+        if name_taken(&s, record) {
+            return Err(StoreError::AlreadyExists);
+        }
+        s.custom_key_stores.insert(record.id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn delete_custom_key_store(&self, id: &str) -> StoreResult<()> {
+        match self.state().custom_key_stores.remove(id) {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound),
+        }
+    }
+}
+
+/// The unique (account, Region, name) constraint of custom key stores, as SQL's.
+fn name_taken(s: &State, record: &CustomKeyStoreRecord) -> bool {
+    s.custom_key_stores.values().any(|r| {
+        r.id != record.id
+            && r.account_id == record.account_id
+            && r.region == record.region
+            && r.name == record.name
+    })
 }

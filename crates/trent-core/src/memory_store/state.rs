@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use trent_crypto::MaterialId;
 
 use crate::model::{
-    AccessKeyRecord, AccountRecord, AliasRecord, GrantRow, IamDocument, ImportParams, KeyRecord,
+    AccessKeyRecord, AccountRecord, AliasRecord, CustomKeyStoreRecord, GrantRow, IamDocument, ImportParams, KeyRecord,
     RotationRecord, SessionRecord, StoredMaterial,
 };
 use crate::store::{StoreError, StoreResult};
@@ -41,6 +41,8 @@ pub(super) struct State {
     pub(super) rotations: BTreeMap<(String, MaterialId), RotationRecord>,
     pub(super) import_params: BTreeMap<String, ImportParams>,
     pub(super) clock_offset_ms: Option<i64>,
+    /// Custom key stores by id.
+    pub(super) custom_key_stores: BTreeMap<String, CustomKeyStoreRecord>,
 }
 
 impl State {

@@ -6,7 +6,7 @@ use trent_core::Caller;
 use trent_core::Kms;
 use trent_core::clock::iso8601;
 use trent_core::iam::records::{Group, ManagedPolicy, PolicyVersion, Role, User};
-use trent_core::iam::{Entity, IamError, entity_arn};
+use trent_core::iam::{DeletionStatus, Entity, IamError, entity_arn};
 
 use super::{Params, Xml, error_code, error_response, success, url_encode};
 
@@ -193,9 +193,59 @@ async fn dispatch(
                     caller,
                     p.required("AWSServiceName")?,
                     p.get("Description"),
+                    p.get("CustomSuffix"),
                 )
                 .await?;
             role_xml(&mut x, a, &r, "Role");
+        }
+        "DeleteServiceLinkedRole" => {
+            let id = kms
+                .iam_delete_service_linked_role(caller, p.required("RoleName")?)
+                .await?;
+            x.leaf("DeletionTaskId", &id);
+        }
+        "GetServiceLinkedRoleDeletionStatus" => {
+            match kms
+                .iam_service_linked_role_deletion_status(caller, p.required("DeletionTaskId")?)?
+            {
+                DeletionStatus::Succeeded => {
+                    x.leaf("Status", "SUCCEEDED");
+                }
+                DeletionStatus::Failed(usage) => {
+                    x.leaf("Status", "FAILED").open("Reason").leaf(
+                        "Reason",
+                        "The service-linked role is still used by resources of its service.",
+                    );
+                    x.open("RoleUsageList");
+                    for (region, resources) in &usage {
+                        x.open("member").leaf("Region", region).open("Resources");
+                        for arn in resources {
+                            x.leaf("member", arn);
+                        }
+                        x.close("Resources").close("member");
+                    }
+                    x.close("RoleUsageList").close("Reason");
+                }
+            }
+        }
+        "UpdateRoleDescription" => {
+            let r = kms
+                .iam_update_role_description(
+                    caller,
+                    p.required("RoleName")?,
+                    p.required("Description")?,
+                )
+                .await?;
+            role_xml(&mut x, a, &r, "Role");
+        }
+        "UpdateRole" => {
+            kms.iam_update_role(
+                caller,
+                p.required("RoleName")?,
+                p.get("Description"),
+                p.int("MaxSessionDuration")?,
+            )
+            .await?
         }
         "GetRole" => {
             let r = kms.iam_get_role(caller, p.required("RoleName")?).await?;
@@ -376,7 +426,8 @@ async fn dispatch(
         _ => return Err(unknown()),
     }
     let body = x.finish();
-    Ok((!body.is_empty()).then(|| {
+    // UpdateRole's output is an empty structure: SDKs expect its (empty) result element.
+    Ok((!body.is_empty() || action == "UpdateRole").then(|| {
         let mut out = Xml::new();
         out.raw(&body);
         out

@@ -1,0 +1,685 @@
+//! Custom key stores of the AWS_CLOUDHSM type: CreateCustomKeyStore, DescribeCustomKeyStores,
+//! UpdateCustomKeyStore, DeleteCustomKeyStore, ConnectCustomKeyStore and
+//! DisconnectCustomKeyStore.
+//!
+//! There is no CloudHSM here: the operator declares HSM clusters (`[[hsm_cluster]]` in the
+//! config → [`HsmCluster`]), each a PKCS#11 module and token label plus the cluster's trust
+//! anchor certificate. A store names one declared cluster; its `KeyStorePassword` is the
+//! token's user PIN (CloudHSM's `kmsuser` password), kept only wrapped under the root key and
+//! checked at connect, not at create, as AWS does.
+//!
+//! The token is reached through `trent_crypto::custody::HsmProvider` (the PKCS#11 custodian
+//! is `trent-custody-pkcs11`): the domain never sees cryptoki. Connections are per node and
+//! in memory ([`KeyStoreCustody`]); the store row holds the last persisted state
+//! (`CONNECTED`, `DISCONNECTED`, `FAILED` with its `ConnectionErrorCode`). A node that finds a
+//! store persisted `CONNECTED` without a connection of its own (after a restart, or another
+//! node connected it) opens one when it first needs it ([`Kms::store_connection`]).
+//!
+//! Connect is answered once the attempt is over (AWS answers at once and connects in the
+//! background; a token login takes milliseconds, so the transient `CONNECTING` is only seen
+//! by a Describe racing the Connect). See `docs/custom-key-stores.md`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use trent_crypto::custody::{HsmConnectError, HsmConnection, HsmProvider, HsmTokenLocation};
+
+use crate::authz::Resource;
+use crate::caller::Caller;
+use crate::error::{KmsError, KmsResult};
+use crate::model::{CustomKeyStoreRecord, custom_key_store_aad};
+use crate::service::Kms;
+use crate::store::StoreError;
+use crate::validate;
+
+/// AWS's quota: custom key stores per account and Region.
+pub const MAX_CUSTOM_KEY_STORES: usize = 10;
+
+/// The one store type implemented so far.
+pub const AWS_CLOUDHSM: &str = "AWS_CLOUDHSM";
+const EXTERNAL_KEY_STORE: &str = "EXTERNAL_KEY_STORE";
+
+pub const CONNECTED: &str = "CONNECTED";
+pub const CONNECTING: &str = "CONNECTING";
+pub const DISCONNECTED: &str = "DISCONNECTED";
+pub const DISCONNECTING: &str = "DISCONNECTING";
+pub const FAILED: &str = "FAILED";
+
+/// An HSM cluster the operator declared: what a `CloudHsmClusterId` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HsmCluster {
+    /// `cluster-` and 11–16 characters of `[2-7a-zA-Z]`, as CloudHSM's ids.
+    pub id: String,
+    pub token: HsmTokenLocation,
+    /// The PEM text of the cluster's trust anchor (the file `trust_anchor_certificate` names).
+    pub trust_anchor_certificate: String,
+}
+
+/// The HSM clusters, the custodian that opens their tokens, and this node's connections.
+#[derive(Default)]
+pub(crate) struct KeyStoreCustody {
+    clusters: Vec<HsmCluster>,
+    provider: Option<Arc<dyn HsmProvider>>,
+    /// This node's view of each store it has touched, by store id.
+    live: RwLock<HashMap<String, Live>>,
+}
+
+/// A store's connection on this node.
+#[derive(Clone)]
+enum Live {
+    Connecting,
+    Connected(Arc<dyn HsmConnection>),
+    Disconnecting,
+}
+
+impl KeyStoreCustody {
+    fn cluster(&self, id: &str) -> Option<&HsmCluster> {
+        self.clusters.iter().find(|c| c.id == id)
+    }
+
+    fn live(&self, store_id: &str) -> Option<Live> {
+        self.live.read().ok()?.get(store_id).cloned()
+    }
+
+    fn set_live(&self, store_id: &str, live: Option<Live>) {
+        if let Ok(mut map) = self.live.write() {
+            match live {
+                Some(l) => {
+                    map.insert(store_id.to_string(), l);
+                }
+                None => {
+                    map.remove(store_id);
+                }
+            }
+        }
+    }
+}
+
+/// CreateCustomKeyStore's input (the CloudHSM form; XKS fields are refused for now).
+#[derive(Debug, Default, Clone)]
+pub struct CreateCustomKeyStoreInput {
+    pub custom_key_store_name: String,
+    pub custom_key_store_type: Option<String>,
+    pub cloud_hsm_cluster_id: Option<String>,
+    pub trust_anchor_certificate: Option<String>,
+    /// Never logged: `Debug` of this input is only for tests (see the manual impl below).
+    pub key_store_password: Option<zeroize::Zeroizing<String>>,
+    /// Whether any `XksProxy*` parameter was given.
+    pub xks_parameters: bool,
+}
+
+/// UpdateCustomKeyStore's input.
+#[derive(Debug, Default, Clone)]
+pub struct UpdateCustomKeyStoreInput {
+    pub custom_key_store_id: String,
+    pub new_custom_key_store_name: Option<String>,
+    pub key_store_password: Option<zeroize::Zeroizing<String>>,
+    pub cloud_hsm_cluster_id: Option<String>,
+    pub xks_parameters: bool,
+}
+
+/// One DescribeCustomKeyStores entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomKeyStoreEntry {
+    pub custom_key_store_id: String,
+    pub custom_key_store_name: String,
+    pub custom_key_store_type: String,
+    pub cloud_hsm_cluster_id: String,
+    pub trust_anchor_certificate: String,
+    pub connection_state: String,
+    pub connection_error_code: Option<String>,
+    pub creation_date_ms: i64,
+}
+
+/// DescribeCustomKeyStores' answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomKeyStoreList {
+    pub custom_key_stores: Vec<CustomKeyStoreEntry>,
+    pub next_marker: Option<String>,
+}
+
+/// PEM text compared as AWS would compare certificates: by content, not by line endings or
+/// surrounding whitespace.
+fn same_certificate(a: &str, b: &str) -> bool {
+    let norm = |s: &str| -> String { s.split_whitespace().collect() };
+    norm(a) == norm(b)
+}
+
+fn not_found(id: &str) -> KmsError {
+    KmsError::CustomKeyStoreNotFound(format!(
+        "Custom key store {id} does not exist in this account and Region."
+    ))
+}
+
+fn cluster_not_found(id: &str) -> KmsError {
+    KmsError::CloudHsmClusterNotFound(format!(
+        "AWS KMS cannot find the AWS CloudHSM cluster with the specified cluster ID: {id}."
+    ))
+}
+
+fn validate_cluster_id(id: &str) -> KmsResult<()> {
+    validate::length("cloudHsmClusterId", id, 19, 24)
+}
+
+fn validate_password(p: &str) -> KmsResult<()> {
+    // The message names the field, never the value (a secret).
+    let n = p.chars().count();
+    if !(7..=32).contains(&n) {
+        return Err(KmsError::Validation(
+            "1 validation error detected: Value at 'keyStorePassword' failed to satisfy constraint: Member must have length between 7 and 32"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The `ConnectionErrorCode` of a failed connect.
+fn error_code(e: &HsmConnectError) -> &'static str {
+    match e {
+        HsmConnectError::InvalidCredentials => "INVALID_CREDENTIALS",
+        HsmConnectError::ClusterNotFound(_) => "CLUSTER_NOT_FOUND",
+        HsmConnectError::Network(_) => "NETWORK_ERRORS",
+    }
+}
+
+impl Kms {
+    /// The same service with these declared HSM clusters, whose tokens `provider` opens. Set
+    /// before serving.
+    pub fn with_hsm_clusters(
+        mut self,
+        clusters: Vec<HsmCluster>,
+        provider: Arc<dyn HsmProvider>,
+    ) -> Self {
+        self.key_stores = KeyStoreCustody {
+            clusters,
+            provider: Some(provider),
+            live: RwLock::default(),
+        };
+        self
+    }
+
+    async fn account_stores(&self, caller: &Caller) -> KmsResult<Vec<CustomKeyStoreRecord>> {
+        Ok(self
+            .store
+            .custom_key_stores(&caller.account, &caller.region)
+            .await?)
+    }
+
+    async fn find_store(&self, caller: &Caller, id: &str) -> KmsResult<CustomKeyStoreRecord> {
+        self.account_stores(caller)
+            .await?
+            .into_iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| not_found(id))
+    }
+
+    /// The state a store is in as this node sees it: a transient state of its own first,
+    /// then the persisted one.
+    fn connection_state(&self, record: &CustomKeyStoreRecord) -> &'static str {
+        match self.key_stores.live(&record.id) {
+            Some(Live::Connecting) => CONNECTING,
+            Some(Live::Disconnecting) => DISCONNECTING,
+            _ => match record.connection_state.as_str() {
+                CONNECTED => CONNECTED,
+                FAILED => FAILED,
+                _ => DISCONNECTED,
+            },
+        }
+    }
+
+    fn entry(&self, record: &CustomKeyStoreRecord) -> CustomKeyStoreEntry {
+        let state = self.connection_state(record);
+        CustomKeyStoreEntry {
+            custom_key_store_id: record.id.clone(),
+            custom_key_store_name: record.name.clone(),
+            custom_key_store_type: record.store_type.clone(),
+            cloud_hsm_cluster_id: record.cluster_id.clone(),
+            trust_anchor_certificate: record.trust_anchor_certificate.clone(),
+            connection_state: state.to_string(),
+            connection_error_code: if state == FAILED {
+                record.connection_error_code.clone()
+            } else {
+                None
+            },
+            creation_date_ms: record.created_ms,
+        }
+    }
+
+    pub async fn create_custom_key_store(
+        &self,
+        caller: &Caller,
+        input: CreateCustomKeyStoreInput,
+    ) -> KmsResult<String> {
+        // Validate.
+        validate::length("customKeyStoreName", &input.custom_key_store_name, 1, 256)?;
+        let store_type = input
+            .custom_key_store_type
+            .as_deref()
+            .unwrap_or(AWS_CLOUDHSM);
+        match store_type {
+            AWS_CLOUDHSM => {}
+            EXTERNAL_KEY_STORE => {
+                return Err(KmsError::UnsupportedOperation(
+                    "EXTERNAL_KEY_STORE custom key stores are not supported by this Trent server yet"
+                        .into(),
+                ));
+            }
+            other => {
+                return Err(KmsError::Validation(format!(
+                    "1 validation error detected: Value '{other}' at 'customKeyStoreType' failed to satisfy constraint: Member must satisfy enum value set: [EXTERNAL_KEY_STORE, AWS_CLOUDHSM]"
+                )));
+            }
+        }
+        if input.xks_parameters {
+            return Err(KmsError::Validation(
+                "XksProxy parameters are valid only for an EXTERNAL_KEY_STORE custom key store"
+                    .into(),
+            ));
+        }
+        let missing = |what: &str| {
+            KmsError::Validation(format!(
+                "{what} is required for a custom key store of type AWS_CLOUDHSM"
+            ))
+        };
+        let cluster_id = input
+            .cloud_hsm_cluster_id
+            .as_deref()
+            .ok_or_else(|| missing("CloudHsmClusterId"))?;
+        let anchor = input
+            .trust_anchor_certificate
+            .as_deref()
+            .ok_or_else(|| missing("TrustAnchorCertificate"))?;
+        let password = input
+            .key_store_password
+            .as_deref()
+            .ok_or_else(|| missing("KeyStorePassword"))?;
+        validate_cluster_id(cluster_id)?;
+        validate::length("trustAnchorCertificate", anchor, 1, 5000)?;
+        validate_password(password)?;
+
+        // Authorize (an IAM-only action on `*`), then resolve the cluster.
+        self.authorize(caller, "kms:CreateCustomKeyStore", Resource::Any)?;
+        let cluster = self
+            .key_stores
+            .cluster(cluster_id)
+            .ok_or_else(|| cluster_not_found(cluster_id))?;
+        if !same_certificate(&cluster.trust_anchor_certificate, anchor) {
+            return Err(KmsError::IncorrectTrustAnchor(format!(
+                "The trust anchor certificate in the request does not match the trust anchor certificate for the specified cluster {cluster_id}."
+            )));
+        }
+
+        // Act: checks against the account's other stores under the write lock.
+        let _w = self.writes.lock().await;
+        let stores = self.account_stores(caller).await?;
+        if stores.iter().any(|s| s.name == input.custom_key_store_name) {
+            return Err(name_in_use(&input.custom_key_store_name));
+        }
+        if stores.iter().any(|s| s.cluster_id == cluster_id) {
+            return Err(KmsError::CloudHsmClusterInUse(format!(
+                "The specified AWS CloudHSM cluster {cluster_id} is already associated with a custom key store."
+            )));
+        }
+        if stores.len() >= MAX_CUSTOM_KEY_STORES {
+            return Err(KmsError::LimitExceeded(format!(
+                "Account {} already has {MAX_CUSTOM_KEY_STORES} custom key stores in {}",
+                caller.account, caller.region
+            )));
+        }
+        // Seed 000: KMS creates its custom key store service-linked role with the first store.
+        self.ensure_service_role(caller, &crate::iam::aws_managed::CKS_ROLE)
+            .await?;
+        let id = format!(
+            "cks-{}",
+            hex::encode(trent_crypto::random::array::<9>()?)
+                .get(..17)
+                .unwrap_or_default()
+        );
+        let record = CustomKeyStoreRecord {
+            account_id: caller.account.to_string(),
+            region: caller.region.to_string(),
+            id: id.clone(),
+            name: input.custom_key_store_name.clone(),
+            store_type: AWS_CLOUDHSM.into(),
+            cluster_id: cluster_id.into(),
+            trust_anchor_certificate: anchor.into(),
+            wrapped_password: self
+                .root
+                .wrap(password.as_bytes(), &custom_key_store_aad(&id))?,
+            connection_state: DISCONNECTED.into(),
+            connection_error_code: None,
+            created_ms: self.clock.now_ms(),
+        };
+        self.store
+            .insert_custom_key_store(&record)
+            .await
+            .map_err(|e| match e {
+                StoreError::AlreadyExists => name_in_use(&record.name),
+                e => e.into(),
+            })?;
+        Ok(id)
+    }
+
+    pub async fn describe_custom_key_stores(
+        &self,
+        caller: &Caller,
+        id: Option<&str>,
+        name: Option<&str>,
+        limit: Option<i64>,
+        marker: Option<&str>,
+    ) -> KmsResult<CustomKeyStoreList> {
+        if let Some(id) = id {
+            validate::length("customKeyStoreId", id, 1, 64)?;
+        }
+        if let Some(name) = name {
+            validate::length("customKeyStoreName", name, 1, 256)?;
+        }
+        if id.is_some() && name.is_some() {
+            return Err(KmsError::Validation(
+                "You can specify either the CustomKeyStoreId or the CustomKeyStoreName, but not both."
+                    .into(),
+            ));
+        }
+        let limit = validate::limit(limit, 1000, 100)?;
+        if let Some(m) = marker {
+            validate::length("marker", m, 1, 1024)?;
+        }
+        self.authorize(caller, "kms:DescribeCustomKeyStores", Resource::Any)?;
+        let mut stores = self.account_stores(caller).await?;
+        stores.sort_by(|a, b| a.id.cmp(&b.id));
+        if let Some(id) = id {
+            stores.retain(|s| s.id == id);
+            if stores.is_empty() {
+                return Err(not_found(id));
+            }
+        }
+        if let Some(name) = name {
+            stores.retain(|s| s.name == name);
+            if stores.is_empty() {
+                return Err(KmsError::CustomKeyStoreNotFound(format!(
+                    "Custom key store named {name} does not exist in this account and Region."
+                )));
+            }
+        }
+        // The marker is the id of the last store of the previous page (ids are sortable).
+        if let Some(m) = marker {
+            if !m.starts_with("cks-") {
+                return Err(KmsError::InvalidMarker("Invalid marker".into()));
+            }
+            stores.retain(|s| s.id.as_str() > m);
+        }
+        let next_marker = if stores.len() > limit {
+            stores.truncate(limit);
+            stores.last().map(|s| s.id.clone())
+        } else {
+            None
+        };
+        Ok(CustomKeyStoreList {
+            custom_key_stores: stores.iter().map(|s| self.entry(s)).collect(),
+            next_marker,
+        })
+    }
+
+    pub async fn update_custom_key_store(
+        &self,
+        caller: &Caller,
+        input: UpdateCustomKeyStoreInput,
+    ) -> KmsResult<()> {
+        let id = input.custom_key_store_id.as_str();
+        validate::length("customKeyStoreId", id, 1, 64)?;
+        if let Some(n) = &input.new_custom_key_store_name {
+            validate::length("newCustomKeyStoreName", n, 1, 256)?;
+        }
+        if let Some(p) = &input.key_store_password {
+            validate_password(p)?;
+        }
+        if let Some(c) = &input.cloud_hsm_cluster_id {
+            validate_cluster_id(c)?;
+        }
+        self.authorize(caller, "kms:UpdateCustomKeyStore", Resource::Any)?;
+        let _w = self.writes.lock().await;
+        let stores = self.account_stores(caller).await?;
+        let mut record = stores
+            .iter()
+            .find(|s| s.id == id)
+            .cloned()
+            .ok_or_else(|| not_found(id))?;
+        if input.xks_parameters {
+            return Err(KmsError::Validation(
+                "XksProxy parameters are valid only for an EXTERNAL_KEY_STORE custom key store"
+                    .into(),
+            ));
+        }
+        let state = self.connection_state(&record);
+        // The name may change while CONNECTED too; password and cluster only while
+        // DISCONNECTED (AWS's rule: they are what a connection is made with).
+        let needs_disconnected =
+            input.key_store_password.is_some() || input.cloud_hsm_cluster_id.is_some();
+        if (needs_disconnected && state != DISCONNECTED)
+            || (!needs_disconnected && state != DISCONNECTED && state != CONNECTED)
+        {
+            return Err(KmsError::CustomKeyStoreInvalidState(format!(
+                "Custom key store {id} is in the {state} connection state: to change its {}, disconnect it first",
+                if needs_disconnected {
+                    "password or cluster"
+                } else {
+                    "name"
+                }
+            )));
+        }
+        if let Some(name) = &input.new_custom_key_store_name {
+            if stores.iter().any(|s| s.id != id && &s.name == name) {
+                return Err(name_in_use(name));
+            }
+            record.name = name.clone();
+        }
+        if let Some(cluster_id) = &input.cloud_hsm_cluster_id {
+            let cluster = self
+                .key_stores
+                .cluster(cluster_id)
+                .ok_or_else(|| cluster_not_found(cluster_id))?;
+            // A replacement cluster must be related: here, one with the same trust anchor
+            // (a cluster restored from a backup of it keeps its certificate).
+            if cluster_id != &record.cluster_id {
+                if !same_certificate(
+                    &cluster.trust_anchor_certificate,
+                    &record.trust_anchor_certificate,
+                ) {
+                    return Err(KmsError::CloudHsmClusterNotRelated(format!(
+                        "The specified AWS CloudHSM cluster {cluster_id} does not share a backup history with the original cluster {}.",
+                        record.cluster_id
+                    )));
+                }
+                if stores.iter().any(|s| s.id != id && &s.cluster_id == cluster_id) {
+                    return Err(KmsError::CloudHsmClusterInUse(format!(
+                        "The specified AWS CloudHSM cluster {cluster_id} is already associated with a custom key store."
+                    )));
+                }
+            }
+            record.cluster_id = cluster_id.clone();
+        }
+        if let Some(password) = &input.key_store_password {
+            record.wrapped_password = self
+                .root
+                .wrap(password.as_bytes(), &custom_key_store_aad(id))?;
+        }
+        self.store
+            .update_custom_key_store(&record)
+            .await
+            .map_err(|e| match e {
+                StoreError::AlreadyExists => name_in_use(&record.name),
+                StoreError::NotFound => not_found(id),
+                e => e.into(),
+            })
+    }
+
+    pub async fn delete_custom_key_store(&self, caller: &Caller, id: &str) -> KmsResult<()> {
+        validate::length("customKeyStoreId", id, 1, 64)?;
+        self.authorize(caller, "kms:DeleteCustomKeyStore", Resource::Any)?;
+        let _w = self.writes.lock().await;
+        let record = self.find_store(caller, id).await?;
+        let state = self.connection_state(&record);
+        if state != DISCONNECTED {
+            return Err(KmsError::CustomKeyStoreInvalidState(format!(
+                "Custom key store {id} is in the {state} connection state: disconnect it before deleting it"
+            )));
+        }
+        // No key can be created in a store yet, so a store never has keys (the
+        // `CustomKeyStoreHasCMKsException` check comes with CreateKey in a store).
+        self.store
+            .delete_custom_key_store(id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => not_found(id),
+                e => e.into(),
+            })?;
+        self.key_stores.set_live(id, None);
+        Ok(())
+    }
+
+    pub async fn connect_custom_key_store(&self, caller: &Caller, id: &str) -> KmsResult<()> {
+        validate::length("customKeyStoreId", id, 1, 64)?;
+        self.authorize(caller, "kms:ConnectCustomKeyStore", Resource::Any)?;
+        let _w = self.writes.lock().await;
+        let mut record = self.find_store(caller, id).await?;
+        match self.connection_state(&record) {
+            // Connecting a connected (or connecting) store is a success that does nothing.
+            CONNECTED | CONNECTING => return Ok(()),
+            DISCONNECTED => {}
+            state => {
+                return Err(KmsError::CustomKeyStoreInvalidState(format!(
+                    "Custom key store {id} is in the {state} connection state: disconnect it before connecting it again"
+                )));
+            }
+        }
+        self.key_stores.set_live(id, Some(Live::Connecting));
+        let outcome = self.open_connection(&record).await;
+        match &outcome {
+            Ok(_) => {
+                record.connection_state = CONNECTED.into();
+                record.connection_error_code = None;
+            }
+            Err(code) => {
+                record.connection_state = FAILED.into();
+                record.connection_error_code = Some((*code).into());
+            }
+        }
+        // Store first, then this node's connection.
+        if let Err(e) = self.store.update_custom_key_store(&record).await {
+            if let Ok(conn) = &outcome {
+                conn.close();
+            }
+            self.key_stores.set_live(id, None);
+            return Err(e.into());
+        }
+        self.key_stores.set_live(id, outcome.ok().map(Live::Connected));
+        Ok(())
+    }
+
+    pub async fn disconnect_custom_key_store(&self, caller: &Caller, id: &str) -> KmsResult<()> {
+        validate::length("customKeyStoreId", id, 1, 64)?;
+        self.authorize(caller, "kms:DisconnectCustomKeyStore", Resource::Any)?;
+        let _w = self.writes.lock().await;
+        let mut record = self.find_store(caller, id).await?;
+        let state = self.connection_state(&record);
+        if state == DISCONNECTED || state == DISCONNECTING {
+            return Err(KmsError::CustomKeyStoreInvalidState(format!(
+                "Custom key store {id} is in the {state} connection state and cannot be disconnected"
+            )));
+        }
+        let previous = self.key_stores.live(id);
+        self.key_stores.set_live(id, Some(Live::Disconnecting));
+        record.connection_state = DISCONNECTED.into();
+        record.connection_error_code = None;
+        if let Err(e) = self.store.update_custom_key_store(&record).await {
+            self.key_stores.set_live(id, previous);
+            return Err(e.into());
+        }
+        if let Some(Live::Connected(conn)) = previous {
+            conn.close();
+        }
+        self.key_stores.set_live(id, None);
+        Ok(())
+    }
+
+    /// Opens the store's token with its unwrapped password, off the async threads (a token
+    /// call blocks). The error is the store's `ConnectionErrorCode`; its detail is logged.
+    async fn open_connection(
+        &self,
+        record: &CustomKeyStoreRecord,
+    ) -> Result<Arc<dyn HsmConnection>, &'static str> {
+        let Some(cluster) = self.key_stores.cluster(&record.cluster_id) else {
+            return Err("CLUSTER_NOT_FOUND");
+        };
+        let Some(provider) = self.key_stores.provider.clone() else {
+            return Err("CLUSTER_NOT_FOUND");
+        };
+        let pin = match self
+            .root
+            .unwrap(&record.wrapped_password, &custom_key_store_aad(&record.id))
+        {
+            Ok(p) => p,
+            Err(_) => return Err("INTERNAL_ERROR"),
+        };
+        let Ok(pin) = String::from_utf8(pin.to_vec()).map(zeroize::Zeroizing::new) else {
+            return Err("INTERNAL_ERROR");
+        };
+        let token = cluster.token.clone();
+        let store_id = record.id.clone();
+        let joined =
+            tokio::task::spawn_blocking(move || provider.connect(&token, pin.as_str())).await;
+        match joined {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => {
+                // The error names the module or a return code, never the PIN.
+                tracing::warn!(custom_key_store = %store_id, error = %e, "custom key store connect failed");
+                Err(error_code(&e))
+            }
+            Err(_) => Err("INTERNAL_ERROR"),
+        }
+    }
+
+    /// This node's connection to a store persisted `CONNECTED`, opened now if it has none
+    /// (a restart, or another node connected the store). `None` if the store is not
+    /// connected or the token cannot be opened.
+    pub(crate) async fn store_connection(
+        &self,
+        record: &CustomKeyStoreRecord,
+    ) -> Option<Arc<dyn HsmConnection>> {
+        if record.connection_state != CONNECTED {
+            return None;
+        }
+        if let Some(Live::Connected(conn)) = self.key_stores.live(&record.id) {
+            return Some(conn);
+        }
+        let conn = self.open_connection(record).await.ok()?;
+        self.key_stores
+            .set_live(&record.id, Some(Live::Connected(conn.clone())));
+        Some(conn)
+    }
+
+    /// GenerateRandom with `CustomKeyStoreId`: `len` bytes from the store's token.
+    pub(crate) async fn custom_key_store_random(
+        &self,
+        caller: &Caller,
+        id: &str,
+        len: usize,
+    ) -> KmsResult<zeroize::Zeroizing<Vec<u8>>> {
+        let record = self.find_store(caller, id).await?;
+        let conn = self.store_connection(&record).await.ok_or_else(|| {
+            KmsError::CustomKeyStoreInvalidState(format!(
+                "Custom key store {id} is not connected"
+            ))
+        })?;
+        tokio::task::spawn_blocking(move || conn.random(len))
+            .await
+            .map_err(|e| KmsError::Internal(e.to_string()))?
+            .map_err(|e| KmsError::Internal(e.to_string()))
+    }
+}
+
+fn name_in_use(name: &str) -> KmsError {
+    KmsError::CustomKeyStoreNameInUse(format!(
+        "The specified custom key store name {name} is already in use in this account and Region."
+    ))
+}

@@ -1,0 +1,307 @@
+//! Key custody in a PKCS#11 token, for AWS_CLOUDHSM-type custom key stores: the one crate
+//! that links `cryptoki`, so the domain only sees `trent_crypto::custody`'s traits.
+//!
+//! [`Pkcs11Provider`] implements [`HsmProvider`]: it loads a module once per path (a second
+//! `C_Initialize` of the same module is refused and a `C_Finalize` would end every other
+//! user's sessions, so the context is shared and never finalized while Trent runs), finds the
+//! token by label (SoftHSM2 gives slots random-looking ids), opens one read-write session and
+//! logs in as the token's user with the key store's password — like CloudHSM's `kmsuser`.
+//!
+//! Keys are AES-256, generated in the token with `CKA_SENSITIVE` and not `CKA_EXTRACTABLE`, so
+//! their bytes never leave it; Trent finds them again by label (its material id). Sealing
+//! uses `CKM_AES_GCM` with Trent's nonce and AAD, so a token key produces exactly the
+//! ciphertext format built-in material does (`trent_crypto::blob`).
+//!
+//! A PKCS#11 session is not safe to use from two threads at once: each connection's session
+//! sits behind a mutex. That serializes one store's token calls (≈ 26 µs per small GCM
+//! operation on SoftHSM2), which is the HSM's cost, not Trent's.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::types::AuthPin;
+use trent_crypto::custody::{
+    CustodyError, HsmConnectError, HsmConnection, HsmProvider, HsmTokenLocation, SymmetricCustody,
+};
+use zeroize::Zeroizing;
+
+/// AES-GCM tag length in bits (what Trent's blob format carries).
+const TAG_BITS: u64 = 128;
+/// AES-GCM tag length in bytes.
+const TAG_LEN: usize = 16;
+/// Largest random request passed to the token at once (AWS's GenerateRandom maximum).
+const MAX_RANDOM: usize = 1024;
+
+/// Opens PKCS#11 tokens; one loaded module per path, shared by every connection.
+#[derive(Default)]
+pub struct Pkcs11Provider {
+    modules: Mutex<HashMap<PathBuf, Pkcs11>>,
+}
+
+impl Pkcs11Provider {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The loaded, initialized module at `path`.
+    fn module(&self, path: &std::path::Path) -> Result<Pkcs11, HsmConnectError> {
+        let mut modules = self
+            .modules
+            .lock()
+            .map_err(|_| HsmConnectError::Network("module registry poisoned".into()))?;
+        if let Some(module) = modules.get(path) {
+            return Ok(module.clone());
+        }
+        let module = Pkcs11::new(path).map_err(|e| {
+            HsmConnectError::ClusterNotFound(format!(
+                "cannot load PKCS#11 module {}: {e}",
+                path.display()
+            ))
+        })?;
+        match module.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+            // Initialized already by someone else in this process: usable as is.
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            Err(e) => {
+                return Err(HsmConnectError::ClusterNotFound(format!(
+                    "cannot initialize PKCS#11 module {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+        modules.insert(path.to_path_buf(), module.clone());
+        Ok(module)
+    }
+}
+
+impl HsmProvider for Pkcs11Provider {
+    fn connect(
+        &self,
+        location: &HsmTokenLocation,
+        pin: &str,
+    ) -> Result<Arc<dyn HsmConnection>, HsmConnectError> {
+        let module = self.module(&location.module)?;
+        let slots = module
+            .get_slots_with_token()
+            .map_err(|e| HsmConnectError::Network(e.to_string()))?;
+        let slot = slots
+            .into_iter()
+            .find(|slot| {
+                module
+                    .get_token_info(*slot)
+                    .is_ok_and(|info| info.label().trim_end() == location.token_label)
+            })
+            .ok_or_else(|| {
+                HsmConnectError::ClusterNotFound(format!(
+                    "no token labelled {:?} in {}",
+                    location.token_label,
+                    location.module.display()
+                ))
+            })?;
+        let session = module
+            .open_rw_session(slot)
+            .map_err(|e| HsmConnectError::Network(e.to_string()))?;
+        match session.login(UserType::User, Some(&AuthPin::new(pin.into()))) {
+            Ok(()) => {}
+            // One store per cluster (AWS's rule), so this session's application is the only
+            // user of the token: a login left over from an earlier connection is ours.
+            Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+            Err(CkError::Pkcs11(
+                RvError::PinIncorrect
+                | RvError::PinInvalid
+                | RvError::PinLenRange
+                | RvError::PinLocked
+                | RvError::PinExpired,
+                _,
+            )) => return Err(HsmConnectError::InvalidCredentials),
+            // The message is the module's (a return code name), never the PIN.
+            Err(e) => return Err(HsmConnectError::Network(e.to_string())),
+        }
+        Ok(Arc::new(TokenConnection {
+            session: Arc::new(Mutex::new(Some(session))),
+        }))
+    }
+}
+
+/// A logged-in session with one token; `None` once closed.
+type SharedSession = Arc<Mutex<Option<Session>>>;
+
+struct TokenConnection {
+    session: SharedSession,
+}
+
+impl TokenConnection {
+    fn with_session<T>(
+        &self,
+        f: impl FnOnce(&Session) -> Result<T, CustodyError>,
+    ) -> Result<T, CustodyError> {
+        with_session(&self.session, f)
+    }
+}
+
+fn with_session<T>(
+    session: &SharedSession,
+    f: impl FnOnce(&Session) -> Result<T, CustodyError>,
+) -> Result<T, CustodyError> {
+    let guard = session.lock().map_err(|_| CustodyError::Unavailable)?;
+    let session = guard.as_ref().ok_or(CustodyError::Unavailable)?;
+    f(session)
+}
+
+/// A token failure as a custody error: a lost session or device is "unavailable", the rest
+/// is reported with the module's return code.
+fn token_error(e: CkError) -> CustodyError {
+    match e {
+        CkError::Pkcs11(
+            RvError::SessionHandleInvalid
+            | RvError::SessionClosed
+            | RvError::DeviceRemoved
+            | RvError::DeviceError
+            | RvError::TokenNotPresent
+            | RvError::UserNotLoggedIn
+            | RvError::CryptokiNotInitialized,
+            _,
+        ) => CustodyError::Unavailable,
+        e => CustodyError::Failed(e.to_string()),
+    }
+}
+
+fn aes_key_template(label: &str) -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ]
+}
+
+impl HsmConnection for TokenConnection {
+    fn generate_aes_key(&self, label: &str) -> Result<Arc<dyn SymmetricCustody>, CustodyError> {
+        let handle = self.with_session(|session| {
+            let mut template = aes_key_template(label);
+            template.extend([
+                Attribute::ValueLen(32.into()),
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Extractable(false),
+                Attribute::Encrypt(true),
+                Attribute::Decrypt(true),
+                Attribute::Wrap(false),
+                Attribute::Unwrap(false),
+            ]);
+            session
+                .generate_key(&Mechanism::AesKeyGen, &template)
+                .map_err(token_error)
+        })?;
+        Ok(Arc::new(TokenKey {
+            session: self.session.clone(),
+            handle,
+        }))
+    }
+
+    fn find_aes_key(&self, label: &str) -> Result<Option<Arc<dyn SymmetricCustody>>, CustodyError> {
+        let found = self.with_session(|session| {
+            session
+                .find_objects(&aes_key_template(label))
+                .map_err(token_error)
+        })?;
+        Ok(found.into_iter().next().map(|handle| {
+            Arc::new(TokenKey {
+                session: self.session.clone(),
+                handle,
+            }) as Arc<dyn SymmetricCustody>
+        }))
+    }
+
+    fn random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, CustodyError> {
+        if len > MAX_RANDOM {
+            return Err(CustodyError::Failed("random request too large".into()));
+        }
+        let len = u32::try_from(len).map_err(|_| CustodyError::Failed("length".into()))?;
+        self.with_session(|session| {
+            session
+                .generate_random_vec(len)
+                .map(Zeroizing::new)
+                .map_err(token_error)
+        })
+    }
+
+    fn close(&self) {
+        if let Ok(mut guard) = self.session.lock()
+            && let Some(session) = guard.take()
+        {
+            // Logging out ends the login for every session of this application on the token;
+            // dropping the session closes it.
+            let _ = session.logout();
+        }
+    }
+}
+
+/// An AES key inside the token, used through the connection's session.
+struct TokenKey {
+    session: SharedSession,
+    handle: ObjectHandle,
+}
+
+impl SymmetricCustody for TokenKey {
+    fn seal_append(
+        &self,
+        nonce: [u8; 12],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CustodyError> {
+        let sealed = with_session(&self.session, |session| {
+            let mut iv = nonce;
+            let params = GcmParams::new(&mut iv, aad, TAG_BITS.into()).map_err(token_error)?;
+            session
+                .encrypt(&Mechanism::AesGcm(params), self.handle, plaintext)
+                .map_err(token_error)
+        })?;
+        if sealed.len() != plaintext.len() + TAG_LEN {
+            return Err(CustodyError::Failed(
+                "token returned an unexpected AES-GCM length".into(),
+            ));
+        }
+        out.extend_from_slice(&sealed);
+        Ok(())
+    }
+
+    fn open(
+        &self,
+        nonce: [u8; 12],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CustodyError> {
+        if sealed.len() < TAG_LEN {
+            return Err(CustodyError::Authentication);
+        }
+        with_session(&self.session, |session| {
+            let mut iv = nonce;
+            let params = GcmParams::new(&mut iv, aad, TAG_BITS.into()).map_err(token_error)?;
+            match session.decrypt(&Mechanism::AesGcm(params), self.handle, sealed) {
+                Ok(plain) => Ok(Zeroizing::new(plain)),
+                // A tag mismatch is the ciphertext's fault, like built-in material's. SoftHSM2
+                // 2.6 reports it as CKR_GENERAL_ERROR (its OpenSSL finalize fails); the
+                // session-level failures are told apart above by `token_error`'s codes.
+                Err(CkError::Pkcs11(
+                    RvError::GeneralError
+                    | RvError::EncryptedDataInvalid
+                    | RvError::EncryptedDataLenRange
+                    | RvError::DataInvalid
+                    | RvError::DataLenRange,
+                    _,
+                )) => Err(CustodyError::Authentication),
+                Err(e) => Err(token_error(e)),
+            }
+        })
+    }
+}
+
+pub mod test_token;
