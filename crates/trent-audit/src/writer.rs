@@ -28,6 +28,8 @@ pub const MAX_BATCH_EVENTS: usize = 4096;
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
 /// Entries queued for the writer at most; past it a request waits for room (backpressure).
 const QUEUE_CAPACITY: usize = 16_384;
+/// `Durability::Write`: the least time from one sync's start to the next.
+const SYNC_SPACING: Duration = Duration::from_millis(5);
 /// How often the writer looks for segments past retention.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 /// The file recording the last batch removed by retention, so `verify` knows where the
@@ -105,10 +107,17 @@ impl AuditLog {
             durable_batches: durable_batches.clone(),
             syncer,
         };
-        std::thread::Builder::new()
-            .name("trent-audit-writer".into())
-            .spawn(move || writer.run())
-            .map_err(AuditError::Io)?;
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if writer.syncer.is_some() => {
+                runtime.spawn(writer.run_on_runtime());
+            }
+            _ => {
+                std::thread::Builder::new()
+                    .name("trent-audit-writer".into())
+                    .spawn(move || writer.run())
+                    .map_err(AuditError::Io)?;
+            }
+        }
         Ok(Self {
             sender,
             ids: EventIds::new()?,
@@ -288,6 +297,14 @@ fn previous_segment_end(segments: &[(u64, PathBuf)]) -> Result<(u64, [u8; 32]), 
     Ok((d.batch.saturating_add(1), digest))
 }
 
+/// The writer's reusable buffers.
+#[derive(Default)]
+struct Batch {
+    buffer: Vec<u8>,
+    waiters: Vec<oneshot::Sender<bool>>,
+    last_prune: Option<Instant>,
+}
+
 struct Writer {
     settings: AuditSettings,
     state: WriterState,
@@ -336,7 +353,9 @@ impl Syncer {
     fn run(&self, broken: &AtomicBool, durable_batches: &AtomicU64) {
         loop {
             let file = {
-                let Ok(mut pending) = self.pending.lock() else { return };
+                let Ok(mut pending) = self.pending.lock() else {
+                    return;
+                };
                 loop {
                     if let Some(file) = pending.take() {
                         break file;
@@ -350,9 +369,16 @@ impl Syncer {
                     };
                 }
             };
+            let started = Instant::now();
             match file.sync_data() {
                 Ok(()) => {
                     durable_batches.fetch_add(1, Ordering::Relaxed);
+                    // Syncs at most every SYNC_SPACING: each costs CPU (I/O submission,
+                    // interrupts) however little it carries, and the answers do not wait
+                    // for them in this mode; what a power loss can take grows by as much.
+                    if let Some(rest) = SYNC_SPACING.checked_sub(started.elapsed()) {
+                        std::thread::sleep(rest);
+                    }
                 }
                 Err(e) => {
                     // Acknowledged records may not be on disk: refuse all later ones.
@@ -378,37 +404,57 @@ impl Drop for Writer {
 }
 
 impl Writer {
+    /// The writer thread (`Durability::Sync`: it blocks in every sync).
     fn run(mut self) {
-        let mut last_prune: Option<Instant> = None;
-        let mut buffer = Vec::with_capacity(64 << 10);
-        let mut waiters: Vec<oneshot::Sender<bool>> = Vec::with_capacity(256);
+        let mut batch = Batch::default();
         while let Some(first) = self.receiver.blocking_recv() {
-            if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_INTERVAL) {
-                last_prune = Some(Instant::now());
-                if let Err(e) = prune(&self.settings, &self.state.path) {
-                    tracing::warn!(target: "trent::audit", error = %e, "pruning the audit trail failed");
-                }
+            self.take_batch(first, &mut batch);
+        }
+    }
+
+    /// The writer as a task on the server's runtime (`Durability::Write`: it only writes to
+    /// the page cache, a short syscall per batch, and the sync thread does the rest), so
+    /// neither the queue nor the answers cross threads.
+    async fn run_on_runtime(mut self) {
+        let mut batch = Batch::default();
+        while let Some(first) = self.receiver.recv().await {
+            // One scheduler round first: the requests running now queue their records too,
+            // so a batch (and its write syscall, the writer's main cost) carries more.
+            tokio::task::yield_now().await;
+            self.take_batch(first, &mut batch);
+        }
+    }
+
+    /// One batch: `first` and whatever else is queued, committed.
+    fn take_batch(&mut self, first: Pending, batch: &mut Batch) {
+        if batch
+            .last_prune
+            .is_none_or(|t| t.elapsed() >= PRUNE_INTERVAL)
+        {
+            batch.last_prune = Some(Instant::now());
+            if let Err(e) = prune(&self.settings, &self.state.path) {
+                tracing::warn!(target: "trent::audit", error = %e, "pruning the audit trail failed");
             }
-            buffer.clear();
-            waiters.clear();
-            let mut events = 0u64;
-            let mut take = |p: Pending, buffer: &mut Vec<u8>, waiters: &mut Vec<_>| {
-                events += bytecount_newlines(&p.lines);
-                buffer.extend_from_slice(&p.lines);
-                waiters.push(p.done);
-            };
-            take(first, &mut buffer, &mut waiters);
-            while waiters.len() < MAX_BATCH_EVENTS && buffer.len() < MAX_BATCH_BYTES {
-                match self.receiver.try_recv() {
-                    Ok(p) => take(p, &mut buffer, &mut waiters),
-                    Err(_) => break,
-                }
+        }
+        batch.buffer.clear();
+        batch.waiters.clear();
+        let mut events = 0u64;
+        let mut take = |p: Pending, batch: &mut Batch| {
+            events += bytecount_newlines(&p.lines);
+            batch.buffer.extend_from_slice(&p.lines);
+            batch.waiters.push(p.done);
+        };
+        take(first, batch);
+        while batch.waiters.len() < MAX_BATCH_EVENTS && batch.buffer.len() < MAX_BATCH_BYTES {
+            match self.receiver.try_recv() {
+                Ok(p) => take(p, batch),
+                Err(_) => break,
             }
-            if self.broken.load(Ordering::Relaxed) {
-                release(&mut waiters, false);
-            } else {
-                self.commit(&mut buffer, events, &mut waiters);
-            }
+        }
+        if self.broken.load(Ordering::Relaxed) {
+            release(&mut batch.waiters, false);
+        } else {
+            self.commit(&mut batch.buffer, events, &mut batch.waiters);
         }
     }
 

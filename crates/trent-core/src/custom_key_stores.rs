@@ -95,21 +95,22 @@ impl KeyStoreCustody {
     }
 }
 
-/// CreateCustomKeyStore's input (the CloudHSM form; XKS fields are refused for now).
-#[derive(Debug, Default, Clone)]
+/// CreateCustomKeyStore's input (the CloudHSM form; XKS fields are refused for now). Not
+/// `Debug`: it holds the password.
+#[derive(Default, Clone)]
 pub struct CreateCustomKeyStoreInput {
     pub custom_key_store_name: String,
     pub custom_key_store_type: Option<String>,
     pub cloud_hsm_cluster_id: Option<String>,
     pub trust_anchor_certificate: Option<String>,
-    /// Never logged: `Debug` of this input is only for tests (see the manual impl below).
+    /// The token's user PIN; never logged or put in an error.
     pub key_store_password: Option<zeroize::Zeroizing<String>>,
     /// Whether any `XksProxy*` parameter was given.
     pub xks_parameters: bool,
 }
 
-/// UpdateCustomKeyStore's input.
-#[derive(Debug, Default, Clone)]
+/// UpdateCustomKeyStore's input. Not `Debug`: it may hold the password.
+#[derive(Default, Clone)]
 pub struct UpdateCustomKeyStoreInput {
     pub custom_key_store_id: String,
     pub new_custom_key_store_name: Option<String>,
@@ -309,6 +310,12 @@ impl Kms {
             )));
         }
 
+        // Seed 000: KMS creates its custom key store service-linked role with the first store
+        // (before the write lock: IAM writes take it themselves). A create refused below
+        // leaves the role, as a failed CreateCustomKeyStore in AWS may.
+        self.ensure_service_role(caller, &crate::iam::aws_managed::CKS_ROLE)
+            .await?;
+
         // Act: checks against the account's other stores under the write lock.
         let _w = self.writes.lock().await;
         let stores = self.account_stores(caller).await?;
@@ -326,9 +333,6 @@ impl Kms {
                 caller.account, caller.region
             )));
         }
-        // Seed 000: KMS creates its custom key store service-linked role with the first store.
-        self.ensure_service_role(caller, &crate::iam::aws_managed::CKS_ROLE)
-            .await?;
         let id = format!(
             "cks-{}",
             hex::encode(trent_crypto::random::array::<9>()?)
@@ -455,9 +459,8 @@ impl Kms {
         // DISCONNECTED (AWS's rule: they are what a connection is made with).
         let needs_disconnected =
             input.key_store_password.is_some() || input.cloud_hsm_cluster_id.is_some();
-        if (needs_disconnected && state != DISCONNECTED)
-            || (!needs_disconnected && state != DISCONNECTED && state != CONNECTED)
-        {
+        let allowed = state == DISCONNECTED || (state == CONNECTED && !needs_disconnected);
+        if !allowed {
             return Err(KmsError::CustomKeyStoreInvalidState(format!(
                 "Custom key store {id} is in the {state} connection state: to change its {}, disconnect it first",
                 if needs_disconnected {
@@ -490,7 +493,10 @@ impl Kms {
                         record.cluster_id
                     )));
                 }
-                if stores.iter().any(|s| s.id != id && &s.cluster_id == cluster_id) {
+                if stores
+                    .iter()
+                    .any(|s| s.id != id && &s.cluster_id == cluster_id)
+                {
                     return Err(KmsError::CloudHsmClusterInUse(format!(
                         "The specified AWS CloudHSM cluster {cluster_id} is already associated with a custom key store."
                     )));
@@ -572,7 +578,8 @@ impl Kms {
             self.key_stores.set_live(id, None);
             return Err(e.into());
         }
-        self.key_stores.set_live(id, outcome.ok().map(Live::Connected));
+        self.key_stores
+            .set_live(id, outcome.ok().map(Live::Connected));
         Ok(())
     }
 
@@ -667,9 +674,7 @@ impl Kms {
     ) -> KmsResult<zeroize::Zeroizing<Vec<u8>>> {
         let record = self.find_store(caller, id).await?;
         let conn = self.store_connection(&record).await.ok_or_else(|| {
-            KmsError::CustomKeyStoreInvalidState(format!(
-                "Custom key store {id} is not connected"
-            ))
+            KmsError::CustomKeyStoreInvalidState(format!("Custom key store {id} is not connected"))
         })?;
         tokio::task::spawn_blocking(move || conn.random(len))
             .await

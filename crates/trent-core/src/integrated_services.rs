@@ -168,7 +168,10 @@ mod tests {
         assert!(!valid_service_name("a..b"));
         assert_eq!(signing_name("ec2.amazonaws.com"), "ec2");
         assert_eq!(signing_name("mrk.kms.amazonaws.com"), "mrk");
-        assert_eq!(signing_name("storage.example.internal"), "storage.example.internal");
+        assert_eq!(
+            signing_name("storage.example.internal"),
+            "storage.example.internal"
+        );
         assert_eq!(
             via_service("ec2.amazonaws.com", "us-west-2"),
             "ec2.us-west-2.amazonaws.com"

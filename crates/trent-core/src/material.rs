@@ -5,9 +5,9 @@
 //! Material is parsed once, here, so the request path never parses key bytes: the cache holds
 //! each version as a [`Material`] and the operations read it from there.
 
+use std::sync::Arc;
 use trent_crypto::asymmetric::{self, AsymmetricKey};
 use trent_crypto::spec::{KeySpec, KeyUsage};
-use std::sync::Arc;
 
 use trent_crypto::{HmacKey, SymmetricCustody, SymmetricKey};
 use zeroize::Zeroizing;

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use crate::model::GrantRow;
 use crate::model::{
-    AccessKeyRecord, AccountRecord, AliasRecord, Change, CustomKeyStoreRecord, IamDocument, ImportParams, KeyRecord,
-    RotationRecord, SessionRecord, StoredMaterial,
+    AccessKeyRecord, AccountRecord, AliasRecord, Change, CustomKeyStoreRecord, IamDocument,
+    ImportParams, KeyRecord, RotationRecord, SessionRecord, StoredMaterial,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -28,8 +28,8 @@ use trent_crypto::spec::{KeySpec, KeyState, KeyUsage, Origin};
 
 use crate::model::{
     AccessKeyRecord, AccountRecord, AliasRecord, CustomKeyStoreRecord, ExpirationModel, GrantRow,
-    IamDocument, ImportParams, KeyLifecycle, KeyRecord, RotationRecord, RotationType, SessionRecord,
-    StoredMaterial, Tag,
+    IamDocument, ImportParams, KeyLifecycle, KeyRecord, RotationRecord, RotationType,
+    SessionRecord, StoredMaterial, Tag,
 };
 use crate::store::{Page, Store, StoreError};
 
@@ -1500,27 +1500,65 @@ pub fn custom_key_store(id: &str, account: &str, region: &str, name: &str) -> Cu
 /// Custom key stores: insert, list per account and Region, update (state, error code,
 /// password, name), the unique id and (account, Region, name), delete.
 pub async fn custom_key_store_suite(store: Arc<dyn Store>) {
-    let a = custom_key_store("cks-0000000000000000a", "111122223333", "us-east-1", "alpha");
+    let a = custom_key_store(
+        "cks-0000000000000000a",
+        "111122223333",
+        "us-east-1",
+        "alpha",
+    );
     let b = custom_key_store("cks-0000000000000000b", "111122223333", "us-east-1", "beta");
-    let other_region = custom_key_store("cks-0000000000000000c", "111122223333", "eu-west-1", "alpha");
-    let other_account = custom_key_store("cks-0000000000000000d", "444455556666", "us-east-1", "alpha");
+    let other_region = custom_key_store(
+        "cks-0000000000000000c",
+        "111122223333",
+        "eu-west-1",
+        "alpha",
+    );
+    let other_account = custom_key_store(
+        "cks-0000000000000000d",
+        "444455556666",
+        "us-east-1",
+        "alpha",
+    );
     for r in [&a, &b, &other_region, &other_account] {
         store.insert_custom_key_store(r).await.unwrap();
     }
-    let mut listed = store.custom_key_stores("111122223333", "us-east-1").await.unwrap();
+    let mut listed = store
+        .custom_key_stores("111122223333", "us-east-1")
+        .await
+        .unwrap();
     listed.sort_by(|x, y| x.id.cmp(&y.id));
     assert_eq!(listed, vec![a.clone(), b.clone()]);
     assert_eq!(
-        store.custom_key_stores("111122223333", "eu-west-1").await.unwrap(),
+        store
+            .custom_key_stores("111122223333", "eu-west-1")
+            .await
+            .unwrap(),
         vec![other_region.clone()]
     );
-    assert!(store.custom_key_stores("999999999999", "us-east-1").await.unwrap().is_empty());
+    assert!(
+        store
+            .custom_key_stores("999999999999", "us-east-1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // The id and the name within an account and Region are unique.
-    let same_id = custom_key_store("cks-0000000000000000a", "111122223333", "us-east-1", "gamma");
-    assert_eq!(store.insert_custom_key_store(&same_id).await, Err(StoreError::AlreadyExists));
+    let same_id = custom_key_store(
+        "cks-0000000000000000a",
+        "111122223333",
+        "us-east-1",
+        "gamma",
+    );
+    assert_eq!(
+        store.insert_custom_key_store(&same_id).await,
+        Err(StoreError::AlreadyExists)
+    );
     let same_name = custom_key_store("cks-0000000000000000e", "111122223333", "us-east-1", "beta");
-    assert_eq!(store.insert_custom_key_store(&same_name).await, Err(StoreError::AlreadyExists));
+    assert_eq!(
+        store.insert_custom_key_store(&same_name).await,
+        Err(StoreError::AlreadyExists)
+    );
 
     // Every field an update may change round-trips, the error code's absence too.
     let mut changed = a.clone();
@@ -1530,25 +1568,51 @@ pub async fn custom_key_store_suite(store: Arc<dyn Store>) {
     changed.wrapped_password = vec![9; 40];
     changed.cluster_id = "cluster-234567abcdefg".into();
     store.update_custom_key_store(&changed).await.unwrap();
-    let now = store.custom_key_stores("111122223333", "us-east-1").await.unwrap();
+    let now = store
+        .custom_key_stores("111122223333", "us-east-1")
+        .await
+        .unwrap();
     assert!(now.contains(&changed));
     changed.connection_state = "CONNECTED".into();
     changed.connection_error_code = None;
     store.update_custom_key_store(&changed).await.unwrap();
-    assert!(store.custom_key_stores("111122223333", "us-east-1").await.unwrap().contains(&changed));
+    assert!(
+        store
+            .custom_key_stores("111122223333", "us-east-1")
+            .await
+            .unwrap()
+            .contains(&changed)
+    );
     let mut clash = changed.clone();
     clash.name = "beta".into();
-    assert_eq!(store.update_custom_key_store(&clash).await, Err(StoreError::AlreadyExists));
+    assert_eq!(
+        store.update_custom_key_store(&clash).await,
+        Err(StoreError::AlreadyExists)
+    );
     let missing = custom_key_store("cks-0000000000000000f", "111122223333", "us-east-1", "x");
-    assert_eq!(store.update_custom_key_store(&missing).await, Err(StoreError::NotFound));
+    assert_eq!(
+        store.update_custom_key_store(&missing).await,
+        Err(StoreError::NotFound)
+    );
 
     store.delete_custom_key_store(&a.id).await.unwrap();
-    assert_eq!(store.delete_custom_key_store(&a.id).await, Err(StoreError::NotFound));
     assert_eq!(
-        store.custom_key_stores("111122223333", "us-east-1").await.unwrap(),
+        store.delete_custom_key_store(&a.id).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store
+            .custom_key_stores("111122223333", "us-east-1")
+            .await
+            .unwrap(),
         vec![b.clone()]
     );
     // A deleted store's name is free again.
-    let reused = custom_key_store("cks-00000000000000010", "111122223333", "us-east-1", "alpha-2");
+    let reused = custom_key_store(
+        "cks-00000000000000010",
+        "111122223333",
+        "us-east-1",
+        "alpha-2",
+    );
     store.insert_custom_key_store(&reused).await.unwrap();
 }

@@ -16,11 +16,11 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use trent_core::KmsError;
 use trent_core::Store;
 use trent_core::custom_key_stores::{
     CreateCustomKeyStoreInput, HsmCluster, UpdateCustomKeyStoreInput,
 };
-use trent_core::KmsError;
 use trent_crypto::custody::HsmTokenLocation;
 use trent_custody_pkcs11::Pkcs11Provider;
 use trent_custody_pkcs11::test_token::{TEST_PIN, run_with_token, softhsm_module};
@@ -28,7 +28,8 @@ use zeroize::Zeroizing;
 
 const CLUSTER: &str = "cluster-1a2b3c4d5e6";
 const OTHER_CLUSTER: &str = "cluster-7a2b3c4d5e6";
-const ANCHOR: &str = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUTrent\n-----END CERTIFICATE-----\n";
+const ANCHOR: &str =
+    "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUTrent\n-----END CERTIFICATE-----\n";
 
 fn clusters(label: &str) -> Vec<HsmCluster> {
     let module = softhsm_module().unwrap();
@@ -107,11 +108,12 @@ fn create_validates_cluster_anchor_name_and_creates_the_role() {
                     Err(KmsError::CloudHsmClusterNotFound(_))
                 ));
                 let mut wrong_anchor = create_input("s", CLUSTER, "some-pin");
-                wrong_anchor.trust_anchor_certificate = Some(
-                    "-----BEGIN CERTIFICATE-----\nOTHER\n-----END CERTIFICATE-----\n".into(),
-                );
+                wrong_anchor.trust_anchor_certificate =
+                    Some("-----BEGIN CERTIFICATE-----\nOTHER\n-----END CERTIFICATE-----\n".into());
                 assert!(matches!(
-                    env.kms.create_custom_key_store(&env.root, wrong_anchor).await,
+                    env.kms
+                        .create_custom_key_store(&env.root, wrong_anchor)
+                        .await,
                     Err(KmsError::IncorrectTrustAnchor(_))
                 ));
                 let short = create_input("s", CLUSTER, "123456");
@@ -133,20 +135,26 @@ fn create_validates_cluster_anchor_name_and_creates_the_role() {
                 let got = env.kms.iam_get_role(&env.root, role).await.unwrap();
                 assert_eq!(got.path, "/aws-service-role/cks.kms.amazonaws.com/");
                 assert!(got.trust_policy.contains("cks.kms.amazonaws.com"));
-                assert!(got.attached.iter().any(|a| a.ends_with(
-                    "AWSKeyManagementServiceCustomKeyStoresServiceRolePolicy"
-                )));
+                assert!(got.attached.iter().any(|a| {
+                    a.ends_with("AWSKeyManagementServiceCustomKeyStoresServiceRolePolicy")
+                }));
 
                 // Name and cluster are each one store's.
                 assert!(matches!(
                     env.kms
-                        .create_custom_key_store(&env.root, create_input("first", OTHER_CLUSTER, "pin-pin-pin"))
+                        .create_custom_key_store(
+                            &env.root,
+                            create_input("first", OTHER_CLUSTER, "pin-pin-pin")
+                        )
                         .await,
                     Err(KmsError::CustomKeyStoreNameInUse(_))
                 ));
                 assert!(matches!(
                     env.kms
-                        .create_custom_key_store(&env.root, create_input("second", CLUSTER, "pin-pin-pin"))
+                        .create_custom_key_store(
+                            &env.root,
+                            create_input("second", CLUSTER, "pin-pin-pin")
+                        )
                         .await,
                     Err(KmsError::CloudHsmClusterInUse(_))
                 ));
@@ -185,10 +193,15 @@ fn connect_wrong_pin_fails_then_update_password_connects_and_disconnects() {
                     .unwrap();
                 // GenerateRandom needs a connected store.
                 assert!(matches!(
-                    env.kms.generate_random(&env.root, Some(16), Some(&id), false).await,
+                    env.kms
+                        .generate_random(&env.root, Some(16), Some(&id), false)
+                        .await,
                     Err(KmsError::CustomKeyStoreInvalidState(_))
                 ));
-                env.kms.connect_custom_key_store(&env.root, &id).await.unwrap();
+                env.kms
+                    .connect_custom_key_store(&env.root, &id)
+                    .await
+                    .unwrap();
                 assert_eq!(
                     state(&env, &id).await,
                     ("FAILED".into(), Some("INVALID_CREDENTIALS".into()))
@@ -205,38 +218,63 @@ fn connect_wrong_pin_fails_then_update_password_connects_and_disconnects() {
                     ..Default::default()
                 };
                 assert!(matches!(
-                    env.kms.update_custom_key_store(&env.root, fix.clone()).await,
+                    env.kms
+                        .update_custom_key_store(&env.root, fix.clone())
+                        .await,
                     Err(KmsError::CustomKeyStoreInvalidState(_))
                 ));
                 assert!(matches!(
                     env.kms.delete_custom_key_store(&env.root, &id).await,
                     Err(KmsError::CustomKeyStoreInvalidState(_))
                 ));
-                env.kms.disconnect_custom_key_store(&env.root, &id).await.unwrap();
+                env.kms
+                    .disconnect_custom_key_store(&env.root, &id)
+                    .await
+                    .unwrap();
                 assert_eq!(state(&env, &id).await, ("DISCONNECTED".into(), None));
                 assert!(matches!(
                     env.kms.disconnect_custom_key_store(&env.root, &id).await,
                     Err(KmsError::CustomKeyStoreInvalidState(_))
                 ));
 
-                // "12341234" is still wrong (the token's PIN is TEST_PIN): FAILED again.
-                env.kms.update_custom_key_store(&env.root, fix).await.unwrap();
-                env.kms.connect_custom_key_store(&env.root, &id).await.unwrap();
-                assert_eq!(state(&env, &id).await.1.as_deref(), Some("INVALID_CREDENTIALS"));
-                env.kms.disconnect_custom_key_store(&env.root, &id).await.unwrap();
+                // Still a wrong one (the token's PIN is TEST_PIN): FAILED again.
+                env.kms
+                    .update_custom_key_store(&env.root, fix)
+                    .await
+                    .unwrap();
+                env.kms
+                    .connect_custom_key_store(&env.root, &id)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    state(&env, &id).await.1.as_deref(),
+                    Some("INVALID_CREDENTIALS")
+                );
+                env.kms
+                    .disconnect_custom_key_store(&env.root, &id)
+                    .await
+                    .unwrap();
 
-                // SoftHSM2 PINs may be 4 characters, AWS passwords not: the test token's PIN
-                // is padded by the harness? No — set the real one through an update.
+                // The token's PIN, through an update while disconnected.
                 let right = UpdateCustomKeyStoreInput {
                     custom_key_store_id: id.clone(),
-                    key_store_password: Some(Zeroizing::new(format!("{TEST_PIN}567"))),
+                    key_store_password: Some(Zeroizing::new(TEST_PIN.into())),
                     ..Default::default()
                 };
-                env.kms.update_custom_key_store(&env.root, right).await.unwrap();
-                env.kms.connect_custom_key_store(&env.root, &id).await.unwrap();
+                env.kms
+                    .update_custom_key_store(&env.root, right)
+                    .await
+                    .unwrap();
+                env.kms
+                    .connect_custom_key_store(&env.root, &id)
+                    .await
+                    .unwrap();
                 assert_eq!(state(&env, &id).await, ("CONNECTED".into(), None));
                 // Connecting a connected store succeeds and changes nothing.
-                env.kms.connect_custom_key_store(&env.root, &id).await.unwrap();
+                env.kms
+                    .connect_custom_key_store(&env.root, &id)
+                    .await
+                    .unwrap();
                 let random = env
                     .kms
                     .generate_random(&env.root, Some(32), Some(&id), false)
@@ -249,7 +287,10 @@ fn connect_wrong_pin_fails_then_update_password_connects_and_disconnects() {
                     new_custom_key_store_name: Some("renamed".into()),
                     ..Default::default()
                 };
-                env.kms.update_custom_key_store(&env.root, rename).await.unwrap();
+                env.kms
+                    .update_custom_key_store(&env.root, rename)
+                    .await
+                    .unwrap();
                 assert!(matches!(
                     env.kms.delete_custom_key_store(&env.root, &id).await,
                     Err(KmsError::CustomKeyStoreInvalidState(_))
@@ -267,11 +308,19 @@ fn connect_wrong_pin_fails_then_update_password_connects_and_disconnects() {
                         .len(),
                     8
                 );
-                again.disconnect_custom_key_store(&env.root, &id).await.unwrap();
+                again
+                    .disconnect_custom_key_store(&env.root, &id)
+                    .await
+                    .unwrap();
 
-                env.kms.delete_custom_key_store(&env.root, &id).await.unwrap();
+                env.kms
+                    .delete_custom_key_store(&env.root, &id)
+                    .await
+                    .unwrap();
                 assert!(matches!(
-                    env.kms.describe_custom_key_stores(&env.root, Some(&id), None, None, None).await,
+                    env.kms
+                        .describe_custom_key_stores(&env.root, Some(&id), None, None, None)
+                        .await,
                     Err(KmsError::CustomKeyStoreNotFound(_))
                 ));
             })
@@ -294,10 +343,16 @@ fn undeclared_token_fails_with_cluster_not_found_and_describe_pages() {
                     .unwrap();
                 let b = env
                     .kms
-                    .create_custom_key_store(&env.root, create_input("b", OTHER_CLUSTER, "pin-pin-pin"))
+                    .create_custom_key_store(
+                        &env.root,
+                        create_input("b", OTHER_CLUSTER, "pin-pin-pin"),
+                    )
                     .await
                     .unwrap();
-                env.kms.connect_custom_key_store(&env.root, &b).await.unwrap();
+                env.kms
+                    .connect_custom_key_store(&env.root, &b)
+                    .await
+                    .unwrap();
                 assert_eq!(
                     state(&env, &b).await,
                     ("FAILED".into(), Some("CLUSTER_NOT_FOUND".into()))
@@ -340,17 +395,26 @@ fn undeclared_token_fails_with_cluster_not_found_and_describe_pages() {
                     .unwrap();
                 assert_eq!(by_name.custom_key_stores[0].custom_key_store_id, a);
                 assert_eq!(by_name.custom_key_stores[0].cloud_hsm_cluster_id, CLUSTER);
-                assert_eq!(by_name.custom_key_stores[0].custom_key_store_type, "AWS_CLOUDHSM");
+                assert_eq!(
+                    by_name.custom_key_stores[0].custom_key_store_type,
+                    "AWS_CLOUDHSM"
+                );
                 assert!(matches!(
-                    env.kms.describe_custom_key_stores(&env.root, None, Some("zzz"), None, None).await,
+                    env.kms
+                        .describe_custom_key_stores(&env.root, None, Some("zzz"), None, None)
+                        .await,
                     Err(KmsError::CustomKeyStoreNotFound(_))
                 ));
                 assert!(matches!(
-                    env.kms.describe_custom_key_stores(&env.root, Some(&a), Some("a"), None, None).await,
+                    env.kms
+                        .describe_custom_key_stores(&env.root, Some(&a), Some("a"), None, None)
+                        .await,
                     Err(KmsError::Validation(_))
                 ));
                 assert!(matches!(
-                    env.kms.describe_custom_key_stores(&env.root, None, None, None, Some("garbage")).await,
+                    env.kms
+                        .describe_custom_key_stores(&env.root, None, None, None, Some("garbage"))
+                        .await,
                     Err(KmsError::InvalidMarker(_))
                 ));
 
@@ -366,15 +430,27 @@ fn undeclared_token_fails_with_cluster_not_found_and_describe_pages() {
                     r.cluster_id = format!("cluster-filler{i}aaaaaa");
                     env.store.insert_custom_key_store(&r).await.unwrap();
                 }
-                env.kms.disconnect_custom_key_store(&env.root, &b).await.unwrap();
-                env.kms.delete_custom_key_store(&env.root, &b).await.unwrap();
+                env.kms
+                    .disconnect_custom_key_store(&env.root, &b)
+                    .await
+                    .unwrap();
+                env.kms
+                    .delete_custom_key_store(&env.root, &b)
+                    .await
+                    .unwrap();
                 let filler = trent_core::store_contract::custom_key_store(
-                    "cks-10000000000000009", ACCOUNT, REGION, "filler-9",
+                    "cks-10000000000000009",
+                    ACCOUNT,
+                    REGION,
+                    "filler-9",
                 );
                 env.store.insert_custom_key_store(&filler).await.unwrap();
                 assert!(matches!(
                     env.kms
-                        .create_custom_key_store(&env.root, create_input("c", OTHER_CLUSTER, "pin-pin-pin"))
+                        .create_custom_key_store(
+                            &env.root,
+                            create_input("c", OTHER_CLUSTER, "pin-pin-pin")
+                        )
                         .await,
                     Err(KmsError::LimitExceeded(_))
                 ));

@@ -18,8 +18,8 @@ use trent_core::model::{
 };
 use trent_core::store::{Page, Store, StoreError};
 use trent_core::store_contract::{
-    concurrency_suite, constraints_suite, custom_key_store_suite, feed_suite, grants_suite, identity_suite, key,
-    lifecycle_suite, material, suite,
+    concurrency_suite, constraints_suite, custom_key_store_suite, feed_suite, grants_suite,
+    identity_suite, key, lifecycle_suite, material, suite,
 };
 use trent_crypto::MaterialId;
 use trent_crypto::import::{WrappingAlgorithm, WrappingKeySpec};

@@ -167,7 +167,9 @@ mod tests {
         let key = SymmetricKey::generate().unwrap();
         let custody: &dyn SymmetricCustody = &key;
         let mut out = vec![9u8];
-        custody.seal_append([3; 12], b"aad", b"hello", &mut out).unwrap();
+        custody
+            .seal_append([3; 12], b"aad", b"hello", &mut out)
+            .unwrap();
         let sealed = out.get(1..).unwrap();
         assert_eq!(
             custody.open([3; 12], b"aad", sealed).unwrap().as_slice(),

@@ -22,10 +22,13 @@ const MODULE_CANDIDATES: &[&str] = &[
     "/usr/local/lib/softhsm/libsofthsm2.so",
 ];
 
-/// The user PIN of test tokens.
-pub const TEST_PIN: &str = "1234";
+/// The user PIN of test tokens (7 to 32 characters: a valid AWS `KeyStorePassword`).
+pub const TEST_PIN: &str = "kmsuser-pin-1";
 /// The security officer PIN of test tokens.
 pub const TEST_SO_PIN: &str = "5678";
+
+/// How long a test's child process may run.
+const CHILD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Set (to the token label) in the child process [`run_with_token`] starts.
 const CHILD_LABEL_ENV: &str = "TRENT_TEST_SOFTHSM_LABEL";
@@ -114,11 +117,31 @@ pub fn run_with_token(test_name: &str, label: &str, body: impl FnOnce(&str)) {
         Ok(exe) => exe,
         Err(e) => panic!("current_exe: {e}"),
     };
-    let status = Command::new(exe)
+    let mut child = match Command::new(exe)
         .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
         .env("SOFTHSM2_CONF", tokens.conf())
         .env(CHILD_LABEL_ENV, label)
-        .status();
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => panic!("{test_name}: cannot start its SoftHSM2 child process: {e}"),
+    };
+    // A hung child must fail the test, not hang the whole run.
+    let deadline = std::time::Instant::now() + CHILD_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Err(format!("timed out after {CHILD_TIMEOUT:?}"));
+            }
+            Err(e) => break Err(e.to_string()),
+        }
+    };
     match status {
         Ok(s) if s.success() => {}
         other => panic!("{test_name} failed in its SoftHSM2 child process: {other:?}"),

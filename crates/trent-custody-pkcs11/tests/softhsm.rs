@@ -30,7 +30,10 @@ fn token_key_seals_and_opens_and_survives_reconnect() {
             key.seal_append([7; 12], b"aad", b"secret", &mut sealed)
                 .unwrap();
             assert_eq!(sealed.len(), 6 + 16);
-            assert_eq!(key.open([7; 12], b"aad", &sealed).unwrap().as_slice(), b"secret");
+            assert_eq!(
+                key.open([7; 12], b"aad", &sealed).unwrap().as_slice(),
+                b"secret"
+            );
             // A wrong AAD or a flipped bit fails authentication, not as an outage.
             assert_eq!(
                 key.open([7; 12], b"other", &sealed).err(),
@@ -54,7 +57,10 @@ fn token_key_seals_and_opens_and_survives_reconnect() {
             );
             let again = provider.connect(&location(label), TEST_PIN).unwrap();
             let found = again.find_aes_key("material-1").unwrap().unwrap();
-            assert_eq!(found.open([7; 12], b"aad", &sealed).unwrap().as_slice(), b"secret");
+            assert_eq!(
+                found.open([7; 12], b"aad", &sealed).unwrap().as_slice(),
+                b"secret"
+            );
             assert_eq!(again.random(32).unwrap().len(), 32);
             assert!(again.random(2000).is_err());
         },
@@ -74,7 +80,9 @@ fn token_gcm_matches_builtin_gcm() {
         let builtin = SymmetricKey::generate().unwrap();
         let mut a = Vec::new();
         let mut b = Vec::new();
-        token_key.seal_append([1; 12], b"x", b"hello", &mut a).unwrap();
+        token_key
+            .seal_append([1; 12], b"x", b"hello", &mut a)
+            .unwrap();
         SymmetricCustody::seal_append(&builtin, [1; 12], b"x", b"hello", &mut b).unwrap();
         assert_eq!(a.len(), b.len());
         assert_ne!(a, b);
@@ -87,25 +95,29 @@ fn token_gcm_matches_builtin_gcm() {
 
 #[test]
 fn wrong_pin_and_unknown_token_and_missing_module() {
-    run_with_token("wrong_pin_and_unknown_token_and_missing_module", "trent-test-c", |label| {
-        let provider = Pkcs11Provider::new();
-        assert_eq!(
-            provider.connect(&location(label), "wrong-pin").err(),
-            Some(HsmConnectError::InvalidCredentials)
-        );
-        assert!(matches!(
-            provider.connect(&location("no-such-token"), TEST_PIN).err(),
-            Some(HsmConnectError::ClusterNotFound(_))
-        ));
-        let missing = HsmTokenLocation {
-            module: "/nonexistent/libpkcs11.so".into(),
-            token_label: label.to_string(),
-        };
-        let err = provider.connect(&missing, "secret-pin-value").err();
-        assert!(matches!(err, Some(HsmConnectError::ClusterNotFound(_))));
-        // Errors never carry the PIN.
-        assert!(!format!("{err:?}").contains("secret-pin-value"));
-        // The right PIN still works after a wrong one.
-        assert!(provider.connect(&location(label), TEST_PIN).is_ok());
-    });
+    run_with_token(
+        "wrong_pin_and_unknown_token_and_missing_module",
+        "trent-test-c",
+        |label| {
+            let provider = Pkcs11Provider::new();
+            assert_eq!(
+                provider.connect(&location(label), "wrong-pin").err(),
+                Some(HsmConnectError::InvalidCredentials)
+            );
+            assert!(matches!(
+                provider.connect(&location("no-such-token"), TEST_PIN).err(),
+                Some(HsmConnectError::ClusterNotFound(_))
+            ));
+            let missing = HsmTokenLocation {
+                module: "/nonexistent/libpkcs11.so".into(),
+                token_label: label.to_string(),
+            };
+            let err = provider.connect(&missing, "secret-pin-value").err();
+            assert!(matches!(err, Some(HsmConnectError::ClusterNotFound(_))));
+            // Errors never carry the PIN.
+            assert!(!format!("{err:?}").contains("secret-pin-value"));
+            // The right PIN still works after a wrong one.
+            assert!(provider.connect(&location(label), TEST_PIN).is_ok());
+        },
+    );
 }

@@ -270,12 +270,13 @@ pub async fn forwarded(
         .and_then(|v| b64.decode(v.trim()).ok())
         .and_then(|json| serde_json::from_slice(&json).ok())
         .ok_or_else(|| refuse("the header is not base64 JSON of a request"))?;
-    let method = Method::from_bytes(forwarded.method.as_bytes())
-        .map_err(|_| refuse("bad method"))?;
+    let method =
+        Method::from_bytes(forwarded.method.as_bytes()).map_err(|_| refuse("bad method"))?;
     let uri: Uri = forwarded.uri.parse().map_err(|_| refuse("bad uri"))?;
     let mut inner_headers = HeaderMap::new();
     for (name, value) in &forwarded.headers {
-        let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| refuse("bad header"))?;
+        let name =
+            http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| refuse("bad header"))?;
         let value = http::HeaderValue::from_str(value).map_err(|_| refuse("bad header"))?;
         inner_headers.append(name, value);
     }
@@ -303,7 +304,11 @@ pub async fn forwarded(
     trent_sigv4::verify(&parts, &parsed, &key, unix_now()).map_err(|e| refuse(&e.message()))?;
     let customer = app
         .kms
-        .caller_for(&credential, parsed.security_token.as_deref(), &parsed.region)
+        .caller_for(
+            &credential,
+            parsed.security_token.as_deref(),
+            &parsed.region,
+        )
         .map_err(|_| refuse("the customer's credentials are invalid or expired"))?;
     let caller = app
         .kms

@@ -1059,7 +1059,10 @@ impl Store for PostgresStore {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
+#[allow(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 mod tests {
     use super::*;
 

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use trent_core::model::AccountRecord;
 use trent_core::store::{Store, StoreError};
 use trent_core::store_contract::{
-    concurrency_suite, constraints_suite, custom_key_store_suite, feed_suite, grants_suite, identity_suite, key,
-    lifecycle_suite, material, suite,
+    concurrency_suite, constraints_suite, custom_key_store_suite, feed_suite, grants_suite,
+    identity_suite, key, lifecycle_suite, material, suite,
 };
 use trent_store_postgres::PostgresStore;
 use trent_store_postgres::test_cluster::TestCluster;

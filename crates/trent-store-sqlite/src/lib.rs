@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use trent_core::model::{
-    AccessKeyRecord, AccountRecord, AliasRecord, CustomKeyStoreRecord, GrantRow, IamDocument, ImportParams, KeyRecord,
-    RotationRecord, SessionRecord, StoredMaterial,
+    AccessKeyRecord, AccountRecord, AliasRecord, CustomKeyStoreRecord, GrantRow, IamDocument,
+    ImportParams, KeyRecord, RotationRecord, SessionRecord, StoredMaterial,
 };
 use trent_core::store::{KeysWrite, Page, Store, StoreError, StoreResult};
 

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod hsm;
 mod quotas;
+pub use hsm::HsmClusterConfig;
 pub use quotas::QuotasConfig;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4599";
@@ -56,6 +58,10 @@ pub struct ConfigFile {
     /// service credentials in `<data_dir>/services/<name>.credentials`.
     #[serde(default)]
     pub integrated_service: Vec<IntegratedServiceConfig>,
+    /// HSM clusters for AWS_CLOUDHSM-type custom key stores (`[[hsm_cluster]]`,
+    /// `config/hsm.rs`).
+    #[serde(default)]
+    pub hsm_cluster: Vec<HsmClusterConfig>,
 }
 
 /// `[[integrated_service]]`: a service that calls KMS for its customers.
@@ -150,6 +156,8 @@ pub struct Settings {
     pub audit: Option<trent_audit::AuditSettings>,
     /// The integrated services' names.
     pub integrated_services: Vec<String>,
+    /// The declared HSM clusters (`[[hsm_cluster]]`), certificates read.
+    pub hsm_clusters: Vec<trent_core::custom_key_stores::HsmCluster>,
 }
 
 /// A PostgreSQL URL. It may hold a password, so its `Debug` form and [`DatabaseUrl::shown`]
@@ -268,6 +276,11 @@ impl Settings {
         let data_dir = data_dir
             .or(file.data_dir)
             .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+        let config_dir = config
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let hsm_clusters = hsm::resolve(file.hsm_cluster, &config_dir)?;
         let audit_config = file.audit.unwrap_or_default();
         let audit = audit_config.enabled.unwrap_or(true).then(|| {
             let mut settings = trent_audit::AuditSettings::new(
@@ -314,6 +327,7 @@ impl Settings {
                 .into_iter()
                 .map(|s| s.name)
                 .collect(),
+            hsm_clusters,
             audit,
         })
     }

@@ -22,7 +22,6 @@ use crate::config::{DatabaseUrl, Settings};
 /// the change feed (about writes on that database) and step claims (leases of its nodes).
 const NOT_COPIED: &[&str] = &["schema_version", "changes", "step_claims"];
 
-
 /// `trent backup --to FILE`: the SQLite store copied with `VACUUM INTO`, which reads one
 /// snapshot (a server writing meanwhile is neither stopped nor seen half-way) and writes a
 /// compact file; the copy is checked (`PRAGMA integrity_check`) before success is reported.
@@ -409,7 +408,14 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let ordered = in_reference_order(
-            names(&["aliases", "keys", "accounts", "custom_key_stores", "grants", "sessions"]),
+            names(&[
+                "aliases",
+                "keys",
+                "accounts",
+                "custom_key_stores",
+                "grants",
+                "sessions",
+            ]),
             &refs(&[
                 ("aliases", "keys"),
                 ("keys", "accounts"),
@@ -421,13 +427,17 @@ mod tests {
         );
         assert_eq!(
             ordered,
-            names(&["accounts", "custom_key_stores", "keys", "aliases", "grants", "sessions"])
+            names(&[
+                "accounts",
+                "custom_key_stores",
+                "keys",
+                "aliases",
+                "grants",
+                "sessions"
+            ])
         );
         // A cycle is not reordered forever.
-        let ordered = in_reference_order(
-            names(&["b", "a"]),
-            &refs(&[("a", "b"), ("b", "a")]),
-        );
+        let ordered = in_reference_order(names(&["b", "a"]), &refs(&[("a", "b"), ("b", "a")]));
         assert_eq!(ordered, names(&["a", "b"]));
     }
 }

@@ -79,6 +79,15 @@ pub async fn run(settings: Settings) -> Result<(), String> {
             e => format!("cannot start: {e}"),
         })?
         .with_quotas(settings.quotas.clone());
+    // AWS_CLOUDHSM key stores reach their tokens through the PKCS#11 custodian.
+    let kms = if settings.hsm_clusters.is_empty() {
+        kms
+    } else {
+        kms.with_hsm_clusters(
+            settings.hsm_clusters.clone(),
+            Arc::new(trent_custody_pkcs11::Pkcs11Provider::new()),
+        )
+    };
 
     for account in &settings.accounts {
         kms.ensure_account(

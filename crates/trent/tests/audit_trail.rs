@@ -407,7 +407,10 @@ async fn kill_9_after_a_burst_loses_no_acknowledged_event() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_loses_no_acknowledged_event_when_answers_wait_only_for_the_write() {
-    burst_then_kill_9(Server::start_with_config("[audit]\ndurability = \"write\"\n")).await;
+    burst_then_kill_9(Server::start_with_config(
+        "[audit]\ndurability = \"write\"\n",
+    ))
+    .await;
 }
 
 async fn burst_then_kill_9(mut server: Server) {

@@ -254,12 +254,17 @@ mod tests {
         let facts = RequestFacts::new(&direct, &clock);
         assert_eq!(value(&facts, "kms:viaservice"), None);
         assert_eq!(value(&facts, "aws:viaawsservice").as_deref(), Some("false"));
-        assert_eq!(value(&facts, "aws:principalisawsservice").as_deref(), Some("false"));
+        assert_eq!(
+            value(&facts, "aws:principalisawsservice").as_deref(),
+            Some("false")
+        );
         assert!(!direct.made_by_service());
-        let forwarded = direct.clone().with_forwarded_by(crate::caller::ForwardedBy {
-            service: "ec2.amazonaws.com".into(),
-            via_service: "ec2.us-east-1.amazonaws.com".into(),
-        });
+        let forwarded = direct
+            .clone()
+            .with_forwarded_by(crate::caller::ForwardedBy {
+                service: "ec2.amazonaws.com".into(),
+                via_service: "ec2.us-east-1.amazonaws.com".into(),
+            });
         let facts = RequestFacts::new(&forwarded, &clock);
         assert_eq!(
             value(&facts, "kms:viaservice").as_deref(),

@@ -16,5 +16,5 @@ mod token;
 pub(crate) use cache::{GrantCache, Known};
 pub use model::{Grant, GrantConstraints, GrantOperation, MAX_GRANTS_PER_KEY};
 pub use operations::{CreateGrantInput, GrantList, ListGrantsInput};
-pub use token::{GrantTokens, NO_GRANT_TOKENS};
 pub(crate) use token::GRANT_TOKEN_LABEL;
+pub use token::{GrantTokens, NO_GRANT_TOKENS};

@@ -173,7 +173,9 @@ impl Kms {
             "task/aws-service-role/{service}/{name}/{}",
             uuid::Uuid::new_v4()
         );
-        let usage = self.service_linked_role_usage(&caller.account, service).await?;
+        let usage = self
+            .service_linked_role_usage(&caller.account, service)
+            .await?;
         let status = if usage.is_empty() {
             self.iam_write(&caller.account, |iam| {
                 iam.roles.remove(name);

@@ -23,8 +23,8 @@ use async_trait::async_trait;
 use trent_crypto::spec::KeyState;
 
 use crate::model::{
-    AccessKeyRecord, AccountRecord, AliasRecord, CustomKeyStoreRecord, GrantRow, IamDocument, ImportParams, KeyRecord,
-    RotationRecord, SessionRecord, StoredMaterial,
+    AccessKeyRecord, AccountRecord, AliasRecord, CustomKeyStoreRecord, GrantRow, IamDocument,
+    ImportParams, KeyRecord, RotationRecord, SessionRecord, StoredMaterial,
 };
 use crate::store::{KeysWrite, Page, Store, StoreError, StoreResult};
 
@@ -567,7 +567,8 @@ impl Store for MemoryStore {
         if s.custom_key_stores.contains_key(&record.id) || name_taken(&s, record) {
             return Err(StoreError::AlreadyExists);
         }
-        s.custom_key_stores.insert(record.id.clone(), record.clone());
+        s.custom_key_stores
+            .insert(record.id.clone(), record.clone());
         Ok(())
     }
 
@@ -579,7 +580,8 @@ impl Store for MemoryStore {
         if name_taken(&s, record) {
             return Err(StoreError::AlreadyExists);
         }
-        s.custom_key_stores.insert(record.id.clone(), record.clone());
+        s.custom_key_stores
+            .insert(record.id.clone(), record.clone());
         Ok(())
     }
 

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use trent_crypto::MaterialId;
 
 use crate::model::{
-    AccessKeyRecord, AccountRecord, AliasRecord, CustomKeyStoreRecord, GrantRow, IamDocument, ImportParams, KeyRecord,
-    RotationRecord, SessionRecord, StoredMaterial,
+    AccessKeyRecord, AccountRecord, AliasRecord, CustomKeyStoreRecord, GrantRow, IamDocument,
+    ImportParams, KeyRecord, RotationRecord, SessionRecord, StoredMaterial,
 };
 use crate::store::{StoreError, StoreResult};
 

@@ -4,6 +4,7 @@
 //! the one place where domain errors become `__type` codes and HTTP statuses.
 
 mod asymmetric;
+mod custom_key_stores;
 mod error;
 mod grants;
 mod last_usage;
