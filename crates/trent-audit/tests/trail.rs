@@ -1,6 +1,14 @@
 //! The trail end to end in one process: appends through the writer, then verify, lookup and
 //! export over the files it wrote, and tampering that verify must catch.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
 use std::path::Path;
 
 use trent_audit::read::{self, Attribute, Lookup};

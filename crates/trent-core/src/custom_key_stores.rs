@@ -665,6 +665,22 @@ impl Kms {
         Some(conn)
     }
 
+    /// CreateKey with `CustomKeyStoreId`, until keys in custom key stores exist: not found
+    /// for an unknown store, otherwise unsupported (never a key outside the store).
+    pub(crate) async fn refuse_key_in_custom_key_store(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> KmsError {
+        match self.find_store(caller, id).await {
+            Ok(_) => KmsError::UnsupportedOperation(
+                "Creating keys in a custom key store is not supported by this Trent server yet"
+                    .into(),
+            ),
+            Err(e) => e,
+        }
+    }
+
     /// GenerateRandom with `CustomKeyStoreId`: `len` bytes from the store's token.
     pub(crate) async fn custom_key_store_random(
         &self,

@@ -267,9 +267,8 @@ impl Kms {
             None => Origin::AwsKms,
         };
         if let Some(id) = &input.custom_key_store_id {
-            return Err(KmsError::CustomKeyStoreNotFound(format!(
-                "Custom key store '{id}' does not exist"
-            )));
+            // The store must exist (else AWS's not-found); keys in it are not built yet.
+            return Err(self.refuse_key_in_custom_key_store(caller, id).await);
         }
         if input.xks_key_id.is_some()
             || matches!(origin, Origin::AwsCloudHsm | Origin::ExternalKeyStore)

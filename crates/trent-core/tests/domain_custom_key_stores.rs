@@ -8,6 +8,7 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
+    clippy::indexing_slicing,
     reason = "test code: a failed unwrap is a failed test"
 )]
 
@@ -165,6 +166,26 @@ fn create_validates_cluster_anchor_name_and_creates_the_role() {
                 let wrapped = &rows[0].wrapped_password;
                 assert!(!wrapped.windows(9).any(|w| w == b"wrong-pin"));
                 assert!(!format!("{:?}", rows[0]).contains("wrong-pin"));
+
+                // Keys in a store are not built yet: refused, never created outside it; an
+                // unknown store is not found.
+                let in_store = trent_core::keys::CreateKeyInput {
+                    custom_key_store_id: Some(id.clone()),
+                    origin: Some("AWS_CLOUDHSM".into()),
+                    ..Default::default()
+                };
+                assert!(matches!(
+                    env.kms.create_key(&env.root, in_store).await,
+                    Err(KmsError::UnsupportedOperation(_))
+                ));
+                let unknown = trent_core::keys::CreateKeyInput {
+                    custom_key_store_id: Some("cks-00000000000000000".into()),
+                    ..Default::default()
+                };
+                assert!(matches!(
+                    env.kms.create_key(&env.root, unknown).await,
+                    Err(KmsError::CustomKeyStoreNotFound(_))
+                ));
 
                 // Another account sees nothing.
                 assert!(matches!(

@@ -1,6 +1,11 @@
 //! The PKCS#11 custodian against a real SoftHSM2 token: login, key generation, AES-GCM in the
 //! token interoperating with built-in material, non-extractability, PIN and label failures.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
 use std::sync::Arc;
 
 use trent_crypto::SymmetricKey;

@@ -121,7 +121,7 @@ pub async fn handle(
     };
     let lookup = match lookup_of(&caller.account, request) {
         Ok(l) => l,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(audit) = app.audit.clone() else {
         // Auditing is off: nothing was recorded.
@@ -169,56 +169,56 @@ pub async fn handle(
 }
 
 /// The trail's lookup for a request, or the error AWS gives for it.
-fn lookup_of(account: &str, request: LookupEventsRequest) -> Result<Lookup, Response> {
+fn lookup_of(account: &str, request: LookupEventsRequest) -> Result<Lookup, Box<Response>> {
     if request.lookup_attributes.len() > 1 {
-        return Err(bad_request(
+        return Err(Box::new(bad_request(
             "InvalidLookupAttributesException",
             "You cannot specify more than one lookup attribute.",
-        ));
+        )));
     }
     let attribute = match request.lookup_attributes.into_iter().next() {
         None => None,
         Some(a) => match Attribute::from_wire(&a.attribute_key) {
             Some(key) => Some((key, a.attribute_value)),
             None => {
-                return Err(bad_request(
+                return Err(Box::new(bad_request(
                     "InvalidLookupAttributesException",
                     &format!("Lookup attribute key {} is not valid.", a.attribute_key),
-                ));
+                )));
             }
         },
     };
     if let Some(category) = &request.event_category {
         if category != "insight" {
-            return Err(bad_request(
+            return Err(Box::new(bad_request(
                 "InvalidEventCategoryException",
                 "The event category is not valid.",
-            ));
+            )));
         }
         // Insight events are not recorded: a lookup for them finds none.
-        return Err(json(&LookupEventsResponse {
+        return Err(Box::new(json(&LookupEventsResponse {
             events: Vec::new(),
             next_token: None,
-        }));
+        })));
     }
     let seconds = |t: Option<f64>| t.filter(|t| t.is_finite()).map(|t| t.floor() as i64);
     let (start_secs, end_secs) = (seconds(request.start_time), seconds(request.end_time));
     if let (Some(s), Some(e)) = (start_secs, end_secs)
         && s > e
     {
-        return Err(bad_request(
+        return Err(Box::new(bad_request(
             "InvalidTimeRangeException",
             "Start time must be earlier than end time.",
-        ));
+        )));
     }
     let max_results = match request.max_results {
         None => MAX_RESULTS,
         Some(n) if (1..=50).contains(&n) => usize::try_from(n).unwrap_or(MAX_RESULTS),
         Some(_) => {
-            return Err(bad_request(
+            return Err(Box::new(bad_request(
                 "InvalidMaxResultsException",
                 "MaxResults must be from 1 to 50.",
-            ));
+            )));
         }
     };
     let cursor = match &request.next_token {
@@ -226,10 +226,10 @@ fn lookup_of(account: &str, request: LookupEventsRequest) -> Result<Lookup, Resp
         Some(token) => match Cursor::from_token(token) {
             Some(c) => Some(c),
             None => {
-                return Err(bad_request(
+                return Err(Box::new(bad_request(
                     "InvalidNextTokenException",
                     "The next token is not valid.",
-                ));
+                )));
             }
         },
     };
