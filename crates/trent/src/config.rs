@@ -84,9 +84,9 @@ pub struct AuditConfig {
     pub retention_days: Option<u32>,
     /// Where the trail is kept (default `<data_dir>/audit`).
     pub directory: Option<PathBuf>,
-    /// When an answer may be sent: `"sync"` (default: once its record is fsynced — survives
-    /// power loss) or `"write"` (once its record is written — survives kill -9; the fsync
-    /// follows at once). See docs/audit.md.
+    /// When an answer may be sent: `"write"` (default: once its record is written — survives
+    /// kill -9; the fsync follows within 5 ms) or `"sync"` (once its record is fsynced —
+    /// survives power loss too, at about half the Encrypt throughput). See docs/audit.md.
     pub durability: Option<String>,
 }
 

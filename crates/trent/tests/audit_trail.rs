@@ -402,13 +402,14 @@ async fn no_plaintext_or_data_key_is_ever_stored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_after_a_burst_loses_no_acknowledged_event() {
+    // The default durability ("write": answers wait for their batch's write, not its fsync).
     burst_then_kill_9(Server::start()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn kill_9_loses_no_acknowledged_event_when_answers_wait_only_for_the_write() {
+async fn kill_9_loses_no_acknowledged_event_when_answers_wait_for_the_fsync() {
     burst_then_kill_9(Server::start_with_config(
-        "[audit]\ndurability = \"write\"\n",
+        "[audit]\ndurability = \"sync\"\n",
     ))
     .await;
 }

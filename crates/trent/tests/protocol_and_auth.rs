@@ -318,6 +318,8 @@ async fn protocol_errors_are_typed() {
         r.json["message"],
         "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null"
     );
+    // An operation's required members are checked before anything else (UpdatePrimaryRegion
+    // needs KeyId and PrimaryRegion).
     let r = send(
         &server,
         Some("TrentService.UpdatePrimaryRegion"),
@@ -325,7 +327,14 @@ async fn protocol_errors_are_typed() {
         signed,
     )
     .await;
-    assert_eq!(r.json["__type"], "UnsupportedOperationException");
+    assert_eq!(r.json["__type"], "ValidationException", "{}", r.json);
+    assert!(
+        r.json["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("validation error") && m.contains("'keyId'")),
+        "{}",
+        r.json
+    );
     // Garbage never panics the server: it still answers afterwards.
     let r = send(&server, Some("TrentService.ListKeys"), "{}", signed).await;
     assert_eq!(r.status, 200);
