@@ -423,6 +423,9 @@ impl Kms {
         if key.record.state == KeyState::Creating && key.record.origin != Origin::External {
             return self.finish_creating_locked(&key.record).await;
         }
+        if key.record.state == KeyState::Updating && key.record.is_primary() {
+            return self.finish_updating_primary_locked(&key.record).await;
+        }
         let has_material = key.material_count() > 0;
         self.update_key_record_locked(key_id, |r| {
             let l = &mut r.lifecycle;
@@ -458,21 +461,50 @@ impl Kms {
         Ok(())
     }
 
-    /// A replica leaves `Creating`, first catching up with its primary's material history: a
-    /// rotation another node made while the replica was being inserted (it read the family
-    /// before the replica existed) is copied now, before the replica can be used. In one
-    /// transaction with the state change. The caller holds the write lock.
+    /// The family's primary as the store has it now, with its materials, starting from the key
+    /// `replica` records as its primary. A ReplicateKey racing an UpdatePrimaryRegion on another
+    /// node can insert a replica naming the old primary, which by then records the new one: so
+    /// a key that no longer records itself as primary is followed to the Region it names (at
+    /// most once per member: a cycle or a missing key ends the walk with `None`).
+    async fn current_primary(
+        &self,
+        replica: &KeyRecord,
+    ) -> KmsResult<Option<(KeyRecord, Vec<StoredMaterial>)>> {
+        let mut region = replica.lifecycle.primary_region.clone();
+        let mut seen: Vec<String> = Vec::new();
+        while let Some(r) = region {
+            if r == replica.region || seen.contains(&r) {
+                return Ok(None);
+            }
+            let Some((key, materials)) = self.store.key(&replica.related_key_id(&r)).await? else {
+                return Ok(None);
+            };
+            if key.is_primary() {
+                return Ok(Some((key, materials)));
+            }
+            region = key.lifecycle.primary_region.clone();
+            seen.push(r);
+        }
+        Ok(None)
+    }
+
+    /// A replica leaves `Creating`, first catching up with its family as the store has it now:
+    /// its primary is re-derived ([`Self::current_primary`]: an UpdatePrimaryRegion another
+    /// node committed around the replica's insert moved it), and a rotation another node made
+    /// while the replica was being inserted (it read the family before the replica existed) is
+    /// copied, before the replica can be used. In one transaction with the state change. The
+    /// caller holds the write lock.
     async fn finish_creating_locked(&self, replica: &KeyRecord) -> KmsResult<()> {
-        let Some(primary_region) = replica.lifecycle.primary_region.as_deref() else {
+        if replica.lifecycle.primary_region.is_none() {
             return Err(KmsError::Internal("replica without a primary".into()));
-        };
-        let primary_id = replica.related_key_id(primary_region);
+        }
         let mut record = replica.clone();
         record.state = KeyState::Enabled;
         record.lifecycle.transition_ms = None;
         let mut materials = Vec::new();
         let mut rotations = Vec::new();
-        if let Some((primary, primary_materials)) = self.store.key(&primary_id).await? {
+        if let Some((primary, primary_materials)) = self.current_primary(replica).await? {
+            let primary_id = primary.key_id.clone();
             let (_, have) = self
                 .store
                 .key(&replica.key_id)
@@ -500,6 +532,9 @@ impl Kms {
                 .collect();
             record.current_material = primary.current_material;
             record.lifecycle.rotation_period_days = primary.lifecycle.rotation_period_days;
+            record.lifecycle.primary_region = Some(primary.region.clone());
+            // The rotation schedule belongs to the primary only.
+            record.lifecycle.next_rotation_ms = None;
         }
         self.store
             .write_keys(&KeysWrite {
@@ -509,8 +544,50 @@ impl Kms {
                 ..KeysWrite::default()
             })
             .await?;
-        // Reloaded on next use, with any material just added.
-        self.cache.remove_key(&replica.key_id);
+        // Reloaded on next use, with any material just added; the family too, since each
+        // member's replica list is derived from the members' primary Regions.
+        self.forget_family(&record);
+        Ok(())
+    }
+
+    /// The new primary leaves `Updating`, bringing along any member that is past `Creating`
+    /// and still names another Region as primary: one a ReplicateKey on another node inserted
+    /// after the UpdatePrimaryRegion read the family, and that left `Creating` before the
+    /// update was written (its own re-derivation, [`Self::current_primary`], ran too early). A
+    /// member still `Creating` re-derives its primary itself when it leaves. In one
+    /// transaction with the state change. The caller holds the write lock.
+    async fn finish_updating_primary_locked(&self, primary: &KeyRecord) -> KmsResult<()> {
+        let mut record = primary.clone();
+        record.state = KeyState::Enabled;
+        record.lifecycle.transition_ms = None;
+        let mut updated = vec![record];
+        for region in primary.family_regions() {
+            if region == primary.region {
+                continue;
+            }
+            // From the store, not the cache: a member another node inserted may not be cached
+            // here, or cached as it was.
+            let Some((mut member, _)) = self.store.key(&primary.related_key_id(&region)).await?
+            else {
+                continue;
+            };
+            if member.state == KeyState::Creating
+                || member.lifecycle.primary_region.as_deref() == Some(&*primary.region)
+            {
+                continue;
+            }
+            member.lifecycle.primary_region = Some(primary.region.clone());
+            // The rotation schedule belongs to the primary only.
+            member.lifecycle.next_rotation_ms = None;
+            updated.push(member);
+        }
+        self.store
+            .write_keys(&KeysWrite {
+                update: &updated,
+                ..KeysWrite::default()
+            })
+            .await?;
+        self.forget_family(primary);
         Ok(())
     }
 

@@ -967,3 +967,150 @@ async fn the_operator_asks_about_a_related_key_by_its_arn() {
         Err(KmsError::NotFound(_))
     ));
 }
+
+/// Every member of `id`'s family in REGION, EU and AP is Enabled and names EU as primary, as
+/// each of `nodes` describes it.
+async fn assert_eu_is_primary_everywhere(nodes: [&Kms; 2], id: &str) {
+    for node in nodes {
+        for region in [REGION, EU, AP] {
+            let k = describe(node, region, id).await;
+            assert_eq!(k.state, KeyState::Enabled, "{region}");
+            assert_eq!(k.lifecycle.primary_region.as_deref(), Some(EU), "{region}");
+            assert_eq!(
+                k.lifecycle.replica_regions,
+                vec![AP.to_string(), REGION.to_string()],
+                "{region}"
+            );
+            assert_eq!(k.is_primary(), region == EU, "{region}");
+        }
+    }
+}
+
+/// Takes `key_id`'s rows out of the store, to put them back later exactly as they were: a
+/// write another node made, committed later than it was.
+async fn take_out(store: &trent_core::memory_store::MemoryStore, key_id: &str) -> TakenOut {
+    use trent_core::Store;
+    let (record, materials) = store.key(key_id).await.unwrap().unwrap();
+    let rotations = store.rotations(key_id).await.unwrap();
+    store.delete_key(key_id).await.unwrap();
+    TakenOut {
+        record,
+        materials,
+        rotations,
+    }
+}
+
+struct TakenOut {
+    record: KeyRecord,
+    materials: Vec<trent_core::model::StoredMaterial>,
+    rotations: Vec<trent_core::model::RotationRecord>,
+}
+
+impl TakenOut {
+    async fn put_back(&self, store: &trent_core::memory_store::MemoryStore) {
+        use trent_core::Store;
+        store
+            .write_keys(&trent_core::store::KeysWrite {
+                insert: Some(&self.record),
+                materials: &self.materials,
+                rotations: &self.rotations,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_replica_inserted_across_an_update_primary_region_follows_the_new_primary() {
+    use trent_core::Store;
+    let env = env().await;
+    let node_b = open(&env.store, &env.clock).await;
+    let key = create_mrk(&env, CreateKeyInput::default()).await;
+    let id = id_of(&key);
+    replicate(&env.kms, &id, EU).await;
+    settle(&env).await;
+
+    // Node A's ReplicateKey into AP reads the primary (still primary in REGION) and builds the
+    // replica's rows; node B's UpdatePrimaryRegion to EU reads the family before those rows
+    // land. Reproduced by taking A's write back out of the store, letting B's update run on
+    // the family without it, then writing A's rows again exactly as A wrote them.
+    let replica = replicate(&env.kms, &id, AP).await;
+    assert_eq!(replica.lifecycle.primary_region.as_deref(), Some(REGION));
+    let taken = take_out(&env.store, &replica.key_id).await;
+    // B's update a little later, so the replica's transition is due first.
+    env.clock.advance(TRANSITION_MS / 2);
+    node_b
+        .update_primary_region(&env.root, Some(&id), Some(EU))
+        .await
+        .unwrap();
+    taken.put_back(&env.store).await;
+    let stale = env.store.key(&replica.key_id).await.unwrap().unwrap().0;
+    assert_eq!(stale.lifecycle.primary_region.as_deref(), Some(REGION));
+
+    // The replica leaves Creating (on node A) while both other keys are still Updating: it
+    // takes the primary Region the store has now.
+    env.clock.advance(TRANSITION_MS / 2);
+    env.kms.run_due_work().await.unwrap();
+    let ap = describe(&env.kms, AP, &id).await;
+    assert_eq!(ap.state, KeyState::Enabled);
+    assert_eq!(ap.lifecycle.primary_region.as_deref(), Some(EU));
+    assert_eq!(describe(&env.kms, EU, &id).await.state, KeyState::Updating);
+
+    // The others finish; every member then agrees EU is the primary, as both nodes describe
+    // it.
+    settle(&env).await;
+    assert_eu_is_primary_everywhere([&env.kms, &node_b], &id).await;
+    // The new primary can replicate; the late replica cannot.
+    assert!(matches!(
+        env.kms
+            .replicate_key(&root_in(AP), replicate_input(&id, "us-west-2"))
+            .await,
+        Err(KmsError::UnsupportedOperation(_))
+    ));
+    node_b
+        .replicate_key(&root_in(EU), replicate_input(&id, "us-west-2"))
+        .await
+        .unwrap();
+    // The late replica has the family's material.
+    let sealed = encrypt(&node_b, &root_in(EU), &id, context(&[]))
+        .await
+        .unwrap();
+    decrypt(
+        &env.kms,
+        &root_in(AP),
+        &sealed.ciphertext_blob,
+        context(&[]),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_replica_enabled_before_a_late_update_primary_region_lands_follows_it() {
+    let env = env().await;
+    let node_b = open(&env.store, &env.clock).await;
+    let key = create_mrk(&env, CreateKeyInput::default()).await;
+    let id = id_of(&key);
+    replicate(&env.kms, &id, EU).await;
+    settle(&env).await;
+
+    // Node B's UpdatePrimaryRegion to EU reads the family; node A's replica in AP is inserted
+    // and leaves Creating (still naming REGION, rightly then); only then is B's write, which
+    // misses the replica, committed. Reproduced as above, with the replica's rows taken out
+    // once it is Enabled.
+    let replica = replicate(&env.kms, &id, AP).await;
+    settle(&env).await;
+    assert_eq!(describe(&env.kms, AP, &id).await.state, KeyState::Enabled);
+    let taken = take_out(&env.store, &replica.key_id).await;
+    node_b
+        .update_primary_region(&env.root, Some(&id), Some(EU))
+        .await
+        .unwrap();
+    taken.put_back(&env.store).await;
+
+    // When the new primary leaves Updating (on node A, whose cache still holds the replica as
+    // it was: MemoryStore has no change feed to tell it), it brings the replica along.
+    settle(&env).await;
+    assert_eu_is_primary_everywhere([&env.kms, &node_b], &id).await;
+}
