@@ -260,15 +260,7 @@ async fn lookup_events_needs_cloudtrail_permission_and_grants_are_recorded() {
     assert_eq!(answer["__type"], "AccessDeniedException", "{answer}");
 
     let a = server.kms_a();
-    let key_id = a
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_string();
+    let key_id = new_key_id(&a).await;
     let grant = a
         .create_grant()
         .key_id(&key_id)
@@ -340,15 +332,7 @@ async fn lookup_events_needs_cloudtrail_permission_and_grants_are_recorded() {
 async fn no_plaintext_or_data_key_is_ever_stored() {
     let server = Server::start();
     let a = server.kms_a();
-    let key_id = a
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_string();
+    let key_id = new_key_id(&a).await;
     let plaintext = b"the-plaintext-that-must-never-be-logged-7d1f";
     let encrypted = a
         .encrypt()
@@ -416,15 +400,7 @@ async fn kill_9_loses_no_acknowledged_event_when_answers_wait_for_the_fsync() {
 
 async fn burst_then_kill_9(mut server: Server) {
     let a = server.kms_a();
-    let key_id = a
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_string();
+    let key_id = new_key_id(&a).await;
     let mut tasks = Vec::new();
     for i in 0..200 {
         let client = a.clone();
@@ -468,15 +444,7 @@ async fn burst_then_kill_9(mut server: Server) {
 async fn trent_audit_verify_catches_a_modified_event() {
     let mut server = Server::start();
     let a = server.kms_a();
-    let key_id = a
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_string();
+    let key_id = new_key_id(&a).await;
     for _ in 0..3 {
         a.describe_key().key_id(&key_id).send().await.unwrap();
     }
@@ -611,15 +579,7 @@ async fn background_work_is_recorded_as_service_events() {
 async fn get_key_last_usage_reports_the_last_cryptographic_call_and_survives_a_restart() {
     let mut server = Server::start();
     let a = server.kms_a();
-    let key_id = a
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_string();
+    let key_id = new_key_id(&a).await;
     let unused = a.get_key_last_usage().key_id(&key_id).send().await.unwrap();
     assert!(unused.key_last_usage().is_none());
     assert!(unused.tracking_start_date().is_some());

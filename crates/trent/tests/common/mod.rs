@@ -283,6 +283,18 @@ impl Drop for Server {
     }
 }
 
+/// Creates a symmetric encryption key with the default key policy through `kms`; returns its id.
+pub async fn new_key_id(kms: &aws_sdk_kms::Client) -> String {
+    kms.create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string()
+}
+
 /// Creates an IAM user with an access key through `iam`; returns (access key id, secret, user ARN).
 pub async fn new_iam_user(iam: &aws_sdk_iam::Client, name: &str) -> (String, String, String) {
     let created = iam.create_user().user_name(name).send().await.unwrap();
