@@ -1,9 +1,10 @@
 """AWS_CLOUDHSM custom key stores end to end with boto3: a real trent over a private SoftHSM2
 token declared as `[[hsm_cluster]]`. Create, describe, connect, disconnect, reconnect, wrong
 PIN, undeclared cluster, wrong trust anchor, GenerateRandom from the token, the
-service-linked role, and the password never stored in clear.
-
-(CreateKey in a custom key store is not implemented yet: see docs/custom-key-stores.md.)
+service-linked role, and the password never stored in clear. Keys in the store: made in the
+token (its material not in Trent's database), used for Encrypt/Decrypt/GenerateDataKey*/
+ReEncrypt, Unavailable while the store is disconnected, AWS's errors for what such keys do not
+support, deletion, and the store refused deletion while it holds keys.
 """
 
 import os
@@ -36,6 +37,9 @@ def softhsm_module() -> str:
     pytest.fail("SoftHSM2 is not installed: run `apt-get install -y softhsm2` (as root), or ./scripts/test")
 
 
+hsm_trent_env: dict = {}
+
+
 @pytest.fixture
 def hsm_trent(start_trent, tmp_path, monkeypatch):
     """A trent with one declared HSM cluster on a fresh SoftHSM2 token (PIN `PIN`)."""
@@ -50,11 +54,12 @@ def hsm_trent(start_trent, tmp_path, monkeypatch):
         check=True, env=env, capture_output=True,
     )
     (tmp_path / "cluster-ca.pem").write_text(ANCHOR)
+    hsm_trent_env["tokens"] = tokens
     # trent reads SOFTHSM2_CONF from its environment (conftest passes os.environ on).
     monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
     extra = (
         f'[[hsm_cluster]]\nid = "{CLUSTER}"\npkcs11_module = "{module}"\n'
-        f'token_label = "{LABEL}"\ntrust_anchor_certificate = "cluster-ca.pem"\n'
+        f'token_label = "{LABEL}"\ntrust_anchor_certificate = "cluster-ca.pem"\nmax_keys = 2\n'
     )
     return start_trent(extra_config=extra)
 
@@ -138,3 +143,196 @@ def test_custom_key_store_lifecycle_with_softhsm(hsm_trent):
     kms.delete_custom_key_store(CustomKeyStoreId=store_id)
     with pytest.raises(kms.exceptions.CustomKeyStoreNotFoundException):
         kms.describe_custom_key_stores(CustomKeyStoreId=store_id)
+
+
+def token_objects() -> int:
+    """How many objects the token holds, as its directory shows (SoftHSM2 keeps one file per
+    object; a private object's attributes, its label too, are encrypted with the user PIN)."""
+    return len(list(Path(hsm_trent_env["tokens"]).rglob("*.object")))
+
+
+def test_keys_in_a_cloudhsm_store_live_in_the_token(hsm_trent):
+    kms = hsm_trent.client()
+    store_id = create(kms)
+
+    # Not connected: refused; wrong origin and spec combinations as AWS.
+    with pytest.raises(kms.exceptions.CustomKeyStoreInvalidStateException):
+        kms.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=store_id)
+    with pytest.raises(kms.exceptions.CustomKeyStoreNotFoundException):
+        kms.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId="cks-1234567890abcdef0")
+    kms.connect_custom_key_store(CustomKeyStoreId=store_id)
+    with pytest.raises(kms.exceptions.UnsupportedOperationException):
+        kms.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=store_id, KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")
+    with pytest.raises(kms.exceptions.UnsupportedOperationException):
+        kms.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=store_id, MultiRegion=True)
+    with pytest.raises(kms.exceptions.ClientError) as e:
+        kms.create_key(Origin="AWS_CLOUDHSM")
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+
+    before = token_objects()
+    meta = kms.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=store_id, Description="in the HSM")["KeyMetadata"]
+    key_id, arn = meta["KeyId"], meta["Arn"]
+    assert meta["Origin"] == "AWS_CLOUDHSM"
+    assert meta["CustomKeyStoreId"] == store_id
+    assert meta["CloudHsmClusterId"] == CLUSTER
+    assert meta["KeyState"] == "Enabled" and meta["Enabled"] is True
+    described = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert (described["CustomKeyStoreId"], described["CloudHsmClusterId"]) == (store_id, CLUSTER)
+    # The key was made in the token: one more object there.
+    assert token_objects() == before + 1
+
+    ctx = {"purpose": "e2e"}
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"hsm secret", EncryptionContext=ctx)["CiphertextBlob"]
+    out = kms.decrypt(CiphertextBlob=blob, EncryptionContext=ctx)
+    assert out["Plaintext"] == b"hsm secret" and out["KeyId"] == arn
+    with pytest.raises(kms.exceptions.InvalidCiphertextException):
+        kms.decrypt(CiphertextBlob=blob)
+    dk = kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
+    assert kms.decrypt(CiphertextBlob=dk["CiphertextBlob"])["Plaintext"] == dk["Plaintext"]
+    dk2 = kms.generate_data_key_without_plaintext(KeyId=key_id, NumberOfBytes=16)
+    assert len(kms.decrypt(CiphertextBlob=dk2["CiphertextBlob"])["Plaintext"]) == 16
+    other = kms.create_key()["KeyMetadata"]["KeyId"]
+    moved = kms.re_encrypt(CiphertextBlob=blob, SourceEncryptionContext=ctx, DestinationKeyId=other)
+    back = kms.re_encrypt(CiphertextBlob=moved["CiphertextBlob"], DestinationKeyId=key_id)
+    assert back["KeyId"] == arn
+    assert kms.decrypt(CiphertextBlob=back["CiphertextBlob"])["Plaintext"] == b"hsm secret"
+
+    # What these keys do not support, as AWS answers.
+    with pytest.raises(kms.exceptions.UnsupportedOperationException):
+        kms.generate_data_key_pair(KeyId=key_id, KeyPairSpec="ECC_NIST_P256")
+    with pytest.raises(kms.exceptions.UnsupportedOperationException):
+        kms.get_key_rotation_status(KeyId=key_id)
+    with pytest.raises(kms.exceptions.UnsupportedOperationException):
+        kms.enable_key_rotation(KeyId=key_id)
+    with pytest.raises(kms.exceptions.UnsupportedOperationException):
+        kms.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
+    with pytest.raises(kms.exceptions.UnsupportedOperationException):
+        kms.import_key_material(
+            KeyId=key_id, ImportToken=b"x" * 16, EncryptedKeyMaterial=b"y" * 16,
+            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+        )
+
+    # The key's row names its store; its material row holds a root-wrapped reference to the
+    # token key (AES-GCM of a 70-byte label reference), not 32 bytes of key material wrapped
+    # (the built-in key's row).
+    db = sqlite3.connect(hsm_trent.data_dir / "trent.db")
+    row = db.execute("SELECT custom_key_store_id FROM keys WHERE key_id = ?", (key_id,)).fetchone()
+    assert row == (store_id,)
+    (held_len,) = db.execute("SELECT length(wrapped) FROM key_materials WHERE key_id = ?", (key_id,)).fetchone()
+    (own_len,) = db.execute("SELECT length(wrapped) FROM key_materials WHERE key_id = ?", (other,)).fetchone()
+    assert held_len - own_len == len(f"trent:held-key:v1:pkcs11-label:{key_id}") - 32
+    db.close()
+
+    # Disconnected: Unavailable, crypto refused with AWS's error; DisableKey is accepted and
+    # shows after the reconnect; the store cannot be deleted while it holds keys.
+    kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Unavailable"
+    with pytest.raises(kms.exceptions.KMSInvalidStateException) as e:
+        kms.encrypt(KeyId=key_id, Plaintext=b"x")
+    assert e.value.response["Error"]["Message"] == f"{arn} is unavailable."
+    with pytest.raises(kms.exceptions.KMSInvalidStateException):
+        kms.decrypt(CiphertextBlob=blob, EncryptionContext=ctx)
+    kms.disable_key(KeyId=key_id)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Unavailable"
+    with pytest.raises(kms.exceptions.CustomKeyStoreHasCMKsException):
+        kms.delete_custom_key_store(CustomKeyStoreId=store_id)
+    kms.connect_custom_key_store(CustomKeyStoreId=store_id)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Disabled"
+    kms.enable_key(KeyId=key_id)
+    assert kms.decrypt(CiphertextBlob=blob, EncryptionContext=ctx)["Plaintext"] == b"hsm secret"
+
+    # The store's key quota (max_keys = 2 in this cluster's declaration).
+    second = kms.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=store_id)["KeyMetadata"]["KeyId"]
+    with pytest.raises(kms.exceptions.LimitExceededException):
+        kms.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=store_id)
+
+    # Deletion: ScheduleKeyDeletion works on an Unavailable key; a key deleted while the store
+    # is connected has its token key destroyed.
+    kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
+    for k in (key_id, second):
+        assert kms.schedule_key_deletion(KeyId=k, PendingWindowInDays=7)["KeyState"] == "PendingDeletion"
+    assert kms.describe_key(KeyId=second)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    kms.connect_custom_key_store(CustomKeyStoreId=store_id)
+    assert hsm_trent.advance_clock(7 * 86400 + 60)["Deleted"] == 2
+    with pytest.raises(kms.exceptions.NotFoundException):
+        kms.describe_key(KeyId=key_id)
+    assert token_objects() == before, "both token keys destroyed with their KMS keys"
+
+    # No keys left: the store can be deleted once disconnected.
+    kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
+    kms.delete_custom_key_store(CustomKeyStoreId=store_id)
+
+
+def test_cks_service_linked_role_cannot_be_deleted_while_a_store_exists(hsm_trent):
+    kms = hsm_trent.client()
+    iam = boto3.session.Session(aws_access_key_id=AKID_A, aws_secret_access_key=SECRET_A, region_name=REGION).client(
+        "iam", endpoint_url=hsm_trent.endpoint, config=Config(retries={"total_max_attempts": 1})
+    )
+    store_id = create(kms)
+    task = iam.delete_service_linked_role(RoleName=SLR)["DeletionTaskId"]
+    status = iam.get_service_linked_role_deletion_status(DeletionTaskId=task)
+    assert status["Status"] == "FAILED"
+    usage = status["Reason"]["RoleUsageList"]
+    assert usage[0]["Region"] == REGION
+    assert usage[0]["Resources"] == [f"arn:aws:kms:{REGION}:{ACCOUNT_A}:custom-key-store/{store_id}"]
+    iam.get_role(RoleName=SLR)
+
+    kms.delete_custom_key_store(CustomKeyStoreId=store_id)
+    task = iam.delete_service_linked_role(RoleName=SLR)["DeletionTaskId"]
+    assert iam.get_service_linked_role_deletion_status(DeletionTaskId=task)["Status"] == "SUCCEEDED"
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_role(RoleName=SLR)
+
+
+def test_root_key_held_in_a_pkcs11_token(start_trent, tmp_path, monkeypatch, capfd):
+    """`[root_key_pkcs11]`: the root key is generated in a token on first start (no root.key),
+    wraps everything at rest, is found again after a restart, and a database without its
+    token key is refused rather than given a new root key."""
+    module = softhsm_module()
+    tokens = tmp_path / "root-tokens"
+    tokens.mkdir()
+    conf = tmp_path / "softhsm2-root.conf"
+    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    env = dict(os.environ, SOFTHSM2_CONF=str(conf))
+    subprocess.run(
+        ["softhsm2-util", "--init-token", "--free", "--label", "trent-root", "--so-pin", "so-pin-1", "--pin", PIN],
+        check=True, env=env, capture_output=True,
+    )
+    monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
+    pin_file = tmp_path / "root.pin"
+    pin_file.write_text(PIN + "\n")
+    pin_file.chmod(0o600)
+    extra = (
+        f'[root_key_pkcs11]\npkcs11_module = "{module}"\ntoken_label = "trent-root"\n'
+        f'pin_file = "{pin_file}"\n'
+    )
+    data = tmp_path / "data"
+    server = start_trent(data_dir=data, extra_config=extra)
+    assert not (data / "root.key").exists()
+    kms = server.client()
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"under a token root")["CiphertextBlob"]
+    assert server.terminate() == 0
+
+    # Everything at rest is wrapped by the token (version 2), none by a file root key.
+    db = sqlite3.connect(data / "trent.db")
+    versions = {bytes(w)[0] for (w,) in db.execute("SELECT wrapped FROM key_materials")}
+    db.close()
+    assert versions == {2}
+
+    again = start_trent(data_dir=data, extra_config=extra)
+    assert again.client().decrypt(CiphertextBlob=blob)["Plaintext"] == b"under a token root"
+    assert again.terminate() == 0
+
+    # Another key label: that key is not in the token and the database exists: refused.
+    other = extra + 'key_label = "another-root"\n'
+    capfd.readouterr()
+    with pytest.raises(RuntimeError):
+        start_trent(data_dir=data, extra_config=other)
+    assert "refusing to generate a new root key" in capfd.readouterr().err
+    # A wrong PIN is refused at start, naming no PIN.
+    monkeypatch.setenv("TRENT_ROOT_KEY_PIN", "wrong-pin-9")
+    with pytest.raises(RuntimeError):
+        start_trent(data_dir=data, extra_config=extra)
+    err = capfd.readouterr().err
+    assert "refused the key store password" in err and "wrong-pin-9" not in err

@@ -11,7 +11,7 @@ import urllib.error
 import pytest
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
 DAY = 86_400
@@ -276,7 +276,7 @@ def test_import_spec_and_wrapping_refusals(kms):
     assert kms.get_public_key(KeyId=p521["KeyId"])["PublicKey"] == spki(private)
     # Specs whose material AWS does not let you import.
     with pytest.raises(ClientError) as e:
-        kms.create_key(Origin="EXTERNAL", KeySpec="ECC_NIST_EDWARDS25519", KeyUsage="SIGN_VERIFY")
+        kms.create_key(Origin="EXTERNAL", KeySpec="ML_KEM_768", KeyUsage="ENCAPSULATE_DECAPSULATE")
     assert error_code(e) == "UnsupportedOperationException"
     # KeySpec and KeyUsage must still fit each other.
     with pytest.raises(ClientError) as e:
@@ -503,3 +503,117 @@ def test_clock_control_is_off_unless_configured(start_trent, tmp_path):
         with pytest.raises(urllib.error.HTTPError) as e:
             trent.advance_clock(DAY, token=attempt)
         assert e.value.code == 404
+
+
+def test_several_imported_materials_and_on_demand_rotation(kms):
+    """AWS's multi-material import (current botocore's members): NEW_KEY_MATERIAL waits
+    PENDING_ROTATION, RotateKeyOnDemand makes it current, old ciphertexts still decrypt, one
+    material can be deleted by its KeyMaterialId and imported again."""
+    key_id = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    first_material, second_material = os.urandom(32), os.urandom(32)
+    first = import_material(kms, key_id, first_material, KeyMaterialDescription="first one")["KeyMaterialId"]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"before rotation")["CiphertextBlob"]
+    second = import_material(
+        kms, key_id, second_material, ImportType="NEW_KEY_MATERIAL", KeyMaterialDescription="second one"
+    )["KeyMaterialId"]
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"] == first
+    listed = kms.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    assert [(e["KeyMaterialId"], e["KeyMaterialState"], e["ImportState"]) for e in listed] == [
+        (first, "CURRENT", "IMPORTED"),
+        (second, "PENDING_ROTATION", "IMPORTED"),
+    ]
+    assert [e["KeyMaterialDescription"] for e in listed] == ["first one", "second one"]
+    assert all("RotationDate" not in e and "RotationType" not in e for e in listed)
+    with pytest.raises(ClientError) as e:
+        import_material(kms, key_id, os.urandom(32), ImportType="NEW_KEY_MATERIAL")
+    assert error_code(e) == "KMSInvalidStateException"
+    assert f"because another key material (id: {second}) is pending rotation." in e.value.response["Error"]["Message"]
+
+    arn = kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+    assert kms.rotate_key_on_demand(KeyId=key_id)["KeyId"] == arn
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"] == second
+    [rotation] = kms.list_key_rotations(KeyId=key_id)["Rotations"]
+    assert rotation["KeyMaterialId"] == second
+    assert rotation["KeyMaterialState"] == "CURRENT"
+    assert rotation["RotationType"] == "ON_DEMAND"
+    assert "RotationDate" in rotation
+    decrypted = kms.decrypt(CiphertextBlob=blob)
+    assert decrypted["Plaintext"] == b"before rotation"
+    assert decrypted["KeyMaterialId"] == first
+    assert kms.encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"] != blob
+    with pytest.raises(ClientError) as e:
+        kms.rotate_key_on_demand(KeyId=key_id)
+    assert error_code(e) == "KMSInvalidStateException"
+    assert e.value.response["Error"]["Message"] == f"No available key material pending rotation for the key: {arn}."
+
+    deleted = kms.delete_imported_key_material(KeyId=key_id, KeyMaterialId=first)
+    assert deleted["KeyMaterialId"] == first
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    listed = kms.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    assert [(e["KeyMaterialState"], e["ImportState"]) for e in listed] == [
+        ("NON_CURRENT", "PENDING_IMPORT"),
+        ("CURRENT", "IMPORTED"),
+    ]
+    assert "ExpirationModel" not in listed[0]
+    again = import_material(
+        kms, key_id, first_material, ImportType="EXISTING_KEY_MATERIAL", KeyMaterialId=first
+    )
+    assert again["KeyMaterialId"] == first
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"before rotation"
+
+
+def test_import_ed25519_signing_key(kms):
+    """An Ed25519 private key generated client-side (PKCS#8) signs in Trent with both of
+    AWS's Ed25519 algorithms; a key on another curve is refused."""
+    key_id = kms.create_key(Origin="EXTERNAL", KeySpec="ECC_NIST_EDWARDS25519", KeyUsage="SIGN_VERIFY")[
+        "KeyMetadata"
+    ]["KeyId"]
+    private = ed25519.Ed25519PrivateKey.generate()
+    with pytest.raises(ClientError) as e:
+        import_material(kms, key_id, pkcs8(ec.generate_private_key(ec.SECP256R1())))
+    assert error_code(e) == "IncorrectKeyMaterialException"
+    out = import_material(kms, key_id, pkcs8(private))
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.get_public_key(KeyId=key_id)["PublicKey"] == spki(private)
+    sig = kms.sign(KeyId=key_id, Message=b"edwards", SigningAlgorithm="ED25519_SHA_512")["Signature"]
+    private.public_key().verify(sig, b"edwards")
+    digest = hashlib.sha512(b"prehashed").digest()
+    sig = kms.sign(KeyId=key_id, Message=digest, MessageType="DIGEST", SigningAlgorithm="ED25519_PH_SHA_512")[
+        "Signature"
+    ]
+    assert kms.verify(
+        KeyId=key_id, Message=digest, MessageType="DIGEST", Signature=sig, SigningAlgorithm="ED25519_PH_SHA_512"
+    )["SignatureValid"]
+    # Re-import of the same key (PKCS#8 v1 again) gives the same material id.
+    assert import_material(kms, key_id, pkcs8(private), "RSA_AES_KEY_WRAP_SHA_256")["KeyMaterialId"] == out[
+        "KeyMaterialId"
+    ]
+
+
+@pytest.mark.parametrize(
+    "spec,cls",
+    [("ML_DSA_44", mldsa.MLDSA44PrivateKey), ("ML_DSA_65", mldsa.MLDSA65PrivateKey), ("ML_DSA_87", mldsa.MLDSA87PrivateKey)],
+)
+def test_import_ml_dsa_signing_key(kms, spec, cls):
+    """An ML-DSA key generated client-side (PKCS#8, RFC 9881 seed form, as `cryptography`
+    writes it) signs RAW and EXTERNAL_MU in Trent; the signatures verify client-side."""
+    key_id = kms.create_key(Origin="EXTERNAL", KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    private = cls.generate()
+    import_material(kms, key_id, pkcs8(private), "RSA_AES_KEY_WRAP_SHA_256")
+    assert kms.get_public_key(KeyId=key_id)["PublicKey"] == spki(private)
+    message = b"imported post-quantum key"
+    sig = kms.sign(KeyId=key_id, Message=message, SigningAlgorithm="ML_DSA_SHAKE_256")["Signature"]
+    private.public_key().verify(sig, message)
+    raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    mu = hashlib.shake_256(hashlib.shake_256(raw).digest(64) + b"\x00\x00" + message).digest(64)
+    sig = kms.sign(KeyId=key_id, Message=mu, MessageType="EXTERNAL_MU", SigningAlgorithm="ML_DSA_SHAKE_256")[
+        "Signature"
+    ]
+    private.public_key().verify(sig, message)
+    # Another parameter set's key is refused.
+    other = mldsa.MLDSA44PrivateKey if cls is not mldsa.MLDSA44PrivateKey else mldsa.MLDSA65PrivateKey
+    fresh = kms.create_key(Origin="EXTERNAL", KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError) as e:
+        import_material(kms, fresh, pkcs8(other.generate()), "RSA_AES_KEY_WRAP_SHA_256")
+    assert error_code(e) == "IncorrectKeyMaterialException"

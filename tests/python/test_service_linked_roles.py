@@ -136,3 +136,19 @@ def test_kms_multi_region_role_cannot_be_deleted_while_multi_region_keys_exist(t
     policy_arn = "arn:aws:iam::aws:policy/aws-service-role/AWSKeyManagementServiceMultiRegionKeysServiceRolePolicy"
     versions = iam.list_policy_versions(PolicyArn=policy_arn)["Versions"]
     assert sorted(v["VersionId"] for v in versions) == ["v1", "v2"]
+
+
+def test_deletion_looks_at_every_region_of_the_store_not_only_those_this_process_served(start_trent, tmp_path):
+    """A multi-Region key made in eu-west-1 before a restart still keeps KMS's role: the new
+    process has served only us-east-1 (IAM) when it is asked to delete the role."""
+    data = tmp_path / "data"
+    first = start_trent(data_dir=data)
+    key_id = first.client(region="eu-west-1").create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+    first.terminate()
+    trent = start_trent(data_dir=data)
+    iam = client(trent, "iam")
+    task = iam.delete_service_linked_role(RoleName="AWSServiceRoleForKeyManagementServiceMultiRegionKeys")
+    status = iam.get_service_linked_role_deletion_status(DeletionTaskId=task["DeletionTaskId"])
+    assert status["Status"] == "FAILED"
+    assert status["Reason"]["RoleUsageList"] == [
+        {"Region": "eu-west-1", "Resources": [f"arn:aws:kms:eu-west-1:{ACCOUNT_A}:key/{key_id}"]}]

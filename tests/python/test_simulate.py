@@ -318,3 +318,122 @@ def test_trent_access_lists_who_can_use_a_key(trent, kms):
     )
     assert missing.returncode != 0
     assert "does not exist" in missing.stderr
+
+
+def test_simulate_considers_grants_when_asked_cli(trent, kms):
+    # A grant gives user `granted` Encrypt on a key whose policy only delegates to the account;
+    # the user has no IAM policy. AWS's simulator knows nothing of grants; Trent considers the
+    # key's grants when the context entry trent:SimulateGrants=true asks for them.
+    iam = client("iam", trent.endpoint, AKID_A, SECRET_A)
+    user_arn = iam.create_user(UserName="granted")["User"]["Arn"]
+    key_arn = kms.create_key()["KeyMetadata"]["Arn"]
+    grant_id = kms.create_grant(KeyId=key_arn, GranteePrincipal=user_arn, Operations=["Encrypt", "Decrypt"],
+                                Constraints={"EncryptionContextSubset": {"app": "billing"}})["GrantId"]
+
+    def simulate(*context):
+        args = ["iam", "simulate-principal-policy", "--policy-source-arn", user_arn,
+                "--action-names", "kms:Encrypt", "kms:Sign", "--resource-arns", key_arn]
+        if context:
+            args += ["--context-entries", *context]
+        return by_action(json.loads(run_aws(trent.endpoint, *args).stdout))
+
+    plain = simulate()
+    assert plain["kms:Encrypt"]["EvalDecision"] == "implicitDeny"
+
+    asked = "ContextKeyName=trent:SimulateGrants,ContextKeyValues=true,ContextKeyType=boolean"
+    # The grant's constraint is checked against the simulated encryption context.
+    wrong = simulate(asked, "ContextKeyName=kms:EncryptionContext:app,ContextKeyValues=payroll,ContextKeyType=string")
+    assert wrong["kms:Encrypt"]["EvalDecision"] == "implicitDeny"
+
+    results = simulate(asked, "ContextKeyName=kms:EncryptionContext:app,ContextKeyValues=billing,ContextKeyType=string")
+    encrypt = results["kms:Encrypt"]
+    assert encrypt["EvalDecision"] == "allowed"
+    assert encrypt["MatchedStatements"] == [{"SourcePolicyId": f"grant/{grant_id}", "SourcePolicyType": "resource"}]
+    [specific] = encrypt["ResourceSpecificResults"]
+    assert specific["EvalResourceDecision"] == "allowed"
+    assert specific["MatchedStatements"] == encrypt["MatchedStatements"]
+    assert results["kms:Sign"]["EvalDecision"] == "implicitDeny"  # not an operation of the grant
+
+
+def test_trent_access_dry_run_of_a_policy_change(trent, kms, tmp_path):
+    import subprocess
+
+    from conftest import trent_bin
+
+    key_arn = kms.create_key()["KeyMetadata"]["Arn"]
+    proposed = tmp_path / "policy.json"
+    proposed.write_text(CROSS_ACCOUNT_KEY_POLICY)
+
+    def access(*extra):
+        return subprocess.run(
+            [trent_bin(), "access", key_arn, "--data-dir", str(trent.data_dir), "--policy", str(proposed), *extra],
+            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        )
+
+    out = access("--json")
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)
+    assert answer["KeyArn"] == key_arn
+    changes = {c["Principal"]: c for c in answer["Changes"]}
+    assert set(changes) == {f"arn:aws:iam::{ACCOUNT_B}:root"}, changes
+    external = changes[f"arn:aws:iam::{ACCOUNT_B}:root"]
+    assert external["Kind"] == "external account"
+    assert {"kms:Encrypt", "kms:Decrypt", "kms:ReEncryptTo", "kms:DescribeKey"} <= set(external["Gained"])
+    assert external["Lost"] == []
+    # Nothing changed: the key's own analysis does not list account B.
+    assert kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"] != CROSS_ACCOUNT_KEY_POLICY
+
+    text = access()
+    assert text.returncode == 0, text.stderr
+    assert f"arn:aws:iam::{ACCOUNT_B}:root (external account)" in text.stdout
+    assert "gains: " in text.stdout and "kms:Encrypt" in text.stdout
+
+    proposed.write_text("{not json")
+    bad = access()
+    assert bad.returncode != 0
+    assert "MalformedPolicyDocument" in bad.stderr or "policy" in bad.stderr.lower()
+
+
+def test_explain_decision_for_the_callers_own_denied_call(trent, kms):
+    # ExplainDecision is a Trent extension of the KMS API; boto3 has no method for it, so it is
+    # called with a SigV4-signed request as any KMS operation is.
+    from test_http import call
+
+    iam = client("iam", trent.endpoint, AKID_A, SECRET_A)
+    iam.create_user(UserName="eve")
+    iam.put_user_policy(UserName="eve", PolicyName="p", PolicyDocument=policy(
+        allow(["kms:Encrypt", "trent:ExplainDecision"]),
+        {"Sid": "NoEncryptWithoutContext", "Effect": "Deny", "Action": "kms:Encrypt", "Resource": "*",
+         "Condition": {"Null": {"kms:EncryptionContextKeys": "true"}}},
+    ))
+    keys = iam.create_access_key(UserName="eve")["AccessKey"]
+    eve_kms = trent.client(keys["AccessKeyId"], keys["SecretAccessKey"])
+    key_arn = kms.create_key()["KeyMetadata"]["Arn"]
+
+    with pytest.raises(ClientError) as denied:
+        eve_kms.encrypt(KeyId=key_arn, Plaintext=b"x")
+    assert error_code(denied) == "AccessDeniedException"
+    request_id = denied.value.response["ResponseMetadata"]["RequestId"]
+
+    def explain(rid, akid=keys["AccessKeyId"], secret=keys["SecretAccessKey"]):
+        return call(trent.endpoint, "TrentService.ExplainDecision", json.dumps({"RequestId": rid}).encode(),
+                    akid=akid, secret=secret)
+
+    r = explain(request_id)
+    assert r.status == 200, r.body
+    answer = r.json()
+    assert answer["RequestId"] == request_id
+    assert answer["Action"] == "kms:Encrypt"
+    assert answer["KeyArn"] == key_arn
+    assert answer["Decision"] == "ExplicitDeny" and answer["DecidedBy"] == "IdentityPolicy"
+    # Eve may not read her own policies (no iam:SimulatePrincipalPolicy): the statement is withheld.
+    assert answer["Statements"] == [] and answer["WithheldStatements"] == 1
+    assert isinstance(answer["RequestTime"], float)
+
+    # The account root did not make the request: to it the id names nothing.
+    other = explain(request_id, akid=AKID_A, secret=SECRET_A)
+    assert other.status == 400 and other.error_type == "NotFoundException", other.body
+    assert explain("no-such-request").error_type == "NotFoundException"
+    missing = call(trent.endpoint, "TrentService.ExplainDecision", b"{}",
+                   akid=keys["AccessKeyId"], secret=keys["SecretAccessKey"])
+    assert missing.error_type == "ValidationException"

@@ -46,7 +46,7 @@ pub struct BatchHasher(aws_lc_rs::digest::Context);
 impl BatchHasher {
     pub fn new(previous: &[u8; 32]) -> Self {
         let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-        context.update(hex::encode(previous).as_bytes());
+        context.update(&hex_digits(previous));
         Self(context)
     }
 
@@ -60,6 +60,35 @@ impl BatchHasher {
         out.copy_from_slice(self.0.finish().as_ref());
         out
     }
+}
+
+/// A digest as 64 lowercase hex digits, on the stack.
+fn hex_digits(digest: &[u8; 32]) -> [u8; 64] {
+    let mut out = [b'0'; 64];
+    // Cannot fail: the output is exactly twice the input's length.
+    let _ = hex::encode_to_slice(digest, &mut out);
+    out
+}
+
+/// Appends the digest line of batch `batch` (and its newline) to `out`: the bytes
+/// `serde_json` writes for [`DigestLine`], without its two `String`s per batch.
+pub fn write_digest_line(
+    out: &mut Vec<u8>,
+    batch: u64,
+    events: u64,
+    previous: &[u8; 32],
+    digest: &[u8; 32],
+) {
+    use std::io::Write as _;
+    // Writing into a Vec cannot fail.
+    let _ = write!(
+        out,
+        "{{\"trentDigest\":1,\"batch\":{batch},\"events\":{events},\"previousDigest\":\""
+    );
+    out.extend_from_slice(&hex_digits(previous));
+    out.extend_from_slice(b"\",\"digest\":\"");
+    out.extend_from_slice(&hex_digits(digest));
+    out.extend_from_slice(b"\"}\n");
 }
 
 /// Parses a 64-digit hex digest.
@@ -130,4 +159,29 @@ pub fn lines(text: &[u8]) -> impl Iterator<Item = (usize, Line<'_>)> {
 /// Whether the segment text ends at a line boundary.
 pub fn is_complete(text: &[u8]) -> bool {
     text.is_empty() || text.ends_with(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_lines_are_what_serde_writes() {
+        let (previous, digest) = ([7u8; 32], [0xabu8; 32]);
+        let mut out = Vec::new();
+        write_digest_line(&mut out, 12, 3, &previous, &digest);
+        let mut expected = serde_json::to_vec(&DigestLine {
+            trent_digest: 1,
+            batch: 12,
+            events: 3,
+            previous_digest: hex::encode(previous),
+            digest: hex::encode(digest),
+        })
+        .unwrap();
+        expected.push(b'\n');
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
+    }
 }

@@ -377,8 +377,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 /// `yyyy-mm-ddThh:mm:ssZ` for seconds since the epoch (UTC).
-pub fn format_event_time(secs: i64, out: &mut String) {
-    use std::fmt::Write as _;
+pub fn format_event_time(secs: i64, out: &mut impl std::fmt::Write) {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
@@ -386,6 +385,36 @@ pub fn format_event_time(secs: i64, out: &mut String) {
         out,
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    );
+}
+
+/// The date form CloudTrail's KMS `responseElements` use (`Nov 18, 2020, 1:29:18 AM`, UTC),
+/// e.g. `keyMetadata.creationDate`.
+pub fn format_response_time(secs: i64, out: &mut String) {
+    use std::fmt::Write as _;
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let month = usize::try_from(m - 1)
+        .ok()
+        .and_then(|i| MONTHS.get(i))
+        .copied()
+        .unwrap_or("Jan");
+    let hour = rem / 3600;
+    let (hour12, half) = match hour {
+        0 => (12, "AM"),
+        1..=11 => (hour, "AM"),
+        12 => (12, "PM"),
+        _ => (hour - 12, "PM"),
+    };
+    let _ = write!(
+        out,
+        "{month} {d}, {y}, {hour12}:{:02}:{:02} {half}",
         (rem % 3600) / 60,
         rem % 60
     );
@@ -402,4 +431,22 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_times_are_written_as_cloudtrail_writes_them() {
+        let at = |text: &str| {
+            let mut out = String::new();
+            format_response_time(parse_event_time(text).unwrap(), &mut out);
+            out
+        };
+        assert_eq!(at("2020-11-18T01:29:18Z"), "Nov 18, 2020, 1:29:18 AM");
+        assert_eq!(at("2022-08-10T22:38:27Z"), "Aug 10, 2022, 10:38:27 PM");
+        assert_eq!(at("2021-04-12T00:00:00Z"), "Apr 12, 2021, 12:00:00 AM");
+        assert_eq!(at("2021-04-12T12:05:09Z"), "Apr 12, 2021, 12:05:09 PM");
+    }
 }

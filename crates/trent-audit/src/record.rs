@@ -28,8 +28,9 @@ pub struct Record<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_message: Option<&'a str>,
     pub request_parameters: &'a Parameters<'a>,
-    /// Always null: what Trent records of responses is in `docs/audit.md`.
-    pub response_elements: Option<()>,
+    /// What KMS logs of a successful management call's answer (JSON; `None` writes null):
+    /// summaries and ids, never key material, plaintext or tokens (`docs/audit.md`).
+    pub response_elements: Option<&'a RawValue>,
     #[serde(skip_serializing_if = "AdditionalEventData::is_empty")]
     pub additional_event_data: AdditionalEventData<'a>,
     #[serde(rename = "requestID", skip_serializing_if = "Option::is_none")]
@@ -61,6 +62,56 @@ impl Record<'_> {
     }
 }
 
+/// Short text written on the stack (an event time, an IP address): a record's small fields
+/// without an allocation each. Text past `N` bytes is cut off at a character boundary.
+pub struct InlineText<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> InlineText<N> {
+    pub fn new() -> Self {
+        Self {
+            bytes: [0; N],
+            len: 0,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.bytes
+            .get(..self.len)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+}
+
+impl<const N: usize> Default for InlineText<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> std::fmt::Write for InlineText<N> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let mut take = s.len().min(N.saturating_sub(self.len));
+        while !s.is_char_boundary(take) {
+            take -= 1;
+        }
+        if let (Some(dst), Some(src)) = (
+            self.bytes.get_mut(self.len..self.len + take),
+            s.as_bytes().get(..take),
+        ) {
+            dst.copy_from_slice(src);
+            self.len += take;
+        }
+        if take < s.len() {
+            Err(std::fmt::Error)
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// `userIdentity`. Absent fields are left out, as CloudTrail does.
 #[derive(Serialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -89,7 +140,7 @@ pub struct UserIdentity<'a> {
 pub struct SessionContext<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_issuer: Option<SessionIssuer<'a>>,
-    pub attributes: SessionAttributes,
+    pub attributes: SessionAttributes<'a>,
 }
 
 #[derive(Serialize)]
@@ -105,7 +156,10 @@ pub struct SessionIssuer<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SessionAttributes {
+pub struct SessionAttributes<'a> {
+    /// When the session was issued (`yyyy-mm-ddThh:mm:ssZ`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creation_date: Option<&'a str>,
     /// Trent has no MFA: always `"false"` (a string, as CloudTrail writes it).
     pub mfa_authenticated: &'static str,
 }

@@ -1,10 +1,13 @@
-//! The appending side: a bounded queue the request path pushes events onto, and one writer
-//! thread that group-commits them.
+//! The appending side: one bounded buffer the request path appends its event lines to, and
+//! one writer that group-commits it.
 //!
-//! The writer takes whatever is queued (up to [`MAX_BATCH_EVENTS`] / [`MAX_BATCH_BYTES`]),
-//! appends it and its digest line, calls `fdatasync` once, and only then tells every request
-//! in the batch that its event is durable. While one batch is being synced the next one
-//! gathers, so under load many requests share one sync and none waits for a write of its own.
+//! The writer takes the whole buffer (at most [`MAX_BATCH_BYTES`] gather before requests wait
+//! for room), appends it and its digest line, calls `fdatasync` once, and only then tells
+//! every request in the batch that its event is durable: the buffer's batches are numbered,
+//! a request waits until the number of its batch is published as committed. While one batch
+//! is being synced the next one gathers, so under load many requests share one sync and none
+//! waits for a write of its own. Appending costs a short lock and a copy: no allocation and
+//! no channel per request.
 //!
 //! At open, events after the last digest line of the newest segment (a batch a crash cut
 //! short) are cut off: no response was sent for them, since a response waits for its batch's
@@ -17,17 +20,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, watch};
 
 use crate::AuditError;
 use crate::format::{self, BatchHasher, DigestLine, GENESIS, Line};
 
-/// Events in one batch at most.
-pub const MAX_BATCH_EVENTS: usize = 4096;
-/// Bytes of events in one batch at most (a batch may exceed it by its last entry).
+/// Bytes of events gathered for one batch at most; past it a request waits for room
+/// (backpressure). A batch may exceed it by its last entry.
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
-/// Entries queued for the writer at most; past it a request waits for room (backpressure).
-const QUEUE_CAPACITY: usize = 16_384;
+/// Failed batches remembered for the requests still to learn of it.
+const FAILURES_KEPT: usize = 1024;
 /// `Durability::Write`: the least time from one sync's start to the next.
 const SYNC_SPACING: Duration = Duration::from_millis(5);
 /// How often the writer looks for segments past retention.
@@ -71,16 +73,64 @@ impl AuditSettings {
     }
 }
 
-/// One request's events (one line each, newline-terminated) and who waits for them.
-struct Pending {
-    lines: Vec<u8>,
-    done: oneshot::Sender<bool>,
+/// The events gathering for the next batch, shared by the requests and the writer.
+struct Queue {
+    gathering: std::sync::Mutex<Gathering>,
+    /// Wakes the writer: a batch began gathering, or the trail is closing.
+    work: Notify,
+    /// Wakes requests waiting for room.
+    room: Notify,
+    /// What the writer has finished.
+    done: watch::Sender<Done>,
+    /// Recent batches whose write failed (by generation), and whether there ever was one.
+    failed: std::sync::Mutex<std::collections::VecDeque<u64>>,
+    any_failed: AtomicBool,
 }
 
-/// The open trail. Cheap to share; dropping the last handle lets the writer finish what is
+impl Queue {
+    /// Adds `lines` to the gathering batch: its generation, or `None` when it is full.
+    fn push(&self, lines: &[u8]) -> Result<Option<u64>, AuditError> {
+        let mut g = self.gathering.lock().map_err(|_| AuditError::Unavailable)?;
+        if g.closed {
+            return Err(AuditError::Unavailable);
+        }
+        let first = g.lines.is_empty();
+        if !first && g.lines.len() >= MAX_BATCH_BYTES {
+            return Ok(None);
+        }
+        g.lines.extend_from_slice(lines);
+        g.events = g.events.saturating_add(bytecount_newlines(lines));
+        let generation = g.generation;
+        drop(g);
+        if first {
+            self.work.notify_one();
+        }
+        Ok(Some(generation))
+    }
+}
+
+struct Gathering {
+    /// Event lines, each newline-terminated.
+    lines: Vec<u8>,
+    events: u64,
+    /// The number the gathering batch is committed as (counted from 1 since open; not the
+    /// chain's batch number).
+    generation: u64,
+    closed: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Done {
+    /// Every batch up to this generation is written (or failed: see `Queue::failed`).
+    generation: u64,
+    /// The writer stopped: later batches never will be.
+    gone: bool,
+}
+
+/// The open trail. Cheap to share; dropping the handle lets the writer finish what is
 /// queued and stop.
 pub struct AuditLog {
-    sender: mpsc::Sender<Pending>,
+    queue: Arc<Queue>,
     ids: EventIds,
     /// Set when a write could not be undone: every later append fails (fail closed).
     broken: Arc<AtomicBool>,
@@ -92,19 +142,35 @@ impl AuditLog {
     pub fn open(settings: AuditSettings) -> Result<Self, AuditError> {
         create_private_dir(&settings.directory)?;
         let state = WriterState::open(&settings)?;
-        let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        let queue = Arc::new(Queue {
+            gathering: std::sync::Mutex::new(Gathering {
+                lines: Vec::new(),
+                events: 0,
+                generation: 1,
+                closed: false,
+            }),
+            work: Notify::new(),
+            room: Notify::new(),
+            done: watch::Sender::new(Done {
+                generation: 0,
+                gone: false,
+            }),
+            failed: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            any_failed: AtomicBool::new(false),
+        });
         let broken = Arc::new(AtomicBool::new(false));
         let durable_batches = Arc::new(AtomicU64::new(0));
         let syncer = match settings.durability {
             Durability::Write => Some(
-                Syncer::start(broken.clone(), durable_batches.clone()).map_err(AuditError::Io)?,
+                Syncer::start(state.file.clone(), broken.clone(), durable_batches.clone())
+                    .map_err(AuditError::Io)?,
             ),
             Durability::Sync => None,
         };
         let writer = Writer {
             settings,
             state,
-            receiver,
+            queue: queue.clone(),
             broken: broken.clone(),
             durable_batches: durable_batches.clone(),
             syncer,
@@ -114,33 +180,61 @@ impl AuditLog {
                 runtime.spawn(writer.run_on_runtime());
             }
             _ => {
+                // `Durability::Sync`: the writer blocks in every sync, so on a thread (and a
+                // runtime) of its own.
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .map_err(AuditError::Io)?;
                 std::thread::Builder::new()
                     .name("trent-audit-writer".into())
-                    .spawn(move || writer.run())
+                    .spawn(move || runtime.block_on(writer.run_on_runtime()))
                     .map_err(AuditError::Io)?;
             }
         }
         Ok(Self {
-            sender,
+            queue,
             ids: EventIds::new()?,
             broken,
             durable_batches,
         })
     }
 
-    /// Appends one request's event lines and returns once they are on disk (synced).
-    pub async fn append(&self, lines: Vec<u8>) -> Result<(), AuditError> {
+    /// Appends one request's event lines (each newline-terminated) and returns once they are
+    /// on disk (as `Durability` says).
+    pub async fn append(&self, lines: &[u8]) -> Result<(), AuditError> {
         if self.broken.load(Ordering::Relaxed) {
             return Err(AuditError::Unavailable);
         }
-        let (done, durable) = oneshot::channel();
-        self.sender
-            .send(Pending { lines, done })
+        let queue = &*self.queue;
+        let generation = loop {
+            if let Some(generation) = queue.push(lines)? {
+                break generation;
+            }
+            // Full: wait for the writer to take the batch. Registered before looking again,
+            // so a release of room in between is not missed.
+            let room = queue.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            if let Some(generation) = queue.push(lines)? {
+                break generation;
+            }
+            room.await;
+        };
+        let mut done = queue.done.subscribe();
+        let finished = done
+            .wait_for(|d| d.generation >= generation || d.gone)
             .await
-            .map_err(|_| AuditError::Unavailable)?;
-        match durable.await {
-            Ok(true) => Ok(()),
-            _ => Err(AuditError::Unavailable),
+            .map(|d| d.generation >= generation)
+            .unwrap_or(false);
+        let failed = queue.any_failed.load(Ordering::Acquire)
+            && queue
+                .failed
+                .lock()
+                .map_or(true, |f| f.contains(&generation));
+        if finished && !failed {
+            Ok(())
+        } else {
+            Err(AuditError::Unavailable)
         }
     }
 
@@ -152,6 +246,15 @@ impl AuditLog {
     /// Batches synced since the trail was opened.
     pub fn durable_batches(&self) -> u64 {
         self.durable_batches.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        if let Ok(mut g) = self.queue.gathering.lock() {
+            g.closed = true;
+        }
+        self.queue.work.notify_one();
     }
 }
 
@@ -206,7 +309,9 @@ impl EventIds {
 
 /// Where the writer is in the chain, and the segment it appends to.
 struct WriterState {
-    file: File,
+    /// Shared with the sync thread (`Durability::Write`), so asking for a sync needs no
+    /// duplicated descriptor per batch.
+    file: Arc<File>,
     path: PathBuf,
     size: u64,
     next_batch: u64,
@@ -220,7 +325,7 @@ impl WriterState {
         let segments = format::list_segments(&settings.directory)?;
         let Some((_, path)) = segments.last() else {
             let path = settings.directory.join(format::segment_name(1));
-            let file = open_append(&path)?;
+            let file = Arc::new(open_append(&path)?);
             sync_dir(&settings.directory)?;
             return Ok(Self {
                 file,
@@ -267,7 +372,7 @@ impl WriterState {
         let mut file = file;
         file.seek(SeekFrom::End(0))?;
         Ok(Self {
-            file,
+            file: Arc::new(file),
             path: path.clone(),
             size: end,
             next_batch,
@@ -299,18 +404,17 @@ fn previous_segment_end(segments: &[(u64, PathBuf)]) -> Result<(u64, [u8; 32]), 
     Ok((d.batch.saturating_add(1), digest))
 }
 
-/// The writer's reusable buffers.
+/// The writer's reusable buffer (swapped with the gathering one each batch).
 #[derive(Default)]
 struct Batch {
     buffer: Vec<u8>,
-    waiters: Vec<oneshot::Sender<bool>>,
     last_prune: Option<Instant>,
 }
 
 struct Writer {
     settings: AuditSettings,
     state: WriterState,
-    receiver: mpsc::Receiver<Pending>,
+    queue: Arc<Queue>,
     broken: Arc<AtomicBool>,
     durable_batches: Arc<AtomicU64>,
     /// `Durability::Write`: the thread that syncs behind the writer, so a write never waits
@@ -318,21 +422,32 @@ struct Writer {
     syncer: Option<Arc<Syncer>>,
 }
 
-/// The segment to sync next (`Durability::Write`), handed from the writer to the sync thread.
+/// `Durability::Write`: the thread that syncs the segment behind the writer. Asking for a sync
+/// is a flag (no syscall) unless the thread is idle and must be woken.
 struct Syncer {
-    pending: std::sync::Mutex<Option<File>>,
+    /// The segment being written (replaced when a new one begins).
+    file: std::sync::Mutex<Arc<File>>,
+    /// A write since the last sync began.
+    wanted: AtomicBool,
+    /// The sync thread is about to wait, or waits, on `wake`.
+    idle: AtomicBool,
+    lock: std::sync::Mutex<()>,
     wake: std::sync::Condvar,
     stop: AtomicBool,
 }
 
 impl Syncer {
-    /// Starts the sync thread.
+    /// Starts the sync thread for the segment `file`.
     fn start(
+        file: Arc<File>,
         broken: Arc<AtomicBool>,
         durable_batches: Arc<AtomicU64>,
     ) -> std::io::Result<Arc<Self>> {
         let syncer = Arc::new(Self {
-            pending: std::sync::Mutex::new(None),
+            file: std::sync::Mutex::new(file),
+            wanted: AtomicBool::new(false),
+            idle: AtomicBool::new(false),
+            lock: std::sync::Mutex::new(()),
             wake: std::sync::Condvar::new(),
             stop: AtomicBool::new(false),
         });
@@ -343,33 +458,55 @@ impl Syncer {
         Ok(syncer)
     }
 
-    /// Asks for a sync of `file` (a handle on the segment just written); requests made while
-    /// a sync runs are served by one more sync.
-    fn request(&self, file: File) {
-        if let Ok(mut pending) = self.pending.lock() {
-            *pending = Some(file);
+    /// Asks for a sync of what was written; requests made while a sync runs are served by one
+    /// more sync.
+    fn request(&self) {
+        // SeqCst pairs with `wait_for_request`: either this sees the thread idle and wakes
+        // it, or the thread sees this flag before it waits.
+        self.wanted.store(true, Ordering::SeqCst);
+        if self.idle.load(Ordering::SeqCst)
+            && let Ok(_guard) = self.lock.lock()
+        {
             self.wake.notify_one();
         }
     }
 
-    fn run(&self, broken: &AtomicBool, durable_batches: &AtomicU64) {
+    /// The segment syncs write to from now on.
+    fn follow(&self, file: Arc<File>) {
+        if let Ok(mut current) = self.file.lock() {
+            *current = file;
+        }
+    }
+
+    /// Waits until a sync is wanted; false when the thread is to stop.
+    fn wait_for_request(&self) -> bool {
+        let Ok(mut guard) = self.lock.lock() else {
+            return false;
+        };
         loop {
-            let file = {
-                let Ok(mut pending) = self.pending.lock() else {
-                    return;
-                };
-                loop {
-                    if let Some(file) = pending.take() {
-                        break file;
-                    }
-                    if self.stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    pending = match self.wake.wait(pending) {
-                        Ok(p) => p,
-                        Err(_) => return,
-                    };
-                }
+            if self.wanted.swap(false, Ordering::SeqCst) {
+                return true;
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                return false;
+            }
+            self.idle.store(true, Ordering::SeqCst);
+            if self.wanted.load(Ordering::SeqCst) || self.stop.load(Ordering::SeqCst) {
+                self.idle.store(false, Ordering::SeqCst);
+                continue;
+            }
+            guard = match self.wake.wait(guard) {
+                Ok(g) => g,
+                Err(_) => return false,
+            };
+            self.idle.store(false, Ordering::SeqCst);
+        }
+    }
+
+    fn run(&self, broken: &AtomicBool, durable_batches: &AtomicU64) {
+        while self.wait_for_request() {
+            let Some(file) = self.file.lock().ok().map(|f| f.clone()) else {
+                return;
             };
             let started = Instant::now();
             match file.sync_data() {
@@ -394,103 +531,99 @@ impl Syncer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
+        // Requests still waiting learn that their batch will never be written.
+        self.queue.done.send_modify(|d| d.gone = true);
         if let Some(syncer) = &self.syncer {
             // A last sync of what was written, then the sync thread ends.
-            if let Ok(file) = self.state.file.try_clone() {
-                syncer.request(file);
+            syncer.wanted.store(true, Ordering::SeqCst);
+            syncer.stop.store(true, Ordering::SeqCst);
+            if let Ok(_guard) = syncer.lock.lock() {
+                syncer.wake.notify_one();
             }
-            syncer.stop.store(true, Ordering::Relaxed);
-            syncer.wake.notify_one();
         }
     }
 }
 
 impl Writer {
-    /// The writer thread (`Durability::Sync`: it blocks in every sync).
-    fn run(mut self) {
-        let mut batch = Batch::default();
-        while let Some(first) = self.receiver.blocking_recv() {
-            self.take_batch(first, &mut batch);
-        }
-    }
-
-    /// The writer as a task on the server's runtime (`Durability::Write`: it only writes to
-    /// the page cache, a short syscall per batch, and the sync thread does the rest), so
-    /// neither the queue nor the answers cross threads.
+    /// The writer: on the server's runtime for `Durability::Write` (it only writes to the page
+    /// cache, a short syscall per batch, and the sync thread does the rest), so neither the
+    /// buffer nor the answers cross threads; on a thread of its own for `Durability::Sync`.
     async fn run_on_runtime(mut self) {
         let mut batch = Batch::default();
-        while let Some(first) = self.receiver.recv().await {
-            // One scheduler round first: the requests running now queue their records too,
+        loop {
+            self.queue.work.notified().await;
+            // One scheduler round first: the requests running now append their records too,
             // so a batch (and its write syscall, the writer's main cost) carries more.
             tokio::task::yield_now().await;
-            self.take_batch(first, &mut batch);
+            let Some((events, generation, closed)) = self.take(&mut batch.buffer) else {
+                return;
+            };
+            if events > 0 {
+                self.queue.room.notify_waiters();
+                if batch
+                    .last_prune
+                    .is_none_or(|t| t.elapsed() >= PRUNE_INTERVAL)
+                {
+                    batch.last_prune = Some(Instant::now());
+                    if let Err(e) = prune(&self.settings, &self.state.path) {
+                        tracing::warn!(target: "trent::audit", error = %e, "pruning the audit trail failed");
+                    }
+                }
+                let ok =
+                    !self.broken.load(Ordering::Relaxed) && self.commit(&mut batch.buffer, events);
+                if !ok && let Ok(mut failed) = self.queue.failed.lock() {
+                    if failed.len() >= FAILURES_KEPT {
+                        failed.pop_front();
+                    }
+                    failed.push_back(generation);
+                    self.queue.any_failed.store(true, Ordering::Release);
+                }
+                self.queue.done.send_modify(|d| d.generation = generation);
+            }
+            if closed {
+                return;
+            }
         }
     }
 
-    /// One batch: `first` and whatever else is queued, committed.
-    fn take_batch(&mut self, first: Pending, batch: &mut Batch) {
-        if batch
-            .last_prune
-            .is_none_or(|t| t.elapsed() >= PRUNE_INTERVAL)
-        {
-            batch.last_prune = Some(Instant::now());
-            if let Err(e) = prune(&self.settings, &self.state.path) {
-                tracing::warn!(target: "trent::audit", error = %e, "pruning the audit trail failed");
-            }
+    /// Swaps the gathering lines into `buffer`: (events, the batch's generation, whether the
+    /// trail is closing). `None` when the buffer cannot be locked.
+    fn take(&self, buffer: &mut Vec<u8>) -> Option<(u64, u64, bool)> {
+        buffer.clear();
+        let mut g = self.queue.gathering.lock().ok()?;
+        std::mem::swap(&mut g.lines, buffer);
+        let events = std::mem::take(&mut g.events);
+        let generation = g.generation;
+        if events > 0 {
+            g.generation = g.generation.saturating_add(1);
         }
-        batch.buffer.clear();
-        batch.waiters.clear();
-        let mut events = 0u64;
-        let mut take = |p: Pending, batch: &mut Batch| {
-            events += bytecount_newlines(&p.lines);
-            batch.buffer.extend_from_slice(&p.lines);
-            batch.waiters.push(p.done);
-        };
-        take(first, batch);
-        while batch.waiters.len() < MAX_BATCH_EVENTS && batch.buffer.len() < MAX_BATCH_BYTES {
-            match self.receiver.try_recv() {
-                Ok(p) => take(p, batch),
-                Err(_) => break,
-            }
-        }
-        if self.broken.load(Ordering::Relaxed) {
-            release(&mut batch.waiters, false);
-        } else {
-            self.commit(&mut batch.buffer, events, &mut batch.waiters);
-        }
+        Some((events, generation, g.closed))
     }
 
-    /// Appends the batch and its digest line, syncs, and releases the batch's requests —
-    /// after the sync, or (`Durability::Write`) after the write and before the sync. On a
-    /// failed write, undoes the partial append (or, if that fails too, marks the trail broken)
-    /// and fails the requests.
-    fn commit(
-        &mut self,
-        buffer: &mut Vec<u8>,
-        events: u64,
-        waiters: &mut Vec<oneshot::Sender<bool>>,
-    ) {
+    /// Appends the batch and its digest line and syncs it — or (`Durability::Write`) asks
+    /// for the sync and returns after the write. On a failed write, undoes the partial append
+    /// (or, if that fails too, marks the trail broken) and returns false: the batch's requests
+    /// fail.
+    fn commit(&mut self, buffer: &mut Vec<u8>, events: u64) -> bool {
         let mut hasher = BatchHasher::new(&self.state.previous);
         hasher.update(buffer);
         let digest = hasher.finish();
-        let line = DigestLine {
-            trent_digest: 1,
-            batch: self.state.next_batch,
+        format::write_digest_line(
+            buffer,
+            self.state.next_batch,
             events,
-            previous_digest: hex::encode(self.state.previous),
-            digest: hex::encode(digest),
-        };
-        if serde_json::to_writer(&mut *buffer, &line).is_err() {
-            release(waiters, false);
-            return;
-        }
-        buffer.push(b'\n');
-        let mut written = self.state.file.write_all(buffer);
+            &self.state.previous,
+            &digest,
+        );
+        let mut written = (&*self.state.file).write_all(buffer);
         if written.is_ok() {
             written = match &self.syncer {
                 // In the kernel's page cache: survives the process (kill -9); the sync thread
                 // makes it survive a power loss moments later.
-                Some(syncer) => self.state.file.try_clone().map(|file| syncer.request(file)),
+                Some(syncer) => {
+                    syncer.request();
+                    Ok(())
+                }
                 None => self.state.file.sync_data(),
             };
         }
@@ -500,14 +633,12 @@ impl Writer {
                 .state
                 .file
                 .set_len(self.state.size)
-                .and_then(|()| self.state.file.seek(SeekFrom::End(0)).map(|_| ()));
+                .and_then(|()| (&*self.state.file).seek(SeekFrom::End(0)).map(|_| ()));
             if undone.is_err() {
                 self.broken.store(true, Ordering::Relaxed);
             }
-            release(waiters, false);
-            return;
+            return false;
         }
-        release(waiters, true);
         self.state.size = self
             .state
             .size
@@ -522,6 +653,7 @@ impl Writer {
         {
             tracing::error!(target: "trent::audit", error = %e, "starting a new audit segment failed");
         }
+        true
     }
 
     /// Closes the segment and begins the next one, named after its first batch.
@@ -533,19 +665,15 @@ impl Writer {
             .settings
             .directory
             .join(format::segment_name(self.state.next_batch));
-        let file = open_append(&path)?;
+        let file = Arc::new(open_append(&path)?);
         sync_dir(&self.settings.directory)?;
+        if let Some(syncer) = &self.syncer {
+            syncer.follow(file.clone());
+        }
         self.state.file = file;
         self.state.path = path;
         self.state.size = 0;
         Ok(())
-    }
-}
-
-/// Tells every waiting request whether its record is in.
-fn release(waiters: &mut Vec<oneshot::Sender<bool>>, ok: bool) {
-    for waiter in waiters.drain(..) {
-        let _ = waiter.send(ok);
     }
 }
 

@@ -40,7 +40,7 @@ async fn write_events(dir: &Path, n: usize) {
                 &format!("id-{i}"),
                 &format!("2026-12-03T10:00:{second:02}Z"),
             );
-            log.append(line).await.unwrap();
+            log.append(&line).await.unwrap();
         }));
     }
     for t in tasks {

@@ -118,7 +118,7 @@ impl Kms {
             self.report_service_event("DeleteKey", &key, now);
             done.deleted += 1;
         } else if l.valid_to_ms.is_some_and(|t| t <= now) {
-            self.drop_material_locked(key_id).await?;
+            self.expire_materials_locked(key_id, now).await?;
             self.report_service_event("DeleteExpiredKeyMaterial", &key, now);
             tracing::info!(key_id, "imported key material expired");
             done.expired += 1;

@@ -154,6 +154,14 @@ impl LoadedKey {
         self.with_materials(record, materials)
     }
 
+    /// The same key with new metadata and without material `id` (one imported material of a
+    /// symmetric key deleted or expired).
+    pub fn without_material(&self, record: KeyRecord, id: &MaterialId) -> Self {
+        let mut materials = self.materials.clone();
+        materials.remove(id);
+        self.with_materials(record, materials)
+    }
+
     /// The same key with new metadata and no material (imported material deleted or expired).
     pub fn without_materials(&self, record: KeyRecord) -> Self {
         self.with_materials(record, HashMap::new())
@@ -322,6 +330,23 @@ impl KeyCache {
         }
         if let Ok(mut m) = self.aliases_by_key.write() {
             m.retain(|id, _| !id.starts_with(&prefix));
+        }
+    }
+
+    /// Drops every cached key, alias list and alias target (the feed could not tell what
+    /// changed: `feed.rs`); each is one store read away. Bumps the removal epoch, so a load
+    /// that read before this cannot install what it read.
+    pub fn clear(&self) {
+        if let Ok(mut m) = self.keys.write() {
+            self.removals
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            m.clear();
+        }
+        if let Ok(mut m) = self.aliases_by_key.write() {
+            m.clear();
+        }
+        if let Ok(mut m) = self.aliases.write() {
+            *m = AliasTable::default();
         }
     }
 

@@ -46,6 +46,8 @@ pub struct Principal {
     pub tags: Vec<(String, String)>,
     /// Whether the credentials are temporary (STS).
     pub temporary: bool,
+    /// When a temporary credential's session was issued (for the audit trail).
+    pub session_created_ms: Option<i64>,
     /// `aws:PrincipalArn`: for a role session the role's ARN (with its path), else the ARN.
     pub role_arn: String,
     /// `aws:userid`.
@@ -111,6 +113,7 @@ impl Principal {
             access_key_id: access_key_id.to_string(),
             tags,
             temporary,
+            session_created_ms: None,
             role_arn,
             user_id,
             root_arn,
@@ -191,6 +194,9 @@ pub struct Caller {
     /// A forward-access call: the integrated service that made this call on the caller's
     /// behalf (its service principal name) and the `kms:ViaService` value it gives.
     forwarded_by: Option<ForwardedBy>,
+    /// `aws:SourceArn`: the resource an integrated service says it makes this call for
+    /// (`Kms::with_source_arn`; never set on a customer's own call).
+    source_arn: Option<Arc<str>>,
 }
 
 /// The integrated service behind a forward-access call (`Kms::forwarded_caller`).
@@ -215,7 +221,32 @@ impl Caller {
             secure_transport: false,
             region_slot: None,
             forwarded_by: None,
+            source_arn: None,
         }
+    }
+
+    /// `aws:SourceArn` of this call, if an integrated service named the resource it acts for.
+    pub fn source_arn(&self) -> Option<&str> {
+        self.source_arn.as_deref()
+    }
+
+    /// This caller, making the call for the resource `arn` (an integrated service's call:
+    /// refused for anyone else, who could otherwise satisfy a grant's `SourceArn` at will).
+    pub fn with_source_arn(mut self, arn: &str) -> Result<Self, crate::KmsError> {
+        if !self.made_by_service() {
+            return Err(crate::KmsError::AccessDenied(
+                "Only an integrated service may name the resource a call is made for \
+                 (X-Trent-Source-Arn)"
+                    .into(),
+            ));
+        }
+        if arn.is_empty() || arn.len() > 2048 || !arn.starts_with("arn:") {
+            return Err(crate::KmsError::Validation(format!(
+                "X-Trent-Source-Arn `{arn}` is not an ARN"
+            )));
+        }
+        self.source_arn = Some(Arc::from(arn));
+        Ok(self)
     }
 
     /// This caller, acting through the integrated service `forwarded_by`.

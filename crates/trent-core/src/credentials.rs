@@ -38,6 +38,8 @@ pub enum CredentialIdentity {
 pub struct SessionInfo {
     pub token_sha256: [u8; 32],
     pub expires_ms: i64,
+    /// When the session was issued (CloudTrail's `sessionContext.attributes.creationDate`).
+    pub created_ms: i64,
     /// The unique id (AROA…, AIDA…, or the account id) of the role or user the session was
     /// issued for: a re-created role or user of the same name is a different principal.
     pub principal_id: String,
@@ -50,6 +52,10 @@ pub struct Credential {
     pub account_id: String,
     pub identity: CredentialIdentity,
     pub session: Option<SessionInfo>,
+    /// A long-term user key's user unique id (AIDA…): the key authenticates only that user,
+    /// never a re-created user of the same name. `None` for root and service keys, sessions
+    /// (their `SessionInfo` carries it) and legacy keys not yet bound.
+    pub user_id: Option<String>,
     /// The principal this key authenticates, built on first use and reused while the
     /// account's IAM snapshot is the one it was built from (see `sts.rs`, `caller_for`).
     pub(crate) cached_principal: RwLock<Option<Arc<Principal>>>,
@@ -157,6 +163,18 @@ impl CredentialRegistry {
             misses.remove(access_key_id);
         }
         self.remove(access_key_id);
+    }
+
+    /// Forgets every credential read from the store, and every remembered miss (the feed could
+    /// not tell which changed): each is read through again on its next use. Integrated
+    /// services' credentials stay: they are derived from the root key, never stored.
+    pub fn forget_stored(&self) {
+        if let Ok(mut misses) = self.misses.lock() {
+            misses.clear();
+        }
+        if let Ok(mut map) = self.by_access_key.write() {
+            map.retain(|_, c| matches!(c.identity, CredentialIdentity::Service(_)));
+        }
     }
 
     /// Drops temporary credentials that expired before `now_ms`.

@@ -22,18 +22,29 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use trent_crypto::custody::{HsmConnectError, HsmConnection, HsmProvider, HsmTokenLocation};
+use trent_crypto::MaterialId;
+use trent_crypto::custody::{
+    CustodyError, HsmConnectError, HsmConnection, HsmProvider, HsmTokenLocation,
+};
 
 use crate::authz::Resource;
 use crate::caller::Caller;
 use crate::error::{KmsError, KmsResult};
-use crate::model::{CustomKeyStoreRecord, custom_key_store_aad};
+use crate::material::Material;
+use crate::model::{
+    CustomKeyStoreRecord, KeyCustody, KeyRecord, StoreHeld, StoredMaterial, custom_key_store_aad,
+    material_aad,
+};
 use crate::service::Kms;
 use crate::store::StoreError;
 use crate::validate;
 
 /// AWS's quota: custom key stores per account and Region.
 pub const MAX_CUSTOM_KEY_STORES: usize = 10;
+
+/// KMS keys per AWS_CLOUDHSM store when its cluster declares no `max_keys`: AWS bounds them
+/// by the cluster's key capacity, 3,300 keys for CloudHSM's hsm1.medium.
+pub const DEFAULT_MAX_KEYS_PER_CLUSTER: usize = 3_300;
 
 /// The one store type implemented so far.
 pub const AWS_CLOUDHSM: &str = "AWS_CLOUDHSM";
@@ -53,6 +64,9 @@ pub struct HsmCluster {
     pub token: HsmTokenLocation,
     /// The PEM text of the cluster's trust anchor (the file `trust_anchor_certificate` names).
     pub trust_anchor_certificate: String,
+    /// How many KMS keys a store on this cluster may hold (the token's capacity; AWS's
+    /// bound is the cluster's). [`DEFAULT_MAX_KEYS_PER_CLUSTER`] unless configured.
+    pub max_keys: usize,
 }
 
 /// The HSM clusters, the custodian that opens their tokens, and this node's connections.
@@ -530,8 +544,12 @@ impl Kms {
                 "Custom key store {id} is in the {state} connection state: disconnect it before deleting it"
             )));
         }
-        // No key can be created in a store yet, so a store never has keys (the
-        // `CustomKeyStoreHasCMKsException` check comes with CreateKey in a store).
+        // Keys in any state count (AWS: schedule their deletion and wait it out first).
+        if !self.store.custom_key_store_keys(id).await?.is_empty() {
+            return Err(KmsError::CustomKeyStoreHasCmks(format!(
+                "Custom key store {id} cannot be deleted because it contains KMS keys. Schedule deletion of its KMS keys and wait until they are deleted."
+            )));
+        }
         self.store
             .delete_custom_key_store(id)
             .await
@@ -580,6 +598,7 @@ impl Kms {
         }
         self.key_stores
             .set_live(id, outcome.ok().map(Live::Connected));
+        self.forget_store_keys(id).await;
         Ok(())
     }
 
@@ -606,6 +625,7 @@ impl Kms {
             conn.close();
         }
         self.key_stores.set_live(id, None);
+        self.forget_store_keys(id).await;
         Ok(())
     }
 
@@ -665,19 +685,211 @@ impl Kms {
         Some(conn)
     }
 
-    /// CreateKey with `CustomKeyStoreId`, until keys in custom key stores exist: not found
-    /// for an unknown store, otherwise unsupported (never a key outside the store).
-    pub(crate) async fn refuse_key_in_custom_key_store(
+    /// Another node changed a store of this account and Region (the change feed names the
+    /// account and Region, not the store): follow each store's persisted state here. A
+    /// connection this node holds for a store now persisted otherwise than CONNECTED is
+    /// closed; keys cached while this node had no connection to a store now CONNECTED are
+    /// dropped, so their next use opens one. Either way the store's keys load again.
+    pub(crate) async fn custom_key_stores_changed(
+        &self,
+        account: &str,
+        region: &str,
+    ) -> KmsResult<()> {
+        for record in self.store.custom_key_stores(account, region).await? {
+            let live = self.key_stores.live(&record.id);
+            let connected = record.connection_state == CONNECTED;
+            match live {
+                Some(Live::Connected(conn)) if !connected => {
+                    self.key_stores.set_live(&record.id, None);
+                    conn.close();
+                    self.forget_store_keys(&record.id).await;
+                }
+                None if connected => self.forget_store_keys(&record.id).await,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops this node's cached keys of store `id`, so their next use loads them again
+    /// against the store's new connection (or its absence: key state `Unavailable`).
+    async fn forget_store_keys(&self, id: &str) {
+        match self.store.custom_key_store_keys(id).await {
+            Ok(keys) => {
+                for key_id in keys {
+                    self.cache.remove_key(&key_id);
+                }
+            }
+            // Cached keys keep their old connection's handles, which fail as unavailable.
+            Err(e) => {
+                tracing::warn!(custom_key_store = %id, error = %e, "cannot list the store's keys")
+            }
+        }
+    }
+
+    /// CreateKey in an AWS_CLOUDHSM store: the store must exist, be of that type, be
+    /// connected and below its cluster's key quota; the key is generated in the token,
+    /// labelled with the key id, and never leaves it. Call with the write lock held (the
+    /// quota check and the insert that follows are one step).
+    pub(crate) async fn create_held_key(
         &self,
         caller: &Caller,
-        id: &str,
-    ) -> KmsError {
-        match self.find_store(caller, id).await {
-            Ok(_) => KmsError::UnsupportedOperation(
-                "Creating keys in a custom key store is not supported by this Trent server yet"
-                    .into(),
-            ),
-            Err(e) => e,
+        store_id: &str,
+        key_id: &str,
+        material_id: &MaterialId,
+    ) -> KmsResult<HeldKey> {
+        validate::length("customKeyStoreId", store_id, 1, 64)?;
+        let store = self.find_store(caller, store_id).await?;
+        if store.store_type != AWS_CLOUDHSM {
+            return Err(KmsError::Validation(format!(
+                "Origin AWS_CLOUDHSM requires a custom key store of type AWS_CLOUDHSM; {store_id} is of type {}",
+                store.store_type
+            )));
+        }
+        let Some(conn) = self.store_connection(&store).await else {
+            return Err(KmsError::CustomKeyStoreInvalidState(format!(
+                "Custom key store {store_id} is not connected. Connect it with ConnectCustomKeyStore and try again."
+            )));
+        };
+        let max_keys = self
+            .key_stores
+            .cluster(&store.cluster_id)
+            .map_or(DEFAULT_MAX_KEYS_PER_CLUSTER, |c| c.max_keys);
+        if self.store.custom_key_store_keys(store_id).await?.len() >= max_keys {
+            return Err(KmsError::LimitExceeded(format!(
+                "The request was rejected because a quota was exceeded: KMS keys in custom key store {store_id} ({max_keys}, the capacity of cluster {})",
+                store.cluster_id
+            )));
+        }
+        let label = key_id.to_string();
+        let token = conn.clone();
+        let generated = tokio::task::spawn_blocking(move || token.generate_aes_key(&label))
+            .await
+            .map_err(|e| KmsError::Internal(e.to_string()))?;
+        let custody = match generated {
+            Ok(k) => k,
+            Err(CustodyError::Unavailable) => {
+                return Err(KmsError::CustomKeyStoreInvalidState(format!(
+                    "Custom key store {store_id} cannot reach its cluster {}. Disconnect and reconnect it.",
+                    store.cluster_id
+                )));
+            }
+            // The token refused to make the key (full, read-only, mechanism missing): the
+            // cluster cannot serve KMS, AWS's configuration error.
+            Err(e) => {
+                tracing::warn!(custom_key_store = %store_id, error = %e, "token key generation failed");
+                return Err(KmsError::CloudHsmClusterInvalidConfiguration(format!(
+                    "The AWS CloudHSM cluster {} associated with custom key store {store_id} cannot create the key: {e}",
+                    store.cluster_id
+                )));
+            }
+        };
+        let wrapped = self
+            .root
+            .wrap(&held_reference(key_id), &material_aad(key_id, material_id))?;
+        Ok(HeldKey {
+            custody: KeyCustody::CloudHsm(StoreHeld {
+                custom_key_store_id: store.id.clone(),
+                cloud_hsm_cluster_id: store.cluster_id.clone(),
+                available: true,
+            }),
+            wrapped,
+            material: Material::HeldSymmetric(custody),
+            connection: conn,
+        })
+    }
+
+    /// The material of a store-held key being loaded, found in its store's token by the
+    /// reference its material rows hold; fills in what `record.custody` says about the store
+    /// on this node (its cluster, whether it is connected). A key whose store is not
+    /// connected loads without material: its state reads `Unavailable`.
+    pub(crate) async fn held_materials(
+        &self,
+        record: &mut KeyRecord,
+        stored: &[StoredMaterial],
+    ) -> KmsResult<HashMap<MaterialId, Arc<Material>>> {
+        let mut out = HashMap::new();
+        let (account, region) = (record.account_id.clone(), record.region.clone());
+        let KeyCustody::CloudHsm(held) = &mut record.custody else {
+            return Ok(out);
+        };
+        held.available = false;
+        let store = self
+            .store
+            .custom_key_stores(&account, &region)
+            .await?
+            .into_iter()
+            .find(|s| s.id == held.custom_key_store_id);
+        let Some(store) = store else {
+            return Ok(out);
+        };
+        held.cloud_hsm_cluster_id.clone_from(&store.cluster_id);
+        let Some(conn) = self.store_connection(&store).await else {
+            return Ok(out);
+        };
+        held.available = true;
+        for m in stored {
+            let raw = self
+                .root
+                .unwrap(&m.wrapped, &material_aad(&m.key_id, &m.material_id))?;
+            let label = parse_held_reference(&raw)
+                .ok_or_else(|| KmsError::Internal("stored held-key reference is not valid".into()))?
+                .to_string();
+            let token = conn.clone();
+            let found = tokio::task::spawn_blocking(move || token.find_aes_key(&label))
+                .await
+                .map_err(|e| KmsError::Internal(e.to_string()))?;
+            match found {
+                Ok(Some(k)) => {
+                    out.insert(m.material_id, Arc::new(Material::HeldSymmetric(k)));
+                }
+                // Destroyed in the token, or the token unreachable now: the key keeps its
+                // state and its cryptographic operations fail (AWS: KMSInvalidStateException).
+                Ok(None) => {
+                    tracing::warn!(key_id = %m.key_id, custom_key_store = %store.id, "key material not found in the store's token");
+                }
+                Err(e) => {
+                    tracing::warn!(key_id = %m.key_id, custom_key_store = %store.id, error = %e, "cannot look up key material in the store's token");
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// After a store-held key is deleted: destroy its token key when the store is connected.
+    /// **Decision** (AWS's best effort): a store disconnected at that moment keeps the key
+    /// in its token, logged with its label (the key id) for the operator.
+    pub(crate) async fn destroy_held_key(&self, record: &KeyRecord) {
+        let Some(held) = record.custody.held() else {
+            return;
+        };
+        let store = match self
+            .store
+            .custom_key_stores(&record.account_id, &record.region)
+            .await
+        {
+            Ok(stores) => stores
+                .into_iter()
+                .find(|s| s.id == held.custom_key_store_id),
+            Err(_) => None,
+        };
+        let conn = match &store {
+            Some(s) => self.store_connection(s).await,
+            None => None,
+        };
+        let Some(conn) = conn else {
+            tracing::warn!(key_id = %record.key_id, custom_key_store = %held.custom_key_store_id, "store not connected: the deleted key's material stays in its token (label = key id)");
+            return;
+        };
+        let label = record.key_id.clone();
+        match tokio::task::spawn_blocking(move || conn.destroy_aes_key(&label)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(key_id = %record.key_id, error = %e, "cannot destroy the deleted key's token material");
+            }
+            Err(e) => {
+                tracing::warn!(key_id = %record.key_id, error = %e, "token destroy task failed")
+            }
         }
     }
 
@@ -697,6 +909,28 @@ impl Kms {
             .map_err(|e| KmsError::Internal(e.to_string()))?
             .map_err(|e| KmsError::Internal(e.to_string()))
     }
+}
+
+/// A key generated in a store's token for CreateKey: what to record and cache.
+pub(crate) struct HeldKey {
+    pub custody: KeyCustody,
+    /// The root-wrapped reference to the token key (its label), for the material row.
+    pub wrapped: Vec<u8>,
+    pub material: Material,
+    /// The store's connection, to destroy the token key if the insert fails.
+    pub connection: Arc<dyn HsmConnection>,
+}
+
+/// What the material row of a store-held key holds (root-wrapped like any material): a
+/// reference to the token key, never key bytes.
+fn held_reference(label: &str) -> Vec<u8> {
+    format!("trent:held-key:v1:pkcs11-label:{label}").into_bytes()
+}
+
+fn parse_held_reference(raw: &[u8]) -> Option<&str> {
+    std::str::from_utf8(raw)
+        .ok()?
+        .strip_prefix("trent:held-key:v1:pkcs11-label:")
 }
 
 fn name_in_use(name: &str) -> KmsError {

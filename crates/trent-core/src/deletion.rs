@@ -126,6 +126,9 @@ impl Kms {
                 .remove_alias(&a.account_id, &a.region, &a.alias_name);
         }
         tracing::info!(key_id, "deleted key at the end of its waiting period");
+        if let Some(record) = &record {
+            self.destroy_held_key(record).await;
+        }
         if let Some(record) = record.filter(|r| r.multi_region) {
             self.after_replica_deleted_locked(&record).await?;
         }

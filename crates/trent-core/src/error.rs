@@ -70,6 +70,10 @@ pub enum KmsError {
     /// `CloudHsmClusterNotRelatedException`: a replacement cluster not related to the old.
     #[error("{0}")]
     CloudHsmClusterNotRelated(String),
+    /// `CloudHsmClusterInvalidConfigurationException`: the cluster cannot serve the request
+    /// (here: its token refused to generate a key).
+    #[error("{0}")]
+    CloudHsmClusterInvalidConfiguration(String),
     /// `IncorrectTrustAnchorException`.
     #[error("{0}")]
     IncorrectTrustAnchor(String),

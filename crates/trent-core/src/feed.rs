@@ -12,6 +12,13 @@
 //! Ids are assigned when a transaction writes and become visible when it commits, so a later
 //! commit may carry a smaller id: an id skipped over is remembered as a gap and looked for
 //! again for [`GAP_WAIT`] (a rolled-back transaction leaves a gap that never fills).
+//!
+//! Two things the feed cannot replay make a node drop every cache instead (keys, aliases,
+//! grants, stored credentials; IAM snapshots and the clock offset read again): changes pruned
+//! before it applied them (it could not replay for longer than [`FEED_RETENTION`]: the oldest
+//! change the store kept is past its position), and a write of its own whose outcome it never
+//! learnt (the store answered its caller `Unavailable` and the write finished later:
+//! `take_late_outcomes`), since the feed skips a node's own changes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -41,6 +48,9 @@ pub(crate) struct FeedCursor {
     gaps: BTreeMap<i64, Instant>,
     /// Accounts whose IAM snapshot must be rebuilt (changed, not yet reloaded).
     pending_iam: BTreeSet<String>,
+    /// Every cache must be dropped (changes were pruned unseen, or a write's outcome was
+    /// learnt late); stays set until a reload succeeds.
+    reload_all: bool,
 }
 
 impl FeedCursor {
@@ -91,6 +101,27 @@ impl Kms {
             return Ok(0);
         }
         let mut cursor = self.feed.lock().await;
+        if self.store.take_late_outcomes() {
+            cursor.reload_all = true;
+        }
+        // Ids skipped by rolled-back transactions make this err on the side of reloading
+        // (a node that lagged behind a prune), never of missing a change.
+        if let Some(oldest) = self.store.oldest_change().await?
+            && oldest > cursor.last.saturating_add(1)
+        {
+            cursor.reload_all = true;
+        }
+        if cursor.reload_all {
+            // Where to go on from, read first: what commits after it is replayed as usual,
+            // what committed before it is read from the store once the caches are empty.
+            let last = self.store.last_change().await?;
+            self.reload_everything().await?;
+            *cursor = FeedCursor::at(last);
+            tracing::warn!(
+                "the change feed could not tell what changed (changes pruned unseen, or a \
+                 write finished after its caller was answered): every cache reloaded"
+            );
+        }
         let mut applied = 0;
         // From the oldest gap (a commit may since have filled it), then on from each batch.
         let mut from = cursor.start();
@@ -123,6 +154,29 @@ impl Kms {
                 return Ok(applied);
             }
         }
+    }
+
+    /// Drops every cache the feed keeps current and reloads what is not read through: the
+    /// IAM snapshots of every account, the accounts, the clock offset.
+    async fn reload_everything(&self) -> KmsResult<()> {
+        self.cache.clear();
+        self.grants.invalidate_all();
+        self.credentials.forget_stored();
+        let _writes = self.writes.lock().await;
+        let accounts = self.store.accounts().await?;
+        let docs = self.store.iam_documents().await?;
+        // An account left with no IAM entity gets an empty snapshot; the others theirs.
+        for account in &accounts {
+            self.remember_account(&account.account_id);
+            if !docs.iter().any(|d| d.account_id == account.account_id) {
+                self.iam
+                    .replace(&account.account_id, crate::iam::AccountIam::default());
+            }
+        }
+        self.load_iam(docs)?;
+        self.clock
+            .set_offset_ms(self.store.clock_offset_ms().await?);
+        Ok(())
     }
 
     async fn apply_change(
@@ -167,6 +221,14 @@ impl Kms {
             "access_keys" | "sessions" => {
                 if let Some(id) = change.name.as_deref() {
                     self.credentials.forget(id);
+                }
+            }
+            // Another node connected or disconnected a store: follow it here.
+            "custom_key_stores" => {
+                if let (Some(account), Some(region)) =
+                    (change.account_id.as_deref(), change.region.as_deref())
+                {
+                    self.custom_key_stores_changed(account, region).await?;
                 }
             }
             "iam_entities" => {

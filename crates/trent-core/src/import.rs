@@ -8,8 +8,8 @@
 //! same material is told apart from importing different material.
 //!
 //! Material may be imported into symmetric encryption keys (32 raw bytes), HMAC keys (raw bytes
-//! of a length the spec allows) and RSA / ECC keys (a PKCS#8 DER private key of the key's
-//! modulus size or curve). It is stored wrapped under the root key exactly like generated
+//! of a length the spec allows) and RSA / ECC / Ed25519 / ML-DSA keys (a PKCS#8 DER private key
+//! of the key's modulus size, curve or parameter set; ML-DSA in the seed-only form). It is stored wrapped under the root key exactly like generated
 //! material, so loading goes through the same `parse_material` path.
 
 use std::sync::Arc;
@@ -28,7 +28,9 @@ use crate::caller::Caller;
 use crate::error::{KmsError, KmsResult};
 use crate::ids::KeyIdForms;
 use crate::key_state::{Op, check};
-use crate::lifecycle::{DAY_MS, NO_MATERIAL, import_key_aad};
+use crate::lifecycle::{
+    DAY_MS, ImportedMaterial, MaterialState, NO_MATERIAL, import_key_aad, imported_materials,
+};
 use crate::material::Material;
 use crate::model::{ExpirationModel, ImportParams, KeyRecord, StoredMaterial, Tag, material_aad};
 use crate::service::Kms;
@@ -57,10 +59,68 @@ pub struct ImportKeyMaterialInput {
     pub expiration_model: Option<String>,
     pub import_type: Option<String>,
     pub key_material_id: Option<String>,
+    pub key_material_description: Option<String>,
 }
 
-/// Key specs whose material can be imported (AWS: symmetric encryption, HMAC, RSA and the ECC
-/// specs; not Ed25519, ML-DSA or SM2).
+/// `ImportType`: whether ImportKeyMaterial brings material the key already has or new
+/// material (for the next RotateKeyOnDemand of a symmetric key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportType {
+    NewKeyMaterial,
+    ExistingKeyMaterial,
+}
+
+impl WireEnum for ImportType {
+    const ALL: &'static [Self] = &[Self::NewKeyMaterial, Self::ExistingKeyMaterial];
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::NewKeyMaterial => "NEW_KEY_MATERIAL",
+            Self::ExistingKeyMaterial => "EXISTING_KEY_MATERIAL",
+        }
+    }
+}
+
+/// Brings the lifecycle fields DescribeKey and the background task read in line with the
+/// key's imported materials: the expiration model of the current material while it is
+/// imported, and the earliest expiry of any imported material (the due date of the next
+/// expiry step).
+pub(crate) fn sync_import_lifecycle(record: &mut KeyRecord) {
+    let list = &record.lifecycle.imported_materials;
+    let model = list
+        .iter()
+        .find(|m| m.state == MaterialState::Current && m.imported)
+        .and_then(|m| m.expiration_model);
+    let valid_to = list
+        .iter()
+        .filter(|m| m.imported)
+        .filter_map(|m| m.valid_to_ms)
+        .min();
+    record.lifecycle.expiration_model = model;
+    record.lifecycle.valid_to_ms = valid_to;
+}
+
+/// Whether every material permanently part of the key (current and non-current) is imported:
+/// only then is a symmetric EXTERNAL key usable (AWS: "import all of the key materials").
+fn all_imported(list: &[ImportedMaterial]) -> bool {
+    list.iter()
+        .filter(|m| m.state != MaterialState::PendingRotation)
+        .all(|m| m.imported)
+}
+
+/// `KeyMaterialDescription`: at most 256 characters of `[a-zA-Z0-9:/_\s.-]`.
+fn validate_material_description(d: &str) -> KmsResult<()> {
+    validate::length("keyMaterialDescription", d, 0, 256)?;
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c.is_whitespace() || ":/_.-".contains(c);
+    if d.is_empty() || !d.chars().all(allowed) {
+        return Err(KmsError::Validation(format!(
+            "1 validation error detected: Value '{d}' at 'keyMaterialDescription' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_\\s.-]+$"
+        )));
+    }
+    Ok(())
+}
+
+/// Key specs whose material can be imported (AWS: symmetric encryption, HMAC, RSA, the ECC
+/// specs, Ed25519 and ML-DSA; not SM2, a China Regions spec, nor ML-KEM).
 pub(crate) fn importable_spec(spec: KeySpec) -> bool {
     matches!(
         spec,
@@ -76,6 +136,10 @@ pub(crate) fn importable_spec(spec: KeySpec) -> bool {
             | KeySpec::EccNistP384
             | KeySpec::EccNistP521
             | KeySpec::EccSecgP256k1
+            | KeySpec::EccNistEdwards25519
+            | KeySpec::MlDsa44
+            | KeySpec::MlDsa65
+            | KeySpec::MlDsa87
     )
 }
 
@@ -140,12 +204,21 @@ pub(crate) fn parse_imported(
             Ok((Material::Hmac(key), Zeroizing::new(raw.to_vec())))
         }
         _ => {
-            let key = AsymmetricKey::from_pkcs8(spec, usage, raw).map_err(|_| {
+            let invalid = || {
                 KmsError::IncorrectKeyMaterial(format!(
                     "Key material for a {} key must be a DER-encoded PKCS#8 private key of that key spec.",
                     spec.as_str()
                 ))
-            })?;
+            };
+            let key = AsymmetricKey::from_pkcs8(spec, usage, raw).map_err(|_| invalid())?;
+            // An ML-DSA key is kept in the seed-only form (RFC 9881 `seed`), as generated ones
+            // are: EXTERNAL_MU signing derives the key from its seed.
+            if !key.has_every_signing_mode() {
+                return Err(KmsError::IncorrectKeyMaterial(format!(
+                    "Key material for a {} key must be a DER-encoded PKCS#8 private key in the seed-only form (RFC 9881).",
+                    spec.as_str()
+                )));
+            }
             let public = Zeroizing::new(key.public_key_der().to_vec());
             Ok((Material::Asymmetric(key), public))
         }
@@ -268,13 +341,22 @@ impl Kms {
             // KEY_MATERIAL_EXPIRES".
             None => ExpirationModel::KeyMaterialExpires,
         };
-        if let Some(t) = input.import_type.as_deref()
-            && t != "NEW_KEY_MATERIAL"
-            && t != "EXISTING_KEY_MATERIAL"
-        {
-            return Err(KmsError::Validation(format!(
-                "1 validation error detected: Value '{t}' at 'importType' failed to satisfy constraint: Member must satisfy enum value set: [NEW_KEY_MATERIAL, EXISTING_KEY_MATERIAL]"
-            )));
+        let import_type = input
+            .import_type
+            .as_deref()
+            .map(|t| validate::enum_value::<ImportType>("importType", t))
+            .transpose()?;
+        if let Some(m) = input.key_material_id.as_deref() {
+            validate::length("keyMaterialId", m, 64, 64)?;
+            if import_type == Some(ImportType::NewKeyMaterial) {
+                return Err(KmsError::Validation(
+                    "A KeyMaterialId cannot be specified when the ImportType is NEW_KEY_MATERIAL"
+                        .into(),
+                ));
+            }
+        }
+        if let Some(d) = input.key_material_description.as_deref() {
+            validate_material_description(d)?;
         }
         let now = self.clock.now_ms();
         let valid_to = match (model, input.valid_to_ms) {
@@ -359,10 +441,14 @@ impl Kms {
             return Err(incorrect_material());
         }
         // Related multi-Region keys hold the same material: once any of them has some, only
-        // that material is accepted.
+        // that material is accepted (and new material for the family is not implemented).
         if let Some(family) = self.family_material(&key.record).await?
             && family != material_id
         {
+            if import_type == Some(ImportType::NewKeyMaterial) && spec == KeySpec::SymmetricDefault
+            {
+                return Err(multi_region_new_material(&key.record));
+            }
             return Err(incorrect_material());
         }
 
@@ -372,17 +458,35 @@ impl Kms {
             .await?
             .ok_or_else(|| KmsError::Internal("key vanished during import".into()))?;
         check(Op::Import, &current.record)?;
-        if current.record.current_material != NO_MATERIAL
-            && current.record.current_material != material_id
-        {
-            return Err(incorrect_material());
-        }
         let mut record = current.record.clone();
-        record.current_material = material_id;
-        record.lifecycle.expiration_model = Some(model);
-        record.lifecycle.valid_to_ms = valid_to;
-        if record.state == KeyState::PendingImport {
-            record.state = KeyState::Enabled;
+        if spec == KeySpec::SymmetricDefault {
+            import_symmetric(
+                &mut record,
+                material_id,
+                import_type,
+                ImportedMaterial {
+                    material_id,
+                    state: MaterialState::Current,
+                    imported: true,
+                    expiration_model: Some(model),
+                    valid_to_ms: valid_to,
+                    description: input.key_material_description,
+                },
+            )?;
+        } else {
+            // HMAC and asymmetric keys have one material for life (AWS: "you cannot change
+            // the key material after the initial import").
+            if current.record.current_material != NO_MATERIAL
+                && current.record.current_material != material_id
+            {
+                return Err(incorrect_material());
+            }
+            record.current_material = material_id;
+            record.lifecycle.expiration_model = Some(model);
+            record.lifecycle.valid_to_ms = valid_to;
+            if record.state == KeyState::PendingImport {
+                record.state = KeyState::Enabled;
+            }
         }
         let wrapped = self.root.wrap(&raw, &material_aad(&key_id, &material_id))?;
         self.store
@@ -422,18 +526,101 @@ impl Kms {
         self.authorize(caller, "kms:DeleteImportedKeyMaterial", Resource::Key(&key))?;
         require_external(&key.record)?;
         check(Op::DeleteImportedKeyMaterial, &key.record)?;
-        if let Some(m) = key_material_id
-            && m != key.record.current_material.to_hex()
-        {
-            return Err(KmsError::NotFound(format!(
+        let not_found = |m: &str| {
+            KmsError::NotFound(format!(
                 "Key material '{m}' does not exist for {}",
                 key.arn()
-            )));
-        }
+            ))
+        };
         let _guard = self.writes.lock().await;
+        let current = self
+            .load_key(&key.record.key_id)
+            .await?
+            .ok_or_else(|| KmsError::Internal("key vanished".into()))?;
+        let list = imported_materials(&current.record);
+        if current.record.key_spec == KeySpec::SymmetricDefault && !list.is_empty() {
+            // One material of several: the one named, else the current one.
+            let target = match key_material_id {
+                Some(m) => MaterialId::from_hex(m)
+                    .filter(|id| list.iter().any(|e| e.material_id == *id))
+                    .ok_or_else(|| not_found(m))?,
+                None => current.record.current_material,
+            };
+            let record = self
+                .delete_one_material_locked(&key.record.key_id, target)
+                .await?;
+            return Ok((record.arn(), Some(target)));
+        }
+        if let Some(m) = key_material_id
+            && m != current.record.current_material.to_hex()
+        {
+            return Err(not_found(m));
+        }
         let record = self.drop_material_locked(&key.record.key_id).await?;
         let id = (record.current_material != NO_MATERIAL).then_some(record.current_material);
         Ok((record.arn(), id))
+    }
+
+    /// Deletes one imported material of a symmetric key (the caller holds the write lock):
+    /// material pending rotation is forgotten (it was never part of the key); the current or a
+    /// non-current material awaits re-import, and the key with it (PendingImport, or stays
+    /// PendingDeletion).
+    pub(crate) async fn delete_one_material_locked(
+        &self,
+        key_id: &str,
+        material_id: MaterialId,
+    ) -> KmsResult<KeyRecord> {
+        let current = self
+            .load_key(key_id)
+            .await?
+            .ok_or_else(|| KmsError::Internal("key vanished".into()))?;
+        let mut record = current.record.clone();
+        let mut list = imported_materials(&record);
+        if let Some(pos) = list.iter().position(|m| m.material_id == material_id) {
+            let pending = list
+                .get(pos)
+                .is_some_and(|m| m.state == MaterialState::PendingRotation);
+            if pending {
+                list.remove(pos);
+            } else if let Some(m) = list.get_mut(pos) {
+                m.imported = false;
+                m.expiration_model = None;
+                m.valid_to_ms = None;
+                if record.state != KeyState::PendingDeletion {
+                    record.state = KeyState::PendingImport;
+                }
+            }
+        }
+        record.lifecycle.imported_materials = list;
+        sync_import_lifecycle(&mut record);
+        self.store.delete_material(&record, &material_id).await?;
+        self.cache.put_key(Arc::new(
+            current.without_material(record.clone(), &material_id),
+        ));
+        Ok(record)
+    }
+
+    /// The background task's expiry step (the caller holds the write lock): every imported
+    /// material whose ValidTo has passed is deleted as by DeleteImportedKeyMaterial.
+    pub(crate) async fn expire_materials_locked(&self, key_id: &str, now: i64) -> KmsResult<()> {
+        let current = self
+            .load_key(key_id)
+            .await?
+            .ok_or_else(|| KmsError::Internal("key vanished".into()))?;
+        let list = imported_materials(&current.record);
+        let due: Vec<MaterialId> = list
+            .iter()
+            .filter(|m| m.imported && m.valid_to_ms.is_some_and(|t| t <= now))
+            .map(|m| m.material_id)
+            .collect();
+        if current.record.key_spec != KeySpec::SymmetricDefault || due.is_empty() {
+            self.drop_material_locked(key_id).await?;
+            return Ok(());
+        }
+        for id in due {
+            self.delete_one_material_locked(key_id, id).await?;
+        }
+        Ok(())
     }
 
     /// Removes an EXTERNAL key's material: the key returns to PendingImport (or stays
@@ -455,6 +642,61 @@ impl Kms {
             .put_key(Arc::new(current.without_materials(record.clone())));
         Ok(record)
     }
+}
+
+/// ImportKeyMaterial's change to a symmetric key's record: `new` (the material as imported,
+/// its id `material_id`) re-imports material the key has, becomes the first material, or waits
+/// for RotateKeyOnDemand as PENDING_ROTATION. ImportType defaults as AWS's: NEW_KEY_MATERIAL
+/// before the first material, EXISTING_KEY_MATERIAL after.
+fn import_symmetric(
+    record: &mut KeyRecord,
+    material_id: MaterialId,
+    import_type: Option<ImportType>,
+    new: ImportedMaterial,
+) -> KmsResult<()> {
+    let mut list = imported_materials(record);
+    let import_type = import_type.unwrap_or(if list.is_empty() {
+        ImportType::NewKeyMaterial
+    } else {
+        ImportType::ExistingKeyMaterial
+    });
+    if let Some(m) = list.iter_mut().find(|m| m.material_id == material_id) {
+        // Re-import (NEW_KEY_MATERIAL naming material the key already has is one too).
+        m.imported = true;
+        m.expiration_model = new.expiration_model;
+        m.valid_to_ms = new.valid_to_ms;
+        if new.description.is_some() {
+            m.description = new.description;
+        }
+    } else if import_type == ImportType::ExistingKeyMaterial {
+        return Err(incorrect_material());
+    } else if list.is_empty() {
+        record.current_material = material_id;
+        list.push(new);
+    } else if record.multi_region {
+        return Err(multi_region_new_material(record));
+    } else if let Some(p) = list
+        .iter()
+        .find(|m| m.state == MaterialState::PendingRotation)
+    {
+        return Err(KmsError::InvalidState(format!(
+            "New key material (id: {}) cannot be imported into KMS key {}, because another key material (id: {}) is pending rotation.",
+            material_id.to_hex(),
+            record.public_id(),
+            p.material_id.to_hex()
+        )));
+    } else {
+        list.push(ImportedMaterial {
+            state: MaterialState::PendingRotation,
+            ..new
+        });
+    }
+    if record.state == KeyState::PendingImport && all_imported(&list) {
+        record.state = KeyState::Enabled;
+    }
+    record.lifecycle.imported_materials = list;
+    sync_import_lifecycle(record);
+    Ok(())
 }
 
 /// The record of a new EXTERNAL key: PendingImport, no material.
@@ -483,6 +725,7 @@ pub(crate) fn external_key_record(
         current_material: NO_MATERIAL,
         multi_region: false,
         lifecycle: Default::default(),
+        custody: Default::default(),
     }
 }
 
@@ -496,6 +739,15 @@ fn require_external(record: &KeyRecord) -> KmsResult<()> {
             record.origin.as_str()
         )))
     }
+}
+
+/// Related multi-Region keys share one material history; new material for them all is not
+/// implemented (docs/decisions.md).
+fn multi_region_new_material(record: &KeyRecord) -> KmsError {
+    KmsError::UnsupportedOperation(format!(
+        "{} is a multi-Region key: importing new key material into multi-Region keys is not supported by this server.",
+        record.arn()
+    ))
 }
 
 fn incorrect_material() -> KmsError {

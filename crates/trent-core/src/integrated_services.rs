@@ -107,6 +107,7 @@ impl Kms {
             account_id: String::new(),
             identity: CredentialIdentity::Service(name.to_string()),
             session: None,
+            user_id: None,
         });
         Ok(ServiceCredentials {
             access_key_id,

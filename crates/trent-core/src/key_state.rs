@@ -79,8 +79,10 @@ fn outcome(op: Op, state: KeyState) -> Outcome {
             Invalid
         }
 
-        (Op::EnableDisable, Enabled | KeyState::Disabled) => Allowed,
-        (Op::EnableDisable, PendingDeletion | PendingImport | Unavailable) => Invalid,
+        // Unavailable (custom key store disconnected): the change is recorded and shows once
+        // the store reconnects, as AWS's table says.
+        (Op::EnableDisable, Enabled | KeyState::Disabled | Unavailable) => Allowed,
+        (Op::EnableDisable, PendingDeletion | PendingImport) => Invalid,
 
         (Op::Manage | Op::ScheduleKeyDeletion, PendingDeletion) => Invalid,
         (Op::Manage | Op::ScheduleKeyDeletion, _) => Allowed,
@@ -97,8 +99,10 @@ fn outcome(op: Op, state: KeyState) -> Outcome {
 }
 
 /// Refuses `op` on `key` in its current state, with AWS's error and message.
+/// The state checked is the one callers see ([`KeyRecord::effective_state`]): a key of a
+/// disconnected custom key store is `Unavailable`.
 pub fn check(op: Op, key: &KeyRecord) -> KmsResult<()> {
-    match outcome(op, key.state) {
+    match outcome(op, key.effective_state()) {
         Outcome::Allowed => Ok(()),
         Outcome::Disabled => Err(KmsError::Disabled(format!("{} is disabled.", key.arn()))),
         Outcome::Invalid => Err(invalid(key, op)),
@@ -113,7 +117,7 @@ pub(crate) fn invalid_state(key: &KeyRecord) -> KmsError {
 /// `KMSInvalidStateException` naming the key and what its state is.
 fn invalid(key: &KeyRecord, op: Op) -> KmsError {
     let arn = key.arn();
-    let message = match (op, key.state) {
+    let message = match (op, key.effective_state()) {
         (Op::CancelKeyDeletion, _) => format!("{arn} is not pending deletion."),
         (_, KeyState::PendingDeletion) => format!("{arn} is pending deletion."),
         (_, KeyState::PendingReplicaDeletion) => format!("{arn} is pending replica deletion."),
@@ -198,6 +202,7 @@ mod tests {
             current_material: MaterialId([0; 32]),
             multi_region: false,
             lifecycle: Default::default(),
+            custody: Default::default(),
         };
         let arn = key.arn();
         assert_eq!(

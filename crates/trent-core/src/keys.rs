@@ -195,6 +195,7 @@ impl Kms {
             current_material: MaterialId([0; 32]),
             multi_region: false,
             lifecycle: Default::default(),
+            custody: Default::default(),
         };
         Arc::new(LoadedKey::phantom(record, uuid, not_found.to_string()))
     }
@@ -266,17 +267,47 @@ impl Kms {
             Some(o) => validate::enum_value::<Origin>("origin", o)?,
             None => Origin::AwsKms,
         };
-        if let Some(id) = &input.custom_key_store_id {
-            // The store must exist (else AWS's not-found); keys in it are not built yet.
-            return Err(self.refuse_key_in_custom_key_store(caller, id).await);
+        // Who will hold the material: the origin says which kind of custom key store, if
+        // any; the store itself is resolved after authorization.
+        let held_in = match (&input.custom_key_store_id, origin) {
+            (Some(id), Origin::AwsCloudHsm) => Some(id.clone()),
+            (None, Origin::AwsCloudHsm) => {
+                return Err(KmsError::Validation(
+                    "You must specify a CustomKeyStoreId when the Origin is AWS_CLOUDHSM".into(),
+                ));
+            }
+            (_, Origin::ExternalKeyStore) => {
+                return Err(KmsError::UnsupportedOperation(
+                    "Origin EXTERNAL_KEY_STORE requires an external key store, which this Trent server does not support yet".into(),
+                ));
+            }
+            (Some(_), _) => {
+                return Err(KmsError::Validation(format!(
+                    "CustomKeyStoreId requires Origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE, not {}",
+                    origin.as_str()
+                )));
+            }
+            (None, _) => None,
+        };
+        if input.xks_key_id.is_some() {
+            return Err(KmsError::UnsupportedOperation(
+                "XksKeyId requires an external key store, which this Trent server does not support yet".into(),
+            ));
         }
-        if input.xks_key_id.is_some()
-            || matches!(origin, Origin::AwsCloudHsm | Origin::ExternalKeyStore)
-        {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "Origin {} requires a custom key store, which this Trent server does not support yet",
-                origin.as_str()
-            )));
+        if held_in.is_some() {
+            // AWS: only symmetric encryption keys, never multi-Region, in a custom key store.
+            if key_spec != KeySpec::SymmetricDefault || key_usage != KeyUsage::EncryptDecrypt {
+                return Err(KmsError::UnsupportedOperation(format!(
+                    "KeySpec {} with KeyUsage {} is not supported in a custom key store: only SYMMETRIC_DEFAULT with ENCRYPT_DECRYPT",
+                    key_spec.as_str(),
+                    key_usage.as_str()
+                )));
+            }
+            if input.multi_region {
+                return Err(KmsError::UnsupportedOperation(
+                    "Multi-Region keys cannot be created in a custom key store".into(),
+                ));
+            }
         }
         if origin == Origin::External && !crate::import::importable_spec(key_spec) {
             return Err(KmsError::UnsupportedOperation(format!(
@@ -365,15 +396,22 @@ impl Kms {
             None => (*key_id.as_bytes(), key_id.hyphenated().to_string()),
         };
         let material_id = MaterialId::random()?;
-        // RSA-4096 generation takes up to a second: keep it off the async workers.
-        let (raw, material) = tokio::task::spawn_blocking(move || {
-            crate::material::generate_material(key_spec, key_usage)
-        })
-        .await
-        .map_err(|e| KmsError::Internal(e.to_string()))??;
-        let wrapped = self
-            .root
-            .wrap(&raw, &material_aad(&key_id_str, &material_id))?;
+        // Built-in material now; a store-held key's is made in its store, under the lock.
+        let built_in = match held_in {
+            Some(_) => None,
+            None => {
+                // RSA-4096 generation takes up to a second: keep it off the async workers.
+                let (raw, material) = tokio::task::spawn_blocking(move || {
+                    crate::material::generate_material(key_spec, key_usage)
+                })
+                .await
+                .map_err(|e| KmsError::Internal(e.to_string()))??;
+                let wrapped = self
+                    .root
+                    .wrap(&raw, &material_aad(&key_id_str, &material_id))?;
+                Some((wrapped, material))
+            }
+        };
         let now = self.clock.now_ms();
         let mut tags = input.tags;
         tags.sort_by(|a, b| a.key.cmp(&b.key));
@@ -395,6 +433,8 @@ impl Kms {
                 primary_region: input.multi_region.then(|| caller.region.to_string()),
                 ..Default::default()
             },
+            // A store-held key's custody is set when its store makes it, under the lock.
+            custody: crate::model::KeyCustody::BuiltIn,
         };
         if custom_policy {
             self.check_policy_for_key(caller, &record, bypass)?;
@@ -402,20 +442,41 @@ impl Kms {
         if input.multi_region {
             self.ensure_multi_region_role(caller).await?;
         }
+        let mut record = record;
         let _guard = self.writes.lock().await;
         self.check_key_quota(&record.account_id, &record.region)
             .await?;
-        self.store
+        let (wrapped, material, token) = match (built_in, &held_in) {
+            (Some((wrapped, material)), _) => (wrapped, material, None),
+            (None, Some(store_id)) => {
+                let held = self
+                    .create_held_key(caller, store_id, &key_id_str, &material_id)
+                    .await?;
+                record.custody = held.custody;
+                (held.wrapped, held.material, Some(held.connection))
+            }
+            (None, None) => return Err(KmsError::Internal("no key material made".into())),
+        };
+        let inserted = self
+            .store
             .insert_key(
                 &record,
                 &StoredMaterial {
-                    key_id: key_id_str,
+                    key_id: key_id_str.clone(),
                     material_id,
                     wrapped,
                     created_ms: now,
                 },
             )
-            .await?;
+            .await;
+        if let Err(e) = inserted {
+            // No key row names the token key: remove it rather than leave an orphan.
+            if let Some(conn) = token {
+                let _ =
+                    tokio::task::spawn_blocking(move || conn.destroy_aes_key(&key_id_str)).await;
+            }
+            return Err(e.into());
+        }
         self.grants.init_new_key(&record.key_id);
         self.cache.set_key_aliases(&record.key_id, Vec::new());
         let materials = HashMap::from([(material_id, Arc::new(material))]);

@@ -36,7 +36,7 @@ pub mod multi_region;
 pub mod operator;
 mod policies;
 pub mod quotas;
-mod rotation;
+pub mod rotation;
 pub mod seed;
 pub mod service_events;
 pub mod sts;

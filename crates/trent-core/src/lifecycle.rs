@@ -36,6 +36,140 @@ pub struct KeyLifecycle {
     /// When a multi-Region transition finishes: a replica leaves `Creating`, a key leaves
     /// `Updating`, or a primary pending replica deletion is checked for remaining replicas.
     pub transition_ms: Option<i64>,
+    /// Symmetric EXTERNAL keys only: every key material imported into the key, in the order
+    /// it was first imported (empty for other keys, and for keys whose only material was
+    /// imported before Trent kept this list: see [`imported_materials`]).
+    pub imported_materials: Vec<ImportedMaterial>,
+}
+
+/// `KeyMaterialState`: the part one material of a key plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MaterialState {
+    /// Encrypts and decrypts.
+    Current,
+    /// Decrypts only (a rotation made another material current).
+    NonCurrent,
+    /// Imported for the next RotateKeyOnDemand; not yet permanently part of the key.
+    PendingRotation,
+}
+
+impl WireEnum for MaterialState {
+    const ALL: &'static [Self] = &[Self::Current, Self::NonCurrent, Self::PendingRotation];
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Current => "CURRENT",
+            Self::NonCurrent => "NON_CURRENT",
+            Self::PendingRotation => "PENDING_ROTATION",
+        }
+    }
+}
+
+/// One material imported into a symmetric EXTERNAL key (what ListKeyRotations shows of it).
+/// The material itself is a [`crate::model::StoredMaterial`] while `imported`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedMaterial {
+    pub material_id: MaterialId,
+    pub state: MaterialState,
+    /// IMPORTED (held) or PENDING_IMPORT (deleted or expired; the same material may be
+    /// imported again).
+    pub imported: bool,
+    /// How the material expires, while imported.
+    pub expiration_model: Option<ExpirationModel>,
+    pub valid_to_ms: Option<i64>,
+    /// `KeyMaterialDescription` (kept across re-imports that give none).
+    pub description: Option<String>,
+}
+
+/// The imported materials of `record`: its list, or for a key whose single material was
+/// imported before the list existed, that material as the current one.
+pub fn imported_materials(record: &crate::model::KeyRecord) -> Vec<ImportedMaterial> {
+    let l = &record.lifecycle;
+    if !l.imported_materials.is_empty() || record.current_material == NO_MATERIAL {
+        return l.imported_materials.clone();
+    }
+    // Imported while it has an expiration model: import sets one, deletion and expiry clear it.
+    let imported = l.expiration_model.is_some();
+    vec![ImportedMaterial {
+        material_id: record.current_material,
+        state: MaterialState::Current,
+        imported,
+        expiration_model: l.expiration_model.filter(|_| imported),
+        valid_to_ms: l.valid_to_ms.filter(|_| imported),
+        description: None,
+    }]
+}
+
+/// The stored form of [`KeyLifecycle::imported_materials`] (one text column): one line per
+/// material, `v1 <id hex> <state> <I|P> <expiration model|-> <valid to ms|-> <description
+/// hex|->`. `None` for no materials.
+pub fn encode_imported_materials(materials: &[ImportedMaterial]) -> Option<String> {
+    if materials.is_empty() {
+        return None;
+    }
+    let lines: Vec<String> = materials
+        .iter()
+        .map(|m| {
+            format!(
+                "v1 {} {} {} {} {} {}",
+                m.material_id.to_hex(),
+                m.state.as_str(),
+                if m.imported { "I" } else { "P" },
+                m.expiration_model.map_or("-", WireEnum::as_str),
+                m.valid_to_ms
+                    .map_or_else(|| "-".to_string(), |t| t.to_string()),
+                m.description
+                    .as_deref()
+                    .map_or_else(|| "-".to_string(), |d| hex::encode(d.as_bytes())),
+            )
+        })
+        .collect();
+    Some(lines.join("\n"))
+}
+
+/// Parses [`encode_imported_materials`]' form; `None` if it is not one.
+pub fn decode_imported_materials(stored: Option<&str>) -> Option<Vec<ImportedMaterial>> {
+    let Some(stored) = stored else {
+        return Some(Vec::new());
+    };
+    stored
+        .lines()
+        .map(|line| {
+            let mut f = line.split(' ');
+            if f.next()? != "v1" {
+                return None;
+            }
+            let material_id = MaterialId::from_hex(f.next()?)?;
+            let state = MaterialState::parse(f.next()?)?;
+            let imported = match f.next()? {
+                "I" => true,
+                "P" => false,
+                _ => return None,
+            };
+            let expiration_model = match f.next()? {
+                "-" => None,
+                m => Some(ExpirationModel::parse(m)?),
+            };
+            let valid_to_ms = match f.next()? {
+                "-" => None,
+                t => Some(t.parse().ok()?),
+            };
+            let description = match f.next()? {
+                "-" => None,
+                d => Some(String::from_utf8(hex::decode(d).ok()?).ok()?),
+            };
+            if f.next().is_some() {
+                return None;
+            }
+            Some(ImportedMaterial {
+                material_id,
+                state,
+                imported,
+                expiration_model,
+                valid_to_ms,
+                description,
+            })
+        })
+        .collect()
 }
 
 /// `ExpirationModelType`.

@@ -23,6 +23,10 @@ pub struct AccessKeyRecord {
     pub access_key_id: String,
     pub account_id: String,
     pub principal_arn: String,
+    /// The unique id (AIDA…) of the user the key belongs to, so that a re-created user of the
+    /// same name is never authenticated by it; `None` for root keys and for keys stored before
+    /// schema version 8 (bound at start-up to the user then of that name).
+    pub principal_id: Option<String>,
     pub wrapped_secret: Vec<u8>,
     pub active: bool,
     pub created_ms: i64,
@@ -34,6 +38,7 @@ impl std::fmt::Debug for AccessKeyRecord {
             .field("access_key_id", &self.access_key_id)
             .field("account_id", &self.account_id)
             .field("principal_arn", &self.principal_arn)
+            .field("principal_id", &self.principal_id)
             .field("active", &self.active)
             .finish_non_exhaustive()
     }
@@ -65,11 +70,79 @@ pub struct KeyRecord {
     pub multi_region: bool,
     /// Rotation schedule, pending deletion and imported-material expiry (see `lifecycle.rs`).
     pub lifecycle: KeyLifecycle,
+    /// Who holds the key's material: Trent, or a custom key store.
+    pub custody: KeyCustody,
+}
+
+/// Who holds a key's material. Stores persist the custom key store id of a store-held key
+/// (fixed at creation); the rest of [`StoreHeld`] is what this node found when it loaded the
+/// key. A new kind of store-held key is a new variant, not a flag.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum KeyCustody {
+    /// Trent's own material, root-wrapped in the database.
+    #[default]
+    BuiltIn,
+    /// An AWS_CLOUDHSM key store: a non-extractable AES-256 key in the store's token,
+    /// labelled with the key id (Origin `AWS_CLOUDHSM`).
+    CloudHsm(StoreHeld),
+}
+
+/// A key held in a custom key store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreHeld {
+    /// The store (`cks-…`); persisted.
+    pub custom_key_store_id: String,
+    /// The store's cluster when the key was loaded (a store's cluster may be replaced by a
+    /// related one); not persisted.
+    pub cloud_hsm_cluster_id: String,
+    /// Whether the store was connected and the key found in it when the key was loaded on
+    /// this node; not persisted. While `false` the key's state reads `Unavailable`.
+    pub available: bool,
+}
+
+impl KeyCustody {
+    /// The custody a store reads back: the kind from the key's origin, the store from its
+    /// column. `None` when they do not fit together (a corrupt row).
+    pub fn from_stored(origin: Origin, custom_key_store_id: Option<String>) -> Option<Self> {
+        match (origin, custom_key_store_id) {
+            (Origin::AwsCloudHsm, Some(id)) => Some(Self::CloudHsm(StoreHeld {
+                custom_key_store_id: id,
+                ..Default::default()
+            })),
+            (Origin::AwsCloudHsm, None) | (_, Some(_)) => None,
+            (_, None) => Some(Self::BuiltIn),
+        }
+    }
+
+    /// The store holding the key, if a custom key store does.
+    pub fn held(&self) -> Option<&StoreHeld> {
+        match self {
+            Self::BuiltIn => None,
+            Self::CloudHsm(held) => Some(held),
+        }
+    }
+
+    /// The custom key store id to persist with the key.
+    pub fn custom_key_store_id(&self) -> Option<&str> {
+        self.held().map(|h| h.custom_key_store_id.as_str())
+    }
 }
 
 impl KeyRecord {
     pub fn arn(&self) -> String {
         crate::ids::key_arn(&self.region, &self.account_id, &self.key_id)
+    }
+
+    /// The state callers see: `Unavailable` for an Enabled or Disabled key whose custom key
+    /// store is not connected (AWS's rule; PendingDeletion stays PendingDeletion so deletion
+    /// can still be cancelled). The stored state is kept, so a reconnect restores it.
+    pub fn effective_state(&self) -> KeyState {
+        match (&self.state, self.custody.held()) {
+            (KeyState::Enabled | KeyState::Disabled, Some(held)) if !held.available => {
+                KeyState::Unavailable
+            }
+            (state, _) => *state,
+        }
     }
 
     /// The key id callers see (a multi-Region key's without its Region suffix).

@@ -184,6 +184,7 @@ impl Kms {
             current_material: NO_MATERIAL,
             multi_region: true,
             lifecycle: Default::default(),
+            custody: Default::default(),
         };
         if custom_policy {
             let bypass = input.bypass_policy_lockout_safety_check.unwrap_or(false);

@@ -10,7 +10,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::credentials::Credential;
+use crate::credentials::{Credential, CredentialIdentity};
 use crate::error::{KmsError, KmsResult};
 use crate::model::{AccessKeyRecord, AccountRecord, secret_aad};
 use crate::service::{Kms, NewAccount, random_access_key_id, random_account_id, random_secret};
@@ -180,11 +180,31 @@ impl Kms {
         access_key_id: &str,
         secret: &str,
     ) -> KmsResult<()> {
+        let identity = crate::service::identity_of_arn(principal_arn);
+        // A user's key is bound to the user's unique id (see `AccessKeyRecord::principal_id`).
+        let user_id = match &identity {
+            CredentialIdentity::User(name) => Some(
+                self.iam
+                    .account(account_id)
+                    .users
+                    .get(name)
+                    .filter(|u| {
+                        crate::iam::entity_arn(account_id, "user", &u.path, &u.name)
+                            == principal_arn
+                    })
+                    .map(|u| u.id.clone())
+                    .ok_or_else(|| {
+                        KmsError::Validation(format!("user {principal_arn} does not exist"))
+                    })?,
+            ),
+            _ => None,
+        };
         self.store
             .put_access_key(&AccessKeyRecord {
                 access_key_id: access_key_id.to_string(),
                 account_id: account_id.to_string(),
                 principal_arn: principal_arn.to_string(),
+                principal_id: user_id.clone(),
                 wrapped_secret: self
                     .root
                     .wrap(secret.as_bytes(), &secret_aad(access_key_id))?,
@@ -197,8 +217,9 @@ impl Kms {
             access_key_id: access_key_id.to_string(),
             secret_access_key: Zeroizing::new(secret.to_string()),
             account_id: account_id.to_string(),
-            identity: crate::service::identity_of_arn(principal_arn),
+            identity,
             session: None,
+            user_id,
         });
         Ok(())
     }

@@ -16,7 +16,7 @@ use crate::caller::Caller;
 use crate::error::{KmsError, KmsResult};
 use crate::ids::KeyIdForms;
 use crate::key_state::{Op, check};
-use crate::lifecycle::{DAY_MS, NO_MATERIAL};
+use crate::lifecycle::{DAY_MS, MaterialState};
 use crate::model::{
     ExpirationModel, KeyRecord, RotationRecord, RotationType, StoredMaterial, material_aad,
 };
@@ -42,7 +42,7 @@ pub struct RotationStatus {
 pub struct RotationEntry {
     pub key_id: String,
     pub material_id: MaterialId,
-    pub current: bool,
+    pub state: MaterialState,
     /// How and when this material became current; `None` for the key's first material.
     pub rotation: Option<(RotationType, i64)>,
     /// For imported material: whether it is present (IMPORTED) or awaits re-import
@@ -56,6 +56,7 @@ pub struct ImportInfo {
     pub imported: bool,
     pub expiration_model: Option<ExpirationModel>,
     pub valid_to_ms: Option<i64>,
+    pub description: Option<String>,
 }
 
 /// A page of ListKeyRotations.
@@ -170,7 +171,8 @@ impl Kms {
         let key_id = validate::required("keyId", key_id)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
         self.authorize(caller, "kms:GetKeyRotationStatus", Resource::Key(&key))?;
-        if key.record.key_spec != KeySpec::SymmetricDefault {
+        // Keys in a custom key store never rotate (AWS: UnsupportedOperation naming the origin).
+        if key.record.key_spec != KeySpec::SymmetricDefault || key.record.custody.held().is_some() {
             return Err(unsupported(&key.record));
         }
         check(Op::Read, &key.record)?;
@@ -209,7 +211,12 @@ impl Kms {
             // AWS's UnsupportedOperationException here carries no message.
             return Err(KmsError::UnsupportedOperation(String::new()));
         }
-        require_rotatable(&key.record)?;
+        let imported = key.record.origin == Origin::External
+            && key.record.key_spec == KeySpec::SymmetricDefault
+            && !key.record.multi_region;
+        if !imported {
+            require_rotatable(&key.record)?;
+        }
         let _guard = self.writes.lock().await;
         // Re-checked under the lock: the key may have changed since it was resolved.
         if let Some(current) = self.load_key(&key.record.key_id).await? {
@@ -227,10 +234,64 @@ impl Kms {
             )));
         }
         let now = self.clock.now_ms();
+        if imported {
+            return self
+                .rotate_to_pending_locked(&key.record.key_id, now)
+                .await
+                .map(|r| r.arn());
+        }
         let record = self
             .rotate_locked(&key.record.key_id, RotationType::OnDemand, now)
             .await?;
         Ok(record.arn())
+    }
+
+    /// RotateKeyOnDemand of a symmetric key with imported material (the caller holds the
+    /// write lock): the material imported PENDING_ROTATION becomes current, the current one
+    /// non-current. Its wrapped material is already stored (ImportKeyMaterial put it there).
+    async fn rotate_to_pending_locked(&self, key_id: &str, now: i64) -> KmsResult<KeyRecord> {
+        let current = self
+            .load_key(key_id)
+            .await?
+            .ok_or_else(|| KmsError::Internal("key vanished during rotation".into()))?;
+        let mut record = current.record.clone();
+        let mut list = crate::lifecycle::imported_materials(&record);
+        let pending = list
+            .iter()
+            .find(|m| m.state == MaterialState::PendingRotation && m.imported)
+            .map(|m| m.material_id)
+            .ok_or_else(|| {
+                KmsError::InvalidState(format!(
+                    "No available key material pending rotation for the key: {}.",
+                    record.arn()
+                ))
+            })?;
+        for m in &mut list {
+            m.state = if m.material_id == pending {
+                MaterialState::Current
+            } else {
+                MaterialState::NonCurrent
+            };
+        }
+        record.current_material = pending;
+        record.lifecycle.imported_materials = list;
+        crate::import::sync_import_lifecycle(&mut record);
+        let rotation = RotationRecord {
+            key_id: key_id.to_string(),
+            material_id: pending,
+            rotation_type: RotationType::OnDemand,
+            rotation_ms: now,
+        };
+        self.store
+            .write_keys(&crate::store::KeysWrite {
+                update: std::slice::from_ref(&record),
+                rotations: std::slice::from_ref(&rotation),
+                ..crate::store::KeysWrite::default()
+            })
+            .await?;
+        self.cache
+            .put_key(Arc::new(current.with_record(record.clone())));
+        Ok(record)
     }
 
     pub async fn list_key_rotations(
@@ -264,16 +325,44 @@ impl Kms {
         let record = &key.record;
         let rotations = self.store.rotations(&record.key_id).await?;
         let mut entries: Vec<RotationEntry> = Vec::new();
-        if all && record.origin == Origin::External {
-            // One imported material per key; listed even while it awaits re-import.
-            if record.current_material != NO_MATERIAL {
-                let mut e = entry(record, record.current_material, None);
-                e.import = Some(ImportInfo {
-                    imported: key.material(&record.current_material).is_some(),
-                    expiration_model: record.lifecycle.expiration_model,
-                    valid_to_ms: record.lifecycle.valid_to_ms,
-                });
+        if record.origin == Origin::External {
+            // Imported materials are listed even while they await re-import: the first
+            // material(s) (ALL_KEY_MATERIAL), the rotations, then material pending rotation
+            // (ALL_KEY_MATERIAL).
+            let list = crate::lifecycle::imported_materials(record);
+            let info = |id: MaterialId| {
+                list.iter().find(|m| m.material_id == id).map(|m| {
+                    let mut e = entry(record, id, None);
+                    e.state = m.state;
+                    e.import = Some(ImportInfo {
+                        imported: m.imported,
+                        expiration_model: m.expiration_model,
+                        valid_to_ms: m.valid_to_ms,
+                        description: m.description.clone(),
+                    });
+                    e
+                })
+            };
+            let rotated = |id: &MaterialId| rotations.iter().any(|r| r.material_id == *id);
+            if all {
+                for m in &list {
+                    if m.state != MaterialState::PendingRotation && !rotated(&m.material_id) {
+                        entries.extend(info(m.material_id));
+                    }
+                }
+            }
+            for r in &rotations {
+                let mut e =
+                    info(r.material_id).unwrap_or_else(|| entry(record, r.material_id, None));
+                e.rotation = Some((r.rotation_type, r.rotation_ms));
                 entries.push(e);
+            }
+            if all {
+                for m in &list {
+                    if m.state == MaterialState::PendingRotation {
+                        entries.extend(info(m.material_id));
+                    }
+                }
             }
         } else if all {
             let stored = self
@@ -288,12 +377,14 @@ impl Kms {
                 }
             }
         }
-        for r in &rotations {
-            entries.push(entry(
-                record,
-                r.material_id,
-                Some((r.rotation_type, r.rotation_ms)),
-            ));
+        if record.origin != Origin::External {
+            for r in &rotations {
+                entries.push(entry(
+                    record,
+                    r.material_id,
+                    Some((r.rotation_type, r.rotation_ms)),
+                ));
+            }
         }
         let start = match marker {
             None => 0,
@@ -428,7 +519,11 @@ fn entry(
     RotationEntry {
         key_id: record.public_id().to_string(),
         material_id,
-        current: record.current_material == material_id,
+        state: if record.current_material == material_id {
+            MaterialState::Current
+        } else {
+            MaterialState::NonCurrent
+        },
         rotation,
         import: None,
     }

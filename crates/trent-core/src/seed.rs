@@ -682,6 +682,7 @@ impl Kms {
                 .unwrap_or(MaterialId([0; 32])),
             multi_region: false,
             lifecycle: Default::default(),
+            custody: Default::default(),
         };
         Ok(PlannedKey {
             entry: k.entry.clone(),

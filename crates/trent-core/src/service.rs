@@ -52,6 +52,8 @@ pub struct Kms {
         std::sync::OnceLock<Arc<dyn crate::service_events::ServiceEventSink>>,
     /// Service-linked role deletion tasks (`iam/service_linked.rs`), bounded.
     pub(crate) slr_deletions: std::sync::Mutex<crate::iam::DeletionTasks>,
+    /// Recent denials, for their callers' `ExplainDecision` (`authz/explain.rs`), bounded.
+    pub(crate) denials: crate::authz::explain::RecentDenials,
 }
 
 /// Sizes of the in-memory caches and totals of background work, for metrics.
@@ -159,17 +161,19 @@ impl Kms {
             key_stores: Default::default(),
             service_events: Default::default(),
             slr_deletions: Default::default(),
+            denials: Default::default(),
         };
         for account in kms.store.accounts().await? {
             kms.remember_account(&account.account_id);
         }
-        for record in kms.store.access_keys().await? {
+        kms.load_iam(kms.store.iam_documents().await?)?;
+        for mut record in kms.store.access_keys().await? {
+            kms.bind_legacy_access_key(&mut record).await?;
             kms.load_access_key(&record)?;
         }
         for session in kms.store.sessions(kms.clock.now_ms()).await? {
             kms.load_session(&session)?;
         }
-        kms.load_iam(kms.store.iam_documents().await?)?;
         Ok(kms)
     }
 
@@ -179,14 +183,43 @@ impl Kms {
             return Ok(None);
         }
         let identity = identity_of_arn(&record.principal_arn);
-        self.load_credential(
+        let credential = self.load_credential(
             &record.access_key_id,
             &record.wrapped_secret,
             record.account_id.clone(),
             identity,
             None,
-        )
-        .map(Some)
+            record.principal_id.clone(),
+        )?;
+        Ok(Some(credential))
+    }
+
+    /// A user's key stored before keys carried their user's unique id (schema version 8) is
+    /// bound, once, to the user of that name now: from then on a re-created user of the same
+    /// name is not authenticated by it.
+    async fn bind_legacy_access_key(&self, record: &mut AccessKeyRecord) -> KmsResult<()> {
+        if record.principal_id.is_some() {
+            return Ok(());
+        }
+        let CredentialIdentity::User(name) = identity_of_arn(&record.principal_arn) else {
+            return Ok(());
+        };
+        let Some(id) = self
+            .iam
+            .account(&record.account_id)
+            .users
+            .get(&name)
+            .filter(|u| {
+                crate::iam::entity_arn(&record.account_id, "user", &u.path, &u.name)
+                    == record.principal_arn
+            })
+            .map(|u| u.id.clone())
+        else {
+            return Ok(());
+        };
+        record.principal_id = Some(id);
+        self.store.put_access_key(record).await?;
+        Ok(())
     }
 
     /// Loads a stored session into the registry (one whose identity does not decode is
@@ -204,6 +237,7 @@ impl Kms {
         let info = SessionInfo {
             token_sha256,
             expires_ms: session.expires_ms,
+            created_ms: session.created_ms,
             principal_id,
         };
         self.load_credential(
@@ -212,6 +246,7 @@ impl Kms {
             session.account_id.clone(),
             identity,
             Some(info),
+            None,
         )
         .map(Some)
     }
@@ -267,6 +302,7 @@ impl Kms {
         account_id: String,
         identity: CredentialIdentity,
         session: Option<SessionInfo>,
+        user_id: Option<String>,
     ) -> KmsResult<Arc<Credential>> {
         let secret = self
             .root
@@ -280,6 +316,7 @@ impl Kms {
             account_id,
             identity,
             session,
+            user_id,
         });
         self.credentials.insert_shared(credential.clone());
         Ok(credential)
@@ -302,7 +339,7 @@ impl Kms {
         self.load_iam(docs)
     }
 
-    fn load_iam(&self, docs: Vec<IamDocument>) -> KmsResult<()> {
+    pub(crate) fn load_iam(&self, docs: Vec<IamDocument>) -> KmsResult<()> {
         let mut accounts: HashMap<String, AccountIam> = HashMap::new();
         let bad = |d: &IamDocument| {
             KmsError::Internal(format!(
@@ -423,6 +460,7 @@ impl Kms {
                 access_key_id: access_key_id.into(),
                 account_id: account_id.into(),
                 principal_arn: principal_arn.clone(),
+                principal_id: None,
                 wrapped_secret: self
                     .root
                     .wrap(secret_access_key.as_bytes(), &secret_aad(access_key_id))?,
@@ -437,6 +475,7 @@ impl Kms {
             account_id: account_id.into(),
             identity: CredentialIdentity::Root,
             session: None,
+            user_id: None,
         });
         Ok(())
     }
@@ -474,7 +513,7 @@ impl Kms {
 
     /// Reads a key, its aliases and grants from the store and unwraps its material.
     async fn read_key(&self, key_id: &str) -> KmsResult<Option<Arc<LoadedKey>>> {
-        let Some((record, stored)) = self.store.key(key_id).await? else {
+        let Some((mut record, stored)) = self.store.key(key_id).await? else {
             return Ok(None);
         };
         let aliases = self
@@ -504,12 +543,21 @@ impl Kms {
         let uuid = crate::ids::raw_key_id(&record.key_id)
             .ok_or_else(|| KmsError::Internal("stored key id is not a key id".into()))?;
         let mut materials = HashMap::new();
-        for m in stored {
-            let raw = self
-                .root
-                .unwrap(&m.wrapped, &material_aad(&m.key_id, &m.material_id))?;
-            let key = crate::material::parse_material(record.key_spec, record.key_usage, &raw)?;
-            materials.insert(m.material_id, Arc::new(key));
+        match record.custody {
+            crate::model::KeyCustody::BuiltIn => {
+                for m in stored {
+                    let raw = self
+                        .root
+                        .unwrap(&m.wrapped, &material_aad(&m.key_id, &m.material_id))?;
+                    let key =
+                        crate::material::parse_material(record.key_spec, record.key_usage, &raw)?;
+                    materials.insert(m.material_id, Arc::new(key));
+                }
+            }
+            // Held in a custom key store: handles to the store's keys, if it is connected.
+            crate::model::KeyCustody::CloudHsm(_) => {
+                materials = self.held_materials(&mut record, &stored).await?;
+            }
         }
         Ok(Some(Arc::new(LoadedKey::new(record, uuid, materials))))
     }

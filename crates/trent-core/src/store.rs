@@ -159,6 +159,14 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes every material version of the key and replaces its metadata, in one transaction
     /// (imported material deleted or expired).
     async fn delete_materials(&self, key: &KeyRecord) -> StoreResult<()>;
+    /// Deletes one material version of the key (absent: nothing to delete) and replaces its
+    /// metadata, in one transaction (one imported material of a symmetric key deleted or
+    /// expired).
+    async fn delete_material(
+        &self,
+        key: &KeyRecord,
+        material_id: &trent_crypto::MaterialId,
+    ) -> StoreResult<()>;
     /// Deletes the key with its materials, rotation history, import parameters, aliases and
     /// grants (tombstones too) in one transaction; returns the aliases removed.
     async fn delete_key(&self, key_id: &str) -> StoreResult<Vec<AliasRecord>>;
@@ -189,6 +197,12 @@ pub trait Store: Send + Sync + 'static {
     async fn update_custom_key_store(&self, record: &CustomKeyStoreRecord) -> StoreResult<()>;
     /// Deletes the store `id`: `NotFound` if absent.
     async fn delete_custom_key_store(&self, id: &str) -> StoreResult<()>;
+    /// The ids of the keys held in custom key store `id` (in any state; a deleted key is no
+    /// longer a row), in key id order.
+    async fn custom_key_store_keys(&self, id: &str) -> StoreResult<Vec<String>>;
+    /// The Regions in which `account_id` has keys or custom key stores, sorted (what a
+    /// service-linked role's deletion must look at, whichever Regions this node served).
+    async fn regions_in_use(&self, account_id: &str) -> StoreResult<Vec<String>>;
 
     // The change feed (`feed.rs`): what other nodes on a shared database wrote. A store only
     // one process uses (SQLite, MemoryStore) has none and keeps these defaults.
@@ -219,9 +233,24 @@ pub trait Store: Send + Sync + 'static {
         let _ = (key_id, due_ms);
         Ok(true)
     }
-    /// Forgets changes older than `before_ms` (every node has long replayed them).
+    /// Forgets the changes older than `before_ms` (every node has long replayed them) with
+    /// an id below every younger one's, keeping at least the newest change: the oldest kept
+    /// change ([`Store::oldest_change`]) then tells a node whether it missed pruned ones.
     async fn prune_changes(&self, before_ms: i64) -> StoreResult<()> {
         let _ = before_ms;
         Ok(())
+    }
+    /// The id of the oldest change kept (`None` while there is none). Every pruned change has
+    /// a smaller id, so a node whose last applied change is below it minus one may have missed
+    /// some, and reloads every cache.
+    async fn oldest_change(&self) -> StoreResult<Option<i64>> {
+        Ok(None)
+    }
+    /// Whether a call this store stopped waiting for (its caller was answered `Unavailable`:
+    /// the database did not answer in time) has finished since the last ask; asking clears it.
+    /// Such a write may have committed, and the feed skips a node's own changes: the node
+    /// reloads every cache, as after a gap in the feed.
+    fn take_late_outcomes(&self) -> bool {
+        false
     }
 }

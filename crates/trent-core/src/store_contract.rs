@@ -53,6 +53,7 @@ pub fn key(id: &str, account: &str) -> KeyRecord {
         current_material: MaterialId([1; 32]),
         multi_region: false,
         lifecycle: Default::default(),
+        custody: Default::default(),
     }
 }
 
@@ -93,6 +94,7 @@ pub async fn suite(store: Arc<dyn Store>) {
         access_key_id: "AKIA1".into(),
         account_id: "111122223333".into(),
         principal_arn: "arn:aws:iam::111122223333:root".into(),
+        principal_id: None,
         wrapped_secret: vec![1, 2],
         active: true,
         created_ms: 1,
@@ -108,6 +110,22 @@ pub async fn suite(store: Arc<dyn Store>) {
     let keys = store.access_keys().await.unwrap();
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].wrapped_secret, vec![3], "put_access_key replaces");
+    // A user's key keeps its user's unique id (bound later, as at start-up for old keys).
+    let bound = AccessKeyRecord {
+        principal_id: Some("AIDAEXAMPLE0000000001".into()),
+        ..ak.clone()
+    };
+    store.put_access_key(&bound).await.unwrap();
+    assert_eq!(
+        store
+            .access_key("AKIA1")
+            .await
+            .unwrap()
+            .unwrap()
+            .principal_id,
+        bound.principal_id
+    );
+    store.put_access_key(&ak).await.unwrap();
 
     for id in ["b", "a", "c"] {
         store
@@ -315,6 +333,49 @@ pub async fn lifecycle_suite(store: Arc<dyn Store>) {
     // Re-adding an existing material id keeps the stored material.
     store.add_material(&k, &m2, None).await.unwrap();
     assert_eq!(store.key("k1").await.unwrap().unwrap().1.len(), 2);
+
+    // One material deleted, with the record (its imported materials round-trip).
+    k.lifecycle.imported_materials = vec![
+        crate::lifecycle::ImportedMaterial {
+            material_id: MaterialId([2; 32]),
+            state: crate::lifecycle::MaterialState::Current,
+            imported: true,
+            expiration_model: Some(ExpirationModel::KeyMaterialExpires),
+            valid_to_ms: Some(7_000),
+            description: Some("a b:c/d_e.f-g".into()),
+        },
+        crate::lifecycle::ImportedMaterial {
+            material_id: MaterialId([3; 32]),
+            state: crate::lifecycle::MaterialState::PendingRotation,
+            imported: false,
+            expiration_model: None,
+            valid_to_ms: None,
+            description: None,
+        },
+    ];
+    store
+        .delete_material(&k, &MaterialId([2; 32]))
+        .await
+        .unwrap();
+    let (record, materials) = store.key("k1").await.unwrap().unwrap();
+    assert_eq!(record, k);
+    assert_eq!(materials.len(), 1);
+    assert_ne!(materials[0].material_id, MaterialId([2; 32]));
+    // Deleting an absent material changes only the record.
+    k.lifecycle.imported_materials.clear();
+    store
+        .delete_material(&k, &MaterialId([9; 32]))
+        .await
+        .unwrap();
+    let (record, materials) = store.key("k1").await.unwrap().unwrap();
+    assert_eq!(record, k);
+    assert_eq!(materials.len(), 1);
+    assert_eq!(
+        store
+            .delete_material(&key("zz", account), &MaterialId([2; 32]))
+            .await,
+        Err(StoreError::NotFound)
+    );
 
     // Deleting materials empties the key but keeps it.
     k.state = KeyState::PendingImport;
@@ -561,6 +622,7 @@ fn access_key(id: &str) -> AccessKeyRecord {
         access_key_id: id.into(),
         account_id: ACCOUNT.into(),
         principal_arn: format!("arn:aws:iam::{ACCOUNT}:user/{id}"),
+        principal_id: None,
         wrapped_secret: vec![1],
         active: true,
         created_ms: 1,
@@ -1371,6 +1433,7 @@ pub async fn feed_suite(store: Arc<dyn Store>, other: Option<Arc<dyn Store>>) {
             .unwrap();
         assert_eq!(store.last_change().await.unwrap(), 0);
         assert!(store.changes_after(0, 100).await.unwrap().is_empty());
+        assert_eq!(store.oldest_change().await.unwrap(), None);
         assert!(store.claim_step("k", 5).await.unwrap());
         assert!(store.claim_step("k", 5).await.unwrap());
         return;
@@ -1433,8 +1496,20 @@ pub async fn feed_suite(store: Arc<dyn Store>, other: Option<Arc<dyn Store>>) {
         store.changes_after(start, 100).await.unwrap().len(),
         mine.len()
     );
+    let first = mine.first().map(|c| c.id);
+    assert!(
+        store
+            .oldest_change()
+            .await
+            .unwrap()
+            .is_some_and(|o| Some(o) <= first)
+    );
+    // Pruning everything keeps the newest change: the oldest kept one tells a node that was
+    // away whether it missed changes (`feed.rs`).
     store.prune_changes(i64::MAX).await.unwrap();
-    assert!(store.changes_after(start, 100).await.unwrap().is_empty());
+    let kept = store.changes_after(start, 100).await.unwrap();
+    assert_eq!(kept.iter().map(|c| c.id).collect::<Vec<_>>(), [last]);
+    assert_eq!(store.oldest_change().await.unwrap(), Some(last));
 
     // Of nodes claiming one step at once, exactly one gets it; its holder may claim it again.
     let racers: Vec<_> = (0..8)
@@ -1522,6 +1597,18 @@ pub async fn custom_key_store_suite(store: Arc<dyn Store>) {
     for r in [&a, &b, &other_region, &other_account] {
         store.insert_custom_key_store(r).await.unwrap();
     }
+    // Every Region an account holds something in (service-linked role deletion looks there).
+    assert_eq!(
+        store.regions_in_use("111122223333").await.unwrap(),
+        ["eu-west-1", "us-east-1"]
+    );
+    assert!(
+        store
+            .regions_in_use("999999999999")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let mut listed = store
         .custom_key_stores("111122223333", "us-east-1")
         .await
@@ -1615,4 +1702,47 @@ pub async fn custom_key_store_suite(store: Arc<dyn Store>) {
         "alpha-2",
     );
     store.insert_custom_key_store(&reused).await.unwrap();
+
+    // Keys held in a store: the store id persists (the node-local part of the custody does
+    // not), and the store's keys are listed in key id order until deleted.
+    store
+        .put_account(&AccountRecord {
+            account_id: "111122223333".into(),
+            created_ms: 1,
+        })
+        .await
+        .unwrap();
+    let held = |id: &str| KeyRecord {
+        origin: Origin::AwsCloudHsm,
+        custody: crate::model::KeyCustody::CloudHsm(crate::model::StoreHeld {
+            custom_key_store_id: b.id.clone(),
+            ..Default::default()
+        }),
+        ..key(id, "111122223333")
+    };
+    for k in [
+        held("held-2"),
+        held("held-1"),
+        key("built-in", "111122223333"),
+    ] {
+        store.insert_key(&k, &material(&k.key_id)).await.unwrap();
+    }
+    assert_eq!(
+        store.custom_key_store_keys(&b.id).await.unwrap(),
+        ["held-1", "held-2"]
+    );
+    assert!(store.custom_key_store_keys(&a.id).await.unwrap().is_empty());
+    assert_eq!(
+        store.key("held-1").await.unwrap().unwrap().0,
+        held("held-1")
+    );
+    assert_eq!(
+        store.key("built-in").await.unwrap().unwrap().0.custody,
+        crate::model::KeyCustody::BuiltIn
+    );
+    store.delete_key("held-2").await.unwrap();
+    assert_eq!(
+        store.custom_key_store_keys(&b.id).await.unwrap(),
+        ["held-1"]
+    );
 }

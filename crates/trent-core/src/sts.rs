@@ -257,8 +257,10 @@ impl Kms {
             session: Some(SessionInfo {
                 token_sha256,
                 expires_ms,
+                created_ms: now,
                 principal_id: principal_id.to_string(),
             }),
+            user_id: None,
         });
         Ok(TemporaryCredentials {
             access_key_id,
@@ -337,11 +339,16 @@ fn build_principal(
 ) -> Result<Principal, CredentialProblem> {
     let account = &credential.account_id;
     let temporary = credential.session.is_some();
+    // A session is bound to its role's or user's unique id, a long-term user key to its user's.
     let session_is_for = |id: &str| {
         credential
             .session
             .as_ref()
             .is_none_or(|s| s.principal_id == id)
+            && credential
+                .user_id
+                .as_deref()
+                .is_none_or(|bound| bound == id)
     };
     let (arn, identity, tags) = match &credential.identity {
         CredentialIdentity::Root => (
@@ -404,6 +411,7 @@ fn build_principal(
     );
     principal.identity_policies = iam.policies_for(&principal.identity);
     principal.iam_generation = iam.generation;
+    principal.session_created_ms = credential.session.as_ref().map(|s| s.created_ms);
     Ok(principal)
 }
 

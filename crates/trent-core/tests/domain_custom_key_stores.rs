@@ -19,10 +19,13 @@ use std::sync::Arc;
 use common::*;
 use trent_core::KmsError;
 use trent_core::Store;
+use trent_core::crypto::{GenerateDataKeyInput, ReEncryptInput};
 use trent_core::custom_key_stores::{
     CreateCustomKeyStoreInput, HsmCluster, UpdateCustomKeyStoreInput,
 };
-use trent_crypto::custody::HsmTokenLocation;
+use trent_core::keys::CreateKeyInput;
+use trent_crypto::custody::{HsmProvider, HsmTokenLocation};
+use trent_crypto::spec::{KeyState, Origin};
 use trent_custody_pkcs11::Pkcs11Provider;
 use trent_custody_pkcs11::test_token::{TEST_PIN, run_with_token, softhsm_module};
 use zeroize::Zeroizing;
@@ -42,6 +45,7 @@ fn clusters(label: &str) -> Vec<HsmCluster> {
                 token_label: label.into(),
             },
             trust_anchor_certificate: ANCHOR.into(),
+            max_keys: 2,
         },
         // Declared, but its token does not exist.
         HsmCluster {
@@ -51,6 +55,7 @@ fn clusters(label: &str) -> Vec<HsmCluster> {
                 token_label: "no-such-token".into(),
             },
             trust_anchor_certificate: ANCHOR.into(),
+            max_keys: 2,
         },
     ]
 }
@@ -167,8 +172,8 @@ fn create_validates_cluster_anchor_name_and_creates_the_role() {
                 assert!(!wrapped.windows(9).any(|w| w == b"wrong-pin"));
                 assert!(!format!("{:?}", rows[0]).contains("wrong-pin"));
 
-                // Keys in a store are not built yet: refused, never created outside it; an
-                // unknown store is not found.
+                // A key in a store that is not connected is refused (never created outside
+                // it); an unknown store is not found.
                 let in_store = trent_core::keys::CreateKeyInput {
                     custom_key_store_id: Some(id.clone()),
                     origin: Some("AWS_CLOUDHSM".into()),
@@ -176,10 +181,11 @@ fn create_validates_cluster_anchor_name_and_creates_the_role() {
                 };
                 assert!(matches!(
                     env.kms.create_key(&env.root, in_store).await,
-                    Err(KmsError::UnsupportedOperation(_))
+                    Err(KmsError::CustomKeyStoreInvalidState(_))
                 ));
                 let unknown = trent_core::keys::CreateKeyInput {
                     custom_key_store_id: Some("cks-00000000000000000".into()),
+                    origin: Some("AWS_CLOUDHSM".into()),
                     ..Default::default()
                 };
                 assert!(matches!(
@@ -475,6 +481,329 @@ fn undeclared_token_fails_with_cluster_not_found_and_describe_pages() {
                         .await,
                     Err(KmsError::LimitExceeded(_))
                 ));
+            })
+        },
+    );
+}
+
+fn store_key_input(store: Option<&str>) -> CreateKeyInput {
+    CreateKeyInput {
+        origin: Some("AWS_CLOUDHSM".into()),
+        custom_key_store_id: store.map(str::to_string),
+        ..Default::default()
+    }
+}
+
+/// A second session on the test token, as an operator's tool would open: what the token
+/// holds, independently of Trent's connection.
+fn token_holds(label: &str, key_label: &str) -> bool {
+    let conn = Pkcs11Provider::new()
+        .connect(
+            &HsmTokenLocation {
+                module: softhsm_module().unwrap(),
+                token_label: label.into(),
+            },
+            TEST_PIN,
+        )
+        .unwrap();
+    conn.find_aes_key(key_label).unwrap().is_some()
+}
+
+async fn key_state_of(env: &Env, key_id: &str) -> KeyState {
+    env.kms
+        .describe_key(&env.root, Some(key_id), &[])
+        .await
+        .unwrap()
+        .effective_state()
+}
+
+#[test]
+fn keys_in_a_store_are_made_and_used_in_the_token_and_follow_its_connection() {
+    run_with_token(
+        "keys_in_a_store_are_made_and_used_in_the_token_and_follow_its_connection",
+        "trent-cks-keys",
+        |label| {
+            block_on(async {
+                let env = env_with(label).await;
+                let store = env
+                    .kms
+                    .create_custom_key_store(&env.root, create_input("s", CLUSTER, TEST_PIN))
+                    .await
+                    .unwrap();
+
+                // Unknown store, disconnected store, and the combinations AWS refuses.
+                assert!(matches!(
+                    env.kms
+                        .create_key(&env.root, store_key_input(Some("cks-1234567890abcdef0")))
+                        .await,
+                    Err(KmsError::CustomKeyStoreNotFound(_))
+                ));
+                assert!(matches!(
+                    env.kms
+                        .create_key(&env.root, store_key_input(Some(&store)))
+                        .await,
+                    Err(KmsError::CustomKeyStoreInvalidState(_))
+                ));
+                env.kms
+                    .connect_custom_key_store(&env.root, &store)
+                    .await
+                    .unwrap();
+                assert!(matches!(
+                    env.kms.create_key(&env.root, store_key_input(None)).await,
+                    Err(KmsError::Validation(_))
+                ));
+                let wrong_origin = CreateKeyInput {
+                    origin: None,
+                    ..store_key_input(Some(&store))
+                };
+                assert!(matches!(
+                    env.kms.create_key(&env.root, wrong_origin).await,
+                    Err(KmsError::Validation(_))
+                ));
+                let hmac = CreateKeyInput {
+                    key_spec: Some("HMAC_256".into()),
+                    key_usage: Some("GENERATE_VERIFY_MAC".into()),
+                    ..store_key_input(Some(&store))
+                };
+                assert!(matches!(
+                    env.kms.create_key(&env.root, hmac).await,
+                    Err(KmsError::UnsupportedOperation(_))
+                ));
+                let mrk = CreateKeyInput {
+                    multi_region: true,
+                    ..store_key_input(Some(&store))
+                };
+                assert!(matches!(
+                    env.kms.create_key(&env.root, mrk).await,
+                    Err(KmsError::UnsupportedOperation(_))
+                ));
+
+                let key = env
+                    .kms
+                    .create_key(&env.root, store_key_input(Some(&store)))
+                    .await
+                    .unwrap();
+                assert_eq!(key.origin, Origin::AwsCloudHsm);
+                let held = key.custody.held().unwrap();
+                assert_eq!(held.custom_key_store_id, store);
+                assert_eq!(held.cloud_hsm_cluster_id, CLUSTER);
+                assert_eq!(key.effective_state(), KeyState::Enabled);
+
+                // The material is in the token, labelled with the key id; the database
+                // holds only a reference to it.
+                assert!(token_holds(label, &key.key_id));
+                let (_, stored) = env.store.key(&key.key_id).await.unwrap().unwrap();
+                let root = trent_crypto::RootKey::from_bytes(&[7; 32]).unwrap();
+                let raw = root
+                    .unwrap(
+                        &stored[0].wrapped,
+                        &trent_core::model::material_aad(&key.key_id, &stored[0].material_id),
+                    )
+                    .unwrap();
+                assert!(
+                    raw.starts_with(b"trent:held-key:v1:"),
+                    "no key bytes at rest"
+                );
+
+                // Encrypt, Decrypt, GenerateDataKey, ReEncrypt in both directions.
+                let ctx = context(&[("purpose", "hsm")]);
+                let sealed = encrypt(&env.kms, &env.root, &key.key_id, ctx.clone())
+                    .await
+                    .unwrap();
+                let opened = decrypt(&env.kms, &env.root, &sealed.ciphertext_blob, ctx.clone())
+                    .await
+                    .unwrap();
+                assert_eq!(opened.plaintext.as_slice(), b"attack at dawn");
+                assert_eq!(opened.key_arn, key.arn());
+                assert!(matches!(
+                    decrypt(&env.kms, &env.root, &sealed.ciphertext_blob, context(&[])).await,
+                    Err(KmsError::InvalidCiphertext)
+                ));
+                let data_key = env
+                    .kms
+                    .generate_data_key(
+                        &env.root,
+                        GenerateDataKeyInput {
+                            key_id: Some(key.key_id.clone()),
+                            number_of_bytes: Some(32),
+                            ..Default::default()
+                        },
+                        true,
+                    )
+                    .await
+                    .unwrap();
+                let unwrapped =
+                    decrypt(&env.kms, &env.root, &data_key.ciphertext_blob, context(&[]))
+                        .await
+                        .unwrap();
+                assert_eq!(
+                    unwrapped.plaintext.as_slice(),
+                    data_key.plaintext.unwrap().as_slice()
+                );
+                let builtin = create_key(&env, None).await;
+                let moved = env
+                    .kms
+                    .re_encrypt(
+                        &env.root,
+                        ReEncryptInput {
+                            ciphertext_blob: Some(sealed.ciphertext_blob.clone()),
+                            source_encryption_context: ctx.clone(),
+                            destination_key_id: Some(builtin.key_id.clone()),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                let back = env
+                    .kms
+                    .re_encrypt(
+                        &env.root,
+                        ReEncryptInput {
+                            ciphertext_blob: Some(moved.ciphertext_blob),
+                            destination_key_id: Some(key.key_id.clone()),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(back.key_arn, key.arn());
+                assert_eq!(
+                    decrypt(&env.kms, &env.root, &back.ciphertext_blob, context(&[]))
+                        .await
+                        .unwrap()
+                        .plaintext
+                        .as_slice(),
+                    b"attack at dawn"
+                );
+
+                // Rotation and import are not for these keys (AWS's UnsupportedOperation).
+                assert!(matches!(
+                    env.kms.enable_key_rotation(&env.root, Some(&key.key_id), None).await,
+                    Err(KmsError::UnsupportedOperation(m)) if m.contains("AWS_CLOUDHSM")
+                ));
+                assert!(matches!(
+                    env.kms
+                        .get_parameters_for_import(
+                            &env.root,
+                            Some(&key.key_id),
+                            Some("RSAES_OAEP_SHA_256"),
+                            Some("RSA_2048")
+                        )
+                        .await,
+                    Err(KmsError::UnsupportedOperation(_))
+                ));
+
+                // Disconnected: the key is Unavailable, crypto is refused with AWS's
+                // message; DisableKey is accepted and shows after the reconnect.
+                env.kms
+                    .disconnect_custom_key_store(&env.root, &store)
+                    .await
+                    .unwrap();
+                assert_eq!(key_state_of(&env, &key.key_id).await, KeyState::Unavailable);
+                assert_eq!(
+                    encrypt(&env.kms, &env.root, &key.key_id, ctx.clone())
+                        .await
+                        .err(),
+                    Some(KmsError::InvalidState(format!(
+                        "{} is unavailable.",
+                        key.arn()
+                    )))
+                );
+                assert!(matches!(
+                    decrypt(&env.kms, &env.root, &sealed.ciphertext_blob, ctx.clone()).await,
+                    Err(KmsError::InvalidState(_))
+                ));
+                env.kms
+                    .disable_key(&env.root, Some(&key.key_id))
+                    .await
+                    .unwrap();
+                assert_eq!(key_state_of(&env, &key.key_id).await, KeyState::Unavailable);
+                assert!(matches!(
+                    env.kms.delete_custom_key_store(&env.root, &store).await,
+                    Err(KmsError::CustomKeyStoreHasCmks(_))
+                ));
+                env.kms
+                    .connect_custom_key_store(&env.root, &store)
+                    .await
+                    .unwrap();
+                assert_eq!(key_state_of(&env, &key.key_id).await, KeyState::Disabled);
+                env.kms
+                    .enable_key(&env.root, Some(&key.key_id))
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    decrypt(&env.kms, &env.root, &sealed.ciphertext_blob, ctx.clone())
+                        .await
+                        .unwrap()
+                        .plaintext
+                        .as_slice(),
+                    b"attack at dawn"
+                );
+
+                // Per-store quota: this cluster declares max_keys = 2.
+                let second = env
+                    .kms
+                    .create_key(&env.root, store_key_input(Some(&store)))
+                    .await
+                    .unwrap();
+                assert!(matches!(
+                    env.kms
+                        .create_key(&env.root, store_key_input(Some(&store)))
+                        .await,
+                    Err(KmsError::LimitExceeded(_))
+                ));
+
+                // Deletion while connected destroys the token key; a key whose store is
+                // disconnected when its deletion comes is deleted and its token key kept.
+                for k in [&key.key_id, &second.key_id] {
+                    env.kms
+                        .schedule_key_deletion(&env.root, Some(k), Some(7))
+                        .await
+                        .unwrap();
+                }
+                env.clock.advance(7 * DAY_MS);
+                env.kms
+                    .disconnect_custom_key_store(&env.root, &store)
+                    .await
+                    .unwrap();
+                // PendingDeletion stays PendingDeletion while disconnected.
+                assert_eq!(
+                    key_state_of(&env, &second.key_id).await,
+                    KeyState::PendingDeletion
+                );
+                env.kms
+                    .cancel_key_deletion(&env.root, Some(&key.key_id))
+                    .await
+                    .unwrap();
+                assert_eq!(env.kms.run_due_work().await.unwrap().deleted, 1);
+                assert!(
+                    token_holds(label, &second.key_id),
+                    "kept: store was disconnected"
+                );
+                env.kms
+                    .connect_custom_key_store(&env.root, &store)
+                    .await
+                    .unwrap();
+                env.kms
+                    .schedule_key_deletion(&env.root, Some(&key.key_id), Some(7))
+                    .await
+                    .unwrap();
+                env.clock.advance(7 * DAY_MS);
+                assert_eq!(env.kms.run_due_work().await.unwrap().deleted, 1);
+                assert!(
+                    !token_holds(label, &key.key_id),
+                    "destroyed with its KMS key"
+                );
+
+                // No keys left: the store can go once disconnected.
+                env.kms
+                    .disconnect_custom_key_store(&env.root, &store)
+                    .await
+                    .unwrap();
+                env.kms
+                    .delete_custom_key_store(&env.root, &store)
+                    .await
+                    .unwrap();
             })
         },
     );

@@ -48,6 +48,7 @@ fn subset(pairs: &[(&str, &str)]) -> Option<GrantConstraints> {
     Some(GrantConstraints {
         encryption_context_subset: Some(context(pairs)),
         encryption_context_equals: None,
+        source_arn: None,
     })
 }
 
@@ -55,6 +56,7 @@ fn equals(pairs: &[(&str, &str)]) -> Option<GrantConstraints> {
     Some(GrantConstraints {
         encryption_context_equals: Some(context(pairs)),
         encryption_context_subset: None,
+        source_arn: None,
     })
 }
 
@@ -84,7 +86,7 @@ async fn can_encrypt(
 /// Ids of the grants `principal` may retire, as ListRetirableGrants lists them.
 async fn retirable(env: &Env, principal: &str) -> Vec<String> {
     env.kms
-        .list_retirable_grants(&env.root, Some(principal), None, None)
+        .list_retirable_grants(&env.root, Some(principal), None, None, None)
         .await
         .unwrap()
         .grants

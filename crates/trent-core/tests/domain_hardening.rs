@@ -226,3 +226,135 @@ async fn dry_run_re_encrypt_of_a_tampered_ciphertext_is_invalid_ciphertext() {
         Some(KmsError::InvalidCiphertext)
     );
 }
+
+/// An access key belongs to its user's unique id, not to the name: a key that outlived its
+/// user (another node deleted the user; here its document is removed from the store and the
+/// process restarted) never authenticates a re-created user of the same name, is not listed
+/// as theirs, and does not count against their quota.
+#[tokio::test]
+async fn an_orphan_access_key_does_not_authenticate_a_re_created_user_of_the_same_name() {
+    let env = env().await;
+    let alice = user(&env, "alice").await;
+    assert!(
+        env.kms
+            .caller_for(
+                &env.kms.credentials.lookup(&alice.access_key_id).unwrap(),
+                None,
+                REGION
+            )
+            .is_ok()
+    );
+    env.store
+        .delete_iam_document(ACCOUNT, "user", "alice")
+        .await
+        .unwrap();
+    let kms = open(&env.store, &env.clock).await;
+    kms.iam_create_user(&env.root, "alice", None, Vec::new())
+        .await
+        .unwrap();
+    let orphan = kms.credentials.lookup(&alice.access_key_id);
+    assert!(
+        orphan.is_none_or(|c| kms.caller_for(&c, None, REGION).is_err()),
+        "the old key authenticated the new alice"
+    );
+    assert!(
+        kms.iam_list_access_keys(&env.root, Some("alice"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for _ in 0..2 {
+        kms.iam_create_access_key(&env.root, Some("alice"))
+            .await
+            .unwrap();
+    }
+}
+
+/// A key stored before keys carried their user's id is bound at start-up to the user then of
+/// that name, and from then on to that user only.
+#[tokio::test]
+async fn a_legacy_access_key_is_bound_to_its_user_at_start_up() {
+    let env = env().await;
+    let bob = user(&env, "bob").await;
+    let mut record = env
+        .store
+        .access_key(&bob.access_key_id)
+        .await
+        .unwrap()
+        .unwrap();
+    record.principal_id = None;
+    env.store.put_access_key(&record).await.unwrap();
+    let kms = open(&env.store, &env.clock).await;
+    let bob_id = kms.iam_get_user(&env.root, Some("bob")).await.unwrap().id;
+    assert_eq!(
+        env.store
+            .access_key(&bob.access_key_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .principal_id,
+        Some(bob_id)
+    );
+    assert!(
+        kms.caller_for(
+            &kms.credentials.lookup(&bob.access_key_id).unwrap(),
+            None,
+            REGION
+        )
+        .is_ok()
+    );
+    env.store
+        .delete_iam_document(ACCOUNT, "user", "bob")
+        .await
+        .unwrap();
+    let kms = open(&env.store, &env.clock).await;
+    kms.iam_create_user(&env.root, "bob", None, Vec::new())
+        .await
+        .unwrap();
+    assert!(
+        kms.credentials
+            .lookup(&bob.access_key_id)
+            .is_none_or(|c| kms.caller_for(&c, None, REGION).is_err())
+    );
+}
+
+/// IAM entities are bounded per account as in AWS (and so is the memory of an account's IAM
+/// snapshot): past the quota, CreateGroup and CreateRole are `LimitExceeded`.
+#[tokio::test]
+async fn iam_entity_quotas_bound_an_account() {
+    let env = env().await;
+    for i in 0..trent_core::iam::GROUPS_PER_ACCOUNT {
+        env.kms
+            .iam_create_group(&env.root, &format!("g{i}"), None)
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        env.kms.iam_create_group(&env.root, "one-more", None).await,
+        Err(IamError::LimitExceeded(m)) if m == "Cannot exceed quota for GroupsPerAccount: 300"
+    ));
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}"#;
+    let role = |name: String| trent_core::iam::CreateRoleInput {
+        name,
+        path: None,
+        trust_policy: trust.into(),
+        description: None,
+        max_session_duration: None,
+        tags: Vec::new(),
+    };
+    for i in 0..trent_core::iam::ROLES_PER_ACCOUNT {
+        env.kms
+            .iam_create_role(&env.root, role(format!("r{i}")))
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        env.kms.iam_create_role(&env.root, role("one-more".into())).await,
+        Err(IamError::LimitExceeded(m)) if m == "Cannot exceed quota for RolesPerAccount: 1000"
+    ));
+    // Another account has its own.
+    env.kms
+        .iam_create_group(&env.other_root, "g0", None)
+        .await
+        .unwrap();
+}

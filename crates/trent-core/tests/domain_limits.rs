@@ -152,10 +152,12 @@ async fn grant_constraints_hold_at_most_eight_pairs_of_384_characters() {
     let equals = |c| GrantConstraints {
         encryption_context_equals: Some(c),
         encryption_context_subset: None,
+        source_arn: None,
     };
     let subset = |c| GrantConstraints {
         encryption_context_equals: None,
         encryption_context_subset: Some(c),
+        source_arn: None,
     };
     env.kms
         .create_grant(&env.root, grant(equals(pairs(8))))

@@ -77,6 +77,7 @@ async fn the_simulator_agrees_with_real_requests() {
     let results = env
         .kms
         .simulate_principal_policy(&env.root, &alice.arn(), &sim)
+        .await
         .unwrap();
     let [encrypt_result] = results.as_slice() else {
         panic!("one result: {results:?}")
@@ -120,6 +121,7 @@ async fn the_simulator_agrees_with_real_requests() {
                 &policy,
             ),
         )
+        .await
         .unwrap();
     let decisions: Vec<_> = results.iter().map(|r| r.eval_decision).collect();
     assert_eq!(
@@ -218,7 +220,11 @@ async fn simulating_needs_its_own_permission_and_an_existing_entity() {
     let (alice, key_arn, policy) = scenario(&env).await;
     let sim = input(&["kms:Encrypt"], &key_arn, &policy);
     let caller = alice.caller(&env.kms);
-    let err = env.kms.simulate_custom_policy(&caller, &sim).unwrap_err();
+    let err = env
+        .kms
+        .simulate_custom_policy(&caller, &sim)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, IamError::AccessDenied(m) if m.contains("iam:SimulateCustomPolicy")),
         "{err:?}"
@@ -226,12 +232,14 @@ async fn simulating_needs_its_own_permission_and_an_existing_entity() {
     let err = env
         .kms
         .simulate_principal_policy(&env.root, &user_arn("nobody"), &sim)
+        .await
         .unwrap_err();
     assert!(matches!(err, IamError::NoSuchEntity(_)), "{err:?}");
     // Another account's user is not visible.
     let err = env
         .kms
         .simulate_principal_policy(&env.other_root, &alice.arn(), &sim)
+        .await
         .unwrap_err();
     assert!(matches!(err, IamError::NoSuchEntity(_)), "{err:?}");
 }
@@ -333,4 +341,505 @@ async fn who_can_use_a_key_seed_002_with_findings() {
         env.kms.operator_key_access("no-such-key").await,
         Err(trent_core::KmsError::NotFound(_))
     ));
+}
+
+/// Seed 004's role for EC2 Auto Scaling, created in `account`'s IAM by its root.
+async fn auto_scaling_role(env: &Env, root: &trent_core::Caller, account: &str) -> String {
+    env.kms
+        .iam_create_service_linked_role(root, "autoscaling.amazonaws.com", None, None)
+        .await
+        .unwrap();
+    format!(
+        "arn:aws:iam::{account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+    )
+}
+
+/// Seed 004, example 1: the two statements that let Auto Scaling's service-linked role use a
+/// customer managed key and attach it to persistent resources.
+fn seed_004_same_account(role: &str) -> Vec<serde_json::Value> {
+    vec![
+        json!({"Sid": "Allow service-linked role use of the customer managed key",
+               "Effect": "Allow", "Principal": {"AWS": [role]},
+               "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+               "Resource": "*"}),
+        json!({"Sid": "Allow attachment of persistent resources",
+               "Effect": "Allow", "Principal": {"AWS": [role]},
+               "Action": ["kms:CreateGrant"], "Resource": "*",
+               "Condition": {"Bool": {"kms:GrantIsForAWSResource": true}}}),
+    ]
+}
+
+/// Seed 004, example 2: the key owner lets the other account use the key and create grants.
+fn seed_004_cross_account() -> Vec<serde_json::Value> {
+    vec![
+        json!({"Sid": format!("Allow external account {OTHER_ACCOUNT} use of the customer managed key"),
+               "Effect": "Allow", "Principal": {"AWS": [root_arn(OTHER_ACCOUNT)]},
+               "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+               "Resource": "*"}),
+        json!({"Sid": format!("Allow attachment of persistent resources in external account {OTHER_ACCOUNT}"),
+               "Effect": "Allow", "Principal": {"AWS": [root_arn(OTHER_ACCOUNT)]},
+               "Action": ["kms:CreateGrant"], "Resource": "*"}),
+    ]
+}
+
+const SEED_004_USE: [&str; 7] = [
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:GenerateDataKeyPair",
+];
+
+#[tokio::test]
+async fn seed_004_access_analysis_and_dry_run() {
+    let env = env().await;
+    let role = auto_scaling_role(&env, &env.root, ACCOUNT).await;
+    let key = create_key(&env, None).await;
+
+    // Dry run of example 1 on a key with the default policy: the role gains direct use, and
+    // CreateGrant only under kms:GrantIsForAWSResource; nobody loses anything.
+    let mut statements = Vec::new();
+    statements.extend(seed_004_same_account(&role));
+    let proposed = key_policy(statements);
+    let change = env
+        .kms
+        .operator_policy_change(&key.arn(), &proposed)
+        .await
+        .unwrap();
+    let [role_change] = change.changes.as_slice() else {
+        panic!("only the role changes: {:?}", change.changes)
+    };
+    assert_eq!(role_change.principal, role);
+    assert_eq!(role_change.kind, "role");
+    for op in SEED_004_USE.iter().chain(&["kms:DescribeKey"]) {
+        assert!(role_change.gained.contains(op), "{op}: {role_change:?}");
+    }
+    assert!(role_change.lost.is_empty());
+    assert!(!role_change.gained.contains(&"kms:CreateGrant"));
+    assert_eq!(
+        role_change.gained_conditional,
+        vec![(
+            "kms:CreateGrant",
+            vec!["kms:grantisforawsresource".to_string()]
+        )]
+    );
+    // Nothing was changed by the dry run.
+    let before = env.kms.operator_key_access(&key.arn()).await.unwrap();
+    assert!(!before.principals.iter().any(|p| p.principal == role));
+
+    // Set it for real: the analysis now says what the dry run said.
+    env.kms
+        .put_key_policy(&env.root, Some(&key.key_id), None, Some(&proposed), None)
+        .await
+        .unwrap();
+    let access = env.kms.operator_key_access(&key.arn()).await.unwrap();
+    let listed = access
+        .principals
+        .iter()
+        .find(|p| p.principal == role)
+        .expect("the role is listed");
+    assert_eq!(
+        listed,
+        change
+            .after
+            .principals
+            .iter()
+            .find(|p| p.principal == role)
+            .unwrap()
+    );
+    assert!(
+        !access.findings.iter().any(|f| f.severity == "warning"),
+        "{:?}",
+        access.findings
+    );
+
+    // Example 2 added: the other account gains use and unconditioned CreateGrant, which is
+    // flagged (it can give its permissions to any principal).
+    let mut statements = Vec::new();
+    statements.extend(seed_004_same_account(&role));
+    statements.extend(seed_004_cross_account());
+    let change = env
+        .kms
+        .operator_policy_change(&key.arn(), &key_policy(statements))
+        .await
+        .unwrap();
+    let external = change
+        .changes
+        .iter()
+        .find(|c| c.principal == root_arn(OTHER_ACCOUNT))
+        .unwrap_or_else(|| panic!("{:?}", change.changes));
+    assert_eq!(external.kind, "external account");
+    assert!(external.gained.contains(&"kms:CreateGrant"));
+    assert!(external.gained.contains(&"kms:Decrypt"));
+    assert!(
+        change
+            .new_findings
+            .iter()
+            .any(|f| f.severity == "warning"
+                && f.message
+                    == format!(
+                        "{} (external account) may create grants on the key: it can give its permissions to any principal",
+                        root_arn(OTHER_ACCOUNT)
+                    )),
+        "{:?}",
+        change.new_findings
+    );
+    // Removing example 1 again: the role loses what it gained.
+    let change = env
+        .kms
+        .operator_policy_change(&key.arn(), &key_policy(Vec::new()))
+        .await
+        .unwrap();
+    let role_change = change.changes.iter().find(|c| c.principal == role).unwrap();
+    assert!(role_change.lost.contains(&"kms:Encrypt"));
+    assert_eq!(role_change.lost_conditional, vec!["kms:CreateGrant"]);
+    // A proposed policy that does not parse is refused as PutKeyPolicy refuses it.
+    assert!(matches!(
+        env.kms.operator_policy_change(&key.arn(), "{").await,
+        Err(trent_core::KmsError::MalformedPolicyDocument(_))
+    ));
+}
+
+#[tokio::test]
+async fn seed_004_cross_account_grant_in_the_simulator() {
+    let env = env().await;
+    // The Auto Scaling role of the account that uses the key (example 2).
+    let role = auto_scaling_role(&env, &env.other_root, OTHER_ACCOUNT).await;
+    let mut statements = Vec::new();
+    statements.extend(seed_004_cross_account());
+    let key = create_key(&env, Some(key_policy(statements))).await;
+    // The other account's administrator creates the grant of the seed's create-grant command.
+    let (grant_id, _) = env
+        .kms
+        .create_grant(
+            &env.other_root,
+            trent_core::grants::CreateGrantInput {
+                key_id: Some(key.arn()),
+                grantee_principal: Some(role.clone()),
+                operations: Some(
+                    [
+                        "Encrypt",
+                        "Decrypt",
+                        "ReEncryptFrom",
+                        "ReEncryptTo",
+                        "GenerateDataKey",
+                        "GenerateDataKeyWithoutPlaintext",
+                        "DescribeKey",
+                        "CreateGrant",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                ),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let access = env.kms.operator_key_access(&key.arn()).await.unwrap();
+    let [grant] = access.grants.as_slice() else {
+        panic!("{:?}", access.grants)
+    };
+    assert_eq!(
+        (grant.grant_id.as_str(), grant.grantee.as_str()),
+        (grant_id.as_str(), role.as_str())
+    );
+
+    let sim = |grants: bool| SimulationInput {
+        actions: vec![
+            "kms:Encrypt".into(),
+            "kms:Sign".into(),
+            "kms:CreateGrant".into(),
+        ],
+        resources: vec![key.arn()],
+        context: if grants {
+            vec![ContextEntry {
+                name: trent_core::simulate::SIMULATE_GRANTS_KEY.into(),
+                values: vec!["true".into()],
+                kind: Some("boolean".into()),
+            }]
+        } else {
+            Vec::new()
+        },
+        ..Default::default()
+    };
+    // The role has no identity policies: without grants nothing allows it.
+    let plain = env
+        .kms
+        .simulate_principal_policy(&env.other_root, &role, &sim(false))
+        .await
+        .unwrap();
+    assert!(
+        plain
+            .iter()
+            .all(|r| r.eval_decision == EvalDecision::ImplicitDeny)
+    );
+    // Grants asked for, but the requester may not list the key's grants (the seed's policy
+    // gives the other account no kms:ListGrants): they take part no more than for a key that
+    // does not exist.
+    let hidden = env
+        .kms
+        .simulate_principal_policy(&env.other_root, &role, &sim(true))
+        .await
+        .unwrap();
+    assert!(
+        hidden
+            .iter()
+            .all(|r| r.eval_decision == EvalDecision::ImplicitDeny)
+    );
+
+    // With kms:ListGrants for the other account, the grant takes part and says so: Encrypt is
+    // allowed by it; Sign is not one of its operations; CreateGrant through a grant is
+    // delegation, which the simulator does not decide.
+    let mut statements = Vec::new();
+    statements.extend(seed_004_cross_account());
+    statements.push(json!({"Sid": "Grants are visible", "Effect": "Allow",
+        "Principal": {"AWS": root_arn(OTHER_ACCOUNT)}, "Action": "kms:ListGrants", "Resource": "*"}));
+    env.kms
+        .put_key_policy(
+            &env.root,
+            Some(&key.key_id),
+            None,
+            Some(&key_policy(statements)),
+            None,
+        )
+        .await
+        .unwrap();
+    let results = env
+        .kms
+        .simulate_principal_policy(&env.other_root, &role, &sim(true))
+        .await
+        .unwrap();
+    let decisions: Vec<_> = results.iter().map(|r| r.eval_decision).collect();
+    assert_eq!(
+        decisions,
+        [
+            EvalDecision::Allowed,
+            EvalDecision::ImplicitDeny,
+            EvalDecision::ImplicitDeny
+        ]
+    );
+    match &results[0].decision {
+        Decision::AllowedByGrant(g) => assert_eq!(g.grant_id, grant_id),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(results[0].matched.len(), 1);
+    assert_eq!(
+        results[0].matched[0].source_policy_id,
+        format!("grant/{grant_id}")
+    );
+    assert!(results[0].matched[0].span.is_none());
+}
+
+#[tokio::test]
+async fn a_caller_asks_why_its_own_call_was_denied() {
+    let env = env().await;
+    let (alice, key_arn, _) = scenario(&env).await;
+    let bob = user(&env, "bob").await;
+    let explain = json!({"Sid": "Explain", "Effect": "Allow", "Action": "trent:ExplainDecision", "Resource": "*"});
+    put_user_policy(
+        &env,
+        "alice",
+        "explain",
+        &identity_policy(vec![explain.clone()]),
+    )
+    .await;
+    put_user_policy(&env, "bob", "explain", &identity_policy(vec![explain])).await;
+
+    // Alice's DescribeKey is denied by her own policy's Deny statement "NoDescribe".
+    let caller = alice.caller(&env.kms);
+    assert!(
+        env.kms
+            .describe_key(&caller, Some(&key_arn), &[])
+            .await
+            .is_err()
+    );
+    env.kms.keep_denial("req-describe", &caller);
+    // An allowed request is not kept.
+    let caller = alice.caller(&env.kms);
+    encrypt(&env.kms, &caller, &key_arn, context(&[("app", "billing")]))
+        .await
+        .unwrap();
+    env.kms.keep_denial("req-encrypt", &caller);
+
+    // She may not read her identity policies (no iam:SimulatePrincipalPolicy on herself): the
+    // deciding statement is withheld; the kind of denial is what AWS's message says anyway.
+    let e = env
+        .kms
+        .explain_denial(&alice.caller(&env.kms), Some("req-describe"))
+        .await
+        .unwrap();
+    assert_eq!(e.action, "kms:DescribeKey");
+    assert_eq!(e.key_arn.as_deref(), Some(key_arn.as_str()));
+    assert_eq!(
+        (e.decision, e.decided_by),
+        ("ExplicitDeny", "IdentityPolicy")
+    );
+    assert!(e.statements.is_empty());
+    assert_eq!(e.withheld_statements, 1);
+    assert!(
+        e.reason.starts_with(
+            "An explicit Deny in an identity-based policy of yours denied kms:DescribeKey"
+        ),
+        "{}",
+        e.reason
+    );
+
+    // Allowed to simulate her own policies, she sees which statement denied it.
+    put_user_policy(
+        &env,
+        "alice",
+        "simulate",
+        &identity_policy(vec![json!({"Effect": "Allow", "Action": "iam:SimulatePrincipalPolicy", "Resource": alice.arn()})]),
+    )
+    .await;
+    let e = env
+        .kms
+        .explain_denial(&alice.caller(&env.kms), Some("req-describe"))
+        .await
+        .unwrap();
+    assert_eq!(e.withheld_statements, 0);
+    let [statement] = e.statements.as_slice() else {
+        panic!("{:?}", e.statements)
+    };
+    assert_eq!(statement.policy_type, "IdentityPolicy");
+    assert_eq!(statement.statement, 2);
+    assert_eq!(statement.sid.as_deref(), Some("NoDescribe"));
+
+    // Nobody else learns of her requests, and allowed or unknown ids are alike.
+    let not_found = |r: Result<_, trent_core::KmsError>| matches!(r, Err(trent_core::KmsError::NotFound(m)) if m.contains("of yours was denied"));
+    assert!(not_found(
+        env.kms
+            .explain_denial(&bob.caller(&env.kms), Some("req-describe"))
+            .await
+    ));
+    assert!(not_found(
+        env.kms
+            .explain_denial(&env.root, Some("req-describe"))
+            .await
+    ));
+    assert!(not_found(
+        env.kms
+            .explain_denial(&alice.caller(&env.kms), Some("req-encrypt"))
+            .await
+    ));
+    assert!(not_found(
+        env.kms
+            .explain_denial(&alice.caller(&env.kms), Some("nope"))
+            .await
+    ));
+    assert!(matches!(
+        env.kms.explain_denial(&alice.caller(&env.kms), None).await,
+        Err(trent_core::KmsError::Validation(_))
+    ));
+    // Its own action authorizes it: kms:* does not.
+    let carol = user(&env, "carol").await;
+    put_user_policy(
+        &env,
+        "carol",
+        "kms",
+        &identity_policy(vec![
+            json!({"Effect": "Allow", "Action": "kms:*", "Resource": "*"}),
+        ]),
+    )
+    .await;
+    assert!(matches!(
+        env.kms.explain_denial(&carol.caller(&env.kms), Some("req-describe")).await,
+        Err(trent_core::KmsError::AccessDenied(m)) if m.contains("trent:ExplainDecision")
+    ));
+
+    // An hour later the denial is forgotten.
+    env.clock.advance(3_600_001);
+    assert!(not_found(
+        env.kms
+            .explain_denial(&alice.caller(&env.kms), Some("req-describe"))
+            .await
+    ));
+}
+
+#[tokio::test]
+async fn a_key_policy_deny_is_shown_only_to_who_may_read_the_key_policy() {
+    let env = env().await;
+    let dave = user(&env, "dave").await;
+    put_user_policy(
+        &env,
+        "dave",
+        "use",
+        &identity_policy(vec![
+            json!({"Effect": "Allow", "Action": ["kms:Encrypt", "trent:ExplainDecision"], "Resource": "*"}),
+        ]),
+    )
+    .await;
+    let key = create_key(
+        &env,
+        Some(key_policy(vec![
+            json!({"Sid": "NoDaveEncrypt", "Effect": "Deny",
+            "Principal": {"AWS": user_arn("dave")}, "Action": "kms:Encrypt", "Resource": "*"}),
+        ])),
+    )
+    .await;
+    let caller = dave.caller(&env.kms);
+    assert!(
+        encrypt(&env.kms, &caller, &key.arn(), context(&[]))
+            .await
+            .is_err()
+    );
+    env.kms.keep_denial("req-1", &caller);
+    let e = env
+        .kms
+        .explain_denial(&dave.caller(&env.kms), Some("req-1"))
+        .await
+        .unwrap();
+    assert_eq!((e.decision, e.decided_by), ("ExplicitDeny", "KeyPolicy"));
+    assert_eq!((e.statements.len(), e.withheld_statements), (0, 1));
+
+    // With kms:GetKeyPolicy (the key policy delegates to the account), the statement is shown.
+    put_user_policy(
+        &env,
+        "dave",
+        "read",
+        &identity_policy(vec![
+            json!({"Effect": "Allow", "Action": "kms:GetKeyPolicy", "Resource": key.arn()}),
+        ]),
+    )
+    .await;
+    let e = env
+        .kms
+        .explain_denial(&dave.caller(&env.kms), Some("req-1"))
+        .await
+        .unwrap();
+    assert_eq!(e.withheld_statements, 0);
+    assert_eq!(e.statements[0].policy_type, "KeyPolicy");
+    assert_eq!(e.statements[0].statement, 2);
+    assert_eq!(e.statements[0].sid.as_deref(), Some("NoDaveEncrypt"));
+
+    // A denial by the cross-account rule names no key and says what was needed.
+    let other_key = {
+        let record = env
+            .kms
+            .create_key(&env.other_root, trent_core::keys::CreateKeyInput::default())
+            .await
+            .unwrap();
+        record.arn()
+    };
+    let caller = dave.caller(&env.kms);
+    assert!(
+        env.kms
+            .schedule_key_deletion(&caller, Some(&other_key), None)
+            .await
+            .is_err()
+    );
+    env.kms.keep_denial("req-2", &caller);
+    let e = env
+        .kms
+        .explain_denial(&dave.caller(&env.kms), Some("req-2"))
+        .await
+        .unwrap();
+    assert_eq!(e.key_arn, None);
+    assert_eq!(
+        (e.decision, e.decided_by),
+        ("ImplicitDeny", "CrossAccountRule")
+    );
+    assert!(e.needed.is_some());
 }

@@ -74,6 +74,7 @@ fn access_key(id: &str) -> AccessKeyRecord {
         access_key_id: id.into(),
         account_id: ACCOUNT.into(),
         principal_arn: format!("arn:aws:iam::{ACCOUNT}:user/{id}"),
+        principal_id: None,
         wrapped_secret: vec![1],
         active: true,
         created_ms: 1,

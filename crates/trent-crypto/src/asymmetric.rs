@@ -331,6 +331,12 @@ impl AsymmetricKey {
         k.decapsulate(ciphertext)
     }
 
+    /// Whether every signing mode of the key's spec is available: false only for an ML-DSA
+    /// key whose PKCS#8 does not carry its seed (EXTERNAL_MU signing needs the seed).
+    pub fn has_every_signing_mode(&self) -> bool {
+        !matches!(self.inner, Inner::MlDsa(_, None))
+    }
+
     /// The public key as DER SubjectPublicKeyInfo (what GetPublicKey returns).
     pub fn public_key_der(&self) -> &[u8] {
         &self.public_der

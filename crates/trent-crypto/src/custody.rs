@@ -152,11 +152,16 @@ pub trait HsmConnection: Send + Sync {
     fn generate_aes_key(&self, label: &str) -> Result<Arc<dyn SymmetricCustody>, CustodyError>;
     /// The AES key labelled `label`, if the token holds one.
     fn find_aes_key(&self, label: &str) -> Result<Option<Arc<dyn SymmetricCustody>>, CustodyError>;
+    /// Destroys the AES keys labelled `label`; `false` if the token held none.
+    fn destroy_aes_key(&self, label: &str) -> Result<bool, CustodyError>;
     /// `len` random bytes from the token's generator.
     fn random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, CustodyError>;
     /// Logs out and closes the token's sessions; keys handed out stop working.
     fn close(&self);
 }
+
+/// The custodian of EXTERNAL_KEY_STORE-type key stores (an XKS proxy) and their outer blob.
+pub mod xks;
 
 #[cfg(test)]
 mod tests {

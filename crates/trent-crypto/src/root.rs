@@ -28,6 +28,10 @@ pub enum RootKeyError {
     Unwrap,
     #[error("the system random number generator failed")]
     Random,
+    /// The root key is held elsewhere (a PKCS#11 token) and its holder failed; the detail
+    /// (a module return code) is logged by the custodian, never a secret.
+    #[error("the root key's custodian failed: {0}")]
+    Custodian(String),
 }
 
 impl RootKey {

@@ -80,12 +80,13 @@ impl Pkcs11Provider {
     }
 }
 
-impl HsmProvider for Pkcs11Provider {
-    fn connect(
+impl Pkcs11Provider {
+    /// A logged-in read-write session with the token at `location`.
+    fn open_session(
         &self,
         location: &HsmTokenLocation,
         pin: &str,
-    ) -> Result<Arc<dyn HsmConnection>, HsmConnectError> {
+    ) -> Result<Session, HsmConnectError> {
         let module = self.module(&location.module)?;
         let slots = module
             .get_slots_with_token()
@@ -123,6 +124,17 @@ impl HsmProvider for Pkcs11Provider {
             // The message is the module's (a return code name), never the PIN.
             Err(e) => return Err(HsmConnectError::Network(e.to_string())),
         }
+        Ok(session)
+    }
+}
+
+impl HsmProvider for Pkcs11Provider {
+    fn connect(
+        &self,
+        location: &HsmTokenLocation,
+        pin: &str,
+    ) -> Result<Arc<dyn HsmConnection>, HsmConnectError> {
+        let session = self.open_session(location, pin)?;
         Ok(Arc::new(TokenConnection {
             session: Arc::new(Mutex::new(Some(session))),
         }))
@@ -219,6 +231,19 @@ impl HsmConnection for TokenConnection {
         }))
     }
 
+    fn destroy_aes_key(&self, label: &str) -> Result<bool, CustodyError> {
+        self.with_session(|session| {
+            let found = session
+                .find_objects(&aes_key_template(label))
+                .map_err(token_error)?;
+            let any = !found.is_empty();
+            for handle in found {
+                session.destroy_object(handle).map_err(token_error)?;
+            }
+            Ok(any)
+        })
+    }
+
     fn random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, CustodyError> {
         if len > MAX_RANDOM {
             return Err(CustodyError::Failed("random request too large".into()));
@@ -304,4 +329,7 @@ impl SymmetricCustody for TokenKey {
     }
 }
 
+pub mod root;
 pub mod test_token;
+
+pub use root::TokenRootKey;

@@ -68,6 +68,11 @@ fn token_key_seals_and_opens_and_survives_reconnect() {
             );
             assert_eq!(again.random(32).unwrap().len(), 32);
             assert!(again.random(2000).is_err());
+
+            // Destroying removes the token object: gone for this and later lookups.
+            assert!(again.destroy_aes_key("material-1").unwrap());
+            assert!(again.find_aes_key("material-1").unwrap().is_none());
+            assert!(!again.destroy_aes_key("material-1").unwrap());
         },
     );
 }
@@ -123,6 +128,78 @@ fn wrong_pin_and_unknown_token_and_missing_module() {
             assert!(!format!("{err:?}").contains("secret-pin-value"));
             // The right PIN still works after a wrong one.
             assert!(provider.connect(&location(label), TEST_PIN).is_ok());
+        },
+    );
+}
+
+#[test]
+fn root_key_in_the_token_wraps_derives_and_is_found_again() {
+    use trent_crypto::RootKeyError;
+    use trent_crypto::custody::RootCustodian;
+    use trent_custody_pkcs11::TokenRootKey;
+    use trent_custody_pkcs11::root::TokenRootError;
+
+    run_with_token(
+        "root_key_in_the_token_wraps_derives_and_is_found_again",
+        "trent-test-root",
+        |label| {
+            let provider = Pkcs11Provider::new();
+            // Not there, and not to be created: refused (a database may need the lost one).
+            assert!(matches!(
+                TokenRootKey::open(&provider, &location(label), TEST_PIN, "trent-root", false),
+                Err(TokenRootError::Missing(_))
+            ));
+            assert!(matches!(
+                TokenRootKey::open(&provider, &location(label), "wrong-pin", "trent-root", true),
+                Err(TokenRootError::Connect(HsmConnectError::InvalidCredentials))
+            ));
+            let (root, created) =
+                TokenRootKey::open(&provider, &location(label), TEST_PIN, "trent-root", true)
+                    .unwrap();
+            assert!(created);
+            let wrapped = root.wrap(b"material", b"aad-1").unwrap();
+            assert_eq!(wrapped.first(), Some(&2), "version 2: token-wrapped");
+            assert!(!wrapped.windows(8).any(|w| w == b"material"));
+            assert_eq!(
+                root.unwrap(&wrapped, b"aad-1").unwrap().as_slice(),
+                b"material"
+            );
+            assert_eq!(root.unwrap(&wrapped, b"aad-2"), Err(RootKeyError::Unwrap));
+            let a = root.derive_subkey("grant-token").unwrap();
+            assert_ne!(
+                a.expose_bytes(),
+                root.derive_subkey("other").unwrap().expose_bytes()
+            );
+            // A file root key's wrap is not the token's, and the other way round.
+            let (file_root, _) = trent_crypto::RootKey::generate().unwrap();
+            assert_eq!(
+                file_root.unwrap(&wrapped, b"aad-1"),
+                Err(RootKeyError::Unwrap)
+            );
+            let file_wrapped = file_root.wrap(b"material", b"aad-1").unwrap();
+            assert_eq!(
+                root.unwrap(&file_wrapped, b"aad-1"),
+                Err(RootKeyError::Unwrap)
+            );
+            drop(root);
+
+            // Found again (another start): same wrap key, same derived subkeys; never
+            // generated twice.
+            let (again, created) =
+                TokenRootKey::open(&provider, &location(label), TEST_PIN, "trent-root", true)
+                    .unwrap();
+            assert!(!created);
+            assert_eq!(
+                again.unwrap(&wrapped, b"aad-1").unwrap().as_slice(),
+                b"material"
+            );
+            assert_eq!(
+                again.derive_subkey("grant-token").unwrap().expose_bytes(),
+                a.expose_bytes()
+            );
+            // An AES key object in the token, as the store keys are.
+            let conn = provider.connect(&location(label), TEST_PIN).unwrap();
+            assert!(conn.find_aes_key("trent-root").unwrap().is_some());
         },
     );
 }

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use http::HeaderMap;
 use trent_audit::record::{
-    AdditionalEventData, EVENT_VERSION, KeyResource, Parameters, Record, SessionAttributes,
-    SessionContext, SessionIssuer, TlsDetails, UserIdentity,
+    AdditionalEventData, EVENT_VERSION, InlineText, KeyResource, Parameters, Record,
+    SessionAttributes, SessionContext, SessionIssuer, TlsDetails, UserIdentity,
 };
 use trent_audit::usage::LastUsage;
 use trent_audit::{AuditLog, AuditSettings, EventId};
@@ -99,6 +99,8 @@ pub struct Call<'a> {
     pub headers: &'a HeaderMap,
     pub parameters: Parameters<'a>,
     pub error: Option<(&'a str, &'a str)>,
+    /// What the answer's `responseElements` record (see [`kms_response_elements`]).
+    pub response_elements: Option<&'a serde_json::value::RawValue>,
     pub tls: Option<TlsInfo>,
     pub secure: bool,
 }
@@ -113,12 +115,14 @@ pub struct Lines {
 /// Builds the record line(s) of `call` at `now_ms`.
 pub fn lines(audit: &Audit, call: &Call<'_>, now_ms: i64) -> Result<Lines, serde_json::Error> {
     let caller = call.caller;
-    let mut time = String::with_capacity(20);
+    // The small formatted fields live on the stack: no allocation per record for them.
+    let mut time = InlineText::<20>::new();
     trent_audit::read::format_event_time(now_ms.div_euclid(1000), &mut time);
-    let ip_text;
+    let mut ip_text = InlineText::<48>::new();
     let source_ip = match caller.source_ip {
         Some(ip) => {
-            ip_text = ip.to_string();
+            use std::fmt::Write as _;
+            let _ = write!(ip_text, "{ip}");
             Some(ip_text.as_str())
         }
         None => None,
@@ -144,6 +148,21 @@ pub fn lines(audit: &Audit, call: &Call<'_>, now_ms: i64) -> Result<Lines, serde
     };
     // A customer's call forwarded by a service, or a service-linked role's: made by the service.
     let invoked_by = invoked_by.or_else(|| caller.invoked_by());
+    // A call an AWS service makes is recorded with the service as its source address and
+    // user agent (CloudTrail's form for calls "made by an AWS service"), not the service's
+    // own host and SDK.
+    let (source_ip, user_agent) = match invoked_by {
+        Some(service) => (Some(service), Some(service)),
+        None => (source_ip, header("user-agent")),
+    };
+    let mut created_text = InlineText::<20>::new();
+    let creation_date = match caller.session_created_ms {
+        Some(ms) => {
+            trent_audit::read::format_event_time(ms.div_euclid(1000), &mut created_text);
+            Some(created_text.as_str())
+        }
+        None => None,
+    };
     let session_context = match &caller.identity {
         Identity::AssumedRole {
             role_name, role_id, ..
@@ -156,12 +175,14 @@ pub fn lines(audit: &Audit, call: &Call<'_>, now_ms: i64) -> Result<Lines, serde
                 user_name: role_name,
             }),
             attributes: SessionAttributes {
+                creation_date,
                 mfa_authenticated: "false",
             },
         }),
         _ if caller.temporary => Some(SessionContext {
             session_issuer: None,
             attributes: SessionAttributes {
+                creation_date,
                 mfa_authenticated: "false",
             },
         }),
@@ -187,19 +208,19 @@ pub fn lines(audit: &Audit, call: &Call<'_>, now_ms: i64) -> Result<Lines, serde
             session_context,
             invoked_by,
         },
-        event_time: &time,
+        event_time: time.as_str(),
         event_source: call.source.event_source(),
         event_name: call.event_name,
         aws_region: &caller.region,
         source_ip_address: source_ip,
-        user_agent: header("user-agent"),
+        user_agent,
         error_code: call.error.map(|(code, _)| code),
         error_message: call
             .error
             .map(|(_, message)| message)
             .filter(|m| !m.is_empty()),
         request_parameters: &call.parameters,
-        response_elements: None,
+        response_elements: call.response_elements,
         additional_event_data: AdditionalEventData {
             grant_id: caller.allowing_grant_id(),
             key_id: None,
@@ -237,6 +258,148 @@ pub fn lines(audit: &Audit, call: &Call<'_>, now_ms: i64) -> Result<Lines, serde
         lines: out,
         key_owner_event_id,
     })
+}
+
+/// A successful KMS answer's `responseElements`, left on the response for [`lines`].
+#[derive(Clone)]
+pub struct ResponseElements(pub Box<serde_json::value::RawValue>);
+
+/// The `responseElements` KMS logs for a successful call of `operation` that answered `body`
+/// (`key_arn`: the key the call resolved). Reads and cryptographic (data) operations log
+/// null, as do the alias operations; management operations on a key log the key's ARN as
+/// `keyId` (what KMS writes since December 2022) plus, for some, a summary of the answer:
+/// CreateKey's `keyMetadata`, ReplicateKey's `replicaKeyMetadata`, CreateGrant's `grantId`,
+/// ScheduleKeyDeletion's deletion date, state and window, ImportKeyMaterial's material id,
+/// CreateCustomKeyStore's id. Only these named members are copied: never a grant token,
+/// import token, public key, policy, plaintext or ciphertext.
+pub fn kms_response_elements(
+    operation: &str,
+    body: &[u8],
+    key_arn: Option<&str>,
+) -> Option<ResponseElements> {
+    use serde_json::{Map, Value};
+    if read_only(Source::Kms, operation)
+        || matches!(
+            operation,
+            "CreateAlias"
+                | "UpdateAlias"
+                | "DeleteAlias"
+                | "ConnectCustomKeyStore"
+                | "DisconnectCustomKeyStore"
+                | "DeleteCustomKeyStore"
+                | "UpdateCustomKeyStore"
+        )
+    {
+        return None;
+    }
+    let answer: Value = serde_json::from_slice(body).ok()?;
+    let member = |name: &str| answer.get(name).cloned();
+    let mut out = Map::new();
+    match operation {
+        "CreateKey" => {
+            out.insert(
+                "keyMetadata".into(),
+                cloudtrail_shape(member("KeyMetadata")?, true),
+            );
+        }
+        "ReplicateKey" => {
+            // KMS's own record of ReplicateKey lower-cases every first letter (`aWSAccountId`).
+            out.insert(
+                "replicaKeyMetadata".into(),
+                cloudtrail_shape(member("ReplicaKeyMetadata")?, false),
+            );
+        }
+        "CreateCustomKeyStore" => {
+            out.insert("customKeyStoreId".into(), member("CustomKeyStoreId")?);
+        }
+        _ => {
+            out.insert("keyId".into(), Value::String(key_arn?.to_string()));
+            match operation {
+                "CreateGrant" => {
+                    if let Some(id) = member("GrantId") {
+                        out.insert("grantId".into(), id);
+                    }
+                }
+                "ScheduleKeyDeletion" => {
+                    if let Some(date) = member("DeletionDate") {
+                        out.insert("deletionDate".into(), response_time(&date));
+                    }
+                    for (from, to) in [
+                        ("KeyState", "keyState"),
+                        ("PendingWindowInDays", "pendingWindowInDays"),
+                    ] {
+                        if let Some(v) = member(from) {
+                            out.insert(to.into(), v);
+                        }
+                    }
+                }
+                "ImportKeyMaterial" => {
+                    if let Some(id) = member("KeyMaterialId") {
+                        out.insert("keyMaterialId".into(), id);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let text = serde_json::to_string(&Value::Object(out)).ok()?;
+    serde_json::value::RawValue::from_string(text)
+        .ok()
+        .map(ResponseElements)
+}
+
+/// An answer's member as CloudTrail writes it: member names with a lower-case first letter
+/// (`AWSAccountId` kept as is when `keep_aws`, as CreateKey's record has it), timestamps as
+/// [`trent_audit::read::format_response_time`] dates.
+fn cloudtrail_shape(value: serde_json::Value, keep_aws: bool) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(name, v)| {
+                    let v = if matches!(name.as_str(), "CreationDate" | "DeletionDate" | "ValidTo")
+                    {
+                        response_time(&v)
+                    } else {
+                        cloudtrail_shape(v, keep_aws)
+                    };
+                    let name = if keep_aws && name == "AWSAccountId" {
+                        name
+                    } else {
+                        lower_first(&name)
+                    };
+                    (name, v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| cloudtrail_shape(v, keep_aws))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn lower_first(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_ascii_lowercase().to_string() + chars.as_str(),
+        None => String::new(),
+    }
+}
+
+/// awsJson epoch seconds as a CloudTrail response date; anything else unchanged.
+fn response_time(value: &serde_json::Value) -> serde_json::Value {
+    match value.as_f64() {
+        Some(secs) if secs.is_finite() => {
+            let mut out = String::with_capacity(24);
+            trent_audit::read::format_response_time(secs.floor() as i64, &mut out);
+            serde_json::Value::String(out)
+        }
+        _ => value.clone(),
+    }
 }
 
 /// The account of `arn:aws:kms:REGION:ACCOUNT:key/ID`.
@@ -363,7 +526,7 @@ impl trent_core::service_events::ServiceEventSink for ServiceEvents {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
-                    if let Err(e) = audit.log.append(line).await {
+                    if let Err(e) = audit.log.append(&line).await {
                         tracing::error!(target: "trent::audit", event = name, error = %e, "a service event was not recorded");
                     }
                 });

@@ -22,6 +22,8 @@ pub struct Authenticated {
     /// Whether the signature covers [`FORWARDED_REQUEST_HEADER`]: a forwarded request is
     /// accepted only under the service's own signature, so it cannot be swapped in transit.
     pub forwarded_request_signed: bool,
+    /// Whether the signature covers [`SOURCE_ARN_HEADER`].
+    pub source_arn_signed: bool,
 }
 
 /// The AWS service a request's credential scope names.
@@ -53,8 +55,13 @@ pub enum AuthFailure {
     Signature(SigV4Error),
     UnknownAccessKey,
     ExpiredToken,
-    /// The credential is not in memory and the store could not be asked (retryable).
+    /// The credential is not in memory and the store could not be reached, or did not answer
+    /// in time (retryable): `DependencyTimeoutException`, as for every other call the database
+    /// fails.
     StoreUnavailable,
+    /// The credential is not in memory and reading it from the store failed otherwise (a
+    /// stored record that does not decode): an internal error.
+    LookupFailed,
     /// A forward-access call whose forwarded request does not prove the customer called the
     /// service (`forwarded`): AWS's AccessDenied.
     Forward(String),
@@ -67,15 +74,17 @@ impl AuthFailure {
             AuthFailure::Signature(e) => e.aws_code(),
             AuthFailure::UnknownAccessKey => "UnrecognizedClientException",
             AuthFailure::ExpiredToken => "ExpiredTokenException",
-            AuthFailure::StoreUnavailable => "KMSInternalException",
+            AuthFailure::StoreUnavailable => "DependencyTimeoutException",
+            AuthFailure::LookupFailed => "KMSInternalException",
             AuthFailure::Forward(_) => "AccessDeniedException",
         }
     }
 
-    /// The awsJson (KMS) status: 400 except for the retryable internal error.
+    /// The awsJson (KMS) status: 400 except for the store failures.
     pub fn json_status(&self) -> http::StatusCode {
         match self {
-            AuthFailure::StoreUnavailable => http::StatusCode::INTERNAL_SERVER_ERROR,
+            AuthFailure::StoreUnavailable => http::StatusCode::SERVICE_UNAVAILABLE,
+            AuthFailure::LookupFailed => http::StatusCode::INTERNAL_SERVER_ERROR,
             _ => http::StatusCode::BAD_REQUEST,
         }
     }
@@ -93,7 +102,9 @@ impl AuthFailure {
             },
             AuthFailure::UnknownAccessKey => (S::FORBIDDEN, "InvalidClientTokenId"),
             AuthFailure::ExpiredToken => (S::BAD_REQUEST, "ExpiredToken"),
-            AuthFailure::StoreUnavailable => (S::INTERNAL_SERVER_ERROR, "InternalFailure"),
+            // IAM's and STS's common error for a temporary failure of the server.
+            AuthFailure::StoreUnavailable => (S::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
+            AuthFailure::LookupFailed => (S::INTERNAL_SERVER_ERROR, "InternalFailure"),
             AuthFailure::Forward(_) => (S::FORBIDDEN, "AccessDenied"),
         }
     }
@@ -107,9 +118,10 @@ impl AuthFailure {
             AuthFailure::ExpiredToken => {
                 "The security token included in the request is expired".into()
             }
-            AuthFailure::StoreUnavailable => {
-                "The service could not check the credential; retry the request.".into()
-            }
+            AuthFailure::StoreUnavailable => "The system timed out while trying to fulfill the \
+                                              request. You can retry the request."
+                .into(),
+            AuthFailure::LookupFailed => "An internal error occurred.".into(),
             AuthFailure::Forward(m) => m.clone(),
         }
     }
@@ -155,12 +167,21 @@ pub async fn check_headers<'a>(
             Ok(None) => return Err(AuthFailure::UnknownAccessKey),
             Err(e) => {
                 tracing::warn!(error = %e, "credential read-through failed");
-                return Err(AuthFailure::StoreUnavailable);
+                return Err(lookup_failure(&e));
             }
         },
     };
     trent_sigv4::check_before_body(&parts, &parsed, unix_now()).map_err(AuthFailure::Signature)?;
     Ok(SignedHeaders { parsed, credential })
+}
+
+/// How a failed credential read-through is answered: the database unreachable or too slow is
+/// the retryable `DependencyTimeoutException` (503), anything else an internal error.
+fn lookup_failure(e: &trent_core::KmsError) -> AuthFailure {
+    match e {
+        trent_core::KmsError::DependencyTimeout(_) => AuthFailure::StoreUnavailable,
+        _ => AuthFailure::LookupFailed,
+    }
 }
 
 /// Whether the request names a KMS operation (awsJson1.1 target prefix `TrentService`).
@@ -214,15 +235,42 @@ pub fn authenticate(
         })?;
     caller.source_ip = peer.map(|p| p.ip());
     caller.secure_transport = app.tls;
-    let forwarded_request_signed = parsed
-        .signed_headers
-        .iter()
-        .any(|h| h == FORWARDED_REQUEST_HEADER);
+    let signs = |name: &str| parsed.signed_headers.iter().any(|h| h == name);
     Ok(Authenticated {
         caller,
         service: Service::of_scope(&parsed.service),
-        forwarded_request_signed,
+        forwarded_request_signed: signs(FORWARDED_REQUEST_HEADER),
+        source_arn_signed: signs(SOURCE_ARN_HEADER),
     })
+}
+
+/// The header an integrated service puts on a call it makes for one of its resources: the
+/// resource's ARN, the call's `aws:SourceArn` (what a grant's `SourceArn` constraint matches).
+pub const SOURCE_ARN_HEADER: &str = "x-trent-source-arn";
+
+/// Applies [`SOURCE_ARN_HEADER`]: only under the caller's signature, and only for a call an
+/// integrated service makes (`Caller::with_source_arn`); anyone else is refused.
+pub fn source_arn(
+    mut authenticated: Authenticated,
+    headers: &HeaderMap,
+) -> Result<Authenticated, AuthFailure> {
+    let Some(value) = headers.get(SOURCE_ARN_HEADER) else {
+        return Ok(authenticated);
+    };
+    let refuse = |m: &str| AuthFailure::Forward(format!("Source ARN refused: {m}"));
+    if !authenticated.source_arn_signed {
+        return Err(refuse(
+            "the signature must cover the X-Trent-Source-Arn header",
+        ));
+    }
+    let arn = value
+        .to_str()
+        .map_err(|_| refuse("the header is not text"))?;
+    authenticated.caller = authenticated
+        .caller
+        .with_source_arn(arn.trim())
+        .map_err(|e| refuse(&e.to_string()))?;
+    Ok(authenticated)
 }
 
 /// The header an integrated service puts on a KMS call it makes for a customer: the
@@ -295,7 +343,10 @@ pub async fn forwarded(
         None => match app.kms.find_credential(&parsed.access_key_id).await {
             Ok(Some(c)) => c,
             Ok(None) => return Err(refuse("the customer's access key is unknown")),
-            Err(_) => return Err(AuthFailure::StoreUnavailable),
+            Err(e) => {
+                tracing::warn!(error = %e, "credential read-through failed");
+                return Err(lookup_failure(&e));
+            }
         },
     };
     let key = app
@@ -318,5 +369,6 @@ pub async fn forwarded(
         caller,
         service: authenticated.service,
         forwarded_request_signed: true,
+        source_arn_signed: authenticated.source_arn_signed,
     })
 }

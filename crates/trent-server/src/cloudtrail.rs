@@ -98,6 +98,14 @@ pub async fn handle(
         }
         None => return bad_request("UnknownOperationException", ""),
     }
+    // CloudTrail's quota: 2 LookupEvents per second per account and Region.
+    if app
+        .kms
+        .admit(caller, trent_core::quotas::RateQuota::LookupEvents)
+        .is_err()
+    {
+        return bad_request("ThrottlingException", "Rate exceeded");
+    }
     if let Err(e) = app
         .kms
         .authorize_iam(caller, "cloudtrail:LookupEvents", "*")

@@ -9,13 +9,22 @@
 //!  "Findings": [{"Severity", "Message"}]}
 //! ```
 //!
+//! With `"Policy": "<key policy document>"` it is a dry run of PutKeyPolicy with that policy
+//! (`trent access KEY --policy FILE`); nothing is changed:
+//!
+//! ```text
+//! {"KeyArn", "Changes": [{"Principal", "Kind", "Gained": [...], "Lost": [...],
+//!   "GainedConditional": [{"Action", "ConditionKeys"}], "LostConditional": [...]}],
+//!  "NewFindings": [...], "ResolvedFindings": [...], "After": <the analysis above>}
+//! ```
+//!
 //! Served only on the operator listener, behind its loopback and token checks (`operator.rs`).
 
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
-use trent_core::access::KeyAccess;
+use trent_core::access::{Finding, KeyAccess, PolicyChange};
 use trent_core::{Kms, KmsError};
 
 /// The key-access analysis.
@@ -25,6 +34,9 @@ pub const KEY_ACCESS_PATH: &str = "/trent-admin/key-access";
 struct KeyAccessRequest {
     #[serde(rename = "KeyId")]
     key_id: String,
+    /// A proposed key policy: answer what setting it would change.
+    #[serde(rename = "Policy")]
+    policy: Option<String>,
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -47,9 +59,22 @@ pub(crate) async fn key_access(kms: &Kms, body: &[u8]) -> Response {
             );
         }
     };
-    match kms.operator_key_access(&request.key_id).await {
-        Ok(access) => (StatusCode::OK, render(&access).to_string()).into_response(),
+    let answer = match &request.policy {
+        Some(policy) => kms
+            .operator_policy_change(&request.key_id, policy)
+            .await
+            .map(|c| render_change(&c)),
+        None => kms
+            .operator_key_access(&request.key_id)
+            .await
+            .map(|a| render(&a)),
+    };
+    match answer {
+        Ok(json) => (StatusCode::OK, json.to_string()).into_response(),
         Err(KmsError::NotFound(m)) => error(StatusCode::NOT_FOUND, "NoSuchKey", &m),
+        Err(KmsError::MalformedPolicyDocument(m)) => {
+            error(StatusCode::BAD_REQUEST, "MalformedPolicyDocument", &m)
+        }
         Err(e) => {
             tracing::error!(error = %e, "key access analysis failed");
             error(
@@ -89,10 +114,33 @@ fn render(a: &KeyAccess) -> serde_json::Value {
             })
         })
         .collect();
-    let findings: Vec<_> = a
-        .findings
-        .iter()
+    json!({"KeyArn": a.key_arn, "Principals": principals, "Grants": grants,
+           "Findings": findings(&a.findings)})
+}
+
+fn findings(list: &[Finding]) -> Vec<serde_json::Value> {
+    list.iter()
         .map(|f| json!({"Severity": f.severity, "Message": f.message}))
+        .collect()
+}
+
+fn render_change(c: &PolicyChange) -> serde_json::Value {
+    let changes: Vec<_> = c
+        .changes
+        .iter()
+        .map(|p| {
+            json!({
+                "Principal": p.principal,
+                "Kind": p.kind,
+                "Gained": p.gained,
+                "Lost": p.lost,
+                "GainedConditional": p.gained_conditional.iter().map(|(action, keys)| {
+                    json!({"Action": action, "ConditionKeys": keys})
+                }).collect::<Vec<_>>(),
+                "LostConditional": p.lost_conditional,
+            })
+        })
         .collect();
-    json!({"KeyArn": a.key_arn, "Principals": principals, "Grants": grants, "Findings": findings})
+    json!({"KeyArn": c.key_arn, "Changes": changes, "NewFindings": findings(&c.new_findings),
+           "ResolvedFindings": findings(&c.resolved_findings), "After": render(&c.after)})
 }

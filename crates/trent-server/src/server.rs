@@ -328,7 +328,10 @@ async fn dispatch(
             Ok(a) => a,
             Err(failure) => return (auth_failure_response(&failure, is_query, request_id), None),
         };
-    let authenticated = match auth::forwarded(app, authenticated, headers).await {
+    let authenticated = match auth::forwarded(app, authenticated, headers)
+        .await
+        .and_then(|a| auth::source_arn(a, headers))
+    {
         Ok(a) => a,
         Err(failure) => return (auth_failure_response(&failure, is_query, request_id), None),
     };
@@ -373,6 +376,8 @@ async fn dispatch(
         None => response,
     };
     observed.key_arn = authenticated.caller.key_arn().cloned();
+    // A denial is kept (bounded) for its caller's ExplainDecision; an allow costs one read.
+    app.kms.keep_denial(request_id, &authenticated.caller);
     if tracing::enabled!(target: "trent::request", tracing::Level::INFO) {
         observed.decision = authenticated.caller.explanation().map(|e| e.to_string());
     }
@@ -433,6 +438,10 @@ async fn record(
         headers: &parts.headers,
         parameters,
         error,
+        response_elements: response
+            .extensions()
+            .get::<crate::audit::ResponseElements>()
+            .map(|r| &*r.0),
         tls: parts.extensions.get::<crate::audit::TlsInfo>().copied(),
         secure: app.tls,
     };
@@ -440,7 +449,7 @@ async fn record(
     let appended = match crate::audit::lines(audit, &call, now_ms) {
         Ok(built) => audit
             .log
-            .append(built.lines)
+            .append(&built.lines)
             .await
             .map(|()| built.key_owner_event_id)
             .map_err(|e| e.to_string()),

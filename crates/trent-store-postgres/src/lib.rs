@@ -20,7 +20,11 @@
 //!   `TCP_USER_TIMEOUT`); failures to reach it are [`StoreError::Unavailable`] (the client's
 //!   retryable `DependencyTimeoutException`). The pool drops closed connections and opens new
 //!   ones, and the `LISTEN` connection reconnects every second, so a node recovers by itself.
+//! - A frozen server (stopped, not gone: no error ever arrives) cannot hold a caller either:
+//!   `bounded.rs` answers each call within [`CALL_TIMEOUT`] and lets the call finish on its
+//!   own, telling the change feed when a write finished too late for its caller.
 
+mod bounded;
 mod migrations;
 mod rows;
 pub mod test_cluster;
@@ -40,6 +44,7 @@ use trent_core::model::{
 use trent_core::store::{KeysWrite, Page, Store, StoreError, StoreResult};
 use trent_crypto::spec::WireEnum;
 
+pub use bounded::{CALL_TIMEOUT, PostgresStore};
 pub use migrations::latest_version as latest_schema_version;
 
 use rows::{
@@ -59,7 +64,8 @@ const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// instead of hanging, and the pool opens a new connection for the next one.
 const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub struct PostgresStore {
+/// The store's work on the database; [`PostgresStore`] bounds each call in time.
+pub(crate) struct Db {
     pool: Pool,
     /// This handle's `application_name` on every connection: the change feed's rows carry it,
     /// so a node knows its own changes (its caches already have them).
@@ -69,7 +75,7 @@ pub struct PostgresStore {
     listener: tokio::task::AbortHandle,
 }
 
-impl Drop for PostgresStore {
+impl Drop for Db {
     fn drop(&mut self) {
         self.listener.abort();
     }
@@ -107,10 +113,10 @@ async fn listen(config: tokio_postgres::Config, changed: Arc<tokio::sync::Notify
     }
 }
 
-impl PostgresStore {
+impl Db {
     /// Connects to `url` (`postgres://user@host:port/db`, or the key=value form), migrates the
     /// schema (refusing a newer one) and returns the store.
-    pub async fn connect(url: &str) -> StoreResult<Self> {
+    pub(crate) async fn connect(url: &str) -> StoreResult<Self> {
         let mut config = tokio_postgres::Config::from_str(url)
             .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
         if config.get_connect_timeout().is_none() {
@@ -163,6 +169,11 @@ impl PostgresStore {
         let client = self.client().await?;
         let st = client.prepare_cached(sql).await.map_err(db)?;
         client.execute(&st, params).await.map_err(db)
+    }
+
+    /// Asks the server a trivial question: `Ok` once it answers (`bounded.rs`'s probe).
+    pub(crate) async fn ping(&self) -> StoreResult<()> {
+        self.query("SELECT 1", &[]).await.map(|_| ())
     }
 
     /// Runs one statement that must change a row: `NotFound` if it changed none.
@@ -247,7 +258,7 @@ fn limit(page: Page<'_>) -> i64 {
 const UPDATE_KEY: &str = "UPDATE keys SET description = $2, key_state = $3, policy = $4, \
      tags = $5, current_material_id = $6, rotation_period_days = $7, next_rotation_ms = $8, \
      deletion_ms = $9, pending_window_days = $10, expiration_model = $11, valid_to_ms = $12, \
-     primary_region = $13, transition_ms = $14 WHERE key_id = $1";
+     primary_region = $13, transition_ms = $14, imported_materials = $15 WHERE key_id = $1";
 
 /// Replaces what `update_key` may change (as SQLite: not the identity, spec, usage, origin,
 /// region, creation date or multi-Region flag).
@@ -271,6 +282,7 @@ async fn update_key_in(c: &impl tokio_postgres::GenericClient, k: &KeyRecord) ->
                 &l.valid_to_ms,
                 &l.primary_region,
                 &l.transition_ms,
+                &trent_core::lifecycle::encode_imported_materials(&l.imported_materials),
             ],
         )
         .await
@@ -283,7 +295,7 @@ async fn insert_key_in(c: &impl tokio_postgres::GenericClient, k: &KeyRecord) ->
     c.execute(
         &format!(
             "INSERT INTO keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
         ),
         &[
             &k.key_id,
@@ -308,6 +320,8 @@ async fn insert_key_in(c: &impl tokio_postgres::GenericClient, k: &KeyRecord) ->
             &k.multi_region.then(|| k.public_id()),
             &l.primary_region,
             &l.transition_ms,
+            &trent_core::lifecycle::encode_imported_materials(&l.imported_materials),
+            &k.custody.custom_key_store_id(),
         ],
     )
     .await
@@ -353,7 +367,7 @@ async fn lock_key(c: &impl tokio_postgres::GenericClient, key_id: &str) -> Store
 }
 
 #[async_trait]
-impl Store for PostgresStore {
+impl Store for Db {
     async fn accounts(&self) -> StoreResult<Vec<AccountRecord>> {
         let rows = self
             .query(
@@ -394,9 +408,9 @@ impl Store for PostgresStore {
     async fn put_access_key(&self, k: &AccessKeyRecord) -> StoreResult<()> {
         self.execute(
             &format!(
-                "INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) \
+                "INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (access_key_id) DO UPDATE SET account_id = $2, principal_arn = $3, \
-                 wrapped_secret = $4, active = $5"
+                 wrapped_secret = $4, active = $5, principal_id = $7"
             ),
             &[
                 &k.access_key_id,
@@ -405,6 +419,7 @@ impl Store for PostgresStore {
                 &k.wrapped_secret,
                 &k.active,
                 &k.created_ms,
+                &k.principal_id,
             ],
         )
         .await?;
@@ -816,6 +831,24 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(db)
     }
 
+    async fn delete_material(
+        &self,
+        key: &KeyRecord,
+        material_id: &trent_crypto::MaterialId,
+    ) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        lock_key(&*tx, &key.key_id).await?;
+        tx.execute(
+            "DELETE FROM key_materials WHERE key_id = $1 AND material_id = $2",
+            &[&key.key_id, &material_id.to_hex()],
+        )
+        .await
+        .map_err(db)?;
+        update_key_in(&*tx, key).await?;
+        tx.commit().await.map_err(db)
+    }
+
     async fn delete_key(&self, key_id: &str) -> StoreResult<Vec<AliasRecord>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
@@ -972,9 +1005,24 @@ impl Store for PostgresStore {
     }
 
     async fn prune_changes(&self, before_ms: i64) -> StoreResult<()> {
-        self.execute("DELETE FROM changes WHERE at_ms < $1", &[&before_ms])
-            .await?;
+        // By id, below the first young change (the newest change stays even when old): what
+        // is kept is every id from the oldest kept one on, which tells a node whether it
+        // missed any (`feed.rs`).
+        self.execute(
+            "DELETE FROM changes WHERE id < COALESCE(\
+             (SELECT MIN(id) FROM changes WHERE at_ms >= $1), (SELECT MAX(id) FROM changes))",
+            &[&before_ms],
+        )
+        .await?;
         Ok(())
+    }
+
+    async fn oldest_change(&self) -> StoreResult<Option<i64>> {
+        let rows = self.query("SELECT MIN(id) FROM changes", &[]).await?;
+        match rows.first() {
+            Some(r) => r.try_get(0).map_err(db),
+            None => Ok(None),
+        }
     }
 
     async fn set_clock_offset_ms(&self, offset_ms: i64) -> StoreResult<()> {
@@ -1002,6 +1050,20 @@ impl Store for PostgresStore {
             )
             .await?;
         rows.iter().map(rows::custom_key_store).collect()
+    }
+
+    async fn regions_in_use(&self, account_id: &str) -> StoreResult<Vec<String>> {
+        let rows = self
+            .query(
+                "SELECT region FROM keys WHERE account_id = $1 \
+                 UNION SELECT region FROM custom_key_stores WHERE account_id = $1 \
+                 ORDER BY region",
+                &[&account_id],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<_, String>(0).map_err(db))
+            .collect()
     }
 
     async fn insert_custom_key_store(
@@ -1055,6 +1117,16 @@ impl Store for PostgresStore {
     async fn delete_custom_key_store(&self, id: &str) -> StoreResult<()> {
         self.execute_one("DELETE FROM custom_key_stores WHERE id = $1", &[&id])
             .await
+    }
+
+    async fn custom_key_store_keys(&self, id: &str) -> StoreResult<Vec<String>> {
+        let rows = self
+            .query(
+                "SELECT key_id FROM keys WHERE custom_key_store_id = $1 ORDER BY key_id",
+                &[&id],
+            )
+            .await?;
+        rows.iter().map(|r| r.try_get(0).map_err(db)).collect()
     }
 }
 

@@ -219,6 +219,19 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER custom_key_stores_changes AFTER INSERT OR UPDATE OR DELETE ON custom_key_stores
         FOR EACH ROW EXECUTE FUNCTION trent_record_change();
     "#,
+    // 8: the unique id of the user an access key belongs to, as SQLite's migration 8.
+    r#"
+    ALTER TABLE access_keys ADD COLUMN principal_id TEXT COLLATE "C";
+    "#,
+    // 9: the materials imported into a symmetric EXTERNAL key, as SQLite's migration 9.
+    r#"
+    ALTER TABLE keys ADD COLUMN imported_materials TEXT;
+    "#,
+    // 10: keys held in a custom key store, as SQLite's migration 10.
+    r#"
+    ALTER TABLE keys ADD COLUMN custom_key_store_id TEXT COLLATE "C";
+    CREATE INDEX keys_by_custom_key_store ON keys (custom_key_store_id) WHERE custom_key_store_id IS NOT NULL;
+    "#,
 ];
 
 /// The advisory lock key migrations hold (any constant unique to Trent: "trent" in ASCII).

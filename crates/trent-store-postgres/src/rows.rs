@@ -4,8 +4,8 @@
 
 use tokio_postgres::Row;
 use trent_core::model::{
-    AccessKeyRecord, AliasRecord, ExpirationModel, GrantRow, ImportParams, KeyLifecycle, KeyRecord,
-    RotationRecord, RotationType, SessionRecord, StoredMaterial, Tag,
+    AccessKeyRecord, AliasRecord, ExpirationModel, GrantRow, ImportParams, KeyCustody,
+    KeyLifecycle, KeyRecord, RotationRecord, RotationType, SessionRecord, StoredMaterial, Tag,
 };
 use trent_core::store::{StoreError, StoreResult};
 use trent_crypto::MaterialId;
@@ -18,13 +18,14 @@ use crate::db;
 pub const KEY_COLUMNS: &str = "key_id, account_id, region, created_ms, description, key_spec, \
      key_usage, origin, key_state, policy, tags, current_material_id, multi_region, \
      rotation_period_days, next_rotation_ms, deletion_ms, pending_window_days, expiration_model, \
-     valid_to_ms, family_id, primary_region, transition_ms";
+     valid_to_ms, family_id, primary_region, transition_ms, imported_materials, \
+     custom_key_store_id";
 
 pub const ALIAS_COLUMNS: &str =
     "account_id, region, alias_name, target_key_id, created_ms, updated_ms";
 
 pub const ACCESS_KEY_COLUMNS: &str =
-    "access_key_id, account_id, principal_arn, wrapped_secret, active, created_ms";
+    "access_key_id, account_id, principal_arn, wrapped_secret, active, created_ms, principal_id";
 
 pub const SESSION_COLUMNS: &str = "access_key_id, account_id, identity, wrapped_secret, \
      token_sha256, expires_ms, created_ms";
@@ -64,6 +65,7 @@ fn tags_from_json(s: &str) -> StoreResult<Vec<Tag>> {
 
 pub fn key(r: &Row) -> StoreResult<KeyRecord> {
     let model: Option<String> = r.try_get(17).map_err(db)?;
+    let origin = wire::<Origin>(r.try_get(7).map_err(db)?, "origin")?;
     Ok(KeyRecord {
         key_id: r.try_get(0).map_err(db)?,
         account_id: r.try_get(1).map_err(db)?,
@@ -72,7 +74,7 @@ pub fn key(r: &Row) -> StoreResult<KeyRecord> {
         description: r.try_get(4).map_err(db)?,
         key_spec: wire::<KeySpec>(r.try_get(5).map_err(db)?, "key spec")?,
         key_usage: wire::<KeyUsage>(r.try_get(6).map_err(db)?, "key usage")?,
-        origin: wire::<Origin>(r.try_get(7).map_err(db)?, "origin")?,
+        origin,
         state: wire::<KeyState>(r.try_get(8).map_err(db)?, "key state")?,
         policy: r.try_get(9).map_err(db)?,
         tags: tags_from_json(r.try_get(10).map_err(db)?)?,
@@ -92,7 +94,13 @@ pub fn key(r: &Row) -> StoreResult<KeyRecord> {
             primary_region: r.try_get(20).map_err(db)?,
             replica_regions: Vec::new(),
             transition_ms: r.try_get(21).map_err(db)?,
+            imported_materials: trent_core::lifecycle::decode_imported_materials(
+                r.try_get::<_, Option<&str>>(22).map_err(db)?,
+            )
+            .ok_or_else(|| corrupt("imported materials"))?,
         },
+        custody: KeyCustody::from_stored(origin, r.try_get(23).map_err(db)?)
+            .ok_or_else(|| corrupt("custom key store of a key"))?,
     })
 }
 
@@ -124,6 +132,7 @@ pub fn access_key(r: &Row) -> StoreResult<AccessKeyRecord> {
         wrapped_secret: r.try_get(3).map_err(db)?,
         active: r.try_get(4).map_err(db)?,
         created_ms: r.try_get(5).map_err(db)?,
+        principal_id: r.try_get(6).map_err(db)?,
     })
 }
 

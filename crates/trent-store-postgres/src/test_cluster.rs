@@ -189,12 +189,78 @@ impl TestCluster {
         Ok(())
     }
 
+    /// Freezes the server: `SIGSTOP` to the postmaster and every process it started. Its
+    /// sockets stay open and the kernel still accepts connections and data, but nothing is
+    /// answered: the failure no server-side timeout catches. [`TestCluster::thaw`] resumes it.
+    pub fn freeze(&self) -> Result<Vec<u32>, String> {
+        let pids = self.server_pids()?;
+        self.signal("-STOP", &pids)?;
+        Ok(pids)
+    }
+
+    /// Resumes a server [`TestCluster::freeze`] stopped.
+    pub fn thaw(&self) -> Result<(), String> {
+        let pids = self.server_pids()?;
+        self.signal("-CONT", &pids)
+    }
+
+    /// The postmaster (first line of `postmaster.pid`) and its children (from `/proc`).
+    fn server_pids(&self) -> Result<Vec<u32>, String> {
+        let file = self.data().join("postmaster.pid");
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let postmaster: u32 = text
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .ok_or_else(|| format!("no pid in {}", file.display()))?;
+        let mut pids = vec![postmaster];
+        let proc_dir = std::fs::read_dir("/proc").map_err(|e| format!("cannot list /proc: {e}"))?;
+        for entry in proc_dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            // `pid (comm) state ppid …`: the command may hold spaces, so read after its `)`.
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(postmaster) {
+                pids.push(pid);
+            }
+        }
+        Ok(pids)
+    }
+
+    fn signal(&self, signal: &str, pids: &[u32]) -> Result<(), String> {
+        let out = Command::new("kill")
+            .arg(signal)
+            .args(pids.iter().map(u32::to_string))
+            .output()
+            .map_err(|e| format!("cannot run kill: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "kill {signal} {pids:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
     /// Stops the server now (also done on drop).
     pub fn stop(&mut self) {
         if self.stopped {
             return;
         }
         self.stopped = true;
+        // A frozen server would not act on the stop signal (a test failed mid-freeze).
+        let _ = self.thaw();
         let data_arg = self.data().to_string_lossy().into_owned();
         let _ = self.run(
             "pg_ctl",

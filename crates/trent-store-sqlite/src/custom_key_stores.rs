@@ -90,6 +90,17 @@ pub(crate) fn update(c: &Connection, r: &CustomKeyStoreRecord) -> StoreResult<()
     }
 }
 
+/// The keys held in store `id` (migration 10's column, indexed).
+pub(crate) fn keys(c: &Connection, id: &str) -> StoreResult<Vec<String>> {
+    let mut stmt = c
+        .prepare("SELECT key_id FROM keys WHERE custom_key_store_id = ?1 ORDER BY key_id")
+        .map_err(backend)?;
+    stmt.query_map([id], |r| r.get(0))
+        .map_err(backend)?
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .map_err(backend)
+}
+
 pub(crate) fn delete(c: &Connection, id: &str) -> StoreResult<()> {
     let n = c
         .execute("DELETE FROM custom_key_stores WHERE id = ?1", [id])

@@ -110,7 +110,7 @@ impl Store for SqliteStore {
     async fn access_keys(&self) -> StoreResult<Vec<AccessKeyRecord>> {
         self.with(|c| {
             let mut st = c
-                .prepare("SELECT access_key_id, account_id, principal_arn, wrapped_secret, active, created_ms FROM access_keys")
+                .prepare("SELECT access_key_id, account_id, principal_arn, wrapped_secret, active, created_ms, principal_id FROM access_keys")
                 .map_err(backend)?;
             let rows = st
                 .query_map([], |r| {
@@ -121,6 +121,7 @@ impl Store for SqliteStore {
                         wrapped_secret: r.get(3)?,
                         active: r.get(4)?,
                         created_ms: r.get(5)?,
+                        principal_id: r.get(6)?,
                     })
                 })
                 .map_err(backend)?;
@@ -133,7 +134,7 @@ impl Store for SqliteStore {
         let id = access_key_id.to_string();
         self.with(move |c| {
             c.query_row(
-                "SELECT access_key_id, account_id, principal_arn, wrapped_secret, active, created_ms
+                "SELECT access_key_id, account_id, principal_arn, wrapped_secret, active, created_ms, principal_id
                  FROM access_keys WHERE access_key_id = ?1",
                 [id],
                 |r| {
@@ -144,6 +145,7 @@ impl Store for SqliteStore {
                         wrapped_secret: r.get(3)?,
                         active: r.get(4)?,
                         created_ms: r.get(5)?,
+                        principal_id: r.get(6)?,
                     })
                 },
             )
@@ -157,10 +159,10 @@ impl Store for SqliteStore {
         let k = k.clone();
         self.with(move |c| {
             c.execute(
-                "INSERT INTO access_keys (access_key_id, account_id, principal_arn, wrapped_secret, active, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (access_key_id) DO UPDATE SET account_id = ?2, principal_arn = ?3, wrapped_secret = ?4, active = ?5",
-                params![k.access_key_id, k.account_id, k.principal_arn, k.wrapped_secret, k.active, k.created_ms],
+                "INSERT INTO access_keys (access_key_id, account_id, principal_arn, wrapped_secret, active, created_ms, principal_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (access_key_id) DO UPDATE SET account_id = ?2, principal_arn = ?3, wrapped_secret = ?4, active = ?5, principal_id = ?7",
+                params![k.access_key_id, k.account_id, k.principal_arn, k.wrapped_secret, k.active, k.created_ms, k.principal_id],
             )
             .map_err(backend)?;
             Ok(())
@@ -369,6 +371,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn delete_material(
+        &self,
+        key: &KeyRecord,
+        material_id: &trent_crypto::MaterialId,
+    ) -> StoreResult<()> {
+        let (key, material_id) = (key.clone(), *material_id);
+        self.with(move |c| lifecycle_rows::delete_material(c, &key, &material_id))
+            .await
+    }
+
     async fn delete_key(&self, key_id: &str) -> StoreResult<Vec<AliasRecord>> {
         let key_id = key_id.to_string();
         self.with(move |c| lifecycle_rows::delete_key(c, &key_id))
@@ -416,6 +428,22 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn regions_in_use(&self, account_id: &str) -> StoreResult<Vec<String>> {
+        let account_id = account_id.to_string();
+        self.with(move |c| {
+            let mut st = c
+                .prepare(
+                    "SELECT region FROM keys WHERE account_id = ?1 \
+                     UNION SELECT region FROM custom_key_stores WHERE account_id = ?1 \
+                     ORDER BY region",
+                )
+                .map_err(backend)?;
+            let rows = st.query_map([account_id], |r| r.get(0)).map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+
     async fn insert_custom_key_store(&self, record: &CustomKeyStoreRecord) -> StoreResult<()> {
         let record = record.clone();
         self.with(move |c| custom_key_stores::insert(c, &record))
@@ -431,6 +459,11 @@ impl Store for SqliteStore {
     async fn delete_custom_key_store(&self, id: &str) -> StoreResult<()> {
         let id = id.to_string();
         self.with(move |c| custom_key_stores::delete(c, &id)).await
+    }
+
+    async fn custom_key_store_keys(&self, id: &str) -> StoreResult<Vec<String>> {
+        let id = id.to_string();
+        self.with(move |c| custom_key_stores::keys(c, &id)).await
     }
 
     async fn delete_access_key(&self, access_key_id: &str) -> StoreResult<()> {

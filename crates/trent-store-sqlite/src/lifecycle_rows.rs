@@ -17,7 +17,7 @@ use crate::rows::{SELECT_ALIAS, alias_row, corrupt};
 pub fn write(c: &Connection, k: &KeyRecord) -> StoreResult<()> {
     let l = &k.lifecycle;
     c.execute(
-        "UPDATE keys SET rotation_period_days = ?2, next_rotation_ms = ?3, deletion_ms = ?4, pending_window_days = ?5, expiration_model = ?6, valid_to_ms = ?7, primary_region = ?8, transition_ms = ?9 WHERE key_id = ?1",
+        "UPDATE keys SET rotation_period_days = ?2, next_rotation_ms = ?3, deletion_ms = ?4, pending_window_days = ?5, expiration_model = ?6, valid_to_ms = ?7, primary_region = ?8, transition_ms = ?9, imported_materials = ?10 WHERE key_id = ?1",
         params![
             k.key_id,
             l.rotation_period_days,
@@ -27,7 +27,8 @@ pub fn write(c: &Connection, k: &KeyRecord) -> StoreResult<()> {
             l.expiration_model.map(WireEnum::as_str),
             l.valid_to_ms,
             l.primary_region,
-            l.transition_ms
+            l.transition_ms,
+            trent_core::lifecycle::encode_imported_materials(&l.imported_materials)
         ],
     )
     .map_err(backend)?;
@@ -37,10 +38,10 @@ pub fn write(c: &Connection, k: &KeyRecord) -> StoreResult<()> {
 pub fn read(c: &Connection, key_id: &str) -> StoreResult<KeyLifecycle> {
     let (
         (rotation_period_days, next_rotation_ms, deletion_ms, pending_window_days, model, valid_to_ms),
-        (family_id, primary_region, transition_ms),
+        (family_id, primary_region, transition_ms, imported),
     ) = c
         .query_row(
-            "SELECT rotation_period_days, next_rotation_ms, deletion_ms, pending_window_days, expiration_model, valid_to_ms, family_id, primary_region, transition_ms FROM keys WHERE key_id = ?1",
+            "SELECT rotation_period_days, next_rotation_ms, deletion_ms, pending_window_days, expiration_model, valid_to_ms, family_id, primary_region, transition_ms, imported_materials FROM keys WHERE key_id = ?1",
             [key_id],
             |r| {
                 Ok((
@@ -56,6 +57,7 @@ pub fn read(c: &Connection, key_id: &str) -> StoreResult<KeyLifecycle> {
                         r.get::<_, Option<String>>(6)?,
                         r.get::<_, Option<String>>(7)?,
                         r.get::<_, Option<i64>>(8)?,
+                        r.get::<_, Option<String>>(9)?,
                     ),
                 ))
             },
@@ -68,7 +70,10 @@ pub fn read(c: &Connection, key_id: &str) -> StoreResult<KeyLifecycle> {
     let expiration_model = model
         .map(|m| ExpirationModel::parse(&m).ok_or_else(|| corrupt("expiration model")))
         .transpose()?;
+    let imported_materials = trent_core::lifecycle::decode_imported_materials(imported.as_deref())
+        .ok_or_else(|| corrupt("imported materials"))?;
     Ok(KeyLifecycle {
+        imported_materials,
         rotation_period_days,
         next_rotation_ms,
         deletion_ms,
@@ -183,6 +188,21 @@ pub fn delete_materials(c: &mut Connection, key: &KeyRecord) -> StoreResult<()> 
     let tx = c.transaction().map_err(backend)?;
     tx.execute("DELETE FROM key_materials WHERE key_id = ?1", [&key.key_id])
         .map_err(backend)?;
+    crate::rows::update_key(&tx, key)?;
+    tx.commit().map_err(backend)
+}
+
+pub fn delete_material(
+    c: &mut Connection,
+    key: &KeyRecord,
+    material_id: &MaterialId,
+) -> StoreResult<()> {
+    let tx = c.transaction().map_err(backend)?;
+    tx.execute(
+        "DELETE FROM key_materials WHERE key_id = ?1 AND material_id = ?2",
+        params![key.key_id, material_id.to_hex()],
+    )
+    .map_err(backend)?;
     crate::rows::update_key(&tx, key)?;
     tx.commit().map_err(backend)
 }

@@ -171,6 +171,22 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (account_id, region, name)
     );
     "#,
+    // 8: the unique id of the user an access key belongs to (NULL for root keys; keys stored
+    // before this version are bound at start-up to the user then of that name).
+    r#"
+    ALTER TABLE access_keys ADD COLUMN principal_id TEXT;
+    "#,
+    // 9: the materials imported into a symmetric EXTERNAL key, with their states and expiry
+    // (trent-core's `encode_imported_materials` form; NULL for other keys).
+    r#"
+    ALTER TABLE keys ADD COLUMN imported_materials TEXT;
+    "#,
+    // 10: keys held in a custom key store: the store, fixed at creation (NULL for Trent's own
+    // material), indexed for the store's key count and CustomKeyStoreHasCMKs.
+    r#"
+    ALTER TABLE keys ADD COLUMN custom_key_store_id TEXT;
+    CREATE INDEX keys_by_custom_key_store ON keys (custom_key_store_id) WHERE custom_key_store_id IS NOT NULL;
+    "#,
 ];
 
 /// The newest schema version this build knows.

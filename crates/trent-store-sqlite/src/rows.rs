@@ -2,21 +2,21 @@
 //! tags as a JSON array of `[key, value]` pairs, material ids as 64 hex digits.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use trent_core::model::{AliasRecord, KeyRecord, StoredMaterial, Tag};
+use trent_core::model::{AliasRecord, KeyCustody, KeyRecord, StoredMaterial, Tag};
 use trent_core::store::{StoreError, StoreResult};
 use trent_crypto::MaterialId;
 use trent_crypto::spec::{KeySpec, KeyState, KeyUsage, Origin, WireEnum};
 
 use crate::backend;
 
-const KEY_COLUMNS: &str = "key_id, account_id, region, created_ms, description, key_spec, key_usage, origin, key_state, policy, tags, current_material_id, multi_region";
+const KEY_COLUMNS: &str = "key_id, account_id, region, created_ms, description, key_spec, key_usage, origin, key_state, policy, tags, current_material_id, multi_region, custom_key_store_id";
 
 pub const SELECT_ALIAS: &str =
     "SELECT account_id, region, alias_name, target_key_id, created_ms, updated_ms FROM aliases";
 
 pub fn insert_key(c: &Connection, k: &KeyRecord) -> StoreResult<()> {
     c.execute(
-        &format!("INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+        &format!("INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
         params![
             k.key_id,
             k.account_id,
@@ -30,7 +30,8 @@ pub fn insert_key(c: &Connection, k: &KeyRecord) -> StoreResult<()> {
             k.policy,
             tags_to_json(&k.tags),
             k.current_material.to_hex(),
-            k.multi_region
+            k.multi_region,
+            k.custody.custom_key_store_id()
         ],
     )
     .map_err(backend)?;
@@ -130,6 +131,7 @@ struct RawKeyRow {
     tags: String,
     current_material: String,
     multi_region: bool,
+    custom_key_store_id: Option<String>,
 }
 
 impl RawKeyRow {
@@ -148,10 +150,12 @@ impl RawKeyRow {
             tags: r.get(10)?,
             current_material: r.get(11)?,
             multi_region: r.get(12)?,
+            custom_key_store_id: r.get(13)?,
         })
     }
 
     fn into_record(self) -> StoreResult<KeyRecord> {
+        let origin = Origin::parse(&self.origin).ok_or_else(|| corrupt("origin"))?;
         Ok(KeyRecord {
             key_id: self.key_id,
             account_id: self.account_id,
@@ -160,7 +164,7 @@ impl RawKeyRow {
             description: self.description,
             key_spec: KeySpec::parse(&self.key_spec).ok_or_else(|| corrupt("key spec"))?,
             key_usage: KeyUsage::parse(&self.key_usage).ok_or_else(|| corrupt("key usage"))?,
-            origin: Origin::parse(&self.origin).ok_or_else(|| corrupt("origin"))?,
+            origin,
             state: KeyState::parse(&self.state).ok_or_else(|| corrupt("key state"))?,
             policy: self.policy,
             tags: tags_from_json(&self.tags)?,
@@ -168,6 +172,8 @@ impl RawKeyRow {
                 .ok_or_else(|| corrupt("material id"))?,
             multi_region: self.multi_region,
             lifecycle: Default::default(),
+            custody: KeyCustody::from_stored(origin, self.custom_key_store_id)
+                .ok_or_else(|| corrupt("custom key store of a key"))?,
         })
     }
 }

@@ -6,6 +6,10 @@
 //! (`allocations/request`), counted by an instrumented global allocator over a batch of requests
 //! built beforehand (building the request, which hyper does in a real server, is not counted).
 //!
+//! Every case runs twice: with the audit trail off, and on (`audit_*`: the default settings,
+//! `durability = "write"`, its writer a task on the same runtime), so the audit path's
+//! allocations and time are the difference of the two.
+//!
 //! Run: `cargo bench -p trent --bench request_path` (add `-- --quick` for a short run).
 #![allow(
     clippy::expect_used,
@@ -43,19 +47,21 @@ const COUNTED_REQUESTS: u64 = 2_000;
 struct Harness {
     runtime: tokio::runtime::Runtime,
     router: axum::Router,
+    account: String,
+    audit: Option<Arc<trent_server::audit::Audit>>,
     access_key_id: String,
     secret: String,
     _data: tempfile::TempDir,
 }
 
 impl Harness {
-    fn new() -> Self {
+    fn new(audit: bool) -> Self {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime");
         let data = tempfile::tempdir().expect("tempdir");
-        let (router, access_key_id, secret) = runtime.block_on(async {
+        let (router, account, trail, access_key_id, secret) = runtime.block_on(async {
             let store = SqliteStore::open(&data.path().join("trent.db")).expect("store");
             let (root, _) = RootKey::generate().expect("root key");
             // Every request is counted against its quota as in production, but no quota can
@@ -73,9 +79,21 @@ impl Harness {
                 .expect("kms")
                 .with_quotas(unreachable);
             let account = kms.create_random_account().await.expect("account");
-            let app = Arc::new(AppState::new(Arc::new(kms), false));
+            let kms = Arc::new(kms);
+            let mut app = AppState::new(kms.clone(), false);
+            let mut trail = None;
+            if audit {
+                let settings = trent_audit::AuditSettings::new(data.path().join("audit"));
+                let opened = trent_server::audit::Audit::open(settings, kms.clock().now_ms())
+                    .expect("audit trail");
+                app = app.with_audit(opened.clone());
+                trail = Some(opened);
+            }
+            let app = Arc::new(app);
             (
                 trent_server::router(app),
+                account.account_id,
+                trail,
                 account.access_key_id,
                 account.secret_access_key.to_string(),
             )
@@ -83,6 +101,8 @@ impl Harness {
         Self {
             runtime,
             router,
+            account,
+            audit: trail,
             access_key_id,
             secret,
             _data: data,
@@ -250,26 +270,74 @@ fn framework_floor(h: &Harness) -> f64 {
 }
 
 fn request_path(c: &mut Criterion) {
-    let h = Harness::new();
-    let cases = cases(&h);
+    let plain = Harness::new(false);
+    let audited = Harness::new(true);
     println!(
         "axum + harness floor (handler does nothing): allocations/request = {:.1}",
-        framework_floor(&h)
+        framework_floor(&plain)
     );
-    for case in &cases {
-        let allocations = allocations_per_request(&h, case);
-        println!("{}: allocations/request = {allocations:.1}", case.name);
-    }
     let mut group = c.benchmark_group("request_path");
-    for case in &cases {
-        group.bench_function(case.name, |b| {
-            b.iter_batched(
-                || h.request(case.operation, &case.body),
-                |request| h.send(request),
-                criterion::BatchSize::SmallInput,
-            );
-        });
+    for (prefix, h) in [("", &plain), ("audit_", &audited)] {
+        let cases = cases(h);
+        for case in &cases {
+            let allocations = allocations_per_request(h, case);
+            println!("{prefix}{}: allocations/request = {allocations:.1}", case.name);
+        }
+        for case in &cases {
+            group.bench_function(format!("{prefix}{}", case.name), |b| {
+                b.iter_batched(
+                    || h.request(case.operation, &case.body),
+                    |request| h.send(request),
+                    criterion::BatchSize::SmallInput,
+                );
+            });
+        }
     }
+    group.finish();
+    audit_parts(c, &audited);
+}
+
+/// The audit path's request-side parts alone, for the Encrypt request: the scan of the body
+/// for the logged parameters, and building the whole record line (that scan included).
+/// The record has no `resources` here (no key was resolved), so it is a little shorter than
+/// a real Encrypt's.
+fn audit_parts(c: &mut Criterion, h: &Harness) {
+    let Some(audit) = &h.audit else { return };
+    let case = cases(h).into_iter().next().expect("the encrypt case");
+    let request = h.request(case.operation, &case.body);
+    let mut caller = trent_core::Caller::root(&h.account, &h.access_key_id, REGION);
+    caller.source_ip = Some([127, 0, 0, 1].into());
+    let record_line = || {
+        let call = trent_server::audit::Call {
+            source: trent_server::audit::Source::Kms,
+            event_name: "Encrypt",
+            request_id: "5c5ae4a2-52d4-4a6f-8f3a-0e2d2f7f0c11",
+            caller: &caller,
+            headers: request.headers(),
+            parameters: trent_audit::parameters::json_parameters(&case.body),
+            error: None,
+            response_elements: None,
+            tls: None,
+            secure: false,
+        };
+        trent_server::audit::lines(audit, &call, 1_764_000_000_000).expect("record")
+    };
+    let region = Region::new(GLOBAL);
+    let mut bytes = 0;
+    for _ in 0..COUNTED_REQUESTS {
+        bytes = record_line().lines.len();
+    }
+    let change = region.change();
+    #[expect(clippy::cast_precision_loss, reason = "small counts")]
+    let per_line = (change.allocations + change.reallocations) as f64 / COUNTED_REQUESTS as f64;
+    println!("audit record line alone ({bytes} bytes): allocations/record = {per_line:.1}");
+    let mut group = c.benchmark_group("audit_parts");
+    group.bench_function("encrypt_json_parameters", |b| {
+        b.iter(|| trent_audit::parameters::json_parameters(std::hint::black_box(&case.body)));
+    });
+    group.bench_function("encrypt_record_line", |b| {
+        b.iter(record_line);
+    });
     group.finish();
 }
 

@@ -443,15 +443,21 @@ fn utc(secs: i64) -> String {
     )
 }
 
-/// `trent access KEY`: who can use the key, as the operator endpoint analyses it.
-pub async fn key_access(data_dir: &Path, key: &str, as_json: bool) -> Result<(), String> {
-    let answer = call(
-        data_dir,
-        "POST",
-        trent_server::KEY_ACCESS_PATH,
-        Some(json!({ "KeyId": key })),
-    )
-    .await?;
+/// `trent access KEY [--policy FILE]`: who can use the key, as the operator endpoint analyses
+/// it; with a policy file, what setting that key policy would change.
+pub async fn key_access(
+    data_dir: &Path,
+    key: &str,
+    as_json: bool,
+    policy: Option<&Path>,
+) -> Result<(), String> {
+    let mut body = json!({ "KeyId": key });
+    if let Some(file) = policy {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        body["Policy"] = Value::String(text);
+    }
+    let answer = call(data_dir, "POST", trent_server::KEY_ACCESS_PATH, Some(body)).await?;
     if as_json {
         println!(
             "{}",
@@ -459,14 +465,76 @@ pub async fn key_access(data_dir: &Path, key: &str, as_json: bool) -> Result<(),
         );
         return Ok(());
     }
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect()
-    };
+    if policy.is_some() {
+        print_policy_change(&answer)?;
+        return Ok(());
+    }
+    print_key_access(&answer)
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+fn print_policy_change(answer: &Value) -> Result<(), String> {
+    println!("{} with the proposed key policy:", text(answer, "KeyArn")?);
+    let changes = at(answer, "Changes")
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if changes.is_empty() {
+        println!("  no principal gains or loses an operation");
+    }
+    for c in &changes {
+        println!(
+            "\n{} ({})",
+            at(c, "Principal").as_str().unwrap_or_default(),
+            at(c, "Kind").as_str().unwrap_or_default()
+        );
+        for (label, field) in [("gains", "Gained"), ("loses", "Lost")] {
+            let ops = strings(at(c, field));
+            if !ops.is_empty() {
+                println!("  {label}: {}", ops.join(", "));
+            }
+        }
+        for g in at(c, "GainedConditional").as_array().into_iter().flatten() {
+            println!(
+                "  gains {} under conditions on {}",
+                at(g, "Action").as_str().unwrap_or_default(),
+                strings(at(g, "ConditionKeys")).join(", ")
+            );
+        }
+        let lost = strings(at(c, "LostConditional"));
+        if !lost.is_empty() {
+            println!("  loses (conditional): {}", lost.join(", "));
+        }
+    }
+    for (label, field) in [
+        ("new findings", "NewFindings"),
+        ("resolved findings", "ResolvedFindings"),
+    ] {
+        let list = at(answer, field).as_array().cloned().unwrap_or_default();
+        if !list.is_empty() {
+            println!("\n{label}:");
+            for f in &list {
+                println!(
+                    "  [{}] {}",
+                    at(f, "Severity").as_str().unwrap_or_default(),
+                    at(f, "Message").as_str().unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_key_access(answer: &Value) -> Result<(), String> {
+    let answer = answer.clone();
     println!("{}", text(&answer, "KeyArn")?);
     for p in at(&answer, "Principals").as_array().into_iter().flatten() {
         println!(

@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 mod hsm;
 mod quotas;
-pub use hsm::HsmClusterConfig;
+pub use hsm::{HsmClusterConfig, RootKeyPkcs11};
 pub use quotas::QuotasConfig;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4599";
@@ -62,6 +62,9 @@ pub struct ConfigFile {
     /// `config/hsm.rs`).
     #[serde(default)]
     pub hsm_cluster: Vec<HsmClusterConfig>,
+    /// The root key in a PKCS#11 token instead of a file (`[root_key_pkcs11]`,
+    /// `config/hsm.rs`).
+    pub root_key_pkcs11: Option<hsm::RootKeyPkcs11Config>,
 }
 
 /// `[[integrated_service]]`: a service that calls KMS for its customers.
@@ -158,6 +161,8 @@ pub struct Settings {
     pub integrated_services: Vec<String>,
     /// The declared HSM clusters (`[[hsm_cluster]]`), certificates read.
     pub hsm_clusters: Vec<trent_core::custom_key_stores::HsmCluster>,
+    /// The root key's token (`[root_key_pkcs11]`), instead of a root key file.
+    pub root_key_pkcs11: Option<hsm::RootKeyPkcs11>,
 }
 
 /// A PostgreSQL URL. It may hold a password, so its `Debug` form and [`DatabaseUrl::shown`]
@@ -281,6 +286,20 @@ impl Settings {
             .map(Path::to_path_buf)
             .unwrap_or_default();
         let hsm_clusters = hsm::resolve(file.hsm_cluster, &config_dir)?;
+        let root_key_pkcs11 = hsm::resolve_root(file.root_key_pkcs11, &config_dir)?;
+        if root_key_pkcs11.is_some() && file.root_key_file.is_some() {
+            return Err("root_key_file and [root_key_pkcs11] are two root keys: give one".into());
+        }
+        // DisconnectCustomKeyStore logs the process out of its cluster's token, which would
+        // log the root key's session out with it: the root key needs a token of its own.
+        if let Some(root) = &root_key_pkcs11
+            && let Some(c) = hsm_clusters.iter().find(|c| c.token == root.token)
+        {
+            return Err(format!(
+                "[root_key_pkcs11] names the token of hsm_cluster {}: the root key needs a token of its own",
+                c.id
+            ));
+        }
         let audit_config = file.audit.unwrap_or_default();
         let audit = audit_config.enabled.unwrap_or(true).then(|| {
             let mut settings = trent_audit::AuditSettings::new(
@@ -328,6 +347,7 @@ impl Settings {
                 .map(|s| s.name)
                 .collect(),
             hsm_clusters,
+            root_key_pkcs11,
             audit,
         })
     }

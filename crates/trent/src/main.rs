@@ -1,6 +1,6 @@
 //! The `trent` command: `trent serve` runs the KMS server, `trent bench` load-tests one,
 //! `trent account …` and `trent credentials rotate` administer a running one, `trent backup`
-//! and `trent migrate` copy its embedded store.
+//! and `trent migrate` copy its embedded store, `trent xks-proxy` runs an XKS proxy.
 
 mod admin;
 mod audit;
@@ -10,6 +10,7 @@ mod config;
 mod migrate;
 mod seed;
 mod serve;
+mod xks_proxy;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +70,9 @@ enum Command {
         /// Print the analysis as JSON.
         #[arg(long)]
         json: bool,
+        /// Dry-run this key policy (a JSON file): who would gain or lose which operations.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
         #[command(flatten)]
         target: Target,
     },
@@ -97,6 +101,11 @@ enum Command {
     },
     /// Load-test a running server with signed Encrypt/Decrypt/GenerateDataKey requests.
     Bench(bench::BenchArgs),
+    /// An XKS proxy for external key stores, over AES-256 keys in its own data directory.
+    XksProxy {
+        #[command(subcommand)]
+        command: xks_proxy::XksProxyCommand,
+    },
     /// A bare HTTP server answering every request with a fixed body: the ceiling
     /// `trent bench --baseline` compares Trent with.
     #[command(hide = true)]
@@ -260,9 +269,12 @@ fn main() -> ExitCode {
             Command::Credentials {
                 command: CredentialsCommand::Rotate { account, target },
             } => admin::credentials_rotate(&target.data_dir()?, account.as_deref()).await,
-            Command::Access { key, json, target } => {
-                admin::key_access(&target.data_dir()?, &key, json).await
-            }
+            Command::Access {
+                key,
+                json,
+                policy,
+                target,
+            } => admin::key_access(&target.data_dir()?, &key, json, policy.as_deref()).await,
             Command::Audit {
                 command: AuditCommand::Verify { target },
             } => audit::verify(&target.audit_dir()?),
@@ -272,6 +284,7 @@ fn main() -> ExitCode {
             Command::Backup { to, target } => migrate::backup(&target.settings()?, &to),
             Command::Migrate { to, target } => migrate::migrate(&target.settings()?, &to).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::XksProxy { command } => xks_proxy::run(command).await,
             Command::BareHttp { listen } => bare_http::run(&listen).await,
         }
     });

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use trent_core::Store as _;
 use trent_core::{Kms, KmsError, SystemClock};
-use trent_crypto::{RootKey, RootKeyError};
+use trent_crypto::{RootCustodian, RootKey, RootKeyError};
 use trent_server::AppState;
 use trent_store_sqlite::SqliteStore;
 use zeroize::Zeroizing;
@@ -21,6 +21,9 @@ const BACKGROUND_INTERVAL: std::time::Duration = std::time::Duration::from_secs(
 
 /// Environment variable that may hold the root key (64 hex digits).
 pub const ROOT_KEY_ENV: &str = "TRENT_ROOT_KEY";
+
+/// Environment variable that may hold the PIN of the root key's token (`[root_key_pkcs11]`).
+pub const ROOT_KEY_PIN_ENV: &str = "TRENT_ROOT_KEY_PIN";
 
 pub async fn run(settings: Settings) -> Result<(), String> {
     // Bind first: a port already in use (or a bad address) must leave nothing behind — no data
@@ -66,7 +69,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
 
     create_private_dir(&settings.data_dir)?;
     let (store, root, root_source, database) = open_store(&settings).await?;
-    let kms = Kms::open(store, root, Arc::new(SystemClock::default()))
+    let kms = Kms::open_with_custodian(store, root, Arc::new(SystemClock::default()))
         .await
         .map_err(|e| match e {
             // Kms::open unwraps every stored secret with the root key: this error there means
@@ -371,7 +374,15 @@ fn check_database_writable(db_path: &Path) -> Result<(), String> {
 /// then a root key is generated only if the database has no account yet.
 async fn open_store(
     settings: &Settings,
-) -> Result<(Arc<dyn trent_core::Store>, RootKey, String, String), String> {
+) -> Result<
+    (
+        Arc<dyn trent_core::Store>,
+        Arc<dyn RootCustodian>,
+        String,
+        String,
+    ),
+    String,
+> {
     match &settings.database {
         None => {
             let db_path = settings.data_dir.join("trent.db");
@@ -406,6 +417,77 @@ async fn open_store(
 /// `root.key` is generated only while there is no database: beside an existing one it would be
 /// the wrong key, and a user might back it up in place of the lost one.
 fn load_or_create_root_key(
+    settings: &Settings,
+    db_exists: bool,
+    db_name: &str,
+) -> Result<(Arc<dyn RootCustodian>, String), String> {
+    if let Some(token) = &settings.root_key_pkcs11 {
+        if std::env::var_os(ROOT_KEY_ENV).is_some() {
+            return Err(format!(
+                "${ROOT_KEY_ENV} and [root_key_pkcs11] are two root keys: give one"
+            ));
+        }
+        return open_token_root_key(token, db_exists, db_name);
+    }
+    let (root, source) = load_or_create_root_key_file(settings, db_exists, db_name)?;
+    Ok((Arc::new(root), source))
+}
+
+/// The root key held in a PKCS#11 token: found by its label, or generated in the token
+/// while there is no database (as `root.key` is); the PIN from `$TRENT_ROOT_KEY_PIN` or the
+/// configured `pin_file` (refused if other users can read it).
+fn open_token_root_key(
+    token: &crate::config::RootKeyPkcs11,
+    db_exists: bool,
+    db_name: &str,
+) -> Result<(Arc<dyn RootCustodian>, String), String> {
+    let source = format!(
+        "the PKCS#11 token {:?} (key {:?})",
+        token.token.token_label, token.key_label
+    );
+    let pin = match (std::env::var(ROOT_KEY_PIN_ENV), &token.pin_file) {
+        (Ok(pin), _) => Zeroizing::new(pin),
+        (Err(_), Some(path)) => {
+            refuse_if_exposed(path)?;
+            let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                format!(
+                    "cannot read the root key token's pin_file {}: {e}",
+                    path.display()
+                )
+            })?);
+            Zeroizing::new(text.trim_end_matches(['\n', '\r']).to_string())
+        }
+        (Err(_), None) => {
+            return Err(format!(
+                "[root_key_pkcs11] needs the token's PIN: set ${ROOT_KEY_PIN_ENV} or pin_file"
+            ));
+        }
+    };
+    let provider = trent_custody_pkcs11::Pkcs11Provider::new();
+    match trent_custody_pkcs11::TokenRootKey::open(
+        &provider,
+        &token.token,
+        &pin,
+        &token.key_label,
+        !db_exists,
+    ) {
+        Ok((root, created)) => {
+            if created {
+                tracing::info!(token = %token.token.token_label, key = %token.key_label, "generated the root key in its PKCS#11 token");
+            }
+            Ok((Arc::new(root), source))
+        }
+        Err(trent_custody_pkcs11::root::TokenRootError::Missing(_)) => Err(format!(
+            "the root key is missing from {source} but the database {db_name} exists: refusing \
+             to generate a new root key, which could not decrypt it (restore the token's key, \
+             or point key_label at it)"
+        )),
+        Err(e) => Err(format!("cannot open the root key in {source}: {e}")),
+    }
+}
+
+/// The root key from `$TRENT_ROOT_KEY`, the configured file, or `<data_dir>/root.key`.
+fn load_or_create_root_key_file(
     settings: &Settings,
     db_exists: bool,
     db_name: &str,

@@ -639,3 +639,125 @@ async fn get_key_last_usage_reports_the_last_cryptographic_call_and_survives_a_r
         "AccessDeniedException"
     );
 }
+
+/// `Mon d, yyyy, h:mm:ss AM` (CloudTrail's date form in KMS's `responseElements`).
+fn is_response_date(value: &Value) -> bool {
+    let Some(text) = value.as_str() else {
+        return false;
+    };
+    let parts: Vec<&str> = text.split(' ').collect();
+    parts.len() == 5
+        && parts[0].len() == 3
+        && parts[1].ends_with(',')
+        && parts[2].len() == 5
+        && parts[3].split(':').count() == 3
+        && (parts[4] == "AM" || parts[4] == "PM")
+}
+
+#[tokio::test]
+async fn management_calls_record_response_elements_and_data_calls_record_none() {
+    use aws_sdk_kms::types::GrantOperation;
+    let server = Server::start();
+    let a = server.kms_a();
+    let created = a.create_key().description("elements").send().await.unwrap();
+    let meta = created.key_metadata().unwrap();
+    let (key_id, arn) = (meta.key_id().to_string(), meta.arn().unwrap().to_string());
+    a.create_alias()
+        .alias_name("alias/elements")
+        .target_key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    let grant = a
+        .create_grant()
+        .key_id(&key_id)
+        .grantee_principal(format!("arn:aws:iam::{ACCOUNT_A}:root"))
+        .operations(GrantOperation::Encrypt)
+        .send()
+        .await
+        .unwrap();
+    a.encrypt()
+        .key_id(&key_id)
+        .plaintext(Blob::new(b"elements".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    a.describe_key().key_id(&key_id).send().await.unwrap();
+    a.disable_key().key_id(&key_id).send().await.unwrap();
+    a.schedule_key_deletion()
+        .key_id(&key_id)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    // A failed management call records no answer.
+    let failed = a.enable_key().key_id(&key_id).send().await;
+    assert_eq!(code(failed), "KMSInvalidStateException");
+
+    let one = |name: &'static str| {
+        let server = &server;
+        async move {
+            let mut found = records(server, AKID_A, SECRET_A, "EventName", name).await;
+            assert_eq!(found.len(), 1, "{name}: {found:?}");
+            found.remove(0)["responseElements"].clone()
+        }
+    };
+    let create = one("CreateKey").await;
+    let metadata = &create["keyMetadata"];
+    assert_eq!(metadata["AWSAccountId"], ACCOUNT_A);
+    assert_eq!(metadata["keyId"], key_id.as_str());
+    assert_eq!(metadata["arn"], arn.as_str());
+    assert_eq!(metadata["description"], "elements");
+    assert_eq!(metadata["keyState"], "Enabled");
+    assert_eq!(metadata["keyUsage"], "ENCRYPT_DECRYPT");
+    assert!(is_response_date(&metadata["creationDate"]), "{metadata}");
+    assert_eq!(one("CreateAlias").await, Value::Null);
+    assert_eq!(
+        one("CreateGrant").await,
+        json!({"grantId": grant.grant_id().unwrap(), "keyId": arn})
+    );
+    assert_eq!(one("Encrypt").await, Value::Null);
+    assert_eq!(one("DescribeKey").await, Value::Null);
+    assert_eq!(one("DisableKey").await, json!({ "keyId": arn }));
+    let scheduled = one("ScheduleKeyDeletion").await;
+    assert_eq!(scheduled["keyId"], arn.as_str());
+    assert_eq!(scheduled["keyState"], "PendingDeletion");
+    assert_eq!(scheduled["pendingWindowInDays"], 7);
+    assert!(is_response_date(&scheduled["deletionDate"]), "{scheduled}");
+    assert_eq!(one("EnableKey").await, Value::Null);
+    // The grant token of the answer is never recorded.
+    assert!(!raw_trail(&server).contains(grant.grant_token().unwrap()));
+}
+
+#[tokio::test]
+async fn lookup_events_and_get_key_last_usage_are_throttled_at_their_quotas() {
+    let server = Server::start_with_config("[quotas.rates]\nGetKeyLastUsage = 1\n");
+    let a = server.kms_a();
+    let key_id = new_key_id(&a).await;
+    let mut throttled = 0;
+    for _ in 0..4 {
+        let answer = a.get_key_last_usage().key_id(&key_id).send().await;
+        if answer.is_err() {
+            assert_eq!(code(answer), "ThrottlingException");
+            throttled += 1;
+        }
+    }
+    // Four calls span at most two one-second windows of one call each.
+    assert!(throttled >= 2, "only {throttled} GetKeyLastUsage throttled");
+
+    // CloudTrail's quota: 2 LookupEvents per second per account and Region.
+    let mut throttled = 0;
+    for _ in 0..6 {
+        let (status, answer) = lookup(&server, AKID_A, SECRET_A, &json!({})).await;
+        if status != 200 {
+            assert_eq!(status, 400, "{answer}");
+            assert_eq!(answer["__type"], "ThrottlingException");
+            assert_eq!(answer["message"], "Rate exceeded");
+            throttled += 1;
+        }
+    }
+    assert!(throttled >= 2, "only {throttled} LookupEvents throttled");
+    // Another account's window is its own.
+    let (status, answer) = lookup(&server, AKID_B, SECRET_B, &json!({})).await;
+    assert_eq!(status, 200, "{answer}");
+}

@@ -227,3 +227,28 @@ async fn one_json_log_line_per_request_without_secrets() {
         .expect("an authentication failure is logged");
     assert_eq!(refused["status"], 400);
 }
+
+/// `TRENT_LOG=info` logs start-up (where it listens) and a clean shutdown, each one JSON line.
+#[tokio::test]
+async fn start_up_and_shutdown_are_logged() {
+    let mut server = Server::start_logging("");
+    let kms = server.kms(AKID_A, SECRET_A);
+    kms.list_keys().send().await.unwrap();
+    assert!(server.terminate().success());
+    let text = std::fs::read_to_string(server.log_file()).unwrap();
+    let messages: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .collect();
+    let message = |m: &str| {
+        messages
+            .iter()
+            .position(|l| l["message"] == m)
+            .unwrap_or_else(|| panic!("no {m:?} line in {text}"))
+    };
+    let (started, stopped) = (message("trent started"), message("trent stopped"));
+    assert!(started < stopped);
+    assert_eq!(messages[started]["level"], "INFO");
+    let listen = messages[started]["listen"].as_str().unwrap();
+    assert!(listen.starts_with("127.0.0.1:"), "{listen}");
+}

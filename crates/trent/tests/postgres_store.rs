@@ -552,6 +552,24 @@ async fn nodes_outlive_losing_the_database_and_recover_by_themselves() {
             .unwrap();
         assert_eq!(plain.as_ref(), b"still here");
     }
+    // A credential not in memory cannot be looked up: the same retryable error (KMS) and
+    // ServiceUnavailable (STS), at once, never "unknown key" or an internal error.
+    let started = Instant::now();
+    let stranger = b.kms("AKIANOTINMEMORY00001", "secret");
+    let failed = stranger.list_keys().send().await.unwrap_err();
+    let status = failed.raw_response().map(|r| r.status().as_u16());
+    assert_eq!(
+        (code(Err::<(), _>(failed)), status),
+        ("DependencyTimeoutException".to_string(), Some(503))
+    );
+    let sts_stranger = b.sts("AKIANOTINMEMORY00001", "secret", None);
+    let failed = sts_stranger.get_caller_identity().send().await.unwrap_err();
+    let status = failed.raw_response().map(|r| r.status().as_u16());
+    assert_eq!(
+        (code(Err::<(), _>(failed)), status),
+        ("ServiceUnavailable".to_string(), Some(503))
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
     // A while without it: the feed, the listener and the background task keep failing.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
@@ -701,4 +719,271 @@ async fn multi_region_keys_work_across_two_nodes() {
     let after = encrypt(eu_b.clone(), key_id.clone()).await;
     let opened = us_a.decrypt().ciphertext_blob(after).send().await.unwrap();
     assert_eq!(opened.key_material_id(), Some(material.as_str()));
+}
+
+/// The error code of a call's result, or "ok", and how long it took.
+async fn timed<T, E, F>(call: F) -> (String, Duration)
+where
+    F: std::future::Future<
+            Output = Result<
+                T,
+                aws_sdk_kms::error::SdkError<E, aws_sdk_kms::config::http::HttpResponse>,
+            >,
+        >,
+    E: aws_sdk_kms::error::ProvideErrorMetadata + std::fmt::Debug,
+    T: std::fmt::Debug,
+{
+    let started = Instant::now();
+    let outcome = match call.await {
+        Ok(_) => "ok".to_string(),
+        Err(e) => code(Err::<(), _>(e)),
+    };
+    (outcome, started.elapsed())
+}
+
+/// A frozen PostgreSQL (its processes stopped: connections open, nothing answered, no
+/// server-side timeout fires) holds no call for longer than the store's bound: reads, writes
+/// and credential lookups answer `DependencyTimeoutException`, Encrypt on cached keys keeps
+/// working at once. After it resumes, a write issued during the freeze is seen alike on both
+/// nodes — on the node that issued it too, whose feed skips its own changes: the write
+/// finished after its caller was answered, so that node reloads its caches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_database_holds_no_call_and_the_nodes_agree_after() {
+    let cluster = TestCluster::start().unwrap_or_else(|e| panic!("test PostgreSQL: {e}"));
+    let url = cluster.fresh_database().await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, a_dir) = node(tmp.path(), "a", &url, None);
+    let (b, _) = node(tmp.path(), "b", &url, Some(&a_dir.join("root.key")));
+    let kms_a = a.kms(AKID_A, SECRET_A);
+    let kms_b = b.kms(AKID_A, SECRET_A);
+    let new_key = || async {
+        kms_a
+            .create_key()
+            .send()
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap()
+            .key_id
+    };
+    let cached = new_key().await;
+    let target = new_key().await;
+    let unseen_on_b = new_key().await;
+    for kms in [&kms_a, &kms_b] {
+        assert_eq!(encrypt_outcome(kms, &cached).await, "ok");
+        assert_eq!(encrypt_outcome(kms, &target).await, "ok");
+    }
+    let stranger = b.kms("AKIANOTINMEMORY00002", "secret");
+    let bound = trent_store_postgres::CALL_TIMEOUT + Duration::from_secs(2);
+
+    let frozen = cluster.freeze().unwrap();
+    println!("froze PostgreSQL processes {frozen:?}");
+    let (disable, create, describe, credential, enc_a, enc_b) = tokio::join!(
+        timed(kms_a.disable_key().key_id(&target).send()),
+        timed(kms_a.create_key().send()),
+        timed(kms_b.describe_key().key_id(&unseen_on_b).send()),
+        timed(stranger.list_keys().send()),
+        async {
+            // Encrypt on cached keys while the writes above wait: answered at once.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            timed(
+                kms_a
+                    .encrypt()
+                    .key_id(&cached)
+                    .plaintext(Blob::new(b"x".to_vec()))
+                    .send(),
+            )
+            .await
+        },
+        async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            timed(
+                kms_b
+                    .encrypt()
+                    .key_id(&cached)
+                    .plaintext(Blob::new(b"x".to_vec()))
+                    .send(),
+            )
+            .await
+        },
+    );
+    println!(
+        "frozen: DisableKey {disable:?}, CreateKey {create:?}, DescribeKey (store read) \
+         {describe:?}, unknown credential {credential:?}, Encrypt A {enc_a:?}, B {enc_b:?}"
+    );
+    for (what, (outcome, took)) in [
+        ("DisableKey", &disable),
+        ("CreateKey", &create),
+        ("DescribeKey", &describe),
+        ("credential lookup", &credential),
+    ] {
+        assert_eq!(outcome, "DependencyTimeoutException", "{what}");
+        assert!(*took < bound, "{what} answered after {took:?}");
+    }
+    for (outcome, took) in [&enc_a, &enc_b] {
+        assert_eq!(outcome, "ok");
+        assert!(*took < Duration::from_secs(1), "Encrypt took {took:?}");
+    }
+    // Still frozen: further calls answer within the bound too (the nodes know the database
+    // is not answering), and cryptography on cached keys goes on.
+    let (again_a, again_b) = tokio::join!(
+        timed(kms_a.create_key().send()),
+        timed(kms_b.create_key().send())
+    );
+    println!("still frozen: CreateKey A {again_a:?}, B {again_b:?}");
+    for (outcome, took) in [&again_a, &again_b] {
+        assert_eq!(outcome, "DependencyTimeoutException");
+        assert!(*took < bound, "answered after {took:?}");
+    }
+    assert_eq!(encrypt_outcome(&kms_a, &cached).await, "ok");
+    assert_eq!(encrypt_outcome(&kms_b, &cached).await, "ok");
+
+    cluster.thaw().unwrap();
+    // The DisableKey sent during the freeze commits when the server resumes: both nodes refuse
+    // the key (A, which issued it and whose caller was told it timed out, as well as B).
+    let took = time_until(
+        Duration::from_secs(5),
+        "DisableKey issued during the freeze",
+        || {
+            let (kms_a, kms_b, target) = (kms_a.clone(), kms_b.clone(), target.clone());
+            async move {
+                encrypt_outcome(&kms_a, &target).await == "DisabledException"
+                    && encrypt_outcome(&kms_b, &target).await == "DisabledException"
+            }
+        },
+    )
+    .await;
+    println!("after the thaw both nodes refuse the disabled key after {took:?}");
+    for kms in [&kms_a, &kms_b] {
+        let state = kms
+            .describe_key()
+            .key_id(&target)
+            .send()
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap()
+            .key_state;
+        assert_eq!(state, Some(aws_sdk_kms::types::KeyState::Disabled));
+    }
+    // And both write again.
+    for kms in [&kms_a, &kms_b] {
+        let kms = kms.clone();
+        time_until(Duration::from_secs(10), "CreateKey after the thaw", || {
+            let kms = kms.clone();
+            async move { create_key_outcome(&kms).await.0 == "ok" }
+        })
+        .await;
+    }
+}
+
+/// A node that could not replay the feed for longer than its retention (here: its process
+/// stopped while the changes it missed were pruned) notices the gap and drops every cache:
+/// a key disabled, an alias moved and an access key deleted meanwhile all take effect on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_missed_pruned_changes_reloads_its_caches() {
+    use trent_core::Store;
+    let cluster = TestCluster::start().unwrap_or_else(|e| panic!("test PostgreSQL: {e}"));
+    let url = cluster.fresh_database().await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, a_dir) = node(tmp.path(), "a", &url, None);
+    let (b, _) = node(tmp.path(), "b", &url, Some(&a_dir.join("root.key")));
+    let kms_a = a.kms(AKID_A, SECRET_A);
+    let kms_b = b.kms(AKID_A, SECRET_A);
+    let new_key = || async {
+        kms_a
+            .create_key()
+            .send()
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap()
+            .key_id
+    };
+    let disabled = new_key().await;
+    let (first, second) = (new_key().await, new_key().await);
+    kms_a
+        .create_alias()
+        .alias_name("alias/moving")
+        .target_key_id(&first)
+        .send()
+        .await
+        .unwrap();
+    let iam_a = a.iam(AKID_A, SECRET_A);
+    let (alice_akid, alice_secret, alice_arn) = new_iam_user(&iam_a, "alice").await;
+    kms_a
+        .create_grant()
+        .key_id(&first)
+        .grantee_principal(&alice_arn)
+        .operations(GrantOperation::DescribeKey)
+        .send()
+        .await
+        .unwrap();
+    let alice_b = b.kms(&alice_akid, &alice_secret);
+    let encrypted_under = |kms: aws_sdk_kms::Client| async move {
+        kms.encrypt()
+            .key_id("alias/moving")
+            .plaintext(Blob::new(b"x".to_vec()))
+            .send()
+            .await
+            .unwrap()
+            .key_id
+            .unwrap()
+    };
+    // B holds all of it in memory.
+    time_until(Duration::from_secs(2), "alice on B", || {
+        let (alice_b, first) = (alice_b.clone(), first.clone());
+        async move { alice_b.describe_key().key_id(&first).send().await.is_ok() }
+    })
+    .await;
+    assert_eq!(encrypt_outcome(&kms_b, &disabled).await, "ok");
+    assert!(encrypted_under(kms_b.clone()).await.ends_with(&first));
+
+    // B stops replaying; meanwhile A changes all three, and the changes are pruned.
+    let stop = |signal: &str| {
+        let out = std::process::Command::new("kill")
+            .args([signal, &b.pid().to_string()])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    };
+    stop("-STOP");
+    kms_a.disable_key().key_id(&disabled).send().await.unwrap();
+    kms_a
+        .update_alias()
+        .alias_name("alias/moving")
+        .target_key_id(&second)
+        .send()
+        .await
+        .unwrap();
+    iam_a
+        .delete_access_key()
+        .user_name("alice")
+        .access_key_id(&alice_akid)
+        .send()
+        .await
+        .unwrap();
+    // One more change after them: the newest, the one pruning keeps, is none of the three.
+    new_key().await;
+    let operator = trent_store_postgres::PostgresStore::connect(&url)
+        .await
+        .unwrap();
+    // Everything pruned (as after an hour): only the newest change is kept.
+    let newest = operator.last_change().await.unwrap();
+    operator.prune_changes(i64::MAX).await.unwrap();
+    assert_eq!(operator.oldest_change().await.unwrap(), Some(newest));
+    stop("-CONT");
+
+    let took = time_until(Duration::from_secs(3), "pruned changes", || {
+        let (kms_b, alice_b) = (kms_b.clone(), alice_b.clone());
+        let (disabled, first, second) = (disabled.clone(), first.clone(), second.clone());
+        async move {
+            encrypt_outcome(&kms_b, &disabled).await == "DisabledException"
+                && encrypted_under(kms_b.clone()).await.ends_with(&second)
+                && timed(alice_b.describe_key().key_id(&first).send()).await.0
+                    == "UnrecognizedClientException"
+        }
+    })
+    .await;
+    assert!(took < Duration::from_secs(3));
 }

@@ -113,6 +113,35 @@ pub struct KeyAccess {
     pub findings: Vec<Finding>,
 }
 
+/// How one principal's access changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessChange {
+    pub principal: String,
+    pub kind: &'static str,
+    /// Operations allowed (with no condition key present) after the change, not before.
+    pub gained: Vec<&'static str>,
+    /// Operations allowed before, not after.
+    pub lost: Vec<&'static str>,
+    /// Operations newly possible only under conditions (with the keys read after the change).
+    pub gained_conditional: Vec<(&'static str, Vec<String>)>,
+    /// Operations possible under conditions before, not after (nor allowed outright).
+    pub lost_conditional: Vec<&'static str>,
+}
+
+/// What a proposed key policy would change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyChange {
+    pub key_arn: String,
+    /// Principals whose access changes, in the order the analyses list them.
+    pub changes: Vec<AccessChange>,
+    /// Findings the proposed policy has and the current one has not.
+    pub new_findings: Vec<Finding>,
+    /// Findings the current policy has and the proposed one has not.
+    pub resolved_findings: Vec<Finding>,
+    /// The whole analysis under the proposed policy.
+    pub after: KeyAccess,
+}
+
 /// No condition key present; every key asked for is remembered.
 #[derive(Default)]
 struct Absent(Mutex<BTreeSet<String>>);
@@ -145,6 +174,32 @@ impl Kms {
     /// Who can use the key `key` (its ARN or id), by its key policy, the IAM policies of its
     /// account (and of the other accounts its policy names) and its grants.
     pub async fn operator_key_access(&self, key: &str) -> KmsResult<KeyAccess> {
+        let loaded = self.load_for_analysis(key).await?;
+        let key_policy = loaded.key_policy()?;
+        Ok(self.analyse(&loaded, &[key_policy], key_policy))
+    }
+
+    /// What setting `proposed` (a key policy document) on `key` would change: which principals
+    /// gain or lose which operations, and which findings appear or go. The policy is parsed as
+    /// PutKeyPolicy parses it; nothing is changed.
+    pub async fn operator_policy_change(
+        &self,
+        key: &str,
+        proposed: &str,
+    ) -> KmsResult<PolicyChange> {
+        let loaded = self.load_for_analysis(key).await?;
+        let proposed = Policy::parse(proposed, trent_policy::PolicyKind::KeyPolicy)
+            .map_err(|e| KmsError::MalformedPolicyDocument(e.aws_message()))?;
+        let current = loaded.key_policy()?;
+        // Both analyses ask the same candidates: a principal only the new policy names may
+        // have had access before through its account, and the other way round.
+        let both = [current, &proposed];
+        let before = self.analyse(&loaded, &both, current);
+        let after = self.analyse(&loaded, &both, &proposed);
+        Ok(diff(before, after))
+    }
+
+    async fn load_for_analysis(&self, key: &str) -> KmsResult<Arc<crate::cache::LoadedKey>> {
         let key_id = key.rsplit_once(":key/").map_or(key, |(_, id)| id);
         let not_found = || KmsError::NotFound(format!("Key '{key}' does not exist"));
         // A multi-Region key exists once per Region: only its ARN names one.
@@ -160,10 +215,19 @@ impl Kms {
         if loaded.phantom_not_found().is_some() {
             return Err(not_found());
         }
-        let key_policy = loaded.key_policy()?;
+        Ok(loaded)
+    }
+
+    /// The analysis of `key_policy` on `loaded`, asking the principals of the key's account and
+    /// those `named_by` names.
+    fn analyse(
+        &self,
+        loaded: &crate::cache::LoadedKey,
+        named_by: &[&Policy],
+        key_policy: &Policy,
+    ) -> KeyAccess {
         let account = loaded.record.account_id.clone();
         let key_arn = loaded.arn().to_string();
-
         let mut candidates = vec![Candidate {
             principal: trent_policy::Principal::root(&account),
             kind: "account",
@@ -185,32 +249,65 @@ impl Kms {
         for role in iam.roles.values() {
             candidates.push(self.role_candidate(&account, &role.name, &role.path, "role"));
         }
-        let mut findings = Vec::new();
-        for (index, st) in key_policy.statements().iter().enumerate() {
-            let Some(principal) = st.principal() else {
-                continue;
-            };
-            let label = statement_label(index, st.sid());
-            let everyone = matches!(principal.spec(), PrincipalSpec::Everyone)
-                || principal
-                    .spec()
-                    .entries()
-                    .any(|(_, e)| *e.value() == PrincipalValue::Everyone);
-            if st.effect() == Effect::Allow
-                && !principal.is_negated()
-                && everyone
-                && st.conditions().is_empty()
-            {
+        for policy in named_by {
+            self.named_candidates(&account, policy, &mut candidates);
+        }
+        let mut findings = statement_findings(key_policy);
+        let mut principals = Vec::new();
+        for c in &candidates {
+            let access = evaluate(key_policy, &key_arn, &account, c);
+            let external = c.kind.starts_with("external") || c.kind == "anyone";
+            if external && access.allowed.contains(&"kms:CreateGrant") {
                 findings.push(Finding {
                     severity: "warning",
                     message: format!(
-                        "{label} allows everyone (Principal \"*\") without conditions: any principal of any account whose IAM policies allow it can use the key"
+                        "{} ({}) may create grants on the key: it can give its permissions to any principal",
+                        access.principal, c.kind
                     ),
                 });
             }
-            if st.effect() == Effect::Allow && everyone {
+            if matches!(c.kind, "user" | "role") && access.allowed.contains(&"kms:PutKeyPolicy") {
+                findings.push(Finding {
+                    severity: "info",
+                    message: format!(
+                        "{} is a key administrator: it can change the key policy (kms:PutKeyPolicy)",
+                        access.principal
+                    ),
+                });
+            }
+            if !access.allowed.is_empty() || !access.conditional.is_empty() {
+                principals.push(access);
+            }
+        }
+        let mut grants: Vec<GrantAccess> = self
+            .grants
+            .active(&loaded.record.key_id)
+            .iter()
+            .map(|g| GrantAccess {
+                grant_id: g.grant_id.clone(),
+                grantee: g.grantee_principal.clone(),
+                operations: g.operations.iter().map(|o| o.as_str()).collect(),
+                constrained: g.constraints.is_some(),
+            })
+            .collect();
+        grants.sort_by(|a, b| a.grant_id.cmp(&b.grant_id));
+        KeyAccess {
+            key_arn,
+            principals,
+            grants,
+            findings,
+        }
+    }
+
+    /// The principals `policy` names that are not of the key's account, as candidates.
+    fn named_candidates(&self, account: &str, policy: &Policy, candidates: &mut Vec<Candidate>) {
+        for st in policy.statements() {
+            let Some(principal) = st.principal() else {
+                continue;
+            };
+            if st.effect() == Effect::Allow && names_everyone(principal) {
                 push_unique(
-                    &mut candidates,
+                    candidates,
                     Candidate {
                         principal: trent_policy::Principal::root("000000000000"),
                         kind: "anyone",
@@ -259,71 +356,18 @@ impl Kms {
                             self.role_candidate(a, name, &path, "external role")
                         })
                     }
-                    (PrincipalType::Service, PrincipalValue::Service(name)) => {
-                        findings.push(Finding {
-                            severity: "info",
-                            message: format!(
-                                "{label} names the service principal {name}: the service acts with its own identity"
-                            ),
-                        });
-                        Some(Candidate {
-                            principal: trent_policy::Principal::service(name),
-                            kind: "service",
-                            policies: Arc::default(),
-                        })
-                    }
+                    (PrincipalType::Service, PrincipalValue::Service(name)) => Some(Candidate {
+                        principal: trent_policy::Principal::service(name),
+                        kind: "service",
+                        policies: Arc::default(),
+                    }),
                     _ => None,
                 };
                 if let Some(c) = candidate {
-                    push_unique(&mut candidates, c);
+                    push_unique(candidates, c);
                 }
             }
         }
-
-        let mut principals = Vec::new();
-        for c in &candidates {
-            let access = evaluate(key_policy, &key_arn, &account, c);
-            let external = c.kind.starts_with("external") || c.kind == "anyone";
-            if external && access.allowed.contains(&"kms:CreateGrant") {
-                findings.push(Finding {
-                    severity: "warning",
-                    message: format!(
-                        "{} ({}) may create grants on the key: it can give its permissions to any principal",
-                        access.principal, c.kind
-                    ),
-                });
-            }
-            if matches!(c.kind, "user" | "role") && access.allowed.contains(&"kms:PutKeyPolicy") {
-                findings.push(Finding {
-                    severity: "info",
-                    message: format!(
-                        "{} is a key administrator: it can change the key policy (kms:PutKeyPolicy)",
-                        access.principal
-                    ),
-                });
-            }
-            if !access.allowed.is_empty() || !access.conditional.is_empty() {
-                principals.push(access);
-            }
-        }
-        let mut grants: Vec<GrantAccess> = self
-            .grants
-            .active(&loaded.record.key_id)
-            .iter()
-            .map(|g| GrantAccess {
-                grant_id: g.grant_id.clone(),
-                grantee: g.grantee_principal.clone(),
-                operations: g.operations.iter().map(|o| o.as_str()).collect(),
-                constrained: g.constraints.is_some(),
-            })
-            .collect();
-        grants.sort_by(|a, b| a.grant_id.cmp(&b.grant_id));
-        Ok(KeyAccess {
-            key_arn,
-            principals,
-            grants,
-            findings,
-        })
     }
 
     fn role_candidate(
@@ -385,6 +429,134 @@ fn evaluate(key_policy: &Policy, key_arn: &str, account: &str, c: &Candidate) ->
     }
     access.allowed_conditions = read_when_allowed.into_iter().collect();
     access
+}
+
+fn diff(before: KeyAccess, after: KeyAccess) -> PolicyChange {
+    let empty = |p: &PrincipalAccess| PrincipalAccess {
+        principal: p.principal.clone(),
+        kind: p.kind,
+        allowed: Vec::new(),
+        conditional: Vec::new(),
+        allowed_conditions: Vec::new(),
+    };
+    let find = |list: &[PrincipalAccess], p: &PrincipalAccess| {
+        list.iter()
+            .find(|x| x.principal == p.principal && x.kind == p.kind)
+            .cloned()
+            .unwrap_or_else(|| empty(p))
+    };
+    let mut order: Vec<&PrincipalAccess> = before.principals.iter().collect();
+    for p in &after.principals {
+        if !order
+            .iter()
+            .any(|x| x.principal == p.principal && x.kind == p.kind)
+        {
+            order.push(p);
+        }
+    }
+    let mut changes = Vec::new();
+    for p in order {
+        let (old, new) = (find(&before.principals, p), find(&after.principals, p));
+        let conditional =
+            |a: &PrincipalAccess, action: &str| a.conditional.iter().any(|(x, _)| *x == action);
+        let change = AccessChange {
+            principal: p.principal.clone(),
+            kind: p.kind,
+            gained: new
+                .allowed
+                .iter()
+                .filter(|a| !old.allowed.contains(a))
+                .copied()
+                .collect(),
+            lost: old
+                .allowed
+                .iter()
+                .filter(|a| !new.allowed.contains(a))
+                .copied()
+                .collect(),
+            gained_conditional: new
+                .conditional
+                .iter()
+                .filter(|(a, _)| !conditional(&old, a) && !old.allowed.contains(a))
+                .cloned()
+                .collect(),
+            lost_conditional: old
+                .conditional
+                .iter()
+                .map(|(a, _)| *a)
+                .filter(|a| !conditional(&new, a) && !new.allowed.contains(a))
+                .collect(),
+        };
+        if !(change.gained.is_empty()
+            && change.lost.is_empty()
+            && change.gained_conditional.is_empty()
+            && change.lost_conditional.is_empty())
+        {
+            changes.push(change);
+        }
+    }
+    let new_findings = after
+        .findings
+        .iter()
+        .filter(|f| !before.findings.contains(f))
+        .cloned()
+        .collect();
+    let resolved_findings = before
+        .findings
+        .iter()
+        .filter(|f| !after.findings.contains(f))
+        .cloned()
+        .collect();
+    PolicyChange {
+        key_arn: after.key_arn.clone(),
+        changes,
+        new_findings,
+        resolved_findings,
+        after,
+    }
+}
+
+/// Findings about single statements of `policy`: an unconditioned Allow to everyone, service
+/// principals.
+fn statement_findings(policy: &Policy) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (index, st) in policy.statements().iter().enumerate() {
+        let Some(principal) = st.principal() else {
+            continue;
+        };
+        let label = statement_label(index, st.sid());
+        if st.effect() == Effect::Allow
+            && !principal.is_negated()
+            && names_everyone(principal)
+            && st.conditions().is_empty()
+        {
+            findings.push(Finding {
+                severity: "warning",
+                message: format!(
+                    "{label} allows everyone (Principal \"*\") without conditions: any principal of any account whose IAM policies allow it can use the key"
+                ),
+            });
+        }
+        for (ty, entry) in principal.spec().entries() {
+            if let (PrincipalType::Service, PrincipalValue::Service(name)) = (ty, entry.value()) {
+                findings.push(Finding {
+                    severity: "info",
+                    message: format!(
+                        "{label} names the service principal {name}: the service acts with its own identity"
+                    ),
+                });
+            }
+        }
+    }
+    findings
+}
+
+fn names_everyone(principal: &trent_policy::PrincipalElement) -> bool {
+    matches!(principal.spec(), PrincipalSpec::Everyone)
+        || principal
+            .spec()
+            .entries()
+            .any(|(_, e)| *e.value() == PrincipalValue::Everyone)
 }
 
 fn push_unique(candidates: &mut Vec<Candidate>, c: Candidate) {

@@ -92,6 +92,14 @@ impl<'a> RequestFacts<'a> {
             "aws:principalisawsservice" => boolean(caller.service_name().is_some()),
             "aws:principalservicename" => borrowed(caller.service_name()?),
             "aws:viaawsservice" => boolean(caller.forwarded_by().is_some()),
+            "aws:sourcearn" => borrowed(caller.source_arn()?),
+            "aws:sourceaccount" => borrowed(
+                caller
+                    .source_arn()?
+                    .split(':')
+                    .nth(4)
+                    .filter(|a| !a.is_empty())?,
+            ),
             // Present only when an integrated service made the call for the caller.
             "kms:viaservice" => borrowed(&caller.forwarded_by()?.via_service),
             _ => {

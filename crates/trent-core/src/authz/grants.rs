@@ -73,7 +73,7 @@ impl Kms {
             .is_allowed()
         };
         let usable = |g: &Grant| {
-            g.allows(operation, context)
+            g.allows(operation, context, caller.source_arn())
                 && match grantee_match(g, caller) {
                     GranteeMatch::Direct => true,
                     GranteeMatch::Account => iam_allows(),

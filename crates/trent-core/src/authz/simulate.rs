@@ -9,7 +9,10 @@
 //! account, and the cross-account rules apply); optionally a permissions boundary; the condition
 //! keys given (`ContextEntries`) plus those the simulated caller implies (its ARN and account).
 //! As in AWS, nothing is fetched for the resources named: a key's stored policy is used only
-//! when passed as `ResourcePolicy`.
+//! when passed as `ResourcePolicy`. Grants are the exception, when asked for with the context
+//! entry [`SIMULATE_GRANTS_KEY`] = `true`: then the stored grants of each key named in
+//! `ResourceArns` whose grants the requester may list (`kms:ListGrants`) take part, after the
+//! policies, as they do in a real request; a call a grant allows names the grant.
 //!
 //! Nothing here is on the request path; the simulator may allocate freely.
 
@@ -23,10 +26,15 @@ use trent_policy::{
     statement_positions,
 };
 
-use super::Decision;
+use super::{Access, Decision, Resource};
 use crate::caller::Caller;
+use crate::grants::{Grant, GrantOperation};
 use crate::iam::{AccountIam, IamError, IamResult, entity_arn};
 use crate::service::Kms;
+
+/// The context entry that asks for the named keys' grants to be simulated (a Trent extension
+/// carried in `ContextEntries`, so AWS's clients send it unchanged).
+pub const SIMULATE_GRANTS_KEY: &str = "trent:SimulateGrants";
 
 /// At most this many (action, resource) pairs are evaluated in one simulation.
 pub const MAX_EVALUATIONS: usize = 1000;
@@ -116,8 +124,8 @@ impl EvalDecision {
 /// A statement that decided a simulated call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MatchedStatement {
-    /// The policy's name, `PolicyInputList.N`, `PermissionsBoundaryPolicyInputList.N` or
-    /// `ResourcePolicy`.
+    /// The policy's name, `PolicyInputList.N`, `PermissionsBoundaryPolicyInputList.N`,
+    /// `ResourcePolicy`, or `grant/GRANT-ID` for a simulated grant (no span).
     pub source_policy_id: String,
     pub source_policy_type: PolicySourceType,
     /// Where the statement is in its document (absent if it could not be located).
@@ -195,6 +203,10 @@ struct Simulation {
     given: ConditionContext,
     /// Lower-cased key → as written in some simulated policy.
     spelled: BTreeMap<String, String>,
+    /// Resource ARN → the grants simulated for it (only when asked for).
+    grants: BTreeMap<String, Vec<Arc<Grant>>>,
+    /// The simulated `kms:EncryptionContext:*` entries, which grant constraints check.
+    encryption_context: BTreeMap<String, String>,
 }
 
 /// The condition keys of a simulation: the context entries, then what the simulated caller
@@ -240,7 +252,7 @@ impl Kms {
     /// `SimulatePrincipalPolicy`: the identity policies of the user (with its groups'), group
     /// or role `policy_source_arn`, plus `input`'s documents. Authorized by
     /// `iam:SimulatePrincipalPolicy` on that ARN.
-    pub fn simulate_principal_policy(
+    pub async fn simulate_principal_policy(
         &self,
         caller: &Caller,
         policy_source_arn: &str,
@@ -310,13 +322,14 @@ impl Kms {
                 PolicyKind::Identity,
             )?);
         }
-        let sim = self.prepare(caller, identity, default_principal, input)?;
+        let mut sim = self.prepare(caller, identity, default_principal, input)?;
+        self.simulated_grants(caller, &mut sim, input).await;
         Ok(self.run(&sim, input))
     }
 
     /// `SimulateCustomPolicy`: only the documents of `input`. Authorized by
     /// `iam:SimulateCustomPolicy` (resource `*`).
-    pub fn simulate_custom_policy(
+    pub async fn simulate_custom_policy(
         &self,
         caller: &Caller,
         input: &SimulationInput,
@@ -341,7 +354,8 @@ impl Kms {
                 PolicyKind::Identity,
             )?);
         }
-        let sim = self.prepare(caller, identity, None, input)?;
+        let mut sim = self.prepare(caller, identity, None, input)?;
+        self.simulated_grants(caller, &mut sim, input).await;
         Ok(self.run(&sim, input))
     }
 
@@ -484,6 +498,22 @@ impl Kms {
         } else {
             principal.account.clone()
         };
+        let encryption_context = input
+            .context
+            .iter()
+            .filter_map(|e| {
+                let prefix = e.name.get(..22)?;
+                let value = e.values.first()?;
+                prefix
+                    .eq_ignore_ascii_case("kms:EncryptionContext:")
+                    .then(|| {
+                        (
+                            e.name.get(22..).unwrap_or_default().to_string(),
+                            value.clone(),
+                        )
+                    })
+            })
+            .collect();
         Ok(Simulation {
             identity,
             boundary,
@@ -493,7 +523,46 @@ impl Kms {
             owner,
             given,
             spelled,
+            grants: BTreeMap::new(),
+            encryption_context,
         })
+    }
+
+    /// When the simulation asks for grants: the active grants of each named key the requester
+    /// may list grants of. Keys that do not exist, and keys whose grants the requester may not
+    /// list, take part without grants, so the simulator tells nobody which keys exist or what
+    /// their grants are.
+    async fn simulated_grants(
+        &self,
+        caller: &Caller,
+        sim: &mut Simulation,
+        input: &SimulationInput,
+    ) {
+        let asked = sim
+            .given
+            .get(SIMULATE_GRANTS_KEY)
+            .is_some_and(|v| v.values().iter().any(|v| v.eq_ignore_ascii_case("true")));
+        if !asked {
+            return;
+        }
+        for arn in &input.resources {
+            let Some((_, key_id)) = arn.split_once(":key/") else {
+                continue;
+            };
+            let Ok(Some(key)) = self.load_key(key_id).await else {
+                continue;
+            };
+            if key.phantom_not_found().is_some() || key.arn() != arn {
+                continue;
+            }
+            let may_list = self
+                .decide(caller, &Access::new("kms:ListGrants", Resource::Key(&key)))
+                .is_ok_and(|d| d.is_allowed());
+            if may_list {
+                sim.grants
+                    .insert(arn.clone(), self.grants.active(&key.record.key_id));
+            }
+        }
     }
 
     fn run(&self, sim: &Simulation, input: &SimulationInput) -> Vec<EvaluationResult> {
@@ -583,6 +652,17 @@ fn evaluate(sim: &Simulation, action: &str, resource: &str, specific: bool) -> E
         ),
     };
     let mut matched = matched_statements(sim, &decision, resource_first);
+    if let Decision::ImplicitDeny(_) = decision
+        && is_kms
+        && let Some(grant) = simulated_grant(sim, action, resource, &owner, &iam, &context)
+    {
+        matched = vec![MatchedStatement {
+            source_policy_id: format!("grant/{}", grant.grant_id),
+            source_policy_type: PolicySourceType::Resource,
+            span: None,
+        }];
+        decision = Decision::AllowedByGrant(grant);
+    }
     let mut boundary_allowed = None;
     if !sim.boundary.is_empty() {
         let bounds: Vec<&Policy> = sim.boundary.iter().map(|p| p.policy.as_ref()).collect();
@@ -656,6 +736,48 @@ fn evaluate(sim: &Simulation, action: &str, resource: &str, specific: bool) -> E
         boundary_allowed,
         resource_specific: specific,
     }
+}
+
+/// A simulated grant of `resource` allowing `action` to the simulated caller, by KMS's rules
+/// for real requests (`authz/grants.rs`): the grant has the operation and its constraints hold
+/// for the simulated encryption context; it names the caller (or the role of a session) or the
+/// caller's account, which then needs an IAM allow too; the cross-account gate applies; and
+/// CreateGrant through a grant is delegation, not simulated.
+fn simulated_grant(
+    sim: &Simulation,
+    action: &str,
+    resource: &str,
+    owner: &str,
+    iam: &[&Policy],
+    context: &SimContext<'_>,
+) -> Option<Arc<Grant>> {
+    let grants = sim.grants.get(resource)?;
+    let operation = GrantOperation::of_action(action)?;
+    if operation == GrantOperation::CreateGrant
+        || (sim.principal.account != owner && !trent_policy::kms::cross_account_permitted(action))
+    {
+        return None;
+    }
+    let p = &sim.principal;
+    let root_arn = format!("arn:aws:iam::{}:root", p.account);
+    let source_arn = sim
+        .given
+        .get("aws:SourceArn")
+        .and_then(|v| v.values().first())
+        .map(String::as_str);
+    let iam_allows = || authorize_without_key(iam, p, action, resource, context).is_allowed();
+    grants
+        .iter()
+        .find(|g| {
+            let grantee = g.grantee_principal.as_str();
+            let direct = !p.arn.is_empty()
+                && (grantee == p.arn
+                    || matches!(&p.kind, PrincipalKind::AssumedRole { role_arn } if grantee == role_arn));
+            let account = grantee == p.account || grantee == root_arn;
+            g.allows(operation, &sim.encryption_context, source_arn)
+                && (direct || (account && iam_allows()))
+        })
+        .cloned()
 }
 
 /// The statements behind `decision`, as the simulator names them. For `combine` (generic

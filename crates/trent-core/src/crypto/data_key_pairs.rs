@@ -89,6 +89,14 @@ impl Kms {
                 key.record.key_spec.as_str()
             )));
         }
+        // AWS: keys in a custom key store do not generate data key pairs.
+        if key.record.custody.held().is_some() {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{} origin is {} which is not valid for this operation.",
+                key.arn(),
+                key.record.origin.as_str()
+            )));
+        }
         let spec = pair_spec.key_spec();
         if matches!(
             pair_spec,

@@ -264,7 +264,7 @@ pub(crate) fn seal(
 ) -> KmsResult<Vec<u8>> {
     let material = key
         .material(&key.record.current_material)
-        .ok_or_else(|| KmsError::Internal("current key material missing".into()))?;
+        .ok_or_else(|| missing_material(key))?;
     let context = EncryptionContext::borrowed(context);
     CiphertextBlob::seal_for(
         key.uuid,
@@ -275,6 +275,20 @@ pub(crate) fn seal(
         plaintext,
     )
     .map_err(|e| custody_failure(key, e))
+}
+
+/// The current material is not there: for a key held in a custom key store, its token no
+/// longer holds it or could not be asked (AWS: `KMSInvalidStateException`); for any other
+/// key an internal error.
+fn missing_material(key: &LoadedKey) -> KmsError {
+    if key.record.custody.held().is_some() {
+        KmsError::InvalidState(format!(
+            "{} is unavailable because its key material cannot be found in its custom key store",
+            key.arn()
+        ))
+    } else {
+        KmsError::Internal("current key material missing".into())
+    }
 }
 
 /// A sealing or opening failure that is not the ciphertext's fault: the key's custodian (an
@@ -296,9 +310,17 @@ pub(crate) fn open(
     blob: &CiphertextBlob,
     context: &BTreeMap<String, String>,
 ) -> KmsResult<Zeroizing<Vec<u8>>> {
-    let material = key
-        .material(&blob.material_id)
-        .ok_or(KmsError::InvalidCiphertext)?;
+    let material = match key.material(&blob.material_id) {
+        Some(m) => m,
+        // A store-held key's own material missing from its token: the key's trouble, not the
+        // ciphertext's.
+        None if key.record.custody.held().is_some()
+            && blob.material_id == key.record.current_material =>
+        {
+            return Err(missing_material(key));
+        }
+        None => return Err(KmsError::InvalidCiphertext),
+    };
     blob.open(material, &EncryptionContext::borrowed(context))
         .map_err(|e| match e {
             trent_crypto::BlobError::Unavailable | trent_crypto::BlobError::Custody(_) => {

@@ -158,6 +158,15 @@ impl GrantCache {
         }
     }
 
+    /// Drops every key's grants (the feed could not tell which changed), bumping the epoch as
+    /// [`GrantCache::invalidate`] does.
+    pub(crate) fn invalidate_all(&self) {
+        if let Ok(mut m) = self.by_key.write() {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+            m.clear();
+        }
+    }
+
     pub(crate) fn is_loaded(&self, key_id: &str) -> bool {
         self.by_key.read().is_ok_and(|m| m.contains_key(key_id))
     }
@@ -231,6 +240,8 @@ mod tests {
             name: None,
             grantee_principal: grantee.into(),
             retiring_principal: None,
+            grantee_service_principal: None,
+            retiring_service_principal: None,
             operations,
             constraints: None,
             issuing_account: "111122223333".into(),

@@ -118,16 +118,24 @@ impl WireEnum for GrantOperation {
     }
 }
 
-/// Encryption-context constraints of a grant.
+/// The constraints of a grant: on the encryption context, and on the resource an integrated
+/// service acts for (`SourceArn`, the request's `aws:SourceArn`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct GrantConstraints {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_context_equals: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_context_subset: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_arn: Option<String>,
 }
 
 impl GrantConstraints {
+    /// Whether the grant has any constraint.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.kind().is_none() && self.source_arn.is_none()
+    }
+
     /// Whether a request's encryption context satisfies the constraints.
     pub fn allows(&self, context: &BTreeMap<String, String>) -> bool {
         self.encryption_context_equals
@@ -141,6 +149,9 @@ impl GrantConstraints {
 
     /// Whether `self` (a child grant's constraints) is at least as strict as `parent`'s.
     pub(crate) fn at_least_as_strict_as(&self, parent: &GrantConstraints) -> bool {
+        if parent.source_arn.is_some() && self.source_arn != parent.source_arn {
+            return false;
+        }
         match (
             &parent.encryption_context_equals,
             &parent.encryption_context_subset,
@@ -187,6 +198,13 @@ pub struct Grant {
     pub grantee_principal: String,
     #[serde(default)]
     pub retiring_principal: Option<String>,
+    /// A grant to a service principal (`GranteeServicePrincipal`): then `grantee_principal`
+    /// is the same name, which only that service's own calls have as their principal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grantee_service_principal: Option<String>,
+    /// `RetiringServicePrincipal`: then `retiring_principal` is the same name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retiring_service_principal: Option<String>,
     /// Sorted by name, without duplicates.
     pub operations: Vec<GrantOperation>,
     #[serde(default)]
@@ -200,11 +218,23 @@ impl Grant {
         self.operations.contains(&operation)
     }
 
-    /// Whether the grant gives `operation` for a request with this encryption context.
-    pub fn allows(&self, operation: GrantOperation, context: &BTreeMap<String, String>) -> bool {
+    /// Whether the grant gives `operation` for a request with this encryption context, made
+    /// for the resource `source_arn` (`aws:SourceArn`; a `SourceArn` constraint never applies
+    /// to RetireGrant).
+    pub fn allows(
+        &self,
+        operation: GrantOperation,
+        context: &BTreeMap<String, String>,
+        source_arn: Option<&str>,
+    ) -> bool {
+        let constraints = self.constraints.as_ref();
         self.has(operation)
             && (!operation.takes_encryption_context()
-                || self.constraints.as_ref().is_none_or(|c| c.allows(context)))
+                || constraints.is_none_or(|c| c.allows(context)))
+            && (operation == GrantOperation::RetireGrant
+                || constraints
+                    .and_then(|c| c.source_arn.as_deref())
+                    .is_none_or(|arn| source_arn == Some(arn)))
     }
 }
 
@@ -241,6 +271,7 @@ mod tests {
         let eq = GrantConstraints {
             encryption_context_equals: Some(map(&[("a", "1")])),
             encryption_context_subset: None,
+            source_arn: None,
         };
         assert!(eq.allows(&map(&[("a", "1")])));
         assert!(!eq.allows(&map(&[("a", "1"), ("b", "2")])));
@@ -248,6 +279,7 @@ mod tests {
         let sub = GrantConstraints {
             encryption_context_equals: None,
             encryption_context_subset: Some(map(&[("a", "1")])),
+            source_arn: None,
         };
         assert!(sub.allows(&map(&[("a", "1"), ("b", "2")])));
         assert!(!sub.allows(&map(&[("a", "2")])));
@@ -260,14 +292,17 @@ mod tests {
         let sub_a = GrantConstraints {
             encryption_context_equals: None,
             encryption_context_subset: Some(map(&[("a", "1")])),
+            source_arn: None,
         };
         let sub_ab = GrantConstraints {
             encryption_context_equals: None,
             encryption_context_subset: Some(map(&[("a", "1"), ("b", "2")])),
+            source_arn: None,
         };
         let eq_ab = GrantConstraints {
             encryption_context_equals: Some(map(&[("a", "1"), ("b", "2")])),
             encryption_context_subset: None,
+            source_arn: None,
         };
         assert!(sub_a.at_least_as_strict_as(&none));
         assert!(

@@ -23,6 +23,11 @@ pub struct CreateGrantInput {
     pub key_id: Option<String>,
     pub grantee_principal: Option<String>,
     pub retiring_principal: Option<String>,
+    /// A grant to an integrated service (needs a `SourceArn` constraint and a retiring
+    /// principal); exclusive with `grantee_principal`.
+    pub grantee_service_principal: Option<String>,
+    /// Exclusive with `retiring_principal`.
+    pub retiring_service_principal: Option<String>,
     pub operations: Option<Vec<String>>,
     pub constraints: Option<GrantConstraints>,
     pub grant_tokens: Vec<String>,
@@ -38,6 +43,8 @@ pub struct ListGrantsInput<'a> {
     pub marker: Option<&'a str>,
     pub grant_id: Option<&'a str>,
     pub grantee_principal: Option<&'a str>,
+    /// Only grants to this service principal (for callers that are that service).
+    pub grantee_service_principal: Option<&'a str>,
     pub grant_tokens: &'a [String],
 }
 
@@ -55,13 +62,66 @@ impl Kms {
     ) -> KmsResult<(String, String)> {
         self.admit(caller, crate::quotas::RateQuota::CreateGrant)?;
         let key_id = validate::required("keyId", input.key_id.as_deref())?;
-        let grantee = validate::required("granteePrincipal", input.grantee_principal.as_deref())?;
+        let service_grantee = input.grantee_service_principal.as_deref();
+        if input.grantee_principal.is_some() && service_grantee.is_some() {
+            return Err(KmsError::Validation(
+                "You must specify either GranteePrincipal or GranteeServicePrincipal, but not both."
+                    .into(),
+            ));
+        }
+        if input.retiring_principal.is_some() && input.retiring_service_principal.is_some() {
+            return Err(KmsError::Validation(
+                "You can specify either RetiringPrincipal or RetiringServicePrincipal, but not both."
+                    .into(),
+            ));
+        }
+        let grantee = match service_grantee {
+            Some(s) => s,
+            None => validate::required("granteePrincipal", input.grantee_principal.as_deref())?,
+        };
         let operations = validate::required("operations", input.operations.clone())?;
-        validate::length("granteePrincipal", grantee, 1, 256)?;
-        check_principal(grantee)?;
+        if let Some(s) = service_grantee {
+            check_service_principal("granteeServicePrincipal", s)?;
+        } else {
+            validate::length("granteePrincipal", grantee, 1, 256)?;
+            check_principal(grantee)?;
+        }
         if let Some(r) = &input.retiring_principal {
             validate::length("retiringPrincipal", r, 1, 256)?;
             check_principal(r)?;
+        }
+        if let Some(r) = &input.retiring_service_principal {
+            check_service_principal("retiringServicePrincipal", r)?;
+        }
+        // Whoever retires the grant, as stored and matched (a service principal by name).
+        let retiring = input
+            .retiring_principal
+            .clone()
+            .or_else(|| input.retiring_service_principal.clone());
+        if let Some(arn) = input
+            .constraints
+            .as_ref()
+            .and_then(|c| c.source_arn.as_deref())
+        {
+            check_source_arn(arn)?;
+        }
+        if service_grantee.is_some() {
+            if input
+                .constraints
+                .as_ref()
+                .is_none_or(|c| c.source_arn.is_none())
+            {
+                return Err(KmsError::Validation(
+                    "When you specify a GranteeServicePrincipal, you must also specify a SourceArn grant constraint."
+                        .into(),
+                ));
+            }
+            if retiring.is_none() {
+                return Err(KmsError::Validation(
+                    "When you specify a GranteeServicePrincipal, you must also specify either a RetiringPrincipal or a RetiringServicePrincipal."
+                        .into(),
+                ));
+            }
         }
         if let Some(n) = &input.name {
             validate::length("name", n, 1, 256)?;
@@ -94,10 +154,10 @@ impl Kms {
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
 
-        let constraints = input.constraints.clone().filter(|c| c.kind().is_some());
+        let constraints = input.constraints.clone().filter(|c| !c.is_empty());
         let mut context = trent_policy::ConditionContext::new();
         context.insert("kms:GranteePrincipal", grantee);
-        if let Some(r) = &input.retiring_principal {
+        if let Some(r) = &retiring {
             context.insert("kms:RetiringPrincipal", r.clone());
         }
         context.insert_multi("kms:GrantOperations", operations.iter().map(|o| o.as_str()));
@@ -130,7 +190,10 @@ impl Kms {
             .into_result(caller, &access)?;
         // What the key is (its usage and spec) is told only to callers who may use it.
         check_operations_fit_key(&key.record, &operations, input.constraints.as_ref())?;
-        self.check_grant_principal(grantee)?;
+        // A service principal is accepted as key policies accept one (`{"Service": …}`).
+        if service_grantee.is_none() {
+            self.check_grant_principal(grantee)?;
+        }
         if let Some(r) = &input.retiring_principal {
             self.check_grant_principal(r)?;
         }
@@ -153,7 +216,9 @@ impl Kms {
                 .find(|g| {
                     g.name.as_deref() == Some(name.as_str())
                         && g.grantee_principal == grantee
-                        && g.retiring_principal == input.retiring_principal
+                        && g.grantee_service_principal == input.grantee_service_principal
+                        && g.retiring_principal == retiring
+                        && g.retiring_service_principal == input.retiring_service_principal
                         && g.operations == sorted_ops
                         && g.constraints == constraints
                 });
@@ -175,7 +240,9 @@ impl Kms {
             key_region: key.record.region.clone(),
             name: input.name.clone(),
             grantee_principal: grantee.to_string(),
-            retiring_principal: input.retiring_principal.clone(),
+            retiring_principal: retiring,
+            grantee_service_principal: input.grantee_service_principal.clone(),
+            retiring_service_principal: input.retiring_service_principal.clone(),
             operations: sorted_ops,
             constraints,
             issuing_account: caller.account.clone(),
@@ -211,9 +278,22 @@ impl Kms {
             marker,
             grant_id,
             grantee_principal,
+            grantee_service_principal,
             grant_tokens,
         } = input;
         let key_id = validate::required("keyId", key_id)?;
+        if grantee_principal.is_some() && grantee_service_principal.is_some() {
+            return Err(KmsError::Validation(
+                "You can specify either GranteePrincipal or GranteeServicePrincipal, but not both."
+                    .into(),
+            ));
+        }
+        if let Some(s) = grantee_service_principal {
+            check_service_principal("granteeServicePrincipal", s)?;
+            if caller.service_name() != Some(s) {
+                return Err(service_filter_refused(caller, "kms:ListGrants"));
+            }
+        }
         let limit = validate::limit(limit, 1000, 50)?;
         let tokens = self.open_grant_tokens(grant_tokens)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
@@ -230,28 +310,57 @@ impl Kms {
             .filter(|g| {
                 grant_id.is_none_or(|id| g.grant_id == id)
                     && grantee_principal.is_none_or(|p| g.grantee_principal == p)
+                    && grantee_service_principal
+                        .is_none_or(|s| g.grantee_service_principal.as_deref() == Some(s))
             })
             .collect();
         grants.sort_by(|a, b| a.grant_id.cmp(&b.grant_id));
         page(grants, marker, limit)
     }
 
+    /// ListRetirableGrants of a retiring principal, or (for a service's own calls) of a
+    /// retiring service principal.
     pub async fn list_retirable_grants(
         &self,
         caller: &Caller,
         retiring_principal: Option<&str>,
+        retiring_service_principal: Option<&str>,
         limit: Option<i64>,
         marker: Option<&str>,
     ) -> KmsResult<GrantList> {
         self.admit(caller, crate::quotas::RateQuota::ListRetirableGrants)?;
-        let principal = validate::required("retiringPrincipal", retiring_principal)?;
-        validate::length("retiringPrincipal", principal, 1, 256)?;
+        let principal = match (retiring_principal, retiring_service_principal) {
+            (Some(_), Some(_)) => {
+                return Err(KmsError::Validation(
+                    "You must specify either RetiringPrincipal or RetiringServicePrincipal, but not both."
+                        .into(),
+                ));
+            }
+            (None, Some(s)) => {
+                check_service_principal("retiringServicePrincipal", s)?;
+                // A service lists the grants it may retire; nobody else may ask.
+                if caller.service_name() != Some(s) {
+                    return Err(service_filter_refused(caller, "kms:ListRetirableGrants"));
+                }
+                s
+            }
+            (principal, None) => {
+                let principal = validate::required("retiringPrincipal", principal)?;
+                validate::length("retiringPrincipal", principal, 1, 256)?;
+                self.check_list_retirable_grants(caller, principal)?;
+                principal
+            }
+        };
         let limit = validate::limit(limit, 1000, 50)?;
-        self.check_list_retirable_grants(caller, principal)?;
         let rows = self.store.grants_by_retiring_principal(principal).await?;
         let grants: Vec<Arc<Grant>> = rows
             .iter()
-            .filter_map(|r| serde_json::from_str(&r.body).ok().map(Arc::new))
+            .filter_map(|r| serde_json::from_str::<Grant>(&r.body).ok().map(Arc::new))
+            .filter(|g| {
+                // The name alone would also match an IAM principal's grant were one so named.
+                retiring_service_principal.is_none()
+                    || g.retiring_service_principal.as_deref() == Some(principal)
+            })
             .collect();
         page(grants, marker, limit)
     }
@@ -382,6 +491,61 @@ fn check_principal(p: &str) -> KmsResult<()> {
             "{p} is not a valid principal"
         )))
     }
+}
+
+/// `ServicePrincipalType`: 1..128 characters, `^([A-Za-z0-9\-]+)\.([A-Za-z0-9\-]+)(\.[A-Za-z0-9\-]+)+$`.
+fn check_service_principal(field: &str, value: &str) -> KmsResult<()> {
+    validate::length(field, value, 1, 128)?;
+    let labels: Vec<&str> = value.split('.').collect();
+    let ok = labels.len() >= 3
+        && labels
+            .iter()
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(KmsError::Validation(format!(
+            "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([A-Za-z0-9\\-]+)\\.([A-Za-z0-9\\-]+)(\\.[A-Za-z0-9\\-]+)+$"
+        )))
+    }
+}
+
+/// `GrantConstraintSourceArnType`: 20..512 characters,
+/// `^arn:aws[a-z0-9-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{12}:.+$`.
+fn check_source_arn(value: &str) -> KmsResult<()> {
+    let field = "constraints.sourceArn";
+    validate::length(field, value, 20, 512)?;
+    let lower = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    let mut parts = value.splitn(6, ':');
+    let ok = parts.next() == Some("arn")
+        && parts
+            .next()
+            .and_then(|p| p.strip_prefix("aws"))
+            .is_some_and(lower)
+        && parts.next().is_some_and(|s| !s.is_empty() && lower(s))
+        && parts.next().is_some_and(lower)
+        && parts
+            .next()
+            .is_some_and(|a| a.len() == 12 && a.chars().all(|c| c.is_ascii_digit()))
+        && parts.next().is_some_and(|r| !r.is_empty());
+    if ok {
+        Ok(())
+    } else {
+        Err(KmsError::Validation(format!(
+            "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^arn:aws[a-z0-9-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{{12}}:.+$"
+        )))
+    }
+}
+
+/// A service-principal filter asked for by a caller that is not that service.
+fn service_filter_refused(caller: &Caller, action: &str) -> KmsError {
+    KmsError::AccessDenied(format!(
+        "User: {} is not authorized to perform: {action} with a service principal filter: only that service principal may use it",
+        caller.principal_arn
+    ))
 }
 
 /// Refuses operations the key cannot perform, and constraints where they mean nothing.

@@ -53,6 +53,11 @@ impl Kms {
                     "A policy called {name} already exists. Duplicate names are not allowed."
                 )));
             }
+            super::check_quota(
+                iam.policies.len(),
+                super::POLICIES_PER_ACCOUNT,
+                "PoliciesPerAccount",
+            )?;
             iam.policies.insert(name.to_string(), policy.clone());
             Ok((policy.clone(), vec![put(&account, &policy)?]))
         })

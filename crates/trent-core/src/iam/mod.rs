@@ -30,6 +30,24 @@ use crate::caller::Caller;
 use crate::service::Kms;
 
 /// Where the IAM entity lives, for ARNs: `arn:aws:iam::ACCOUNT:<kind><path><name>`.
+/// IAM's default entity quotas per account (AWS's defaults). They also bound the memory an
+/// account's IAM snapshot takes, which every IAM write copies.
+pub const USERS_PER_ACCOUNT: usize = 5000;
+pub const ROLES_PER_ACCOUNT: usize = 1000;
+pub const GROUPS_PER_ACCOUNT: usize = 300;
+pub const POLICIES_PER_ACCOUNT: usize = 1500;
+
+/// IAM's answer past an entity quota.
+pub(crate) fn check_quota(count: usize, quota: usize, name: &str) -> IamResult<()> {
+    if count >= quota {
+        Err(IamError::LimitExceeded(format!(
+            "Cannot exceed quota for {name}: {quota}"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
 pub fn entity_arn(account: &str, kind: &str, path: &str, name: &str) -> String {
     format!("arn:aws:iam::{account}:{kind}{path}{name}")
 }

@@ -29,6 +29,14 @@ impl Kms {
         check_name("roleName", &input.name, 64)?;
         let path = input.path.clone().unwrap_or_else(|| "/".into());
         check_path(&path)?;
+        // The path of service-linked roles: only CreateServiceLinkedRole makes roles there, so
+        // a customer's role can never pass for one (its sessions would count as the service's).
+        if path.starts_with("/aws-service-role/") {
+            return Err(IamError::InvalidInput(
+                "The path /aws-service-role/ is reserved for service-linked roles: use CreateServiceLinkedRole."
+                    .into(),
+            ));
+        }
         check_trust_policy(&input.trust_policy)?;
         let max = input.max_session_duration.unwrap_or(3600);
         if !(3600..=43200).contains(&max) {
@@ -71,6 +79,7 @@ impl Kms {
                     role.name
                 )));
             }
+            super::check_quota(iam.roles.len(), super::ROLES_PER_ACCOUNT, "RolesPerAccount")?;
             iam.roles.insert(role.name.clone(), role.clone());
             Ok((role.clone(), vec![put(&account, &role)?]))
         })

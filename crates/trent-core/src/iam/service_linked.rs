@@ -289,8 +289,8 @@ impl Kms {
         .await
     }
 
-    /// What still uses `service`'s role in `account`, per Region (in every Region this node
-    /// has served): for KMS's multi-Region role the account's multi-Region keys, for its
+    /// What still uses `service`'s role in `account`, per Region (every Region of the store):
+    /// for KMS's multi-Region role the account's multi-Region keys, for its
     /// custom key store role the account's CloudHSM key stores.
     async fn service_linked_role_usage(
         &self,
@@ -298,8 +298,12 @@ impl Kms {
         service: &str,
     ) -> IamResult<Vec<(String, Vec<String>)>> {
         let mut usage = Vec::new();
+        // Every Region the store holds something of the account's in, not only those this
+        // node has served: another node (or an earlier run) may have created them.
         let mut regions = self.regions.all();
+        regions.extend(self.store.regions_in_use(account).await?);
         regions.sort();
+        regions.dedup();
         if service == "cks.kms.amazonaws.com" {
             for region in regions {
                 let arns: Vec<String> = self

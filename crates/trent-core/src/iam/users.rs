@@ -160,12 +160,12 @@ impl Kms {
         &self,
         caller: &Caller,
         user_name: Option<&str>,
-    ) -> IamResult<(String, String)> {
+    ) -> IamResult<(String, String, String)> {
         let name = self.target_user(caller, user_name)?;
         let iam = self.iam.account(&caller.account);
         let user = iam.users.get(&name).ok_or_else(|| no_such("user", &name))?;
         let arn = entity_arn(&caller.account, "user", &user.path, &user.name);
-        Ok((name, arn))
+        Ok((name, arn, user.id.clone()))
     }
 
     pub async fn iam_create_user(
@@ -200,6 +200,7 @@ impl Kms {
                     "User with name {name} already exists."
                 )));
             }
+            super::check_quota(iam.users.len(), super::USERS_PER_ACCOUNT, "UsersPerAccount")?;
             iam.users.insert(name.to_string(), user.clone());
             Ok((user.clone(), vec![put(&account, &user)?]))
         })
@@ -252,7 +253,7 @@ impl Kms {
             .access_keys()
             .await?
             .iter()
-            .any(|k| k.principal_arn == arn)
+            .any(|k| key_of_user(k, &arn, &user.id))
         {
             return Err(IamError::DeleteConflict(
                 "Cannot delete entity, must delete access keys first.".into(),
@@ -321,7 +322,7 @@ impl Kms {
         caller: &Caller,
         user_name: Option<&str>,
     ) -> IamResult<NewAccessKey> {
-        let (name, arn) = self.target_user_arn(caller, user_name)?;
+        let (name, arn, user_id) = self.target_user_arn(caller, user_name)?;
         self.authorize_iam(caller, "iam:CreateAccessKey", &arn)?;
         // The quota check, the user's existence and the insert happen under the write lock
         // DeleteUser takes, so a key cannot outlive its user.
@@ -331,7 +332,9 @@ impl Kms {
             .account(&caller.account)
             .users
             .get(&name)
-            .is_some_and(|u| entity_arn(&caller.account, "user", &u.path, &u.name) == arn);
+            .is_some_and(|u| {
+                u.id == user_id && entity_arn(&caller.account, "user", &u.path, &u.name) == arn
+            });
         if !still_there {
             return Err(no_such("user", &name));
         }
@@ -340,7 +343,7 @@ impl Kms {
             .access_keys()
             .await?
             .iter()
-            .filter(|k| k.principal_arn == arn)
+            .filter(|k| key_of_user(k, &arn, &user_id))
             .count()
             >= 2
         {
@@ -356,6 +359,7 @@ impl Kms {
                 access_key_id: access_key_id.clone(),
                 account_id: caller.account.clone(),
                 principal_arn: arn,
+                principal_id: Some(user_id.clone()),
                 wrapped_secret: self
                     .root
                     .wrap(secret.as_bytes(), &secret_aad(&access_key_id))?,
@@ -370,6 +374,7 @@ impl Kms {
             account_id: caller.account.clone(),
             identity: CredentialIdentity::User(name.clone()),
             session: None,
+            user_id: Some(user_id),
         });
         Ok(NewAccessKey {
             user_name: name,
@@ -384,14 +389,14 @@ impl Kms {
         caller: &Caller,
         user_name: Option<&str>,
     ) -> IamResult<Vec<AccessKeyInfo>> {
-        let (name, arn) = self.target_user_arn(caller, user_name)?;
+        let (name, arn, user_id) = self.target_user_arn(caller, user_name)?;
         self.authorize_iam(caller, "iam:ListAccessKeys", &arn)?;
         Ok(self
             .store
             .access_keys()
             .await?
             .into_iter()
-            .filter(|k| k.principal_arn == arn)
+            .filter(|k| key_of_user(k, &arn, &user_id))
             .map(|k| AccessKeyInfo {
                 user_name: name.clone(),
                 access_key_id: k.access_key_id,
@@ -409,7 +414,7 @@ impl Kms {
         access_key_id: &str,
         active: Option<bool>,
     ) -> IamResult<()> {
-        let (name, arn) = self.target_user_arn(caller, user_name)?;
+        let (name, arn, user_id) = self.target_user_arn(caller, user_name)?;
         let action = if active.is_some() {
             "iam:UpdateAccessKey"
         } else {
@@ -422,7 +427,7 @@ impl Kms {
             .access_keys()
             .await?
             .into_iter()
-            .find(|k| k.access_key_id == access_key_id && k.principal_arn == arn)
+            .find(|k| k.access_key_id == access_key_id && key_of_user(k, &arn, &user_id))
             .ok_or_else(|| {
                 IamError::NoSuchEntity(format!(
                     "The Access Key with id {access_key_id} cannot be found."
@@ -446,6 +451,7 @@ impl Kms {
                         account_id: caller.account.clone(),
                         identity: CredentialIdentity::User(name),
                         session: None,
+                        user_id: record.principal_id.clone(),
                     });
                 } else {
                     self.credentials.remove(access_key_id);
@@ -458,6 +464,12 @@ impl Kms {
         }
         Ok(())
     }
+}
+
+/// Whether `key` is an access key of the user `arn` with unique id `user_id` (a key bound to
+/// a deleted user of the same name is not: it is inert and listed for no one).
+fn key_of_user(key: &AccessKeyRecord, arn: &str, user_id: &str) -> bool {
+    key.principal_arn == arn && key.principal_id.as_deref().is_none_or(|id| id == user_id)
 }
 
 /// Adds `tags` (replacing values of existing keys) and removes `untag` keys; at most 50 tags.

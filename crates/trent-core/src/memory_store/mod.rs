@@ -483,6 +483,19 @@ impl Store for MemoryStore {
         s.update_key(key)
     }
 
+    async fn delete_material(
+        &self,
+        key: &KeyRecord,
+        material_id: &trent_crypto::MaterialId,
+    ) -> StoreResult<()> {
+        let mut s = self.state();
+        if !s.keys.contains_key(&key.key_id) {
+            return Err(StoreError::NotFound);
+        }
+        s.materials.remove(&(key.key_id.clone(), *material_id));
+        s.update_key(key)
+    }
+
     async fn delete_key(&self, key_id: &str) -> StoreResult<Vec<AliasRecord>> {
         let mut s = self.state();
         if !s.keys.contains_key(key_id) {
@@ -562,6 +575,23 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    async fn regions_in_use(&self, account_id: &str) -> StoreResult<Vec<String>> {
+        let s = self.state();
+        let regions: std::collections::BTreeSet<String> = s
+            .keys
+            .values()
+            .filter(|k| k.account_id == account_id)
+            .map(|k| k.region.clone())
+            .chain(
+                s.custom_key_stores
+                    .values()
+                    .filter(|r| r.account_id == account_id)
+                    .map(|r| r.region.clone()),
+            )
+            .collect();
+        Ok(regions.into_iter().collect())
+    }
+
     async fn insert_custom_key_store(&self, record: &CustomKeyStoreRecord) -> StoreResult<()> {
         let mut s = self.state();
         if s.custom_key_stores.contains_key(&record.id) || name_taken(&s, record) {
@@ -590,6 +620,16 @@ impl Store for MemoryStore {
             Some(_) => Ok(()),
             None => Err(StoreError::NotFound),
         }
+    }
+
+    async fn custom_key_store_keys(&self, id: &str) -> StoreResult<Vec<String>> {
+        Ok(self
+            .state()
+            .keys
+            .values()
+            .filter(|k| k.custody.custom_key_store_id() == Some(id))
+            .map(|k| k.key_id.clone())
+            .collect())
     }
 }
 

@@ -54,6 +54,9 @@ fn domain_code(e: &KmsError) -> (StatusCode, &'static str) {
         CloudHsmClusterInUse(_) => (bad, "CloudHsmClusterInUseException"),
         IncorrectTrustAnchor(_) => (bad, "IncorrectTrustAnchorException"),
         CloudHsmClusterNotRelated(_) => (bad, "CloudHsmClusterNotRelatedException"),
+        CloudHsmClusterInvalidConfiguration(_) => {
+            (bad, "CloudHsmClusterInvalidConfigurationException")
+        }
         DryRunOperation => (bad, "DryRunOperationException"),
         AccessDenied(_) => (bad, "AccessDeniedException"),
         IncorrectKeyMaterial(_) => (bad, "IncorrectKeyMaterialException"),

@@ -18,6 +18,7 @@ use super::shapes::epoch_seconds;
 struct ConstraintsShape {
     encryption_context_subset: Option<BTreeMap<String, String>>,
     encryption_context_equals: Option<BTreeMap<String, String>>,
+    source_arn: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -26,6 +27,8 @@ struct CreateGrantRequest {
     key_id: Option<String>,
     grantee_principal: Option<String>,
     retiring_principal: Option<String>,
+    grantee_service_principal: Option<String>,
+    retiring_service_principal: Option<String>,
     operations: Option<Vec<String>>,
     constraints: Option<ConstraintsShape>,
     grant_tokens: Option<Vec<String>>,
@@ -42,6 +45,8 @@ struct GrantListRequest {
     grant_id: Option<String>,
     grantee_principal: Option<String>,
     retiring_principal: Option<String>,
+    grantee_service_principal: Option<String>,
+    retiring_service_principal: Option<String>,
     grant_tokens: Option<Vec<String>>,
 }
 
@@ -77,10 +82,13 @@ async fn create(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiE
         key_id: r.key_id,
         grantee_principal: r.grantee_principal,
         retiring_principal: r.retiring_principal,
+        grantee_service_principal: r.grantee_service_principal,
+        retiring_service_principal: r.retiring_service_principal,
         operations: r.operations,
         constraints: r.constraints.map(|c| GrantConstraints {
             encryption_context_equals: c.encryption_context_equals,
             encryption_context_subset: c.encryption_context_subset,
+            source_arn: c.source_arn,
         }),
         grant_tokens: r.grant_tokens.unwrap_or_default(),
         name: r.name,
@@ -101,6 +109,7 @@ async fn list(
         kms.list_retirable_grants(
             caller,
             r.retiring_principal.as_deref(),
+            r.retiring_service_principal.as_deref(),
             r.limit,
             r.marker.as_deref(),
         )
@@ -115,6 +124,7 @@ async fn list(
                 marker: r.marker.as_deref(),
                 grant_id: r.grant_id.as_deref(),
                 grantee_principal: r.grantee_principal.as_deref(),
+                grantee_service_principal: r.grantee_service_principal.as_deref(),
                 grant_tokens: &tokens,
             },
         )
@@ -162,8 +172,19 @@ fn entry(g: &Grant) -> Value {
         if let Some(n) = &g.name {
             m.insert("Name".into(), json!(n));
         }
-        if let Some(r) = &g.retiring_principal {
-            m.insert("RetiringPrincipal".into(), json!(r));
+        // A service grantee is also in GranteePrincipal (AWS: "the GranteePrincipal field
+        // contains the service principal"); a retiring service principal only in its own field.
+        if let Some(s) = &g.grantee_service_principal {
+            m.insert("GranteeServicePrincipal".into(), json!(s));
+        }
+        match (&g.retiring_service_principal, &g.retiring_principal) {
+            (Some(s), _) => {
+                m.insert("RetiringServicePrincipal".into(), json!(s));
+            }
+            (None, Some(r)) => {
+                m.insert("RetiringPrincipal".into(), json!(r));
+            }
+            (None, None) => {}
         }
         if let Some(c) = &g.constraints {
             let mut cm = serde_json::Map::new();
@@ -172,6 +193,9 @@ fn entry(g: &Grant) -> Value {
             }
             if let Some(sub) = &c.encryption_context_subset {
                 cm.insert("EncryptionContextSubset".into(), json!(sub));
+            }
+            if let Some(arn) = &c.source_arn {
+                cm.insert("SourceArn".into(), json!(arn));
             }
             m.insert("Constraints".into(), Value::Object(cm));
         }

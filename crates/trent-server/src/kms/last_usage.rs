@@ -22,6 +22,9 @@ pub(super) async fn get_key_last_usage(
     caller: &Caller,
     body: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
+    // Counted like every other KMS request, though the domain does not answer it.
+    app.kms
+        .admit(caller, trent_core::quotas::RateQuota::GetKeyLastUsage)?;
     let request: GetKeyLastUsageRequest = parse(body)?;
     let key = app
         .kms

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use trent_core::import::ImportKeyMaterialInput;
-use trent_core::lifecycle::NO_MATERIAL;
+use trent_core::lifecycle::{MaterialState, NO_MATERIAL};
 use trent_core::model::KeyRecord;
 use trent_core::{Caller, Kms};
 use trent_crypto::spec::{KeySpec, Origin, WireEnum};
@@ -35,6 +35,7 @@ struct LifecycleRequest {
     expiration_model: Option<String>,
     import_type: Option<String>,
     key_material_id: Option<String>,
+    key_material_description: Option<String>,
 }
 
 /// Runs one rotation, deletion or import operation.
@@ -85,8 +86,7 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: Operation, body: &[
                     let mut m = Map::new();
                     m.insert("KeyId".into(), json!(e.key_id));
                     m.insert("KeyMaterialId".into(), json!(e.material_id.to_hex()));
-                    let state = if e.current { "CURRENT" } else { "NON_CURRENT" };
-                    m.insert("KeyMaterialState".into(), json!(state));
+                    m.insert("KeyMaterialState".into(), json!(e.state.as_str()));
                     if let Some((kind, at)) = e.rotation {
                         m.insert("RotationDate".into(), json!(epoch_seconds(at)));
                         m.insert("RotationType".into(), json!(kind.as_str()));
@@ -98,6 +98,9 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: Operation, body: &[
                             "PENDING_IMPORT"
                         };
                         m.insert("ImportState".into(), json!(state));
+                        if let Some(d) = &i.description {
+                            m.insert("KeyMaterialDescription".into(), json!(d));
+                        }
                         if let Some(model) = i.expiration_model {
                             m.insert("ExpirationModel".into(), json!(model.as_str()));
                         }
@@ -156,6 +159,7 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: Operation, body: &[
                         expiration_model: r.expiration_model,
                         import_type: r.import_type,
                         key_material_id: r.key_material_id,
+                        key_material_description: r.key_material_description,
                     },
                 )
                 .await?;
@@ -196,7 +200,18 @@ pub fn add_key_metadata(m: &mut Map<String, Value>, r: &KeyRecord) {
     if let Some(d) = l.pending_window_days {
         m.insert("PendingDeletionWindowInDays".into(), json!(d));
     }
-    if let Some(t) = l.valid_to_ms {
+    // The earliest expiry of the material permanently part of the key (not of material
+    // pending rotation, whose expiry is in the due date `valid_to_ms` too).
+    let valid_to = if l.imported_materials.is_empty() {
+        l.valid_to_ms
+    } else {
+        l.imported_materials
+            .iter()
+            .filter(|m| m.imported && m.state != MaterialState::PendingRotation)
+            .filter_map(|m| m.valid_to_ms)
+            .min()
+    };
+    if let Some(t) = valid_to {
         m.insert("ValidTo".into(), json!(epoch_seconds(t)));
     }
     // While material is imported only: DeleteImportedKeyMaterial clears the model, and AWS

@@ -6,6 +6,7 @@
 mod asymmetric;
 mod custom_key_stores;
 mod error;
+mod explain;
 mod grants;
 mod last_usage;
 mod lifecycle;
@@ -51,7 +52,23 @@ pub async fn handle(
         };
     }
     match operations::dispatch(&app.kms, caller, operation, body).await {
-        Ok(json) => json_response(json),
+        Ok(json) => {
+            // What the audit record says of the answer (management calls only: data
+            // operations and reads record none, so the hot path skips this).
+            let elements = match &app.audit {
+                Some(_) => crate::audit::kms_response_elements(
+                    operation.as_str(),
+                    &json,
+                    caller.key_arn().map(|a| &**a),
+                ),
+                None => None,
+            };
+            let mut response = json_response(json);
+            if let Some(elements) = elements {
+                response.extensions_mut().insert(elements);
+            }
+            response
+        }
         Err(e) => e.into_response(),
     }
 }

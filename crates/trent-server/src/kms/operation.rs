@@ -45,6 +45,8 @@ operations!(
     EnableKeyRotation,
     Encapsulate,
     Encrypt,
+    // A Trent extension: why the caller's own request was denied (`explain.rs`).
+    ExplainDecision,
     GenerateDataKey,
     GenerateDataKeyPair,
     GenerateDataKeyPairWithoutPlaintext,
@@ -99,7 +101,7 @@ mod tests {
 
     #[test]
     fn every_operation_round_trips_through_its_target() {
-        assert_eq!(Operation::ALL.len(), 56);
+        assert_eq!(Operation::ALL.len(), 57);
         for op in Operation::ALL {
             let target = format!("TrentService.{}", op.as_str());
             assert_eq!(Operation::from_target(target.as_bytes()), Some(*op));

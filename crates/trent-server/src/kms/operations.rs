@@ -38,6 +38,7 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: Operation, body: &[
         }
         Operation::ReEncrypt => re_encrypt(kms, caller, parse(body)?).await,
         Operation::GenerateRandom => generate_random(kms, caller, parse(body)?).await,
+        Operation::ExplainDecision => super::explain::explain_decision(kms, caller, body).await,
         Operation::CreateKey => create_key(kms, caller, parse(body)?).await,
         Operation::DescribeKey => describe_key(kms, caller, parse(body)?).await,
         Operation::ListKeys => list_keys(kms, caller, parse(body)?).await,
@@ -214,10 +215,10 @@ pub fn key_metadata(r: &KeyRecord) -> Value {
         "KeyId": r.public_id(),
         "Arn": r.arn(),
         "CreationDate": epoch_seconds(r.created_ms),
-        "Enabled": r.state == KeyState::Enabled,
+        "Enabled": r.effective_state() == KeyState::Enabled,
         "Description": r.description,
         "KeyUsage": r.key_usage.as_str(),
-        "KeyState": r.state.as_str(),
+        "KeyState": r.effective_state().as_str(),
         "Origin": r.origin.as_str(),
         "KeyManager": "CUSTOMER",
         "CustomerMasterKeySpec": r.key_spec.as_str(),
@@ -232,6 +233,10 @@ pub fn key_metadata(r: &KeyRecord) -> Value {
         );
         super::lifecycle::add_key_metadata(map, r);
         super::multi_region::add_key_metadata(map, r);
+        if let trent_core::model::KeyCustody::CloudHsm(held) = &r.custody {
+            map.insert("CustomKeyStoreId".into(), json!(held.custom_key_store_id));
+            map.insert("CloudHsmClusterId".into(), json!(held.cloud_hsm_cluster_id));
+        }
         // A replica being created has no usable material yet (AWS shows none).
         if r.state == KeyState::Creating {
             map.remove("CurrentKeyMaterialId");

@@ -421,7 +421,9 @@ async fn dispatch(
             .await?
         }
         "SimulatePrincipalPolicy" | "SimulateCustomPolicy" => {
-            return super::iam_simulate::dispatch(kms, caller, action, p).map(Some);
+            return super::iam_simulate::dispatch(kms, caller, action, p)
+                .await
+                .map(Some);
         }
         _ => return Err(unknown()),
     }

@@ -16,16 +16,22 @@ const MAX_ITEMS: i64 = 1000;
 
 /// Runs `SimulatePrincipalPolicy` or `SimulateCustomPolicy` and writes its result element's
 /// content.
-pub fn dispatch(kms: &Kms, caller: &Caller, action: &str, p: &Params) -> Result<Xml, IamError> {
+pub async fn dispatch(
+    kms: &Kms,
+    caller: &Caller,
+    action: &str,
+    p: &Params,
+) -> Result<Xml, IamError> {
     let input = input(p)?;
     let (max_items, start) = page(p)?;
     let results = if action == "SimulatePrincipalPolicy" {
-        kms.simulate_principal_policy(caller, p.required("PolicySourceArn")?, &input)?
+        kms.simulate_principal_policy(caller, p.required("PolicySourceArn")?, &input)
+            .await?
     } else {
         if input.policy_inputs.is_empty() {
             p.required("PolicyInputList")?;
         }
-        kms.simulate_custom_policy(caller, &input)?
+        kms.simulate_custom_policy(caller, &input).await?
     };
     if start > results.len() || (start > 0 && start == results.len()) {
         return Err(IamError::InvalidInput(

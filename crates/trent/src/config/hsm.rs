@@ -10,6 +10,19 @@
 //! pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so"
 //! token_label = "trent-cluster-1"
 //! trust_anchor_certificate = "cluster-ca.pem"
+//! # max_keys = 3300                               # optional: KMS keys the token may hold
+//! ```
+//!
+//! `[root_key_pkcs11]` keeps the root key itself in a token instead of a file
+//! (`trent_custody_pkcs11::TokenRootKey`); its PIN comes from `$TRENT_ROOT_KEY_PIN` or
+//! `pin_file` (mode 0600):
+//!
+//! ```toml
+//! [root_key_pkcs11]
+//! pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so"
+//! token_label = "trent-root"
+//! # key_label = "trent-root-key"                 # the default
+//! pin_file = "root-token.pin"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -25,6 +38,54 @@ pub struct HsmClusterConfig {
     pub pkcs11_module: PathBuf,
     pub token_label: String,
     pub trust_anchor_certificate: PathBuf,
+    /// How many KMS keys a store on this cluster may hold (AWS bounds them by the cluster's
+    /// capacity); `DEFAULT_MAX_KEYS_PER_CLUSTER` when absent.
+    #[serde(default)]
+    pub max_keys: Option<usize>,
+}
+
+/// `[root_key_pkcs11]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootKeyPkcs11Config {
+    pub pkcs11_module: PathBuf,
+    pub token_label: String,
+    pub key_label: Option<String>,
+    pub pin_file: Option<PathBuf>,
+}
+
+/// The label of the root key's token objects unless `key_label` says otherwise.
+pub const DEFAULT_ROOT_KEY_LABEL: &str = "trent-root-key";
+
+/// The root key's token, paths resolved against the config file's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootKeyPkcs11 {
+    pub token: HsmTokenLocation,
+    pub key_label: String,
+    pub pin_file: Option<PathBuf>,
+}
+
+pub fn resolve_root(
+    c: Option<RootKeyPkcs11Config>,
+    base: &Path,
+) -> Result<Option<RootKeyPkcs11>, String> {
+    let Some(c) = c else {
+        return Ok(None);
+    };
+    let key_label = c
+        .key_label
+        .unwrap_or_else(|| DEFAULT_ROOT_KEY_LABEL.to_string());
+    if key_label.is_empty() || c.token_label.is_empty() {
+        return Err("root_key_pkcs11: token_label and key_label must not be empty".into());
+    }
+    Ok(Some(RootKeyPkcs11 {
+        token: HsmTokenLocation {
+            module: base.join(c.pkcs11_module),
+            token_label: c.token_label,
+        },
+        key_label,
+        pin_file: c.pin_file.map(|p| base.join(p)),
+    }))
 }
 
 /// CloudHSM's cluster id form, loosely: `cluster-` and 11–16 letters or digits. AWS documents
@@ -65,6 +126,11 @@ pub fn resolve(clusters: Vec<HsmClusterConfig>, base: &Path) -> Result<Vec<HsmCl
                 anchor_path.display()
             ));
         }
+        let max_keys = match c.max_keys {
+            Some(0) => return Err(format!("hsm_cluster {}: max_keys must be at least 1", c.id)),
+            Some(n) => n,
+            None => trent_core::custom_key_stores::DEFAULT_MAX_KEYS_PER_CLUSTER,
+        };
         out.push(HsmCluster {
             id: c.id,
             token: HsmTokenLocation {
@@ -72,6 +138,7 @@ pub fn resolve(clusters: Vec<HsmClusterConfig>, base: &Path) -> Result<Vec<HsmCl
                 token_label: c.token_label,
             },
             trust_anchor_certificate: anchor,
+            max_keys,
         });
     }
     Ok(out)
