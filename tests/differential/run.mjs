@@ -81,6 +81,8 @@ const CALLERS = [
     account: A,
   },
   { kind: 'user', arn: `arn:aws:iam::${B}:user/carol`, account: B, name: 'carol' },
+  { kind: 'root', arn: `arn:aws:iam::${A}:root`, account: A },
+  { kind: 'root', arn: `arn:aws:iam::${B}:root`, account: B },
   {
     kind: 'role',
     arn: `arn:aws:sts::${B}:assumed-role/ext/s2`,
@@ -199,7 +201,9 @@ function statement(withPrincipal) {
   if (chance(0.3)) s.Sid = `S${++sids}`;
   if (withPrincipal) {
     const p = some(POLICY_PRINCIPALS, 1, 2);
-    s.Principal = p.length === 1 && p[0] === '*' && chance(0.5) ? '*' : { AWS: one(p) };
+    // NotPrincipal only in Deny statements, as AWS recommends (and only with AWS principals).
+    const element = s.Effect === 'Deny' && chance(0.2) && !p.includes('*') ? 'NotPrincipal' : 'Principal';
+    s[element] = p.length === 1 && p[0] === '*' && chance(0.5) ? '*' : { AWS: one(p) };
   }
   s[chance(0.15) ? 'NotAction' : 'Action'] = one(some(ACTION_PATTERNS, 1, 3));
   if (withPrincipal) s.Resource = '*';
@@ -220,19 +224,20 @@ function scenario() {
     });
   }
   for (let i = between(1, 3); i > 0; i--) keyPolicy.Statement.push(statement(true));
+  const caller = pick(CALLERS);
+  // An account's root user has no IAM policies; it has every identity permission implicitly.
   const identityPolicies = [];
-  for (let i = between(0, 2); i > 0; i--) {
+  for (let i = caller.kind === 'root' ? 0 : between(0, 2); i > 0; i--) {
     const st = [];
     for (let j = between(1, 3); j > 0; j--) st.push(statement(false));
     identityPolicies.push({ Version: '2012-10-17', Statement: st });
   }
-  const caller = pick(CALLERS);
   // What Trent puts in every request from this caller, then some operation keys.
   const context = {
     'aws:PrincipalArn': caller.kind === 'role' ? caller.roleArn : caller.arn,
     'aws:PrincipalAccount': caller.account,
     'kms:CallerAccount': caller.account,
-    'aws:PrincipalType': caller.kind === 'role' ? 'AssumedRole' : 'User',
+    'aws:PrincipalType': { role: 'AssumedRole', user: 'User', root: 'Account' }[caller.kind],
   };
   if (caller.name) context['aws:username'] = caller.name;
   for (const [key, spec] of Object.entries(KEYS)) {
@@ -252,6 +257,11 @@ function scenario() {
 
 // ---------------------------------------------------------------- the independent evaluator
 
+const ROOT_IMPLICIT = {
+  Version: '2012-10-17',
+  Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }],
+};
+
 function independent(s) {
   const policy = (doc, name) => loadPolicy(doc, { name });
   const request = new AwsRequestImpl(
@@ -263,7 +273,10 @@ function independent(s) {
   return simulate({
     request,
     sessionPolicy: undefined,
-    identityPolicies: s.identityPolicies.map((p, i) => policy(p, `identity${i}`)),
+    // The root user's implicit identity permissions, written out for the evaluator.
+    identityPolicies: (s.principal.kind === 'root' ? [ROOT_IMPLICIT] : s.identityPolicies).map(
+      (p, i) => policy(p, `identity${i}`),
+    ),
     serviceControlPolicies: [],
     resourceControlPolicies: [],
     resourcePolicy: policy(s.keyPolicy, 'keyPolicy'),
@@ -304,7 +317,28 @@ const CROSS_ACCOUNT = new Set(
 // Each: a name, where it is decided, and whether a disagreement (scenario, Trent's decision, the
 // independent evaluator's) is one of its cases. A disagreement is excluded only when a
 // predicate matching it names a decided difference.
+// The levels of a caller's chain a NotPrincipal may list: its account (root ARN or bare id),
+// then the user, or the role and the session.
+function chainLevels(p) {
+  const account = [`arn:aws:iam::${p.account}:root`, p.account];
+  if (p.kind === 'root') return [account];
+  if (p.kind === 'role') return [account, [p.roleArn], [p.arn]];
+  return [account, [p.arn]];
+}
+
 const KNOWN_DIFFERENCES = [
+  {
+    name: 'NotPrincipal naming only part of the caller\'s chain',
+    decided: 'docs/decisions.md "NotPrincipal naming only part of the caller\'s chain": the statement applies unless every level (account, user or role and session) is listed; the independent evaluator excludes the caller when one level is',
+    applies: (s, ours) =>
+      ours === 'ExplicitlyDenied' &&
+      s.keyPolicy.Statement.some((st) => {
+        if (st.Effect !== 'Deny' || !st.NotPrincipal) return false;
+        const listed = [st.NotPrincipal.AWS].flat();
+        const named = chainLevels(s.principal).map((level) => level.some((n) => listed.includes(n)));
+        return named.some(Boolean) && !named.every(Boolean);
+      }),
+  },
   {
     name: 'bare IPv4 address under NotIpAddress, IPv6 source address',
     decided: 'docs/decisions.md "Differential testing": an IPv6 address is not within an IPv4 address written without a prefix length, so NotIpAddress is true; the independent evaluator makes it false (with "/32" it agrees)',

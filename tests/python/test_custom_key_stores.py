@@ -336,3 +336,63 @@ def test_root_key_held_in_a_pkcs11_token(start_trent, tmp_path, monkeypatch, cap
         start_trent(data_dir=data, extra_config=extra)
     err = capfd.readouterr().err
     assert "refused the key store password" in err and "wrong-pin-9" not in err
+
+
+def test_two_nodes_follow_a_store_connected_and_disconnected_on_the_other(start_trent, tmp_path, monkeypatch):
+    """Two nodes on one PostgreSQL database and one token: a key made on A is used on B (B
+    opens its own connection to the store persisted CONNECTED); A's disconnect reaches B
+    through the change feed (B's key reads Unavailable and is refused), A's reconnect too."""
+    import time
+
+    from pgcluster import PgCluster
+
+    module = softhsm_module()
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    env = dict(os.environ, SOFTHSM2_CONF=str(conf))
+    subprocess.run(
+        ["softhsm2-util", "--init-token", "--free", "--label", LABEL, "--so-pin", "so-pin-1", "--pin", PIN],
+        check=True, env=env, capture_output=True,
+    )
+    (tmp_path / "cluster-ca.pem").write_text(ANCHOR)
+    monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
+    hsm = (
+        f'[[hsm_cluster]]\nid = "{CLUSTER}"\npkcs11_module = "{module}"\n'
+        f'token_label = "{LABEL}"\ntrust_anchor_certificate = "{tmp_path / "cluster-ca.pem"}"\n'
+    )
+
+    def until(what, check, limit=5.0):
+        started = time.monotonic()
+        while not check():
+            assert time.monotonic() - started < limit, f"{what}: not within {limit} s"
+            time.sleep(0.02)
+
+    with PgCluster() as pg:
+        url = pg.fresh_database()
+        a = start_trent(tmp_path / "a" / "data", extra_config=f'database = "{url}"\n' + hsm)
+        root_key = a.data_dir / "root.key"
+        b = start_trent(
+            tmp_path / "b" / "data", extra_config=f'database = "{url}"\nroot_key_file = "{root_key}"\n' + hsm
+        )
+        ka, kb = a.client(), b.client()
+        store_id = create(ka)
+        ka.connect_custom_key_store(CustomKeyStoreId=store_id)
+        key_id = ka.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=store_id)["KeyMetadata"]["KeyId"]
+        blob = ka.encrypt(KeyId=key_id, Plaintext=b"two nodes")["CiphertextBlob"]
+        assert kb.decrypt(CiphertextBlob=blob)["Plaintext"] == b"two nodes"
+        assert kb.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+
+        ka.disconnect_custom_key_store(CustomKeyStoreId=store_id)
+        until("B sees the key Unavailable",
+              lambda: kb.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Unavailable")
+        with pytest.raises(kb.exceptions.KMSInvalidStateException):
+            kb.decrypt(CiphertextBlob=blob)
+
+        ka.connect_custom_key_store(CustomKeyStoreId=store_id)
+        until("B sees the key Enabled again",
+              lambda: kb.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled")
+        assert kb.decrypt(CiphertextBlob=blob)["Plaintext"] == b"two nodes"
+        for node in (a, b):
+            node.kill_9()

@@ -199,27 +199,47 @@ impl AuditLog {
         })
     }
 
-    /// Appends one request's event lines (each newline-terminated) and returns once they are
-    /// on disk (as `Durability` says).
-    pub async fn append(&self, lines: &[u8]) -> Result<(), AuditError> {
-        if self.broken.load(Ordering::Relaxed) {
-            return Err(AuditError::Unavailable);
+    /// Appends one request's event lines (each newline-terminated); the future resolves once
+    /// they are on disk (as `Durability` says). The lines are copied into the batch before
+    /// this returns (unless the batch is full: then a copy waits for room), so the caller may
+    /// reuse its buffer at once.
+    pub fn append<'s>(
+        &'s self,
+        lines: &[u8],
+    ) -> impl std::future::Future<Output = Result<(), AuditError>> + Send + use<'s> {
+        let pushed = if self.broken.load(Ordering::Relaxed) {
+            Err(AuditError::Unavailable)
+        } else {
+            self.queue.push(lines)
+        };
+        let waiting = matches!(pushed, Ok(None)).then(|| lines.to_vec());
+        async move {
+            let generation = match pushed? {
+                Some(generation) => generation,
+                None => self.push_when_room(waiting.as_deref().unwrap_or_default()).await?,
+            };
+            self.committed(generation).await
         }
+    }
+
+    /// Pushes `lines` once the writer has taken the full batch.
+    async fn push_when_room(&self, lines: &[u8]) -> Result<u64, AuditError> {
         let queue = &*self.queue;
-        let generation = loop {
-            if let Some(generation) = queue.push(lines)? {
-                break generation;
-            }
-            // Full: wait for the writer to take the batch. Registered before looking again,
-            // so a release of room in between is not missed.
+        loop {
+            // Registered before looking again, so a release of room in between is not missed.
             let room = queue.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
             if let Some(generation) = queue.push(lines)? {
-                break generation;
+                return Ok(generation);
             }
             room.await;
-        };
+        }
+    }
+
+    /// Waits for the batch `generation`: whether it was written.
+    async fn committed(&self, generation: u64) -> Result<(), AuditError> {
+        let queue = &*self.queue;
         let mut done = queue.done.subscribe();
         let finished = done
             .wait_for(|d| d.generation >= generation || d.gone)

@@ -738,7 +738,6 @@ impl Kms {
         key_id: &str,
         material_id: &MaterialId,
     ) -> KmsResult<HeldKey> {
-        validate::length("customKeyStoreId", store_id, 1, 64)?;
         let store = self.find_store(caller, store_id).await?;
         if store.store_type != AWS_CLOUDHSM {
             return Err(KmsError::Validation(format!(

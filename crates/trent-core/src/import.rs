@@ -613,8 +613,19 @@ impl Kms {
             .filter(|m| m.imported && m.valid_to_ms.is_some_and(|t| t <= now))
             .map(|m| m.material_id)
             .collect();
-        if current.record.key_spec != KeySpec::SymmetricDefault || due.is_empty() {
+        if current.record.key_spec != KeySpec::SymmetricDefault || list.is_empty() {
             self.drop_material_locked(key_id).await?;
+            return Ok(());
+        }
+        if due.is_empty() {
+            // Nothing imported has expired: only the due date was stale. Recompute it rather
+            // than drop materials that are still valid.
+            self.update_key_record_locked(key_id, |r| {
+                r.lifecycle.imported_materials = imported_materials(r);
+                sync_import_lifecycle(r);
+                Ok(())
+            })
+            .await?;
             return Ok(());
         }
         for id in due {

@@ -270,7 +270,10 @@ impl Kms {
         // Who will hold the material: the origin says which kind of custom key store, if
         // any; the store itself is resolved after authorization.
         let held_in = match (&input.custom_key_store_id, origin) {
-            (Some(id), Origin::AwsCloudHsm) => Some(id.clone()),
+            (Some(id), Origin::AwsCloudHsm) => {
+                validate::length("customKeyStoreId", id, 1, 64)?;
+                Some(id.clone())
+            }
             (None, Origin::AwsCloudHsm) => {
                 return Err(KmsError::Validation(
                     "You must specify a CustomKeyStoreId when the Origin is AWS_CLOUDHSM".into(),
@@ -315,11 +318,11 @@ impl Kms {
                 key_spec.as_str()
             )));
         }
-        if key_spec == KeySpec::Sm2 {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "KeySpec {} is not supported by this Trent server yet",
-                key_spec.as_str()
-            )));
+        if key_spec == KeySpec::Sm2 && key_usage == KeyUsage::KeyAgreement {
+            return Err(KmsError::UnsupportedOperation(
+                "KeyUsage KEY_AGREEMENT for KeySpec SM2 is not supported by this Trent server yet"
+                    .into(),
+            ));
         }
         validate_tags(&input.tags)?;
         if let Some(p) = &input.policy {

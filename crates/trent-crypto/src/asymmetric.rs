@@ -1,5 +1,6 @@
-//! Asymmetric key material: RSA, ECDSA/ECDH (NIST curves, secp256k1), Ed25519, ML-DSA, and
-//! ML-KEM (whose stored form is not PKCS#8: see [`crate::kem`]).
+//! Asymmetric key material: RSA, ECDSA/ECDH (NIST curves, secp256k1), Ed25519, ML-DSA, SM2
+//! ([`crate::sm2_key`], RustCrypto), and ML-KEM (whose stored form is not PKCS#8: see
+//! [`crate::kem`]).
 //!
 //! Material is generated and stored as PKCS#8 DER (wrapped under the root key by the caller) and
 //! parsed once into an [`AsymmetricKey`], which holds the ready-to-use AWS-LC key object for the
@@ -27,6 +28,7 @@ use aws_lc_rs::signature::{
 use zeroize::Zeroizing;
 
 use crate::kem::MlKemKey;
+use crate::sm2_key::{self, Sm2Key};
 use crate::prehash::{self, Ed25519Ph, MuSigner};
 use crate::spec::{EncryptionAlgorithm, KeySpec, KeyUsage, MessageType, SigningAlgorithm};
 
@@ -61,6 +63,7 @@ enum Inner {
     /// The MuSigner is absent only for PKCS#8 not in AWS-LC's seed-only form.
     MlDsa(PqdsaKeyPair, Option<MuSigner>),
     MlKem(Box<MlKemKey>),
+    Sm2(Box<Sm2Key>),
 }
 
 /// A parsed private key for one usage, with its DER SubjectPublicKeyInfo.
@@ -209,6 +212,8 @@ pub fn generate_pkcs8(spec: KeySpec) -> Result<Zeroizing<Vec<u8>>, AsymmetricErr
     } else if let Some(alg) = ml_dsa(spec) {
         let pair = PqdsaKeyPair::generate(alg).map_err(failed)?;
         Zeroizing::new(pair.to_pkcs8v1().map_err(failed)?.as_ref().to_vec())
+    } else if spec == KeySpec::Sm2 {
+        sm2_key::generate_pkcs8()?
     } else {
         return Err(AsymmetricError::UnsupportedSpec(spec_name(spec)));
     };
@@ -241,6 +246,18 @@ impl AsymmetricKey {
     /// key pair or an OAEP decryption key; NIST EC keys: ECDSA or ECDH).
     pub fn from_pkcs8(spec: KeySpec, usage: KeyUsage, der: &[u8]) -> Result<Self, AsymmetricError> {
         let mut rsa_public_der = None;
+        if spec == KeySpec::Sm2 {
+            // One parsed key serves SM2DSA and SM2PKE; key agreement is not offered.
+            if usage == KeyUsage::KeyAgreement {
+                return Err(AsymmetricError::UnsupportedSpec(spec_name(spec)));
+            }
+            let (key, public_der) = Sm2Key::from_pkcs8(der)?;
+            return Ok(Self {
+                spec,
+                public_der,
+                inner: Inner::Sm2(Box::new(key)),
+            });
+        }
         let inner = match (spec, usage) {
             (KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096, KeyUsage::SignVerify) => {
                 let pair = rsa::KeyPair::from_pkcs8(der).map_err(bad)?;
@@ -292,6 +309,7 @@ impl AsymmetricKey {
             Inner::Ed25519(k, _) => spki(k.public_key())?,
             Inner::MlDsa(k, _) => spki(k.public_key())?,
             Inner::MlKem(k) => k.public_key_der().to_vec(),
+            Inner::Sm2(_) => return Err(AsymmetricError::Failed),
         };
         Ok(Self {
             spec,
@@ -396,6 +414,11 @@ impl AsymmetricKey {
                 sig.truncate(n);
                 Ok(sig)
             }
+            (Inner::Sm2(k), MessageType::Raw | MessageType::Digest)
+                if alg == SigningAlgorithm::Sm2Dsa =>
+            {
+                k.sign(message_type, message)
+            }
             _ => Err(AsymmetricError::WrongAlgorithm),
         }
     }
@@ -425,6 +448,12 @@ impl AsymmetricKey {
         alg: EncryptionAlgorithm,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, AsymmetricError> {
+        if let Inner::Sm2(k) = &self.inner {
+            return match alg {
+                EncryptionAlgorithm::Sm2Pke => k.encrypt(plaintext),
+                _ => Err(AsymmetricError::WrongAlgorithm),
+            };
+        }
         let Inner::RsaDecrypt { public, .. } = &self.inner else {
             return Err(AsymmetricError::WrongAlgorithm);
         };
@@ -444,6 +473,12 @@ impl AsymmetricKey {
         alg: EncryptionAlgorithm,
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, AsymmetricError> {
+        if let Inner::Sm2(k) = &self.inner {
+            return match alg {
+                EncryptionAlgorithm::Sm2Pke => k.decrypt(ciphertext),
+                _ => Err(AsymmetricError::WrongAlgorithm),
+            };
+        }
         let Inner::RsaDecrypt { private, .. } = &self.inner else {
             return Err(AsymmetricError::WrongAlgorithm);
         };
@@ -498,6 +533,9 @@ pub fn verify_with_public_key(
 ) -> Result<bool, AsymmetricError> {
     if !spec.signing_algorithms().contains(&alg) {
         return Err(AsymmetricError::WrongAlgorithm);
+    }
+    if spec == KeySpec::Sm2 {
+        return sm2_key::verify(public_der, message_type, message, signature);
     }
     let raw_public = || {
         let n = prehash::raw_public_len(spec)?;

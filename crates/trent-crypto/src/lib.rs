@@ -26,6 +26,7 @@ pub mod material;
 mod prehash;
 pub mod random;
 pub mod root;
+pub mod sm2_key;
 pub mod spec;
 
 pub use asymmetric::{AsymmetricError, AsymmetricKey};

@@ -36,31 +36,36 @@ const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 /// Idle connections kept per proxy.
 const POOL_SIZE: usize = 8;
 
-/// What every XKS client of one Trent node shares: trusted CAs, Region, timeout, and the
-/// port override (`XksProxyUriEndpoint` has no port; AWS always uses 443).
+/// What every XKS client of one Trent node shares: trusted CAs, timeout, and the port
+/// override (`XksProxyUriEndpoint` has no port; AWS always uses 443).
 #[derive(Clone)]
 pub struct ClientSettings {
     tls: Arc<rustls::ClientConfig>,
-    /// The Region signed into the credential scope (the KMS Region making the call).
-    pub region: String,
     /// Each proxy call's deadline, connection set-up included.
     pub timeout: Duration,
     /// The TCP port used instead of 443 (tests, proxies behind non-standard ports).
     pub port: Option<u16>,
 }
 
+impl std::fmt::Debug for ClientSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSettings")
+            .field("timeout", &self.timeout)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ClientSettings {
     /// Settings trusting the CA certificates in the PEM file `ca_bundle`, or the system's
     /// trust store when `None`.
     pub fn new(
-        region: &str,
         ca_bundle: Option<&Path>,
         timeout: Duration,
         port: Option<u16>,
     ) -> Result<Self, XksError> {
         Ok(Self {
             tls: tls_config(ca_bundle)?,
-            region: region.to_owned(),
             timeout,
             port,
         })
@@ -109,6 +114,8 @@ pub struct ProxyTarget {
     pub uri_path: String,
     pub access_key_id: String,
     pub secret_access_key: Zeroizing<String>,
+    /// The Region signed into the credential scope: the KMS Region of the key store.
+    pub region: String,
 }
 
 /// The result of a proxy Encrypt: what KMS keeps in its ciphertext blob.
@@ -124,6 +131,7 @@ pub struct XksClient {
     uri_path: String,
     access_key_id: String,
     secret_access_key: Zeroizing<String>,
+    region: String,
     idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
 }
 
@@ -154,6 +162,7 @@ impl XksClient {
             uri_path: target.uri_path.trim_end_matches('/').to_owned(),
             access_key_id: target.access_key_id,
             secret_access_key: target.secret_access_key,
+            region: target.region,
             idle: Mutex::new(Vec::new()),
         })
     }
@@ -422,7 +431,7 @@ impl XksClient {
             &self.access_key_id,
             &self.secret_access_key,
             None,
-            &self.settings.region,
+            &self.region,
             SIGNING_SERVICE,
             now,
         );

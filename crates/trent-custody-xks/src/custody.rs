@@ -33,6 +33,7 @@ impl XksProvider for XksClientProvider {
                 uri_path: location.uri_path,
                 access_key_id: location.access_key_id,
                 secret_access_key: location.secret_access_key,
+                region: location.region,
             },
         )
         .map_err(|e| Box::new(XksFailure::from(e)))?;

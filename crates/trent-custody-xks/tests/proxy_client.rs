@@ -75,13 +75,7 @@ async fn start_proxy(prefix: &str) -> Running {
 }
 
 fn settings(port: u16, ca: &str) -> ClientSettings {
-    ClientSettings::new(
-        REGION,
-        Some(&fixture(ca)),
-        Duration::from_secs(5),
-        Some(port),
-    )
-    .unwrap()
+    ClientSettings::new(Some(&fixture(ca)), Duration::from_secs(5), Some(port)).unwrap()
 }
 
 fn client_with(port: u16, path: &str, akid: &str, secret: &str) -> XksClient {
@@ -92,6 +86,7 @@ fn client_with(port: u16, path: &str, akid: &str, secret: &str) -> XksClient {
             uri_path: path.into(),
             access_key_id: akid.into(),
             secret_access_key: Zeroizing::new(secret.into()),
+            region: REGION.into(),
         },
     )
     .unwrap()
@@ -352,18 +347,13 @@ async fn authentication_failures() {
 
     // Signed for another Region.
     let c = XksClient::new(
-        &ClientSettings::new(
-            "eu-west-1",
-            Some(&fixture("ca.pem")),
-            Duration::from_secs(5),
-            Some(proxy.port),
-        )
-        .unwrap(),
+        &settings(proxy.port, "ca.pem"),
         ProxyTarget {
             uri_endpoint: "https://localhost".into(),
             uri_path: "/kms/xks/v1".into(),
             access_key_id: AKID.into(),
             secret_access_key: Zeroizing::new(SECRET.into()),
+            region: "eu-west-1".into(),
         },
     )
     .unwrap();
@@ -418,6 +408,7 @@ async fn transport_failures() {
             uri_path: "/kms/xks/v1".into(),
             access_key_id: AKID.into(),
             secret_access_key: Zeroizing::new(SECRET.into()),
+            region: REGION.into(),
         },
     )
     .unwrap();
@@ -457,7 +448,6 @@ async fn transport_failures() {
     });
     let slow = XksClient::new(
         &ClientSettings::new(
-            REGION,
             Some(&fixture("ca.pem")),
             Duration::from_millis(200),
             Some(port),
@@ -468,6 +458,7 @@ async fn transport_failures() {
             uri_path: "/kms/xks/v1".into(),
             access_key_id: AKID.into(),
             secret_access_key: Zeroizing::new(SECRET.into()),
+            region: REGION.into(),
         },
     )
     .unwrap();
@@ -749,6 +740,7 @@ async fn through_the_custody_seam() {
         uri_path: "/kms/xks/v1".into(),
         access_key_id: AKID.into(),
         secret_access_key: Zeroizing::new(secret.into()),
+        region: REGION.into(),
     };
     let ctx = XksRequestContext {
         kms_request_id: "r-1".into(),

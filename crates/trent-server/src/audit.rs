@@ -114,6 +114,22 @@ pub struct Lines {
 
 /// Builds the record line(s) of `call` at `now_ms`.
 pub fn lines(audit: &Audit, call: &Call<'_>, now_ms: i64) -> Result<Lines, serde_json::Error> {
+    let mut out = Vec::with_capacity(1024);
+    let key_owner_event_id = lines_into(audit, call, now_ms, &mut out)?;
+    Ok(Lines {
+        lines: out,
+        key_owner_event_id,
+    })
+}
+
+/// Appends the record line(s) of `call` at `now_ms` to `out` (a buffer the caller reuses, so
+/// a record costs no allocation for its text); the id of the key owner's record.
+pub fn lines_into(
+    audit: &Audit,
+    call: &Call<'_>,
+    now_ms: i64,
+    out: &mut Vec<u8>,
+) -> Result<EventId, serde_json::Error> {
     let caller = call.caller;
     // The small formatted fields live on the stack: no allocation per record for them.
     let mut time = InlineText::<20>::new();
@@ -236,8 +252,7 @@ pub fn lines(audit: &Audit, call: &Call<'_>, now_ms: i64) -> Result<Lines, serde
         event_category: "Management",
         tls_details,
     };
-    let mut out = Vec::with_capacity(1024);
-    record.write_line(&mut out)?;
+    record.write_line(out)?;
     let mut key_owner_event_id = event_id;
     if let (Some(owner), Some(_)) = (cross_account, &shared) {
         // The key owner's copy: who called is another account, as CloudTrail shows it.
@@ -251,13 +266,10 @@ pub fn lines(audit: &Audit, call: &Call<'_>, now_ms: i64) -> Result<Lines, serde
         };
         record.event_id = owner_event_id.as_str();
         record.recipient_account_id = owner;
-        record.write_line(&mut out)?;
+        record.write_line(out)?;
         key_owner_event_id = owner_event_id;
     }
-    Ok(Lines {
-        lines: out,
-        key_owner_event_id,
-    })
+    Ok(key_owner_event_id)
 }
 
 /// A successful KMS answer's `responseElements`, left on the response for [`lines`].

@@ -86,7 +86,8 @@ pub(crate) async fn key_access(kms: &Kms, body: &[u8]) -> Response {
     }
 }
 
-fn render(a: &KeyAccess) -> serde_json::Value {
+/// The analysis as JSON (also `AnalyzeKeyAccess`'s answer, `kms/access.rs`).
+pub(crate) fn render(a: &KeyAccess) -> serde_json::Value {
     let principals: Vec<_> = a
         .principals
         .iter()
@@ -124,7 +125,8 @@ fn findings(list: &[Finding]) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn render_change(c: &PolicyChange) -> serde_json::Value {
+/// The dry run as JSON.
+pub(crate) fn render_change(c: &PolicyChange) -> serde_json::Value {
     let changes: Vec<_> = c
         .changes
         .iter()

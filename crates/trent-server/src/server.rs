@@ -446,14 +446,24 @@ async fn record(
         secure: app.tls,
     };
     let now_ms = app.kms.clock().now_ms();
-    let appended = match crate::audit::lines(audit, &call, now_ms) {
-        Ok(built) => audit
-            .log
-            .append(&built.lines)
+    thread_local! {
+        /// The record text of this thread's latest call: reused, so a record allocates no
+        /// buffer of its own (`append` copies it into the batch before the first await).
+        static RECORD: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(2048));
+    }
+    let pushed = RECORD.with(|buffer| {
+        let mut buffer = buffer.try_borrow_mut().map_err(|e| e.to_string())?;
+        buffer.clear();
+        let event_id =
+            crate::audit::lines_into(audit, &call, now_ms, &mut buffer).map_err(|e| e.to_string())?;
+        Ok::<_, String>((event_id, audit.log.append(&buffer)))
+    });
+    let appended = match pushed {
+        Ok((event_id, durable)) => durable
             .await
-            .map(|()| built.key_owner_event_id)
+            .map(|()| event_id)
             .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e),
     };
     match appended {
         Ok(event_id) => {

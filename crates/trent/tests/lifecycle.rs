@@ -805,3 +805,144 @@ async fn imported_hmac_and_ecc_material_is_usable_and_expires() {
     let r = kms.get_public_key().key_id(&key).send().await;
     assert_eq!(code(r), "KMSInvalidStateException");
 }
+
+/// Several materials per imported symmetric key through aws-sdk-kms (its typed `ImportType`,
+/// `KeyMaterialState` and `ImportState` parse Trent's answers): new material waits
+/// PENDING_ROTATION, RotateKeyOnDemand makes it current, the first material still decrypts.
+#[tokio::test(flavor = "multi_thread")]
+async fn imported_key_rotates_on_demand_to_new_material() {
+    use aws_sdk_kms::types::{ImportState, ImportType, KeyMaterialState};
+    let server = Server::start();
+    let kms = server.kms_a();
+    let key = kms
+        .create_key()
+        .origin(OriginType::External)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let first = import(&kms, &key, &[1; 32], None)
+        .await
+        .unwrap()
+        .key_material_id
+        .unwrap();
+    let before = encrypt(&kms, &key, b"first material").await;
+
+    let params = kms
+        .get_parameters_for_import()
+        .key_id(&key)
+        .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256)
+        .wrapping_key_spec(WrappingKeySpec::Rsa2048)
+        .send()
+        .await
+        .unwrap();
+    let second = kms
+        .import_key_material()
+        .key_id(&key)
+        .import_token(params.import_token.unwrap())
+        .encrypted_key_material(Blob::new(wrap_oaep_sha256(
+            params.public_key.unwrap().as_ref(),
+            &[2; 32],
+        )))
+        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+        .import_type(ImportType::NewKeyMaterial)
+        .key_material_description("next one")
+        .send()
+        .await
+        .unwrap()
+        .key_material_id
+        .unwrap();
+    let listed = kms
+        .list_key_rotations()
+        .key_id(&key)
+        .include_key_material(IncludeKeyMaterial::AllKeyMaterial)
+        .send()
+        .await
+        .unwrap()
+        .rotations
+        .unwrap();
+    let states: Vec<_> = listed
+        .iter()
+        .map(|e| {
+            (
+                e.key_material_id.clone().unwrap(),
+                e.key_material_state.clone().unwrap(),
+                e.import_state.clone().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (
+                first.clone(),
+                KeyMaterialState::Current,
+                ImportState::Imported
+            ),
+            (
+                second.clone(),
+                KeyMaterialState::PendingRotation,
+                ImportState::Imported
+            ),
+        ]
+    );
+    assert_eq!(
+        listed[1].key_material_description.as_deref(),
+        Some("next one")
+    );
+
+    kms.rotate_key_on_demand()
+        .key_id(&key)
+        .send()
+        .await
+        .unwrap();
+    let meta = kms
+        .describe_key()
+        .key_id(&key)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    assert_eq!(
+        meta.current_key_material_id.as_deref(),
+        Some(second.as_str())
+    );
+    let rotations = kms
+        .list_key_rotations()
+        .key_id(&key)
+        .send()
+        .await
+        .unwrap()
+        .rotations
+        .unwrap();
+    assert_eq!(rotations.len(), 1);
+    assert_eq!(rotations[0].rotation_type, Some(RotationType::OnDemand));
+    assert_eq!(
+        rotations[0].key_material_state,
+        Some(KeyMaterialState::Current)
+    );
+    let out = kms.decrypt().ciphertext_blob(before).send().await.unwrap();
+    assert_eq!(out.plaintext.unwrap().as_ref(), b"first material");
+    assert_eq!(out.key_material_id.as_deref(), Some(first.as_str()));
+
+    let deleted = kms
+        .delete_imported_key_material()
+        .key_id(&key)
+        .key_material_id(&first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.key_material_id.as_deref(), Some(first.as_str()));
+    let meta = kms
+        .describe_key()
+        .key_id(&key)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    assert_eq!(meta.key_state, Some(KeyState::PendingImport));
+}

@@ -1,12 +1,12 @@
-//! Encrypt and Decrypt with an RSA ENCRYPT_DECRYPT key (RSAES_OAEP_SHA_1/256), reached from
-//! `symmetric.rs` when the request names one of those algorithms, and the plaintext-size rule
-//! ReEncrypt shares with them.
+//! Encrypt and Decrypt with an RSA ENCRYPT_DECRYPT key (RSAES_OAEP_SHA_1/256) or an SM2 one
+//! (SM2PKE), reached from `symmetric.rs` when the request names one of those algorithms, and
+//! the plaintext-size rule ReEncrypt shares with them.
 //!
 //! As in AWS, the ciphertext is the raw OAEP output, not a ciphertext blob: it names no key,
 //! so Decrypt needs the `KeyId`, and no encryption context is bound to it.
 
 use trent_crypto::asymmetric;
-use trent_crypto::spec::{EncryptionAlgorithm, WireEnum};
+use trent_crypto::spec::{EncryptionAlgorithm, KeySpec, WireEnum};
 
 use super::{DecryptOutput, EncryptOutput, incompatible, rsa_key};
 use crate::authz::{Access, Resource};
@@ -99,8 +99,12 @@ pub(super) fn require_rsa_plaintext_fits(
     algorithm: EncryptionAlgorithm,
     plaintext: &[u8],
 ) -> KmsResult<()> {
-    let max = asymmetric::rsa_max_plaintext(key.record.key_spec, algorithm)
-        .ok_or_else(|| incompatible(algorithm.as_str(), key.record.key_spec))?;
+    let max = if algorithm == EncryptionAlgorithm::Sm2Pke && key.record.key_spec == KeySpec::Sm2 {
+        trent_crypto::sm2_key::SM2PKE_MAX_PLAINTEXT
+    } else {
+        asymmetric::rsa_max_plaintext(key.record.key_spec, algorithm)
+            .ok_or_else(|| incompatible(algorithm.as_str(), key.record.key_spec))?
+    };
     if plaintext.len() > max {
         return Err(KmsError::Validation(format!(
             "Algorithm {} and key spec {} cannot encrypt data larger than {max} bytes.",

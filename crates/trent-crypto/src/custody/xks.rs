@@ -50,6 +50,8 @@ pub struct XksProxyLocation {
     pub uri_path: String,
     pub access_key_id: String,
     pub secret_access_key: Zeroizing<String>,
+    /// The KMS Region of the key store, signed into the credential scope.
+    pub region: String,
 }
 
 /// The spec's `requestMetadata`: who asked KMS for what.

@@ -3,6 +3,7 @@
 //! `operations.rs` maps each operation's JSON shapes to a `trent_core::Kms` call; `error.rs` is
 //! the one place where domain errors become `__type` codes and HTTP statuses.
 
+mod access;
 mod asymmetric;
 mod custom_key_stores;
 mod error;

@@ -24,6 +24,8 @@ macro_rules! operations {
 }
 
 operations!(
+    // A Trent extension: who can use a key, or what a key policy would change (`access.rs`).
+    AnalyzeKeyAccess,
     CancelKeyDeletion,
     ConnectCustomKeyStore,
     CreateAlias,
@@ -101,7 +103,7 @@ mod tests {
 
     #[test]
     fn every_operation_round_trips_through_its_target() {
-        assert_eq!(Operation::ALL.len(), 57);
+        assert_eq!(Operation::ALL.len(), 58);
         for op in Operation::ALL {
             let target = format!("TrentService.{}", op.as_str());
             assert_eq!(Operation::from_target(target.as_bytes()), Some(*op));

@@ -39,6 +39,7 @@ pub async fn dispatch(kms: &Kms, caller: &Caller, operation: Operation, body: &[
         Operation::ReEncrypt => re_encrypt(kms, caller, parse(body)?).await,
         Operation::GenerateRandom => generate_random(kms, caller, parse(body)?).await,
         Operation::ExplainDecision => super::explain::explain_decision(kms, caller, body).await,
+        Operation::AnalyzeKeyAccess => super::access::analyze_key_access(kms, caller, body).await,
         Operation::CreateKey => create_key(kms, caller, parse(body)?).await,
         Operation::DescribeKey => describe_key(kms, caller, parse(body)?).await,
         Operation::ListKeys => list_keys(kms, caller, parse(body)?).await,
