@@ -417,3 +417,45 @@ def test_ml_kem_offline_encapsulation_decapsulates_in_trent(kms, endpoint, spec)
     secret = base64.b64decode(out["SharedSecret"])
     assert len(secret) == 32
     assert decapsulate(base64.b64decode(out["SharedSecretCiphertextBlob"])) == secret
+
+
+# The SM2 curve's OID (1.2.156.10197.1.301) as DER, inside an SM2 key's SubjectPublicKeyInfo.
+SM2_CURVE_OID = bytes.fromhex("06082a811ccf5501822d")
+
+
+def test_sm2_keys_sign_verify_and_encrypt(kms):
+    """SM2 (the China Regions' spec, RustCrypto's sm2): SM2DSA over RAW and DIGEST messages,
+    SM2PKE up to 1024 bytes, an SM2 SubjectPublicKeyInfo, SM2 data key pairs. (No client library
+    here implements SM2, so these are round trips through Trent.)"""
+    signing = create(kms, "SM2", "SIGN_VERIFY")
+    assert signing["SigningAlgorithms"] == ["SM2DSA"]
+    public = kms.get_public_key(KeyId=signing["KeyId"])
+    assert public["KeySpec"] == "SM2" and public["SigningAlgorithms"] == ["SM2DSA"]
+    assert SM2_CURVE_OID in public["PublicKey"]
+    for message_type, message in [("RAW", b"sm2 message"), ("DIGEST", bytes(range(32)))]:
+        sig = kms.sign(KeyId=signing["KeyId"], Message=message, MessageType=message_type, SigningAlgorithm="SM2DSA")[
+            "Signature"
+        ]
+        assert kms.verify(
+            KeyId=signing["KeyId"], Message=message, MessageType=message_type, Signature=sig, SigningAlgorithm="SM2DSA"
+        )["SignatureValid"]
+        with pytest.raises(ClientError) as e:
+            kms.verify(
+                KeyId=signing["KeyId"], Message=message[::-1], MessageType=message_type, Signature=sig,
+                SigningAlgorithm="SM2DSA",
+            )
+        assert error_code(e) == "KMSInvalidSignatureException"
+
+    encrypting = create(kms, "SM2", "ENCRYPT_DECRYPT")
+    assert encrypting["EncryptionAlgorithms"] == ["SM2PKE"]
+    blob = kms.encrypt(KeyId=encrypting["KeyId"], Plaintext=b"x" * 1024, EncryptionAlgorithm="SM2PKE")["CiphertextBlob"]
+    out = kms.decrypt(KeyId=encrypting["KeyId"], CiphertextBlob=blob, EncryptionAlgorithm="SM2PKE")
+    assert out["Plaintext"] == b"x" * 1024
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=encrypting["KeyId"], Plaintext=b"x" * 1025, EncryptionAlgorithm="SM2PKE")
+    assert error_code(e) == "ValidationException"
+
+    symmetric = kms.create_key()["KeyMetadata"]["KeyId"]
+    pair = kms.generate_data_key_pair(KeyId=symmetric, KeyPairSpec="SM2")
+    assert SM2_CURVE_OID in pair["PublicKey"]
+    assert kms.decrypt(CiphertextBlob=pair["PrivateKeyCiphertextBlob"])["Plaintext"] == pair["PrivateKeyPlaintext"]

@@ -61,6 +61,8 @@ def hsm_trent(start_trent, tmp_path, monkeypatch):
         f'[[hsm_cluster]]\nid = "{CLUSTER}"\npkcs11_module = "{module}"\n'
         f'token_label = "{LABEL}"\ntrust_anchor_certificate = "cluster-ca.pem"\nmax_keys = 2\n'
     )
+    # For a test that restarts the server on the same data directory and token.
+    hsm_trent_env["restart"] = lambda data_dir: start_trent(data_dir=data_dir, extra_config=extra)
     return start_trent(extra_config=extra)
 
 
@@ -261,6 +263,24 @@ def test_keys_in_a_cloudhsm_store_live_in_the_token(hsm_trent):
     # No keys left: the store can be deleted once disconnected.
     kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
     kms.delete_custom_key_store(CustomKeyStoreId=store_id)
+
+
+def test_a_store_key_works_after_a_restart(hsm_trent):
+    """The store row says CONNECTED; the restarted server has no connection of its own and
+    opens one on the key's first use (no token I/O at start)."""
+    kms = hsm_trent.client()
+    store_id = create(kms)
+    kms.connect_custom_key_store(CustomKeyStoreId=store_id)
+    key_id = kms.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=store_id)["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"across a restart")["CiphertextBlob"]
+    assert hsm_trent.terminate() == 0
+
+    again = hsm_trent_env["restart"](hsm_trent.data_dir)
+    kms = again.client()
+    assert store_state(kms, store_id) == ("CONNECTED", None)
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert (meta["KeyState"], meta["CloudHsmClusterId"]) == ("Enabled", CLUSTER)
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"across a restart"
 
 
 def test_cks_service_linked_role_cannot_be_deleted_while_a_store_exists(hsm_trent):

@@ -437,3 +437,38 @@ def test_explain_decision_for_the_callers_own_denied_call(trent, kms):
     missing = call(trent.endpoint, "TrentService.ExplainDecision", b"{}",
                    akid=keys["AccessKeyId"], secret=keys["SecretAccessKey"])
     assert missing.error_type == "ValidationException"
+
+
+def test_analyze_key_access_for_a_caller(trent, kms):
+    # AnalyzeKeyAccess: the key-access analysis and dry run as a Trent extension of the KMS API,
+    # for a caller that may read the key policy, the grants and the account's IAM policies.
+    from test_http import call
+
+    key_arn = kms.create_key(Policy=CROSS_ACCOUNT_KEY_POLICY)["KeyMetadata"]["Arn"]
+    iam = client("iam", trent.endpoint, AKID_A, SECRET_A)
+    iam.create_user(UserName="auditor")
+    iam.put_user_policy(UserName="auditor", PolicyName="read", PolicyDocument=policy(
+        allow(["kms:GetKeyPolicy", "kms:ListGrants"])))
+    keys = iam.create_access_key(UserName="auditor")["AccessKey"]
+
+    def analyze(body: dict):
+        return call(trent.endpoint, "TrentService.AnalyzeKeyAccess", json.dumps(body).encode(),
+                    akid=keys["AccessKeyId"], secret=keys["SecretAccessKey"])
+
+    denied = analyze({"KeyId": key_arn})
+    assert denied.status == 400 and denied.error_type == "AccessDeniedException", denied.body
+    assert "iam:GetAccountAuthorizationDetails" in denied.json()["message"]
+
+    iam.put_user_policy(UserName="auditor", PolicyName="iam", PolicyDocument=policy(
+        allow("iam:GetAccountAuthorizationDetails")))
+    r = analyze({"KeyId": key_arn})
+    assert r.status == 200, r.body
+    principals = {p["Principal"]: p for p in r.json()["Principals"]}
+    assert "kms:Encrypt" in principals[f"arn:aws:iam::{ACCOUNT_B}:root"]["Allowed"]
+
+    dry = analyze({"KeyId": key_arn, "Policy": policy(
+        {"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_A}:root"},
+         "Action": "kms:*", "Resource": "*"})})
+    assert dry.status == 200, dry.body
+    [change] = dry.json()["Changes"]
+    assert change["Principal"] == f"arn:aws:iam::{ACCOUNT_B}:root" and "kms:Encrypt" in change["Lost"]

@@ -5,7 +5,8 @@ Trent trusts the proxy's throwaway CA and uses its port through `[xks_client]`
 (`XksProxyUriEndpoint` cannot carry a port). Covered: create (the proxy's health is checked at
 create: a wrong secret, a wrong path and a stopped proxy are refused with AWS's XKS errors),
 describe (`XksProxyConfiguration`, never the secret), connect (CONNECTED, or FAILED with
-`XKS_PROXY_NOT_REACHABLE` / `INVALID_CREDENTIALS`), disconnect, delete, parameter validation.
+`XKS_PROXY_NOT_REACHABLE`), rename, disconnect, delete, GenerateRandom refused, parameter
+validation.
 """
 
 import json
@@ -65,6 +66,12 @@ def test_create_describe_connect_disconnect_delete(xks):
     entry = describe(kms, store_id)
     assert entry["ConnectionState"] == "CONNECTED", entry
     assert "ConnectionErrorCode" not in entry
+    # AWS: GenerateRandom does not draw from an external key store.
+    with pytest.raises(ClientError) as e:
+        kms.generate_random(NumberOfBytes=8, CustomKeyStoreId=store_id)
+    assert error_code(e) == "UnsupportedOperationException"
+    kms.update_custom_key_store(CustomKeyStoreId=store_id, NewCustomKeyStoreName="xks-renamed")
+    assert describe(kms, store_id)["CustomKeyStoreName"] == "xks-renamed"
 
     with pytest.raises(ClientError) as e:
         kms.delete_custom_key_store(CustomKeyStoreId=store_id)

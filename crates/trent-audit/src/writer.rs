@@ -216,7 +216,10 @@ impl AuditLog {
         async move {
             let generation = match pushed? {
                 Some(generation) => generation,
-                None => self.push_when_room(waiting.as_deref().unwrap_or_default()).await?,
+                None => {
+                    self.push_when_room(waiting.as_deref().unwrap_or_default())
+                        .await?
+                }
             };
             self.committed(generation).await
         }

@@ -9,7 +9,9 @@
 //! session another node made) and cached. Ids the store does not know are remembered for
 //! [`MISS_TTL`] in a bounded negative cache, and at most [`MAX_CONCURRENT_LOOKUPS`] lookups run
 //! at once, so a flood of random access key ids costs at most one store read per id per
-//! `MISS_TTL`, never more than a few at a time, and bounded memory.
+//! `MISS_TTL`, never more than a few at a time, and bounded memory. The registry itself holds
+//! at most about [`MAX_HELD_CREDENTIALS`]: past it, temporary credentials are dropped (they
+//! are read through again on use), so issuing sessions without end cannot grow memory.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -77,9 +79,14 @@ pub const MISS_TTL: Duration = Duration::from_secs(1);
 pub const MISS_CAPACITY: usize = 4096;
 /// Read-through lookups running at once (the others wait).
 pub const MAX_CONCURRENT_LOOKUPS: usize = 4;
+/// Credentials held in memory past which temporary ones are dropped to make room (STS issues
+/// sessions without limit; a dropped one is read from the store again on its next use).
+pub const MAX_HELD_CREDENTIALS: usize = 200_000;
 
 pub struct CredentialRegistry {
     by_access_key: RwLock<HashMap<String, Arc<Credential>>>,
+    /// [`MAX_HELD_CREDENTIALS`], smaller in tests.
+    capacity: usize,
     /// Ids the store did not know, and when it said so.
     misses: Mutex<HashMap<String, Instant>>,
     pub(crate) lookups: tokio::sync::Semaphore,
@@ -89,6 +96,7 @@ impl Default for CredentialRegistry {
     fn default() -> Self {
         Self {
             by_access_key: RwLock::default(),
+            capacity: MAX_HELD_CREDENTIALS,
             misses: Mutex::default(),
             lookups: tokio::sync::Semaphore::new(MAX_CONCURRENT_LOOKUPS),
         }
@@ -96,6 +104,14 @@ impl Default for CredentialRegistry {
 }
 
 impl CredentialRegistry {
+    /// A registry holding about `capacity` credentials (see [`MAX_HELD_CREDENTIALS`]).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(8),
+            ..Self::default()
+        }
+    }
+
     /// Credentials held now.
     pub fn len(&self) -> usize {
         self.by_access_key.read().map(|m| m.len()).unwrap_or(0)
@@ -118,6 +134,16 @@ impl CredentialRegistry {
             misses.remove(&credential.access_key_id);
         }
         if let Ok(mut map) = self.by_access_key.write() {
+            if map.len() >= self.capacity && !map.contains_key(&credential.access_key_id) {
+                // An eighth of the capacity in sessions goes at once, so that this pass over
+                // the map is paid once per that many inserts. Long-term keys always stay.
+                let mut room = self.capacity / 8;
+                map.retain(|_, c| {
+                    let drop = room > 0 && c.session.is_some();
+                    room -= usize::from(drop);
+                    !drop
+                });
+            }
             map.insert(credential.access_key_id.clone(), credential);
         }
     }
@@ -182,5 +208,43 @@ impl CredentialRegistry {
         if let Ok(mut map) = self.by_access_key.write() {
             map.retain(|_, c| c.session.as_ref().is_none_or(|s| s.expires_ms > now_ms));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credential(id: &str, temporary: bool) -> Credential {
+        Credential {
+            access_key_id: id.into(),
+            secret_access_key: Zeroizing::new("secret".into()),
+            account_id: "111122223333".into(),
+            identity: CredentialIdentity::Root,
+            session: temporary.then(|| SessionInfo {
+                token_sha256: [0; 32],
+                expires_ms: i64::MAX,
+                principal_id: "111122223333".into(),
+                created_ms: 0,
+            }),
+            user_id: None,
+            cached_principal: Default::default(),
+        }
+    }
+
+    #[test]
+    fn sessions_are_dropped_past_the_capacity_and_long_term_keys_stay() {
+        let registry = CredentialRegistry::with_capacity(16);
+        for i in 0..4 {
+            registry.insert(credential(&format!("AKIA{i}"), false));
+        }
+        for i in 0..1000 {
+            registry.insert(credential(&format!("ASIA{i}"), true));
+            assert!(registry.len() <= 16, "{} held", registry.len());
+        }
+        for i in 0..4 {
+            assert!(registry.lookup(&format!("AKIA{i}")).is_some());
+        }
+        assert!(registry.lookup("ASIA999").is_some(), "the newest is held");
     }
 }

@@ -212,6 +212,7 @@ impl Kms {
                 uri_path: config.uri_path,
                 access_key_id: config.access_key_id,
                 secret_access_key: secret,
+                region: record.region.clone(),
             })
             .map_err(|f| management_error(&f))?;
         if let Ok(mut m) = custody.proxies.write() {

@@ -102,6 +102,10 @@ impl Kms {
         }
         let mut cursor = self.feed.lock().await;
         if self.store.take_late_outcomes() {
+            tracing::warn!(
+                "a write finished after its caller was answered (the database did not answer \
+                 in time): reloading every cache"
+            );
             cursor.reload_all = true;
         }
         // Ids skipped by rolled-back transactions make this err on the side of reloading
@@ -109,6 +113,11 @@ impl Kms {
         if let Some(oldest) = self.store.oldest_change().await?
             && oldest > cursor.last.saturating_add(1)
         {
+            tracing::warn!(
+                oldest,
+                last_applied = cursor.last,
+                "changes were pruned before this node applied them: reloading every cache"
+            );
             cursor.reload_all = true;
         }
         if cursor.reload_all {
@@ -117,10 +126,7 @@ impl Kms {
             let last = self.store.last_change().await?;
             self.reload_everything().await?;
             *cursor = FeedCursor::at(last);
-            tracing::warn!(
-                "the change feed could not tell what changed (changes pruned unseen, or a \
-                 write finished after its caller was answered): every cache reloaded"
-            );
+            tracing::warn!(from = last, "every cache reloaded; the feed goes on");
         }
         let mut applied = 0;
         // From the oldest gap (a commit may since have filled it), then on from each batch.

@@ -1434,6 +1434,7 @@ pub async fn feed_suite(store: Arc<dyn Store>, other: Option<Arc<dyn Store>>) {
         assert_eq!(store.last_change().await.unwrap(), 0);
         assert!(store.changes_after(0, 100).await.unwrap().is_empty());
         assert_eq!(store.oldest_change().await.unwrap(), None);
+        assert!(!store.take_late_outcomes());
         assert!(store.claim_step("k", 5).await.unwrap());
         assert!(store.claim_step("k", 5).await.unwrap());
         return;
@@ -1510,6 +1511,8 @@ pub async fn feed_suite(store: Arc<dyn Store>, other: Option<Arc<dyn Store>>) {
     let kept = store.changes_after(start, 100).await.unwrap();
     assert_eq!(kept.iter().map(|c| c.id).collect::<Vec<_>>(), [last]);
     assert_eq!(store.oldest_change().await.unwrap(), Some(last));
+    // Every call above was answered in time: no write's outcome is left for the feed.
+    assert!(!store.take_late_outcomes() && !other.take_late_outcomes());
 
     // Of nodes claiming one step at once, exactly one gets it; its holder may claim it again.
     let racers: Vec<_> = (0..8)

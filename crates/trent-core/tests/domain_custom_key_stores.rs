@@ -2,7 +2,9 @@
 //! the PKCS#11 custodian: create (cluster, trust anchor, name, quota checks), describe
 //! (filters, paging), update and delete rules by connection state, connect with the right
 //! and a wrong PIN, disconnect, GenerateRandom from the token, the service-linked role, and
-//! the password kept only root-wrapped.
+//! the password kept only root-wrapped; KMS keys in a store (made and used in the token,
+//! Unavailable while disconnected, the store's key quota, deletion destroying the token key
+//! unless the store is disconnected, CustomKeyStoreHasCMKs).
 
 #![allow(
     clippy::unwrap_used,

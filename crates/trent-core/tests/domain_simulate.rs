@@ -843,3 +843,116 @@ async fn a_key_policy_deny_is_shown_only_to_who_may_read_the_key_policy() {
     );
     assert!(e.needed.is_some());
 }
+
+#[tokio::test]
+async fn a_caller_analyses_a_key_it_may_read_everything_of() {
+    let env = env().await;
+    // Carol of the other account may only Decrypt, by her own account's IAM.
+    env.kms
+        .iam_create_user(&env.other_root, "carol", None, Vec::new())
+        .await
+        .unwrap();
+    let carol = format!("arn:aws:iam::{OTHER_ACCOUNT}:user/carol");
+    env.kms
+        .iam_put_inline_policy(
+            &env.other_root,
+            trent_core::iam::Entity::User,
+            "carol",
+            "use",
+            &identity_policy(vec![
+                json!({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}),
+            ])
+            .to_string(),
+        )
+        .await
+        .unwrap();
+    let key = create_key(
+        &env,
+        Some(key_policy(vec![
+            json!({"Sid": "Carol uses", "Effect": "Allow",
+            "Principal": {"AWS": carol.clone()},
+            "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*"}),
+        ])),
+    )
+    .await;
+    let auditor = user(&env, "auditor").await;
+    put_user_policy(
+        &env,
+        "auditor",
+        "read",
+        &identity_policy(vec![json!({"Effect": "Allow",
+            "Action": ["kms:GetKeyPolicy", "kms:ListGrants"], "Resource": "*"})]),
+    )
+    .await;
+    // Without iam:GetAccountAuthorizationDetails the account's IAM policies are not its to read.
+    let denied = env
+        .kms
+        .analyze_key_access(&auditor.caller(&env.kms), Some(&key.key_id), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&denied, trent_core::KmsError::AccessDenied(m) if m.contains("iam:GetAccountAuthorizationDetails")),
+        "{denied:?}"
+    );
+    put_user_policy(
+        &env,
+        "auditor",
+        "iam",
+        &identity_policy(vec![json!({"Effect": "Allow",
+            "Action": "iam:GetAccountAuthorizationDetails", "Resource": "*"})]),
+    )
+    .await;
+    let trent_core::access::CallerKeyAccess::Access(access) = env
+        .kms
+        .analyze_key_access(&auditor.caller(&env.kms), Some(&key.key_id), None)
+        .await
+        .unwrap()
+    else {
+        panic!("an analysis")
+    };
+    // Carol's own account's IAM is not read for a caller: she is listed with what the key
+    // policy lets her have at most; the operator, who sees every account, gets the truth.
+    let listed = |a: &trent_core::access::KeyAccess| {
+        a.principals
+            .iter()
+            .find(|p| p.principal == carol)
+            .map(|p| p.allowed.clone())
+    };
+    assert_eq!(listed(&access), Some(vec!["kms:Encrypt", "kms:Decrypt"]));
+    let operator = env.kms.operator_key_access(&key.arn()).await.unwrap();
+    assert_eq!(listed(&operator), Some(vec!["kms:Decrypt"]));
+    assert!(
+        access
+            .principals
+            .iter()
+            .any(|p| p.principal == user_arn("auditor"))
+    );
+
+    // The dry run, for the same caller.
+    let trent_core::access::CallerKeyAccess::Change(change) = env
+        .kms
+        .analyze_key_access(
+            &auditor.caller(&env.kms),
+            Some(&key.key_id),
+            Some(&key_policy(Vec::new())),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("a dry run")
+    };
+    let lost = change
+        .changes
+        .iter()
+        .find(|c| c.principal == carol)
+        .unwrap();
+    assert_eq!(lost.lost, vec!["kms:Encrypt", "kms:Decrypt"]);
+
+    // Another account never analyses this key (GetKeyPolicy is never cross-account).
+    assert!(matches!(
+        env.kms
+            .analyze_key_access(&env.other_root, Some(&key.arn()), None)
+            .await,
+        Err(trent_core::KmsError::AccessDenied(_))
+    ));
+}

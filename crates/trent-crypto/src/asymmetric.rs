@@ -28,8 +28,8 @@ use aws_lc_rs::signature::{
 use zeroize::Zeroizing;
 
 use crate::kem::MlKemKey;
-use crate::sm2_key::{self, Sm2Key};
 use crate::prehash::{self, Ed25519Ph, MuSigner};
+use crate::sm2_key::{self, Sm2Key};
 use crate::spec::{EncryptionAlgorithm, KeySpec, KeyUsage, MessageType, SigningAlgorithm};
 
 /// Why an asymmetric operation failed. Carries no key material.

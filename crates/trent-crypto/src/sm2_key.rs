@@ -12,8 +12,8 @@ use sm2::dsa::signature::{Signer, Verifier};
 use sm2::dsa::{Signature, SigningKey, VerifyingKey};
 use sm2::elliptic_curve::Generate;
 use sm2::elliptic_curve::common::getrandom::SysRng;
-use sm2::pke::{DecryptingKey, EncryptingKey};
 use sm2::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use sm2::pke::{DecryptingKey, EncryptingKey};
 use sm2::{PublicKey, SecretKey};
 use zeroize::Zeroizing;
 
@@ -35,9 +35,7 @@ pub(crate) struct Sm2Key {
 /// Fresh SM2 private key material as PKCS#8 DER.
 pub(crate) fn generate_pkcs8() -> Result<Zeroizing<Vec<u8>>, AsymmetricError> {
     let secret = SecretKey::generate();
-    let der = secret
-        .to_pkcs8_der()
-        .map_err(|_| AsymmetricError::Failed)?;
+    let der = secret.to_pkcs8_der().map_err(|_| AsymmetricError::Failed)?;
     Ok(Zeroizing::new(der.as_bytes().to_vec()))
 }
 
@@ -124,7 +122,10 @@ pub(crate) fn verify(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
+    #![allow(
+        clippy::unwrap_used,
+        reason = "test code: a failed unwrap is a failed test"
+    )]
 
     use super::*;
 

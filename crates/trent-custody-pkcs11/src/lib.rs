@@ -8,7 +8,7 @@
 //! logs in as the token's user with the key store's password — like CloudHSM's `kmsuser`.
 //!
 //! Keys are AES-256, generated in the token with `CKA_SENSITIVE` and not `CKA_EXTRACTABLE`, so
-//! their bytes never leave it; Trent finds them again by label (its material id). Sealing
+//! their bytes never leave it; Trent finds them again by label (the KMS key id). Sealing
 //! uses `CKM_AES_GCM` with Trent's nonce and AAD, so a token key produces exactly the
 //! ciphertext format built-in material does (`trent_crypto::blob`).
 //!

@@ -414,6 +414,8 @@ impl Proxy {
                 a = listener.accept() => a,
             };
             let Ok((tcp, _peer)) = accepted else {
+                // Out of file descriptors, typically: let connections close before retrying.
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                 continue;
             };
             let _ = tcp.set_nodelay(true);

@@ -454,15 +454,12 @@ async fn record(
     let pushed = RECORD.with(|buffer| {
         let mut buffer = buffer.try_borrow_mut().map_err(|e| e.to_string())?;
         buffer.clear();
-        let event_id =
-            crate::audit::lines_into(audit, &call, now_ms, &mut buffer).map_err(|e| e.to_string())?;
+        let event_id = crate::audit::lines_into(audit, &call, now_ms, &mut buffer)
+            .map_err(|e| e.to_string())?;
         Ok::<_, String>((event_id, audit.log.append(&buffer)))
     });
     let appended = match pushed {
-        Ok((event_id, durable)) => durable
-            .await
-            .map(|()| event_id)
-            .map_err(|e| e.to_string()),
+        Ok((event_id, durable)) => durable.await.map(|()| event_id).map_err(|e| e.to_string()),
         Err(e) => Err(e),
     };
     match appended {

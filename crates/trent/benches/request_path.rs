@@ -281,7 +281,10 @@ fn request_path(c: &mut Criterion) {
         let cases = cases(h);
         for case in &cases {
             let allocations = allocations_per_request(h, case);
-            println!("{prefix}{}: allocations/request = {allocations:.1}", case.name);
+            println!(
+                "{prefix}{}: allocations/request = {allocations:.1}",
+                case.name
+            );
         }
         for case in &cases {
             group.bench_function(format!("{prefix}{}", case.name), |b| {

@@ -414,6 +414,46 @@ root_secret_access_key = "secret-2"
     }
 
     #[test]
+    fn root_key_pkcs11_resolves_against_the_config_and_excludes_other_root_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("ca.pem"),
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let path = dir.path().join("trent.toml");
+        let root = "[root_key_pkcs11]\npkcs11_module = \"/usr/lib/softhsm/libsofthsm2.so\"\ntoken_label = \"root\"\npin_file = \"root.pin\"\n";
+        std::fs::write(&path, root).unwrap();
+        let s = Settings::load(Some(&path), None, None).unwrap();
+        let token = s.root_key_pkcs11.unwrap();
+        assert_eq!(token.key_label, hsm::DEFAULT_ROOT_KEY_LABEL);
+        assert_eq!(token.token.token_label, "root");
+        assert_eq!(token.pin_file, Some(dir.path().join("root.pin")));
+
+        std::fs::write(&path, format!("root_key_file = \"k\"\n{root}")).unwrap();
+        let e = Settings::load(Some(&path), None, None).unwrap_err();
+        assert!(e.contains("two root keys"), "{e}");
+
+        let cluster = "[[hsm_cluster]]\nid = \"cluster-1a2b3c4d5e6\"\npkcs11_module = \"/usr/lib/softhsm/libsofthsm2.so\"\ntoken_label = \"root\"\ntrust_anchor_certificate = \"ca.pem\"\n";
+        std::fs::write(&path, format!("{root}{cluster}")).unwrap();
+        let e = Settings::load(Some(&path), None, None).unwrap_err();
+        assert!(e.contains("a token of its own"), "{e}");
+
+        // A cluster's key quota: configured, defaulted, never zero.
+        std::fs::write(&path, format!("{cluster}max_keys = 5\n")).unwrap();
+        let s = Settings::load(Some(&path), None, None).unwrap();
+        assert_eq!(s.hsm_clusters[0].max_keys, 5);
+        std::fs::write(&path, cluster).unwrap();
+        let s = Settings::load(Some(&path), None, None).unwrap();
+        assert_eq!(
+            s.hsm_clusters[0].max_keys,
+            trent_core::custom_key_stores::DEFAULT_MAX_KEYS_PER_CLUSTER
+        );
+        std::fs::write(&path, format!("{cluster}max_keys = 0\n")).unwrap();
+        assert!(Settings::load(Some(&path), None, None).is_err());
+    }
+
+    #[test]
     fn database_is_a_postgres_url_kept_out_of_debug() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pg.toml");

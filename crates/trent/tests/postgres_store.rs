@@ -442,6 +442,26 @@ async fn three_nodes_rotate_a_due_key_once() {
             .unwrap();
         keys.push(key);
     }
+    // And keys scheduled for deletion, due once the clock has moved too.
+    let mut doomed = Vec::new();
+    for _ in 0..6 {
+        let key = clients[0]
+            .create_key()
+            .send()
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap()
+            .key_id;
+        clients[0]
+            .schedule_key_deletion()
+            .key_id(&key)
+            .pending_window_in_days(7)
+            .send()
+            .await
+            .unwrap();
+        doomed.push(key);
+    }
     // Every node holds every key in its cache, rotation not yet due.
     for kms in &clients {
         for key in &keys {
@@ -482,6 +502,43 @@ async fn three_nodes_rotate_a_due_key_once() {
     for key in &keys {
         assert_eq!(rotations(key.clone()).await, 1, "key {key} rotated once");
     }
+    // Every doomed key is gone on every node, each deleted by exactly one node: the nodes'
+    // deletion counters add up to the number of keys (and their rotations to theirs).
+    for kms in &clients {
+        for key in &doomed {
+            let described = kms.describe_key().key_id(key).send().await;
+            assert_eq!(code(described), "NotFoundException");
+        }
+    }
+    let total = |series: &str| -> f64 {
+        [&a, &b, &c]
+            .iter()
+            .map(|node| metric(&node.endpoint, series))
+            .sum()
+    };
+    assert_eq!(total("trent_keys_deleted_total"), 6.0);
+    assert_eq!(total("trent_keys_rotated_total"), 24.0);
+}
+
+/// The value of Prometheus series `series` on the node at `endpoint` (`GET /metrics`).
+fn metric(endpoint: &str, series: &str) -> f64 {
+    use std::io::{Read, Write};
+    let host = endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map_or_else(
+            || panic!("no {series} in {response}"),
+            |v| v.trim().parse().unwrap(),
+        )
 }
 
 /// The error code and HTTP status of a CreateKey through `kms`, or ("ok", 200).

@@ -263,16 +263,19 @@ impl Kms {
                 loaded.arn()
             )));
         }
-        self.authorize_iam(caller, "iam:GetAccountAuthorizationDetails", "*")
-            .map_err(|e| KmsError::AccessDenied(e.to_string()))?;
+        // Reading every IAM policy of the account is what this IAM action allows.
+        let details = "iam:GetAccountAuthorizationDetails";
+        let decision = self.decide_identity(caller, details, "*");
+        if !decision.is_allowed() {
+            let message = decision.denial_message(&caller.principal_arn, details, "*");
+            caller.note_decision(decision, details, None);
+            return Err(KmsError::AccessDenied(message));
+        }
         let current = loaded.key_policy()?;
         Ok(match proposed {
-            None => CallerKeyAccess::Access(self.analyse(
-                &loaded,
-                &[current],
-                current,
-                Scope::Account,
-            )),
+            None => {
+                CallerKeyAccess::Access(self.analyse(&loaded, &[current], current, Scope::Account))
+            }
             Some(text) => {
                 let proposed = Policy::parse(text, trent_policy::PolicyKind::KeyPolicy)
                     .map_err(|e| KmsError::MalformedPolicyDocument(e.aws_message()))?;
@@ -342,7 +345,10 @@ impl Kms {
             // Other accounts' IAM policies are theirs: asked with every identity permission,
             // an external principal gets what the key policy would let it have at most.
             let everything = Arc::new(allow_everything().into_iter().collect::<Vec<_>>());
-            for c in candidates.iter_mut().filter(|c| c.kind.starts_with("external ")) {
+            for c in candidates
+                .iter_mut()
+                .filter(|c| c.kind.starts_with("external "))
+            {
                 c.policies = everything.clone();
             }
         }

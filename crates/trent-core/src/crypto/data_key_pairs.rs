@@ -100,10 +100,7 @@ impl Kms {
         let spec = pair_spec.key_spec();
         if matches!(
             pair_spec,
-            DataKeyPairSpec::Sm2
-                | DataKeyPairSpec::MlKem512
-                | DataKeyPairSpec::MlKem768
-                | DataKeyPairSpec::MlKem1024
+            DataKeyPairSpec::MlKem512 | DataKeyPairSpec::MlKem768 | DataKeyPairSpec::MlKem1024
         ) {
             return Err(KmsError::UnsupportedOperation(format!(
                 "KeyPairSpec {} is not supported by this Trent server yet",

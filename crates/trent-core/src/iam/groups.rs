@@ -39,7 +39,11 @@ impl Kms {
                     "Group with name {name} already exists."
                 )));
             }
-            super::check_quota(iam.groups.len(), super::GROUPS_PER_ACCOUNT, "GroupsPerAccount")?;
+            super::check_quota(
+                iam.groups.len(),
+                super::GROUPS_PER_ACCOUNT,
+                "GroupsPerAccount",
+            )?;
             iam.groups.insert(name.to_string(), group.clone());
             Ok((group.clone(), vec![put(&account, &group)?]))
         })

@@ -23,11 +23,10 @@ pub struct XksClientConfig {
     pub timeout_ms: Option<u64>,
 }
 
-/// The client settings for `region`, the CA bundle read now (a bad file stops the start).
+/// The client settings, the CA bundle read now (a bad file stops the start).
 pub fn resolve(
     config: Option<XksClientConfig>,
     config_dir: &Path,
-    region: &str,
 ) -> Result<trent_custody_xks::ClientSettings, String> {
     let config = config.unwrap_or_default();
     let ca_bundle = config.ca_bundle.map(|p| {
@@ -42,6 +41,6 @@ pub fn resolve(
         Some(ms) => Duration::from_millis(ms),
         None => trent_custody_xks::client::DEFAULT_TIMEOUT,
     };
-    trent_custody_xks::ClientSettings::new(region, ca_bundle.as_deref(), timeout, config.port)
+    trent_custody_xks::ClientSettings::new(ca_bundle.as_deref(), timeout, config.port)
         .map_err(|e| format!("[xks_client]: {e}"))
 }
