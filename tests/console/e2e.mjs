@@ -168,6 +168,11 @@ try {
   check(who.includes(`Account ${otherAccount} (another account)`), "the other account is listed");
   check(who.includes("IAM role app-role"), "the key user is listed");
   check(who.includes("only for grants an integrated AWS service creates"), "the grant condition is explained");
+  // Trent's own evaluation (AnalyzeKeyAccess) beside the browser's reading of the policy.
+  await page.locator("#who-evaluated").waitFor();
+  const evaluated = await page.locator("#who-evaluated").textContent();
+  check(evaluated.includes(`arn:aws:iam::${otherAccount}:root`), "the server's analysis lists the other account");
+  check(evaluated.includes("kms:Encrypt"), "the server's analysis lists operations");
   await shot("key-who-can-use");
 
   // ── Grants: create one, then revoke it after seed 004's warning.

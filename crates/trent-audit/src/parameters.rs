@@ -8,7 +8,7 @@ use serde::Deserializer as _;
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::record::Parameters;
+use crate::record::{JsonFields, Parameters};
 
 /// awsJson (KMS) request fields that are logged, with their logged (camelCase) names.
 const JSON_FIELDS: &[(&str, &str)] = &[
@@ -116,17 +116,17 @@ fn logged_name(table: &'static [(&'static str, &'static str)], wire: &str) -> Op
 pub fn json_parameters(body: &[u8]) -> Parameters<'_> {
     struct Fields;
     impl<'de> Visitor<'de> for Fields {
-        type Value = Vec<(&'static str, &'de RawValue)>;
+        type Value = JsonFields<'de>;
 
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("a JSON object")
         }
 
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut fields = Vec::new();
+            let mut fields = JsonFields::default();
             while let Some(key) = map.next_key::<&'de str>()? {
                 match logged_name(JSON_FIELDS, key) {
-                    Some(name) => fields.push((name, map.next_value::<&'de RawValue>()?)),
+                    Some(name) => fields.push(name, map.next_value::<&'de RawValue>()?),
                     None => {
                         map.next_value::<IgnoredAny>()?;
                     }
@@ -179,6 +179,13 @@ mod tests {
         );
         assert!(matches!(json_parameters(b"not json"), Parameters::None));
         assert!(matches!(json_parameters(b""), Parameters::None));
+        // Past the inline fields, the rest still come, in request order.
+        let many = br#"{"KeyId":"k","Description":"d","Origin":"o","KeySpec":"s","KeyUsage":"u","Policy":"p","Tags":[],"MultiRegion":true,"CustomKeyStoreId":"c","DryRun":false}"#;
+        let json = serde_json::to_string(&json_parameters(many)).unwrap();
+        assert_eq!(
+            json,
+            r#"{"keyId":"k","description":"d","origin":"o","keySpec":"s","keyUsage":"u","policy":"p","tags":[],"multiRegion":true,"customKeyStoreId":"c","dryRun":false}"#
+        );
         let query = [
             ("Action", "AssumeRole"),
             ("RoleArn", "arn:r"),

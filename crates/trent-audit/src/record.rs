@@ -1,6 +1,7 @@
 //! The CloudTrail record: field names, order and shapes as CloudTrail writes them
-//! (`eventVersion` 1.11). Borrowed throughout, so building one allocates only the output
-//! line; request parameters are copied as the raw JSON text the request carried.
+//! (`eventVersion` 1.11). Borrowed throughout (small formatted fields in [`InlineText`], up to
+//! eight request parameters inline), so building one allocates nothing but what its output
+//! buffer needs; request parameters are copied as the raw JSON text the request carried.
 
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq};
@@ -166,10 +167,14 @@ pub struct SessionAttributes<'a> {
 
 /// `requestParameters`: what the request said, minus everything that is secret or data
 /// (plaintext, ciphertext, messages, signatures, key material, tokens).
+#[expect(
+    clippy::large_enum_variant,
+    reason = "held on the stack for one record; the inline fields are what spares an allocation"
+)]
 pub enum Parameters<'a> {
     None,
     /// awsJson fields: (logged name, the request's raw JSON value).
-    Json(Vec<(&'static str, &'a RawValue)>),
+    Json(JsonFields<'a>),
     /// Query-protocol parameters: (logged name, value).
     Strings(Vec<(&'static str, &'a str)>),
     /// Built by the service itself (background work).
@@ -182,7 +187,7 @@ impl Serialize for Parameters<'_> {
             Parameters::None => s.serialize_none(),
             Parameters::Json(fields) => {
                 let mut map = s.serialize_map(Some(fields.len()))?;
-                for (k, v) in fields {
+                for (k, v) in fields.iter() {
                     map.serialize_entry(k, v)?;
                 }
                 map.end()
@@ -196,6 +201,42 @@ impl Serialize for Parameters<'_> {
             }
             Parameters::Value(v) => v.serialize(s),
         }
+    }
+}
+
+/// Fields kept inline (every KMS data operation logs fewer): a record's parameters cost no
+/// allocation unless a request carries more.
+const INLINE_FIELDS: usize = 8;
+
+/// The logged fields of an awsJson request, in request order.
+#[derive(Default)]
+pub struct JsonFields<'a> {
+    inline: [Option<(&'static str, &'a RawValue)>; INLINE_FIELDS],
+    more: Vec<(&'static str, &'a RawValue)>,
+}
+
+impl<'a> JsonFields<'a> {
+    pub fn push(&mut self, name: &'static str, value: &'a RawValue) {
+        match self.inline.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some((name, value)),
+            None => self.more.push((name, value)),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.inline.iter().filter(|f| f.is_some()).count() + self.more.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &'a RawValue)> + '_ {
+        self.inline
+            .iter()
+            .flatten()
+            .copied()
+            .chain(self.more.iter().copied())
     }
 }
 

@@ -195,3 +195,38 @@ fn event_times_round_trip() {
     assert_eq!(read::parse_event_time("2026-13-01T00:00:00Z"), None);
     assert_eq!(read::parse_event_time("garbage"), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_past_a_full_batch_wait_for_room_and_all_arrive() {
+    // 48 records of ~200 KiB: more than one batch's 4 MiB gathers, so later appends wait
+    // for the writer to take the batch (backpressure), then go into the next ones.
+    let dir = tempfile::tempdir().unwrap();
+    let log =
+        std::sync::Arc::new(AuditLog::open(AuditSettings::new(dir.path().to_path_buf())).unwrap());
+    let padding = "p".repeat(200 << 10);
+    let mut tasks = Vec::new();
+    for i in 0..48 {
+        let log = log.clone();
+        let padding = padding.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut line = event(
+                "111122223333",
+                "Encrypt",
+                &format!("big-{i}"),
+                "2026-12-03T10:00:00Z",
+            );
+            line.pop();
+            line.pop();
+            line.extend_from_slice(format!(",\"pad\":\"{padding}\"}}\n").as_bytes());
+            log.append(&line).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    drop(log);
+    let report = trent_audit::verify::verify(dir.path()).unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!(report.events, 48);
+    assert!(report.batches >= 3, "{} batches", report.batches);
+}

@@ -48,7 +48,7 @@ pub const DEFAULT_MAX_KEYS_PER_CLUSTER: usize = 3_300;
 
 /// The one store type implemented so far.
 pub const AWS_CLOUDHSM: &str = "AWS_CLOUDHSM";
-const EXTERNAL_KEY_STORE: &str = "EXTERNAL_KEY_STORE";
+use crate::external_key_stores::EXTERNAL_KEY_STORE;
 
 pub const CONNECTED: &str = "CONNECTED";
 pub const CONNECTING: &str = "CONNECTING";
@@ -76,6 +76,8 @@ pub(crate) struct KeyStoreCustody {
     provider: Option<Arc<dyn HsmProvider>>,
     /// This node's view of each store it has touched, by store id.
     live: RwLock<HashMap<String, Live>>,
+    /// The XKS proxy custodian and clients (`external_key_stores.rs`).
+    pub(crate) xks: crate::external_key_stores::XksCustody,
 }
 
 /// A store's connection on this node.
@@ -121,6 +123,8 @@ pub struct CreateCustomKeyStoreInput {
     pub key_store_password: Option<zeroize::Zeroizing<String>>,
     /// Whether any `XksProxy*` parameter was given.
     pub xks_parameters: bool,
+    /// The `XksProxy*` parameters, for an EXTERNAL_KEY_STORE store.
+    pub xks: crate::external_key_stores::XksStoreInput,
 }
 
 /// UpdateCustomKeyStore's input. Not `Debug`: it may hold the password.
@@ -144,6 +148,8 @@ pub struct CustomKeyStoreEntry {
     pub connection_state: String,
     pub connection_error_code: Option<String>,
     pub creation_date_ms: i64,
+    /// An EXTERNAL_KEY_STORE store's proxy configuration (never its secret).
+    pub xks_proxy_configuration: Option<crate::external_key_stores::XksProxyConfiguration>,
 }
 
 /// DescribeCustomKeyStores' answer.
@@ -209,6 +215,7 @@ impl Kms {
             clusters,
             provider: Some(provider),
             live: RwLock::default(),
+            xks: std::mem::take(&mut self.key_stores.xks),
         };
         self
     }
@@ -249,7 +256,12 @@ impl Kms {
             custom_key_store_name: record.name.clone(),
             custom_key_store_type: record.store_type.clone(),
             cloud_hsm_cluster_id: record.cluster_id.clone(),
-            trust_anchor_certificate: record.trust_anchor_certificate.clone(),
+            // An XKS store's row keeps its proxy configuration in this column.
+            trust_anchor_certificate: if record.store_type == EXTERNAL_KEY_STORE {
+                String::new()
+            } else {
+                record.trust_anchor_certificate.clone()
+            },
             connection_state: state.to_string(),
             connection_error_code: if state == FAILED {
                 record.connection_error_code.clone()
@@ -257,6 +269,7 @@ impl Kms {
                 None
             },
             creation_date_ms: record.created_ms,
+            xks_proxy_configuration: crate::external_key_stores::configuration(record),
         }
     }
 
@@ -274,10 +287,18 @@ impl Kms {
         match store_type {
             AWS_CLOUDHSM => {}
             EXTERNAL_KEY_STORE => {
-                return Err(KmsError::UnsupportedOperation(
-                    "EXTERNAL_KEY_STORE custom key stores are not supported by this Trent server yet"
-                        .into(),
-                ));
+                if input.cloud_hsm_cluster_id.is_some()
+                    || input.trust_anchor_certificate.is_some()
+                    || input.key_store_password.is_some()
+                {
+                    return Err(KmsError::Validation(
+                        "CloudHsmClusterId, TrustAnchorCertificate and KeyStorePassword are valid only for an AWS_CLOUDHSM custom key store"
+                            .into(),
+                    ));
+                }
+                return self
+                    .create_external_key_store(caller, &input.custom_key_store_name, input.xks)
+                    .await;
             }
             other => {
                 return Err(KmsError::Validation(format!(
@@ -463,6 +484,12 @@ impl Kms {
             .cloned()
             .ok_or_else(|| not_found(id))?;
         if input.xks_parameters {
+            if record.store_type == EXTERNAL_KEY_STORE {
+                return Err(KmsError::UnsupportedOperation(
+                    "This Trent server cannot change an external key store's XksProxy parameters yet: create a new store"
+                        .into(),
+                ));
+            }
             return Err(KmsError::Validation(
                 "XksProxy parameters are valid only for an EXTERNAL_KEY_STORE custom key store"
                     .into(),
@@ -575,6 +602,9 @@ impl Kms {
                     "Custom key store {id} is in the {state} connection state: disconnect it before connecting it again"
                 )));
             }
+        }
+        if record.store_type == EXTERNAL_KEY_STORE {
+            return self.connect_external_key_store(record).await;
         }
         self.key_stores.set_live(id, Some(Live::Connecting));
         let outcome = self.open_connection(&record).await;
@@ -900,6 +930,11 @@ impl Kms {
         len: usize,
     ) -> KmsResult<zeroize::Zeroizing<Vec<u8>>> {
         let record = self.find_store(caller, id).await?;
+        if record.store_type == EXTERNAL_KEY_STORE {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "GenerateRandom does not support external key stores: {id} is an EXTERNAL_KEY_STORE custom key store"
+            )));
+        }
         let conn = self.store_connection(&record).await.ok_or_else(|| {
             KmsError::CustomKeyStoreInvalidState(format!("Custom key store {id} is not connected"))
         })?;

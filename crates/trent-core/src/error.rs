@@ -77,6 +77,10 @@ pub enum KmsError {
     /// `IncorrectTrustAnchorException`.
     #[error("{0}")]
     IncorrectTrustAnchor(String),
+    /// An external key store error whose code the XKS custodian chose, following the XKS
+    /// spec's mapping (`XksProxyUriUnreachableException`, `XksKeyNotFoundException`, …).
+    #[error("{message}")]
+    ExternalKeyStore { code: &'static str, message: String },
     #[error("The request would have succeeded, but the DryRun option is set.")]
     DryRunOperation,
     #[error("{0}")]

@@ -24,9 +24,7 @@ use zeroize::Zeroizing;
 
 use crate::authz::Resource;
 use crate::caller::Caller;
-use crate::custom_key_stores::{
-    CONNECTED, DISCONNECTED, FAILED, MAX_CUSTOM_KEY_STORES,
-};
+use crate::custom_key_stores::{CONNECTED, DISCONNECTED, FAILED, MAX_CUSTOM_KEY_STORES};
 use crate::error::{KmsError, KmsResult};
 use crate::model::{CustomKeyStoreRecord, custom_key_store_aad};
 use crate::service::Kms;
@@ -127,8 +125,7 @@ fn check(
 fn endpoint_ok(v: &str) -> bool {
     v.strip_prefix("https://").is_some_and(|h| {
         !h.is_empty()
-            && h
-                .bytes()
+            && h.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
     })
 }
@@ -150,7 +147,8 @@ fn path_ok(v: &str) -> bool {
 }
 
 fn access_key_id_ok(v: &str) -> bool {
-    v.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+    v.bytes()
+        .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
 }
 
 fn secret_ok(v: &str) -> bool {
@@ -198,8 +196,9 @@ impl Kms {
                 "This Trent server has no XKS proxy client configured".into(),
             )
         })?;
-        let config = configuration(record)
-            .ok_or_else(|| KmsError::Internal(format!("store {} has no proxy configuration", record.id)))?;
+        let config = configuration(record).ok_or_else(|| {
+            KmsError::Internal(format!("store {} has no proxy configuration", record.id))
+        })?;
         let secret = self
             .root
             .unwrap(&record.wrapped_password, &custom_key_store_aad(&record.id))?;
@@ -308,8 +307,7 @@ impl Kms {
                 message: "Trent has no Amazon VPC endpoint services: use XksProxyConnectivity PUBLIC_ENDPOINT".into(),
             });
         }
-        if input.vpc_endpoint_service_name.is_some() || input.vpc_endpoint_service_owner.is_some()
-        {
+        if input.vpc_endpoint_service_name.is_some() || input.vpc_endpoint_service_owner.is_some() {
             return Err(KmsError::Validation(
                 "XksProxyVpcEndpointServiceName and XksProxyVpcEndpointServiceOwner are valid only when XksProxyConnectivity is VPC_ENDPOINT_SERVICE".into(),
             ));

@@ -45,6 +45,10 @@ pub struct KeyList {
     pub next_marker: Option<String>,
 }
 
+/// Tries of a key update on a shared store before giving up (each lost to another node's
+/// change to the same key in the moment between reading and writing it).
+const UPDATE_ATTEMPTS: usize = 8;
+
 impl Kms {
     /// Finds the key `input` names, as seen by `caller` (bare ids and alias names resolve in the
     /// caller's account; every form resolves in the request's region).
@@ -205,7 +209,7 @@ impl Kms {
     pub(crate) async fn update_key_record(
         &self,
         key_id: &str,
-        change: impl FnOnce(&mut KeyRecord) -> KmsResult<()>,
+        change: impl FnMut(&mut KeyRecord) -> KmsResult<()>,
     ) -> KmsResult<KeyRecord> {
         let _guard = self.writes.lock().await;
         self.update_key_record_locked(key_id, change).await
@@ -215,8 +219,11 @@ impl Kms {
     pub(crate) async fn update_key_record_locked(
         &self,
         key_id: &str,
-        change: impl FnOnce(&mut KeyRecord) -> KmsResult<()>,
+        mut change: impl FnMut(&mut KeyRecord) -> KmsResult<()>,
     ) -> KmsResult<KeyRecord> {
+        if self.store.shared() && key_id.is_empty() {
+            return self.update_key_record_shared(key_id, change).await;
+        }
         let current = self
             .load_key(key_id)
             .await?
@@ -231,10 +238,63 @@ impl Kms {
         Ok(record)
     }
 
+    /// [`Kms::update_key_record_locked`] on a store other nodes write: the change is applied to
+    /// the record as stored (this node's cached copy may not have another node's change yet)
+    /// and written only if the record is still that (`Store::update_key_if`); otherwise read
+    /// and applied again, so two nodes changing one key never lose either change.
+    async fn update_key_record_shared(
+        &self,
+        key_id: &str,
+        mut change: impl FnMut(&mut KeyRecord) -> KmsResult<()>,
+    ) -> KmsResult<KeyRecord> {
+        for _ in 0..UPDATE_ATTEMPTS {
+            let Some((stored, _)) = self.store.key(key_id).await? else {
+                return Err(KmsError::Internal("key vanished during update".into()));
+            };
+            let mut record = stored.clone();
+            change(&mut record)?;
+            if record == stored {
+                return Ok(record);
+            }
+            if self.store.update_key_if(&stored, &record).await? {
+                // The cached copy, if it was the stored record, gets the change; one that was
+                // stale is dropped (the next use reads the key with its materials again).
+                match self.cache.key(key_id) {
+                    Some(cached) if cached.record == stored => self
+                        .cache
+                        .put_key(Arc::new(cached.with_record(record.clone()))),
+                    _ => self.cache.remove_key(key_id),
+                }
+                return Ok(record);
+            }
+        }
+        Err(KmsError::DependencyTimeout(format!(
+            "key {key_id} kept changing under {UPDATE_ATTEMPTS} attempts to update it"
+        )))
+    }
+
     pub async fn create_key(&self, caller: &Caller, input: CreateKeyInput) -> KmsResult<KeyRecord> {
         self.admit(caller, crate::quotas::RateQuota::CreateKey)?;
         let description = input.description.unwrap_or_default();
-        validate::length("description", &description, 0, 8192)?;
+        // AWS's model validation reports every failing member at once, in the model's order;
+        // the checks below then find these members valid.
+        let mut v = validate::Violations::default();
+        v.take(validate::length("description", &description, 0, 8192));
+        for (field, value) in [
+            ("keyUsage", &input.key_usage),
+            ("customerMasterKeySpec", &input.customer_master_key_spec),
+            ("keySpec", &input.key_spec),
+            ("origin", &input.origin),
+        ] {
+            if let Some(value) = value {
+                v.take(match field {
+                    "keyUsage" => validate::enum_value::<KeyUsage>(field, value).map(drop),
+                    "origin" => validate::enum_value::<Origin>(field, value).map(drop),
+                    _ => validate::enum_value::<KeySpec>(field, value).map(drop),
+                });
+            }
+        }
+        v.finish()?;
         let key_spec = match (&input.key_spec, &input.customer_master_key_spec) {
             (Some(_), Some(_)) => {
                 return Err(KmsError::Validation(

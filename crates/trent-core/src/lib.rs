@@ -24,6 +24,7 @@ mod aliases;
 pub mod background;
 pub mod crypto;
 pub mod custom_key_stores;
+pub mod external_key_stores;
 mod deletion;
 pub mod feed;
 pub mod grants;

@@ -247,3 +247,43 @@ pub fn import_key_aad(key_id: &str, token: &str) -> Vec<u8> {
 /// The placeholder material id of an EXTERNAL key that never had material imported. Imported
 /// material ids are HMAC outputs, so this value never names real material.
 pub const NO_MATERIAL: MaterialId = MaterialId([0; 32]);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imported_materials_round_trip_and_garbage_is_refused() {
+        let list = vec![
+            ImportedMaterial {
+                material_id: MaterialId([1; 32]),
+                state: MaterialState::NonCurrent,
+                imported: false,
+                expiration_model: None,
+                valid_to_ms: None,
+                description: Some("first one: a/b_c.d-e".into()),
+            },
+            ImportedMaterial {
+                material_id: MaterialId([2; 32]),
+                state: MaterialState::Current,
+                imported: true,
+                expiration_model: Some(ExpirationModel::KeyMaterialExpires),
+                valid_to_ms: Some(-5),
+                description: None,
+            },
+        ];
+        let stored = encode_imported_materials(&list);
+        assert_eq!(decode_imported_materials(stored.as_deref()), Some(list));
+        assert_eq!(encode_imported_materials(&[]), None);
+        assert_eq!(decode_imported_materials(None), Some(Vec::new()));
+        for garbage in [
+            "v2 x",
+            "v1 zz CURRENT I - - -",
+            &format!("v1 {} CURRENT X - - -", "00".repeat(32)),
+            &format!("v1 {} CURRENT I - - - extra", "00".repeat(32)),
+            &format!("v1 {} CURRENT I - - zz", "00".repeat(32)),
+        ] {
+            assert_eq!(decode_imported_materials(Some(garbage)), None, "{garbage}");
+        }
+    }
+}

@@ -84,6 +84,15 @@ pub trait Store: Send + Sync + 'static {
     async fn key(&self, key_id: &str) -> StoreResult<Option<(KeyRecord, Vec<StoredMaterial>)>>;
     /// Replaces the metadata of an existing key.
     async fn update_key(&self, key: &KeyRecord) -> StoreResult<()>;
+    /// Replaces the metadata of `key` as [`Store::update_key`] does, if the stored record is
+    /// still `expected` (what the change was computed from, as [`Store::key`] read it):
+    /// `Ok(false)` if another writer changed it since (read it again and retry); `NotFound`
+    /// if there is no such key. A store only one process writes, its writes serialized by the
+    /// domain, compares nothing.
+    async fn update_key_if(&self, expected: &KeyRecord, key: &KeyRecord) -> StoreResult<bool> {
+        let _ = expected;
+        self.update_key(key).await.map(|()| true)
+    }
     /// Key ids of `account`/`region` in id order.
     async fn list_keys(
         &self,

@@ -1514,6 +1514,24 @@ pub async fn feed_suite(store: Arc<dyn Store>, other: Option<Arc<dyn Store>>) {
     // Every call above was answered in time: no write's outcome is left for the feed.
     assert!(!store.take_late_outcomes() && !other.take_late_outcomes());
 
+    // A conditional update writes only over the record it was computed from: of two nodes
+    // changing one key from the same read, the second is told to read again.
+    let (stored, _) = store.key("k").await.unwrap().unwrap();
+    let mut mine = stored.clone();
+    mine.description = "mine".into();
+    let mut theirs = stored.clone();
+    theirs.description = "theirs".into();
+    assert!(store.update_key_if(&stored, &mine).await.unwrap());
+    assert!(!other.update_key_if(&stored, &theirs).await.unwrap());
+    assert_eq!(store.key("k").await.unwrap().unwrap().0.description, "mine");
+    assert!(other.update_key_if(&mine, &theirs).await.unwrap());
+    assert_eq!(
+        other
+            .update_key_if(&key("nope", ACCOUNT), &key("nope", ACCOUNT))
+            .await,
+        Err(StoreError::NotFound)
+    );
+
     // Of nodes claiming one step at once, exactly one gets it; its holder may claim it again.
     let racers: Vec<_> = (0..8)
         .map(|i| {

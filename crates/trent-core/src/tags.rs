@@ -73,7 +73,8 @@ impl Kms {
         self.authorize_with(caller, "kms:TagResource", Resource::Key(&key), context)?;
         crate::key_state::check(crate::key_state::Op::Manage, &key.record)?;
         self.update_key_record(&key.record.key_id, |r| {
-            for t in tags {
+            // Cloned: on a shared store the change may be applied again (`update_key_record`).
+            for t in tags.iter().cloned() {
                 match r.tags.binary_search_by(|x| x.key.cmp(&t.key)) {
                     Ok(i) => {
                         if let Some(slot) = r.tags.get_mut(i) {

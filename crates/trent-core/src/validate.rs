@@ -20,8 +20,56 @@ pub const MAX_CONSTRAINT_PAIRS: usize = 8;
 /// [`MAX_ENCRYPTION_CONTEXT_CHARS`] (AWS: "cannot exceed 384 characters").
 pub const MAX_CONSTRAINT_CHARS: usize = 384;
 
+const ONE_VIOLATION: &str = "1 validation error detected: ";
+
 fn violation(detail: String) -> KmsError {
-    KmsError::Validation(format!("1 validation error detected: {detail}"))
+    KmsError::Validation(format!("{ONE_VIOLATION}{detail}"))
+}
+
+/// Every member violation of a request at once, as AWS's model validation reports them
+/// (`2 validation errors detected: …; …`), in the order they were checked (the members' order
+/// in the API model). Other errors met while checking wait until there is no member violation:
+/// AWS validates the model before anything else.
+#[derive(Default)]
+pub struct Violations {
+    details: Vec<String>,
+    other: Option<KmsError>,
+}
+
+impl Violations {
+    /// The value of a check that passed; `None` (and the error kept) for one that failed.
+    pub fn take<T>(&mut self, result: KmsResult<T>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(KmsError::Validation(message)) if message.starts_with(ONE_VIOLATION) => {
+                self.details
+                    .push(message.get(ONE_VIOLATION.len()..).unwrap_or("").to_string());
+                None
+            }
+            Err(e) => {
+                self.other.get_or_insert(e);
+                None
+            }
+        }
+    }
+
+    /// Fails with every member violation in one message, else with the first other error.
+    pub fn finish(self) -> KmsResult<()> {
+        match self.details.len() {
+            0 => self.other.map_or(Ok(()), Err),
+            1 => Err(violation(self.details.concat())),
+            n => Err(KmsError::Validation(format!(
+                "{n} validation errors detected: {}",
+                self.details.join("; ")
+            ))),
+        }
+    }
+
+    /// For the values of checks [`Self::finish`] found passed: `None` here would be a bug in the
+    /// caller, answered as an internal error rather than a panic.
+    pub fn checked() -> KmsError {
+        KmsError::Internal("a validated member is missing".into())
+    }
 }
 
 /// A required member that is absent.
@@ -217,6 +265,34 @@ mod tests {
             m.starts_with("1 validation error detected: Value at 'plaintext'"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn violations_are_reported_together_after_other_errors_wait() {
+        let mut v = Violations::default();
+        assert_eq!(v.take(range("numberOfBytes", 5, 1, 1024)), Some(()));
+        assert!(v.finish().is_ok());
+
+        let mut v = Violations::default();
+        v.take(required::<u8>("keyId", None));
+        v.take(Err::<(), _>(KmsError::NotFound("later".into())));
+        v.take(enum_value::<DataKeySpec>("keySpec", "AES_512"));
+        assert_eq!(
+            v.finish().unwrap_err(),
+            KmsError::Validation("2 validation errors detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null; Value 'AES_512' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [AES_256, AES_128]".into())
+        );
+
+        let mut v = Violations::default();
+        v.take(enum_value::<DataKeySpec>("keySpec", "AES_512"));
+        assert_eq!(
+            v.finish().unwrap_err(),
+            enum_value::<DataKeySpec>("keySpec", "AES_512").unwrap_err()
+        );
+
+        let mut v = Violations::default();
+        v.take(Err::<(), _>(KmsError::NotFound("first".into())));
+        v.take(Err::<(), _>(KmsError::NotFound("second".into())));
+        assert_eq!(v.finish().unwrap_err(), KmsError::NotFound("first".into()));
     }
 
     fn ctx(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -408,9 +408,14 @@ impl Proxy {
             _ => None,
         };
         tokio::pin!(shutdown);
+        // Stopping closes every open connection too, as a stopped process would.
+        let (stopping, stopped) = tokio::sync::watch::channel(());
         loop {
             let accepted = tokio::select! {
-                () = &mut shutdown => return Ok(()),
+                () = &mut shutdown => {
+                    drop(stopping);
+                    return Ok(());
+                }
                 a = listener.accept() => a,
             };
             let Ok((tcp, _peer)) = accepted else {
@@ -421,21 +426,29 @@ impl Proxy {
             let _ = tcp.set_nodelay(true);
             let proxy = self.clone();
             let acceptor = acceptor.clone();
+            let mut stopped = stopped.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
                     let proxy = proxy.clone();
                     async move { Ok::<_, std::convert::Infallible>(proxy.handle(req).await) }
                 });
                 let http = hyper::server::conn::http1::Builder::new();
-                match acceptor {
-                    Some(acceptor) => {
-                        if let Ok(tls) = acceptor.accept(tcp).await {
-                            let _ = http.serve_connection(TokioIo::new(tls), service).await;
+                let serve = async {
+                    match acceptor {
+                        Some(acceptor) => {
+                            if let Ok(tls) = acceptor.accept(tcp).await {
+                                let _ = http.serve_connection(TokioIo::new(tls), service).await;
+                            }
+                        }
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(tcp), service).await;
                         }
                     }
-                    None => {
-                        let _ = http.serve_connection(TokioIo::new(tcp), service).await;
-                    }
+                };
+                // `changed` fails once the sender is dropped: the proxy is stopping.
+                tokio::select! {
+                    () = serve => {}
+                    _ = stopped.changed() => {}
                 }
             });
         }

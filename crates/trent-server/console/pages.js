@@ -980,8 +980,47 @@ export function keyPage(session, keyId) {
           ["Who", "Effect", "Can use", "Can manage", "Also", "Through", "Conditions", "What decides"],
           rows.map((r) => [h("span", { title: r.principal }, r.who), r.effect, words(r.use), words(r.manage), words(r.other), r.via, r.condition || "—", r.note || "This key policy alone."]),
         ),
+        await serverAnalysis(words),
       ];
     });
+  }
+
+  // Trent's own analysis (AnalyzeKeyAccess): the key policy, the account's IAM policies and the
+  // grants, evaluated by the server's engine. It needs more than reading the key policy, so a
+  // refusal is explained rather than shown as an error.
+  async function serverAnalysis(words) {
+    let answer;
+    try {
+      answer = await kms(session, "AnalyzeKeyAccess", { KeyId: meta.Arn });
+    } catch (e) {
+      return notice(
+        e.isAccessDenied
+          ? "Trent's evaluated analysis (key policy, IAM policies and grants) needs kms:GetKeyPolicy, kms:ListGrants and iam:GetAccountAuthorizationDetails."
+          : `Trent's evaluated analysis is unavailable: ${e.code}: ${e.message}`,
+      );
+    }
+    const principals = answer.Principals || [];
+    const findings = answer.Findings || [];
+    return h(
+      "div",
+      { id: "who-evaluated" },
+      h("h3", {}, "Evaluated by Trent"),
+      h("p", { class: "hint" }, "Each operation asked of Trent's policy engine for each principal, with the account's IAM policies and no condition key present. Principals of other accounts: what the key policy lets them have at most."),
+      table(
+        "Evaluated by Trent",
+        ["Principal", "Kind", "Allowed", "Only under conditions"],
+        principals.map((p) => [
+          p.Principal,
+          p.Kind,
+          words(p.Allowed || []),
+          words((p.Conditional || []).map((c) => `${c.Action} (${(c.ConditionKeys || []).join(", ")})`)),
+        ]),
+        "No principal can use this key.",
+      ),
+      findings.length
+        ? h("ul", { class: "findings" }, ...findings.map((f) => h("li", {}, `${f.Severity}: ${f.Message}`)))
+        : null,
+    );
   }
 
   // Grants: list, create, retire, revoke.

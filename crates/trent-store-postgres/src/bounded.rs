@@ -193,6 +193,12 @@ impl Store for PostgresStore {
             .await
     }
 
+    async fn update_key_if(&self, expected: &KeyRecord, key: &KeyRecord) -> StoreResult<bool> {
+        let (expected, key) = (expected.clone(), key.clone());
+        self.write(|db| async move { db.update_key_if(&expected, &key).await })
+            .await
+    }
+
     async fn list_keys(
         &self,
         account: &str,

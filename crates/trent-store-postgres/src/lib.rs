@@ -474,6 +474,31 @@ impl Store for Db {
         Ok(Some((record, materials)))
     }
 
+    async fn update_key_if(&self, expected: &KeyRecord, key: &KeyRecord) -> StoreResult<bool> {
+        // The row locked, read as `key` reads it, compared, written: one transaction, so a
+        // concurrent change by another node is either before (then `false`) or after.
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        let Some(row) = tx
+            .query_opt(
+                &format!("SELECT {KEY_COLUMNS} FROM keys WHERE key_id = $1 FOR UPDATE"),
+                &[&key.key_id],
+            )
+            .await
+            .map_err(db)?
+        else {
+            return Err(StoreError::NotFound);
+        };
+        let mut stored = rows::key(&row)?;
+        stored.lifecycle.replica_regions = replica_regions(&*tx, &stored).await?;
+        if stored != *expected {
+            return Ok(false);
+        }
+        update_key_in(&*tx, key).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
     async fn update_key(&self, key: &KeyRecord) -> StoreResult<()> {
         let client = self.client().await?;
         update_key_in(&**client, key).await

@@ -451,12 +451,14 @@ pub async fn key_access(
     as_json: bool,
     policy: Option<&Path>,
 ) -> Result<(), String> {
-    let mut body = json!({ "KeyId": key });
-    if let Some(file) = policy {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        body["Policy"] = Value::String(text);
-    }
+    let body = match policy {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            json!({ "KeyId": key, "Policy": text })
+        }
+        None => json!({ "KeyId": key }),
+    };
     let answer = call(data_dir, "POST", trent_server::KEY_ACCESS_PATH, Some(body)).await?;
     if as_json {
         println!(

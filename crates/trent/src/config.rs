@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 mod hsm;
 mod quotas;
+mod xks;
 pub use hsm::{HsmClusterConfig, RootKeyPkcs11};
 pub use quotas::QuotasConfig;
 
@@ -65,6 +66,9 @@ pub struct ConfigFile {
     /// The root key in a PKCS#11 token instead of a file (`[root_key_pkcs11]`,
     /// `config/hsm.rs`).
     pub root_key_pkcs11: Option<hsm::RootKeyPkcs11Config>,
+    /// How XKS proxies of EXTERNAL_KEY_STORE stores are reached (`[xks_client]`,
+    /// `config/xks.rs`).
+    pub xks_client: Option<xks::XksClientConfig>,
 }
 
 /// `[[integrated_service]]`: a service that calls KMS for its customers.
@@ -163,6 +167,8 @@ pub struct Settings {
     pub hsm_clusters: Vec<trent_core::custom_key_stores::HsmCluster>,
     /// The root key's token (`[root_key_pkcs11]`), instead of a root key file.
     pub root_key_pkcs11: Option<hsm::RootKeyPkcs11>,
+    /// The XKS client's trusted CAs, port and timeout (`[xks_client]`).
+    pub xks_client: trent_custody_xks::ClientSettings,
 }
 
 /// A PostgreSQL URL. It may hold a password, so its `Debug` form and [`DatabaseUrl::shown`]
@@ -286,6 +292,7 @@ impl Settings {
             .map(Path::to_path_buf)
             .unwrap_or_default();
         let hsm_clusters = hsm::resolve(file.hsm_cluster, &config_dir)?;
+        let xks_client = xks::resolve(file.xks_client, &config_dir)?;
         let root_key_pkcs11 = hsm::resolve_root(file.root_key_pkcs11, &config_dir)?;
         if root_key_pkcs11.is_some() && file.root_key_file.is_some() {
             return Err("root_key_file and [root_key_pkcs11] are two root keys: give one".into());
@@ -348,6 +355,7 @@ impl Settings {
                 .collect(),
             hsm_clusters,
             root_key_pkcs11,
+            xks_client,
             audit,
         })
     }

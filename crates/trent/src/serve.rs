@@ -82,6 +82,10 @@ pub async fn run(settings: Settings) -> Result<(), String> {
             e => format!("cannot start: {e}"),
         })?
         .with_quotas(settings.quotas.clone());
+    // EXTERNAL_KEY_STORE key stores reach their proxies through the XKS client.
+    let kms = kms.with_xks_provider(Arc::new(
+        trent_custody_xks::custody::XksClientProvider::new(settings.xks_client.clone()),
+    ));
     // AWS_CLOUDHSM key stores reach their tokens through the PKCS#11 custodian.
     let kms = if settings.hsm_clusters.is_empty() {
         kms

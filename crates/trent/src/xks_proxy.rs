@@ -36,7 +36,11 @@ pub async fn run(command: XksProxyCommand) -> Result<(), String> {
     match command {
         XksProxyCommand::Serve { config } => {
             let config = ProxyConfig::load(&config)?;
-            let scheme = if config.tls_cert.is_some() { "https" } else { "http" };
+            let scheme = if config.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            };
             let base = config.base_path();
             let (listener, addr) = proxy::bind(&config).await?;
             let proxy = Proxy::new(config)?;

@@ -1044,3 +1044,64 @@ async fn a_node_that_missed_pruned_changes_reloads_its_caches() {
     .await;
     assert!(took < Duration::from_secs(3));
 }
+
+/// Tags written to one key through two nodes one right after the other (B's cached copy not
+/// yet told of A's change) are both kept: a key update on a shared store is computed from the
+/// stored record and written only over it (`Store::update_key_if`), never from a stale cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_to_one_key_through_two_nodes_are_both_kept() {
+    let cluster = TestCluster::start().unwrap_or_else(|e| panic!("test PostgreSQL: {e}"));
+    let url = cluster.fresh_database().await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, a_dir) = node(tmp.path(), "a", &url, None);
+    let (b, _) = node(tmp.path(), "b", &url, Some(&a_dir.join("root.key")));
+    let kms_a = a.kms(AKID_A, SECRET_A);
+    let kms_b = b.kms(AKID_A, SECRET_A);
+    let tag = |k: &str| {
+        aws_sdk_kms::types::Tag::builder()
+            .tag_key(k)
+            .tag_value("v")
+            .build()
+            .unwrap()
+    };
+    for trial in 0..10 {
+        let key = kms_a
+            .create_key()
+            .send()
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap()
+            .key_id;
+        assert_eq!(encrypt_outcome(&kms_b, &key).await, "ok"); // cached on B
+        kms_a
+            .tag_resource()
+            .key_id(&key)
+            .tags(tag("from-a"))
+            .send()
+            .await
+            .unwrap();
+        kms_b
+            .tag_resource()
+            .key_id(&key)
+            .tags(tag("from-b"))
+            .send()
+            .await
+            .unwrap();
+        for kms in [&kms_a, &kms_b] {
+            let kms = kms.clone();
+            let key = key.clone();
+            time_until(Duration::from_secs(2), "both tags", move || {
+                let (kms, key) = (kms.clone(), key.clone());
+                async move {
+                    let tags = kms.list_resource_tags().key_id(&key).send().await.unwrap();
+                    let mut names: Vec<_> = tags.tags().iter().map(|t| t.tag_key()).collect();
+                    names.sort_unstable();
+                    names == ["from-a", "from-b"]
+                }
+            })
+            .await;
+        }
+        println!("trial {trial}: both tags kept");
+    }
+}

@@ -12,7 +12,7 @@ use crate::error::{KmsError, KmsResult};
 use crate::ids::KeyIdForms;
 use crate::keys::require_usable;
 use crate::service::Kms;
-use crate::validate;
+use crate::validate::{self, Violations};
 
 /// Largest peer public key for DeriveSharedSecret (AWS's PublicKeyType bound).
 pub const MAX_PUBLIC_KEY: usize = 8192;
@@ -41,14 +41,26 @@ impl Kms {
         caller: &Caller,
         input: DeriveSharedSecretInput,
     ) -> KmsResult<DeriveSharedSecretOutput> {
-        let key_id = validate::required("keyId", input.key_id.as_deref())?;
-        let alg_name = validate::required(
-            "keyAgreementAlgorithm",
-            input.key_agreement_algorithm.as_deref(),
-        )?;
-        let alg = validate::enum_value::<KeyAgreementAlgorithm>("keyAgreementAlgorithm", alg_name)?;
-        let peer = validate::required("publicKey", input.public_key.as_deref())?;
-        validate::blob_length("publicKey", peer, 1, MAX_PUBLIC_KEY)?;
+        let mut v = Violations::default();
+        let key_id = v.take(validate::required("keyId", input.key_id.as_deref()));
+        let alg = v.take(
+            validate::required(
+                "keyAgreementAlgorithm",
+                input.key_agreement_algorithm.as_deref(),
+            )
+            .and_then(|name| {
+                validate::enum_value::<KeyAgreementAlgorithm>("keyAgreementAlgorithm", name)
+            }),
+        );
+        let peer = v.take(
+            validate::required("publicKey", input.public_key.as_deref()).and_then(|peer| {
+                validate::blob_length("publicKey", peer, 1, MAX_PUBLIC_KEY).map(|()| peer)
+            }),
+        );
+        v.finish()?;
+        let (Some(key_id), Some(alg), Some(peer)) = (key_id, alg, peer) else {
+            return Err(Violations::checked());
+        };
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         refuse_recipient(input.has_recipient)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;

@@ -11,7 +11,7 @@ use crate::error::{KmsError, KmsResult};
 use crate::ids::KeyIdForms;
 use crate::keys::require_usable;
 use crate::service::Kms;
-use crate::validate;
+use crate::validate::{self, Violations};
 
 #[derive(Default)]
 pub struct MacInput {
@@ -40,17 +40,32 @@ impl Kms {
         input: MacInput,
         verify: bool,
     ) -> KmsResult<MacOutput> {
-        let message = validate::required("message", input.message.as_ref())?;
-        validate::blob_length("message", message, 1, MAX_MESSAGE)?;
-        let key_id = validate::required("keyId", input.key_id.as_deref())?;
-        let alg_name = validate::required("macAlgorithm", input.mac_algorithm.as_deref())?;
-        let alg = validate::enum_value::<MacAlgorithm>("macAlgorithm", alg_name)?;
+        // Members in the API model's order: Message, KeyId, MacAlgorithm, Mac (VerifyMac).
+        let mut v = Violations::default();
+        let message = v.take(
+            validate::required("message", input.message.as_ref()).and_then(|message| {
+                validate::blob_length("message", message, 1, MAX_MESSAGE).map(|()| message)
+            }),
+        );
+        let key_id = v.take(validate::required("keyId", input.key_id.as_deref()));
+        let alg = v.take(
+            validate::required("macAlgorithm", input.mac_algorithm.as_deref())
+                .and_then(|name| validate::enum_value::<MacAlgorithm>("macAlgorithm", name)),
+        );
         let expected = if verify {
-            let mac = validate::required("mac", input.mac.as_deref())?;
-            validate::blob_length("mac", mac, 1, MAX_SIGNATURE)?;
-            Some(mac)
+            v.take(
+                validate::required("mac", input.mac.as_deref()).and_then(|mac| {
+                    validate::blob_length("mac", mac, 1, MAX_SIGNATURE).map(|()| Some(mac))
+                }),
+            )
         } else {
-            None
+            Some(None)
+        };
+        v.finish()?;
+        let (Some(message), Some(key_id), Some(alg), Some(expected)) =
+            (message, key_id, alg, expected)
+        else {
+            return Err(Violations::checked());
         };
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;

@@ -19,7 +19,7 @@ use crate::ids::KeyIdForms;
 use crate::keys::require_usable;
 use crate::model::KeyRecord;
 use crate::service::Kms;
-use crate::validate;
+use crate::validate::{self, Violations};
 
 /// Largest Sign/Verify/GenerateMac message (AWS's PlaintextType bound).
 pub const MAX_MESSAGE: usize = 4096;
@@ -65,12 +65,17 @@ pub struct PublicKeyOutput {
 
 impl Kms {
     pub async fn sign(&self, caller: &Caller, input: SignInput) -> KmsResult<SignOutput> {
-        let key_id = validate::required("keyId", input.key_id.as_deref())?;
-        let message = validate::required("message", input.message.as_ref())?;
-        validate::blob_length("message", message, 1, MAX_MESSAGE)?;
-        let alg_name = validate::required("signingAlgorithm", input.signing_algorithm.as_deref())?;
-        let alg = validate::enum_value::<SigningAlgorithm>("signingAlgorithm", alg_name)?;
-        let message_type = message_type(input.message_type.as_deref())?;
+        let mut v = Violations::default();
+        let key_id = v.take(validate::required("keyId", input.key_id.as_deref()));
+        let message = v.take(message_member(input.message.as_ref()));
+        let message_type = v.take(message_type(input.message_type.as_deref()));
+        let alg = v.take(signing_algorithm(input.signing_algorithm.as_deref()));
+        v.finish()?;
+        let (Some(key_id), Some(message), Some(message_type), Some(alg)) =
+            (key_id, message, message_type, alg)
+        else {
+            return Err(Violations::checked());
+        };
         let (key, signature) = self
             .with_signing_key(
                 caller,
@@ -94,14 +99,22 @@ impl Kms {
     }
 
     pub async fn verify(&self, caller: &Caller, input: VerifyInput) -> KmsResult<VerifyOutput> {
-        let key_id = validate::required("keyId", input.key_id.as_deref())?;
-        let message = validate::required("message", input.message.as_ref())?;
-        validate::blob_length("message", message, 1, MAX_MESSAGE)?;
-        let signature = validate::required("signature", input.signature.as_deref())?;
-        validate::blob_length("signature", signature, 1, MAX_SIGNATURE)?;
-        let alg_name = validate::required("signingAlgorithm", input.signing_algorithm.as_deref())?;
-        let alg = validate::enum_value::<SigningAlgorithm>("signingAlgorithm", alg_name)?;
-        let message_type = message_type(input.message_type.as_deref())?;
+        let mut v = Violations::default();
+        let key_id = v.take(validate::required("keyId", input.key_id.as_deref()));
+        let message = v.take(message_member(input.message.as_ref()));
+        let message_type = v.take(message_type(input.message_type.as_deref()));
+        let signature = v.take(
+            validate::required("signature", input.signature.as_deref()).and_then(|signature| {
+                validate::blob_length("signature", signature, 1, MAX_SIGNATURE).map(|()| signature)
+            }),
+        );
+        let alg = v.take(signing_algorithm(input.signing_algorithm.as_deref()));
+        v.finish()?;
+        let (Some(key_id), Some(message), Some(message_type), Some(signature), Some(alg)) =
+            (key_id, message, message_type, signature, alg)
+        else {
+            return Err(Violations::checked());
+        };
         let (key, valid) = self
             .with_signing_key(
                 caller,
@@ -205,6 +218,18 @@ fn signing_access<'a>(
         .named_as(key_id)
         .condition("kms:SigningAlgorithm", alg.as_str())
         .condition("kms:MessageType", message_type.as_str())
+}
+
+/// The required `Message` member, 1 to 4096 bytes.
+fn message_member<M: AsRef<[u8]>>(value: Option<&M>) -> KmsResult<&M> {
+    let message = validate::required("message", value)?;
+    validate::blob_length("message", message.as_ref(), 1, MAX_MESSAGE)?;
+    Ok(message)
+}
+
+/// The required `SigningAlgorithm` member.
+fn signing_algorithm(value: Option<&str>) -> KmsResult<SigningAlgorithm> {
+    validate::enum_value("signingAlgorithm", validate::required("signingAlgorithm", value)?)
 }
 
 /// The `MessageType` member; absent means RAW, as in AWS.

@@ -20,7 +20,7 @@ use crate::error::{KmsError, KmsResult};
 use crate::ids::KeyIdForms;
 use crate::keys::require_usable;
 use crate::service::Kms;
-use crate::validate;
+use crate::validate::{self, Violations};
 
 /// Largest plaintext Encrypt accepts.
 pub const MAX_PLAINTEXT: usize = 4096;
@@ -81,13 +81,23 @@ pub struct GenerateDataKeyOutput {
 
 impl Kms {
     pub async fn encrypt(&self, caller: &Caller, input: EncryptInput) -> KmsResult<EncryptOutput> {
-        let key_id = validate::required("keyId", input.key_id.as_deref())?;
-        let plaintext = validate::required("plaintext", input.plaintext.as_ref())?;
-        validate::blob_length("plaintext", plaintext, 1, MAX_PLAINTEXT)?;
+        let mut v = Violations::default();
+        let key_id = v.take(validate::required("keyId", input.key_id.as_deref()));
+        let plaintext = v.take(
+            validate::required("plaintext", input.plaintext.as_ref()).and_then(|plaintext| {
+                validate::blob_length("plaintext", plaintext, 1, MAX_PLAINTEXT).map(|()| plaintext)
+            }),
+        );
+        let algorithm = v.take(encryption_algorithm(
+            "encryptionAlgorithm",
+            input.encryption_algorithm.as_deref(),
+        ));
+        v.finish()?;
+        let (Some(key_id), Some(plaintext), Some(algorithm)) = (key_id, plaintext, algorithm) else {
+            return Err(Violations::checked());
+        };
         validate::encryption_context("encryptionContext", &input.encryption_context)?;
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
-        let algorithm =
-            encryption_algorithm("encryptionAlgorithm", input.encryption_algorithm.as_deref())?;
         if algorithm != EncryptionAlgorithm::SymmetricDefault {
             return self
                 .encrypt_asymmetric(caller, &tokens, key_id, plaintext, algorithm, input.dry_run)

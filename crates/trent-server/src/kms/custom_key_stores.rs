@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use trent_core::custom_key_stores::{
     CreateCustomKeyStoreInput, CustomKeyStoreEntry, UpdateCustomKeyStoreInput,
 };
+use trent_core::external_key_stores::{XksCredentialInput, XksProxyConfiguration, XksStoreInput};
 use trent_core::{Caller, Kms, KmsError};
 use zeroize::Zeroizing;
 
@@ -80,16 +81,23 @@ struct StoreIdRequest {
     custom_key_store_id: Option<String>,
 }
 
-/// The `XksProxy*` members: only their presence matters until XKS stores exist.
+/// The `XksProxy*` members. The credential's secret goes straight into a zeroizing string.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
 struct XksMembers {
-    xks_proxy_uri_endpoint: Option<serde_json::Value>,
-    xks_proxy_uri_path: Option<serde_json::Value>,
-    xks_proxy_vpc_endpoint_service_name: Option<serde_json::Value>,
-    xks_proxy_vpc_endpoint_service_owner: Option<serde_json::Value>,
-    xks_proxy_authentication_credential: Option<serde_json::Value>,
-    xks_proxy_connectivity: Option<serde_json::Value>,
+    xks_proxy_uri_endpoint: Option<String>,
+    xks_proxy_uri_path: Option<String>,
+    xks_proxy_vpc_endpoint_service_name: Option<String>,
+    xks_proxy_vpc_endpoint_service_owner: Option<String>,
+    xks_proxy_authentication_credential: Option<XksCredential>,
+    xks_proxy_connectivity: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct XksCredential {
+    access_key_id: Option<String>,
+    raw_secret_access_key: Option<Zeroizing<String>>,
 }
 
 impl XksMembers {
@@ -100,6 +108,22 @@ impl XksMembers {
             || self.xks_proxy_vpc_endpoint_service_owner.is_some()
             || self.xks_proxy_authentication_credential.is_some()
             || self.xks_proxy_connectivity.is_some()
+    }
+
+    fn input(self) -> XksStoreInput {
+        XksStoreInput {
+            uri_endpoint: self.xks_proxy_uri_endpoint,
+            uri_path: self.xks_proxy_uri_path,
+            connectivity: self.xks_proxy_connectivity,
+            vpc_endpoint_service_name: self.xks_proxy_vpc_endpoint_service_name,
+            vpc_endpoint_service_owner: self.xks_proxy_vpc_endpoint_service_owner,
+            credential: self
+                .xks_proxy_authentication_credential
+                .map(|c| XksCredentialInput {
+                    access_key_id: c.access_key_id,
+                    raw_secret_access_key: c.raw_secret_access_key,
+                }),
+        }
     }
 }
 
@@ -128,6 +152,7 @@ async fn create(kms: &Kms, caller: &Caller, body: &[u8]) -> ApiResult {
                 trust_anchor_certificate: r.trust_anchor_certificate,
                 key_store_password: r.key_store_password,
                 xks_parameters: r.xks.any(),
+                xks: r.xks.input(),
             },
         )
         .await?;
@@ -156,12 +181,16 @@ struct Entry<'a> {
     custom_key_store_id: &'a str,
     custom_key_store_name: &'a str,
     custom_key_store_type: &'a str,
-    cloud_hsm_cluster_id: &'a str,
-    trust_anchor_certificate: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cloud_hsm_cluster_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trust_anchor_certificate: Option<&'a str>,
     connection_state: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     connection_error_code: Option<&'a str>,
     creation_date: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    xks_proxy_configuration: Option<&'a XksProxyConfiguration>,
 }
 
 fn entry(e: &CustomKeyStoreEntry) -> Entry<'_> {
@@ -169,11 +198,14 @@ fn entry(e: &CustomKeyStoreEntry) -> Entry<'_> {
         custom_key_store_id: &e.custom_key_store_id,
         custom_key_store_name: &e.custom_key_store_name,
         custom_key_store_type: &e.custom_key_store_type,
-        cloud_hsm_cluster_id: &e.cloud_hsm_cluster_id,
-        trust_anchor_certificate: &e.trust_anchor_certificate,
+        // Only CloudHSM stores have these (an XKS store's are empty).
+        cloud_hsm_cluster_id: Some(e.cloud_hsm_cluster_id.as_str()).filter(|s| !s.is_empty()),
+        trust_anchor_certificate: Some(e.trust_anchor_certificate.as_str())
+            .filter(|s| !s.is_empty()),
         connection_state: &e.connection_state,
         connection_error_code: e.connection_error_code.as_deref(),
         creation_date: epoch_seconds(e.creation_date_ms),
+        xks_proxy_configuration: e.xks_proxy_configuration.as_ref(),
     }
 }
 

@@ -53,6 +53,7 @@ fn domain_code(e: &KmsError) -> (StatusCode, &'static str) {
         CloudHsmClusterNotFound(_) => (bad, "CloudHsmClusterNotFoundException"),
         CloudHsmClusterInUse(_) => (bad, "CloudHsmClusterInUseException"),
         IncorrectTrustAnchor(_) => (bad, "IncorrectTrustAnchorException"),
+        ExternalKeyStore { code, .. } => (bad, code),
         CloudHsmClusterNotRelated(_) => (bad, "CloudHsmClusterNotRelatedException"),
         CloudHsmClusterInvalidConfiguration(_) => {
             (bad, "CloudHsmClusterInvalidConfigurationException")
