@@ -942,3 +942,13 @@ def test_several_member_violations_are_one_message(server):
         " Member must satisfy enum value set: [ECDH]; Value at 'publicKey' failed to satisfy constraint: Member must"
         " have length greater than or equal to 1"
     )
+    answer = call(kms.decrypt, CiphertextBlob=b"", EncryptionAlgorithm="ROT13")
+    assert answer["Error"]["Message"].startswith(
+        "2 validation errors detected: Value at 'ciphertextBlob' failed to satisfy constraint: Member must have length"
+        " greater than or equal to 1; Value 'ROT13' at 'encryptionAlgorithm' failed to satisfy constraint:"
+    ), answer
+    answer = call(kms.generate_data_key_pair, KeyPairSpec="RSA_1024")
+    assert answer["Error"]["Message"].startswith(
+        "2 validation errors detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null;"
+        " Value 'RSA_1024' at 'keyPairSpec' failed to satisfy constraint: Member must satisfy enum value set: ["
+    ), answer

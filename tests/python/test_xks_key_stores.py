@@ -5,7 +5,8 @@ Trent trusts the proxy's throwaway CA and uses its port through `[xks_client]`
 (`XksProxyUriEndpoint` cannot carry a port). Covered: create (the proxy's health is checked at
 create: a wrong secret, a wrong path and a stopped proxy are refused with AWS's XKS errors),
 describe (`XksProxyConfiguration`, never the secret), connect (CONNECTED, or FAILED with
-`XKS_PROXY_NOT_REACHABLE`), rename, disconnect, delete, GenerateRandom refused, parameter
+`XKS_PROXY_NOT_REACHABLE` when the proxy is stopped and `INVALID_CREDENTIALS` when it no longer
+accepts the store's credential; CONNECTED again once it does), rename, disconnect, delete, GenerateRandom refused, parameter
 validation.
 """
 
@@ -85,6 +86,18 @@ def test_create_describe_connect_disconnect_delete(xks):
     entry = describe(kms, store_id)
     assert (entry["ConnectionState"], entry.get("ConnectionErrorCode")) == ("FAILED", "XKS_PROXY_NOT_REACHABLE")
     kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
+
+    # Restarted with another secret: FAILED, INVALID_CREDENTIALS; with the store's: CONNECTED.
+    proxy.restart(secret="B" * 43 + "=")
+    kms.connect_custom_key_store(CustomKeyStoreId=store_id)
+    entry = describe(kms, store_id)
+    assert (entry["ConnectionState"], entry.get("ConnectionErrorCode")) == ("FAILED", "INVALID_CREDENTIALS")
+    kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
+    proxy.restart()
+    kms.connect_custom_key_store(CustomKeyStoreId=store_id)
+    assert describe(kms, store_id)["ConnectionState"] == "CONNECTED"
+    kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
+
     kms.delete_custom_key_store(CustomKeyStoreId=store_id)
     assert kms.describe_custom_key_stores()["CustomKeyStores"] == []
 

@@ -41,19 +41,27 @@ class XksProxy:
 
     def __init__(self, directory: Path, prefix: str = ""):
         ca, cert, key = make_ca_and_leaf(directory / "pki")
-        self.ca = ca
+        self.ca, self.cert, self.key, self.prefix = ca, cert, key, prefix
         self.config = directory / "xks-proxy.toml"
-        self.config.write_text(
-            'listen = "127.0.0.1:0"\n'
-            'data_dir = "xks-data"\n'
-            f"tls_cert = {json.dumps(str(cert))}\n"
-            f"tls_key = {json.dumps(str(key))}\n"
-            f'region = "{REGION}"\n'
-            f'uri_path_prefix = "{prefix}"\n'
-            f'[[credential]]\naccess_key_id = "{AKID}"\nsecret_access_key = "{SECRET}"\n'
-        )
+        self.port = 0
+        self.write_config(SECRET)
         self.create_key("key-1")
         self.create_key("encrypt-only", usage="ENCRYPT")
+        self.start()
+
+    def write_config(self, secret: str) -> None:
+        """The proxy's configuration, accepting `AKID` with `secret`, on `self.port` (0: any)."""
+        self.config.write_text(
+            f'listen = "127.0.0.1:{self.port}"\n'
+            'data_dir = "xks-data"\n'
+            f"tls_cert = {json.dumps(str(self.cert))}\n"
+            f"tls_key = {json.dumps(str(self.key))}\n"
+            f'region = "{REGION}"\n'
+            f'uri_path_prefix = "{self.prefix}"\n'
+            f'[[credential]]\naccess_key_id = "{AKID}"\nsecret_access_key = "{secret}"\n'
+        )
+
+    def start(self) -> None:
         self.proc = subprocess.Popen(
             [trent_bin(), "xks-proxy", "serve", "--config", str(self.config)],
             stdout=subprocess.PIPE,
@@ -68,9 +76,15 @@ class XksProxy:
             timer.cancel()
         assert line.startswith("Trent XKS proxy is serving"), line
         path, address = line.split("serving ", 1)[1].split(" on ")
-        port = address.strip().rsplit(":", 1)[1]
-        self.base = f"https://localhost:{port}{path}"
-        self.context = ssl.create_default_context(cafile=str(ca))
+        self.port = int(address.strip().rsplit(":", 1)[1])
+        self.base = f"https://localhost:{self.port}{path}"
+        self.context = ssl.create_default_context(cafile=str(self.ca))
+
+    def restart(self, secret: str = SECRET) -> None:
+        """Stops the proxy and starts it again on the same port, accepting `secret`."""
+        self.stop()
+        self.write_config(secret)
+        self.start()
 
     def create_key(self, key_id: str, usage: str = "ENCRYPT,DECRYPT") -> None:
         subprocess.run(

@@ -495,6 +495,15 @@ impl Kms {
                     .into(),
             ));
         }
+        if record.store_type == EXTERNAL_KEY_STORE
+            && (input.key_store_password.is_some() || input.cloud_hsm_cluster_id.is_some())
+        {
+            // The row's password column holds the proxy credential's secret: never overwrite it.
+            return Err(KmsError::Validation(
+                "KeyStorePassword and CloudHsmClusterId are valid only for an AWS_CLOUDHSM custom key store"
+                    .into(),
+            ));
+        }
         let state = self.connection_state(&record);
         // The name may change while CONNECTED too; password and cluster only while
         // DISCONNECTED (AWS's rule: they are what a connection is made with).
@@ -585,6 +594,8 @@ impl Kms {
                 e => e.into(),
             })?;
         self.key_stores.set_live(id, None);
+        // An XKS store's client (and the credential it holds) goes with the store.
+        self.forget_xks_proxy(id);
         Ok(())
     }
 
@@ -808,7 +819,7 @@ impl Kms {
             Err(e) => {
                 tracing::warn!(custom_key_store = %store_id, error = %e, "token key generation failed");
                 return Err(KmsError::CloudHsmClusterInvalidConfiguration(format!(
-                    "The AWS CloudHSM cluster {} associated with custom key store {store_id} cannot create the key: {e}",
+                    "The AWS CloudHSM cluster {} associated with custom key store {store_id} cannot create the key.",
                     store.cluster_id
                 )));
             }

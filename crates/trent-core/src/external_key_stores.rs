@@ -220,7 +220,7 @@ impl Kms {
         Ok(proxy)
     }
 
-    fn forget_xks_proxy(&self, store_id: &str) {
+    pub(crate) fn forget_xks_proxy(&self, store_id: &str) {
         if let Ok(mut m) = self.key_stores.xks.proxies.write() {
             m.remove(store_id);
         }

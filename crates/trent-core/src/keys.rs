@@ -221,7 +221,7 @@ impl Kms {
         key_id: &str,
         mut change: impl FnMut(&mut KeyRecord) -> KmsResult<()>,
     ) -> KmsResult<KeyRecord> {
-        if self.store.shared() && key_id.is_empty() {
+        if self.store.shared() {
             return self.update_key_record_shared(key_id, change).await;
         }
         let current = self
@@ -533,8 +533,11 @@ impl Kms {
             )
             .await;
         if let Err(e) = inserted {
-            // No key row names the token key: remove it rather than leave an orphan.
-            if let Some(conn) = token {
+            // No key row names the token key: remove it rather than leave an orphan. Not when
+            // the store did not answer in time: the insert may still commit (bounded calls).
+            if let Some(conn) = token
+                && !matches!(e, crate::store::StoreError::Unavailable(_))
+            {
                 let _ =
                     tokio::task::spawn_blocking(move || conn.destroy_aes_key(&key_id_str)).await;
             }

@@ -948,6 +948,44 @@ async fn a_caller_analyses_a_key_it_may_read_everything_of() {
         .unwrap();
     assert_eq!(lost.lost, vec!["kms:Encrypt", "kms:Decrypt"]);
 
+    // A role of the other account is named as the policy names it: its real path (and so
+    // whether it exists) is never read from that account for a caller.
+    env.kms
+        .iam_create_role(
+            &env.other_root,
+            trent_core::iam::CreateRoleInput {
+                name: "deploy".into(),
+                path: Some("/hidden/".into()),
+                trust_policy: json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                    "Principal": {"AWS": format!("arn:aws:iam::{OTHER_ACCOUNT}:root")},
+                    "Action": "sts:AssumeRole"}]})
+                .to_string(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let named = format!("arn:aws:iam::{OTHER_ACCOUNT}:role/deploy");
+    let trent_core::access::CallerKeyAccess::Change(change) = env
+        .kms
+        .analyze_key_access(
+            &auditor.caller(&env.kms),
+            Some(&key.key_id),
+            Some(&key_policy(vec![json!({"Effect": "Allow",
+                "Principal": {"AWS": named.clone()}, "Action": "kms:Decrypt", "Resource": "*"})])),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("a dry run")
+    };
+    assert!(
+        change.changes.iter().any(|c| c.principal == named)
+            && !change.changes.iter().any(|c| c.principal.contains("/hidden/")),
+        "{:?}",
+        change.changes.iter().map(|c| &c.principal).collect::<Vec<_>>()
+    );
+
     // Another account never analyses this key (GetKeyPolicy is never cross-account).
     assert!(matches!(
         env.kms

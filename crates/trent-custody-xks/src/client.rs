@@ -470,12 +470,7 @@ impl XksClient {
 /// `/keys/{id}/{operation}`, after checking the id is one the spec allows (so it needs no
 /// escaping in the path).
 fn key_path(key_id: &str, operation: &str) -> Result<String, XksError> {
-    let ok = !key_id.is_empty()
-        && key_id.len() <= 128
-        && key_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if !ok {
+    if !crate::keys::valid_key_id(key_id) {
         return Err(XksError::Config(
             "an external key id is 1 to 128 characters of A-Za-z0-9-_.".into(),
         ));

@@ -99,8 +99,8 @@ pub struct KeyMetadata {
     pub key_status: String,
 }
 
-/// Encrypt's request body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Encrypt's request body. Its `Debug` leaves the plaintext out.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EncryptRequest {
     pub request_metadata: RequestMetadata,
@@ -140,10 +140,25 @@ pub struct DecryptRequest {
     pub additional_authenticated_data: Option<String>,
 }
 
-/// Decrypt's answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Decrypt's answer. Its `Debug` leaves the plaintext out.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct DecryptResponse {
     pub plaintext: String,
+}
+
+impl std::fmt::Debug for EncryptRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncryptRequest")
+            .field("request_metadata", &self.request_metadata)
+            .field("encryption_algorithm", &self.encryption_algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for DecryptResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecryptResponse").finish_non_exhaustive()
+    }
 }
 
 /// A proxy error body.

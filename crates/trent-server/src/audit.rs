@@ -448,6 +448,9 @@ fn read_only(source: Source, name: &str) -> bool {
                         | "DeriveSharedSecret"
                         | "Encapsulate"
                         | "Decapsulate"
+                        // Trent's extensions: both only read.
+                        | "ExplainDecision"
+                        | "AnalyzeKeyAccess"
                 )
         }
     }

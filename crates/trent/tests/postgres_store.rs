@@ -835,8 +835,15 @@ async fn a_frozen_database_holds_no_call_and_the_nodes_agree_after() {
 
     let frozen = cluster.freeze().unwrap();
     println!("froze PostgreSQL processes {frozen:?}");
-    let (disable, create, describe, credential, enc_a, enc_b) = tokio::join!(
-        timed(kms_a.disable_key().key_id(&target).send()),
+    let (grant, create, describe, credential, enc_a, enc_b) = tokio::join!(
+        timed(
+            kms_a
+                .create_grant()
+                .key_id(&target)
+                .grantee_principal(format!("arn:aws:iam::{}:root", common::ACCOUNT_A))
+                .operations(GrantOperation::Encrypt)
+                .send()
+        ),
         timed(kms_a.create_key().send()),
         timed(kms_b.describe_key().key_id(&unseen_on_b).send()),
         timed(stranger.list_keys().send()),
@@ -865,11 +872,11 @@ async fn a_frozen_database_holds_no_call_and_the_nodes_agree_after() {
         },
     );
     println!(
-        "frozen: DisableKey {disable:?}, CreateKey {create:?}, DescribeKey (store read) \
+        "frozen: CreateGrant {grant:?}, CreateKey {create:?}, DescribeKey (store read) \
          {describe:?}, unknown credential {credential:?}, Encrypt A {enc_a:?}, B {enc_b:?}"
     );
     for (what, (outcome, took)) in [
-        ("DisableKey", &disable),
+        ("CreateGrant", &grant),
         ("CreateKey", &create),
         ("DescribeKey", &describe),
         ("credential lookup", &credential),
@@ -896,33 +903,31 @@ async fn a_frozen_database_holds_no_call_and_the_nodes_agree_after() {
     assert_eq!(encrypt_outcome(&kms_b, &cached).await, "ok");
 
     cluster.thaw().unwrap();
-    // The DisableKey sent during the freeze commits when the server resumes: both nodes refuse
-    // the key (A, which issued it and whose caller was told it timed out, as well as B).
-    let took = time_until(
-        Duration::from_secs(5),
-        "DisableKey issued during the freeze",
-        || {
-            let (kms_a, kms_b, target) = (kms_a.clone(), kms_b.clone(), target.clone());
-            async move {
-                encrypt_outcome(&kms_a, &target).await == "DisabledException"
-                    && encrypt_outcome(&kms_b, &target).await == "DisabledException"
-            }
-        },
-    )
-    .await;
-    println!("after the thaw both nodes refuse the disabled key after {took:?}");
-    for kms in [&kms_a, &kms_b] {
-        let state = kms
-            .describe_key()
-            .key_id(&target)
+    // The CreateGrant sent during the freeze (its INSERT already on the server's socket)
+    // commits when the server resumes: both nodes list it — A, which issued it, whose caller
+    // was told it timed out and whose feed skips its own changes, as well as B.
+    let grants = |kms: aws_sdk_kms::Client, key: String| async move {
+        kms.list_grants()
+            .key_id(key)
             .send()
             .await
             .unwrap()
-            .key_metadata
-            .unwrap()
-            .key_state;
-        assert_eq!(state, Some(aws_sdk_kms::types::KeyState::Disabled));
-    }
+            .grants()
+            .len()
+    };
+    let took =
+        time_until(
+            Duration::from_secs(5),
+            "CreateGrant issued during the freeze",
+            || {
+                let (kms_a, kms_b, target) = (kms_a.clone(), kms_b.clone(), target.clone());
+                async move {
+                    grants(kms_a, target.clone()).await == 1 && grants(kms_b, target).await == 1
+                }
+            },
+        )
+        .await;
+    println!("after the thaw both nodes list the grant after {took:?}");
     // And both write again.
     for kms in [&kms_a, &kms_b] {
         let kms = kms.clone();
@@ -1064,7 +1069,7 @@ async fn changes_to_one_key_through_two_nodes_are_both_kept() {
             .build()
             .unwrap()
     };
-    for trial in 0..10 {
+    for trial in 0..20 {
         let key = kms_a
             .create_key()
             .send()

@@ -277,6 +277,8 @@ impl Kms {
                 CallerKeyAccess::Access(self.analyse(&loaded, &[current], current, Scope::Account))
             }
             Some(text) => {
+                // PutKeyPolicy's checks (size, characters) before the analysis's own parse.
+                crate::policies::check_key_policy(text)?;
                 let proposed = Policy::parse(text, trent_policy::PolicyKind::KeyPolicy)
                     .map_err(|e| KmsError::MalformedPolicyDocument(e.aws_message()))?;
                 let both = [current, &proposed];
@@ -447,12 +449,12 @@ impl Kms {
                         let a = arn_account(arn);
                         (a != account).then(|| {
                             let name = arn.rsplit('/').next().unwrap_or_default();
-                            let path = self
-                                .iam
-                                .account(a)
-                                .roles
-                                .get(name)
-                                .map_or_else(|| "/".to_string(), |r| r.path.clone());
+                            // The path is the one the policy names, never looked up in the
+                            // other account (AnalyzeKeyAccess would reveal its roles' paths).
+                            let path = arn
+                                .split_once(":role/")
+                                .and_then(|(_, rest)| rest.rsplit_once('/'))
+                                .map_or_else(|| "/".to_string(), |(p, _)| format!("/{p}/"));
                             self.role_candidate(a, name, &path, "external role")
                         })
                     }

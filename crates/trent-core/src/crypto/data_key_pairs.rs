@@ -18,7 +18,7 @@ use crate::error::{KmsError, KmsResult};
 use crate::ids::KeyIdForms;
 use crate::keys::require_usable;
 use crate::service::Kms;
-use crate::validate;
+use crate::validate::{self, Violations};
 
 #[derive(Default)]
 pub struct GenerateDataKeyPairInput {
@@ -48,9 +48,16 @@ impl Kms {
         input: GenerateDataKeyPairInput,
         with_plaintext: bool,
     ) -> KmsResult<GenerateDataKeyPairOutput> {
-        let key_id = validate::required("keyId", input.key_id.as_deref())?;
-        let spec_name = validate::required("keyPairSpec", input.key_pair_spec.as_deref())?;
-        let pair_spec = validate::enum_value::<DataKeyPairSpec>("keyPairSpec", spec_name)?;
+        let mut v = Violations::default();
+        let key_id = v.take(validate::required("keyId", input.key_id.as_deref()));
+        let pair_spec = v.take(
+            validate::required("keyPairSpec", input.key_pair_spec.as_deref())
+                .and_then(|name| validate::enum_value::<DataKeyPairSpec>("keyPairSpec", name)),
+        );
+        v.finish()?;
+        let (Some(key_id), Some(pair_spec)) = (key_id, pair_spec) else {
+            return Err(Violations::checked());
+        };
         validate::encryption_context("encryptionContext", &input.encryption_context)?;
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         refuse_recipient(input.has_recipient)?;

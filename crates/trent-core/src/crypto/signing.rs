@@ -229,7 +229,10 @@ fn message_member<M: AsRef<[u8]>>(value: Option<&M>) -> KmsResult<&M> {
 
 /// The required `SigningAlgorithm` member.
 fn signing_algorithm(value: Option<&str>) -> KmsResult<SigningAlgorithm> {
-    validate::enum_value("signingAlgorithm", validate::required("signingAlgorithm", value)?)
+    validate::enum_value(
+        "signingAlgorithm",
+        validate::required("signingAlgorithm", value)?,
+    )
 }
 
 /// The `MessageType` member; absent means RAW, as in AWS.

@@ -93,7 +93,8 @@ impl Kms {
             input.encryption_algorithm.as_deref(),
         ));
         v.finish()?;
-        let (Some(key_id), Some(plaintext), Some(algorithm)) = (key_id, plaintext, algorithm) else {
+        let (Some(key_id), Some(plaintext), Some(algorithm)) = (key_id, plaintext, algorithm)
+        else {
             return Err(Violations::checked());
         };
         validate::encryption_context("encryptionContext", &input.encryption_context)?;
@@ -127,12 +128,24 @@ impl Kms {
     }
 
     pub async fn decrypt(&self, caller: &Caller, input: DecryptInput) -> KmsResult<DecryptOutput> {
-        let blob = validate::required("ciphertextBlob", input.ciphertext_blob.as_deref())?;
-        validate::blob_length("ciphertextBlob", blob, 1, MAX_CIPHERTEXT)?;
+        let mut v = Violations::default();
+        let blob = v.take(
+            validate::required("ciphertextBlob", input.ciphertext_blob.as_deref()).and_then(
+                |blob| {
+                    validate::blob_length("ciphertextBlob", blob, 1, MAX_CIPHERTEXT).map(|()| blob)
+                },
+            ),
+        );
+        let algorithm = v.take(encryption_algorithm(
+            "encryptionAlgorithm",
+            input.encryption_algorithm.as_deref(),
+        ));
+        v.finish()?;
+        let (Some(blob), Some(algorithm)) = (blob, algorithm) else {
+            return Err(Violations::checked());
+        };
         validate::encryption_context("encryptionContext", &input.encryption_context)?;
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
-        let algorithm =
-            encryption_algorithm("encryptionAlgorithm", input.encryption_algorithm.as_deref())?;
         if algorithm != EncryptionAlgorithm::SymmetricDefault {
             return self
                 .decrypt_asymmetric(
