@@ -7,10 +7,14 @@ create: a wrong secret, a wrong path and a stopped proxy are refused with AWS's 
 describe (`XksProxyConfiguration`, never the secret), connect (CONNECTED, or FAILED with
 `XKS_PROXY_NOT_REACHABLE` when the proxy is stopped and `INVALID_CREDENTIALS` when it no longer
 accepts the store's credential; CONNECTED again once it does), rename, disconnect, delete, GenerateRandom refused, parameter
-validation.
+validation. Keys in such a store (Origin EXTERNAL_KEY_STORE + XksKeyId): create and its
+GetKeyMetadata checks, double encryption through the proxy for Encrypt, Decrypt,
+GenerateDataKey*, ReEncrypt, `Unavailable` while disconnected, the proxy stopped or the
+external key deleted (KMSInvalidStateException), tampered ciphertext.
 """
 
 import json
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -146,3 +150,156 @@ def test_parameter_validation(xks):
             XksProxyUriPath="/kms/xks/v1",
         )
     assert error_code(e) == "ValidationException"
+
+
+def connected_store(kms):
+    store_id = create(kms)
+    kms.connect_custom_key_store(CustomKeyStoreId=store_id)
+    assert describe(kms, store_id)["ConnectionState"] == "CONNECTED"
+    return store_id
+
+
+def create_xks_key(kms, store_id, xks_key_id="key-1"):
+    return kms.create_key(
+        Origin="EXTERNAL_KEY_STORE", CustomKeyStoreId=store_id, XksKeyId=xks_key_id
+    )["KeyMetadata"]
+
+
+def test_xks_key_double_encryption(xks):
+    proxy, kms = xks
+    store_id = connected_store(kms)
+    meta = create_xks_key(kms, store_id)
+    assert meta["Origin"] == "EXTERNAL_KEY_STORE"
+    assert meta["CustomKeyStoreId"] == store_id
+    assert meta["XksKeyConfiguration"] == {"Id": "key-1"}
+    assert meta["KeyState"] == "Enabled" and meta["KeyManager"] == "CUSTOMER"
+    key_id = meta["KeyId"]
+    described = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert described["XksKeyConfiguration"] == {"Id": "key-1"}
+    assert "CloudHsmClusterId" not in described
+
+    ctx = {"purpose": "xks-test"}
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"secret", EncryptionContext=ctx)["CiphertextBlob"]
+    assert blob[0] == 3  # the outer layer of double encryption
+    out = kms.decrypt(CiphertextBlob=blob, EncryptionContext=ctx)
+    assert out["Plaintext"] == b"secret" and out["KeyId"] == meta["Arn"]
+
+    dk = kms.generate_data_key(KeyId=key_id, KeySpec="AES_256", EncryptionContext=ctx)
+    assert kms.decrypt(CiphertextBlob=dk["CiphertextBlob"], EncryptionContext=ctx)["Plaintext"] == dk["Plaintext"]
+    wp = kms.generate_data_key_without_plaintext(KeyId=key_id, NumberOfBytes=16)
+    assert len(kms.decrypt(CiphertextBlob=wp["CiphertextBlob"])["Plaintext"]) == 16
+
+    # ReEncrypt out of the store and back in.
+    other = kms.create_key()["KeyMetadata"]["KeyId"]
+    moved = kms.re_encrypt(CiphertextBlob=blob, SourceEncryptionContext=ctx, DestinationKeyId=other)
+    assert moved["SourceKeyId"] == meta["Arn"]
+    back = kms.re_encrypt(CiphertextBlob=moved["CiphertextBlob"], DestinationKeyId=key_id)
+    assert back["CiphertextBlob"][0] == 3
+    assert kms.decrypt(CiphertextBlob=back["CiphertextBlob"])["Plaintext"] == b"secret"
+
+    # The proxy's layer binds the context and every byte of its ciphertext: as AWS maps a
+    # proxy's InvalidCiphertextException, KMSInvalidStateException.
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=blob, EncryptionContext={"purpose": "other"})
+    assert error_code(e) == "KMSInvalidStateException"
+    tampered = bytearray(blob)
+    tampered[-1] ^= 1
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=bytes(tampered))
+    assert error_code(e) == "KMSInvalidStateException"
+    tampered = bytearray(blob)
+    tampered[5] ^= 1  # the key id in the header: no such key
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=bytes(tampered))
+    assert error_code(e) == "InvalidCiphertextException"
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=blob, KeyId=other)
+    assert error_code(e) == "IncorrectKeyException"
+
+    # Not for keys in a custom key store.
+    with pytest.raises(ClientError) as e:
+        kms.enable_key_rotation(KeyId=key_id)
+    assert error_code(e) == "UnsupportedOperationException"
+
+
+def test_xks_create_key_checks(xks):
+    proxy, kms = xks
+    store_id = create(kms)
+    with pytest.raises(ClientError) as e:
+        create_xks_key(kms, store_id)
+    assert error_code(e) == "CustomKeyStoreInvalidStateException"
+    kms.connect_custom_key_store(CustomKeyStoreId=store_id)
+    with pytest.raises(ClientError) as e:
+        create_xks_key(kms, store_id, "no-such-key")
+    assert error_code(e) == "XksKeyNotFoundException"
+    with pytest.raises(ClientError) as e:
+        create_xks_key(kms, store_id, "encrypt-only")
+    assert error_code(e) == "XksKeyInvalidConfigurationException"
+    create_xks_key(kms, store_id)
+    with pytest.raises(ClientError) as e:
+        create_xks_key(kms, store_id)
+    assert error_code(e) == "XksKeyAlreadyInUseException"
+    for kwargs in [
+        {"Origin": "EXTERNAL_KEY_STORE", "CustomKeyStoreId": store_id},
+        {"Origin": "EXTERNAL_KEY_STORE", "XksKeyId": "key-2"},
+        {"XksKeyId": "key-2"},
+        {"Origin": "EXTERNAL_KEY_STORE", "CustomKeyStoreId": store_id, "XksKeyId": "bad/id"},
+    ]:
+        with pytest.raises(ClientError) as e:
+            kms.create_key(**kwargs)
+        assert error_code(e) == "ValidationException", kwargs
+    with pytest.raises(ClientError) as e:
+        kms.create_key(Origin="EXTERNAL_KEY_STORE", CustomKeyStoreId=store_id, XksKeyId="key-2", MultiRegion=True)
+    assert error_code(e) == "UnsupportedOperationException"
+    with pytest.raises(ClientError) as e:
+        kms.create_key(Origin="EXTERNAL_KEY_STORE", CustomKeyStoreId="cks-0123456789abcdefg", XksKeyId="key-2")
+    assert error_code(e) == "CustomKeyStoreNotFoundException"
+
+
+def test_xks_key_unavailable_proxy_down_key_gone(xks):
+    proxy, kms = xks
+    store_id = connected_store(kms)
+    key_id = create_xks_key(kms, store_id)["KeyId"]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"p")["CiphertextBlob"]
+
+    # Disconnected: Unavailable (the stored state kept), crypto KMSInvalidStateException.
+    kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Unavailable"
+    for call in (lambda: kms.encrypt(KeyId=key_id, Plaintext=b"p"), lambda: kms.decrypt(CiphertextBlob=blob)):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_code(e) == "KMSInvalidStateException"
+    kms.connect_custom_key_store(CustomKeyStoreId=store_id)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"p"
+
+    # The proxy stopped while the store is connected: every crypto call is
+    # KMSInvalidStateException (AWS's mapping of an unreachable proxy); the key stays Enabled.
+    proxy.stop()
+    for call in (lambda: kms.encrypt(KeyId=key_id, Plaintext=b"p"), lambda: kms.decrypt(CiphertextBlob=blob)):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_code(e) == "KMSInvalidStateException"
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    proxy.restart()  # on the same port
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"p"
+
+    # The external key deleted in the proxy's key manager: decrypt fails.
+    keys_file = proxy.config.parent / "xks-data" / "keys.json"
+    keys = json.loads(keys_file.read_text())
+    keys["keys"] = [k for k in keys["keys"] if k["id"] != "key-1"]
+    time.sleep(0.05)
+    keys_file.write_text(json.dumps(keys))
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=blob)
+    assert error_code(e) == "KMSInvalidStateException"
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=key_id, Plaintext=b"p")
+    assert error_code(e) == "KMSInvalidStateException"
+
+    # Deletion needs no proxy; the store keeps the key until the deletion has happened.
+    kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
+    with pytest.raises(ClientError) as e:
+        kms.delete_custom_key_store(CustomKeyStoreId=store_id)
+    assert error_code(e) == "CustomKeyStoreHasCMKsException"

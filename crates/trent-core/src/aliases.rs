@@ -123,7 +123,16 @@ impl Kms {
         let previous_target =
             std::mem::replace(&mut alias.target_key_id, new_key.record.key_id.clone());
         alias.updated_ms = self.clock.now_ms();
-        self.store.update_alias(&alias).await?;
+        match self.store.update_alias(&alias).await {
+            // Deleted (by another node) since it was read above.
+            Err(StoreError::NotFound) => {
+                return Err(KmsError::NotFound(format!(
+                    "Alias '{}' is not found.",
+                    alias.arn()
+                )));
+            }
+            r => r?,
+        }
         self.cache
             .put_alias(&alias.account_id, &alias.region, name, &alias.target_key_id);
         self.cache.change_key_alias(&previous_target, name, false);

@@ -200,6 +200,7 @@ fn error_code(e: &HsmConnectError) -> &'static str {
         HsmConnectError::InvalidCredentials => "INVALID_CREDENTIALS",
         HsmConnectError::ClusterNotFound(_) => "CLUSTER_NOT_FOUND",
         HsmConnectError::Network(_) => "NETWORK_ERRORS",
+        HsmConnectError::UserLoggedIn => "USER_LOGGED_IN",
     }
 }
 
@@ -227,7 +228,11 @@ impl Kms {
             .await?)
     }
 
-    async fn find_store(&self, caller: &Caller, id: &str) -> KmsResult<CustomKeyStoreRecord> {
+    pub(crate) async fn find_store(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> KmsResult<CustomKeyStoreRecord> {
         self.account_stores(caller)
             .await?
             .into_iter()
@@ -357,7 +362,16 @@ impl Kms {
         if stores.iter().any(|s| s.name == input.custom_key_store_name) {
             return Err(name_in_use(&input.custom_key_store_name));
         }
-        if stores.iter().any(|s| s.cluster_id == cluster_id) {
+        // A cluster backs at most one store in the whole service, whichever account or
+        // Region holds it: the token's login is the store's, and another account's store
+        // on it would share that login (and the token's keys).
+        if self
+            .store
+            .custom_key_stores_by_cluster(cluster_id)
+            .await?
+            .iter()
+            .any(|s| s.store_type == AWS_CLOUDHSM)
+        {
             return Err(KmsError::CloudHsmClusterInUse(format!(
                 "The specified AWS CloudHSM cluster {cluster_id} is already associated with a custom key store."
             )));
@@ -543,9 +557,13 @@ impl Kms {
                         record.cluster_id
                     )));
                 }
-                if stores
+                // Service-wide, as at create: another account's store counts too.
+                if self
+                    .store
+                    .custom_key_stores_by_cluster(cluster_id)
+                    .await?
                     .iter()
-                    .any(|s| s.id != id && &s.cluster_id == cluster_id)
+                    .any(|s| s.id != id && s.store_type == AWS_CLOUDHSM)
                 {
                     return Err(KmsError::CloudHsmClusterInUse(format!(
                         "The specified AWS CloudHSM cluster {cluster_id} is already associated with a custom key store."
@@ -739,6 +757,12 @@ impl Kms {
         for record in self.store.custom_key_stores(account, region).await? {
             let live = self.key_stores.live(&record.id);
             let connected = record.connection_state == CONNECTED;
+            // An XKS store has no per-node connection: its keys' availability is read from
+            // the row when they load, so they simply load again.
+            if record.store_type == EXTERNAL_KEY_STORE {
+                self.forget_store_keys(&record.id).await;
+                continue;
+            }
             match live {
                 Some(Live::Connected(conn)) if !connected => {
                     self.key_stores.set_live(&record.id, None);
@@ -754,7 +778,7 @@ impl Kms {
 
     /// Drops this node's cached keys of store `id`, so their next use loads them again
     /// against the store's new connection (or its absence: key state `Unavailable`).
-    async fn forget_store_keys(&self, id: &str) {
+    pub(crate) async fn forget_store_keys(&self, id: &str) {
         match self.store.custom_key_store_keys(id).await {
             Ok(keys) => {
                 for key_id in keys {
@@ -900,7 +924,8 @@ impl Kms {
     /// **Decision** (AWS's best effort): a store disconnected at that moment keeps the key
     /// in its token, logged with its label (the key id) for the operator.
     pub(crate) async fn destroy_held_key(&self, record: &KeyRecord) {
-        let Some(held) = record.custody.held() else {
+        // An external key store's keys are never touched by KMS (AWS): the proxy's key stays.
+        let KeyCustody::CloudHsm(held) = &record.custody else {
             return;
         };
         let store = match self

@@ -13,20 +13,26 @@
 //! password column (AAD naming the store), so no migration was needed while others were
 //! adding theirs. See `docs/custom-key-stores.md`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 use trent_crypto::custody::xks::{
     XksFailure, XksProvider, XksProxy, XksProxyLocation, XksRequestContext,
 };
+use trent_crypto::{EncryptionContext, MaterialId};
 use zeroize::Zeroizing;
 
 use crate::authz::Resource;
+use crate::cache::LoadedKey;
 use crate::caller::Caller;
 use crate::custom_key_stores::{CONNECTED, DISCONNECTED, FAILED, MAX_CUSTOM_KEY_STORES};
 use crate::error::{KmsError, KmsResult};
-use crate::model::{CustomKeyStoreRecord, custom_key_store_aad};
+use crate::material::Material;
+use crate::model::{
+    CustomKeyStoreRecord, KeyCustody, KeyRecord, StoreHeld, StoredMaterial, custom_key_store_aad,
+    material_aad,
+};
 use crate::service::Kms;
 use crate::store::StoreError;
 
@@ -436,8 +442,228 @@ impl Kms {
             }
         }
         self.store.update_custom_key_store(&record).await?;
+        // Keys cached while the store was disconnected read Unavailable: load them again.
+        self.forget_store_keys(&record.id).await;
         Ok(())
     }
+
+    /// CreateKey in an XKS store: the store must be of that type and connected, the
+    /// external key not used by another KMS key of the store, and usable by KMS as the
+    /// proxy's GetKeyMetadata describes it. The KMS key's own material (the inner layer of
+    /// double encryption) is made here, and its material row holds it with `xks_key_id`.
+    /// Call with the write lock held.
+    pub(crate) async fn create_external_key(
+        &self,
+        caller: &Caller,
+        store_id: &str,
+        xks_key_id: &str,
+        key_arn: &str,
+        material_aad: &[u8],
+    ) -> KmsResult<(KeyCustody, Vec<u8>, Material)> {
+        let store = self.find_store(caller, store_id).await?;
+        if store.store_type != EXTERNAL_KEY_STORE {
+            return Err(KmsError::Validation(format!(
+                "Origin EXTERNAL_KEY_STORE requires a custom key store of type EXTERNAL_KEY_STORE; {store_id} is of type {}",
+                store.store_type
+            )));
+        }
+        if store.connection_state != CONNECTED {
+            return Err(KmsError::CustomKeyStoreInvalidState(format!(
+                "Custom key store {store_id} is not connected. Connect it with ConnectCustomKeyStore and try again."
+            )));
+        }
+        for key_id in self.store.custom_key_store_keys(store_id).await? {
+            let Some(key) = self.load_key(&key_id).await? else {
+                continue;
+            };
+            if let KeyCustody::External {
+                xks_key_id: used, ..
+            } = &key.record.custody
+                && used == xks_key_id
+            {
+                return Err(KmsError::ExternalKeyStore {
+                    code: "XksKeyAlreadyInUseException",
+                    message: format!(
+                        "The external key {xks_key_id} is already associated with KMS key {} in custom key store {store_id}.",
+                        key.record.key_id
+                    ),
+                });
+            }
+        }
+        let proxy = self.xks_proxy(&store)?;
+        let ctx = XksRequestContext {
+            kms_request_id: uuid::Uuid::new_v4().to_string(),
+            kms_operation: "CreateKey".into(),
+            aws_principal_arn: Some(caller.principal_arn.clone()),
+            kms_key_arn: Some(key_arn.to_string()),
+        };
+        let info = proxy.key_metadata(xks_key_id, &ctx).await.map_err(|f| {
+            tracing::warn!(custom_key_store = %store_id, error = %f.detail, "XKS GetKeyMetadata failed at CreateKey");
+            KmsError::ExternalKeyStore {
+                code: f.create_key.code,
+                message: f.create_key.message.to_string(),
+            }
+        })?;
+        if !info.usable_by_kms() {
+            return Err(KmsError::ExternalKeyStore {
+                code: "XksKeyInvalidConfigurationException",
+                message: format!(
+                    "The external key {xks_key_id} must be an AES_256 key enabled for ENCRYPT and DECRYPT; the proxy reports {} {} {}.",
+                    info.key_spec,
+                    info.key_usage.join(","),
+                    info.key_status
+                ),
+            });
+        }
+        let (raw, material) = crate::material::generate_material(
+            trent_crypto::spec::KeySpec::SymmetricDefault,
+            trent_crypto::spec::KeyUsage::EncryptDecrypt,
+        )?;
+        let wrapped = self
+            .root
+            .wrap(&external_material(xks_key_id, &raw), material_aad)?;
+        Ok((
+            KeyCustody::External {
+                held: StoreHeld {
+                    custom_key_store_id: store.id.clone(),
+                    cloud_hsm_cluster_id: String::new(),
+                    available: true,
+                },
+                xks_key_id: xks_key_id.to_string(),
+            },
+            wrapped,
+            material,
+        ))
+    }
+
+    /// The material of an XKS key being loaded (Trent's own, unwrapped from its rows) and
+    /// its external key id; the key is available while its store is persisted CONNECTED.
+    pub(crate) async fn external_materials(
+        &self,
+        record: &mut KeyRecord,
+        stored: &[StoredMaterial],
+    ) -> KmsResult<HashMap<MaterialId, Arc<Material>>> {
+        let mut out = HashMap::new();
+        let (account, region) = (record.account_id.clone(), record.region.clone());
+        let (key_spec, key_usage) = (record.key_spec, record.key_usage);
+        let KeyCustody::External { held, xks_key_id } = &mut record.custody else {
+            return Ok(out);
+        };
+        let connected = self
+            .store
+            .custom_key_stores(&account, &region)
+            .await?
+            .into_iter()
+            .any(|s| s.id == held.custom_key_store_id && s.connection_state == CONNECTED);
+        held.available = connected;
+        for m in stored {
+            let raw = self
+                .root
+                .unwrap(&m.wrapped, &material_aad(&m.key_id, &m.material_id))?;
+            let (id, key) = parse_external_material(&raw).ok_or_else(|| {
+                KmsError::Internal("stored external key material is not valid".into())
+            })?;
+            id.clone_into(xks_key_id);
+            let material = crate::material::parse_material(key_spec, key_usage, key)?;
+            out.insert(m.material_id, Arc::new(material));
+        }
+        Ok(out)
+    }
+
+    /// Double encryption's outer layer: `inner` (an ordinary blob under the key's own
+    /// material) encrypted by the store's proxy under the external key.
+    pub(crate) async fn external_seal(
+        &self,
+        caller: &Caller,
+        key: &LoadedKey,
+        context: &BTreeMap<String, String>,
+        inner: &[u8],
+    ) -> KmsResult<Vec<u8>> {
+        let (proxy, xks_key_id, ctx) = self.external_call(caller, key, "Encrypt").await?;
+        let canonical = EncryptionContext::borrowed(context).canonical_bytes();
+        proxy
+            .seal(&xks_key_id, &ctx, key.uuid, &canonical, inner)
+            .await
+            .map_err(|f| crypto_error(key, &f))
+    }
+
+    /// The inner blob of an outer one, decrypted by the store's proxy.
+    pub(crate) async fn external_open(
+        &self,
+        caller: &Caller,
+        key: &LoadedKey,
+        context: &BTreeMap<String, String>,
+        outer: &[u8],
+    ) -> KmsResult<Zeroizing<Vec<u8>>> {
+        let (proxy, xks_key_id, ctx) = self.external_call(caller, key, "Decrypt").await?;
+        let canonical = EncryptionContext::borrowed(context).canonical_bytes();
+        proxy
+            .open(&xks_key_id, &ctx, &canonical, outer)
+            .await
+            .map_err(|f| crypto_error(key, &f))
+    }
+
+    async fn external_call(
+        &self,
+        caller: &Caller,
+        key: &LoadedKey,
+        operation: &str,
+    ) -> KmsResult<(Arc<dyn XksProxy>, String, XksRequestContext)> {
+        let KeyCustody::External { held, xks_key_id } = &key.record.custody else {
+            return Err(KmsError::Internal("not an external key store key".into()));
+        };
+        let store = self
+            .store
+            .custom_key_stores(&key.record.account_id, &key.record.region)
+            .await?
+            .into_iter()
+            .find(|s| s.id == held.custom_key_store_id)
+            .filter(|s| s.connection_state == CONNECTED)
+            .ok_or_else(|| KmsError::InvalidState(format!("{} is unavailable.", key.arn())))?;
+        let proxy = self.xks_proxy(&store)?;
+        Ok((
+            proxy,
+            xks_key_id.clone(),
+            XksRequestContext {
+                kms_request_id: uuid::Uuid::new_v4().to_string(),
+                kms_operation: operation.into(),
+                aws_principal_arn: Some(caller.principal_arn.clone()),
+                kms_key_arn: Some(key.arn().to_string()),
+            },
+        ))
+    }
+}
+
+/// A proxy failure during a cryptographic operation: always `KMSInvalidStateException` with
+/// the spec's fixed message for the outcome (a ciphertext the proxy cannot authenticate
+/// too); the proxy's own detail only goes to the log.
+fn crypto_error(key: &LoadedKey, f: &XksFailure) -> KmsError {
+    tracing::warn!(key_id = %key.record.key_id, error = %f.detail, "XKS proxy call failed");
+    KmsError::InvalidState(f.crypto.message.to_string())
+}
+
+const EXTERNAL_MATERIAL_PREFIX: &[u8] = b"trent:xks-key:v1:";
+
+/// What an XKS key's material row holds (root-wrapped like any material): the external
+/// key's id (length-prefixed) and the KMS key's own AES-256 key.
+fn external_material(xks_key_id: &str, raw: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(
+        EXTERNAL_MATERIAL_PREFIX.len() + 1 + xks_key_id.len() + raw.len(),
+    ));
+    out.extend_from_slice(EXTERNAL_MATERIAL_PREFIX);
+    // XksKeyId is 1–128 characters (validated), so its length fits a byte.
+    out.push(u8::try_from(xks_key_id.len()).unwrap_or(u8::MAX));
+    out.extend_from_slice(xks_key_id.as_bytes());
+    out.extend_from_slice(raw);
+    out
+}
+
+fn parse_external_material(raw: &[u8]) -> Option<(&str, &[u8])> {
+    let rest = raw.strip_prefix(EXTERNAL_MATERIAL_PREFIX)?;
+    let (len, rest) = rest.split_first()?;
+    let len = usize::from(*len);
+    let id = std::str::from_utf8(rest.get(..len)?).ok()?;
+    Some((id, rest.get(len..)?))
 }
 
 fn name_in_use(name: &str) -> KmsError {

@@ -339,9 +339,14 @@ impl Kms {
                     "You must specify a CustomKeyStoreId when the Origin is AWS_CLOUDHSM".into(),
                 ));
             }
-            (_, Origin::ExternalKeyStore) => {
-                return Err(KmsError::UnsupportedOperation(
-                    "Origin EXTERNAL_KEY_STORE requires an external key store, which this Trent server does not support yet".into(),
+            (Some(id), Origin::ExternalKeyStore) => {
+                validate::length("customKeyStoreId", id, 1, 64)?;
+                Some(id.clone())
+            }
+            (None, Origin::ExternalKeyStore) => {
+                return Err(KmsError::Validation(
+                    "You must specify a CustomKeyStoreId when the Origin is EXTERNAL_KEY_STORE"
+                        .into(),
                 ));
             }
             (Some(_), _) => {
@@ -352,11 +357,32 @@ impl Kms {
             }
             (None, _) => None,
         };
-        if input.xks_key_id.is_some() {
-            return Err(KmsError::UnsupportedOperation(
-                "XksKeyId requires an external key store, which this Trent server does not support yet".into(),
-            ));
-        }
+        // XksKeyId goes with Origin EXTERNAL_KEY_STORE, and only with it.
+        let xks_key_id = match (&input.xks_key_id, origin) {
+            (Some(id), Origin::ExternalKeyStore) => {
+                validate::length("xksKeyId", id, 1, 128)?;
+                if !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                {
+                    return Err(KmsError::Validation(
+                        "1 validation error detected: Value at 'xksKeyId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9-_.]+$".into(),
+                    ));
+                }
+                Some(id.clone())
+            }
+            (None, Origin::ExternalKeyStore) => {
+                return Err(KmsError::Validation(
+                    "You must specify an XksKeyId when the Origin is EXTERNAL_KEY_STORE".into(),
+                ));
+            }
+            (Some(_), _) => {
+                return Err(KmsError::Validation(
+                    "XksKeyId is valid only when the Origin is EXTERNAL_KEY_STORE".into(),
+                ));
+            }
+            (None, _) => None,
+        };
         if held_in.is_some() {
             // AWS: only symmetric encryption keys, never multi-Region, in a custom key store.
             if key_spec != KeySpec::SymmetricDefault || key_usage != KeyUsage::EncryptDecrypt {
@@ -511,6 +537,22 @@ impl Kms {
             .await?;
         let (wrapped, material, token) = match (built_in, &held_in) {
             (Some((wrapped, material)), _) => (wrapped, material, None),
+            (None, Some(store_id)) if origin == Origin::ExternalKeyStore => {
+                let xks_key_id = xks_key_id
+                    .as_deref()
+                    .ok_or_else(|| KmsError::Internal("XksKeyId checked above".into()))?;
+                let (custody, wrapped, material) = self
+                    .create_external_key(
+                        caller,
+                        store_id,
+                        xks_key_id,
+                        &record.arn(),
+                        &material_aad(&key_id_str, &material_id),
+                    )
+                    .await?;
+                record.custody = custody;
+                (wrapped, material, None)
+            }
             (None, Some(store_id)) => {
                 let held = self
                     .create_held_key(caller, store_id, &key_id_str, &material_id)

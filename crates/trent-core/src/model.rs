@@ -85,6 +85,14 @@ pub enum KeyCustody {
     /// An AWS_CLOUDHSM key store: a non-extractable AES-256 key in the store's token,
     /// labelled with the key id (Origin `AWS_CLOUDHSM`).
     CloudHsm(StoreHeld),
+    /// An EXTERNAL_KEY_STORE key store (Origin `EXTERNAL_KEY_STORE`): double encryption,
+    /// Trent's own AES-256 material inside, the proxy's external key outside.
+    External {
+        held: StoreHeld,
+        /// `XksKeyId`, the proxy's key; read with the material (it is kept, root-wrapped,
+        /// in the material row), so empty until the key is loaded.
+        xks_key_id: String,
+    },
 }
 
 /// A key held in a custom key store.
@@ -109,7 +117,14 @@ impl KeyCustody {
                 custom_key_store_id: id,
                 ..Default::default()
             })),
-            (Origin::AwsCloudHsm, None) | (_, Some(_)) => None,
+            (Origin::ExternalKeyStore, Some(id)) => Some(Self::External {
+                held: StoreHeld {
+                    custom_key_store_id: id,
+                    ..Default::default()
+                },
+                xks_key_id: String::new(),
+            }),
+            (Origin::AwsCloudHsm | Origin::ExternalKeyStore, None) | (_, Some(_)) => None,
             (_, None) => Some(Self::BuiltIn),
         }
     }
@@ -118,7 +133,7 @@ impl KeyCustody {
     pub fn held(&self) -> Option<&StoreHeld> {
         match self {
             Self::BuiltIn => None,
-            Self::CloudHsm(held) => Some(held),
+            Self::CloudHsm(held) | Self::External { held, .. } => Some(held),
         }
     }
 

@@ -325,6 +325,15 @@ impl Kms {
     /// Rebuilds `account`'s IAM snapshot from the store (another node changed an entity).
     pub(crate) async fn reload_iam_account(&self, account: &str) -> KmsResult<()> {
         let _writes = self.writes.lock().await;
+        self.reload_iam_account_held(account).await.map(|_| ())
+    }
+
+    /// [`Kms::reload_iam_account`] for a caller that holds the write lock; returns the
+    /// account's documents as stored.
+    pub(crate) async fn reload_iam_account_held(
+        &self,
+        account: &str,
+    ) -> KmsResult<Vec<IamDocument>> {
         let docs: Vec<IamDocument> = self
             .store
             .iam_documents()
@@ -334,9 +343,10 @@ impl Kms {
             .collect();
         if docs.is_empty() {
             self.iam.replace(account, AccountIam::default());
-            return Ok(());
+            return Ok(docs);
         }
-        self.load_iam(docs)
+        self.load_iam(docs.clone())?;
+        Ok(docs)
     }
 
     pub(crate) fn load_iam(&self, docs: Vec<IamDocument>) -> KmsResult<()> {
@@ -557,6 +567,10 @@ impl Kms {
             // Held in a custom key store: handles to the store's keys, if it is connected.
             crate::model::KeyCustody::CloudHsm(_) => {
                 materials = self.held_materials(&mut record, &stored).await?;
+            }
+            // Trent's own material with the external key's id; available while the store is.
+            crate::model::KeyCustody::External { .. } => {
+                materials = self.external_materials(&mut record, &stored).await?;
             }
         }
         Ok(Some(Arc::new(LoadedKey::new(record, uuid, materials))))

@@ -51,6 +51,17 @@ pub struct Page<'a> {
     pub limit: usize,
 }
 
+/// One IAM entity write of [`Store::write_iam_if`]: its new document (`body`; `None` deletes
+/// it) and the document the change was computed from (`expected`; `None`: it did not exist).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamWrite {
+    pub account_id: String,
+    pub kind: String,
+    pub name: String,
+    pub expected: Option<String>,
+    pub body: Option<String>,
+}
+
 /// One change to a multi-Region key family, written in one transaction
 /// ([`Store::write_keys`]): a new related key (ReplicateKey), new metadata for existing keys,
 /// material versions and rotation records added to them (a rotation of the family, the
@@ -127,6 +138,31 @@ pub trait Store: Send + Sync + 'static {
     /// Insert or replace one IAM entity document.
     async fn put_iam_document(&self, doc: &IamDocument) -> StoreResult<()>;
     async fn delete_iam_document(&self, account: &str, kind: &str, name: &str) -> StoreResult<()>;
+    /// Applies `writes` in one transaction if every entity they name is still as `expected`
+    /// (what this node's snapshot had when it computed them): `Ok(false)`, nothing written, if
+    /// another writer changed one since (read the account again and retry). A store only one
+    /// process writes, its writes serialized by the domain, compares nothing and writes them
+    /// in order as [`Store::put_iam_document`] / [`Store::delete_iam_document`] do.
+    async fn write_iam_if(&self, writes: &[IamWrite]) -> StoreResult<bool> {
+        for w in writes {
+            match &w.body {
+                Some(body) => {
+                    self.put_iam_document(&IamDocument {
+                        account_id: w.account_id.clone(),
+                        kind: w.kind.clone(),
+                        name: w.name.clone(),
+                        body: body.clone(),
+                    })
+                    .await?
+                }
+                None => {
+                    self.delete_iam_document(&w.account_id, &w.kind, &w.name)
+                        .await?
+                }
+            }
+        }
+        Ok(true)
+    }
 
     /// Temporary credentials not yet expired at `now_ms`.
     async fn sessions(&self, now_ms: i64) -> StoreResult<Vec<SessionRecord>>;
@@ -197,6 +233,12 @@ pub trait Store: Send + Sync + 'static {
         &self,
         account_id: &str,
         region: &str,
+    ) -> StoreResult<Vec<CustomKeyStoreRecord>>;
+    /// The custom key stores of every account and Region whose `cluster_id` is `cluster_id`,
+    /// by id (a CloudHSM cluster backs at most one store in the whole service).
+    async fn custom_key_stores_by_cluster(
+        &self,
+        cluster_id: &str,
     ) -> StoreResult<Vec<CustomKeyStoreRecord>>;
     /// Inserts a new store: `AlreadyExists` if its id, or its name in its account and Region,
     /// is taken.

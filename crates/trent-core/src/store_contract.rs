@@ -31,7 +31,7 @@ use crate::model::{
     IamDocument, ImportParams, KeyLifecycle, KeyRecord, RotationRecord, RotationType,
     SessionRecord, StoredMaterial, Tag,
 };
-use crate::store::{Page, Store, StoreError};
+use crate::store::{IamWrite, Page, Store, StoreError};
 
 /// A symmetric key record of `account` (for contract checks).
 pub fn key(id: &str, account: &str) -> KeyRecord {
@@ -793,6 +793,37 @@ pub async fn identity_suite(store: Arc<dyn Store>) {
         Err(StoreError::NotFound),
         "the account is part of the identity"
     );
+    // Every store applies conditional IAM writes made from what it holds, in order.
+    let write = |name: &str, expected: Option<&str>, body: Option<&str>| IamWrite {
+        account_id: ACCOUNT.into(),
+        kind: "role".into(),
+        name: name.into(),
+        expected: expected.map(Into::into),
+        body: body.map(Into::into),
+    };
+    assert!(
+        store
+            .write_iam_if(&[write("r1", None, Some("1")), write("r2", None, Some("2"))])
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .write_iam_if(&[
+                write("r1", Some("1"), Some("1b")),
+                write("r2", Some("2"), None)
+            ])
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        docs(store.iam_documents().await.unwrap()),
+        docs(vec![doc("role", "r1", "1b"), doc("user", "zed", "2")])
+    );
+    store
+        .delete_iam_document(ACCOUNT, "role", "r1")
+        .await
+        .unwrap();
 
     for (id, expires) in [("s1", 300), ("s2", 100), ("s3", 300), ("s4", 200)] {
         store.insert_session(&session(id, expires)).await.unwrap();
@@ -1532,6 +1563,65 @@ pub async fn feed_suite(store: Arc<dyn Store>, other: Option<Arc<dyn Store>>) {
         Err(StoreError::NotFound)
     );
 
+    // Conditional IAM writes likewise: of two nodes changing one entity from the same read,
+    // the second is told to read again and nothing of its change is written; nor may two
+    // nodes both create one entity.
+    let write = |name: &str, expected: Option<&str>, body: Option<&str>| IamWrite {
+        account_id: ACCOUNT.into(),
+        kind: "user".into(),
+        name: name.into(),
+        expected: expected.map(Into::into),
+        body: body.map(Into::into),
+    };
+    let body_of = |docs: Vec<IamDocument>, name: &str| {
+        docs.into_iter()
+            .find(|d| d.kind == "user" && d.name == name)
+            .map(|d| d.body)
+    };
+    assert!(
+        store
+            .write_iam_if(&[write("u", None, Some("0"))])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !other
+            .write_iam_if(&[write("u", None, Some("x"))])
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .write_iam_if(&[write("u", Some("0"), Some("mine"))])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !other
+            .write_iam_if(&[
+                write("v", None, Some("v")),
+                write("u", Some("0"), Some("theirs"))
+            ])
+            .await
+            .unwrap()
+    );
+    let docs = other.iam_documents().await.unwrap();
+    assert_eq!(body_of(docs.clone(), "u").as_deref(), Some("mine"));
+    assert_eq!(body_of(docs, "v"), None, "a refused write writes nothing");
+    assert!(
+        !other
+            .write_iam_if(&[write("u", Some("0"), None)])
+            .await
+            .unwrap()
+    );
+    assert!(
+        other
+            .write_iam_if(&[write("u", Some("mine"), None)])
+            .await
+            .unwrap()
+    );
+    assert_eq!(body_of(store.iam_documents().await.unwrap(), "u"), None);
+
     // Of nodes claiming one step at once, exactly one gets it; its holder may claim it again.
     let racers: Vec<_> = (0..8)
         .map(|i| {
@@ -1650,6 +1740,30 @@ pub async fn custom_key_store_suite(store: Arc<dyn Store>) {
             .unwrap()
             .is_empty()
     );
+
+    // By cluster: every account and Region (the one-store-per-cluster rule is service-wide).
+    let mut shared = custom_key_store(
+        "cks-0000000000000000e",
+        "444455556666",
+        "eu-west-1",
+        "epsilon",
+    );
+    shared.cluster_id = a.cluster_id.clone();
+    store.insert_custom_key_store(&shared).await.unwrap();
+    let mut by_cluster = store
+        .custom_key_stores_by_cluster(&a.cluster_id)
+        .await
+        .unwrap();
+    by_cluster.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(by_cluster, vec![a.clone(), shared.clone()]);
+    assert!(
+        store
+            .custom_key_stores_by_cluster("cluster-none0000000")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.delete_custom_key_store(&shared.id).await.unwrap();
 
     // The id and the name within an account and Region are unique.
     let same_id = custom_key_store(

@@ -19,6 +19,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use trent_core::Caller;
 use trent_core::KmsError;
 use trent_core::Store;
 use trent_core::crypto::{GenerateDataKeyInput, ReEncryptInput};
@@ -804,6 +805,69 @@ fn keys_in_a_store_are_made_and_used_in_the_token_and_follow_its_connection() {
                     .unwrap();
                 env.kms
                     .delete_custom_key_store(&env.root, &store)
+                    .await
+                    .unwrap();
+            })
+        },
+    );
+}
+
+/// A cluster backs at most one custom key store in the whole service (not per account):
+/// while account A's store is connected, account B can neither create a store on A's
+/// cluster (with any password) nor, therefore, connect to A's token; another Region of A
+/// is refused the same way.
+#[test]
+fn a_cluster_in_use_by_another_account_is_refused() {
+    run_with_token(
+        "a_cluster_in_use_by_another_account_is_refused",
+        "trent-cks-cross-account",
+        |label| {
+            block_on(async {
+                let env = env_with(label).await;
+                let id = env
+                    .kms
+                    .create_custom_key_store(&env.root, create_input("a-store", CLUSTER, TEST_PIN))
+                    .await
+                    .unwrap();
+                env.kms
+                    .connect_custom_key_store(&env.root, &id)
+                    .await
+                    .unwrap();
+                let refused = env
+                    .kms
+                    .create_custom_key_store(
+                        &env.other_root,
+                        create_input("b-store", CLUSTER, "wrong-password"),
+                    )
+                    .await;
+                match refused {
+                    Err(KmsError::CloudHsmClusterInUse(m)) => assert_eq!(
+                        m,
+                        format!(
+                            "The specified AWS CloudHSM cluster {CLUSTER} is already associated with a custom key store."
+                        )
+                    ),
+                    other => panic!("expected CloudHsmClusterInUse, got {:?}", other.err()),
+                }
+                let listed = env
+                    .kms
+                    .describe_custom_key_stores(&env.other_root, None, None, None, None)
+                    .await
+                    .unwrap();
+                assert!(listed.custom_key_stores.is_empty());
+                let other_region =
+                    Caller::root(common::ACCOUNT, common::ROOT_ACCESS_KEY, "eu-west-1");
+                assert!(matches!(
+                    env.kms
+                        .create_custom_key_store(
+                            &other_region,
+                            create_input("a-elsewhere", CLUSTER, TEST_PIN)
+                        )
+                        .await,
+                    Err(KmsError::CloudHsmClusterInUse(_))
+                ));
+                env.kms
+                    .disconnect_custom_key_store(&env.root, &id)
                     .await
                     .unwrap();
             })

@@ -981,9 +981,16 @@ async fn a_caller_analyses_a_key_it_may_read_everything_of() {
     };
     assert!(
         change.changes.iter().any(|c| c.principal == named)
-            && !change.changes.iter().any(|c| c.principal.contains("/hidden/")),
+            && !change
+                .changes
+                .iter()
+                .any(|c| c.principal.contains("/hidden/")),
         "{:?}",
-        change.changes.iter().map(|c| &c.principal).collect::<Vec<_>>()
+        change
+            .changes
+            .iter()
+            .map(|c| &c.principal)
+            .collect::<Vec<_>>()
     );
 
     // Another account never analyses this key (GetKeyPolicy is never cross-account).

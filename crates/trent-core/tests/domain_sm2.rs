@@ -90,7 +90,9 @@ async fn sm2_signing_keys_sign_and_verify() {
         .public_key;
 
     let raw = sign(&env, id, "RAW", b"signed with SM2").await;
-    verify(&env, id, "RAW", b"signed with SM2", &raw).await.unwrap();
+    verify(&env, id, "RAW", b"signed with SM2", &raw)
+        .await
+        .unwrap();
     assert_eq!(
         verify(&env, id, "RAW", b"another message", &raw).await,
         Err(KmsError::InvalidSignature(String::new()))

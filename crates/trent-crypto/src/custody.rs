@@ -133,6 +133,10 @@ pub enum HsmConnectError {
     /// Any other failure talking to the token (`NETWORK_ERRORS`).
     #[error("the HSM could not be reached: {0}")]
     Network(String),
+    /// The token's user is already logged in, and not by a live connection that proved
+    /// this password (`USER_LOGGED_IN`).
+    #[error("the token's user is already logged in by another application")]
+    UserLoggedIn,
 }
 
 /// The custodian of AWS_CLOUDHSM-type key stores: opens a token and logs in.

@@ -16,7 +16,7 @@
 //! sits behind a mutex. That serializes one store's token calls (≈ 26 µs per small GCM
 //! operation on SoftHSM2), which is the HSM's cost, not Trent's.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -110,9 +110,12 @@ impl Pkcs11Provider {
             .map_err(|e| HsmConnectError::Network(e.to_string()))?;
         match session.login(UserType::User, Some(&AuthPin::new(pin.into()))) {
             Ok(()) => {}
-            // One store per cluster (AWS's rule), so this session's application is the only
-            // user of the token: a login left over from an earlier connection is ours.
-            Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+            // The login is process-wide: someone else here (not a live connection of ours,
+            // which `connect` checks first) is logged in, and the token did not check this
+            // PIN. AWS answers a second login with USER_LOGGED_IN.
+            Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
+                return Err(HsmConnectError::UserLoggedIn);
+            }
             Err(CkError::Pkcs11(
                 RvError::PinIncorrect
                 | RvError::PinInvalid
@@ -128,21 +131,145 @@ impl Pkcs11Provider {
     }
 }
 
+/// A token, as the process-wide login registry names it.
+type TokenId = (PathBuf, String);
+
+/// The logins this process's connections hold. PKCS#11 login state belongs to the
+/// application and token, not to a session: a second `C_Login` answers
+/// `CKR_USER_ALREADY_LOGGED_IN` without checking its PIN. So a connection to a token already
+/// logged in is accepted only if its PIN is the one the live login proved (kept as a salted
+/// SHA-256, never the PIN), and a wrong PIN never reaches the token (no lockout).
+static LOGINS: Mutex<BTreeMap<TokenId, Login>> = Mutex::new(BTreeMap::new());
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+struct Login {
+    salt: [u8; 32],
+    tag: [u8; 32],
+    generation: u64,
+    /// Live sessions under this login; the token ends the login with the last one.
+    sessions: usize,
+}
+
+fn pin_tag(salt: &[u8; 32], pin: &str) -> [u8; 32] {
+    let mut input = Zeroizing::new(Vec::with_capacity(32 + pin.len()));
+    input.extend_from_slice(salt);
+    input.extend_from_slice(pin.as_bytes());
+    trent_crypto::hash::sha256(&input)
+}
+
+/// One session's share of a registered login; released when the session goes.
+struct Claim {
+    token: TokenId,
+    generation: u64,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Ok(mut logins) = LOGINS.lock()
+            && let Some(login) = logins.get_mut(&self.token)
+            && login.generation == self.generation
+        {
+            login.sessions = login.sessions.saturating_sub(1);
+            if login.sessions == 0 {
+                logins.remove(&self.token);
+            }
+        }
+    }
+}
+
 impl HsmProvider for Pkcs11Provider {
     fn connect(
         &self,
         location: &HsmTokenLocation,
         pin: &str,
     ) -> Result<Arc<dyn HsmConnection>, HsmConnectError> {
+        let token: TokenId = (location.module.clone(), location.token_label.clone());
+        // Held across the login, so two connects to one token do not race.
+        let mut logins = LOGINS
+            .lock()
+            .map_err(|_| HsmConnectError::Network("login registry poisoned".into()))?;
+        let generation = match logins.get_mut(&token) {
+            Some(login) => {
+                if !trent_crypto::hash::constant_time_eq(&pin_tag(&login.salt, pin), &login.tag) {
+                    return Err(HsmConnectError::UserLoggedIn);
+                }
+                // The PIN is the live login's: this is the same store again (another node
+                // object in this process); its session shares the login.
+                let session = self.open_session_as_logged_in(location, pin)?;
+                login.sessions += 1;
+                return Ok(connection(session, token, login.generation));
+            }
+            None => GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        };
         let session = self.open_session(location, pin)?;
-        Ok(Arc::new(TokenConnection {
-            session: Arc::new(Mutex::new(Some(session))),
-        }))
+        let mut salt = [0u8; 32];
+        trent_crypto::random::fill(&mut salt)
+            .map_err(|e| HsmConnectError::Network(e.to_string()))?;
+        logins.insert(
+            token.clone(),
+            Login {
+                tag: pin_tag(&salt, pin),
+                salt,
+                generation,
+                sessions: 1,
+            },
+        );
+        Ok(connection(session, token, generation))
     }
 }
 
+impl Pkcs11Provider {
+    /// A session under a login this process's registry holds (PIN already matched): the
+    /// login is tried again only in case the token ended it.
+    fn open_session_as_logged_in(
+        &self,
+        location: &HsmTokenLocation,
+        pin: &str,
+    ) -> Result<Session, HsmConnectError> {
+        match self.open_session(location, pin) {
+            Err(HsmConnectError::UserLoggedIn) => self.open_unauthenticated(location),
+            other => other,
+        }
+    }
+
+    fn open_unauthenticated(
+        &self,
+        location: &HsmTokenLocation,
+    ) -> Result<Session, HsmConnectError> {
+        let module = self.module(&location.module)?;
+        let slot = module
+            .get_slots_with_token()
+            .map_err(|e| HsmConnectError::Network(e.to_string()))?
+            .into_iter()
+            .find(|slot| {
+                module
+                    .get_token_info(*slot)
+                    .is_ok_and(|info| info.label().trim_end() == location.token_label)
+            })
+            .ok_or_else(|| HsmConnectError::ClusterNotFound("token gone".into()))?;
+        module
+            .open_rw_session(slot)
+            .map_err(|e| HsmConnectError::Network(e.to_string()))
+    }
+}
+
+fn connection(session: Session, token: TokenId, generation: u64) -> Arc<dyn HsmConnection> {
+    Arc::new(TokenConnection {
+        session: Arc::new(Mutex::new(Some(Open {
+            session,
+            claim: Claim { token, generation },
+        }))),
+    })
+}
+
+/// A logged-in session and its share of the login (dropped after the session).
+struct Open {
+    session: Session,
+    claim: Claim,
+}
+
 /// A logged-in session with one token; `None` once closed.
-type SharedSession = Arc<Mutex<Option<Session>>>;
+type SharedSession = Arc<Mutex<Option<Open>>>;
 
 struct TokenConnection {
     session: SharedSession,
@@ -162,8 +289,8 @@ fn with_session<T>(
     f: impl FnOnce(&Session) -> Result<T, CustodyError>,
 ) -> Result<T, CustodyError> {
     let guard = session.lock().map_err(|_| CustodyError::Unavailable)?;
-    let session = guard.as_ref().ok_or(CustodyError::Unavailable)?;
-    f(session)
+    let open = guard.as_ref().ok_or(CustodyError::Unavailable)?;
+    f(&open.session)
 }
 
 /// A token failure as a custody error: a lost session or device is "unavailable", the rest
@@ -259,11 +386,18 @@ impl HsmConnection for TokenConnection {
 
     fn close(&self) {
         if let Ok(mut guard) = self.session.lock()
-            && let Some(session) = guard.take()
+            && let Some(open) = guard.take()
         {
             // Logging out ends the login for every session of this application on the token;
-            // dropping the session closes it.
-            let _ = session.logout();
+            // dropping the session closes it. The registry forgets the login with it.
+            let _ = open.session.logout();
+            if let Ok(mut logins) = LOGINS.lock()
+                && logins
+                    .get(&open.claim.token)
+                    .is_some_and(|l| l.generation == open.claim.generation)
+            {
+                logins.remove(&open.claim.token);
+            }
         }
     }
 }

@@ -197,9 +197,53 @@ fn root_key_in_the_token_wraps_derives_and_is_found_again() {
                 again.derive_subkey("grant-token").unwrap().expose_bytes(),
                 a.expose_bytes()
             );
+            // While the root key is logged in, no store connection shares its login (even
+            // with the right PIN: the root's login is not a store connection's).
+            assert_eq!(
+                provider.connect(&location(label), TEST_PIN).err(),
+                Some(HsmConnectError::UserLoggedIn)
+            );
+            drop(again);
             // An AES key object in the token, as the store keys are.
             let conn = provider.connect(&location(label), TEST_PIN).unwrap();
             assert!(conn.find_aes_key("trent-root").unwrap().is_some());
+        },
+    );
+}
+
+/// PKCS#11 login state is process-wide: while a connection is logged in, a second connect
+/// with a wrong PIN must not ride on that login (`CKR_USER_ALREADY_LOGGED_IN` checks no PIN)
+/// and must not reach the token either; the live login's own PIN still connects.
+#[test]
+fn a_live_login_is_not_shared_with_a_wrong_pin() {
+    run_with_token(
+        "a_live_login_is_not_shared_with_a_wrong_pin",
+        "trent-test-login",
+        |label| {
+            let provider = Pkcs11Provider::new();
+            let conn = provider.connect(&location(label), TEST_PIN).unwrap();
+            assert_eq!(
+                provider.connect(&location(label), "wrong-pin").err(),
+                Some(HsmConnectError::UserLoggedIn)
+            );
+            // Another provider object in this process sees the same login.
+            assert_eq!(
+                Pkcs11Provider::new()
+                    .connect(&location(label), "other-pin")
+                    .err(),
+                Some(HsmConnectError::UserLoggedIn)
+            );
+            let same = provider.connect(&location(label), TEST_PIN).unwrap();
+            assert_eq!(same.random(8).unwrap().len(), 8);
+            drop(same);
+            assert_eq!(conn.random(8).unwrap().len(), 8);
+            conn.close();
+            // Logged out: the token checks the PIN again.
+            assert_eq!(
+                provider.connect(&location(label), "wrong-pin").err(),
+                Some(HsmConnectError::InvalidCredentials)
+            );
+            assert!(provider.connect(&location(label), TEST_PIN).is_ok());
         },
     );
 }

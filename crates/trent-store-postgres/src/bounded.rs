@@ -23,7 +23,7 @@ use trent_core::model::{
     AccessKeyRecord, AccountRecord, AliasRecord, Change, CustomKeyStoreRecord, GrantRow,
     IamDocument, ImportParams, KeyRecord, RotationRecord, SessionRecord, StoredMaterial,
 };
-use trent_core::store::{KeysWrite, Page, Store, StoreError, StoreResult};
+use trent_core::store::{IamWrite, KeysWrite, Page, Store, StoreError, StoreResult};
 use trent_crypto::MaterialId;
 
 use crate::Db;
@@ -283,6 +283,12 @@ impl Store for PostgresStore {
             .await
     }
 
+    async fn write_iam_if(&self, writes: &[IamWrite]) -> StoreResult<bool> {
+        let writes = writes.to_vec();
+        self.write(|db| async move { db.write_iam_if(&writes).await })
+            .await
+    }
+
     async fn sessions(&self, now_ms: i64) -> StoreResult<Vec<SessionRecord>> {
         self.read(|db| async move { db.sessions(now_ms).await })
             .await
@@ -441,6 +447,15 @@ impl Store for PostgresStore {
     ) -> StoreResult<Vec<CustomKeyStoreRecord>> {
         let (account, region) = (account_id.to_string(), region.to_string());
         self.read(|db| async move { db.custom_key_stores(&account, &region).await })
+            .await
+    }
+
+    async fn custom_key_stores_by_cluster(
+        &self,
+        cluster_id: &str,
+    ) -> StoreResult<Vec<CustomKeyStoreRecord>> {
+        let cluster_id = cluster_id.to_string();
+        self.read(|db| async move { db.custom_key_stores_by_cluster(&cluster_id).await })
             .await
     }
 

@@ -41,7 +41,7 @@ use trent_core::model::{
     AccessKeyRecord, AccountRecord, AliasRecord, Change, GrantRow, IamDocument, ImportParams,
     KeyRecord, RotationRecord, SessionRecord, StoredMaterial,
 };
-use trent_core::store::{KeysWrite, Page, Store, StoreError, StoreResult};
+use trent_core::store::{IamWrite, KeysWrite, Page, Store, StoreError, StoreResult};
 use trent_crypto::spec::WireEnum;
 
 pub use bounded::{CALL_TIMEOUT, PostgresStore};
@@ -645,6 +645,75 @@ impl Store for Db {
         .await
     }
 
+    async fn write_iam_if(&self, writes: &[IamWrite]) -> StoreResult<bool> {
+        // Each entity's row locked (or, for one expected absent, created) and compared before
+        // anything is written, in one transaction: a concurrent change by another node is
+        // either before (then `false`) or waits for this one. Locked in a fixed order so two
+        // such transactions cannot deadlock.
+        let mut order: Vec<&IamWrite> = writes.iter().collect();
+        order.sort_by(|a, b| {
+            (&a.account_id, &a.kind, &a.name).cmp(&(&b.account_id, &b.kind, &b.name))
+        });
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        for w in order {
+            let stored: Option<String> = tx
+                .query_opt(
+                    "SELECT body FROM iam_entities \
+                     WHERE account_id = $1 AND kind = $2 AND name = $3 FOR UPDATE",
+                    &[&w.account_id, &w.kind, &w.name],
+                )
+                .await
+                .map_err(db)?
+                .map(|r| r.try_get(0))
+                .transpose()
+                .map_err(db)?;
+            if stored != w.expected {
+                return Ok(false);
+            }
+            if let (None, Some(body)) = (&w.expected, &w.body) {
+                // Absent: inserting it now is what holds it against a concurrent creation.
+                let n = tx
+                    .execute(
+                        "INSERT INTO iam_entities (account_id, kind, name, body) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, kind, name) DO NOTHING",
+                        &[&w.account_id, &w.kind, &w.name, body],
+                    )
+                    .await
+                    .map_err(db)?;
+                if n == 0 {
+                    return Ok(false);
+                }
+            }
+        }
+        for w in writes {
+            match (&w.expected, &w.body) {
+                (Some(_), Some(body)) => {
+                    tx.execute(
+                        "UPDATE iam_entities SET body = $4 \
+                         WHERE account_id = $1 AND kind = $2 AND name = $3",
+                        &[&w.account_id, &w.kind, &w.name, body],
+                    )
+                    .await
+                    .map_err(db)?;
+                }
+                (Some(_), None) => {
+                    tx.execute(
+                        "DELETE FROM iam_entities \
+                         WHERE account_id = $1 AND kind = $2 AND name = $3",
+                        &[&w.account_id, &w.kind, &w.name],
+                    )
+                    .await
+                    .map_err(db)?;
+                }
+                // Inserted above, or (deleting what is absent) nothing to do.
+                (None, _) => {}
+            }
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
     async fn sessions(&self, now_ms: i64) -> StoreResult<Vec<SessionRecord>> {
         let sql = format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE expires_ms > $1 \
@@ -1072,6 +1141,22 @@ impl Store for Db {
                  connection_error_code, created_ms FROM custom_key_stores \
                  WHERE account_id = $1 AND region = $2 ORDER BY id",
                 &[&account_id, &region],
+            )
+            .await?;
+        rows.iter().map(rows::custom_key_store).collect()
+    }
+
+    async fn custom_key_stores_by_cluster(
+        &self,
+        cluster_id: &str,
+    ) -> StoreResult<Vec<trent_core::model::CustomKeyStoreRecord>> {
+        let rows = self
+            .query(
+                "SELECT account_id, region, id, name, store_type, cluster_id, \
+                 trust_anchor_certificate, wrapped_password, connection_state, \
+                 connection_error_code, created_ms FROM custom_key_stores \
+                 WHERE cluster_id = $1 ORDER BY id",
+                &[&cluster_id],
             )
             .await?;
         rows.iter().map(rows::custom_key_store).collect()

@@ -42,6 +42,21 @@ pub(crate) fn list(
         .map_err(backend)
 }
 
+pub(crate) fn by_cluster(
+    c: &Connection,
+    cluster_id: &str,
+) -> StoreResult<Vec<CustomKeyStoreRecord>> {
+    let mut stmt = c
+        .prepare(&format!(
+            "SELECT {COLUMNS} FROM custom_key_stores WHERE cluster_id = ?1 ORDER BY id"
+        ))
+        .map_err(backend)?;
+    stmt.query_map(params![cluster_id], row)
+        .map_err(backend)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(backend)
+}
+
 pub(crate) fn insert(c: &Connection, r: &CustomKeyStoreRecord) -> StoreResult<()> {
     c.execute(
         &format!(

@@ -444,6 +444,15 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn custom_key_stores_by_cluster(
+        &self,
+        cluster_id: &str,
+    ) -> StoreResult<Vec<CustomKeyStoreRecord>> {
+        let cluster_id = cluster_id.to_string();
+        self.with(move |c| custom_key_stores::by_cluster(c, &cluster_id))
+            .await
+    }
+
     async fn insert_custom_key_store(&self, record: &CustomKeyStoreRecord) -> StoreResult<()> {
         let record = record.clone();
         self.with(move |c| custom_key_stores::insert(c, &record))

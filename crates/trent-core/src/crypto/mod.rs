@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use trent_crypto::asymmetric::AsymmetricKey;
+use trent_crypto::custody::xks::external_blob_key_id;
 use trent_crypto::spec::{EncryptionAlgorithm, KeySpec, KeyUsage, WireEnum};
 use trent_crypto::{CiphertextBlob, EncryptionContext};
 use uuid::Uuid;
@@ -74,11 +75,23 @@ impl Kms {
             same_key_as,
             grant_tokens,
         } = usage;
-        let parsed = CiphertextBlob::parse(blob).map_err(|_| KmsError::InvalidCiphertext)?;
+        // An external key store key's blob is the outer layer of double encryption: its
+        // header names the key; the inner blob comes out of the proxy once the caller may use
+        // the key.
+        let (parsed, blob_key, blob_multi_region) = match external_blob_key_id(blob) {
+            Some(id) => (None, id, false),
+            None => {
+                let parsed =
+                    CiphertextBlob::parse(blob).map_err(|_| KmsError::InvalidCiphertext)?;
+                let (id, mr) = (parsed.key_id, parsed.multi_region);
+                (Some(parsed), id, mr)
+            }
+        };
+        let external = parsed.is_none();
         let key = match key_hint {
             Some(hint) => {
                 let named = self.resolve(caller, hint, KeyIdForms::KeyOrAlias).await?;
-                if named.uuid != parsed.key_id || named.record.multi_region != parsed.multi_region {
+                if named.uuid != blob_key || named.record.multi_region != blob_multi_region {
                     return Err(KmsError::IncorrectKey(
                         "The key ID in the request does not identify a CMK that can perform this operation.".into(),
                     ));
@@ -90,14 +103,14 @@ impl Kms {
                 let regional;
                 // A multi-Region key id names a family: the related key in the request's
                 // Region decrypts (they share their material).
-                let blob_key_id: &str = if parsed.multi_region {
+                let blob_key_id: &str = if blob_multi_region {
                     regional = crate::ids::regional_key_id(
-                        &crate::ids::multi_region_key_id(&parsed.key_id),
+                        &crate::ids::multi_region_key_id(&blob_key),
                         &caller.region,
                     );
                     &regional
                 } else {
-                    Uuid::from_bytes(parsed.key_id)
+                    Uuid::from_bytes(blob_key)
                         .hyphenated()
                         .encode_lower(&mut id_buffer)
                 };
@@ -134,18 +147,76 @@ impl Kms {
             // InvalidCiphertext, as for a key id that names nothing — so a forged blob does
             // not reveal whether a key exists or which account owns it. Only denied
             // cross-account calls pay for this, and the plaintext is dropped (zeroized) unseen.
-            if key_hint.is_none()
-                && key.record.account_id != caller.account
-                && open(&key, &parsed, context).is_err()
-            {
-                return Err(KmsError::InvalidCiphertext);
+            if key_hint.is_none() && key.record.account_id != caller.account {
+                let genuine = match &parsed {
+                    Some(parsed) => open(&key, parsed, context).is_ok(),
+                    None => match self.open_outer(caller, &key, blob, context).await {
+                        Ok(inner) => open(&key, &inner, context).is_ok(),
+                        Err(_) => false,
+                    },
+                };
+                if !genuine {
+                    return Err(KmsError::InvalidCiphertext);
+                }
             }
             return Err(denied);
         }
         require_usable(&key.record)?;
         require_symmetric_encryption(&key, algorithm, action)?;
+        let parsed = match parsed {
+            // An external key store key decrypts only through its proxy: an inner blob
+            // presented alone is not its ciphertext.
+            Some(_) if is_external(&key) => return Err(KmsError::InvalidCiphertext),
+            Some(parsed) => parsed,
+            None if external => self.open_outer(caller, &key, blob, context).await?,
+            None => return Err(KmsError::Internal("blob neither inner nor outer".into())),
+        };
         Ok((key, parsed))
     }
+
+    /// The inner blob of an external key store key's outer blob, through the proxy; it must
+    /// name the same key.
+    async fn open_outer(
+        &self,
+        caller: &Caller,
+        key: &LoadedKey,
+        outer: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> KmsResult<CiphertextBlob> {
+        if !is_external(key) {
+            return Err(KmsError::InvalidCiphertext);
+        }
+        let inner = self.external_open(caller, key, context, outer).await?;
+        let parsed = CiphertextBlob::parse(&inner).map_err(|_| KmsError::InvalidCiphertext)?;
+        if parsed.key_id != key.uuid || parsed.multi_region {
+            return Err(KmsError::InvalidCiphertext);
+        }
+        Ok(parsed)
+    }
+
+    /// A ciphertext blob of `plaintext` under `key`: [`seal`], and for an external key store
+    /// key the proxy's outer layer around it (double encryption).
+    pub(crate) async fn seal_for_key(
+        &self,
+        caller: &Caller,
+        key: &LoadedKey,
+        context: &BTreeMap<String, String>,
+        plaintext: &[u8],
+    ) -> KmsResult<Vec<u8>> {
+        let inner = seal(key, context, plaintext)?;
+        if is_external(key) {
+            return self.external_seal(caller, key, context, &inner).await;
+        }
+        Ok(inner)
+    }
+}
+
+/// Whether `key` is held in an external key store (double encryption).
+fn is_external(key: &LoadedKey) -> bool {
+    matches!(
+        key.record.custody,
+        crate::model::KeyCustody::External { .. }
+    )
 }
 
 /// How a ciphertext is about to be used, for authorization.

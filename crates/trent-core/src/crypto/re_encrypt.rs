@@ -16,7 +16,7 @@ use trent_crypto::spec::{EncryptionAlgorithm, WireEnum};
 use super::rsa::require_rsa_plaintext_fits;
 use super::{
     CiphertextUse, MAX_CIPHERTEXT, encryption_algorithm, open, require_symmetric_encryption,
-    rsa_key, seal,
+    rsa_key,
 };
 use crate::authz::{Access, Resource};
 use crate::cache::LoadedKey;
@@ -166,7 +166,13 @@ impl Kms {
             return Err(KmsError::DryRunOperation);
         }
         let ciphertext_blob = if symmetric_destination {
-            seal(&dest, &input.destination_encryption_context, &plaintext)?
+            self.seal_for_key(
+                caller,
+                &dest,
+                &input.destination_encryption_context,
+                &plaintext,
+            )
+            .await?
         } else {
             // The plaintext's length is known only once it is decrypted, so unlike Encrypt this
             // check comes after the dry run.

@@ -12,7 +12,7 @@ use trent_crypto::{MaterialId, random};
 use zeroize::Zeroizing;
 
 use super::{
-    CiphertextUse, encryption_algorithm, open, refuse_recipient, require_symmetric_encryption, seal,
+    CiphertextUse, encryption_algorithm, open, refuse_recipient, require_symmetric_encryption,
 };
 use crate::authz::{Access, Resource};
 use crate::caller::Caller;
@@ -119,7 +119,9 @@ impl Kms {
         if input.dry_run {
             return Err(KmsError::DryRunOperation);
         }
-        let ciphertext_blob = seal(&key, &input.encryption_context, plaintext)?;
+        let ciphertext_blob = self
+            .seal_for_key(caller, &key, &input.encryption_context, plaintext)
+            .await?;
         Ok(EncryptOutput {
             ciphertext_blob,
             key_arn: key.arn().to_string(),
@@ -231,7 +233,9 @@ impl Kms {
             return Err(KmsError::DryRunOperation);
         }
         let data_key = random::secret_bytes(len)?;
-        let ciphertext_blob = seal(&key, &input.encryption_context, &data_key)?;
+        let ciphertext_blob = self
+            .seal_for_key(caller, &key, &input.encryption_context, &data_key)
+            .await?;
         Ok(GenerateDataKeyOutput {
             ciphertext_blob,
             plaintext: with_plaintext.then_some(data_key),

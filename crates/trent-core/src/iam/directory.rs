@@ -49,6 +49,31 @@ impl AccountIam {
         self.effective.get(&key).cloned().unwrap_or_default()
     }
 
+    /// The stored document body of entity `kind`/`name` as this snapshot has it (`None`: no
+    /// such entity): what a write computed from this snapshot expects the store to hold.
+    pub(crate) fn document(
+        &self,
+        account: &str,
+        kind: &str,
+        name: &str,
+    ) -> super::error::IamResult<Option<String>> {
+        use super::records::{IamRecord, KIND_GROUP, KIND_POLICY, KIND_ROLE, KIND_USER};
+        fn body<R: IamRecord>(
+            r: Option<&R>,
+            account: &str,
+        ) -> super::error::IamResult<Option<String>> {
+            r.map(|r| r.to_document(account).map(|d| d.body))
+                .transpose()
+        }
+        match kind {
+            KIND_USER => body(self.users.get(name), account),
+            KIND_GROUP => body(self.groups.get(name), account),
+            KIND_ROLE => body(self.roles.get(name), account),
+            KIND_POLICY => body(self.policies.get(name), account),
+            _ => Ok(None),
+        }
+    }
+
     /// Recomputes every principal's effective policies from the records.
     fn compile(&mut self, account: &str) {
         let mut parsed: HashMap<String, Option<Arc<Policy>>> = HashMap::new();

@@ -241,7 +241,7 @@ impl Kms {
         caller: &Caller,
         policy_arn: &str,
         action: &str,
-        change: impl FnOnce(&mut ManagedPolicy) -> IamResult<()>,
+        mut change: impl FnMut(&mut ManagedPolicy) -> IamResult<()>,
     ) -> IamResult<()> {
         let snapshot = self.iam.account(&caller.account);
         let name = snapshot

@@ -182,7 +182,7 @@ impl Kms {
             "iam:UntagRole"
         };
         self.change_role(caller, name, action, true, |r| {
-            merge_tags(&mut r.tags, tags, &untag)
+            merge_tags(&mut r.tags, tags.clone(), &untag)
         })
         .await
     }
@@ -193,7 +193,7 @@ impl Kms {
         name: &str,
         action: &str,
         protected: bool,
-        change: impl FnOnce(&mut Role) -> IamResult<()>,
+        mut change: impl FnMut(&mut Role) -> IamResult<()>,
     ) -> IamResult<()> {
         let role = self
             .iam

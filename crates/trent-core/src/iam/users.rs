@@ -9,8 +9,14 @@ use super::error::{IamError, IamResult};
 use super::records::{IamRecord, User};
 use crate::caller::{Caller, Identity};
 use crate::credentials::{Credential, CredentialIdentity};
+use std::collections::HashMap;
+
 use crate::model::{AccessKeyRecord, IamDocument, secret_aad};
 use crate::service::{Kms, random_access_key_id, random_secret};
+use crate::store::IamWrite;
+
+/// How many times [`Kms::iam_apply`] applies a change that keeps meeting another node's.
+const IAM_WRITE_ATTEMPTS: usize = 8;
 
 /// A change an IAM write makes to the store.
 pub(crate) enum Change {
@@ -94,10 +100,11 @@ pub(crate) fn unique_id(prefix: &str) -> IamResult<String> {
 
 impl Kms {
     /// Applies an IAM change to `account` under the write lock: store first, then the snapshot.
+    /// On a store other nodes write, `change` may run more than once (see [`Kms::iam_apply`]).
     pub(crate) async fn iam_write<T>(
         &self,
         account: &str,
-        change: impl FnOnce(&mut AccountIam) -> IamResult<(T, Vec<Change>)>,
+        change: impl FnMut(&mut AccountIam) -> IamResult<(T, Vec<Change>)>,
     ) -> IamResult<T> {
         let guard = self.writes.lock().await;
         self.iam_apply(&guard, account, change).await
@@ -105,24 +112,73 @@ impl Kms {
 
     /// [`Kms::iam_write`] for a caller that already holds the write lock (`_held`), because it
     /// had to check the store under it first.
+    ///
+    /// On a store other nodes write, this node's snapshot may lack another node's change, and
+    /// writing whole documents computed from it would undo that change: so the documents are
+    /// written only if the stored ones are still those the change was computed from
+    /// (`Store::write_iam_if`); otherwise the account is read again from the store and the
+    /// change applied again, so two nodes changing one entity never lose either change.
     pub(crate) async fn iam_apply<T>(
         &self,
         _held: &tokio::sync::MutexGuard<'_, ()>,
         account: &str,
-        change: impl FnOnce(&mut AccountIam) -> IamResult<(T, Vec<Change>)>,
+        mut change: impl FnMut(&mut AccountIam) -> IamResult<(T, Vec<Change>)>,
     ) -> IamResult<T> {
-        let mut next = (*self.iam.account(account)).clone();
-        let (out, changes) = change(&mut next)?;
-        for c in changes {
-            match c {
-                Change::Put(doc) => self.store.put_iam_document(&doc).await?,
-                Change::Delete(kind, name) => {
-                    self.store.delete_iam_document(account, kind, &name).await?
+        if !self.store.shared() {
+            let mut next = (*self.iam.account(account)).clone();
+            let (out, changes) = change(&mut next)?;
+            for c in changes {
+                match c {
+                    Change::Put(doc) => self.store.put_iam_document(&doc).await?,
+                    Change::Delete(kind, name) => {
+                        self.store.delete_iam_document(account, kind, &name).await?
+                    }
                 }
             }
+            self.iam.replace(account, next);
+            return Ok(out);
         }
-        self.iam.replace(account, next);
-        Ok(out)
+        // After a conflict: the documents as stored, whose bodies are then what is expected
+        // (a body an older version wrote need not match this version's serialization).
+        let mut stored: Option<HashMap<(String, String), String>> = None;
+        for _ in 0..IAM_WRITE_ATTEMPTS {
+            let before = self.iam.account(account);
+            let mut next = (*before).clone();
+            let (out, changes) = change(&mut next)?;
+            let mut writes: Vec<IamWrite> = Vec::new();
+            for c in changes {
+                let (kind, name, body) = match c {
+                    Change::Put(doc) => (doc.kind, doc.name, Some(doc.body)),
+                    Change::Delete(kind, name) => (kind.to_string(), name, None),
+                };
+                let expected = match &stored {
+                    Some(docs) => docs.get(&(kind.clone(), name.clone())).cloned(),
+                    None => before.document(account, &kind, &name)?,
+                };
+                // One write an entity: a later change to it replaces an earlier one.
+                writes.retain(|w| !(w.kind == kind && w.name == name));
+                writes.push(IamWrite {
+                    account_id: account.to_string(),
+                    kind,
+                    name,
+                    expected,
+                    body,
+                });
+            }
+            if writes.is_empty() || self.store.write_iam_if(&writes).await? {
+                self.iam.replace(account, next);
+                return Ok(out);
+            }
+            let docs = self.reload_iam_account_held(account).await?;
+            stored = Some(
+                docs.into_iter()
+                    .map(|d| ((d.kind, d.name), d.body))
+                    .collect(),
+            );
+        }
+        Err(IamError::ServiceFailure(format!(
+            "IAM entities of {account} kept changing under {IAM_WRITE_ATTEMPTS} attempts to change them"
+        )))
     }
 
     /// User `name`, once `caller` may perform `action` on it. A caller without the permission
@@ -311,7 +367,7 @@ impl Kms {
                 .users
                 .get_mut(name)
                 .ok_or_else(|| no_such("user", name))?;
-            merge_tags(&mut user.tags, tags, &untag)?;
+            merge_tags(&mut user.tags, tags.clone(), &untag)?;
             Ok(((), vec![put(&account, &*user)?]))
         })
         .await

@@ -575,6 +575,19 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    async fn custom_key_stores_by_cluster(
+        &self,
+        cluster_id: &str,
+    ) -> StoreResult<Vec<CustomKeyStoreRecord>> {
+        Ok(self
+            .state()
+            .custom_key_stores
+            .values()
+            .filter(|r| r.cluster_id == cluster_id)
+            .cloned()
+            .collect())
+    }
+
     async fn regions_in_use(&self, account_id: &str) -> StoreResult<Vec<String>> {
         let s = self.state();
         let regions: std::collections::BTreeSet<String> = s

@@ -238,6 +238,10 @@ pub fn key_metadata(r: &KeyRecord) -> Value {
             map.insert("CustomKeyStoreId".into(), json!(held.custom_key_store_id));
             map.insert("CloudHsmClusterId".into(), json!(held.cloud_hsm_cluster_id));
         }
+        if let trent_core::model::KeyCustody::External { held, xks_key_id } = &r.custody {
+            map.insert("CustomKeyStoreId".into(), json!(held.custom_key_store_id));
+            map.insert("XksKeyConfiguration".into(), json!({ "Id": xks_key_id }));
+        }
         // A replica being created has no usable material yet (AWS shows none).
         if r.state == KeyState::Creating {
             map.remove("CurrentKeyMaterialId");
