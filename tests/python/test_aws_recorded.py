@@ -1078,3 +1078,41 @@ def test_several_member_violations_are_one_message(server):
         "2 validation errors detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null;"
         " Value 'RSA_1024' at 'keyPairSpec' failed to satisfy constraint: Member must satisfy enum value set: ["
     ), answer
+
+
+def test_model_validation_lists_every_member_of_any_operation(server):
+    """Every operation, not only the cryptographic ones, lists all its failing members, in the
+    recorded message form (`tags.1.member.tagKey`, whole values echoed), in the model's order."""
+    kms = unvalidated_client(server)
+    failed = "failed to satisfy constraint: Member must"
+    answer = call(kms.tag_resource, KeyId="", Tags=[{"TagKey": "a" * 129, "TagValue": "v" * 257}])
+    assert answer["Error"]["Code"] == "ValidationException", answer
+    assert answer["Error"]["Message"] == (
+        f"3 validation errors detected: Value '' at 'keyId' {failed} have length greater than or equal to 1; "
+        f"Value '{'a' * 129}' at 'tags.1.member.tagKey' {failed} have length less than or equal to 128; "
+        f"Value '{'v' * 257}' at 'tags.1.member.tagValue' {failed} have length less than or equal to 256"
+    )
+    answer = call(kms.schedule_key_deletion, PendingWindowInDays=0)
+    assert answer["Error"]["Message"] == (
+        f"2 validation errors detected: Value null at 'keyId' {failed} not be null; "
+        f"Value '0' at 'pendingWindowInDays' {failed} have value greater than or equal to 1"
+    )
+    answer = call(kms.list_aliases, Marker="", Limit=0)
+    assert answer["Error"]["Message"] == (
+        f"2 validation errors detected: Value '0' at 'limit' {failed} have value greater than or equal to 1; "
+        f"Value '' at 'marker' {failed} have length greater than or equal to 1"
+    )
+    answer = call(
+        kms.import_key_material, KeyId="k", ImportToken=b"", EncryptedKeyMaterial=b"", ExpirationModel="NEVER"
+    )
+    assert answer["Error"]["Message"] == (
+        f"3 validation errors detected: Value at 'importToken' {failed} have length greater than or equal to 1; "
+        f"Value at 'encryptedKeyMaterial' {failed} have length greater than or equal to 1; "
+        f"Value 'NEVER' at 'expirationModel' {failed} satisfy enum value set: "
+        "[KEY_MATERIAL_EXPIRES, KEY_MATERIAL_DOES_NOT_EXPIRE]"
+    )
+    answer = call(kms.update_primary_region, KeyId="k", PrimaryRegion="mars")
+    assert answer["Error"]["Message"] == (
+        f"1 validation error detected: Value 'mars' at 'primaryRegion' {failed} satisfy regular expression pattern:"
+        " ^([a-z]+-){2,3}\\d+$"
+    )

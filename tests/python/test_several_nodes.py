@@ -6,6 +6,7 @@ their own. Each test runs its own private PostgreSQL server (`pgcluster.py`), st
 """
 
 import base64
+import json
 import threading
 import time
 
@@ -255,3 +256,58 @@ def test_nodes_ride_out_a_postgresql_restart_under_load(pg, start_trent, tmp_pat
     kms_c = nodes[2].client()
     time_until(3.0, "key disabled on A, refused on C after the restart",
                lambda: error_code(lambda: kms_c.encrypt(KeyId=key, Plaintext=b"x")) == "DisabledException")
+
+
+def test_one_audit_trail_a_cross_account_decrypt_on_b_is_in_both_accounts_on_c(pg, start_trent, tmp_path):
+    """Issue 16 on several nodes: every node ships its committed batches into PostgreSQL, so a
+    lookup on any node sees every node's events; a cross-account call is in both accounts, with
+    one sharedEventID, whichever node served it and whichever node is asked."""
+    from conftest import ACCOUNT_B, AKID_B, SECRET_B
+    from test_audit import cloudtrail
+
+    a, b, c = three_nodes(start_trent, tmp_path, pg.fresh_database())
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": ROOT_ARN}, "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_B}:root"},
+             "Action": "kms:Decrypt", "Resource": "*"},
+        ],
+    }
+    key_arn = a.client().create_key(Policy=json.dumps(policy))["KeyMetadata"]["Arn"]
+    blob = a.client().encrypt(KeyId=key_arn, Plaintext=b"several-nodes-plain-7c1d")["CiphertextBlob"]
+    decrypted = kms_client(b.endpoint, AKID_B, SECRET_B).decrypt(CiphertextBlob=blob)
+    request_id = decrypted["ResponseMetadata"]["RequestId"]
+
+    def decrypts_on_c(akid, secret):
+        found = []
+        for page in cloudtrail(c.endpoint, akid, secret).get_paginator("lookup_events").paginate(
+            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "Decrypt"}],
+            PaginationConfig={"PageSize": 1},
+        ):
+            found.extend(json.loads(e["CloudTrailEvent"]) for e in page["Events"])
+        return [e for e in found if e["requestID"] == request_id]
+
+    seen = {}
+    def in_both():
+        seen["a"], seen["b"] = decrypts_on_c(AKID_A, SECRET_A), decrypts_on_c(AKID_B, SECRET_B)
+        return len(seen["a"]) == 1 and len(seen["b"]) == 1
+    # Within the shipping interval (polled with a deadline, no fixed sleep).
+    time_until(10.0, "node B's cross-account Decrypt in both accounts on node C", in_both)
+    in_a, in_b = seen["a"][0], seen["b"][0]
+    assert in_a["sharedEventID"] == in_b["sharedEventID"]
+    assert in_a["eventID"] != in_b["eventID"]
+    assert (in_a["recipientAccountId"], in_b["recipientAccountId"]) == (ACCOUNT_A, ACCOUNT_B)
+    assert in_a["userIdentity"]["type"] == "AWSAccount"
+    assert in_b["userIdentity"]["accessKeyId"] == AKID_B
+    assert in_a["resources"][0]["ARN"] == key_arn
+
+    # The AWS CLI, unchanged, on node C: account A finds the Decrypt by the key's ARN.
+    proc = run_aws(c.endpoint, "cloudtrail", "lookup-events", "--lookup-attributes",
+                   f"AttributeKey=ResourceName,AttributeValue={key_arn}", "--output", "json")
+    names = {e["EventName"] for e in json.loads(proc.stdout)["Events"]}
+    assert {"CreateKey", "Encrypt", "Decrypt"} <= names, names
+    # GetKeyLastUsage on node C: B's Decrypt, served on node B, is the key's last use.
+    last = c.client().get_key_last_usage(KeyId=key_arn)["KeyLastUsage"]
+    assert (last["Operation"], last["KmsRequestId"]) == ("Decrypt", request_id)
+    assert last["CloudTrailEventId"] == in_a["eventID"]

@@ -10,15 +10,21 @@ accepts the store's credential; CONNECTED again once it does), rename, disconnec
 validation. Keys in such a store (Origin EXTERNAL_KEY_STORE + XksKeyId): create and its
 GetKeyMetadata checks, double encryption through the proxy for Encrypt, Decrypt,
 GenerateDataKey*, ReEncrypt, `Unavailable` while disconnected, the proxy stopped or the
-external key deleted (KMSInvalidStateException), tampered ciphertext.
+external key deleted (KMSInvalidStateException), tampered ciphertext. The proxy over its
+PKCS#11 backend (SoftHSM2): a token key encrypts and decrypts through Trent; disabled or
+destroyed in the token, KMSInvalidStateException. UpdateCustomKeyStore of the XksProxy*
+parameters (AWS's state rules, the proxy checked first, credential rotation while connected);
+the endpoint allowlist; the periodic health check.
 """
 
 import json
+import subprocess
 import time
 
 import pytest
 from botocore.exceptions import ClientError
 
+from test_custom_key_stores import softhsm_module
 from test_xks_proxy import AKID, SECRET, XksProxy
 
 
@@ -26,12 +32,43 @@ def error_code(excinfo) -> str:
     return excinfo.value.response["Error"]["Code"]
 
 
+def client_config(proxy, allowed=("localhost",)) -> str:
+    """`[xks_client]` for `proxy`: its CA and port; `allowed`: the endpoint allowlist (the
+    proxy is on loopback, which Trent refuses unless listed). Health checks every second."""
+    port = proxy.base.split("localhost:", 1)[1].split("/", 1)[0]
+    return (
+        f"[xks_client]\nca_bundle = {json.dumps(str(proxy.ca))}\nport = {port}\ntimeout_ms = 5000\n"
+        f"allowed_proxy_hosts = {json.dumps(list(allowed))}\nhealth_check_interval_s = 1\n"
+    )
+
+
 @pytest.fixture
 def xks(tmp_path, start_trent):
     proxy = XksProxy(tmp_path / "proxy")
-    port = proxy.base.split("localhost:", 1)[1].split("/", 1)[0]
-    extra = f"[xks_client]\nca_bundle = {json.dumps(str(proxy.ca))}\nport = {port}\ntimeout_ms = 5000\n"
-    server = start_trent(tmp_path / "trent" / "data", extra_config=extra)
+    server = start_trent(tmp_path / "trent" / "data", extra_config=client_config(proxy))
+    yield proxy, server.client()
+    proxy.stop()
+
+
+@pytest.fixture
+def xks_pkcs11(tmp_path, start_trent, monkeypatch):
+    """`trent xks-proxy` over a fresh SoftHSM2 token (its PKCS#11 backend), and a Trent using it."""
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
+    subprocess.run(
+        ["softhsm2-util", "--init-token", "--free", "--label", "xks-ekm", "--so-pin", "so-pin-1", "--pin", "ekm-pin-1"],
+        check=True, capture_output=True,
+    )
+    pin_file = tmp_path / "ekm.pin"
+    pin_file.write_text("ekm-pin-1\n")
+    proxy = XksProxy(
+        tmp_path / "proxy",
+        pkcs11={"module": softhsm_module(), "token_label": "xks-ekm", "pin_file": str(pin_file)},
+    )
+    server = start_trent(tmp_path / "trent" / "data", extra_config=client_config(proxy))
     yield proxy, server.client()
     proxy.stop()
 
@@ -303,3 +340,156 @@ def test_xks_key_unavailable_proxy_down_key_gone(xks):
     with pytest.raises(ClientError) as e:
         kms.delete_custom_key_store(CustomKeyStoreId=store_id)
     assert error_code(e) == "CustomKeyStoreHasCMKsException"
+
+
+def test_xks_key_in_softhsm_through_the_pkcs11_proxy(xks_pkcs11):
+    proxy, kms = xks_pkcs11
+    store_id = connected_store(kms)
+    meta = create_xks_key(kms, store_id)
+    key_id = meta["KeyId"]
+    ctx = {"purpose": "pkcs11"}
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"in the token", EncryptionContext=ctx)["CiphertextBlob"]
+    assert blob[0] == 3
+    assert kms.decrypt(CiphertextBlob=blob, EncryptionContext=ctx)["Plaintext"] == b"in the token"
+    dk = kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
+    assert kms.decrypt(CiphertextBlob=dk["CiphertextBlob"])["Plaintext"] == dk["Plaintext"]
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=blob, EncryptionContext={"purpose": "other"})
+    assert error_code(e) == "KMSInvalidStateException"
+
+    # CreateKey reads the token key's attributes: encrypt-only, disabled or unknown keys fail.
+    with pytest.raises(ClientError) as e:
+        create_xks_key(kms, store_id, "encrypt-only")
+    assert error_code(e) == "XksKeyInvalidConfigurationException"
+    proxy.create_key("key-2")
+    proxy.key_command("disable-key", "key-2")
+    with pytest.raises(ClientError) as e:
+        create_xks_key(kms, store_id, "key-2")
+    assert error_code(e) == "XksKeyInvalidConfigurationException"
+    with pytest.raises(ClientError) as e:
+        create_xks_key(kms, store_id, "not-in-the-token")
+    assert error_code(e) == "XksKeyNotFoundException"
+
+    # The token key disabled: crypto is KMSInvalidStateException, the KMS key stays Enabled
+    # (AWS: the external key's state never changes the KMS key's); enabled again: works.
+    proxy.key_command("disable-key", "key-1")
+    for call in (lambda: kms.encrypt(KeyId=key_id, Plaintext=b"p"), lambda: kms.decrypt(CiphertextBlob=blob, EncryptionContext=ctx)):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_code(e) == "KMSInvalidStateException"
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    proxy.key_command("enable-key", "key-1")
+    assert kms.decrypt(CiphertextBlob=blob, EncryptionContext=ctx)["Plaintext"] == b"in the token"
+
+    # Destroyed in the token: the ciphertext can never be decrypted again.
+    proxy.key_command("delete-key", "key-1")
+    for call in (lambda: kms.encrypt(KeyId=key_id, Plaintext=b"p"), lambda: kms.decrypt(CiphertextBlob=blob, EncryptionContext=ctx)):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_code(e) == "KMSInvalidStateException"
+
+
+def test_update_xks_proxy_parameters(xks):
+    proxy, kms = xks
+    store_id = create(kms)
+
+    def update(**kwargs):
+        return kms.update_custom_key_store(CustomKeyStoreId=store_id, **kwargs)
+
+    # The proxy is asked (GetHealthStatus) before a change is written.
+    with pytest.raises(ClientError) as e:
+        update(XksProxyAuthenticationCredential={"AccessKeyId": AKID, "RawSecretAccessKey": "A" * 43 + "="})
+    assert error_code(e) == "XksProxyIncorrectAuthenticationCredentialException"
+    with pytest.raises(ClientError) as e:
+        update(XksProxyUriPath="/other/kms/xks/v1")
+    assert error_code(e) == "XksProxyInvalidConfigurationException"
+    with pytest.raises(ClientError) as e:
+        update(XksProxyUriEndpoint="https://10.0.0.1")
+    assert error_code(e) == "XksProxyInvalidConfigurationException"
+    with pytest.raises(ClientError) as e:
+        update(XksProxyConnectivity="VPC_ENDPOINT_SERVICE", XksProxyVpcEndpointServiceName="com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0")
+    assert error_code(e) == "XksProxyVpcEndpointServiceNotFoundException"
+    with pytest.raises(ClientError) as e:
+        update(XksProxyUriPath="no-leading-slash/kms/xks/v1")
+    assert error_code(e) == "ValidationException"
+    entry = describe(kms, store_id)
+    assert entry["XksProxyConfiguration"]["UriPath"] == "/kms/xks/v1"
+    update(XksProxyUriEndpoint="https://localhost", XksProxyConnectivity="PUBLIC_ENDPOINT")
+
+    # CONNECTED: endpoint and connectivity need a disconnect; the credential does not.
+    kms.connect_custom_key_store(CustomKeyStoreId=store_id)
+    key_id = create_xks_key(kms, store_id)["KeyId"]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"p")["CiphertextBlob"]
+    for kwargs in [{"XksProxyUriEndpoint": "https://localhost"}, {"XksProxyConnectivity": "PUBLIC_ENDPOINT"}]:
+        with pytest.raises(ClientError) as e:
+            update(**kwargs)
+        assert error_code(e) == "CustomKeyStoreInvalidStateException", kwargs
+
+    # Rotation: the proxy now accepts only a new secret; the store's calls fail until the
+    # store is given it, while CONNECTED.
+    new_secret = "N3wSecretForTheXksProxyRotation0123456789AB="
+    proxy.restart(secret=new_secret)
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=blob)
+    assert error_code(e) == "KMSInvalidStateException"
+    update(XksProxyAuthenticationCredential={"AccessKeyId": AKID, "RawSecretAccessKey": new_secret})
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"p"
+    entry = describe(kms, store_id)
+    assert entry["ConnectionState"] == "CONNECTED"
+    assert new_secret not in json.dumps(entry, default=str)
+
+
+def test_proxy_endpoint_allowlist(tmp_path, start_trent):
+    proxy = XksProxy(tmp_path / "proxy")
+    try:
+        # Nothing listed: loopback, private, link-local and metadata endpoints are refused,
+        # as AWS calls only public endpoints.
+        server = start_trent(tmp_path / "trent" / "data", extra_config=client_config(proxy, allowed=()))
+        kms = server.client()
+        for endpoint in ["https://localhost", "https://127.0.0.1", "https://10.0.0.1", "https://169.254.169.254", "https://proxy.localhost"]:
+            with pytest.raises(ClientError) as e:
+                create(kms, endpoint=endpoint)
+            assert error_code(e) == "XksProxyInvalidConfigurationException", endpoint
+        assert kms.describe_custom_key_stores()["CustomKeyStores"] == []
+        # Listed: accepted.
+        server = start_trent(tmp_path / "trent2" / "data", extra_config=client_config(proxy, allowed=("localhost",)))
+        create(server.client())
+    finally:
+        proxy.stop()
+
+
+def test_periodic_health_check_leaves_the_store_connected(tmp_path, start_trent, monkeypatch, capfd):
+    # trent logs to stderr; trent_core's info lines include the check's recovery.
+    monkeypatch.setenv("TRENT_LOG", "warn,trent_core=info")
+    proxy = XksProxy(tmp_path / "proxy")
+    try:
+        kms = start_trent(tmp_path / "trent" / "data", extra_config=client_config(proxy)).client()
+        store_id = connected_store(kms)
+        key_id = create_xks_key(kms, store_id)["KeyId"]
+        log = ""
+
+        def wait_for(text: str) -> bool:
+            nonlocal log
+            deadline = time.time() + 15
+            while time.time() < deadline:
+                log += capfd.readouterr().err
+                if any(text in line and store_id in line for line in log.splitlines()):
+                    return True
+                time.sleep(0.2)
+            return False
+
+        proxy.stop()
+        # The check runs every second here: its failure is logged for the operator ...
+        assert wait_for("health check failed"), log[-2000:]
+        # ... and, as AWS, the store stays CONNECTED ("A CONNECTED state does not indicate
+        # that external key store or its supporting components are operating"); crypto fails.
+        assert describe(kms, store_id)["ConnectionState"] == "CONNECTED"
+        with pytest.raises(ClientError) as e:
+            kms.encrypt(KeyId=key_id, Plaintext=b"p")
+        assert error_code(e) == "KMSInvalidStateException"
+        log = ""
+        proxy.restart()
+        assert wait_for("healthy again"), log[-2000:]
+        kms.encrypt(KeyId=key_id, Plaintext=b"p")
+    finally:
+        proxy.stop()

@@ -39,9 +39,12 @@ META = {
 class XksProxy:
     """A running `trent xks-proxy serve`; `base` is `https://localhost:PORT/<prefix>/kms/xks/v1`."""
 
-    def __init__(self, directory: Path, prefix: str = ""):
+    def __init__(self, directory: Path, prefix: str = "", pkcs11: dict | None = None):
+        """`pkcs11`: `{"module", "token_label", "pin_file"}` for the PKCS#11 backend (the
+        process needs `SOFTHSM2_CONF` in its environment); without it, the keys file."""
         ca, cert, key = make_ca_and_leaf(directory / "pki")
         self.ca, self.cert, self.key, self.prefix = ca, cert, key, prefix
+        self.pkcs11 = pkcs11
         self.config = directory / "xks-proxy.toml"
         self.port = 0
         self.write_config(SECRET)
@@ -59,6 +62,11 @@ class XksProxy:
             f'region = "{REGION}"\n'
             f'uri_path_prefix = "{self.prefix}"\n'
             f'[[credential]]\naccess_key_id = "{AKID}"\nsecret_access_key = "{secret}"\n'
+            + (
+                "[pkcs11]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in self.pkcs11.items())
+                if self.pkcs11
+                else ""
+            )
         )
 
     def start(self) -> None:
@@ -89,6 +97,14 @@ class XksProxy:
     def create_key(self, key_id: str, usage: str = "ENCRYPT,DECRYPT") -> None:
         subprocess.run(
             [trent_bin(), "xks-proxy", "create-key", "--config", str(self.config), "--key-id", key_id, "--usage", usage],
+            check=True,
+            capture_output=True,
+        )
+
+    def key_command(self, command: str, key_id: str) -> None:
+        """`trent xks-proxy disable-key | enable-key | delete-key` (PKCS#11 backend)."""
+        subprocess.run(
+            [trent_bin(), "xks-proxy", command, "--config", str(self.config), "--key-id", key_id],
             check=True,
             capture_output=True,
         )

@@ -7,6 +7,9 @@
 //! - [`format`]: segments, digest lines, the chain. [`verify`]: `trent audit verify`.
 //! - [`read`]: LookupEvents over the files, and the JSON Lines export.
 //! - [`usage`]: GetKeyLastUsage's per-key table, persisted every few seconds.
+//! - [`shared`]: one trail for several nodes: the [`shared::SharedTrail`] port (implemented on
+//!   PostgreSQL by `trent-store-postgres`), its verification; [`ship`]: the shipper copying
+//!   each committed batch from the local files into it, off the request path.
 //!
 //! Nothing here knows HTTP or the KMS domain: the edge builds records from what it saw and
 //! what the domain left on the `Caller`. The format and guarantees are in `docs/audit.md`.
@@ -15,6 +18,8 @@ pub mod format;
 pub mod parameters;
 pub mod read;
 pub mod record;
+pub mod shared;
+pub mod ship;
 pub mod usage;
 pub mod verify;
 pub mod writer;
@@ -33,4 +38,7 @@ pub enum AuditError {
     Unavailable,
     #[error("no randomness for event ids")]
     Random,
+    /// The shared trail's database failed or could not be reached.
+    #[error("the shared audit trail: {0}")]
+    Shared(String),
 }

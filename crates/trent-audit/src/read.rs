@@ -128,6 +128,10 @@ struct Indexed<'a> {
     user_identity: Option<Identity<'a>>,
     #[serde(borrow, default)]
     resources: Vec<Resource<'a>>,
+    #[serde(borrow)]
+    error_code: Option<Cow<'a, str>>,
+    #[serde(rename = "requestID", borrow)]
+    request_id: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -236,6 +240,50 @@ impl Indexed<'_> {
             record: String::from_utf8_lossy(record).into_owned(),
         }
     }
+}
+
+/// What the shared trail (`crate::shared`) indexes of one record: the lookup attributes, the
+/// recipient account, and what GetKeyLastUsage asks (success, request id).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub recipient_account_id: String,
+    pub event_time_secs: i64,
+    pub event_id: String,
+    pub event_name: String,
+    pub event_source: String,
+    pub read_only: Option<bool>,
+    pub username: Option<String>,
+    pub access_key_id: Option<String>,
+    /// The first resource (Trent's records name at most one: the key).
+    pub resource_type: Option<String>,
+    pub resource_name: Option<String>,
+    pub error_code: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// The indexed fields of one event line; `None` for a line that is not a readable record.
+pub fn summarize(line: &[u8]) -> Option<Summary> {
+    let record = serde_json::from_slice::<Indexed>(line).ok()?;
+    let time = parse_event_time(&record.event_time)?;
+    let first = record.resources.first();
+    Some(Summary {
+        recipient_account_id: record.recipient_account_id.to_string(),
+        event_time_secs: time,
+        event_id: record.event_id.to_string(),
+        event_name: record.event_name.to_string(),
+        event_source: record.event_source.to_string(),
+        read_only: record.read_only,
+        username: record.username(),
+        access_key_id: record
+            .user_identity
+            .as_ref()
+            .and_then(|i| i.access_key_id.as_deref())
+            .map(str::to_string),
+        resource_type: first.and_then(|r| r.kind.as_deref()).map(str::to_string),
+        resource_name: first.and_then(|r| r.arn.as_deref()).map(str::to_string),
+        error_code: record.error_code.as_deref().map(str::to_string),
+        request_id: record.request_id.as_deref().map(str::to_string),
+    })
 }
 
 /// One page of the events `lookup` selects, newest first.

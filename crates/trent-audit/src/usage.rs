@@ -72,6 +72,25 @@ pub struct LastUsage {
     path: PathBuf,
 }
 
+/// The operations GetKeyLastUsage tracks (`KeyLastUsageTrackingOperation`), as a list (the
+/// shared trail's query asks for these event names; [`tracked_operation`] is the same set).
+pub const TRACKED_OPERATIONS: &[&str] = &[
+    "Decrypt",
+    "DeriveSharedSecret",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateMac",
+    "ReEncrypt",
+    "Sign",
+    "Verify",
+    "VerifyMac",
+    "Encapsulate",
+    "Decapsulate",
+];
+
 /// The operations GetKeyLastUsage tracks (`KeyLastUsageTrackingOperation`), by wire name.
 pub fn tracked_operation(name: &'static str) -> Option<&'static str> {
     matches!(
@@ -249,5 +268,8 @@ mod tests {
         );
         assert_eq!(tracked_operation("Encrypt"), Some("Encrypt"));
         assert_eq!(tracked_operation("DescribeKey"), None);
+        for name in TRACKED_OPERATIONS {
+            assert_eq!(tracked_operation(name), Some(*name));
+        }
     }
 }

@@ -9,6 +9,12 @@
 //! waits for a write of its own. Appending costs a short lock and a copy: no allocation and
 //! no channel per request.
 //!
+//! A commit wakes only the requests of the committed batch: each batch number has its slot
+//! among [`BATCH_SLOTS`] `Notify`s, and a request waits on its own batch's. (A single `watch`
+//! of the committed number woke every waiting request at every commit, the batch gathering
+//! behind it included — each of those woke, looked, and went back to sleep: measured in
+//! `docs/benchmarks.md`, "Audit cost and the hot path".)
+//!
 //! At open, events after the last digest line of the newest segment (a batch a crash cut
 //! short) are cut off: no response was sent for them, since a response waits for its batch's
 //! digest to be synced.
@@ -30,6 +36,10 @@ use crate::format::{self, BatchHasher, DigestLine, GENESIS, Line};
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
 /// Failed batches remembered for the requests still to learn of it.
 const FAILURES_KEPT: usize = 1024;
+/// Wake-up slots of batches (batch `g` uses slot `g % BATCH_SLOTS`). Only two batches are
+/// live at once (one being written, one gathering), so two would do; more keep a request
+/// that is slow to start waiting from sharing a slot with a batch two ahead of its own.
+const BATCH_SLOTS: usize = 4;
 /// `Durability::Write`: the least time from one sync's start to the next.
 const SYNC_SPACING: Duration = Duration::from_millis(5);
 /// How often the writer looks for segments past retention.
@@ -80,8 +90,17 @@ struct Queue {
     work: Notify,
     /// Wakes requests waiting for room.
     room: Notify,
-    /// What the writer has finished.
-    done: watch::Sender<Done>,
+    /// The newest batch generation the writer finished (written, or failed: see `failed`);
+    /// generations are finished in order.
+    committed: AtomicU64,
+    /// The writer stopped: batches after `committed` never will be finished.
+    gone: AtomicBool,
+    /// Wakes the requests of one batch once it is finished (see [`BATCH_SLOTS`]).
+    batch_done: [Notify; BATCH_SLOTS],
+    /// TEMPORARY (A/B measurement, `TRENT_AUDIT_EXPERIMENT=watch`): the previous wake-up, one
+    /// `watch` of the committed number that every waiting request subscribes to.
+    experiment: Experiment,
+    watch_done: watch::Sender<u64>,
     /// Recent batches whose write failed (by generation), and whether there ever was one.
     failed: std::sync::Mutex<std::collections::VecDeque<u64>>,
     any_failed: AtomicBool,
@@ -107,6 +126,25 @@ impl Queue {
         }
         Ok(Some(generation))
     }
+
+    /// The wake-up slot of batch `generation`.
+    fn slot(&self, generation: u64) -> &Notify {
+        let index = usize::try_from(generation % BATCH_SLOTS as u64).unwrap_or(0);
+        let [first, ..] = &self.batch_done;
+        self.batch_done.get(index).unwrap_or(first)
+    }
+
+    /// Publishes batch `generation` as finished and wakes its requests (only them).
+    fn finish(&self, generation: u64) {
+        // SeqCst with the load in `AuditLog::committed`: a request that created its `Notified`
+        // after this store sees the new number; one that created it before is woken.
+        self.committed.store(generation, Ordering::SeqCst);
+        if self.experiment.watch {
+            self.watch_done.send_replace(generation);
+        } else {
+            self.slot(generation).notify_waiters();
+        }
+    }
 }
 
 struct Gathering {
@@ -117,14 +155,6 @@ struct Gathering {
     /// chain's batch number).
     generation: u64,
     closed: bool,
-}
-
-#[derive(Clone, Copy)]
-struct Done {
-    /// Every batch up to this generation is written (or failed: see `Queue::failed`).
-    generation: u64,
-    /// The writer stopped: later batches never will be.
-    gone: bool,
 }
 
 /// The open trail. Cheap to share; dropping the handle lets the writer finish what is
@@ -151,10 +181,11 @@ impl AuditLog {
             }),
             work: Notify::new(),
             room: Notify::new(),
-            done: watch::Sender::new(Done {
-                generation: 0,
-                gone: false,
-            }),
+            committed: AtomicU64::new(0),
+            gone: AtomicBool::new(false),
+            batch_done: std::array::from_fn(|_| Notify::new()),
+            experiment: Experiment::from_env(),
+            watch_done: watch::Sender::new(0),
             failed: std::sync::Mutex::new(std::collections::VecDeque::new()),
             any_failed: AtomicBool::new(false),
         });
@@ -243,12 +274,27 @@ impl AuditLog {
     /// Waits for the batch `generation`: whether it was written.
     async fn committed(&self, generation: u64) -> Result<(), AuditError> {
         let queue = &*self.queue;
-        let mut done = queue.done.subscribe();
-        let finished = done
-            .wait_for(|d| d.generation >= generation || d.gone)
-            .await
-            .map(|d| d.generation >= generation)
-            .unwrap_or(false);
+        if queue.experiment.watch {
+            let mut done = queue.watch_done.subscribe();
+            let _ = done
+                .wait_for(|g| *g >= generation || queue.gone.load(Ordering::SeqCst))
+                .await;
+        }
+        let slot = queue.slot(generation);
+        let finished = loop {
+            // Created before looking: a `Notified` receives every `notify_waiters` from its
+            // creation on, so a commit between the look and the await is not missed.
+            let woken = slot.notified();
+            if queue.committed.load(Ordering::SeqCst) >= generation {
+                break true;
+            }
+            if queue.gone.load(Ordering::SeqCst) {
+                break false;
+            }
+            // Woken by this batch's commit (or, for a straggler, by a batch that shares the
+            // slot): look again.
+            woken.await;
+        };
         let failed = queue.any_failed.load(Ordering::Acquire)
             && queue
                 .failed
@@ -555,7 +601,11 @@ impl Syncer {
 impl Drop for Writer {
     fn drop(&mut self) {
         // Requests still waiting learn that their batch will never be written.
-        self.queue.done.send_modify(|d| d.gone = true);
+        self.queue.gone.store(true, Ordering::SeqCst);
+        self.queue.watch_done.send_modify(|_| {});
+        for slot in &self.queue.batch_done {
+            slot.notify_waiters();
+        }
         if let Some(syncer) = &self.syncer {
             // A last sync of what was written, then the sync thread ends.
             syncer.wanted.store(true, Ordering::SeqCst);
@@ -577,7 +627,9 @@ impl Writer {
             self.queue.work.notified().await;
             // One scheduler round first: the requests running now append their records too,
             // so a batch (and its write syscall, the writer's main cost) carries more.
-            tokio::task::yield_now().await;
+            for _ in 0..self.queue.experiment.yields {
+                tokio::task::yield_now().await;
+            }
             let Some((events, generation, closed)) = self.take(&mut batch.buffer) else {
                 return;
             };
@@ -601,7 +653,7 @@ impl Writer {
                     failed.push_back(generation);
                     self.queue.any_failed.store(true, Ordering::Release);
                 }
-                self.queue.done.send_modify(|d| d.generation = generation);
+                self.queue.finish(generation);
             }
             if closed {
                 return;
@@ -697,6 +749,35 @@ impl Writer {
         self.state.path = path;
         self.state.size = 0;
         Ok(())
+    }
+}
+
+/// TEMPORARY: switches for same-binary A/B runs (`TRENT_AUDIT_EXPERIMENT=watch,yields=2`),
+/// read once at open. Not configuration; removed once measured.
+#[derive(Debug, Clone, Copy)]
+struct Experiment {
+    watch: bool,
+    yields: u32,
+}
+
+impl Experiment {
+    fn from_env() -> Self {
+        let mut e = Self {
+            watch: false,
+            yields: 1,
+        };
+        let text = std::env::var("TRENT_AUDIT_EXPERIMENT").unwrap_or_default();
+        for part in text.split(',') {
+            if part == "watch" {
+                e.watch = true;
+            } else if let Some(n) = part.strip_prefix("yields=") {
+                e.yields = n.parse().unwrap_or(1);
+            }
+        }
+        if !text.is_empty() {
+            tracing::warn!(target: "trent::audit", experiment = ?e, "TRENT_AUDIT_EXPERIMENT set");
+        }
+        e
     }
 }
 

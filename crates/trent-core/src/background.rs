@@ -65,6 +65,8 @@ impl Kms {
                 tracing::warn!(key_id, error = %e, "lifecycle step failed; will retry");
                 failed += 1;
             }
+            // Token keys of store-held keys the step deleted, now that the lock is released.
+            self.destroy_deleted_held_keys().await;
         }
         self.work_totals.add(&done, failed);
         self.store.delete_expired_import_params(now).await?;

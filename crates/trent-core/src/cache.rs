@@ -97,7 +97,9 @@ impl LoadedKey {
 
     /// The parsed policy for `record`: reused when its text is unchanged.
     fn key_policy_for(&self, record: &KeyRecord) -> Result<Arc<Policy>, String> {
-        if record.policy == self.record.policy {
+        if record.policy == self.record.policy
+            && record.policy_principals == self.record.policy_principals
+        {
             self.key_policy.clone()
         } else {
             parse_key_policy(record)
@@ -183,10 +185,16 @@ impl LoadedKey {
     }
 }
 
+/// The key policy with its users and roles bound to the unique ids stored with it
+/// (`authz/bindings.rs`): computed here, once per load or policy change, never per request.
 fn parse_key_policy(record: &KeyRecord) -> Result<Arc<Policy>, String> {
-    Policy::parse(&record.policy, PolicyKind::KeyPolicy)
-        .map(Arc::new)
-        .map_err(|e| e.to_string())
+    crate::authz::bindings::parse_bound(
+        &record.policy,
+        PolicyKind::KeyPolicy,
+        &record.policy_principals,
+    )
+    .map(Arc::new)
+    .map_err(|e| e.to_string())
 }
 
 /// Alias targets by account, region and alias name: nested so a lookup by `&str` parts

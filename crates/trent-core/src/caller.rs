@@ -87,7 +87,8 @@ impl Principal {
             Identity::User { user_id, .. } => (
                 principal_arn.clone(),
                 user_id.clone(),
-                trent_policy::Principal::user(account, &principal_arn),
+                // Bound policy principals match by unique id (`trent_policy::principal`).
+                trent_policy::Principal::user(account, &principal_arn).with_unique_id(user_id),
             ),
             Identity::AssumedRole {
                 role_name,
@@ -97,7 +98,8 @@ impl Principal {
             } => {
                 let role_arn = format!("arn:aws:iam::{account}:role{role_path}{role_name}");
                 let principal =
-                    trent_policy::Principal::assumed_role(account, &principal_arn, &role_arn);
+                    trent_policy::Principal::assumed_role(account, &principal_arn, &role_arn)
+                        .with_unique_id(role_id);
                 (role_arn, format!("{role_id}:{session_name}"), principal)
             }
             Identity::Service { name } => (

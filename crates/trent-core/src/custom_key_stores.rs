@@ -74,10 +74,25 @@ pub struct HsmCluster {
 pub(crate) struct KeyStoreCustody {
     clusters: Vec<HsmCluster>,
     provider: Option<Arc<dyn HsmProvider>>,
-    /// This node's view of each store it has touched, by store id.
-    live: RwLock<HashMap<String, Live>>,
+    /// This node's view of each store it has touched, by store id. Bounded by the stores
+    /// this process has touched (at most 10 per account and Region exist at once; a deleted
+    /// store's entry stays, empty, so a token call that started before the deletion cannot
+    /// bring its connection back).
+    live: RwLock<HashMap<String, Slot>>,
+    /// Store-held keys deleted under the write lock whose token keys are destroyed once it
+    /// is released (`Kms::destroy_deleted_held_keys`); drained after every lifecycle step.
+    deleted: std::sync::Mutex<Vec<KeyRecord>>,
     /// The XKS proxy custodian and clients (`external_key_stores.rs`).
     pub(crate) xks: crate::external_key_stores::XksCustody,
+}
+
+/// One store's entry: its connection on this node and a generation that every change of it
+/// bumps. Token calls run without the write lock, so an outcome is recorded only if the
+/// entry is still the one the call started from.
+#[derive(Clone, Default)]
+struct Slot {
+    live: Option<Live>,
+    generation: u64,
 }
 
 /// A store's connection on this node.
@@ -86,7 +101,17 @@ enum Live {
     Connecting,
     Connected(Arc<dyn HsmConnection>),
     Disconnecting,
+    /// Persisted CONNECTED, but this node could not open the token; tried again (by the next
+    /// use of the store or of one of its keys) from `retry_at_ms` on.
+    Unreachable {
+        retry_at_ms: i64,
+    },
 }
+
+/// How long a node waits before trying again to open the token of a store persisted
+/// CONNECTED that it could not open (**decision**: a down HSM is not hammered by every
+/// request, and a key that was Unavailable because of it recovers within this time).
+pub const TOKEN_RETRY_MS: i64 = 5_000;
 
 impl KeyStoreCustody {
     fn cluster(&self, id: &str) -> Option<&HsmCluster> {
@@ -94,21 +119,64 @@ impl KeyStoreCustody {
     }
 
     fn live(&self, store_id: &str) -> Option<Live> {
-        self.live.read().ok()?.get(store_id).cloned()
+        self.slot(store_id).live
     }
 
-    fn set_live(&self, store_id: &str, live: Option<Live>) {
-        if let Ok(mut map) = self.live.write() {
-            match live {
-                Some(l) => {
-                    map.insert(store_id.to_string(), l);
-                }
-                None => {
-                    map.remove(store_id);
-                }
-            }
-        }
+    fn slot(&self, store_id: &str) -> Slot {
+        self.live
+            .read()
+            .ok()
+            .and_then(|m| m.get(store_id).cloned())
+            .unwrap_or_default()
     }
+
+    /// Sets the store's entry; returns its new generation.
+    fn set_live(&self, store_id: &str, live: Option<Live>) -> u64 {
+        let Ok(mut map) = self.live.write() else {
+            return 0;
+        };
+        let slot = map.entry(store_id.to_string()).or_default();
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.live = live;
+        slot.generation
+    }
+
+    /// Sets the store's entry only if it is still at `generation` (nothing changed it since
+    /// it was read); whether it was set.
+    fn set_live_if(&self, store_id: &str, generation: u64, live: Option<Live>) -> bool {
+        let Ok(mut map) = self.live.write() else {
+            return false;
+        };
+        let slot = map.entry(store_id.to_string()).or_default();
+        if slot.generation != generation {
+            return false;
+        }
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.live = live;
+        true
+    }
+}
+
+/// Resets a store's `CONNECTING` mark if the connect that set it ends without recording its
+/// outcome (its request future dropped, or an error on the way).
+struct ConnectingMark<'a> {
+    custody: &'a KeyStoreCustody,
+    store_id: &'a str,
+    generation: u64,
+}
+
+impl Drop for ConnectingMark<'_> {
+    fn drop(&mut self) {
+        self.custody
+            .set_live_if(self.store_id, self.generation, None);
+    }
+}
+
+/// Releases a token connection off the async threads (closing a PKCS#11 session is a token
+/// call). Dropping, not `close`: a connection that lost a race shares its login with the
+/// winner, and a logout would end both.
+async fn release(conn: Arc<dyn HsmConnection>) {
+    let _ = tokio::task::spawn_blocking(move || drop(conn)).await;
 }
 
 /// CreateCustomKeyStore's input (the CloudHSM form; XKS fields are refused for now). Not
@@ -135,6 +203,8 @@ pub struct UpdateCustomKeyStoreInput {
     pub key_store_password: Option<zeroize::Zeroizing<String>>,
     pub cloud_hsm_cluster_id: Option<String>,
     pub xks_parameters: bool,
+    /// The `XksProxy*` parameters to change, for an EXTERNAL_KEY_STORE store.
+    pub xks: crate::external_key_stores::XksStoreInput,
 }
 
 /// One DescribeCustomKeyStores entry.
@@ -216,6 +286,7 @@ impl Kms {
             clusters,
             provider: Some(provider),
             live: RwLock::default(),
+            deleted: std::sync::Mutex::default(),
             xks: std::mem::take(&mut self.key_stores.xks),
         };
         self
@@ -242,7 +313,7 @@ impl Kms {
 
     /// The state a store is in as this node sees it: a transient state of its own first,
     /// then the persisted one.
-    fn connection_state(&self, record: &CustomKeyStoreRecord) -> &'static str {
+    pub(crate) fn connection_state(&self, record: &CustomKeyStoreRecord) -> &'static str {
         match self.key_stores.live(&record.id) {
             Some(Live::Connecting) => CONNECTING,
             Some(Live::Disconnecting) => DISCONNECTING,
@@ -489,6 +560,7 @@ impl Kms {
         if let Some(c) = &input.cloud_hsm_cluster_id {
             validate_cluster_id(c)?;
         }
+        crate::external_key_stores::validate_update(&input.xks)?;
         self.authorize(caller, "kms:UpdateCustomKeyStore", Resource::Any)?;
         let _w = self.writes.lock().await;
         let stores = self.account_stores(caller).await?;
@@ -499,10 +571,9 @@ impl Kms {
             .ok_or_else(|| not_found(id))?;
         if input.xks_parameters {
             if record.store_type == EXTERNAL_KEY_STORE {
-                return Err(KmsError::UnsupportedOperation(
-                    "This Trent server cannot change an external key store's XksProxy parameters yet: create a new store"
-                        .into(),
-                ));
+                // `external_key_stores.rs`: it calls the proxy, so it takes the lock itself.
+                drop(_w);
+                return self.update_external_key_store(caller, input).await;
             }
             return Err(KmsError::Validation(
                 "XksProxy parameters are valid only for an EXTERNAL_KEY_STORE custom key store"
@@ -614,29 +685,93 @@ impl Kms {
         self.key_stores.set_live(id, None);
         // An XKS store's client (and the credential it holds) goes with the store.
         self.forget_xks_proxy(id);
+        // Token keys still to destroy stay in the cluster with the store gone (AWS: deleting
+        // a custom key store leaves the cluster's keys): named in the log for the operator.
+        if let Ok(labels) = self.store.pending_token_destructions(id).await {
+            for label in labels {
+                tracing::warn!(custom_key_store = %id, label = %label, "custom key store deleted: a deleted key's token key stays in the cluster");
+                let _ = self
+                    .store
+                    .remove_pending_token_destruction(id, &label)
+                    .await;
+            }
+        }
         Ok(())
     }
 
+    /// ConnectCustomKeyStore. The token work (module, login) runs without the write lock, so
+    /// other writes never wait for an HSM; the store is marked CONNECTING meanwhile, and the
+    /// outcome is recorded under the lock only if nothing changed the store's entry since
+    /// (a DisconnectCustomKeyStore during CONNECTING wins: the store ends DISCONNECTED, as in
+    /// AWS, and the late connection is released).
     pub async fn connect_custom_key_store(&self, caller: &Caller, id: &str) -> KmsResult<()> {
         validate::length("customKeyStoreId", id, 1, 64)?;
         self.authorize(caller, "kms:ConnectCustomKeyStore", Resource::Any)?;
-        let _w = self.writes.lock().await;
-        let mut record = self.find_store(caller, id).await?;
-        match self.connection_state(&record) {
-            // Connecting a connected (or connecting) store is a success that does nothing.
-            CONNECTED | CONNECTING => return Ok(()),
-            DISCONNECTED => {}
-            state => {
-                return Err(KmsError::CustomKeyStoreInvalidState(format!(
-                    "Custom key store {id} is in the {state} connection state: disconnect it before connecting it again"
-                )));
+        let (record, generation) = {
+            let _w = self.writes.lock().await;
+            let record = self.find_store(caller, id).await?;
+            match self.connection_state(&record) {
+                // Connecting a connected (or connecting) store is a success that does nothing.
+                CONNECTED | CONNECTING => return Ok(()),
+                DISCONNECTED => {}
+                state => {
+                    return Err(KmsError::CustomKeyStoreInvalidState(format!(
+                        "Custom key store {id} is in the {state} connection state: disconnect it before connecting it again"
+                    )));
+                }
             }
-        }
-        if record.store_type == EXTERNAL_KEY_STORE {
-            return self.connect_external_key_store(record).await;
-        }
-        self.key_stores.set_live(id, Some(Live::Connecting));
+            if record.store_type == EXTERNAL_KEY_STORE {
+                // The proxy call runs without the write lock, the store CONNECTING meanwhile;
+                // the outcome is recorded only if nothing (a disconnect) changed the entry.
+                let generation = self.key_stores.set_live(id, Some(Live::Connecting));
+                let mark = ConnectingMark {
+                    custody: &self.key_stores,
+                    store_id: id,
+                    generation,
+                };
+                drop(_w);
+                let outcome = self.external_connect_outcome(&record).await;
+                let _w = self.writes.lock().await;
+                if self.key_stores.slot(id).generation != generation {
+                    return Ok(());
+                }
+                let record = self.find_store(caller, id).await?;
+                let recorded = self.record_external_connect(record, outcome).await;
+                self.key_stores.set_live(id, None);
+                drop(mark);
+                return recorded;
+            }
+            let generation = self.key_stores.set_live(id, Some(Live::Connecting));
+            (record, generation)
+        };
+        let mark = ConnectingMark {
+            custody: &self.key_stores,
+            store_id: id,
+            generation,
+        };
         let outcome = self.open_connection(&record).await;
+
+        let w = self.writes.lock().await;
+        if self.key_stores.slot(id).generation != generation {
+            // Disconnected meanwhile: that later call decided the state.
+            drop(w);
+            if let Ok(conn) = outcome {
+                release(conn).await;
+            }
+            return Ok(());
+        }
+        // Read again: only the connection state is this call's (a rename may have happened
+        // on another node while the token was being opened).
+        let mut record = match self.find_store(caller, id).await {
+            Ok(r) => r,
+            Err(e) => {
+                drop(w);
+                if let Ok(conn) = outcome {
+                    release(conn).await;
+                }
+                return Err(e);
+            }
+        };
         match &outcome {
             Ok(_) => {
                 record.connection_state = CONNECTED.into();
@@ -649,22 +784,30 @@ impl Kms {
         }
         // Store first, then this node's connection.
         if let Err(e) = self.store.update_custom_key_store(&record).await {
-            if let Ok(conn) = &outcome {
-                conn.close();
+            drop(w);
+            drop(mark);
+            if let Ok(conn) = outcome {
+                release(conn).await;
             }
-            self.key_stores.set_live(id, None);
             return Err(e.into());
         }
+        let connected = outcome.as_ref().ok().cloned();
+        // A new generation: the mark's reset (when it drops) no longer applies.
         self.key_stores
             .set_live(id, outcome.ok().map(Live::Connected));
+        drop(mark);
         self.forget_store_keys(id).await;
+        drop(w);
+        if let Some(conn) = connected {
+            self.collect_token_garbage(&record, conn).await;
+        }
         Ok(())
     }
 
     pub async fn disconnect_custom_key_store(&self, caller: &Caller, id: &str) -> KmsResult<()> {
         validate::length("customKeyStoreId", id, 1, 64)?;
         self.authorize(caller, "kms:DisconnectCustomKeyStore", Resource::Any)?;
-        let _w = self.writes.lock().await;
+        let w = self.writes.lock().await;
         let mut record = self.find_store(caller, id).await?;
         let state = self.connection_state(&record);
         if state == DISCONNECTED || state == DISCONNECTING {
@@ -672,19 +815,22 @@ impl Kms {
                 "Custom key store {id} is in the {state} connection state and cannot be disconnected"
             )));
         }
-        let previous = self.key_stores.live(id);
-        self.key_stores.set_live(id, Some(Live::Disconnecting));
+        let previous = self.key_stores.slot(id);
+        let generation = self.key_stores.set_live(id, Some(Live::Disconnecting));
         record.connection_state = DISCONNECTED.into();
         record.connection_error_code = None;
         if let Err(e) = self.store.update_custom_key_store(&record).await {
-            self.key_stores.set_live(id, previous);
+            self.key_stores.set_live_if(id, generation, previous.live);
             return Err(e.into());
         }
-        if let Some(Live::Connected(conn)) = previous {
-            conn.close();
-        }
+        // A connect in progress (CONNECTING) finds the entry changed and releases its own.
         self.key_stores.set_live(id, None);
         self.forget_store_keys(id).await;
+        drop(w);
+        // The logout is a token call: after the lock.
+        if let Some(Live::Connected(conn)) = previous.live {
+            let _ = tokio::task::spawn_blocking(move || conn.close()).await;
+        }
         Ok(())
     }
 
@@ -727,7 +873,9 @@ impl Kms {
 
     /// This node's connection to a store persisted `CONNECTED`, opened now if it has none
     /// (a restart, or another node connected the store). `None` if the store is not
-    /// connected or the token cannot be opened.
+    /// connected or the token cannot be opened; a token that could not be opened is tried
+    /// again [`TOKEN_RETRY_MS`] later, and when it opens, the store's keys cached meanwhile
+    /// (as Unavailable) are dropped so they load again through it.
     pub(crate) async fn store_connection(
         &self,
         record: &CustomKeyStoreRecord,
@@ -735,13 +883,77 @@ impl Kms {
         if record.connection_state != CONNECTED {
             return None;
         }
-        if let Some(Live::Connected(conn)) = self.key_stores.live(&record.id) {
-            return Some(conn);
+        let slot = self.key_stores.slot(&record.id);
+        let now = self.clock.now_ms();
+        let was_unreachable = match &slot.live {
+            Some(Live::Connected(conn)) => return Some(conn.clone()),
+            // This node's own connect or disconnect is under way: not usable yet.
+            Some(Live::Connecting | Live::Disconnecting) => return None,
+            Some(Live::Unreachable { retry_at_ms }) if now < *retry_at_ms => return None,
+            Some(Live::Unreachable { .. }) => true,
+            None => false,
+        };
+        // Claim the attempt, so concurrent uses do not all open the token.
+        let retry_at_ms = now.saturating_add(TOKEN_RETRY_MS);
+        if was_unreachable
+            && !self.key_stores.set_live_if(
+                &record.id,
+                slot.generation,
+                Some(Live::Unreachable { retry_at_ms }),
+            )
+        {
+            return match self.key_stores.live(&record.id) {
+                Some(Live::Connected(conn)) => Some(conn),
+                _ => None,
+            };
         }
-        let conn = self.open_connection(record).await.ok()?;
-        self.key_stores
-            .set_live(&record.id, Some(Live::Connected(conn.clone())));
-        Some(conn)
+        let generation = self.key_stores.slot(&record.id).generation;
+        match self.open_connection(record).await {
+            Ok(conn) => {
+                if self.key_stores.set_live_if(
+                    &record.id,
+                    generation,
+                    Some(Live::Connected(conn.clone())),
+                ) {
+                    if was_unreachable {
+                        self.forget_store_keys(&record.id).await;
+                    }
+                    return Some(conn);
+                }
+                // Someone else set the entry meanwhile (a connect, a disconnect, another
+                // open): theirs stands.
+                release(conn).await;
+                match self.key_stores.live(&record.id) {
+                    Some(Live::Connected(conn)) => Some(conn),
+                    _ => None,
+                }
+            }
+            Err(_) => {
+                self.key_stores.set_live_if(
+                    &record.id,
+                    generation,
+                    Some(Live::Unreachable { retry_at_ms }),
+                );
+                None
+            }
+        }
+    }
+
+    /// Whether a cached store-held key loaded without its store's connection should be loaded
+    /// again: its store has a connection on this node now, or a token that could not be
+    /// opened is due to be tried again. Cheap for every other key (one match).
+    pub(crate) fn held_key_stale(&self, key: &crate::cache::LoadedKey) -> bool {
+        let KeyCustody::CloudHsm(held) = &key.record.custody else {
+            return false;
+        };
+        if held.available {
+            return false;
+        }
+        match self.key_stores.live(&held.custom_key_store_id) {
+            Some(Live::Connected(_)) => true,
+            Some(Live::Unreachable { retry_at_ms }) => self.clock.now_ms() >= retry_at_ms,
+            _ => false,
+        }
     }
 
     /// Another node changed a store of this account and Region (the change feed names the
@@ -766,8 +978,11 @@ impl Kms {
             match live {
                 Some(Live::Connected(conn)) if !connected => {
                     self.key_stores.set_live(&record.id, None);
-                    conn.close();
+                    let _ = tokio::task::spawn_blocking(move || conn.close()).await;
                     self.forget_store_keys(&record.id).await;
+                }
+                Some(Live::Unreachable { .. }) if !connected => {
+                    self.key_stores.set_live(&record.id, None);
                 }
                 None if connected => self.forget_store_keys(&record.id).await,
                 _ => {}
@@ -792,10 +1007,15 @@ impl Kms {
         }
     }
 
-    /// CreateKey in an AWS_CLOUDHSM store: the store must exist, be of that type, be
-    /// connected and below its cluster's key quota; the key is generated in the token,
-    /// labelled with the key id, and never leaves it. Call with the write lock held (the
-    /// quota check and the insert that follows are one step).
+    /// CreateKey in an AWS_CLOUDHSM store, its token half: the store must exist, be of that
+    /// type, be connected and below its cluster's key quota; the key is generated in the
+    /// token, labelled with the key id, and never leaves it. Called **without** the write
+    /// lock (key generation is a token call, tens of milliseconds on SoftHSM2); the caller
+    /// then takes the lock, runs [`Kms::check_held_key_locked`] and inserts the key, and
+    /// hands the key to [`Kms::discard_held_key`] if anything after this fails.
+    ///
+    /// Everything that can fail without the token is done before the key is generated (the
+    /// root wrap of its reference first), so a failure here leaves nothing in the token.
     pub(crate) async fn create_held_key(
         &self,
         caller: &Caller,
@@ -811,20 +1031,12 @@ impl Kms {
             )));
         }
         let Some(conn) = self.store_connection(&store).await else {
-            return Err(KmsError::CustomKeyStoreInvalidState(format!(
-                "Custom key store {store_id} is not connected. Connect it with ConnectCustomKeyStore and try again."
-            )));
+            return Err(not_connected(store_id));
         };
-        let max_keys = self
-            .key_stores
-            .cluster(&store.cluster_id)
-            .map_or(DEFAULT_MAX_KEYS_PER_CLUSTER, |c| c.max_keys);
-        if self.store.custom_key_store_keys(store_id).await?.len() >= max_keys {
-            return Err(KmsError::LimitExceeded(format!(
-                "The request was rejected because a quota was exceeded: KMS keys in custom key store {store_id} ({max_keys}, the capacity of cluster {})",
-                store.cluster_id
-            )));
-        }
+        self.check_store_key_quota(&store).await?;
+        let wrapped = self
+            .root
+            .wrap(&held_reference(key_id), &material_aad(key_id, material_id))?;
         let label = key_id.to_string();
         let token = conn.clone();
         let generated = tokio::task::spawn_blocking(move || token.generate_aes_key(&label))
@@ -848,9 +1060,6 @@ impl Kms {
                 )));
             }
         };
-        let wrapped = self
-            .root
-            .wrap(&held_reference(key_id), &material_aad(key_id, material_id))?;
         Ok(HeldKey {
             custody: KeyCustody::CloudHsm(StoreHeld {
                 custom_key_store_id: store.id.clone(),
@@ -860,7 +1069,96 @@ impl Kms {
             wrapped,
             material: Material::HeldSymmetric(custody),
             connection: conn,
+            label: key_id.to_string(),
         })
+    }
+
+    /// The store's key quota (its cluster's `max_keys`).
+    async fn check_store_key_quota(&self, store: &CustomKeyStoreRecord) -> KmsResult<()> {
+        let max_keys = self
+            .key_stores
+            .cluster(&store.cluster_id)
+            .map_or(DEFAULT_MAX_KEYS_PER_CLUSTER, |c| c.max_keys);
+        if self.store.custom_key_store_keys(&store.id).await?.len() >= max_keys {
+            return Err(KmsError::LimitExceeded(format!(
+                "The request was rejected because a quota was exceeded: KMS keys in custom key store {} ({max_keys}, the capacity of cluster {})",
+                store.id, store.cluster_id
+            )));
+        }
+        Ok(())
+    }
+
+    /// Under the write lock, before a key made by [`Kms::create_held_key`] is inserted: its
+    /// store still exists, is still connected on this node, and still has room (another
+    /// CreateKey may have filled it while the token was generating this key).
+    pub(crate) async fn check_held_key_locked(
+        &self,
+        caller: &Caller,
+        held: &HeldKey,
+    ) -> KmsResult<()> {
+        let Some(store_held) = held.custody.held() else {
+            return Err(KmsError::Internal("held key without a store".into()));
+        };
+        let store_id = store_held.custom_key_store_id.as_str();
+        let store = self.find_store(caller, store_id).await?;
+        let still_connected = store.connection_state == CONNECTED
+            && matches!(self.key_stores.live(store_id), Some(Live::Connected(c)) if Arc::ptr_eq(&c, &held.connection));
+        if !still_connected {
+            return Err(not_connected(store_id));
+        }
+        self.check_store_key_quota(&store).await
+    }
+
+    /// A token key made for a KMS key that was not created after all: destroyed again, off
+    /// the write lock.
+    pub(crate) async fn discard_held_key(&self, held: HeldKey) {
+        let HeldKey {
+            custody,
+            connection,
+            label,
+            material,
+            ..
+        } = held;
+        // The token key's handle goes before the key it names.
+        drop(material);
+        let store_id = custody
+            .custom_key_store_id()
+            .unwrap_or_default()
+            .to_string();
+        self.discard_token_key(&store_id, connection, &label).await;
+    }
+
+    /// Destroys token key `label` of store `store_id` through `connection`; if that fails
+    /// (the store was disconnected meanwhile, the token failed), the destruction is recorded
+    /// and done at the store's next connect ([`Kms::collect_token_garbage`]).
+    pub(crate) async fn discard_token_key(
+        &self,
+        store_id: &str,
+        connection: Arc<dyn HsmConnection>,
+        label: &str,
+    ) {
+        let name = label.to_string();
+        let destroyed = tokio::task::spawn_blocking(move || connection.destroy_aes_key(&name))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        if let Err(e) = destroyed {
+            tracing::warn!(custom_key_store = %store_id, label = %label, error = %e, "cannot destroy the token key of a KMS key that was not created; destroying it at the next connect");
+            self.record_pending_destruction(store_id, label).await;
+        }
+    }
+
+    /// Records durably that token key `label` of store `store_id` is to be destroyed at the
+    /// store's next connect; a failure is logged (the key then stays in the token, as AWS's
+    /// best effort allows).
+    async fn record_pending_destruction(&self, store_id: &str, label: &str) {
+        if let Err(e) = self
+            .store
+            .add_pending_token_destruction(store_id, label, self.clock.now_ms())
+            .await
+        {
+            tracing::warn!(custom_key_store = %store_id, label = %label, error = %e, "cannot record a pending token key destruction: the key stays in the token");
+        }
     }
 
     /// The material of a store-held key being loaded, found in its store's token by the
@@ -920,22 +1218,56 @@ impl Kms {
         Ok(out)
     }
 
-    /// After a store-held key is deleted: destroy its token key when the store is connected.
-    /// **Decision** (AWS's best effort): a store disconnected at that moment keeps the key
-    /// in its token, logged with its label (the key id) for the operator.
-    pub(crate) async fn destroy_held_key(&self, record: &KeyRecord) {
+    /// Under the write lock, before a store-held key's row is deleted: its token key's
+    /// destruction is recorded durably first, so that whatever happens next (the store is
+    /// disconnected, the token fails, the process stops) it is done at the store's next
+    /// connect; and it is queued to be tried as soon as the lock is released
+    /// ([`Kms::destroy_deleted_held_keys`]).
+    pub(crate) async fn note_held_key_deletion(&self, record: &KeyRecord) -> KmsResult<()> {
         // An external key store's keys are never touched by KMS (AWS): the proxy's key stays.
+        let KeyCustody::CloudHsm(held) = &record.custody else {
+            return Ok(());
+        };
+        self.store
+            .add_pending_token_destruction(
+                &held.custom_key_store_id,
+                &record.key_id,
+                self.clock.now_ms(),
+            )
+            .await?;
+        if let Ok(mut q) = self.key_stores.deleted.lock() {
+            q.push(record.clone());
+        }
+        Ok(())
+    }
+
+    /// Destroys the token keys of the store-held keys deleted since the last call. Call
+    /// without the write lock.
+    pub(crate) async fn destroy_deleted_held_keys(&self) {
+        let records = match self.key_stores.deleted.lock() {
+            Ok(mut q) => std::mem::take(&mut *q),
+            Err(_) => return,
+        };
+        for record in records {
+            self.destroy_held_key(&record).await;
+        }
+    }
+
+    /// After a store-held key is deleted: destroy its token key now if the store is connected
+    /// on this node, and forget the pending destruction. **Decision** (AWS: a best effort):
+    /// a store not connected at that moment keeps the key in its token until the store's
+    /// next ConnectCustomKeyStore, which destroys it ([`Kms::collect_token_garbage`]).
+    async fn destroy_held_key(&self, record: &KeyRecord) {
         let KeyCustody::CloudHsm(held) = &record.custody else {
             return;
         };
+        let store_id = held.custom_key_store_id.as_str();
         let store = match self
             .store
             .custom_key_stores(&record.account_id, &record.region)
             .await
         {
-            Ok(stores) => stores
-                .into_iter()
-                .find(|s| s.id == held.custom_key_store_id),
+            Ok(stores) => stores.into_iter().find(|s| s.id == store_id),
             Err(_) => None,
         };
         let conn = match &store {
@@ -943,17 +1275,59 @@ impl Kms {
             None => None,
         };
         let Some(conn) = conn else {
-            tracing::warn!(key_id = %record.key_id, custom_key_store = %held.custom_key_store_id, "store not connected: the deleted key's material stays in its token (label = key id)");
+            tracing::info!(key_id = %record.key_id, custom_key_store = %store_id, "store not connected: the deleted key's token key is destroyed at its next connect");
             return;
         };
-        let label = record.key_id.clone();
-        match tokio::task::spawn_blocking(move || conn.destroy_aes_key(&label)).await {
-            Ok(Ok(_)) => {}
+        self.destroy_pending(store_id, &record.key_id, conn).await;
+    }
+
+    /// Destroys one recorded token key through `conn` and forgets it; a token failure keeps
+    /// it recorded for the next connect.
+    async fn destroy_pending(&self, store_id: &str, label: &str, conn: Arc<dyn HsmConnection>) {
+        let name = label.to_string();
+        match tokio::task::spawn_blocking(move || conn.destroy_aes_key(&name)).await {
+            Ok(Ok(_)) => {
+                if let Err(e) = self
+                    .store
+                    .remove_pending_token_destruction(store_id, label)
+                    .await
+                {
+                    // Harmless: the next connect finds nothing to destroy and forgets it.
+                    tracing::warn!(custom_key_store = %store_id, label = %label, error = %e, "cannot forget a done token key destruction");
+                }
+            }
             Ok(Err(e)) => {
-                tracing::warn!(key_id = %record.key_id, error = %e, "cannot destroy the deleted key's token material");
+                tracing::warn!(custom_key_store = %store_id, label = %label, error = %e, "cannot destroy a deleted key's token key; trying again at the next connect");
             }
             Err(e) => {
-                tracing::warn!(key_id = %record.key_id, error = %e, "token destroy task failed")
+                tracing::warn!(custom_key_store = %store_id, label = %label, error = %e, "token destroy task failed")
+            }
+        }
+    }
+
+    /// After a connect (without the write lock): destroys the token keys recorded for the
+    /// store, those of keys deleted while it was not connected and of CreateKeys that failed
+    /// after the token made their key. A label that still names a KMS key (its deletion
+    /// failed after it was recorded) is left alone.
+    async fn collect_token_garbage(
+        &self,
+        record: &CustomKeyStoreRecord,
+        conn: Arc<dyn HsmConnection>,
+    ) {
+        let labels = match self.store.pending_token_destructions(&record.id).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(custom_key_store = %record.id, error = %e, "cannot read the store's pending token key destructions");
+                return;
+            }
+        };
+        for label in labels {
+            match self.store.key(&label).await {
+                Ok(None) => self.destroy_pending(&record.id, &label, conn.clone()).await,
+                Ok(Some(_)) => {}
+                Err(e) => {
+                    tracing::warn!(custom_key_store = %record.id, label = %label, error = %e, "cannot check a pending token key destruction");
+                }
             }
         }
     }
@@ -989,6 +1363,8 @@ pub(crate) struct HeldKey {
     pub material: Material,
     /// The store's connection, to destroy the token key if the insert fails.
     pub connection: Arc<dyn HsmConnection>,
+    /// The token key's label (the KMS key id).
+    pub label: String,
 }
 
 /// What the material row of a store-held key holds (root-wrapped like any material): a
@@ -1001,6 +1377,12 @@ fn parse_held_reference(raw: &[u8]) -> Option<&str> {
     std::str::from_utf8(raw)
         .ok()?
         .strip_prefix("trent:held-key:v1:pkcs11-label:")
+}
+
+fn not_connected(store_id: &str) -> KmsError {
+    KmsError::CustomKeyStoreInvalidState(format!(
+        "Custom key store {store_id} is not connected. Connect it with ConnectCustomKeyStore and try again."
+    ))
 }
 
 fn name_in_use(name: &str) -> KmsError {

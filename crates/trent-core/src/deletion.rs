@@ -118,6 +118,11 @@ impl Kms {
     /// Deletes the key for good. The caller holds the write lock and has checked it is due.
     pub(crate) async fn delete_key_locked(&self, key_id: &str) -> KmsResult<()> {
         let record = self.load_key(key_id).await?.map(|k| k.record.clone());
+        // A store-held key's token key: recorded for destruction before the row goes, and
+        // destroyed after the write lock is released (a token call).
+        if let Some(record) = &record {
+            self.note_held_key_deletion(record).await?;
+        }
         let aliases = self.store.delete_key(key_id).await?;
         self.cache.remove_key(key_id);
         self.grants.forget(key_id);
@@ -126,9 +131,6 @@ impl Kms {
                 .remove_alias(&a.account_id, &a.region, &a.alias_name);
         }
         tracing::info!(key_id, "deleted key at the end of its waiting period");
-        if let Some(record) = &record {
-            self.destroy_held_key(record).await;
-        }
         if let Some(record) = record.filter(|r| r.multi_region) {
             self.after_replica_deleted_locked(&record).await?;
         }

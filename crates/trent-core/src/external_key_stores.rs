@@ -14,6 +14,7 @@
 //! adding theirs. See `docs/custom-key-stores.md`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -80,6 +81,21 @@ pub struct XksProxyConfiguration {
 pub(crate) struct XksCustody {
     provider: Option<Arc<dyn XksProvider>>,
     proxies: RwLock<HashMap<String, Arc<dyn XksProxy>>>,
+    /// The last background health check of each connected store, on this node.
+    health: RwLock<HashMap<String, XksStoreHealth>>,
+}
+
+/// The outcome of the last periodic health check of a connected XKS store on this node
+/// (`Kms::check_external_key_stores`). **Decision** (AWS: "A CONNECTED state does not
+/// indicate that external key store or its supporting components are operating"): it never
+/// changes the store's `ConnectionState`; it is logged, and kept here for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XksStoreHealth {
+    /// `None`: the proxy answered GetHealthStatus with a usable EKM; else the
+    /// `ConnectionErrorCode` a connect would record now (`XKS_PROXY_NOT_REACHABLE`, …).
+    pub error_code: Option<&'static str>,
+    /// When the check finished (the service clock, milliseconds).
+    pub checked_ms: i64,
 }
 
 /// The proxy configuration of an XKS store's row; `None` for other stores.
@@ -168,6 +184,97 @@ fn null(field: &str) -> KmsError {
     ))
 }
 
+fn check_connectivity(connectivity: &str) -> KmsResult<()> {
+    if connectivity != PUBLIC_ENDPOINT && connectivity != VPC_ENDPOINT_SERVICE {
+        return Err(violation(format!(
+            "Value '{connectivity}' at 'xksProxyConnectivity' failed to satisfy constraint: Member must satisfy enum value set: [VPC_ENDPOINT_SERVICE, PUBLIC_ENDPOINT]"
+        )));
+    }
+    Ok(())
+}
+
+fn check_endpoint(endpoint: &str) -> KmsResult<()> {
+    check(
+        "xksProxyUriEndpoint",
+        endpoint,
+        10,
+        128,
+        "^https://[a-zA-Z0-9.-]+$",
+        endpoint_ok,
+        true,
+    )
+}
+
+fn check_path(path: &str) -> KmsResult<()> {
+    check(
+        "xksProxyUriPath",
+        path,
+        10,
+        128,
+        r"^(/[a-zA-Z0-9/_-]+/kms/xks/v\d{1,2})$|^(/kms/xks/v\d{1,2})$",
+        path_ok,
+        true,
+    )
+}
+
+/// Both halves of `XksProxyAuthenticationCredential`, checked (never echoed).
+fn check_credential(credential: &XksCredentialInput) -> KmsResult<(&str, &str)> {
+    let access_key_id = credential
+        .access_key_id
+        .as_deref()
+        .ok_or_else(|| null("xksProxyAuthenticationCredential.accessKeyId"))?;
+    check(
+        "xksProxyAuthenticationCredential.accessKeyId",
+        access_key_id,
+        20,
+        30,
+        "^[A-Z2-7]+$",
+        access_key_id_ok,
+        false,
+    )?;
+    let secret = credential
+        .raw_secret_access_key
+        .as_deref()
+        .ok_or_else(|| null("xksProxyAuthenticationCredential.rawSecretAccessKey"))?;
+    check(
+        "xksProxyAuthenticationCredential.rawSecretAccessKey",
+        secret,
+        43,
+        64,
+        "^[a-zA-Z0-9/+=]+$",
+        secret_ok,
+        false,
+    )?;
+    Ok((access_key_id, secret.as_str()))
+}
+
+/// UpdateCustomKeyStore's `XksProxy*` members, checked before authorization (each is
+/// optional; a credential needs both halves).
+pub(crate) fn validate_update(input: &XksStoreInput) -> KmsResult<()> {
+    if let Some(c) = input.connectivity.as_deref() {
+        check_connectivity(c)?;
+    }
+    if let Some(e) = input.uri_endpoint.as_deref() {
+        check_endpoint(e)?;
+    }
+    if let Some(p) = input.uri_path.as_deref() {
+        check_path(p)?;
+    }
+    if let Some(c) = &input.credential {
+        check_credential(c)?;
+    }
+    Ok(())
+}
+
+fn uri_in_use(endpoint: &str, path: &str) -> KmsError {
+    KmsError::ExternalKeyStore {
+        code: "XksProxyUriInUseException",
+        message: format!(
+            "The combination of XksProxyUriEndpoint {endpoint} and XksProxyUriPath {path} is already associated with an external key store in this account and Region."
+        ),
+    }
+}
+
 /// The AWS error a proxy failure is in a store-management call.
 fn management_error(f: &XksFailure) -> KmsError {
     KmsError::ExternalKeyStore {
@@ -182,6 +289,7 @@ impl Kms {
         self.key_stores.xks = XksCustody {
             provider: Some(provider),
             proxies: RwLock::default(),
+            health: RwLock::default(),
         };
         self
     }
@@ -230,6 +338,91 @@ impl Kms {
         if let Ok(mut m) = self.key_stores.xks.proxies.write() {
             m.remove(store_id);
         }
+        if let Ok(mut m) = self.key_stores.xks.health.write() {
+            m.remove(store_id);
+        }
+        self.quotas.forget_custom_key_store(store_id);
+    }
+
+    /// The last periodic health check of XKS store `id` on this node, if one ran since it
+    /// was connected.
+    pub fn xks_store_health(&self, id: &str) -> Option<XksStoreHealth> {
+        self.key_stores.xks.health.read().ok()?.get(id).cloned()
+    }
+
+    /// The periodic health check (AWS: kmsOperation `KmsHealthCheck`, every few minutes):
+    /// GetHealthStatus of every XKS store persisted CONNECTED, concurrently, with no lock
+    /// held across the calls; then each outcome is recorded only if the store still exists
+    /// and is still CONNECTED with the same proxy configuration (a disconnect or update
+    /// meanwhile wins). A change of health is logged. `trent serve` runs it every
+    /// `[xks_client] health_check_interval_s`. Returns the outcomes recorded.
+    pub async fn check_external_key_stores(&self) -> Vec<(String, XksStoreHealth)> {
+        let Ok(stores) = self.store.custom_key_stores_by_cluster("").await else {
+            return Vec::new();
+        };
+        let connected: Vec<CustomKeyStoreRecord> = stores
+            .into_iter()
+            .filter(|s| s.store_type == EXTERNAL_KEY_STORE && s.connection_state == CONNECTED)
+            .collect();
+        let checks = connected.iter().map(|record| async move {
+            let outcome = match self.xks_proxy(record) {
+                Ok(proxy) => proxy
+                    .health(&XksRequestContext {
+                        kms_request_id: uuid::Uuid::new_v4().to_string(),
+                        kms_operation: "KmsHealthCheck".into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|f| {
+                        tracing::debug!(custom_key_store = %record.id, error = %f.detail, "XKS health check failed");
+                        f.connection_error_code
+                    }),
+                Err(_) => Err("XKS_PROXY_INVALID_CONFIGURATION"),
+            };
+            (record, outcome.err())
+        });
+        let outcomes = futures_join_all(checks).await;
+        let mut recorded = Vec::new();
+        for (record, error_code) in outcomes {
+            // Re-read: only a store unchanged since the call gets its outcome.
+            let current = self
+                .store
+                .custom_key_stores(&record.account_id, &record.region)
+                .await
+                .ok()
+                .and_then(|all| all.into_iter().find(|s| s.id == record.id));
+            let unchanged = current.is_some_and(|c| {
+                c.connection_state == CONNECTED
+                    && c.trust_anchor_certificate == record.trust_anchor_certificate
+                    && c.wrapped_password == record.wrapped_password
+            });
+            if !unchanged {
+                continue;
+            }
+            let health = XksStoreHealth {
+                error_code,
+                checked_ms: self.clock.now_ms(),
+            };
+            let Ok(mut map) = self.key_stores.xks.health.write() else {
+                continue;
+            };
+            let before = map.insert(record.id.clone(), health.clone());
+            drop(map);
+            let was = before.map(|b| b.error_code);
+            if was != Some(error_code) {
+                match error_code {
+                    Some(code) => {
+                        tracing::warn!(custom_key_store = %record.id, code, "XKS proxy health check failed: its keys' cryptographic operations fail until it recovers")
+                    }
+                    None if was.is_some() => {
+                        tracing::info!(custom_key_store = %record.id, "XKS proxy healthy again")
+                    }
+                    None => {}
+                }
+            }
+            recorded.push((record.id.clone(), health));
+        }
+        recorded
     }
 
     /// CreateCustomKeyStore of type EXTERNAL_KEY_STORE (validated name; the CloudHSM
@@ -406,14 +599,15 @@ impl Kms {
         Ok(id)
     }
 
-    /// ConnectCustomKeyStore of an XKS store already found DISCONNECTED: GetHealthStatus
-    /// decides CONNECTED or FAILED with the spec's `ConnectionErrorCode`. Call with the
-    /// write lock held.
-    pub(crate) async fn connect_external_key_store(
+    /// ConnectCustomKeyStore's network part for an XKS store: the proxy's GetHealthStatus
+    /// (kmsOperation `ConnectCustomKeyStore`), giving the spec's `ConnectionErrorCode` on
+    /// failure. Called **without** the write lock (the store is marked CONNECTING); the
+    /// outcome is recorded by [`Kms::record_external_connect`] under it.
+    pub(crate) async fn external_connect_outcome(
         &self,
-        mut record: CustomKeyStoreRecord,
-    ) -> KmsResult<()> {
-        let outcome = match self.xks_proxy(&record) {
+        record: &CustomKeyStoreRecord,
+    ) -> Result<(), &'static str> {
+        match self.xks_proxy(record) {
             Ok(proxy) => proxy
                 .health(&XksRequestContext {
                     kms_request_id: uuid::Uuid::new_v4().to_string(),
@@ -430,7 +624,16 @@ impl Kms {
                 Err("INTERNAL_ERROR")
             }
             Err(_) => Err("XKS_PROXY_INVALID_CONFIGURATION"),
-        };
+        }
+    }
+
+    /// Records a connect's outcome on `record` (read again under the write lock, which the
+    /// caller holds): CONNECTED, or FAILED with its code.
+    pub(crate) async fn record_external_connect(
+        &self,
+        mut record: CustomKeyStoreRecord,
+        outcome: Result<(), &'static str>,
+    ) -> KmsResult<()> {
         match outcome {
             Ok(()) => {
                 record.connection_state = CONNECTED.into();
@@ -442,8 +645,180 @@ impl Kms {
             }
         }
         self.store.update_custom_key_store(&record).await?;
+        if let Ok(mut health) = self.key_stores.xks.health.write() {
+            health.remove(&record.id);
+        }
         // Keys cached while the store was disconnected read Unavailable: load them again.
         self.forget_store_keys(&record.id).await;
+        Ok(())
+    }
+
+    /// UpdateCustomKeyStore of an XKS store with `XksProxy*` parameters (validated, and
+    /// authorized by the caller, which holds no lock). AWS's rules: the name, the URI path
+    /// and the credential may change while CONNECTED; the endpoint, connectivity and VPC
+    /// endpoint service only while DISCONNECTED (`CustomKeyStoreInvalidStateException`).
+    /// The new configuration must be unique (`XksProxyUriInUseException`) and its proxy
+    /// must answer GetHealthStatus (the store-management errors), checked without the write
+    /// lock; the change is written only if the store is still as it was read.
+    pub(crate) async fn update_external_key_store(
+        &self,
+        caller: &Caller,
+        input: crate::custom_key_stores::UpdateCustomKeyStoreInput,
+    ) -> KmsResult<()> {
+        let id = input.custom_key_store_id.as_str();
+        let x = &input.xks;
+        if x.vpc_endpoint_service_name.is_some() || x.vpc_endpoint_service_owner.is_some() {
+            if x.connectivity.as_deref() == Some(VPC_ENDPOINT_SERVICE) {
+                return Err(vpc_not_found());
+            }
+            return Err(KmsError::Validation(
+                "XksProxyVpcEndpointServiceName and XksProxyVpcEndpointServiceOwner are valid only when XksProxyConnectivity is VPC_ENDPOINT_SERVICE".into(),
+            ));
+        }
+        if x.connectivity.as_deref() == Some(VPC_ENDPOINT_SERVICE) {
+            return Err(vpc_not_found());
+        }
+        if input.key_store_password.is_some() || input.cloud_hsm_cluster_id.is_some() {
+            return Err(KmsError::Validation(
+                "KeyStorePassword and CloudHsmClusterId are valid only for an AWS_CLOUDHSM custom key store"
+                    .into(),
+            ));
+        }
+        let credential = x.credential.as_ref().map(check_credential).transpose()?;
+        let wrapped_secret = credential
+            .map(|(_, secret)| self.root.wrap(secret.as_bytes(), &custom_key_store_aad(id)))
+            .transpose()?;
+
+        // The change as it applies to the store now; computed again after the proxy call.
+        let plan = |stores: &[CustomKeyStoreRecord]| -> KmsResult<CustomKeyStoreRecord> {
+            let record = stores.iter().find(|s| s.id == id).ok_or_else(|| {
+                KmsError::CustomKeyStoreNotFound(format!(
+                    "Custom key store {id} does not exist in this account and Region."
+                ))
+            })?;
+            let state = self.connection_state(record);
+            let needs_disconnected = x.uri_endpoint.is_some() || x.connectivity.is_some();
+            if !(state == DISCONNECTED || (state == CONNECTED && !needs_disconnected)) {
+                return Err(KmsError::CustomKeyStoreInvalidState(format!(
+                    "Custom key store {id} is in the {state} connection state: {}",
+                    if needs_disconnected {
+                        "to change its XksProxyUriEndpoint or XksProxyConnectivity, disconnect it first"
+                    } else {
+                        "only a CONNECTED or DISCONNECTED store can be updated"
+                    }
+                )));
+            }
+            let mut config = configuration(record).ok_or_else(|| {
+                KmsError::Internal(format!("store {id} has no proxy configuration"))
+            })?;
+            if let Some(e) = &x.uri_endpoint {
+                config.uri_endpoint.clone_from(e);
+            }
+            if let Some(p) = &x.uri_path {
+                config.uri_path.clone_from(p);
+            }
+            if let Some(c) = &x.connectivity {
+                config.connectivity.clone_from(c);
+            }
+            if let Some((akid, _)) = credential {
+                config.access_key_id = akid.to_string();
+            }
+            if stores
+                .iter()
+                .filter(|s| s.id != id)
+                .filter_map(configuration)
+                .any(|c| c.uri_endpoint == config.uri_endpoint && c.uri_path == config.uri_path)
+            {
+                return Err(uri_in_use(&config.uri_endpoint, &config.uri_path));
+            }
+            let mut updated = record.clone();
+            if let Some(name) = &input.new_custom_key_store_name {
+                if stores.iter().any(|s| s.id != id && &s.name == name) {
+                    return Err(name_in_use(name));
+                }
+                updated.name.clone_from(name);
+            }
+            updated.trust_anchor_certificate =
+                serde_json::to_string(&config).map_err(|e| KmsError::Internal(e.to_string()))?;
+            if let Some(w) = &wrapped_secret {
+                updated.wrapped_password.clone_from(w);
+            }
+            Ok(updated)
+        };
+
+        let (before, updated) = {
+            let _w = self.writes.lock().await;
+            let stores = self
+                .store
+                .custom_key_stores(&caller.account, &caller.region)
+                .await?;
+            let updated = plan(&stores)?;
+            let before = stores.into_iter().find(|s| s.id == id);
+            (before, updated)
+        };
+
+        // The proxy, as the new configuration reaches it (a fresh client: the cached one
+        // has the old configuration), without the lock.
+        let provider = self.key_stores.xks.provider.clone().ok_or_else(|| {
+            KmsError::UnsupportedOperation(
+                "This Trent server has no XKS proxy client configured".into(),
+            )
+        })?;
+        let config = configuration(&updated)
+            .ok_or_else(|| KmsError::Internal(format!("store {id} has no proxy configuration")))?;
+        let secret = self
+            .root
+            .unwrap(&updated.wrapped_password, &custom_key_store_aad(id))?;
+        let secret = String::from_utf8(secret.to_vec())
+            .map(Zeroizing::new)
+            .map_err(|_| KmsError::Internal("stored proxy secret is not UTF-8".into()))?;
+        let proxy = provider
+            .proxy(XksProxyLocation {
+                uri_endpoint: config.uri_endpoint,
+                uri_path: config.uri_path,
+                access_key_id: config.access_key_id,
+                secret_access_key: secret,
+                region: updated.region.clone(),
+            })
+            .map_err(|f| management_error(&f))?;
+        proxy
+            .health(&XksRequestContext {
+                kms_request_id: uuid::Uuid::new_v4().to_string(),
+                kms_operation: "UpdateCustomKeyStore".into(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|f| {
+                tracing::warn!(custom_key_store = %id, error = %f.detail, "XKS proxy health check failed at UpdateCustomKeyStore");
+                management_error(&f)
+            })?;
+
+        let _w = self.writes.lock().await;
+        let stores = self
+            .store
+            .custom_key_stores(&caller.account, &caller.region)
+            .await?;
+        let current = stores.iter().find(|s| s.id == id).cloned();
+        if current != before {
+            return Err(KmsError::CustomKeyStoreInvalidState(format!(
+                "Custom key store {id} was changed by another request while it was being updated: try again"
+            )));
+        }
+        let updated = plan(&stores)?;
+        self.store
+            .update_custom_key_store(&updated)
+            .await
+            .map_err(|e| match e {
+                StoreError::AlreadyExists => name_in_use(&updated.name),
+                e => e.into(),
+            })?;
+        // The next call reaches the proxy with the new configuration.
+        if let Ok(mut m) = self.key_stores.xks.proxies.write() {
+            m.insert(id.to_string(), proxy);
+        }
+        if let Ok(mut m) = self.key_stores.xks.health.write() {
+            m.remove(id);
+        }
         Ok(())
     }
 
@@ -620,6 +995,8 @@ impl Kms {
             .find(|s| s.id == held.custom_key_store_id)
             .filter(|s| s.connection_state == CONNECTED)
             .ok_or_else(|| KmsError::InvalidState(format!("{} is unavailable.", key.arn())))?;
+        // The store's shared request quota (AWS: per custom key store, all its keys).
+        self.admit_custom_key_store(&store.id, &store.region)?;
         let proxy = self.xks_proxy(&store)?;
         Ok((
             proxy,
@@ -632,6 +1009,31 @@ impl Kms {
             },
         ))
     }
+}
+
+/// Runs `futures` concurrently and returns their outputs in order (a `join_all` without a
+/// new dependency: the checks are few, one per connected store).
+async fn futures_join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *output = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
 
 /// A proxy failure during a cryptographic operation: always `KMSInvalidStateException` with
@@ -664,6 +1066,15 @@ fn parse_external_material(raw: &[u8]) -> Option<(&str, &[u8])> {
     let len = usize::from(*len);
     let id = std::str::from_utf8(rest.get(..len)?).ok()?;
     Some((id, rest.get(len..)?))
+}
+
+fn vpc_not_found() -> KmsError {
+    KmsError::ExternalKeyStore {
+        code: "XksProxyVpcEndpointServiceNotFoundException",
+        message:
+            "Trent has no Amazon VPC endpoint services: use XksProxyConnectivity PUBLIC_ENDPOINT"
+                .into(),
+    }
 }
 
 fn name_in_use(name: &str) -> KmsError {

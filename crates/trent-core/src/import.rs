@@ -732,6 +732,8 @@ pub(crate) fn external_key_record(
         origin: Origin::External,
         state: KeyState::PendingImport,
         policy,
+        // Bound by the caller (CreateKey), which has the IAM snapshot.
+        policy_principals: Default::default(),
         tags,
         current_material: NO_MATERIAL,
         multi_region: false,

@@ -198,6 +198,7 @@ mod tests {
             origin: Origin::AwsKms,
             state: KeyState::PendingDeletion,
             policy: String::new(),
+            policy_principals: Default::default(),
             tags: vec![],
             current_material: MaterialId([0; 32]),
             multi_region: false,

@@ -195,6 +195,7 @@ impl Kms {
             origin: Origin::AwsKms,
             state: KeyState::Enabled,
             policy: default_key_policy(account),
+            policy_principals: Default::default(),
             tags: Vec::new(),
             current_material: MaterialId([0; 32]),
             multi_region: false,
@@ -441,6 +442,9 @@ impl Kms {
         let policy = input
             .policy
             .unwrap_or_else(|| default_key_policy(&caller.account));
+        // Its users and roles bound to their unique ids now (`authz/bindings.rs`).
+        let policy_principals =
+            self.bind_policy_principals(&policy, trent_policy::PolicyKind::KeyPolicy);
         // A multi-Region primary: its public id is `mrk-` and 32 random hex digits, the same in
         // every Region it is replicated to; the record is named by its regional id.
         let multi_region_id = if input.multi_region {
@@ -462,6 +466,7 @@ impl Kms {
                 policy,
                 input.tags,
             );
+            record.policy_principals = policy_principals;
             if let Some((_, id)) = &multi_region_id {
                 record.key_id.clone_from(id);
                 record.multi_region = true;
@@ -515,6 +520,7 @@ impl Kms {
             origin,
             state: KeyState::Enabled,
             policy,
+            policy_principals,
             tags,
             current_material: material_id,
             multi_region: input.multi_region,
@@ -532,9 +538,32 @@ impl Kms {
             self.ensure_multi_region_role(caller).await?;
         }
         let mut record = record;
+        // A CloudHSM store's key is generated in its token before the write lock (a token
+        // call; other writes must not wait for an HSM), then checked again under the lock;
+        // if the key is not created after all, the token key is destroyed again.
+        let mut held = None;
+        if let (Some(store_id), Origin::AwsCloudHsm) = (&held_in, origin) {
+            self.check_key_quota(&record.account_id, &record.region)
+                .await?;
+            held = Some(
+                self.create_held_key(caller, store_id, &key_id_str, &material_id)
+                    .await?,
+            );
+        }
         let _guard = self.writes.lock().await;
-        self.check_key_quota(&record.account_id, &record.region)
-            .await?;
+        let mut checked = self
+            .check_key_quota(&record.account_id, &record.region)
+            .await;
+        if let (Ok(()), Some(h)) = (&checked, &held) {
+            checked = self.check_held_key_locked(caller, h).await;
+        }
+        if let Err(e) = checked {
+            drop(_guard);
+            if let Some(h) = held {
+                self.discard_held_key(h).await;
+            }
+            return Err(e);
+        }
         let (wrapped, material, token) = match (built_in, &held_in) {
             (Some((wrapped, material)), _) => (wrapped, material, None),
             (None, Some(store_id)) if origin == Origin::ExternalKeyStore => {
@@ -553,10 +582,10 @@ impl Kms {
                 record.custody = custody;
                 (wrapped, material, None)
             }
-            (None, Some(store_id)) => {
-                let held = self
-                    .create_held_key(caller, store_id, &key_id_str, &material_id)
-                    .await?;
+            (None, Some(_)) => {
+                let Some(held) = held else {
+                    return Err(KmsError::Internal("no store-held key made".into()));
+                };
                 record.custody = held.custody;
                 (held.wrapped, held.material, Some(held.connection))
             }
@@ -575,13 +604,21 @@ impl Kms {
             )
             .await;
         if let Err(e) = inserted {
+            drop(_guard);
             // No key row names the token key: remove it rather than leave an orphan. Not when
             // the store did not answer in time: the insert may still commit (bounded calls).
-            if let Some(conn) = token
-                && !matches!(e, crate::store::StoreError::Unavailable(_))
-            {
-                let _ =
-                    tokio::task::spawn_blocking(move || conn.destroy_aes_key(&key_id_str)).await;
+            if let (Some(conn), Some(store_id)) = (token, &held_in) {
+                drop(material);
+                if matches!(e, crate::store::StoreError::Unavailable(_)) {
+                    // Left for the store's next connect, which destroys it only if no key
+                    // row names it by then.
+                    let _ = self
+                        .store
+                        .add_pending_token_destruction(store_id, &key_id_str, now)
+                        .await;
+                } else {
+                    self.discard_token_key(store_id, conn, &key_id_str).await;
+                }
             }
             return Err(e.into());
         }

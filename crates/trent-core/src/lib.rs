@@ -63,7 +63,7 @@ pub mod memory_store;
 mod service;
 pub mod store;
 pub mod store_contract;
-mod validate;
+pub mod validate;
 
 pub use authz::{Access, Decision, OperationFacts, RequestFacts, Resource};
 pub use authz::{access, explain, simulate};

@@ -64,6 +64,11 @@ pub struct KeyRecord {
     pub origin: Origin,
     pub state: KeyState,
     pub policy: String,
+    /// The unique id (`AIDA…`/`AROA…`) each IAM user or role ARN of `policy` named when the
+    /// policy was set: evaluation matches those principals by id, GetKeyPolicy shows the id of
+    /// one since deleted (`authz/bindings.rs`). Stored with the policy
+    /// ([`encode_principal_bindings`]); empty for policies stored before bindings existed.
+    pub policy_principals: PrincipalBindings,
     /// Tags in key order.
     pub tags: Vec<Tag>,
     pub current_material: MaterialId,
@@ -72,6 +77,27 @@ pub struct KeyRecord {
     pub lifecycle: KeyLifecycle,
     /// Who holds the key's material: Trent, or a custom key store.
     pub custody: KeyCustody,
+}
+
+/// IAM user or role ARN → the unique id of the entity that held it when a policy was set.
+pub type PrincipalBindings = std::collections::BTreeMap<String, String>;
+
+/// The stored form of [`PrincipalBindings`] (one text column, `None` when empty): a JSON object
+/// from ARN to unique id.
+pub fn encode_principal_bindings(bindings: &PrincipalBindings) -> Option<String> {
+    if bindings.is_empty() {
+        return None;
+    }
+    serde_json::to_string(bindings).ok()
+}
+
+/// Parses [`encode_principal_bindings`]' form (`None`/NULL: no bindings); `None` if it is not
+/// one.
+pub fn decode_principal_bindings(stored: Option<&str>) -> Option<PrincipalBindings> {
+    match stored {
+        None => Some(PrincipalBindings::new()),
+        Some(text) => serde_json::from_str(text).ok(),
+    }
 }
 
 /// Who holds a key's material. Stores persist the custom key store id of a store-held key

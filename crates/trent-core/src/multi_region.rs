@@ -180,6 +180,8 @@ impl Kms {
             origin: record.origin,
             state: KeyState::Creating,
             policy: policy.clone(),
+            policy_principals: self
+                .bind_policy_principals(&policy, trent_policy::PolicyKind::KeyPolicy),
             tags: tags.clone(),
             current_material: NO_MATERIAL,
             multi_region: true,

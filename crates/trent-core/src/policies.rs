@@ -79,7 +79,8 @@ impl Kms {
         check_policy_name(policy_name)?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOnly).await?;
         self.authorize(caller, "kms:GetKeyPolicy", Resource::Key(&key))?;
-        Ok(key.record.policy.clone())
+        // A bound user or role since deleted shows as its unique id, as in AWS.
+        Ok(self.show_bound_policy(&key.record.policy, &key.record.policy_principals))
     }
 
     pub async fn put_key_policy(
@@ -112,13 +113,18 @@ impl Kms {
         self.authorize_with(caller, "kms:PutKeyPolicy", Resource::Key(&key), context)?;
         let mut proposed = key.record.clone();
         proposed.policy = policy.to_string();
+        // Its users and roles bound to their unique ids now (`authz/bindings.rs`).
+        proposed.policy_principals =
+            self.bind_policy_principals(policy, trent_policy::PolicyKind::KeyPolicy);
         self.check_policy_for_key(
             caller,
             &proposed,
             bypass_policy_lockout_safety_check.unwrap_or(false),
         )?;
+        let bindings = proposed.policy_principals;
         self.update_key_record(&key.record.key_id, |r| {
             r.policy = policy.to_string();
+            r.policy_principals.clone_from(&bindings);
             Ok(())
         })
         .await

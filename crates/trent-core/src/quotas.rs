@@ -148,6 +148,9 @@ rate_quotas! {
     GetKeyLastUsage => "GetKeyLastUsage", "GetKeyLastUsage request rate";
     // CloudTrail's, not KMS's: Trent answers `LookupEvents` from its audit trail.
     LookupEvents => "LookupEvents", "CloudTrail LookupEvents request rate";
+    // Per custom key store, not per account: every cryptographic call that uses a key of
+    // the store (its proxy or token), shared by all its keys (`admit_custom_key_store`).
+    CustomKeyStore => "custom_key_store", "Custom key store request rate";
 }
 
 /// Regions where AWS's symmetric quota is 100,000 per second.
@@ -203,6 +206,8 @@ impl RateQuota {
             GetKeyLastUsage => Rate::per_second(1_000),
             // CloudTrail: "2 requests per second per account per Region".
             LookupEvents => Rate::per_second(2),
+            // AWS: 1,800 requests per second for each custom key store (CloudHSM and XKS).
+            CustomKeyStore => Rate::per_second(1_800),
             CancelKeyDeletion
             | CreateAlias
             | CreateKey
@@ -402,6 +407,9 @@ impl AccountRates {
 /// The service's quota state: settings and each account's windows.
 pub(crate) struct Quotas {
     pub(crate) settings: QuotaSettings,
+    /// Each custom key store's window (`RateQuota::CustomKeyStore`), by store id; an entry
+    /// goes when the store is deleted (`forget_custom_key_store`).
+    stores: RwLock<HashMap<String, Arc<Window>>>,
     /// One entry per account that has called (bounded by the accounts Trent hosts: callers
     /// are authenticated, and only hosted accounts have credentials).
     accounts: RwLock<HashMap<String, Arc<AccountRates>>>,
@@ -417,7 +425,33 @@ impl Quotas {
     pub(crate) fn new(settings: QuotaSettings) -> Self {
         Self {
             settings,
+            stores: RwLock::default(),
             accounts: RwLock::default(),
+        }
+    }
+
+    /// The window of custom key store `id` in `region` (made on first use).
+    fn store(&self, id: &str, region: &str) -> Arc<Window> {
+        if let Ok(stores) = self.stores.read()
+            && let Some(w) = stores.get(id)
+        {
+            return w.clone();
+        }
+        let make = || {
+            Arc::new(Window {
+                limit: self.settings.rate(RateQuota::CustomKeyStore, region),
+                state: AtomicU64::new(0),
+            })
+        };
+        let Ok(mut stores) = self.stores.write() else {
+            return make();
+        };
+        stores.entry(id.to_string()).or_insert_with(make).clone()
+    }
+
+    pub(crate) fn forget_custom_key_store(&self, id: &str) {
+        if let Ok(mut stores) = self.stores.write() {
+            stores.remove(id);
         }
     }
 
@@ -460,6 +494,24 @@ impl Kms {
             return Ok(());
         };
         if window.admit(self.clock.now_secs()) {
+            Ok(())
+        } else {
+            Err(KmsError::Throttling(THROTTLING_MESSAGE.into()))
+        }
+    }
+
+    /// Counts one cryptographic call with a key of custom key store `store_id` against the
+    /// store's shared request quota (AWS: per store, whoever calls); `ThrottlingException`
+    /// past it. In-process callers count too: the quota protects the store's backend.
+    pub(crate) fn admit_custom_key_store(&self, store_id: &str, region: &str) -> KmsResult<()> {
+        if !self.quotas.settings.throttling {
+            return Ok(());
+        }
+        if self
+            .quotas
+            .store(store_id, region)
+            .admit(self.clock.now_secs())
+        {
             Ok(())
         } else {
             Err(KmsError::Throttling(THROTTLING_MESSAGE.into()))

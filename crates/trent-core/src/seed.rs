@@ -675,6 +675,8 @@ impl Kms {
                 .policy
                 .clone()
                 .unwrap_or_else(|| crate::policies::default_key_policy(account)),
+            // Bound when inserted, once the seed's users and roles exist.
+            policy_principals: Default::default(),
             tags,
             current_material: materials
                 .last()
@@ -791,6 +793,8 @@ impl Kms {
                 created_ms: now,
             });
         }
+        record.policy_principals =
+            self.bind_policy_principals(&record.policy, trent_policy::PolicyKind::KeyPolicy);
         let _guard = self.writes.lock().await;
         let (current, older) = wrapped
             .split_last()

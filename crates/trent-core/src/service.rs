@@ -40,6 +40,9 @@ pub struct Kms {
     pub(crate) work_totals: crate::background::WorkTotals,
     /// Request-rate windows per account and the quota settings (`quotas.rs`).
     pub(crate) quotas: crate::quotas::Quotas,
+    /// The Nitro root certificates a `Recipient` attestation document must chain to; `None`:
+    /// `Recipient` is refused (`crypto/recipient.rs`).
+    pub(crate) nitro_roots: Option<Arc<trent_crypto::nitro::TrustAnchors>>,
     /// Where this node is in the change feed of a shared store (`feed.rs`).
     pub(crate) feed: tokio::sync::Mutex<crate::feed::FeedCursor>,
     /// Set by the feed when another node moved the clock: run the work now due.
@@ -156,6 +159,7 @@ impl Kms {
             regions: RegionNames::default(),
             work_totals: Default::default(),
             quotas: Default::default(),
+            nitro_roots: None,
             feed: tokio::sync::Mutex::new(crate::feed::FeedCursor::at(feed_start)),
             clock_moved: Default::default(),
             key_stores: Default::default(),
@@ -508,7 +512,11 @@ impl Kms {
     pub(crate) async fn load_key(&self, key_id: &str) -> KmsResult<Option<Arc<LoadedKey>>> {
         loop {
             if let Some(k) = self.cache.key(key_id) {
-                return Ok(Some(k));
+                if !self.held_key_stale(&k) {
+                    return Ok(Some(k));
+                }
+                // Loaded while its store's token could not be used; it can be now.
+                self.cache.remove_key(key_id);
             }
             let removals = self.cache.removals();
             let Some(loaded) = self.read_key(key_id).await? else {

@@ -251,6 +251,23 @@ pub trait Store: Send + Sync + 'static {
     /// The ids of the keys held in custom key store `id` (in any state; a deleted key is no
     /// longer a row), in key id order.
     async fn custom_key_store_keys(&self, id: &str) -> StoreResult<Vec<String>>;
+    /// The labels of token keys that custom key store `store_id` is to destroy in its token
+    /// the next time it is connected (keys deleted while it was not), in label order.
+    async fn pending_token_destructions(&self, store_id: &str) -> StoreResult<Vec<String>>;
+    /// Records that the token key `label` of store `store_id` is to be destroyed; recording
+    /// one already recorded changes nothing.
+    async fn add_pending_token_destruction(
+        &self,
+        store_id: &str,
+        label: &str,
+        recorded_ms: i64,
+    ) -> StoreResult<()>;
+    /// Forgets one pending destruction (done, or moot); absent is not an error.
+    async fn remove_pending_token_destruction(
+        &self,
+        store_id: &str,
+        label: &str,
+    ) -> StoreResult<()>;
     /// The Regions in which `account_id` has keys or custom key stores, sorted (what a
     /// service-linked role's deletion must look at, whichever Regions this node served).
     async fn regions_in_use(&self, account_id: &str) -> StoreResult<Vec<String>>;

@@ -46,6 +46,7 @@ pub fn key(id: &str, account: &str) -> KeyRecord {
         origin: Origin::AwsKms,
         state: KeyState::Enabled,
         policy: "{}".into(),
+        policy_principals: Default::default(),
         tags: vec![Tag {
             key: "a".into(),
             value: "1".into(),
@@ -1097,6 +1098,11 @@ pub async fn constraints_suite(store: Arc<dyn Store>) {
     changed.multi_region = true;
     changed.description = "new".into();
     changed.policy = "{\"new\":1}".into();
+    changed.policy_principals = [(
+        "arn:aws:iam::111122223333:user/alice".to_string(),
+        "AIDAEXAMPLEALICE".to_string(),
+    )]
+    .into();
     changed.state = KeyState::Disabled;
     changed.current_material = MaterialId([5; 32]);
     changed.tags = vec![];
@@ -1104,6 +1110,7 @@ pub async fn constraints_suite(store: Arc<dyn Store>) {
     let expected = KeyRecord {
         description: "new".into(),
         policy: "{\"new\":1}".into(),
+        policy_principals: changed.policy_principals.clone(),
         state: KeyState::Disabled,
         current_material: MaterialId([5; 32]),
         tags: vec![],
@@ -1879,5 +1886,45 @@ pub async fn custom_key_store_suite(store: Arc<dyn Store>) {
     assert_eq!(
         store.custom_key_store_keys(&b.id).await.unwrap(),
         ["held-1"]
+    );
+
+    // Token keys to destroy at a store's next connect: per store, in label order, recorded
+    // once however often they are added, removed idempotently, durable like any row.
+    assert!(
+        store
+            .pending_token_destructions(&b.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for label in ["held-2", "held-0", "held-2"] {
+        store
+            .add_pending_token_destruction(&b.id, label, 1_000)
+            .await
+            .unwrap();
+    }
+    store
+        .add_pending_token_destruction(&a.id, "held-9", 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.pending_token_destructions(&b.id).await.unwrap(),
+        ["held-0", "held-2"]
+    );
+    assert_eq!(
+        store.pending_token_destructions(&a.id).await.unwrap(),
+        ["held-9"]
+    );
+    store
+        .remove_pending_token_destruction(&b.id, "held-0")
+        .await
+        .unwrap();
+    store
+        .remove_pending_token_destruction(&b.id, "held-0")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.pending_token_destructions(&b.id).await.unwrap(),
+        ["held-2"]
     );
 }

@@ -141,7 +141,11 @@ impl Kms {
         {
             return Err(denied());
         }
-        let trust = parse_trust_policy(&role.trust_policy).map_err(|_| denied())?;
+        let mut trust = parse_trust_policy(&role.trust_policy).map_err(|_| denied())?;
+        // Its users and roles match by the unique ids bound when it was set (as AWS does).
+        if !role.trust_principals.is_empty() {
+            trust.bind_principals(|arn| role.trust_principals.get(arn).cloned());
+        }
         if !self
             .decide_assume_role(caller, role_arn, &role_account, &trust)
             .is_allowed()

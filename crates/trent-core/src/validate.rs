@@ -100,17 +100,33 @@ pub fn length(field: &str, value: &str, min: usize, max: usize) -> KmsResult<()>
 
 /// Blob length within `min..=max`; the value is never echoed.
 pub fn blob_length(field: &str, value: &[u8], min: usize, max: usize) -> KmsResult<()> {
-    if value.len() < min {
+    blob_size(field, value.len(), min, max)
+}
+
+/// A blob (or a secret string) of `n` bytes (characters) within `min..=max`, in AWS's words
+/// for members whose value is never echoed (`Value at 'plaintext' failed …`).
+pub fn blob_size(field: &str, n: usize, min: usize, max: usize) -> KmsResult<()> {
+    if n < min {
         return Err(violation(format!(
             "Value at '{field}' failed to satisfy constraint: Member must have length greater than or equal to {min}"
         )));
     }
-    if value.len() > max {
+    if n > max {
         return Err(violation(format!(
             "Value at '{field}' failed to satisfy constraint: Member must have length less than or equal to {max}"
         )));
     }
     Ok(())
+}
+
+/// A sensitive string of `chars` characters within `min..=max` (the value is never echoed).
+pub fn secret_length(field: &str, chars: usize, min: usize, max: usize) -> KmsResult<()> {
+    blob_size(field, chars, min, max)
+}
+
+/// A list of `n` items within `min..=max` (the list is not echoed).
+pub fn list_size(field: &str, n: usize, min: usize, max: usize) -> KmsResult<()> {
+    blob_size(field, n, min, max)
 }
 
 /// Integer within `min..=max`.
@@ -130,12 +146,39 @@ pub fn range(field: &str, value: i64, min: i64, max: i64) -> KmsResult<()> {
 
 /// A member that must be one of an enum's wire names.
 pub fn enum_value<E: WireEnum>(field: &str, value: &str) -> KmsResult<E> {
-    E::parse(value).ok_or_else(|| {
-        violation(format!(
-            "Value '{value}' at '{field}' failed to satisfy constraint: Member must satisfy enum value set: {}",
-            E::allowed()
-        ))
-    })
+    E::parse(value).ok_or_else(|| enum_violation(field, value, &E::allowed()))
+}
+
+/// The violation of a value outside an enum whose values are `allowed` (`[A, B]`).
+pub fn enum_message(field: &str, value: &str, allowed: &str) -> KmsResult<()> {
+    Err(enum_violation(field, value, allowed))
+}
+
+fn enum_violation(field: &str, value: &str, allowed: &str) -> KmsError {
+    violation(format!(
+        "Value '{value}' at '{field}' failed to satisfy constraint: Member must satisfy enum value set: {allowed}"
+    ))
+}
+
+/// The violation of an item of the list `field` outside its enum (`allowed`), in the form AWS
+/// uses for list members (`Value '[X]' at 'operations' failed to satisfy constraint: Member must
+/// satisfy constraint: [Member must satisfy enum value set: […]]`).
+pub fn enum_item(field: &str, value: &str, allowed: &str) -> KmsResult<()> {
+    Err(violation(format!(
+        "Value '[{value}]' at '{field}' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: {allowed}]"
+    )))
+}
+
+/// The violation of a model pattern (`pattern` as AWS prints it); `shown` is the value, `None`
+/// for a sensitive member.
+pub fn pattern_text(field: &str, shown: Option<&str>, pattern: &str) -> KmsResult<()> {
+    let value = match shown {
+        Some(v) => format!("Value '{}' at", truncate_for_message(v)),
+        None => "Value at".to_string(),
+    };
+    Err(violation(format!(
+        "{value} '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}"
+    )))
 }
 
 /// A string matching a character class, described by `pattern` in the message.

@@ -4,7 +4,11 @@
 //! and a wrong PIN, disconnect, GenerateRandom from the token, the service-linked role, and
 //! the password kept only root-wrapped; KMS keys in a store (made and used in the token,
 //! Unavailable while disconnected, the store's key quota, deletion destroying the token key
-//! unless the store is disconnected, CustomKeyStoreHasCMKs).
+//! at once or, if the store is disconnected, at its next connect, CustomKeyStoreHasCMKs);
+//! token calls made without the service's write lock (a connect or a key generation held in
+//! the token blocks no other write; a disconnect during CONNECTING wins), no token key left
+//! by a CreateKey that fails after the token, and a key that was Unavailable while its token
+//! was down recovering once it is back.
 
 #![allow(
     clippy::unwrap_used,
@@ -781,8 +785,33 @@ fn keys_in_a_store_are_made_and_used_in_the_token_and_follow_its_connection() {
                 assert_eq!(env.kms.run_due_work().await.unwrap().deleted, 1);
                 assert!(
                     token_holds(label, &second.key_id),
-                    "kept: store was disconnected"
+                    "kept while the store is disconnected"
                 );
+                assert_eq!(
+                    env.store.pending_token_destructions(&store).await.unwrap(),
+                    [second.key_id.clone()]
+                );
+                // A restart in between changes nothing: the destruction is recorded durably.
+                let restarted = common::open(&env.store, &env.clock)
+                    .await
+                    .with_hsm_clusters(clusters(label), Arc::new(Pkcs11Provider::new()));
+                restarted
+                    .connect_custom_key_store(&env.root, &store)
+                    .await
+                    .unwrap();
+                // The next connect destroyed it (counted through a session of the test's own).
+                assert_eq!(token_keys(label), vec![key.key_id.clone()]);
+                assert!(
+                    env.store
+                        .pending_token_destructions(&store)
+                        .await
+                        .unwrap()
+                        .is_empty()
+                );
+                restarted
+                    .disconnect_custom_key_store(&env.root, &store)
+                    .await
+                    .unwrap();
                 env.kms
                     .connect_custom_key_store(&env.root, &store)
                     .await
@@ -796,6 +825,13 @@ fn keys_in_a_store_are_made_and_used_in_the_token_and_follow_its_connection() {
                 assert!(
                     !token_holds(label, &key.key_id),
                     "destroyed with its KMS key"
+                );
+                assert!(
+                    env.store
+                        .pending_token_destructions(&store)
+                        .await
+                        .unwrap()
+                        .is_empty()
                 );
 
                 // No keys left: the store can go once disconnected.
@@ -868,6 +904,467 @@ fn a_cluster_in_use_by_another_account_is_refused() {
                 ));
                 env.kms
                     .disconnect_custom_key_store(&env.root, &id)
+                    .await
+                    .unwrap();
+            })
+        },
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Token calls outside the write lock, failures after the token, and a token that was down.
+
+/// A gate a token call waits at (on its blocking thread) until the test opens it.
+#[derive(Default)]
+struct Gate {
+    armed: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+    /// Calls that have reached the gate while it was armed.
+    entered: std::sync::atomic::AtomicUsize,
+}
+
+impl Gate {
+    fn arm(&self) {
+        *self.armed.lock().unwrap() = true;
+    }
+
+    fn open(&self) {
+        *self.armed.lock().unwrap() = false;
+        self.opened.notify_all();
+    }
+
+    /// Blocks while armed; the first call to arrive disarms it for the calls after it (one
+    /// call is held, the others pass).
+    fn pass(&self) {
+        let mut armed = self.armed.lock().unwrap();
+        if !*armed {
+            return;
+        }
+        if self
+            .entered
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            > 0
+        {
+            return; // one call is held already
+        }
+        // Bounded, so a broken test fails instead of hanging its process.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while *armed && std::time::Instant::now() < deadline {
+            armed = self
+                .opened
+                .wait_timeout(armed, std::time::Duration::from_millis(50))
+                .unwrap()
+                .0;
+        }
+    }
+
+    async fn wait_entered(&self) {
+        for _ in 0..3000 {
+            if self.entered.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the token call never reached the gate");
+    }
+}
+
+/// Opens the gate when dropped, so a failing assertion does not leave a token call blocked.
+struct OpenOnDrop(Arc<Gate>);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
+
+/// The PKCS#11 custodian with test hooks: a connect can be held at a gate (a slow HSM), the
+/// token can be "down" (connects fail as unreachable), and a key generation can be held
+/// after the key is made in the token.
+struct HookProvider {
+    inner: Pkcs11Provider,
+    connect_gate: Arc<Gate>,
+    generate_gate: Arc<Gate>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl HookProvider {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            inner: Pkcs11Provider::new(),
+            connect_gate: Arc::default(),
+            generate_gate: Arc::default(),
+            down: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl HsmProvider for HookProvider {
+    fn connect(
+        &self,
+        location: &HsmTokenLocation,
+        pin: &str,
+    ) -> Result<Arc<dyn trent_crypto::custody::HsmConnection>, trent_crypto::custody::HsmConnectError>
+    {
+        self.connect_gate.pass();
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(trent_crypto::custody::HsmConnectError::Network(
+                "test: token down".into(),
+            ));
+        }
+        let inner = self.inner.connect(location, pin)?;
+        Ok(Arc::new(HookConnection {
+            inner,
+            generate_gate: self.generate_gate.clone(),
+        }))
+    }
+}
+
+struct HookConnection {
+    inner: Arc<dyn trent_crypto::custody::HsmConnection>,
+    generate_gate: Arc<Gate>,
+}
+
+impl trent_crypto::custody::HsmConnection for HookConnection {
+    fn generate_aes_key(
+        &self,
+        label: &str,
+    ) -> Result<Arc<dyn trent_crypto::custody::SymmetricCustody>, trent_crypto::custody::CustodyError>
+    {
+        let made = self.inner.generate_aes_key(label);
+        // Held after the key exists in the token: what follows decides whether it stays.
+        self.generate_gate.pass();
+        made
+    }
+
+    fn find_aes_key(
+        &self,
+        label: &str,
+    ) -> Result<
+        Option<Arc<dyn trent_crypto::custody::SymmetricCustody>>,
+        trent_crypto::custody::CustodyError,
+    > {
+        self.inner.find_aes_key(label)
+    }
+
+    fn destroy_aes_key(&self, label: &str) -> Result<bool, trent_crypto::custody::CustodyError> {
+        self.inner.destroy_aes_key(label)
+    }
+
+    fn random(
+        &self,
+        len: usize,
+    ) -> Result<Zeroizing<Vec<u8>>, trent_crypto::custody::CustodyError> {
+        self.inner.random(len)
+    }
+
+    fn close(&self) {
+        self.inner.close();
+    }
+}
+
+/// The built-in root key, with its wraps made to fail on request (an injected failure).
+struct FailingRoot {
+    inner: trent_crypto::RootKey,
+    fail_wraps: std::sync::atomic::AtomicBool,
+}
+
+impl trent_crypto::custody::RootCustodian for FailingRoot {
+    fn wrap(&self, secret: &[u8], aad: &[u8]) -> Result<Vec<u8>, trent_crypto::RootKeyError> {
+        if self.fail_wraps.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(trent_crypto::RootKeyError::Custodian(
+                "test: injected wrap failure".into(),
+            ));
+        }
+        self.inner.wrap(secret, aad)
+    }
+
+    fn unwrap(
+        &self,
+        wrapped: &[u8],
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, trent_crypto::RootKeyError> {
+        self.inner.unwrap(wrapped, aad)
+    }
+
+    fn derive_subkey(
+        &self,
+        label: &str,
+    ) -> Result<trent_crypto::SymmetricKey, trent_crypto::RootKeyError> {
+        self.inner.derive_subkey(label)
+    }
+}
+
+/// The secret keys in the test token, through a session of the test's own.
+fn token_keys(label: &str) -> Vec<String> {
+    trent_custody_pkcs11::test_token::secret_key_labels(&softhsm_module().unwrap(), label, TEST_PIN)
+        .unwrap()
+}
+
+async fn env_with_provider(label: &str, provider: Arc<HookProvider>) -> Env {
+    let mut env = env().await;
+    env.kms = env.kms.with_hsm_clusters(clusters(label), provider);
+    env
+}
+
+/// Issue 13 review: ConnectCustomKeyStore does its token work (module, login) without the
+/// service's write lock. While a connect is held inside the token, an unrelated CreateAlias
+/// completes, DescribeCustomKeyStores shows CONNECTING, DeleteCustomKeyStore is refused, and
+/// a DisconnectCustomKeyStore is accepted and wins: the late connect leaves the store
+/// DISCONNECTED (AWS: disconnecting a CONNECTING store cancels the connect).
+#[test]
+fn a_connect_in_the_token_blocks_no_other_write_and_a_disconnect_during_it_wins() {
+    run_with_token(
+        "a_connect_in_the_token_blocks_no_other_write_and_a_disconnect_during_it_wins",
+        "trent-cks-slow-connect",
+        |label| {
+            block_on(async {
+                let hook = HookProvider::new();
+                let env = env_with_provider(label, hook.clone()).await;
+                let id = env
+                    .kms
+                    .create_custom_key_store(&env.root, create_input("slow", CLUSTER, TEST_PIN))
+                    .await
+                    .unwrap();
+                let unrelated = create_key(&env, None).await;
+                let Env { kms, root, .. } = env;
+                let kms = Arc::new(kms);
+                let _open = OpenOnDrop(hook.connect_gate.clone());
+
+                hook.connect_gate.arm();
+                let connecting = tokio::spawn({
+                    let (kms, root, id) = (kms.clone(), root.clone(), id.clone());
+                    async move { kms.connect_custom_key_store(&root, &id).await }
+                });
+                hook.connect_gate.wait_entered().await;
+
+                let describe = |kms: Arc<trent_core::Kms>, root: Caller, id: String| async move {
+                    let list = kms
+                        .describe_custom_key_stores(&root, Some(&id), None, None, None)
+                        .await
+                        .unwrap();
+                    list.custom_key_stores[0].connection_state.clone()
+                };
+                assert_eq!(
+                    describe(kms.clone(), root.clone(), id.clone()).await,
+                    "CONNECTING"
+                );
+                // Another write is not held behind the token (the deadline only turns a
+                // deadlock into a failure).
+                tokio::time::timeout(
+                    std::time::Duration::from_secs(30),
+                    kms.create_alias(
+                        &root,
+                        Some("alias/while-connecting"),
+                        Some(&unrelated.key_id),
+                    ),
+                )
+                .await
+                .expect("CreateAlias waited for the token connect")
+                .unwrap();
+                assert!(matches!(
+                    kms.delete_custom_key_store(&root, &id).await,
+                    Err(KmsError::CustomKeyStoreInvalidState(_))
+                ));
+                tokio::time::timeout(
+                    std::time::Duration::from_secs(30),
+                    kms.disconnect_custom_key_store(&root, &id),
+                )
+                .await
+                .expect("DisconnectCustomKeyStore waited for the token connect")
+                .unwrap();
+
+                hook.connect_gate.open();
+                connecting.await.unwrap().unwrap();
+                assert_eq!(
+                    describe(kms.clone(), root.clone(), id.clone()).await,
+                    "DISCONNECTED"
+                );
+                assert!(matches!(
+                    kms.generate_random(&root, Some(8), Some(&id), false).await,
+                    Err(KmsError::CustomKeyStoreInvalidState(_))
+                ));
+
+                // Not held: an ordinary connect now.
+                kms.connect_custom_key_store(&root, &id).await.unwrap();
+                assert_eq!(
+                    describe(kms.clone(), root.clone(), id.clone()).await,
+                    "CONNECTED"
+                );
+                assert_eq!(
+                    kms.generate_random(&root, Some(8), Some(&id), false)
+                        .await
+                        .unwrap()
+                        .len(),
+                    8
+                );
+                kms.disconnect_custom_key_store(&root, &id).await.unwrap();
+            })
+        },
+    );
+}
+
+/// Issue 13 review: a CloudHSM key's token key is generated without the write lock and
+/// never left behind when the KMS key is not created: while one CreateKey is held after its
+/// key was made in the token, another CreateKey completes (not blocked) and fills the
+/// store's quota (2), so the held one fails its check under the lock with
+/// LimitExceededException and its token key is destroyed; and a root wrap that fails leaves
+/// nothing in the token.
+#[test]
+fn a_create_key_that_fails_after_the_token_leaves_no_token_key() {
+    run_with_token(
+        "a_create_key_that_fails_after_the_token_leaves_no_token_key",
+        "trent-cks-orphans",
+        |label| {
+            block_on(async {
+                let hook = HookProvider::new();
+                let root_key = Arc::new(FailingRoot {
+                    inner: trent_crypto::RootKey::from_bytes(&[7; 32]).unwrap(),
+                    fail_wraps: std::sync::atomic::AtomicBool::new(false),
+                });
+                let store = Arc::new(trent_core::memory_store::MemoryStore::new());
+                let clock = Arc::new(TestClock::new(START_MS));
+                let kms = trent_core::Kms::open_with_custodian(
+                    store.clone(),
+                    root_key.clone(),
+                    clock.clone(),
+                )
+                .await
+                .unwrap()
+                .with_hsm_clusters(clusters(label), hook.clone());
+                kms.ensure_account(ACCOUNT, ROOT_ACCESS_KEY, "root-secret-of-the-first-account")
+                    .await
+                    .unwrap();
+                let root = Caller::root(ACCOUNT, ROOT_ACCESS_KEY, REGION);
+                let id = kms
+                    .create_custom_key_store(&root, create_input("orphans", CLUSTER, TEST_PIN))
+                    .await
+                    .unwrap();
+                kms.connect_custom_key_store(&root, &id).await.unwrap();
+                let first = kms
+                    .create_key(&root, store_key_input(Some(&id)))
+                    .await
+                    .unwrap();
+                assert_eq!(token_keys(label), vec![first.key_id.clone()]);
+
+                // The root wrap of the key's reference fails: nothing was made in the token.
+                root_key
+                    .fail_wraps
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                assert!(
+                    kms.create_key(&root, store_key_input(Some(&id)))
+                        .await
+                        .is_err()
+                );
+                root_key
+                    .fail_wraps
+                    .store(false, std::sync::atomic::Ordering::SeqCst);
+                assert_eq!(token_keys(label), vec![first.key_id.clone()]);
+
+                // Two CreateKeys race for the last place in the store.
+                let kms = Arc::new(kms);
+                let _open = OpenOnDrop(hook.generate_gate.clone());
+                hook.generate_gate.arm();
+                let held = tokio::spawn({
+                    let (kms, root, id) = (kms.clone(), root.clone(), id.clone());
+                    async move { kms.create_key(&root, store_key_input(Some(&id))).await }
+                });
+                hook.generate_gate.wait_entered().await;
+                assert_eq!(token_keys(label).len(), 2, "the held key is in the token");
+                let second = tokio::time::timeout(
+                    std::time::Duration::from_secs(30),
+                    kms.create_key(&root, store_key_input(Some(&id))),
+                )
+                .await
+                .expect("CreateKey waited for another CreateKey's token call")
+                .unwrap();
+                hook.generate_gate.open();
+                assert!(matches!(
+                    held.await.unwrap(),
+                    Err(KmsError::LimitExceeded(_))
+                ));
+                let mut want = vec![first.key_id.clone(), second.key_id.clone()];
+                want.sort();
+                assert_eq!(
+                    token_keys(label),
+                    want,
+                    "the refused key's token key is gone"
+                );
+                assert_eq!(store.custom_key_store_keys(&id).await.unwrap().len(), 2);
+                kms.disconnect_custom_key_store(&root, &id).await.unwrap();
+            })
+        },
+    );
+}
+
+/// Issue 13 review: a key loaded while its store (persisted CONNECTED) could not open its
+/// token reads Unavailable; once the token is reachable again it recovers without a
+/// disconnect and reconnect: the token is tried again `TOKEN_RETRY_MS` later (not by
+/// every request before that), and the key's cached Unavailable copy is dropped.
+#[test]
+fn a_key_unavailable_while_its_token_was_down_recovers_when_it_is_back() {
+    run_with_token(
+        "a_key_unavailable_while_its_token_was_down_recovers_when_it_is_back",
+        "trent-cks-token-down",
+        |label| {
+            block_on(async {
+                let hook = HookProvider::new();
+                let env = env_with_provider(label, hook.clone()).await;
+                let id = env
+                    .kms
+                    .create_custom_key_store(&env.root, create_input("down", CLUSTER, TEST_PIN))
+                    .await
+                    .unwrap();
+                env.kms
+                    .connect_custom_key_store(&env.root, &id)
+                    .await
+                    .unwrap();
+                let key = env
+                    .kms
+                    .create_key(&env.root, store_key_input(Some(&id)))
+                    .await
+                    .unwrap();
+                let ctx = context(&[("k", "v")]);
+                let sealed = encrypt(&env.kms, &env.root, &key.key_id, ctx.clone())
+                    .await
+                    .unwrap();
+
+                // A restarted node, while the token is down.
+                hook.set_down(true);
+                let node = common::open(&env.store, &env.clock)
+                    .await
+                    .with_hsm_clusters(clusters(label), hook.clone());
+                let state_on = async |kms: &trent_core::Kms| {
+                    kms.describe_key(&env.root, Some(&key.key_id), &[])
+                        .await
+                        .unwrap()
+                        .effective_state()
+                };
+                assert_eq!(state_on(&node).await, KeyState::Unavailable);
+                assert!(matches!(
+                    decrypt(&node, &env.root, &sealed.ciphertext_blob, ctx.clone()).await,
+                    Err(KmsError::InvalidState(_))
+                ));
+
+                // Back; within the retry interval the node does not try again yet.
+                hook.set_down(false);
+                assert_eq!(state_on(&node).await, KeyState::Unavailable);
+                env.clock
+                    .advance(trent_core::custom_key_stores::TOKEN_RETRY_MS);
+                assert_eq!(state_on(&node).await, KeyState::Enabled);
+                assert_eq!(
+                    decrypt(&node, &env.root, &sealed.ciphertext_blob, ctx.clone())
+                        .await
+                        .unwrap()
+                        .plaintext
+                        .as_slice(),
+                    b"attack at dawn"
+                );
+                node.disconnect_custom_key_store(&env.root, &id)
                     .await
                     .unwrap();
             })

@@ -10,6 +10,8 @@
 //! - [`blob`]: the self-describing ciphertext blob returned by Encrypt and friends;
 //! - [`context`]: the canonical encoding of an encryption context, bound as AAD;
 //! - [`custody`]: the traits of key custodians (root key, per-key material, HSM key stores).
+//! - [`nitro`]: Nitro Enclaves attestation documents (verified) and the CMS envelope of a
+//!   `CiphertextForRecipient`.
 //!
 //! What it does **not** do: decide who may use a key (that is the domain's job), or keep keys
 //! anywhere (the storage layer holds only wrapped bytes).
@@ -23,6 +25,7 @@ pub mod hmac_key;
 pub mod import;
 pub mod kem;
 pub mod material;
+pub mod nitro;
 mod prehash;
 pub mod random;
 pub mod root;

@@ -147,3 +147,56 @@ pub fn run_with_token(test_name: &str, label: &str, body: impl FnOnce(&str)) {
         other => panic!("{test_name} failed in its SoftHSM2 child process: {other:?}"),
     }
 }
+
+/// The labels of the secret keys in the token labelled `token_label`, seen through a session
+/// of its own (as an operator's tool would look, independently of Trent's connections).
+/// The user login is per process: if this process is logged in already the login is shared
+/// (and not ended: no logout here, the session is only closed).
+pub fn secret_key_labels(
+    module: &Path,
+    token_label: &str,
+    pin: &str,
+) -> Result<Vec<String>, String> {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    use cryptoki::error::{Error, RvError};
+    use cryptoki::object::{Attribute, AttributeType, ObjectClass};
+    use cryptoki::session::UserType;
+    use cryptoki::types::AuthPin;
+
+    let pkcs11 = Pkcs11::new(module).map_err(|e| e.to_string())?;
+    match pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) | Err(Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    let slot = pkcs11
+        .get_slots_with_token()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|s| {
+            pkcs11
+                .get_token_info(*s)
+                .is_ok_and(|i| i.label().trim_end() == token_label)
+        })
+        .ok_or_else(|| format!("no token labelled {token_label}"))?;
+    let session = pkcs11.open_ro_session(slot).map_err(|e| e.to_string())?;
+    match session.login(UserType::User, Some(&AuthPin::new(pin.into()))) {
+        Ok(()) | Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    let handles = session
+        .find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY)])
+        .map_err(|e| e.to_string())?;
+    let mut labels = Vec::new();
+    for h in handles {
+        let attrs = session
+            .get_attributes(h, &[AttributeType::Label])
+            .map_err(|e| e.to_string())?;
+        for a in attrs {
+            if let Attribute::Label(l) = a {
+                labels.push(String::from_utf8_lossy(&l).into_owned());
+            }
+        }
+    }
+    labels.sort();
+    Ok(labels)
+}

@@ -45,13 +45,23 @@ pub struct ClientSettings {
     pub timeout: Duration,
     /// The TCP port used instead of 443 (tests, proxies behind non-standard ports).
     pub port: Option<u16>,
+    /// Which endpoints may be called (`allowed_proxy_hosts`; default: public ones only).
+    pub endpoints: crate::endpoint::EndpointPolicy,
+    /// How often `trent serve` checks every connected store's proxy (KMS: "every few
+    /// minutes"; Trent's default [`DEFAULT_HEALTH_CHECK_INTERVAL`]).
+    pub health_check_interval: Duration,
 }
+
+/// The periodic health check's default interval.
+pub const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 
 impl std::fmt::Debug for ClientSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientSettings")
             .field("timeout", &self.timeout)
             .field("port", &self.port)
+            .field("endpoints", &self.endpoints)
+            .field("health_check_interval", &self.health_check_interval)
             .finish_non_exhaustive()
     }
 }
@@ -68,7 +78,16 @@ impl ClientSettings {
             tls: tls_config(ca_bundle)?,
             timeout,
             port,
+            endpoints: crate::endpoint::EndpointPolicy::default(),
+            health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL,
         })
+    }
+
+    /// The same settings, also allowing these hosts (names or IP literals as written in
+    /// `XksProxyUriEndpoint`) even when they are, or resolve to, internal addresses.
+    pub fn allow_hosts(mut self, hosts: impl IntoIterator<Item = String>) -> Self {
+        self.endpoints = crate::endpoint::EndpointPolicy::new(hosts);
+        self
     }
 }
 
@@ -148,6 +167,10 @@ impl XksClient {
             })
             .ok_or_else(|| XksError::Config("the endpoint must be https://<host>".into()))?
             .to_owned();
+        settings
+            .endpoints
+            .check_host(&host)
+            .map_err(XksError::Refused)?;
         let port = settings.port.unwrap_or(443);
         let authority = if port == 443 {
             host.clone()
@@ -387,10 +410,37 @@ impl XksClient {
         None
     }
 
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, XksError> {
-        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+    /// A TCP connection to the first permitted address the host resolves to. Every address
+    /// is checked against the endpoint policy before it is used (DNS rebinding).
+    async fn tcp(&self) -> Result<tokio::net::TcpStream, XksError> {
+        let addresses = tokio::net::lookup_host((self.host.as_str(), self.port))
             .await
             .map_err(|e| XksError::Unreachable(e.to_string()))?;
+        let mut refused = None;
+        let mut last = None;
+        for address in addresses {
+            if let Err(why) = self
+                .settings
+                .endpoints
+                .check_address(&self.host, address.ip())
+            {
+                refused = Some(why);
+                continue;
+            }
+            match tokio::net::TcpStream::connect(address).await {
+                Ok(tcp) => return Ok(tcp),
+                Err(e) => last = Some(e.to_string()),
+            }
+        }
+        Err(match (last, refused) {
+            (Some(e), _) => XksError::Unreachable(e),
+            (None, Some(why)) => XksError::Refused(why),
+            (None, None) => XksError::Unreachable(format!("{} has no address", self.host)),
+        })
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, XksError> {
+        let tcp = self.tcp().await?;
         let _ = tcp.set_nodelay(true);
         let name = rustls::pki_types::ServerName::try_from(self.host.clone())
             .map_err(|e| XksError::Config(e.to_string()))?;

@@ -108,6 +108,10 @@ pub enum XksError {
     /// The client's own configuration is unusable (bad endpoint, unreadable CA bundle).
     #[error("invalid XKS proxy configuration: {0}")]
     Config(String),
+    /// The endpoint is not one this server may call: a loopback, private, link-local or
+    /// metadata address (literal or resolved) not in `allowed_proxy_hosts`.
+    #[error("the XKS proxy endpoint is refused: {0}")]
+    Refused(String),
 }
 
 /// A KMS error as the domain returns it: AWS's `__type` and message.
@@ -121,6 +125,7 @@ const MSG_UNREACHABLE: &str = "KMS cannot communicate with your external key sto
 const MSG_INVALID_RESPONSE: &str = "KMS cannot interpret the response it received from the external key store proxy. If you see this error repeatedly, report it to your external key store proxy administrator.";
 const MSG_BAD_CREDENTIAL: &str = "The external key store proxy rejected the request because the specified credential is not valid. Verify that the XksProxyAuthenticationCredential is correct.";
 const MSG_INVALID_CONFIGURATION: &str = "The external key store proxy rejected the request because of an invalid URI path. Verify that the XksProxyUriPath is correct.";
+const MSG_REFUSED_ENDPOINT: &str = "The XksProxyUriEndpoint is not allowed: it names or resolves to a loopback, private, link-local or metadata address that this server's allowed_proxy_hosts does not list.";
 
 impl XksError {
     /// The spec's mapping for CreateCustomKeyStore / UpdateCustomKeyStore (health check).
@@ -140,6 +145,10 @@ impl XksError {
             } => kms(
                 "XksProxyInvalidConfigurationException",
                 MSG_INVALID_CONFIGURATION,
+            ),
+            Self::Refused(_) => kms(
+                "XksProxyInvalidConfigurationException",
+                MSG_REFUSED_ENDPOINT,
             ),
             Self::Proxy {
                 name: N::DependencyTimeoutException | N::ThrottlingException,
@@ -172,7 +181,8 @@ impl XksError {
                 name: N::InvalidUriPathException,
                 ..
             }
-            | Self::Config(_) => "XKS_PROXY_INVALID_CONFIGURATION",
+            | Self::Config(_)
+            | Self::Refused(_) => "XKS_PROXY_INVALID_CONFIGURATION",
             Self::Proxy {
                 name: N::DependencyTimeoutException,
                 ..
@@ -239,6 +249,7 @@ impl XksError {
             | Self::TimedOut
             | Self::AllEkmUnavailable
             | Self::Config(_) => kms(STORE, MSG_UNREACHABLE),
+            Self::Refused(_) => kms(STORE, MSG_REFUSED_ENDPOINT),
             Self::Proxy { .. } | Self::InvalidResponse(_) => kms(STORE, MSG_INVALID_RESPONSE),
         }
     }
@@ -295,6 +306,7 @@ impl XksError {
             | Self::TimedOut
             | Self::AllEkmUnavailable
             | Self::Config(_) => MSG_UNREACHABLE,
+            Self::Refused(_) => MSG_REFUSED_ENDPOINT,
             Self::Proxy { .. } | Self::InvalidResponse(_) => MSG_INVALID_RESPONSE,
         };
         kms("KMSInvalidStateException", message)

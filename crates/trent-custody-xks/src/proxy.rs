@@ -1,4 +1,6 @@
-//! `trent xks-proxy`: an XKS proxy (spec v1.0.3) over the AES-256 keys of [`crate::keys`].
+//! `trent xks-proxy`: an XKS proxy (spec v1.0.3) over an external key manager behind
+//! [`KeyBackend`]: the AES-256 keys of [`crate::keys`] (`keys.json`), or AES keys in a
+//! PKCS#11 token ([`crate::pkcs11`], `[pkcs11]` in the configuration).
 //!
 //! Every request goes through the same steps, in the order the spec's errors imply:
 //! route (unknown path or prefix → 404 `InvalidUriPathException`; not POST → 405), read the
@@ -11,10 +13,9 @@
 //! `len16_be(AAD) ‖ AAD ‖ len8(ciphertextMetadata) ‖ ciphertextMetadata`, so the tag also
 //! protects the metadata; the metadata this proxy stamps names that scheme (`trent-xks/1`).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use base64::Engine;
@@ -27,9 +28,11 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
+use crate::backend::{BackendError, KeyBackend, KeyInfo, KeysFileBackend};
 use crate::client::SIGNING_SERVICE;
 use crate::error::ProxyErrorName as N;
-use crate::keys::{self, ProxyKey};
+use crate::keys;
+use crate::pkcs11::{Pkcs11Backend, Pkcs11Config};
 use crate::wire::{
     self, AES_GCM, DecryptRequest, DecryptResponse, EkmInstance, EncryptRequest, EncryptResponse,
     ErrorBody, HealthStatus, KeyMetadata, MetadataOnlyRequest, Operation, RequestMetadata, SHA_256,
@@ -57,8 +60,13 @@ pub struct Credential {
 pub struct ProxyConfig {
     /// `IP:PORT` to listen on (port 0: any free port, printed at start).
     pub listen: String,
-    /// Where `keys.json` lives; relative paths are relative to the config file.
+    /// Where `keys.json` lives (the keys-file backend); relative paths are relative to the
+    /// config file. Unused with `[pkcs11]`.
+    #[serde(default)]
     pub data_dir: PathBuf,
+    /// The PKCS#11 backend: external keys are AES keys in this token (else `keys.json`).
+    #[serde(default)]
+    pub pkcs11: Option<Pkcs11Config>,
     /// PEM certificate chain and private key for HTTPS. Both or neither: without them the
     /// proxy serves plain HTTP, for use behind a TLS-terminating load balancer only (KMS
     /// and Trent talk HTTPS).
@@ -82,7 +90,7 @@ impl ProxyConfig {
             toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let rebase = |p: &mut PathBuf| {
-            if p.is_relative() {
+            if p.is_relative() && !p.as_os_str().is_empty() {
                 *p = base.join(&*p);
             }
         };
@@ -92,6 +100,9 @@ impl ProxyConfig {
         }
         if let Some(p) = config.tls_key.as_mut() {
             rebase(p);
+        }
+        if let Some(p) = config.pkcs11.as_mut() {
+            crate::pkcs11::rebase(p, base);
         }
         config.validate()?;
         Ok(config)
@@ -113,6 +124,9 @@ impl ProxyConfig {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err("tls_cert and tls_key go together".into());
         }
+        if self.pkcs11.is_none() && self.data_dir.as_os_str().is_empty() {
+            return Err("data_dir (keys.json) or [pkcs11] is needed".into());
+        }
         Ok(())
     }
 
@@ -127,18 +141,11 @@ impl ProxyConfig {
     }
 }
 
-/// Keys as last loaded, and the file time they were loaded at.
-struct KeyTable {
-    modified: Option<SystemTime>,
-    keys: Arc<HashMap<String, ProxyKey>>,
-}
-
 /// A running proxy's state.
 pub struct Proxy {
     config: ProxyConfig,
     base_path: String,
-    keys_file: PathBuf,
-    table: RwLock<KeyTable>,
+    backend: Arc<dyn KeyBackend>,
     signing_keys: trent_sigv4::SigningKeyCache<()>,
     /// One cache owner per configured credential (same order), so a cached signing key is
     /// only ever used for the credential it was derived from.
@@ -161,47 +168,39 @@ fn fail(name: N, message: impl Into<String>) -> Failure {
 type Reply = Result<serde_json::Value, Failure>;
 
 impl Proxy {
-    /// Checks the configuration and loads the keys.
+    /// Checks the configuration and opens its key manager: the `[pkcs11]` token if
+    /// configured, else `keys.json`.
     pub fn new(config: ProxyConfig) -> Result<Arc<Self>, String> {
         config.validate()?;
-        let keys_file = config.keys_file();
-        let modified = keys::modified(&keys_file);
-        let loaded = keys::load(&keys_file).map_err(|e| e.to_string())?;
+        let backend: Arc<dyn KeyBackend> = match &config.pkcs11 {
+            Some(p) => Arc::new(Pkcs11Backend::open(p)?),
+            None => Arc::new(KeysFileBackend::open(config.keys_file())?),
+        };
+        Self::with_backend(config, backend)
+    }
+
+    /// A proxy over any key manager.
+    pub fn with_backend(
+        config: ProxyConfig,
+        backend: Arc<dyn KeyBackend>,
+    ) -> Result<Arc<Self>, String> {
+        config.validate()?;
         let config_owners = config.credentials.iter().map(|_| Arc::new(())).collect();
         Ok(Arc::new(Self {
             base_path: config.base_path(),
-            keys_file,
+            backend,
             config,
-            table: RwLock::new(KeyTable {
-                modified,
-                keys: Arc::new(loaded),
-            }),
             signing_keys: trent_sigv4::SigningKeyCache::new(64),
             credential_owners: config_owners,
         }))
     }
 
-    /// The keys, re-read first if the file changed since the last load.
-    fn keys(&self) -> Result<Arc<HashMap<String, ProxyKey>>, Failure> {
-        let now = keys::modified(&self.keys_file);
-        if let Ok(table) = self.table.read()
-            && table.modified == now
-        {
-            return Ok(table.keys.clone());
-        }
-        let loaded = keys::load(&self.keys_file).map_err(|e| {
-            tracing::warn!(error = %e, "xks-proxy: cannot load the keys file");
-            fail(
-                N::InternalException,
-                "the key manager's key file is unusable",
-            )
-        })?;
-        let loaded = Arc::new(loaded);
-        if let Ok(mut table) = self.table.write() {
-            table.modified = now;
-            table.keys = loaded.clone();
-        }
-        Ok(loaded)
+    /// The key `id`'s metadata (404 `KeyNotFoundException` for an unknown one).
+    fn describe(&self, key_id: Option<&str>) -> Result<(String, KeyInfo), Failure> {
+        let id =
+            key_id.ok_or_else(|| fail(N::KeyNotFoundException, "no external key with this id"))?;
+        let info = self.backend.describe(id).map_err(backend_failure)?;
+        Ok((id.to_owned(), info))
     }
 
     /// Answers one request.
@@ -349,50 +348,40 @@ impl Proxy {
             Operation::GetKeyMetadata => {
                 let request: MetadataOnlyRequest = parse_body(body)?;
                 check_metadata(&request.request_metadata, operation)?;
-                let keys = self.keys()?;
-                let key = find_key(&keys, key_id)?;
-                let usage = key
-                    .usage
-                    .iter()
-                    .filter(|u| !u.is_empty())
-                    .take(10)
-                    .cloned()
-                    .collect();
+                let (_, info) = self.describe(key_id)?;
                 to_json(&KeyMetadata {
-                    key_spec: "AES_256".into(),
-                    key_usage: usage,
-                    key_status: if key.enabled { "ENABLED" } else { "DISABLED" }.into(),
+                    key_spec: info.key_spec,
+                    key_usage: info.usage.into_iter().take(10).collect(),
+                    key_status: if info.enabled { "ENABLED" } else { "DISABLED" }.into(),
                 })
             }
             Operation::Encrypt => {
                 let request: EncryptRequest = parse_body(body)?;
                 check_metadata(&request.request_metadata, operation)?;
-                let keys = self.keys()?;
-                let key = find_key(&keys, key_id)?;
-                encrypt(key, &request)
+                let (id, info) = self.describe(key_id)?;
+                encrypt(self.backend.as_ref(), &id, &info, &request)
             }
             Operation::Decrypt => {
                 let request: DecryptRequest = parse_body(body)?;
                 check_metadata(&request.request_metadata, operation)?;
-                let keys = self.keys()?;
-                let key = find_key(&keys, key_id)?;
-                decrypt(key, &request)
+                let (id, info) = self.describe(key_id)?;
+                decrypt(self.backend.as_ref(), &id, &info, &request)
             }
         }
     }
 
-    /// A deep check: the keys file loads and AES-GCM works end to end.
+    /// A deep check of the key manager (the backend's AES-GCM round trip).
     fn health(&self) -> Reply {
-        let ok = self.keys().is_ok() && self_test();
+        let ekm = self.backend.health();
         to_json(&HealthStatus {
             xks_proxy_fleet_size: 1,
             xks_proxy_vendor: "Trent".into(),
             xks_proxy_model: "trent xks-proxy".into(),
-            ekm_vendor: "Trent (AES-256 keys file)".into(),
+            ekm_vendor: ekm.ekm_vendor,
             ekm_fleet_details: vec![EkmInstance {
-                id: "keys-file".into(),
-                model: "AES-256-GCM, software".into(),
-                health_status: if ok { "ACTIVE" } else { "UNAVAILABLE" }.into(),
+                id: ekm.id,
+                model: ekm.model,
+                health_status: if ekm.active { "ACTIVE" } else { "UNAVAILABLE" }.into(),
             }],
         })
     }
@@ -501,13 +490,23 @@ fn check_metadata(metadata: &RequestMetadata, operation: Operation) -> Result<()
     }
 }
 
-fn find_key<'a>(
-    keys: &'a HashMap<String, ProxyKey>,
-    key_id: Option<&str>,
-) -> Result<&'a ProxyKey, Failure> {
-    key_id
-        .and_then(|id| keys.get(id))
-        .ok_or_else(|| fail(N::KeyNotFoundException, "no external key with this id"))
+/// A backend failure as the spec's error; an internal detail goes to the log only.
+fn backend_failure(e: BackendError) -> Failure {
+    match e {
+        BackendError::NotFound => fail(N::KeyNotFoundException, "no external key with this id"),
+        BackendError::Ciphertext => fail(
+            N::InvalidCiphertextException,
+            "the ciphertext, IV, tag, metadata or AAD is not valid",
+        ),
+        BackendError::Usage => fail(
+            N::InvalidKeyUsageException,
+            "the external key does not allow this operation",
+        ),
+        BackendError::Internal(detail) => {
+            tracing::warn!(%detail, "xks-proxy: the external key manager failed");
+            fail(N::InternalException, "the external key manager failed")
+        }
+    }
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Reply {
@@ -545,7 +544,7 @@ fn check_algorithm(algorithm: &str) -> Result<(), Failure> {
     }
 }
 
-fn usable_for(key: &ProxyKey, usage: &str) -> Result<(), Failure> {
+fn usable_for(key: &KeyInfo, usage: &str) -> Result<(), Failure> {
     if !key.enabled {
         return Err(fail(
             N::InvalidStateException,
@@ -561,7 +560,7 @@ fn usable_for(key: &ProxyKey, usage: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-fn encrypt(key: &ProxyKey, request: &EncryptRequest) -> Reply {
+fn encrypt(backend: &dyn KeyBackend, id: &str, key: &KeyInfo, request: &EncryptRequest) -> Reply {
     check_algorithm(&request.encryption_algorithm)?;
     let want_cdiv = match request.ciphertext_data_integrity_value_algorithm.as_deref() {
         None => false,
@@ -590,8 +589,9 @@ fn encrypt(key: &ProxyKey, request: &EncryptRequest) -> Reply {
     aws_lc_rs::rand::fill(&mut iv).map_err(|_| fail(N::InternalException, "no randomness"))?;
     let gcm_aad = gcm_aad(aad.as_deref().map(Vec::as_slice), Some(CIPHERTEXT_METADATA));
     let plaintext_len = data.len();
-    let tag = keys::seal(&key.key, iv, &gcm_aad, &mut data)
-        .ok_or_else(|| fail(N::InternalException, "encryption failed"))?;
+    let tag = backend
+        .seal(id, iv, &gcm_aad, &mut data)
+        .map_err(backend_failure)?;
     let cdiv = want_cdiv.then(|| {
         wire::integrity_value(
             aad.as_deref().map(Vec::as_slice),
@@ -601,10 +601,13 @@ fn encrypt(key: &ProxyKey, request: &EncryptRequest) -> Reply {
             &tag,
         )
     });
-    // The spec's recommended trial decrypt, after the integrity value is computed.
-    let trial = keys::open(&key.key, iv, &gcm_aad, &data, &tag);
-    if trial.is_none_or(|p| p.len() != plaintext_len) {
-        return Err(fail(N::InternalException, "the trial decryption failed"));
+    // The spec's recommended trial decrypt, after the integrity value is computed. A key
+    // the key manager allows only to encrypt cannot be tried (a token refuses C_Decrypt).
+    if key.allows("DECRYPT") {
+        let trial = backend.open(id, iv, &gcm_aad, &data, &tag).ok();
+        if trial.is_none_or(|p| p.len() != plaintext_len) {
+            return Err(fail(N::InternalException, "the trial decryption failed"));
+        }
     }
     to_json(&EncryptResponse {
         ciphertext: STANDARD.encode(data.as_slice()),
@@ -615,7 +618,7 @@ fn encrypt(key: &ProxyKey, request: &EncryptRequest) -> Reply {
     })
 }
 
-fn decrypt(key: &ProxyKey, request: &DecryptRequest) -> Reply {
+fn decrypt(backend: &dyn KeyBackend, id: &str, key: &KeyInfo, request: &DecryptRequest) -> Reply {
     check_algorithm(&request.encryption_algorithm)?;
     let ciphertext = decode("ciphertext", &request.ciphertext)?;
     let iv = decode("initializationVector", &request.initialization_vector)?;
@@ -651,37 +654,18 @@ fn decrypt(key: &ProxyKey, request: &DecryptRequest) -> Reply {
     };
     // This proxy only ever produces 12-byte IVs and 16-byte tags.
     let iv: [u8; 12] = iv.as_slice().try_into().map_err(|_| invalid())?;
-    if tag.len() != 16 {
-        return Err(invalid());
-    }
+    let tag: [u8; 16] = tag.as_slice().try_into().map_err(|_| invalid())?;
     let gcm_aad = gcm_aad(
         aad.as_deref().map(Vec::as_slice),
         metadata.as_deref().map(Vec::as_slice),
     );
-    let plaintext = keys::open(&key.key, iv, &gcm_aad, &ciphertext, &tag).ok_or_else(invalid)?;
+    let plaintext = backend
+        .open(id, iv, &gcm_aad, &ciphertext, &tag)
+        .map_err(backend_failure)?;
     let encoded = Zeroizing::new(STANDARD.encode(plaintext.as_slice()));
     to_json(&DecryptResponse {
         plaintext: encoded.to_string(),
     })
-}
-
-/// A round trip under a fresh key: the crypto library works.
-fn self_test() -> bool {
-    let mut material = Zeroizing::new([0u8; 32]);
-    if aws_lc_rs::rand::fill(material.as_mut()).is_err() {
-        return false;
-    }
-    let Ok(unbound) =
-        aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, material.as_ref())
-    else {
-        return false;
-    };
-    let key = aws_lc_rs::aead::LessSafeKey::new(unbound);
-    let mut data = *b"health";
-    let Some(tag) = keys::seal(&key, [7; 12], b"a", &mut data) else {
-        return false;
-    };
-    keys::open(&key, [7; 12], b"a", &data, &tag).is_some_and(|p| p.as_slice() == b"health")
 }
 
 fn json_response(status: u16, value: &serde_json::Value) -> http::Response<Full<Bytes>> {

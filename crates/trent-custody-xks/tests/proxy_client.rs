@@ -50,6 +50,7 @@ async fn start_proxy(prefix: &str) -> Running {
         tls_key: Some(fixture("server.key")),
         region: REGION.into(),
         uri_path_prefix: prefix.into(),
+        pkcs11: None,
         credentials: vec![Credential {
             access_key_id: AKID.into(),
             secret_access_key: Zeroizing::new(SECRET.into()),
@@ -75,7 +76,10 @@ async fn start_proxy(prefix: &str) -> Running {
 }
 
 fn settings(port: u16, ca: &str) -> ClientSettings {
-    ClientSettings::new(Some(&fixture(ca)), Duration::from_secs(5), Some(port)).unwrap()
+    // Loopback: allowed explicitly (the client refuses it by default).
+    ClientSettings::new(Some(&fixture(ca)), Duration::from_secs(5), Some(port))
+        .unwrap()
+        .allow_hosts(["localhost".to_string(), "127.0.0.1".to_string()])
 }
 
 fn client_with(port: u16, path: &str, akid: &str, secret: &str) -> XksClient {
@@ -452,7 +456,8 @@ async fn transport_failures() {
             Duration::from_millis(200),
             Some(port),
         )
-        .unwrap(),
+        .unwrap()
+        .allow_hosts(["localhost".to_string()]),
         ProxyTarget {
             uri_endpoint: "https://localhost".into(),
             uri_path: "/kms/xks/v1".into(),

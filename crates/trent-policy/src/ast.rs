@@ -217,6 +217,30 @@ impl Policy {
         &self.statements
     }
 
+    /// Binds every IAM user and role principal (`arn:…:user/…`, `arn:…:role/…`) to the
+    /// unique id `id_of` gives for its ARN; an entry `id_of` has no id for stays unbound and
+    /// is compared by ARN. A bound entry matches only a caller whose
+    /// [`Principal::unique_id`](crate::Principal::unique_id) is that id, so a user or role
+    /// deleted and re-created under the same name no longer matches (as in AWS). Done once
+    /// when a policy is loaded, never per request.
+    pub fn bind_principals(&mut self, mut id_of: impl FnMut(&str) -> Option<String>) {
+        use crate::principal::PrincipalValue;
+        for st in &mut self.statements {
+            let Some(PrincipalElement {
+                spec: PrincipalSpec::Map(map),
+                ..
+            }) = st.principal.as_mut()
+            else {
+                continue;
+            };
+            for entry in map.iter_mut().flat_map(|(_, es)| es.iter_mut()) {
+                if let PrincipalValue::User(arn) | PrincipalValue::Role(arn) = &entry.value {
+                    entry.bound = id_of(arn).map(Arc::from);
+                }
+            }
+        }
+    }
+
     /// Every principal named in `Principal` / `NotPrincipal` elements, for
     /// the caller's "principals must exist" check (which needs a store).
     pub fn principal_entries(&self) -> impl Iterator<Item = (PrincipalType, &PrincipalEntry)> {

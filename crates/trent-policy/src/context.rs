@@ -21,6 +21,11 @@ pub struct Principal {
     pub account: String,
     /// What kind of principal this is.
     pub kind: PrincipalKind,
+    /// The IAM unique id of the user (`AIDA…`) or, for a role session, of its role (`AROA…`).
+    /// A policy principal bound to a unique id ([`crate::Policy::bind_principals`]) names
+    /// only the caller carrying that id, as AWS matches principals: a user or role deleted
+    /// and re-created under the same name has a new id and no longer matches.
+    pub unique_id: Option<String>,
 }
 
 /// Kind of calling principal; decides which policy principals name it.
@@ -50,6 +55,7 @@ impl Principal {
             arn: format!("arn:aws:iam::{account}:root"),
             account: account.to_owned(),
             kind: PrincipalKind::Root,
+            unique_id: None,
         }
     }
 
@@ -60,6 +66,7 @@ impl Principal {
             arn: arn.to_owned(),
             account: account.to_owned(),
             kind: PrincipalKind::User,
+            unique_id: None,
         }
     }
 
@@ -72,6 +79,7 @@ impl Principal {
             kind: PrincipalKind::AssumedRole {
                 role_arn: role_arn.to_owned(),
             },
+            unique_id: None,
         }
     }
 
@@ -82,7 +90,16 @@ impl Principal {
             arn: name.to_owned(),
             account: String::new(),
             kind: PrincipalKind::Service(name.to_owned()),
+            unique_id: None,
         }
+    }
+
+    /// This principal with its IAM unique id: the user's (`AIDA…`) for a user, the role's
+    /// (`AROA…`) for a role session.
+    #[must_use]
+    pub fn with_unique_id(mut self, id: &str) -> Self {
+        self.unique_id = Some(id.to_owned());
+        self
     }
 
     /// `true` for the account root user.

@@ -259,7 +259,11 @@ fn check_principal(raw: RawPrincipal, kind: PolicyKind) -> Result<PrincipalSpec,
         let entries = values
             .into_iter()
             .map(|source| match parse_value(ty, &source) {
-                Some(value) => Ok(PrincipalEntry { source, value }),
+                Some(value) => Ok(PrincipalEntry {
+                    source,
+                    value,
+                    bound: None,
+                }),
                 None => Err(PolicyError::InvalidPrincipal(source)),
             })
             .collect::<Result<Vec<_>, _>>()?;

@@ -2,8 +2,14 @@
 //! and matching them against the calling [`Principal`].
 //!
 //! AWS stores user and role principals as unique ids (AIDA…, AROA…) so that a
-//! re-created user no longer matches. Trent compares ARNs instead: a deleted
-//! and re-created user with the same ARN matches again (documented deviation).
+//! re-created user no longer matches. A parsed policy names them by ARN; the
+//! domain binds each user or role entry to the unique id of the entity the ARN
+//! named when the policy was set ([`crate::Policy::bind_principals`]), and a
+//! bound entry then matches only a caller carrying that id
+//! ([`Principal::unique_id`]). An unbound entry (a policy nobody bound: the
+//! differential test, policies stored before bindings existed) is compared by ARN.
+
+use std::sync::Arc;
 
 use crate::context::{Principal, PrincipalKind};
 
@@ -81,6 +87,8 @@ impl PrincipalValue {
 pub struct PrincipalEntry {
     pub(crate) source: String,
     pub(crate) value: PrincipalValue,
+    /// The unique id a user or role entry is bound to (see the module doc).
+    pub(crate) bound: Option<Arc<str>>,
 }
 
 impl PrincipalEntry {
@@ -94,6 +102,12 @@ impl PrincipalEntry {
     #[must_use]
     pub fn value(&self) -> &PrincipalValue {
         &self.value
+    }
+
+    /// The unique id this user or role entry is bound to, if it was bound.
+    #[must_use]
+    pub fn bound_id(&self) -> Option<&str> {
+        self.bound.as_deref()
     }
 }
 
@@ -138,7 +152,7 @@ impl PrincipalSpec {
         }
         let mut best = None;
         for (_, entry) in self.entries() {
-            match entry_match(&entry.value, p) {
+            match entry_match(entry, p) {
                 Some(PrincipalMatch::Direct) => return Some(PrincipalMatch::Direct),
                 Some(m) => best = Some(m),
                 None => {}
@@ -154,48 +168,69 @@ impl PrincipalSpec {
         if matches!(self, Self::Everyone) {
             return true;
         }
-        let covered =
-            |level: Level<'_>| self.entries().any(|(_, e)| level_covered(&e.value, level));
+        let covered = |level: Level<'_>| self.entries().any(|(_, e)| level_covered(e, level));
+        let id = p.unique_id.as_deref();
         match &p.kind {
             PrincipalKind::Root => covered(Level::Account(&p.account)),
-            PrincipalKind::User | PrincipalKind::FederatedUser => {
-                covered(Level::Account(&p.account)) && covered(Level::Arn(&p.arn))
+            PrincipalKind::User => {
+                covered(Level::Account(&p.account)) && covered(Level::Arn(&p.arn, id))
+            }
+            PrincipalKind::FederatedUser => {
+                covered(Level::Account(&p.account)) && covered(Level::Arn(&p.arn, None))
             }
             PrincipalKind::AssumedRole { role_arn } => {
                 covered(Level::Account(&p.account))
-                    && covered(Level::Arn(role_arn))
-                    && covered(Level::Arn(&p.arn))
+                    && covered(Level::Arn(role_arn, id))
+                    && covered(Level::Arn(&p.arn, None))
             }
             PrincipalKind::Service(name) => covered(Level::Service(name)),
         }
     }
 }
 
+/// One identity level of a caller: its account, an ARN (with the unique id of the user or
+/// role at that level, if any), or a service name.
 #[derive(Clone, Copy)]
 enum Level<'a> {
     Account(&'a str),
-    Arn(&'a str),
+    Arn(&'a str, Option<&'a str>),
     Service(&'a str),
 }
 
-fn level_covered(v: &PrincipalValue, level: Level<'_>) -> bool {
-    match (v, level) {
+fn level_covered(e: &PrincipalEntry, level: Level<'_>) -> bool {
+    match (&e.value, level) {
         (PrincipalValue::Everyone, _) => true,
         (PrincipalValue::Account(a), Level::Account(x)) => a == x,
+        (PrincipalValue::User(_) | PrincipalValue::Role(_), Level::Arn(_, id))
+            if e.bound.is_some() =>
+        {
+            e.bound.as_deref() == id
+        }
         (
             PrincipalValue::User(a)
             | PrincipalValue::Role(a)
             | PrincipalValue::AssumedRole(a)
             | PrincipalValue::FederatedUser(a),
-            Level::Arn(x),
+            Level::Arn(x, _),
         ) => a == x,
         (PrincipalValue::Service(s), Level::Service(x)) => s == x,
         _ => false,
     }
 }
 
-fn entry_match(v: &PrincipalValue, p: &Principal) -> Option<PrincipalMatch> {
-    let direct = match v {
+fn entry_match(e: &PrincipalEntry, p: &Principal) -> Option<PrincipalMatch> {
+    // A bound user or role names the entity that held the ARN when the policy was set:
+    // only a caller with that unique id (the user, or a session of the role) matches.
+    if let Some(bound) = e.bound.as_deref() {
+        let kind_ok = match e.value {
+            PrincipalValue::User(_) => matches!(p.kind, PrincipalKind::User),
+            PrincipalValue::Role(_) => matches!(p.kind, PrincipalKind::AssumedRole { .. }),
+            _ => false,
+        };
+        let direct = kind_ok && p.unique_id.as_deref() == Some(bound);
+        return direct.then_some(PrincipalMatch::Direct);
+    }
+    let direct = match &e.value {
         PrincipalValue::Everyone => true,
         PrincipalValue::Account(a) => {
             let same = !matches!(p.kind, PrincipalKind::Service(_)) && *a == p.account;
@@ -277,5 +312,67 @@ fn parse_aws(s: &str) -> Option<PrincipalValue> {
             }
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::kms::{KmsRequest, authorize};
+    use crate::{ConditionContext, Policy, PolicyKind, Principal};
+
+    const ALICE: &str = "arn:aws:iam::111122223333:user/alice";
+    const ROLE: &str = "arn:aws:iam::111122223333:role/app";
+
+    fn allowed(policy: &Policy, p: &Principal) -> bool {
+        let context = ConditionContext::new();
+        let req = KmsRequest {
+            principal: p,
+            action: "kms:Decrypt",
+            key_arn: "arn:aws:kms:us-east-1:111122223333:key/k",
+            key_account: "111122223333",
+            context: &context,
+        };
+        let none: [&Policy; 0] = [];
+        authorize(policy, &none, false, &req).is_allowed()
+    }
+
+    #[test]
+    fn a_bound_principal_matches_only_its_unique_id() {
+        let text = format!(
+            r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":["{ALICE}","{ROLE}"]}},"Action":"kms:*","Resource":"*"}}]}}"#
+        );
+        let mut policy = Policy::parse(&text, PolicyKind::KeyPolicy).unwrap();
+        let unbound_alice = Principal::user("111122223333", ALICE);
+        assert!(allowed(&policy, &unbound_alice), "unbound: by ARN");
+        policy.bind_principals(|arn| match arn {
+            ALICE => Some("AIDAOLD".into()),
+            ROLE => Some("AROAOLD".into()),
+            _ => None,
+        });
+        let old = Principal::user("111122223333", ALICE).with_unique_id("AIDAOLD");
+        let new = Principal::user("111122223333", ALICE).with_unique_id("AIDANEW");
+        assert!(allowed(&policy, &old));
+        assert!(!allowed(&policy, &new), "a re-created user does not match");
+        let session = "arn:aws:sts::111122223333:assumed-role/app/s";
+        let old_session =
+            Principal::assumed_role("111122223333", session, ROLE).with_unique_id("AROAOLD");
+        let new_session =
+            Principal::assumed_role("111122223333", session, ROLE).with_unique_id("AROANEW");
+        assert!(allowed(&policy, &old_session));
+        assert!(!allowed(&policy, &new_session));
+    }
+
+    #[test]
+    fn a_bound_not_principal_no_longer_excludes_a_recreated_user() {
+        let text = format!(
+            r#"{{"Statement":[{{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}},
+               {{"Effect":"Deny","NotPrincipal":{{"AWS":["{ALICE}","111122223333"]}},"Action":"kms:*","Resource":"*"}}]}}"#
+        );
+        let mut policy = Policy::parse(&text, PolicyKind::KeyPolicy).unwrap();
+        policy.bind_principals(|arn| (arn == ALICE).then(|| "AIDAOLD".into()));
+        let old = Principal::user("111122223333", ALICE).with_unique_id("AIDAOLD");
+        let new = Principal::user("111122223333", ALICE).with_unique_id("AIDANEW");
+        assert!(allowed(&policy, &old));
+        assert!(!allowed(&policy, &new));
     }
 }

@@ -35,6 +35,10 @@ pub struct Audit {
     pub settings: AuditSettings,
     /// GetKeyLastUsage's table, fed from the records of successful cryptographic calls.
     pub usage: LastUsage,
+    /// With several nodes on one database: the shipper of this node's committed batches into
+    /// the shared trail, which LookupEvents and GetKeyLastUsage then read (docs/audit.md,
+    /// "Several nodes").
+    pub shared: Option<Arc<trent_audit::ship::Shipper>>,
 }
 
 impl Audit {
@@ -44,12 +48,32 @@ impl Audit {
         settings: AuditSettings,
         now_ms: i64,
     ) -> Result<Arc<Self>, trent_audit::AuditError> {
+        Self::open_shared(settings, now_ms, None)
+    }
+
+    /// [`Audit::open`], and with `shared` (several nodes on one database) starts shipping this
+    /// node's committed batches into it, off the request path.
+    pub fn open_shared(
+        settings: AuditSettings,
+        now_ms: i64,
+        shared: Option<Arc<dyn trent_audit::shared::SharedTrail>>,
+    ) -> Result<Arc<Self>, trent_audit::AuditError> {
         let log = AuditLog::open(settings.clone())?;
         let usage = LastUsage::open(&settings.directory, now_ms)?;
+        let shared = match shared {
+            Some(trail) => Some(trent_audit::ship::Shipper::new(&settings, trail)?),
+            None => None,
+        };
+        if let Some(shipper) = &shared
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            shipper.spawn();
+        }
         let audit = Arc::new(Self {
             log,
             settings,
             usage,
+            shared,
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let weak = Arc::downgrade(&audit);
@@ -133,16 +157,16 @@ pub fn lines_into(
     let caller = call.caller;
     // The small formatted fields live on the stack: no allocation per record for them.
     let mut time = InlineText::<20>::new();
-    trent_audit::read::format_event_time(now_ms.div_euclid(1000), &mut time);
     let mut ip_text = InlineText::<48>::new();
-    let source_ip = match caller.source_ip {
-        Some(ip) => {
-            use std::fmt::Write as _;
-            let _ = write!(ip_text, "{ip}");
-            Some(ip_text.as_str())
-        }
-        None => None,
-    };
+    LAST_FORMATTED.with(|last| {
+        last.borrow_mut().format(
+            now_ms.div_euclid(1000),
+            caller.source_ip,
+            &mut time,
+            &mut ip_text,
+        );
+    });
+    let source_ip = caller.source_ip.map(|_| ip_text.as_str());
     let header = |name: &str| call.headers.get(name).and_then(|v| v.to_str().ok());
     let key_arn = caller.key_arn().map(|a| &**a);
     let key_account = key_arn.and_then(account_of_key_arn);
@@ -270,6 +294,56 @@ pub fn lines_into(
         key_owner_event_id = owner_event_id;
     }
     Ok(key_owner_event_id)
+}
+
+thread_local! {
+    /// The event time and source address this thread formatted last: under load most records
+    /// of a thread fall in the same second and many come from the same address, so they are
+    /// copied instead of formatted again (`write!` of six padded numbers, of an address).
+    static LAST_FORMATTED: std::cell::RefCell<LastFormatted> =
+        std::cell::RefCell::new(LastFormatted::default());
+}
+
+#[derive(Default)]
+struct LastFormatted {
+    time: Option<(i64, InlineText<20>)>,
+    ip: Option<(std::net::IpAddr, InlineText<48>)>,
+}
+
+impl LastFormatted {
+    /// Writes the event time of `secs` into `time` and `ip` (if any) into `ip_text`.
+    fn format(
+        &mut self,
+        secs: i64,
+        ip: Option<std::net::IpAddr>,
+        time: &mut InlineText<20>,
+        ip_text: &mut InlineText<48>,
+    ) {
+        use std::fmt::Write as _;
+        match &self.time {
+            Some((at, text)) if *at == secs => {
+                let _ = time.write_str(text.as_str());
+            }
+            _ => {
+                let mut text = InlineText::new();
+                trent_audit::read::format_event_time(secs, &mut text);
+                let _ = time.write_str(text.as_str());
+                self.time = Some((secs, text));
+            }
+        }
+        let Some(ip) = ip else { return };
+        match &self.ip {
+            Some((last, text)) if *last == ip => {
+                let _ = ip_text.write_str(text.as_str());
+            }
+            _ => {
+                let mut text = InlineText::new();
+                let _ = write!(text, "{ip}");
+                let _ = ip_text.write_str(text.as_str());
+                self.ip = Some((ip, text));
+            }
+        }
+    }
 }
 
 /// A successful KMS answer's `responseElements`, left on the response for [`lines`].

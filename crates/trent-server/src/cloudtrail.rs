@@ -3,11 +3,14 @@
 //! `cloudtrail`), answered from the audit trail, so `aws cloudtrail lookup-events` works
 //! unchanged. Each account sees only the events recorded in it; the permission is
 //! `cloudtrail:LookupEvents`, decided by the domain from the caller's identity policies.
+//! With several nodes on one database the events come from the shared trail (every node's),
+//! else from this node's files.
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use trent_audit::read::{self, Attribute, Cursor, Lookup};
+use trent_audit::shared::SharedCursor;
 use trent_core::Caller;
 
 use crate::kms::error_response;
@@ -127,7 +130,8 @@ pub async fn handle(
             Err(e) => return bad_request("SerializationException", &e.to_string()),
         }
     };
-    let lookup = match lookup_of(&caller.account, request) {
+    let shared = app.audit.as_ref().and_then(|a| a.shared.clone());
+    let (lookup, shared_cursor) = match lookup_of(&caller.account, request, shared.is_some()) {
         Ok(l) => l,
         Err(response) => return *response,
     };
@@ -138,18 +142,40 @@ pub async fn handle(
             next_token: None,
         });
     };
-    let page =
-        tokio::task::spawn_blocking(move || read::lookup(&audit.settings.directory, &lookup)).await;
-    let page = match page {
-        Ok(Ok(page)) => page,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "LookupEvents could not read the audit trail");
-            return error_response(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure", "");
+    let (events, next_token) = match shared {
+        // Several nodes: every node's events, from the shared trail's index.
+        Some(shipper) => match shared_lookup(&shipper, &lookup, shared_cursor.as_ref()).await {
+            Some(page) => (page.events, page.next.map(|c| c.to_token())),
+            None => {
+                return error_response(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure", "");
+            }
+        },
+        None => {
+            let page = tokio::task::spawn_blocking(move || {
+                read::lookup(&audit.settings.directory, &lookup)
+            })
+            .await;
+            match page {
+                Ok(Ok(page)) => (page.events, page.next.map(Cursor::to_token)),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "LookupEvents could not read the audit trail");
+                    return error_response(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "InternalFailure",
+                        "",
+                    );
+                }
+                Err(_) => {
+                    return error_response(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "InternalFailure",
+                        "",
+                    );
+                }
+            }
         }
-        Err(_) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure", ""),
     };
-    let events = page
-        .events
+    let events = events
         .into_iter()
         .map(|e| Event {
             event_id: e.event_id,
@@ -170,14 +196,56 @@ pub async fn handle(
             cloud_trail_event: e.record,
         })
         .collect();
-    json(&LookupEventsResponse {
-        events,
-        next_token: page.next.map(Cursor::to_token),
-    })
+    json(&LookupEventsResponse { events, next_token })
+}
+
+/// How long a lookup waits for this node's own committed batches to be shipped first.
+const SHIP_BEFORE_LOOKUP: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a lookup waits for the shared trail's answer.
+const SHARED_LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(6);
+
+/// A page from the shared trail, `None` when it could not be read (logged). This node's own
+/// committed batches are shipped first, so a caller finds its own calls at once; if that
+/// fails the lookup still answers from what is shipped.
+async fn shared_lookup(
+    shipper: &trent_audit::ship::Shipper,
+    lookup: &Lookup,
+    cursor: Option<&SharedCursor>,
+) -> Option<trent_audit::shared::SharedPage> {
+    match tokio::time::timeout(SHIP_BEFORE_LOOKUP, shipper.ship_now()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(target: "trent::audit", error = %e, "shipping before LookupEvents failed");
+        }
+        Err(_) => {
+            tracing::warn!(target: "trent::audit", "shipping before LookupEvents took too long");
+        }
+    }
+    match tokio::time::timeout(
+        SHARED_LOOKUP_TIMEOUT,
+        shipper.trail().lookup(lookup, cursor),
+    )
+    .await
+    {
+        Ok(Ok(page)) => Some(page),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "LookupEvents could not read the shared audit trail");
+            None
+        }
+        Err(_) => {
+            tracing::error!("LookupEvents: the shared audit trail did not answer in time");
+            None
+        }
+    }
 }
 
 /// The trail's lookup for a request, or the error AWS gives for it.
-fn lookup_of(account: &str, request: LookupEventsRequest) -> Result<Lookup, Box<Response>> {
+/// With `shared`, tokens are the shared trail's (`t2.…`), else the files' (`t1.…`).
+fn lookup_of(
+    account: &str,
+    request: LookupEventsRequest,
+    shared: bool,
+) -> Result<(Lookup, Option<SharedCursor>), Box<Response>> {
     if request.lookup_attributes.len() > 1 {
         return Err(Box::new(bad_request(
             "InvalidLookupAttributesException",
@@ -229,26 +297,34 @@ fn lookup_of(account: &str, request: LookupEventsRequest) -> Result<Lookup, Box<
             )));
         }
     };
-    let cursor = match &request.next_token {
-        None => None,
-        Some(token) => match Cursor::from_token(token) {
-            Some(c) => Some(c),
-            None => {
-                return Err(Box::new(bad_request(
-                    "InvalidNextTokenException",
-                    "The next token is not valid.",
-                )));
-            }
-        },
+    let invalid_token = || {
+        Box::new(bad_request(
+            "InvalidNextTokenException",
+            "The next token is not valid.",
+        ))
     };
-    Ok(Lookup {
-        account: account.to_string(),
-        attribute,
-        start_secs,
-        end_secs,
-        max_results,
-        cursor,
-    })
+    let (cursor, shared_cursor) = match &request.next_token {
+        None => (None, None),
+        Some(token) if shared => (
+            None,
+            Some(SharedCursor::from_token(token).ok_or_else(invalid_token)?),
+        ),
+        Some(token) => (
+            Some(Cursor::from_token(token).ok_or_else(invalid_token)?),
+            None,
+        ),
+    };
+    Ok((
+        Lookup {
+            account: account.to_string(),
+            attribute,
+            start_secs,
+            end_secs,
+            max_results,
+            cursor,
+        },
+        shared_cursor,
+    ))
 }
 
 fn json(value: &impl Serialize) -> Response {

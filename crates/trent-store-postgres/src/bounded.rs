@@ -396,6 +396,36 @@ impl Store for PostgresStore {
             .await
     }
 
+    async fn pending_token_destructions(&self, store_id: &str) -> StoreResult<Vec<String>> {
+        let id = store_id.to_string();
+        self.read(|db| async move { db.pending_token_destructions(&id).await })
+            .await
+    }
+
+    async fn add_pending_token_destruction(
+        &self,
+        store_id: &str,
+        label: &str,
+        recorded_ms: i64,
+    ) -> StoreResult<()> {
+        let (id, label) = (store_id.to_string(), label.to_string());
+        self.write(|db| async move {
+            db.add_pending_token_destruction(&id, &label, recorded_ms)
+                .await
+        })
+        .await
+    }
+
+    async fn remove_pending_token_destruction(
+        &self,
+        store_id: &str,
+        label: &str,
+    ) -> StoreResult<()> {
+        let (id, label) = (store_id.to_string(), label.to_string());
+        self.write(|db| async move { db.remove_pending_token_destruction(&id, &label).await })
+            .await
+    }
+
     async fn regions_in_use(&self, account_id: &str) -> StoreResult<Vec<String>> {
         let account = account_id.to_string();
         self.read(|db| async move { db.regions_in_use(&account).await })

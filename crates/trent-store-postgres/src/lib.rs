@@ -14,6 +14,8 @@
 //! - Versioned migrations ([`migrations`], the same history as SQLite's) run at
 //!   [`PostgresStore::connect`]; a newer schema is refused.
 //! - [`test_cluster`]: a private PostgreSQL server for tests.
+//! - [`audit_trail`]: [`PgAuditTrail`], the shared audit trail of several nodes (the
+//!   `trent_audit::shared::SharedTrail` port; its own small pool).
 //!
 //! - Losing the database: no call waits on it for more than seconds (the pool's wait and
 //!   connect timeouts, `statement_timeout`/`lock_timeout`, TCP keepalives and
@@ -24,6 +26,7 @@
 //!   `bounded.rs` answers each call within [`CALL_TIMEOUT`] and lets the call finish on its
 //!   own, telling the change feed when a write finished too late for its caller.
 
+pub mod audit_trail;
 mod bounded;
 mod migrations;
 mod rows;
@@ -44,6 +47,7 @@ use trent_core::model::{
 use trent_core::store::{IamWrite, KeysWrite, Page, Store, StoreError, StoreResult};
 use trent_crypto::spec::WireEnum;
 
+pub use audit_trail::PgAuditTrail;
 pub use bounded::{CALL_TIMEOUT, PostgresStore};
 pub use migrations::latest_version as latest_schema_version;
 
@@ -258,7 +262,8 @@ fn limit(page: Page<'_>) -> i64 {
 const UPDATE_KEY: &str = "UPDATE keys SET description = $2, key_state = $3, policy = $4, \
      tags = $5, current_material_id = $6, rotation_period_days = $7, next_rotation_ms = $8, \
      deletion_ms = $9, pending_window_days = $10, expiration_model = $11, valid_to_ms = $12, \
-     primary_region = $13, transition_ms = $14, imported_materials = $15 WHERE key_id = $1";
+     primary_region = $13, transition_ms = $14, imported_materials = $15, \
+     policy_principals = $16 WHERE key_id = $1";
 
 /// Replaces what `update_key` may change (as SQLite: not the identity, spec, usage, origin,
 /// region, creation date or multi-Region flag).
@@ -283,6 +288,7 @@ async fn update_key_in(c: &impl tokio_postgres::GenericClient, k: &KeyRecord) ->
                 &l.primary_region,
                 &l.transition_ms,
                 &trent_core::lifecycle::encode_imported_materials(&l.imported_materials),
+                &trent_core::model::encode_principal_bindings(&k.policy_principals),
             ],
         )
         .await
@@ -295,7 +301,7 @@ async fn insert_key_in(c: &impl tokio_postgres::GenericClient, k: &KeyRecord) ->
     c.execute(
         &format!(
             "INSERT INTO keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
+             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
         ),
         &[
             &k.key_id,
@@ -322,6 +328,7 @@ async fn insert_key_in(c: &impl tokio_postgres::GenericClient, k: &KeyRecord) ->
             &l.transition_ms,
             &trent_core::lifecycle::encode_imported_materials(&l.imported_materials),
             &k.custody.custom_key_store_id(),
+            &trent_core::model::encode_principal_bindings(&k.policy_principals),
         ],
     )
     .await
@@ -1237,6 +1244,45 @@ impl Store for Db {
             )
             .await?;
         rows.iter().map(|r| r.try_get(0).map_err(db)).collect()
+    }
+
+    async fn pending_token_destructions(&self, store_id: &str) -> StoreResult<Vec<String>> {
+        let rows = self
+            .query(
+                "SELECT label FROM pending_token_destructions WHERE custom_key_store_id = $1 \
+                 ORDER BY label",
+                &[&store_id],
+            )
+            .await?;
+        rows.iter().map(|r| r.try_get(0).map_err(db)).collect()
+    }
+
+    async fn add_pending_token_destruction(
+        &self,
+        store_id: &str,
+        label: &str,
+        recorded_ms: i64,
+    ) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO pending_token_destructions (custom_key_store_id, label, recorded_ms) \
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&store_id, &label, &recorded_ms],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_pending_token_destruction(
+        &self,
+        store_id: &str,
+        label: &str,
+    ) -> StoreResult<()> {
+        self.execute(
+            "DELETE FROM pending_token_destructions WHERE custom_key_store_id = $1 AND label = $2",
+            &[&store_id, &label],
+        )
+        .await?;
+        Ok(())
     }
 }
 

@@ -232,6 +232,79 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE keys ADD COLUMN custom_key_store_id TEXT COLLATE "C";
     CREATE INDEX keys_by_custom_key_store ON keys (custom_key_store_id) WHERE custom_key_store_id IS NOT NULL;
     "#,
+    // 11: one audit trail for several nodes, as SQLite's migration 11 (docs/audit.md, "Several
+    // nodes"): each node's committed batches (`trent_audit::ship`), their events with the
+    // lookup attributes as indexed columns (newest first per account, per attribute), and per
+    // node where the chain starts after retention. No change trigger: no cache mirrors them.
+    r#"
+    CREATE TABLE audit_batches (
+        node_id TEXT COLLATE "C" NOT NULL,
+        batch BIGINT NOT NULL,
+        previous_digest TEXT COLLATE "C" NOT NULL,
+        digest TEXT COLLATE "C" NOT NULL,
+        events BIGINT NOT NULL,
+        newest_event_secs BIGINT NOT NULL,
+        PRIMARY KEY (node_id, batch)
+    );
+    CREATE INDEX audit_batches_by_age ON audit_batches (node_id, newest_event_secs);
+    CREATE TABLE audit_events (
+        node_id TEXT COLLATE "C" NOT NULL,
+        batch BIGINT NOT NULL,
+        line_no INTEGER NOT NULL,
+        recipient_account_id TEXT COLLATE "C" NOT NULL,
+        event_time BIGINT NOT NULL,
+        event_id TEXT COLLATE "C" NOT NULL,
+        event_name TEXT COLLATE "C" NOT NULL,
+        event_source TEXT COLLATE "C" NOT NULL,
+        read_only BOOLEAN,
+        username TEXT COLLATE "C",
+        access_key_id TEXT COLLATE "C",
+        resource_type TEXT COLLATE "C",
+        resource_name TEXT COLLATE "C",
+        error_code TEXT COLLATE "C",
+        request_id TEXT COLLATE "C",
+        record BYTEA NOT NULL,
+        PRIMARY KEY (node_id, batch, line_no),
+        FOREIGN KEY (node_id, batch) REFERENCES audit_batches (node_id, batch) ON DELETE CASCADE
+    );
+    CREATE INDEX audit_events_newest ON audit_events
+        (recipient_account_id, event_time DESC, node_id DESC, batch DESC, line_no DESC);
+    CREATE INDEX audit_events_by_event_id ON audit_events (recipient_account_id, event_id);
+    CREATE INDEX audit_events_by_event_name ON audit_events
+        (recipient_account_id, event_name, event_time DESC, node_id DESC, batch DESC, line_no DESC);
+    CREATE INDEX audit_events_by_event_source ON audit_events
+        (recipient_account_id, event_source, event_time DESC, node_id DESC, batch DESC, line_no DESC);
+    CREATE INDEX audit_events_by_read_only ON audit_events
+        (recipient_account_id, read_only, event_time DESC, node_id DESC, batch DESC, line_no DESC);
+    CREATE INDEX audit_events_by_username ON audit_events
+        (recipient_account_id, username, event_time DESC, node_id DESC, batch DESC, line_no DESC);
+    CREATE INDEX audit_events_by_access_key_id ON audit_events
+        (recipient_account_id, access_key_id, event_time DESC, node_id DESC, batch DESC, line_no DESC);
+    CREATE INDEX audit_events_by_resource_type ON audit_events
+        (recipient_account_id, resource_type, event_time DESC, node_id DESC, batch DESC, line_no DESC);
+    CREATE INDEX audit_events_by_resource_name ON audit_events
+        (resource_name, event_time DESC, node_id DESC, batch DESC, line_no DESC);
+    CREATE TABLE audit_pruned (
+        node_id TEXT COLLATE "C" PRIMARY KEY,
+        batch BIGINT NOT NULL,
+        digest TEXT COLLATE "C" NOT NULL
+    );
+    "#,
+    // 12: the principal bindings of a key policy, as SQLite's migration 12 (a `keys` column:
+    // the existing change trigger carries it to other nodes).
+    r#"
+    ALTER TABLE keys ADD COLUMN policy_principals TEXT;
+    "#,
+    // 13: token keys a custom key store is to destroy at its next connect, as SQLite's
+    // migration 13. No change trigger: no cache mirrors them (the connecting node reads them).
+    r#"
+    CREATE TABLE pending_token_destructions (
+        custom_key_store_id TEXT COLLATE "C" NOT NULL,
+        label TEXT COLLATE "C" NOT NULL,
+        recorded_ms BIGINT NOT NULL,
+        PRIMARY KEY (custom_key_store_id, label)
+    );
+    "#,
 ];
 
 /// The advisory lock key migrations hold (any constant unique to Trent: "trent" in ASCII).

@@ -19,7 +19,7 @@ pub const KEY_COLUMNS: &str = "key_id, account_id, region, created_ms, descripti
      key_usage, origin, key_state, policy, tags, current_material_id, multi_region, \
      rotation_period_days, next_rotation_ms, deletion_ms, pending_window_days, expiration_model, \
      valid_to_ms, family_id, primary_region, transition_ms, imported_materials, \
-     custom_key_store_id";
+     custom_key_store_id, policy_principals";
 
 pub const ALIAS_COLUMNS: &str =
     "account_id, region, alias_name, target_key_id, created_ms, updated_ms";
@@ -77,6 +77,10 @@ pub fn key(r: &Row) -> StoreResult<KeyRecord> {
         origin,
         state: wire::<KeyState>(r.try_get(8).map_err(db)?, "key state")?,
         policy: r.try_get(9).map_err(db)?,
+        policy_principals: trent_core::model::decode_principal_bindings(
+            r.try_get::<_, Option<&str>>(24).map_err(db)?,
+        )
+        .ok_or_else(|| corrupt("key policy principals"))?,
         tags: tags_from_json(r.try_get(10).map_err(db)?)?,
         current_material: material_id(r.try_get(11).map_err(db)?)?,
         multi_region: r.try_get(12).map_err(db)?,

@@ -116,6 +116,44 @@ pub(crate) fn keys(c: &Connection, id: &str) -> StoreResult<Vec<String>> {
         .map_err(backend)
 }
 
+/// The token keys store `id` is to destroy at its next connect (migration 12).
+pub(crate) fn pending_destructions(c: &Connection, id: &str) -> StoreResult<Vec<String>> {
+    let mut stmt = c
+        .prepare(
+            "SELECT label FROM pending_token_destructions WHERE custom_key_store_id = ?1 \
+             ORDER BY label",
+        )
+        .map_err(backend)?;
+    stmt.query_map([id], |r| r.get(0))
+        .map_err(backend)?
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .map_err(backend)
+}
+
+pub(crate) fn add_pending_destruction(
+    c: &Connection,
+    id: &str,
+    label: &str,
+    recorded_ms: i64,
+) -> StoreResult<()> {
+    c.execute(
+        "INSERT INTO pending_token_destructions (custom_key_store_id, label, recorded_ms) \
+         VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        rusqlite::params![id, label, recorded_ms],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub(crate) fn remove_pending_destruction(c: &Connection, id: &str, label: &str) -> StoreResult<()> {
+    c.execute(
+        "DELETE FROM pending_token_destructions WHERE custom_key_store_id = ?1 AND label = ?2",
+        [id, label],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
 pub(crate) fn delete(c: &Connection, id: &str) -> StoreResult<()> {
     let n = c
         .execute("DELETE FROM custom_key_stores WHERE id = ?1", [id])

@@ -475,6 +475,33 @@ impl Store for SqliteStore {
         self.with(move |c| custom_key_stores::keys(c, &id)).await
     }
 
+    async fn pending_token_destructions(&self, store_id: &str) -> StoreResult<Vec<String>> {
+        let id = store_id.to_string();
+        self.with(move |c| custom_key_stores::pending_destructions(c, &id))
+            .await
+    }
+
+    async fn add_pending_token_destruction(
+        &self,
+        store_id: &str,
+        label: &str,
+        recorded_ms: i64,
+    ) -> StoreResult<()> {
+        let (id, label) = (store_id.to_string(), label.to_string());
+        self.with(move |c| custom_key_stores::add_pending_destruction(c, &id, &label, recorded_ms))
+            .await
+    }
+
+    async fn remove_pending_token_destruction(
+        &self,
+        store_id: &str,
+        label: &str,
+    ) -> StoreResult<()> {
+        let (id, label) = (store_id.to_string(), label.to_string());
+        self.with(move |c| custom_key_stores::remove_pending_destruction(c, &id, &label))
+            .await
+    }
+
     async fn delete_access_key(&self, access_key_id: &str) -> StoreResult<()> {
         let id = access_key_id.to_string();
         self.with(move |c| {

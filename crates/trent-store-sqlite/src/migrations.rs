@@ -187,6 +187,61 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE keys ADD COLUMN custom_key_store_id TEXT;
     CREATE INDEX keys_by_custom_key_store ON keys (custom_key_store_id) WHERE custom_key_store_id IS NOT NULL;
     "#,
+    // 11: the shared audit trail's tables (PostgreSQL's migration 11: every node ships its
+    // committed batches there). One process on a SQLite file reads its own trail's files, so
+    // nothing writes these here; they exist so both histories stay the same.
+    r#"
+    CREATE TABLE audit_batches (
+        node_id TEXT NOT NULL,
+        batch INTEGER NOT NULL,
+        previous_digest TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        events INTEGER NOT NULL,
+        newest_event_secs INTEGER NOT NULL,
+        PRIMARY KEY (node_id, batch)
+    );
+    CREATE TABLE audit_events (
+        node_id TEXT NOT NULL,
+        batch INTEGER NOT NULL,
+        line_no INTEGER NOT NULL,
+        recipient_account_id TEXT NOT NULL,
+        event_time INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        event_name TEXT NOT NULL,
+        event_source TEXT NOT NULL,
+        read_only INTEGER,
+        username TEXT,
+        access_key_id TEXT,
+        resource_type TEXT,
+        resource_name TEXT,
+        error_code TEXT,
+        request_id TEXT,
+        record BLOB NOT NULL,
+        PRIMARY KEY (node_id, batch, line_no),
+        FOREIGN KEY (node_id, batch) REFERENCES audit_batches (node_id, batch) ON DELETE CASCADE
+    );
+    CREATE TABLE audit_pruned (
+        node_id TEXT PRIMARY KEY,
+        batch INTEGER NOT NULL,
+        digest TEXT NOT NULL
+    );
+    "#,
+    // 12: the unique id each IAM user or role principal of a key policy was bound to when the
+    // policy was set (trent-core's `encode_principal_bindings` form; NULL: none, or a policy
+    // stored before this version, whose principals are still compared by ARN).
+    r#"
+    ALTER TABLE keys ADD COLUMN policy_principals TEXT;
+    "#,
+    // 13: token keys a custom key store is to destroy at its next connect: those of keys
+    // deleted while it was disconnected (`custom_key_stores.rs`), by store and label.
+    r#"
+    CREATE TABLE pending_token_destructions (
+        custom_key_store_id TEXT NOT NULL,
+        label TEXT NOT NULL,
+        recorded_ms INTEGER NOT NULL,
+        PRIMARY KEY (custom_key_store_id, label)
+    );
+    "#,
 ];
 
 /// The newest schema version this build knows.

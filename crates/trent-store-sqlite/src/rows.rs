@@ -9,14 +9,14 @@ use trent_crypto::spec::{KeySpec, KeyState, KeyUsage, Origin, WireEnum};
 
 use crate::backend;
 
-const KEY_COLUMNS: &str = "key_id, account_id, region, created_ms, description, key_spec, key_usage, origin, key_state, policy, tags, current_material_id, multi_region, custom_key_store_id";
+const KEY_COLUMNS: &str = "key_id, account_id, region, created_ms, description, key_spec, key_usage, origin, key_state, policy, tags, current_material_id, multi_region, custom_key_store_id, policy_principals";
 
 pub const SELECT_ALIAS: &str =
     "SELECT account_id, region, alias_name, target_key_id, created_ms, updated_ms FROM aliases";
 
 pub fn insert_key(c: &Connection, k: &KeyRecord) -> StoreResult<()> {
     c.execute(
-        &format!("INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+        &format!("INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
         params![
             k.key_id,
             k.account_id,
@@ -31,7 +31,8 @@ pub fn insert_key(c: &Connection, k: &KeyRecord) -> StoreResult<()> {
             tags_to_json(&k.tags),
             k.current_material.to_hex(),
             k.multi_region,
-            k.custody.custom_key_store_id()
+            k.custody.custom_key_store_id(),
+            trent_core::model::encode_principal_bindings(&k.policy_principals)
         ],
     )
     .map_err(backend)?;
@@ -49,8 +50,8 @@ pub fn insert_key(c: &Connection, k: &KeyRecord) -> StoreResult<()> {
 pub fn update_key(c: &Connection, k: &KeyRecord) -> StoreResult<()> {
     let n = c
         .execute(
-            "UPDATE keys SET description = ?2, key_state = ?3, policy = ?4, tags = ?5, current_material_id = ?6 WHERE key_id = ?1",
-            params![k.key_id, k.description, k.state.as_str(), k.policy, tags_to_json(&k.tags), k.current_material.to_hex()],
+            "UPDATE keys SET description = ?2, key_state = ?3, policy = ?4, tags = ?5, current_material_id = ?6, policy_principals = ?7 WHERE key_id = ?1",
+            params![k.key_id, k.description, k.state.as_str(), k.policy, tags_to_json(&k.tags), k.current_material.to_hex(), trent_core::model::encode_principal_bindings(&k.policy_principals)],
         )
         .map_err(backend)?;
     if n == 0 {
@@ -132,6 +133,7 @@ struct RawKeyRow {
     current_material: String,
     multi_region: bool,
     custom_key_store_id: Option<String>,
+    policy_principals: Option<String>,
 }
 
 impl RawKeyRow {
@@ -151,6 +153,7 @@ impl RawKeyRow {
             current_material: r.get(11)?,
             multi_region: r.get(12)?,
             custom_key_store_id: r.get(13)?,
+            policy_principals: r.get(14)?,
         })
     }
 
@@ -167,6 +170,10 @@ impl RawKeyRow {
             origin,
             state: KeyState::parse(&self.state).ok_or_else(|| corrupt("key state"))?,
             policy: self.policy,
+            policy_principals: trent_core::model::decode_principal_bindings(
+                self.policy_principals.as_deref(),
+            )
+            .ok_or_else(|| corrupt("key policy principals"))?,
             tags: tags_from_json(&self.tags)?,
             current_material: MaterialId::from_hex(&self.current_material)
                 .ok_or_else(|| corrupt("material id"))?,

@@ -10,6 +10,13 @@
 //! `durability = "write"`, its writer a task on the same runtime), so the audit path's
 //! allocations and time are the difference of the two.
 //!
+//! One request at a time makes every audited request a batch of its own. The `concurrent`
+//! group runs Encrypt as the server meets it under load: [`CONNECTIONS`] tasks sending back to
+//! back on a runtime of two worker threads (this machine's cores), so audited requests share
+//! batches and wake-ups as in `trent serve`. What it reports as time is **the process's CPU time
+//! per request** (all threads, from `/proc/self/task/*/schedstat`), not wall time: it moves
+//! little when other programs share the cores, and it is what the audit trail's cost is made of.
+//!
 //! Run: `cargo bench -p trent --bench request_path` (add `-- --quick` for a short run).
 #![allow(
     clippy::expect_used,
@@ -21,7 +28,7 @@
 use std::alloc::System;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -43,6 +50,8 @@ const HOST: &str = "localhost:4599";
 const REGION: &str = "us-east-1";
 /// Requests per allocation count (the average is reported).
 const COUNTED_REQUESTS: u64 = 2_000;
+/// Concurrent requests in flight in the `concurrent` group (as `trent bench --connections 64`).
+const CONNECTIONS: usize = 64;
 
 struct Harness {
     runtime: tokio::runtime::Runtime,
@@ -60,6 +69,11 @@ impl Harness {
             .enable_all()
             .build()
             .expect("runtime");
+        Self::on(runtime, audit)
+    }
+
+    /// A harness whose router (and audit writer) runs on `runtime`.
+    fn on(runtime: tokio::runtime::Runtime, audit: bool) -> Self {
         let data = tempfile::tempdir().expect("tempdir");
         let (router, account, trail, access_key_id, secret) = runtime.block_on(async {
             let store = SqliteStore::open(&data.path().join("trent.db")).expect("store");
@@ -298,6 +312,120 @@ fn request_path(c: &mut Criterion) {
     }
     group.finish();
     audit_parts(c, &audited);
+    concurrent(c);
+}
+
+/// The CPU time every thread of this process has used so far (`/proc/self/task/*/schedstat`'s
+/// first field, nanoseconds on a CPU). Threads that have exited are not counted: the runtime's
+/// threads and the audit trail's sync thread live as long as the harness.
+fn process_cpu() -> Duration {
+    let mut total = 0u64;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let text = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            total += text
+                .split_whitespace()
+                .next()
+                .and_then(|ns| ns.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Duration::from_nanos(total)
+}
+
+/// Sends `requests` through the router from `CONNECTIONS` tasks at once (each its share, back
+/// to back) and returns the process CPU time it took.
+fn run_concurrently(h: &Harness, requests: Vec<http::Request<Body>>) -> Duration {
+    let mut shares: Vec<Vec<_>> = (0..CONNECTIONS).map(|_| Vec::new()).collect();
+    for (n, request) in requests.into_iter().enumerate() {
+        shares[n % CONNECTIONS].push(request);
+    }
+    let started = process_cpu();
+    h.runtime.block_on(async {
+        let tasks: Vec<_> = shares
+            .into_iter()
+            .map(|share| {
+                let router = h.router.clone();
+                tokio::spawn(async move {
+                    for request in share {
+                        let response = router.clone().oneshot(request).await.expect("infallible");
+                        assert!(response.status().is_success(), "{}", response.status());
+                        axum::body::to_bytes(response.into_body(), usize::MAX)
+                            .await
+                            .expect("body");
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("request task");
+        }
+    });
+    process_cpu().saturating_sub(started)
+}
+
+/// Event lines and digest lines (one per batch) in the trail's segments under `dir`.
+fn trail_lines(dir: &std::path::Path) -> (u64, u64) {
+    let (mut events, mut batches) = (0, 0);
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let text = std::fs::read(entry.path()).unwrap_or_default();
+        for line in text.split(|&b| b == b'\n') {
+            if line.starts_with(b"{\"eventVersion\"") {
+                events += 1;
+            } else if line.starts_with(b"{\"trentDigest\"") {
+                batches += 1;
+            }
+        }
+    }
+    (events, batches)
+}
+
+/// Encrypt with [`CONNECTIONS`] requests in flight on two worker threads, audit off and on:
+/// allocations per request, and the process's CPU time per request (criterion's "time").
+fn concurrent(c: &mut Criterion) {
+    let mut group = c.benchmark_group("concurrent");
+    for (name, audit) in [("encrypt_cpu", false), ("audit_encrypt_cpu", true)] {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let h = Harness::on(runtime, audit);
+        let case = cases(&h).into_iter().next().expect("the encrypt case");
+        let warm: Vec<_> = (0..CONNECTIONS * 4)
+            .map(|_| h.request(case.operation, &case.body))
+            .collect();
+        run_concurrently(&h, warm);
+        let counted: Vec<_> = (0..COUNTED_REQUESTS * 5)
+            .map(|_| h.request(case.operation, &case.body))
+            .collect();
+        let region = Region::new(GLOBAL);
+        let cpu = run_concurrently(&h, counted);
+        let change = region.change();
+        #[expect(clippy::cast_precision_loss, reason = "small counts")]
+        let per_request =
+            (change.allocations + change.reallocations) as f64 / (COUNTED_REQUESTS * 5) as f64;
+        println!(
+            "concurrent {name}: allocations/request = {per_request:.1}, CPU/request = {:.2} µs",
+            cpu.as_secs_f64() * 1e6 / (COUNTED_REQUESTS * 5) as f64
+        );
+        if h.audit.is_some() {
+            let (events, batches) = trail_lines(&h._data.path().join("audit"));
+            println!(
+                "concurrent {name}: the trail holds {events} events in {batches} batches so far ({:.1} events/batch)",
+                events as f64 / batches.max(1) as f64
+            );
+        }
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let requests: Vec<_> = (0..iters)
+                    .map(|_| h.request(case.operation, &case.body))
+                    .collect();
+                run_concurrently(&h, requests)
+            });
+        });
+    }
+    group.finish();
 }
 
 /// The audit path's request-side parts alone, for the Encrypt request: the scan of the body

@@ -69,6 +69,18 @@ pub struct ConfigFile {
     /// How XKS proxies of EXTERNAL_KEY_STORE stores are reached (`[xks_client]`,
     /// `config/xks.rs`).
     pub xks_client: Option<xks::XksClientConfig>,
+    /// Nitro Enclaves attestation (`[nitro]`): the roots `Recipient` documents chain to.
+    pub nitro: Option<NitroConfig>,
+}
+
+/// `[nitro]`: `root_certificates` are PEM (or DER) files, relative to the config file, of the
+/// root certificates a `Recipient` attestation document's chain must end in (AWS's Nitro root
+/// G1 in production). Without any, `Recipient` is refused (UnsupportedOperationException).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NitroConfig {
+    #[serde(default)]
+    pub root_certificates: Vec<PathBuf>,
 }
 
 /// `[[integrated_service]]`: a service that calls KMS for its customers.
@@ -169,6 +181,8 @@ pub struct Settings {
     pub root_key_pkcs11: Option<hsm::RootKeyPkcs11>,
     /// The XKS client's trusted CAs, port and timeout (`[xks_client]`).
     pub xks_client: trent_custody_xks::ClientSettings,
+    /// `[nitro] root_certificates`, resolved against the config file's directory.
+    pub nitro_root_certificates: Vec<PathBuf>,
 }
 
 /// A PostgreSQL URL. It may hold a password, so its `Debug` form and [`DatabaseUrl::shown`]
@@ -294,6 +308,13 @@ impl Settings {
         let hsm_clusters = hsm::resolve(file.hsm_cluster, &config_dir)?;
         let xks_client = xks::resolve(file.xks_client, &config_dir)?;
         let root_key_pkcs11 = hsm::resolve_root(file.root_key_pkcs11, &config_dir)?;
+        let nitro_root_certificates = file
+            .nitro
+            .map(|n| n.root_certificates)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| config_dir.join(p))
+            .collect();
         if root_key_pkcs11.is_some() && file.root_key_file.is_some() {
             return Err("root_key_file and [root_key_pkcs11] are two root keys: give one".into());
         }
@@ -356,6 +377,7 @@ impl Settings {
             hsm_clusters,
             root_key_pkcs11,
             xks_client,
+            nitro_root_certificates,
             audit,
         })
     }

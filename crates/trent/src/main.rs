@@ -175,6 +175,11 @@ enum AuditCommand {
     /// Recompute every batch digest and follow the chain; fails if an event or batch was
     /// changed, removed, added or reordered. Prints the head digest to record.
     Verify {
+        /// Verify every node's chain in this PostgreSQL database's shared trail (several
+        /// nodes) instead of the files; with a data directory, also says how many of its
+        /// node's batches are not shipped yet.
+        #[arg(long)]
+        database: Option<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -276,8 +281,17 @@ fn main() -> ExitCode {
                 target,
             } => admin::key_access(&target.data_dir()?, &key, json, policy.as_deref()).await,
             Command::Audit {
-                command: AuditCommand::Verify { target },
-            } => audit::verify(&target.audit_dir()?),
+                command: AuditCommand::Verify { database, target },
+            } => match database {
+                Some(url) => {
+                    let url = config::DatabaseUrl::parse(url)?;
+                    let local = (target.data_dir.is_some() || target.config.is_some())
+                        .then(|| target.audit_dir())
+                        .transpose()?;
+                    audit::verify_shared(&url, local.as_deref()).await
+                }
+                None => audit::verify(&target.audit_dir()?),
+            },
             Command::Audit {
                 command: AuditCommand::Export { out, target },
             } => audit::export(&target.audit_dir()?, &out),

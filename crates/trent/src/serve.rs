@@ -82,6 +82,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
             e => format!("cannot start: {e}"),
         })?
         .with_quotas(settings.quotas.clone());
+    let kms = with_nitro_roots(kms, &settings.nitro_root_certificates)?;
     // EXTERNAL_KEY_STORE key stores reach their proxies through the XKS client.
     let kms = kms.with_xks_provider(Arc::new(
         trent_custody_xks::custody::XksClientProvider::new(settings.xks_client.clone()),
@@ -197,15 +198,38 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     // is recorded too.
     let audit = match &settings.audit {
         Some(audit) => {
-            let audit = trent_server::audit::Audit::open(audit.clone(), kms.clock().now_ms())
-                .map_err(|e| {
-                    format!(
-                        "cannot open the audit trail in {}: {e}",
-                        audit.directory.display()
-                    )
-                })?;
+            // Several nodes on PostgreSQL: one trail for all of them, each node shipping its
+            // committed batches into the database (docs/audit.md, "Several nodes").
+            let shared: Option<Arc<dyn trent_audit::shared::SharedTrail>> = match &settings.database
+            {
+                Some(url) => Some(Arc::new(
+                    trent_store_postgres::PgAuditTrail::connect(url.as_str())
+                        .await
+                        .map_err(|e| {
+                            format!("cannot open the shared audit trail in {}: {e}", url.shown())
+                        })?,
+                )),
+                None => None,
+            };
+            let audit = trent_server::audit::Audit::open_shared(
+                audit.clone(),
+                kms.clock().now_ms(),
+                shared,
+            )
+            .map_err(|e| {
+                format!(
+                    "cannot open the audit trail in {}: {e}",
+                    audit.directory.display()
+                )
+            })?;
             kms.set_service_event_sink(trent_server::audit::ServiceEvents::new(audit.clone()));
             println!("Audit trail: {}", audit.settings.directory.display());
+            if let Some(shipper) = &audit.shared {
+                println!(
+                    "Audit trail shared in the database as node {}",
+                    shipper.node()
+                );
+            }
             Some(audit)
         }
         None => None,
@@ -216,6 +240,20 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         eprintln!("trent: lifecycle work due at start-up failed (will retry): {e}");
     }
     trent_core::background::spawn(kms.clone(), BACKGROUND_INTERVAL);
+    // The periodic health check of connected external key stores' proxies (AWS: every few
+    // minutes); no lock is held across the proxy calls (`check_external_key_stores`).
+    {
+        let kms = kms.clone();
+        let every = settings.xks_client.health_check_interval;
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                kms.check_external_key_stores().await;
+            }
+        });
+    }
     // On a shared database, apply what other nodes write to this node's caches.
     let _ = trent_core::feed::spawn(kms.clone());
     let mut app =
@@ -738,4 +776,31 @@ mod tests {
             .collect();
         assert_eq!(names, ["config"], "no staging file is left behind");
     }
+}
+
+/// `[nitro] root_certificates` read and parsed: a file that is not a certificate stops start-up
+/// (a typo must not silently turn `Recipient` off).
+fn with_nitro_roots(kms: Kms, files: &[std::path::PathBuf]) -> Result<Kms, String> {
+    if files.is_empty() {
+        return Ok(kms);
+    }
+    let mut anchors: Option<trent_crypto::nitro::TrustAnchors> = None;
+    for file in files {
+        let bytes = std::fs::read(file)
+            .map_err(|e| format!("[nitro] root certificate {}: {e}", file.display()))?;
+        let parsed = trent_crypto::nitro::TrustAnchors::parse(&bytes).map_err(|e| {
+            format!(
+                "[nitro] root certificate {}: not a PEM or DER certificate: {e}",
+                file.display()
+            )
+        })?;
+        match &mut anchors {
+            Some(a) => a.extend(parsed),
+            None => anchors = Some(parsed),
+        }
+    }
+    Ok(match anchors {
+        Some(a) => kms.with_nitro_roots(a),
+        None => kms,
+    })
 }

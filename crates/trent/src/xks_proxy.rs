@@ -1,10 +1,12 @@
-//! `trent xks-proxy`: run an XKS proxy (spec v1.0.3) over AES-256 keys in its own data
-//! directory, for EXTERNAL_KEY_STORE-type key stores — Trent's or AWS KMS's. The proxy
-//! itself is `trent_custody_xks::proxy`; this is its command line.
+//! `trent xks-proxy`: run an XKS proxy (spec v1.0.3) for EXTERNAL_KEY_STORE-type key stores
+//! — Trent's or AWS KMS's — over AES keys in a PKCS#11 token (`[pkcs11]`) or in its own
+//! data directory (`keys.json`), and manage those keys. The proxy itself is
+//! `trent_custody_xks::proxy`; this is its command line.
 
 use std::path::PathBuf;
 
 use trent_custody_xks::keys;
+use trent_custody_xks::pkcs11::admin;
 use trent_custody_xks::proxy::{self, Proxy, ProxyConfig};
 
 #[derive(clap::Subcommand)]
@@ -16,7 +18,8 @@ pub enum XksProxyCommand {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Add a random AES-256 external key to the proxy's keys file.
+    /// Add a random AES-256 external key: generated in the `[pkcs11]` token (not
+    /// extractable), else in the proxy's keys file.
     CreateKey {
         #[arg(long)]
         config: PathBuf,
@@ -26,10 +29,37 @@ pub enum XksProxyCommand {
         /// Comma-separated key usage.
         #[arg(long, default_value = "ENCRYPT,DECRYPT", value_delimiter = ',')]
         usage: Vec<String>,
-        /// Create the key DISABLED.
+        /// Create the key DISABLED (keys file only; for a token key use disable-key).
         #[arg(long)]
         disabled: bool,
     },
+    /// Disable a `[pkcs11]` token key (CKA_ENCRYPT and CKA_DECRYPT false: `DISABLED`).
+    DisableKey {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        key_id: String,
+    },
+    /// Enable a `[pkcs11]` token key again (CKA_ENCRYPT and CKA_DECRYPT true).
+    EnableKey {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        key_id: String,
+    },
+    /// Destroy a `[pkcs11]` token key.
+    DeleteKey {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        key_id: String,
+    },
+}
+
+fn token_of(config: &ProxyConfig) -> Result<&trent_custody_xks::pkcs11::Pkcs11Config, String> {
+    config.pkcs11.as_ref().ok_or_else(|| {
+        "this command manages [pkcs11] token keys; the configuration has none".into()
+    })
 }
 
 pub async fn run(command: XksProxyCommand) -> Result<(), String> {
@@ -55,10 +85,26 @@ pub async fn run(command: XksProxyCommand) -> Result<(), String> {
             disabled,
         } => {
             let config = ProxyConfig::load(&config)?;
-            keys::create_key(&config.keys_file(), &key_id, &usage, !disabled)
-                .map_err(|e| e.to_string())?;
+            match &config.pkcs11 {
+                Some(token) if !disabled => admin::create_key(token, &key_id, &usage)?,
+                Some(_) => return Err("--disabled is for keys-file keys; use disable-key".into()),
+                None => keys::create_key(&config.keys_file(), &key_id, &usage, !disabled)
+                    .map_err(|e| e.to_string())?,
+            }
             println!("{key_id}");
             Ok(())
+        }
+        XksProxyCommand::DisableKey { config, key_id } => {
+            let config = ProxyConfig::load(&config)?;
+            admin::set_enabled(token_of(&config)?, &key_id, false)
+        }
+        XksProxyCommand::EnableKey { config, key_id } => {
+            let config = ProxyConfig::load(&config)?;
+            admin::set_enabled(token_of(&config)?, &key_id, true)
+        }
+        XksProxyCommand::DeleteKey { config, key_id } => {
+            let config = ProxyConfig::load(&config)?;
+            admin::delete_key(token_of(&config)?, &key_id)
         }
     }
 }

@@ -1258,3 +1258,265 @@ async fn one_alias_created_through_two_nodes_at_once_exists_once() {
         }
     }
 }
+
+/// LookupEvents on `server` with `body`, signed as account A's root: (status, answer).
+async fn lookup_events(server: &Server, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    lookup_events_as(server, AKID_A, SECRET_A, body).await
+}
+
+/// LookupEvents (CloudTrail's awsJson, SigV4 service `cloudtrail`) on `server` with `body`,
+/// signed with (`akid`, `secret`): (status, answer).
+async fn lookup_events_as(
+    server: &Server,
+    akid: &str,
+    secret: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    use http_body_util::{BodyExt, Full};
+    const TARGET: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents";
+    let host = server.host().to_string();
+    let body = body.to_string();
+    let content_type = "application/x-amz-json-1.1";
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    let mut req = hyper::Request::post("/")
+        .header("host", &host)
+        .header("content-type", content_type)
+        .header("x-amz-target", TARGET);
+    for (k, v) in trent_sigv4::sign(
+        "POST",
+        "/",
+        "",
+        &host,
+        &[("content-type", content_type), ("x-amz-target", TARGET)],
+        body.as_bytes(),
+        akid,
+        secret,
+        None,
+        "us-east-1",
+        "cloudtrail",
+        now,
+    ) {
+        req = req.header(k, v);
+    }
+    let stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let resp = sender
+        .send_request(req.body(Full::new(hyper::body::Bytes::from(body))).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// `trent audit verify --database URL` (with a node's data directory): (success, stdout).
+fn verify_database(url: &str, data_dir: &Path) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trent"))
+        .args(["audit", "verify", "--database", url, "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_audit_trail_for_two_nodes_on_postgres() {
+    use aws_sdk_kms::operation::RequestId;
+    use serde_json::json;
+
+    let cluster = TestCluster::start().unwrap_or_else(|e| panic!("test PostgreSQL: {e}"));
+    let url = cluster.fresh_database().await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, a_dir) = node(tmp.path(), "a", &url, None);
+    let root_key = a_dir.join("root.key");
+    let (b, b_dir) = node(tmp.path(), "b", &url, Some(&root_key));
+    let (kms_a, kms_b) = (a.kms(AKID_A, SECRET_A), b.kms(AKID_A, SECRET_A));
+    let key_id = kms_a
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let key_arn = format!("arn:aws:kms:us-east-1:{}:key/{key_id}", common::ACCOUNT_A);
+    let encrypted = kms_a
+        .encrypt()
+        .key_id(&key_id)
+        .plaintext(Blob::new(b"one trail".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    let request_id = encrypted.request_id().unwrap().to_string();
+    // A call on node B too, so the trail has both nodes' events.
+    kms_b.describe_key().key_id(&key_id).send().await.unwrap();
+
+    // Node A's Encrypt is found by a lookup on node B within the shipping interval (polled,
+    // with a deadline).
+    let by_key = json!({
+        "LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": key_arn}],
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let found = loop {
+        let (status, answer) = lookup_events(&b, &by_key).await;
+        assert_eq!(status, 200, "{answer}");
+        let hit = answer["Events"].as_array().unwrap().iter().find(|e| {
+            let record: serde_json::Value =
+                serde_json::from_str(e["CloudTrailEvent"].as_str().unwrap()).unwrap();
+            record["requestID"] == request_id.as_str()
+        });
+        if let Some(e) = hit {
+            break e.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node A's Encrypt not in node B's LookupEvents within 10 s: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(found["EventName"], "Encrypt");
+    assert_eq!(found["EventSource"], "kms.amazonaws.com");
+    assert_eq!(found["Username"], "root");
+    assert_eq!(found["Resources"][0]["ResourceName"], key_arn.as_str());
+    let record: serde_json::Value =
+        serde_json::from_str(found["CloudTrailEvent"].as_str().unwrap()).unwrap();
+    assert_eq!(record["recipientAccountId"], common::ACCOUNT_A);
+    // Every attribute and the time range are served: EventId finds exactly that event.
+    let event_id = found["EventId"].as_str().unwrap().to_string();
+    let (_, by_id) = lookup_events(
+        &b,
+        &json!({"LookupAttributes": [{"AttributeKey": "EventId", "AttributeValue": event_id}]}),
+    )
+    .await;
+    assert_eq!(by_id["Events"].as_array().unwrap().len(), 1, "{by_id}");
+    let future = json!({"StartTime": 4_000_000_000i64});
+    let (_, none) = lookup_events(&b, &future).await;
+    assert_eq!(none["Events"].as_array().unwrap().len(), 0, "{none}");
+    // Account B sees none of account A's events, even by A's event id.
+    let (_, as_b) = lookup_events_as(
+        &b,
+        common::AKID_B,
+        common::SECRET_B,
+        &json!({"LookupAttributes": [{"AttributeKey": "EventId", "AttributeValue": event_id}]}),
+    )
+    .await;
+    assert_eq!(as_b["Events"].as_array().unwrap().len(), 0, "{as_b}");
+
+    // Paging one event at a time across nodes: newest first, no event twice, both nodes' calls.
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    let mut times = Vec::new();
+    loop {
+        let mut body = json!({"MaxResults": 1});
+        if let Some(t) = &token {
+            body["NextToken"] = json!(t);
+        }
+        let (status, answer) = lookup_events(&a, &body).await;
+        assert_eq!(status, 200, "{answer}");
+        for e in answer["Events"].as_array().unwrap() {
+            seen.push(e["EventId"].as_str().unwrap().to_string());
+            times.push(e["EventTime"].as_f64().unwrap());
+            let record: serde_json::Value =
+                serde_json::from_str(e["CloudTrailEvent"].as_str().unwrap()).unwrap();
+            assert_eq!(record["recipientAccountId"], common::ACCOUNT_A);
+        }
+        match answer["NextToken"].as_str() {
+            Some(t) => token = Some(t.to_string()),
+            None => break,
+        }
+        assert!(seen.len() < 500, "paging does not end");
+    }
+    let unique: std::collections::HashSet<_> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "an event came twice: {seen:?}");
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "not newest first: {times:?}"
+    );
+    assert!(seen.contains(&event_id));
+
+    // GetKeyLastUsage on node B answers node A's Encrypt.
+    let usage = kms_b
+        .get_key_last_usage()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    let last = usage.key_last_usage().unwrap();
+    assert_eq!(last.operation().unwrap().as_str(), "Encrypt");
+    assert_eq!(last.kms_request_id(), Some(request_id.as_str()));
+    assert_eq!(last.cloud_trail_event_id(), Some(event_id.as_str()));
+
+    // Verify from the database: intact, and an edited row is caught.
+    let (ok, out) = verify_database(&url, &a_dir);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("the shared trail is intact (2 nodes)"),
+        "{out}"
+    );
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let edited = client
+        .execute(
+            "UPDATE audit_events SET record = convert_to(replace(convert_from(record, 'UTF8'),
+                 '\"sourceIPAddress\":\"127.0.0.1\"', '\"sourceIPAddress\":\"10.9.9.9\"'), 'UTF8')
+             WHERE event_id = $1",
+            &[&event_id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(edited, 1);
+    let (ok, out) = verify_database(&url, &a_dir);
+    assert!(!ok, "{out}");
+    assert!(out.contains("does not match its digest"), "{out}");
+    // An indexed column changed alone (the event hidden from account A's lookups) is caught too.
+    client
+        .execute(
+            "UPDATE audit_events SET record = convert_to(replace(convert_from(record, 'UTF8'),
+                 '\"sourceIPAddress\":\"10.9.9.9\"', '\"sourceIPAddress\":\"127.0.0.1\"'), 'UTF8'),
+                 recipient_account_id = '999999999999'
+             WHERE event_id = $1",
+            &[&event_id],
+        )
+        .await
+        .unwrap();
+    let (ok, out) = verify_database(&url, &a_dir);
+    assert!(!ok, "{out}");
+    assert!(!out.contains("does not match its digest"), "{out}");
+    assert!(
+        out.contains("indexed columns differ from its record"),
+        "{out}"
+    );
+    // A removed event is caught.
+    client
+        .execute("DELETE FROM audit_events WHERE event_id = $1", &[&event_id])
+        .await
+        .unwrap();
+    let (ok, out) = verify_database(&url, &a_dir);
+    assert!(!ok, "{out}");
+    assert!(out.contains("does not match its digest"), "{out}");
+    drop(b);
+    drop(a);
+    let _ = b_dir;
+}

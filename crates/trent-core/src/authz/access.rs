@@ -220,8 +220,7 @@ impl Kms {
         proposed: &str,
     ) -> KmsResult<PolicyChange> {
         let loaded = self.load_for_analysis(key).await?;
-        let proposed = Policy::parse(proposed, trent_policy::PolicyKind::KeyPolicy)
-            .map_err(|e| KmsError::MalformedPolicyDocument(e.aws_message()))?;
+        let proposed = self.proposed_key_policy(proposed)?;
         let current = loaded.key_policy()?;
         // Both analyses ask the same candidates: a principal only the new policy names may
         // have had access before through its account, and the other way round.
@@ -279,14 +278,22 @@ impl Kms {
             Some(text) => {
                 // PutKeyPolicy's checks (size, characters) before the analysis's own parse.
                 crate::policies::check_key_policy(text)?;
-                let proposed = Policy::parse(text, trent_policy::PolicyKind::KeyPolicy)
-                    .map_err(|e| KmsError::MalformedPolicyDocument(e.aws_message()))?;
+                let proposed = self.proposed_key_policy(text)?;
                 let both = [current, &proposed];
                 let before = self.analyse(&loaded, &both, current, Scope::Account);
                 let after = self.analyse(&loaded, &both, &proposed, Scope::Account);
                 CallerKeyAccess::Change(diff(before, after))
             }
         })
+    }
+
+    /// A proposed key policy parsed and bound as PutKeyPolicy would bind it now, so its
+    /// analysis matches what setting it would do.
+    fn proposed_key_policy(&self, text: &str) -> KmsResult<Policy> {
+        let kind = trent_policy::PolicyKind::KeyPolicy;
+        let bindings = self.bind_policy_principals(text, kind);
+        super::bindings::parse_bound(text, kind, &bindings)
+            .map_err(|e| KmsError::MalformedPolicyDocument(e.aws_message()))
     }
 
     async fn load_for_analysis(&self, key: &str) -> KmsResult<Arc<crate::cache::LoadedKey>> {
@@ -328,7 +335,8 @@ impl Kms {
         for user in iam.users.values() {
             let arn = entity_arn(&account, "user", &user.path, &user.name);
             candidates.push(Candidate {
-                principal: trent_policy::Principal::user(&account, &arn),
+                // With its unique id, as the real caller has it (bound principals).
+                principal: trent_policy::Principal::user(&account, &arn).with_unique_id(&user.id),
                 kind: "user",
                 policies: iam.policies_for(&Identity::User {
                     name: user.name.clone(),
@@ -438,8 +446,10 @@ impl Kms {
                                     user_id: u.id.clone(),
                                 })
                             });
+                            let mut principal = trent_policy::Principal::user(a, arn);
+                            principal.unique_id = other.unique_id_of(a, arn);
                             Candidate {
-                                principal: trent_policy::Principal::user(a, arn),
+                                principal,
                                 kind: "external user",
                                 policies,
                             }
@@ -482,6 +492,8 @@ impl Kms {
         let role_arn = entity_arn(account, "role", path, name);
         let session = format!("arn:aws:sts::{account}:assumed-role/{name}/access-analysis");
         let other = self.iam.account(account);
+        let mut principal = trent_policy::Principal::assumed_role(account, &session, &role_arn);
+        principal.unique_id = other.unique_id_of(account, &role_arn);
         let policies = other.roles.get(name).map_or_else(Arc::default, |r| {
             other.policies_for(&Identity::AssumedRole {
                 role_name: r.name.clone(),
@@ -491,7 +503,7 @@ impl Kms {
             })
         });
         Candidate {
-            principal: trent_policy::Principal::assumed_role(account, &session, &role_arn),
+            principal,
             kind,
             policies,
         }

@@ -29,6 +29,8 @@ pub struct OperationFacts<'a> {
     pub key_id_input: Option<&'a str>,
     /// Every other operation-specific key (grant, tag, lifecycle keys): rare operations.
     pub other: ConditionContext,
+    /// A verified `Recipient` attestation document: `kms:RecipientAttestation:*`.
+    pub recipient: Option<&'a trent_crypto::nitro::Attestation>,
 }
 
 /// All condition keys of one authorization question.
@@ -150,11 +152,21 @@ impl<'a> RequestFacts<'a> {
         match key {
             "kms:encryptionalgorithm" => op.algorithm.map(borrowed),
             "kms:requestalias" => request_alias(op.key_id_input?).map(borrowed),
+            "kms:recipientattestation:imagesha384" => {
+                op.recipient?.image_sha384_hex().map(borrowed)
+            }
             "kms:encryptioncontextkeys" => {
                 let context = op.encryption_context.filter(|c| !c.is_empty())?;
                 Some(ConditionValue::Multi(Cow::Owned(
                     context.keys().cloned().collect(),
                 )))
+            }
+            _ if key.starts_with("kms:recipientattestation:pcr") => {
+                let index = key
+                    .strip_prefix("kms:recipientattestation:pcr")?
+                    .parse::<u8>()
+                    .ok()?;
+                op.recipient?.pcr_hex(index).map(borrowed)
             }
             _ => {
                 let name = key.strip_prefix("kms:encryptioncontext:")?;
@@ -300,6 +312,7 @@ mod tests {
             algorithm: Some("SYMMETRIC_DEFAULT"),
             key_id_input: Some("arn:aws:kms:us-east-1:111122223333:alias/billing"),
             other: ConditionContext::new().with("kms:GrantIsForAWSResource", "false"),
+            recipient: None,
         };
         let facts = RequestFacts::new(&caller, &clock).with_operation(&operation);
         assert_eq!(

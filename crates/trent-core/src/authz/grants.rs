@@ -20,9 +20,23 @@ enum GranteeMatch {
     No,
 }
 
+/// The caller's role ARN when it is a role session (what a role grantee names).
+fn role_arn_of(caller: &Caller) -> Option<&str> {
+    caller
+        .is_role_session()
+        .then(|| caller.principal_role_arn())
+}
+
 fn grantee_match(grant: &Grant, caller: &Caller) -> GranteeMatch {
     let g = grant.grantee_principal.as_str();
-    if g == caller.principal_arn || (caller.is_role_session() && g == caller.principal_role_arn()) {
+    // A user or role grantee bound at CreateGrant names only the entity with that unique id.
+    if Grant::names(
+        g,
+        grant.grantee_principal_id.as_deref(),
+        &caller.principal_arn,
+        role_arn_of(caller),
+        caller.policy_principal().unique_id.as_deref(),
+    ) {
         return GranteeMatch::Direct;
     }
     if g == caller.account || g == caller.root_arn {
@@ -172,10 +186,15 @@ impl Kms {
     /// grantee holding RetireGrant, or the issuing account (its root, or a principal its IAM
     /// policies allow `kms:RetireGrant`) may retire it.
     pub(crate) fn check_retire_grant(&self, caller: &Caller, grant: &Arc<Grant>) -> KmsResult<()> {
-        let retiring = grant
-            .retiring_principal
-            .as_deref()
-            .is_some_and(|r| r == caller.principal_arn || r == caller.principal_role_arn());
+        let retiring = grant.retiring_principal.as_deref().is_some_and(|r| {
+            Grant::names(
+                r,
+                grant.retiring_principal_id.as_deref(),
+                &caller.principal_arn,
+                Some(caller.principal_role_arn()),
+                caller.policy_principal().unique_id.as_deref(),
+            )
+        });
         let grantee = grantee_match(grant, caller) == GranteeMatch::Direct
             && grant.has(GrantOperation::RetireGrant);
         let issuer = caller.account == grant.issuing_account

@@ -13,6 +13,7 @@
 //! the caller and the key ([`facts`]).
 //!
 //! - [`access`]: who can use a key (operator analysis, by asking the evaluator).
+//! - [`bindings`]: user and role principals bound to unique ids when a policy is set.
 //! - [`explain`]: the decision that answered a request, rendered for the request log.
 //! - [`facts`]: the condition keys of a request.
 //! - [`grants`]: grants as a source of permission, grant delegation (CreateGrant through a
@@ -22,6 +23,7 @@
 //! - [`simulate`]: IAM's policy simulator over hypothetical policies, same evaluator and order.
 
 pub mod access;
+pub(crate) mod bindings;
 pub mod explain;
 pub mod facts;
 mod grants;
@@ -106,6 +108,13 @@ impl<'a> Access<'a> {
                 }
             }
         }
+        self
+    }
+
+    /// The request's verified Nitro Enclaves attestation document, if it had a `Recipient`
+    /// (`kms:RecipientAttestation:ImageSha384` and `:PCR<n>`, absent without one).
+    pub fn recipient(mut self, attestation: Option<&'a trent_crypto::nitro::Attestation>) -> Self {
+        self.facts.recipient = attestation;
         self
     }
 

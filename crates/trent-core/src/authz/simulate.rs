@@ -278,7 +278,8 @@ impl Kms {
                     inline(&mut identity, &group.inline, PolicySourceType::Group)?;
                     managed(&mut identity, &iam, account, group.attached.iter())?;
                 }
-                Some(PolicyPrincipal::user(account, &arn))
+                // With its unique id, so bound principals match as in real evaluation.
+                Some(PolicyPrincipal::user(account, &arn).with_unique_id(&user.id))
             }
             "group" => {
                 let group = iam.groups.get(name).ok_or_else(no_such)?;
@@ -301,6 +302,7 @@ impl Kms {
                     arn: arn.clone(),
                     account: account.to_string(),
                     kind: PrincipalKind::AssumedRole { role_arn: arn },
+                    unique_id: Some(role.id.clone()),
                 })
             }
             _ => {
@@ -408,7 +410,11 @@ impl Kms {
                             "Invalid CallerArn: {arn}. Only the ARN of an IAM user can be the simulated caller."
                         ))
                     })?;
-                PolicyPrincipal::user(account, arn)
+                let user = PolicyPrincipal::user(account, arn);
+                match self.principal_unique_id(arn) {
+                    Some(id) => user.with_unique_id(&id),
+                    None => user,
+                }
             }
             // No known caller: a principal no policy names, never the account root (whose
             // implicit permissions would allow everything).
@@ -416,6 +422,7 @@ impl Kms {
                 arn: String::new(),
                 account: caller.account.clone(),
                 kind: PrincipalKind::User,
+                unique_id: None,
             }),
         };
         let owner = match &input.resource_owner {
@@ -770,9 +777,19 @@ fn simulated_grant(
         .iter()
         .find(|g| {
             let grantee = g.grantee_principal.as_str();
+            let role_arn = match &p.kind {
+                PrincipalKind::AssumedRole { role_arn } => Some(role_arn.as_str()),
+                _ => None,
+            };
+            // As real evaluation: a grantee bound to a unique id names only that entity.
             let direct = !p.arn.is_empty()
-                && (grantee == p.arn
-                    || matches!(&p.kind, PrincipalKind::AssumedRole { role_arn } if grantee == role_arn));
+                && Grant::names(
+                    grantee,
+                    g.grantee_principal_id.as_deref(),
+                    &p.arn,
+                    role_arn,
+                    p.unique_id.as_deref(),
+                );
             let account = grantee == p.account || grantee == root_arn;
             g.allows(operation, &sim.encryption_context, source_arn)
                 && (direct || (account && iam_allows()))

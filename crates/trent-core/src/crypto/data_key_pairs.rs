@@ -11,7 +11,7 @@ use trent_crypto::asymmetric::{self, AsymmetricKey};
 use trent_crypto::spec::{DataKeyPairSpec, EncryptionAlgorithm, KeySpec, KeyUsage, WireEnum};
 use zeroize::Zeroizing;
 
-use super::{refuse_recipient, seal};
+use super::{RecipientInput, seal, seal_for_recipient};
 use crate::authz::{Access, Resource};
 use crate::caller::Caller;
 use crate::error::{KmsError, KmsResult};
@@ -26,14 +26,17 @@ pub struct GenerateDataKeyPairInput {
     pub key_pair_spec: Option<String>,
     pub encryption_context: BTreeMap<String, String>,
     pub grant_tokens: Vec<String>,
-    pub has_recipient: bool,
+    /// `Recipient` (GenerateDataKeyPair only).
+    pub recipient: Option<RecipientInput>,
     pub dry_run: bool,
 }
 
 pub struct GenerateDataKeyPairOutput {
     pub private_key_ciphertext_blob: Vec<u8>,
-    /// `None` for GenerateDataKeyPairWithoutPlaintext.
+    /// `None` for GenerateDataKeyPairWithoutPlaintext, and with a `Recipient`.
     pub private_key_plaintext: Option<Zeroizing<Vec<u8>>>,
+    /// The private key (PKCS#8) enveloped for the `Recipient` (CMS), when the request had one.
+    pub ciphertext_for_recipient: Option<Vec<u8>>,
     pub public_key: Vec<u8>,
     pub key_arn: String,
     pub key_pair_spec: DataKeyPairSpec,
@@ -60,7 +63,7 @@ impl Kms {
         };
         validate::encryption_context("encryptionContext", &input.encryption_context)?;
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
-        refuse_recipient(input.has_recipient)?;
+        let attestation = self.attest(input.recipient.as_ref())?;
         // Its own quota per pair spec, not the symmetric key's (AWS's request quotas table).
         self.admit(
             caller,
@@ -82,7 +85,8 @@ impl Kms {
                 .algorithm(EncryptionAlgorithm::SymmetricDefault.as_str())
                 .named_as(key_id)
                 .condition("kms:DataKeyPairSpec", pair_spec.as_str())
-                .grant_tokens(&tokens),
+                .grant_tokens(&tokens)
+                .recipient(attestation.as_ref()),
         )?;
         require_usable(&key.record)?;
         if key.record.key_usage != KeyUsage::EncryptDecrypt {
@@ -128,9 +132,15 @@ impl Kms {
         .await
         .map_err(|e| KmsError::Internal(e.to_string()))??;
         let private_key_ciphertext_blob = seal(&key, &input.encryption_context, &der)?;
+        let ciphertext_for_recipient = match &attestation {
+            Some(attestation) => Some(seal_for_recipient(attestation, &der)?),
+            None => None,
+        };
         Ok(GenerateDataKeyPairOutput {
             private_key_ciphertext_blob,
-            private_key_plaintext: with_plaintext.then_some(der),
+            private_key_plaintext: (with_plaintext && ciphertext_for_recipient.is_none())
+                .then_some(der),
+            ciphertext_for_recipient,
             public_key,
             key_arn: key.arn().to_string(),
             key_pair_spec: pair_spec,

@@ -5,7 +5,7 @@
 use trent_crypto::spec::{KeyAgreementAlgorithm, KeyUsage, Origin, WireEnum};
 use zeroize::Zeroizing;
 
-use super::{refuse_recipient, require_usage};
+use super::{RecipientInput, require_usage, seal_for_recipient};
 use crate::authz::{Access, Resource};
 use crate::caller::Caller;
 use crate::error::{KmsError, KmsResult};
@@ -23,13 +23,17 @@ pub struct DeriveSharedSecretInput {
     pub key_agreement_algorithm: Option<String>,
     pub public_key: Option<Vec<u8>>,
     pub grant_tokens: Vec<String>,
-    pub has_recipient: bool,
+    /// `Recipient`: answer with `ciphertext_for_recipient` instead of the shared secret.
+    pub recipient: Option<RecipientInput>,
     pub dry_run: bool,
 }
 
 pub struct DeriveSharedSecretOutput {
     pub key_arn: String,
+    /// Empty when the request had a `Recipient`.
     pub shared_secret: Zeroizing<Vec<u8>>,
+    /// The shared secret enveloped for the `Recipient` (CMS), when the request had one.
+    pub ciphertext_for_recipient: Option<Vec<u8>>,
     pub key_agreement_algorithm: KeyAgreementAlgorithm,
     /// `KeyOrigin`: where the key's material came from (EXTERNAL for imported material).
     pub key_origin: Origin,
@@ -62,7 +66,7 @@ impl Kms {
             return Err(Violations::checked());
         };
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
-        refuse_recipient(input.has_recipient)?;
+        let attestation = self.attest(input.recipient.as_ref())?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
         self.admit_key(caller, key.record.key_spec)?;
         self.check(
@@ -70,7 +74,8 @@ impl Kms {
             Access::new("kms:DeriveSharedSecret", Resource::Key(&key))
                 .named_as(key_id)
                 .condition("kms:KeyAgreementAlgorithm", alg.as_str())
-                .grant_tokens(&tokens),
+                .grant_tokens(&tokens)
+                .recipient(attestation.as_ref()),
         )?;
         require_usable(&key.record)?;
         require_usage(&key, KeyUsage::KeyAgreement, "kms:DeriveSharedSecret")?;
@@ -84,9 +89,17 @@ impl Kms {
         let shared_secret = private
             .derive_shared_secret(peer)
             .map_err(|_| KmsError::Validation(String::new()))?;
+        let (shared_secret, ciphertext_for_recipient) = match &attestation {
+            Some(attestation) => (
+                Zeroizing::new(Vec::new()),
+                Some(seal_for_recipient(attestation, &shared_secret)?),
+            ),
+            None => (shared_secret, None),
+        };
         Ok(DeriveSharedSecretOutput {
             key_arn: key.arn().to_string(),
             shared_secret,
+            ciphertext_for_recipient,
             key_agreement_algorithm: alg,
             key_origin: key.record.origin,
         })

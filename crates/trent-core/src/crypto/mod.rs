@@ -18,6 +18,7 @@ mod encapsulation;
 mod key_agreement;
 mod mac;
 mod re_encrypt;
+mod recipient;
 mod rsa;
 mod signing;
 mod symmetric;
@@ -40,6 +41,8 @@ pub use encapsulation::{
 pub use key_agreement::{DeriveSharedSecretInput, DeriveSharedSecretOutput, MAX_PUBLIC_KEY};
 pub use mac::{MacInput, MacOutput};
 pub use re_encrypt::{ReEncryptInput, ReEncryptOutput};
+pub use recipient::RecipientInput;
+pub(crate) use recipient::seal_for_recipient;
 pub use signing::{
     MAX_MESSAGE, MAX_SIGNATURE, PublicKeyOutput, SignInput, SignOutput, VerifyInput, VerifyOutput,
 };
@@ -74,6 +77,7 @@ impl Kms {
             context,
             same_key_as,
             grant_tokens,
+            recipient,
         } = usage;
         // An external key store key's blob is the outer layer of double encryption: its
         // header names the key; the inner blob comes out of the proxy once the caller may use
@@ -129,7 +133,8 @@ impl Kms {
         let mut access = Access::new(action, Resource::Key(&key))
             .encryption_context(context)
             .algorithm(algorithm.as_str())
-            .grant_tokens(grant_tokens);
+            .grant_tokens(grant_tokens)
+            .recipient(recipient);
         if let Some(hint) = key_hint {
             access = access.named_as(hint);
         }
@@ -227,6 +232,8 @@ pub(crate) struct CiphertextUse<'a> {
     /// For ReEncryptFrom: the destination key id (`kms:ReEncryptOnSameKey`).
     pub(crate) same_key_as: Option<&'a str>,
     pub(crate) grant_tokens: &'a GrantTokens,
+    /// A verified `Recipient` document (`kms:RecipientAttestation:*`).
+    pub(crate) recipient: Option<&'a trent_crypto::nitro::Attestation>,
 }
 
 /// `Recipient` (a Nitro Enclaves attestation document) is not supported: refused, not ignored.

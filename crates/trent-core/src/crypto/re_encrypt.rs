@@ -99,6 +99,7 @@ impl Kms {
                     blob,
                     input.source_key_id.as_deref(),
                     CiphertextUse {
+                        recipient: None,
                         action: "kms:ReEncryptFrom",
                         algorithm: source_algorithm,
                         context: &input.source_encryption_context,

@@ -52,6 +52,10 @@ impl Kms {
     }
 
     /// Decrypt of RSA ciphertext: AWS requires the KeyId, since raw OAEP output names no key.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one caller (Decrypt), each argument a request member"
+    )]
     pub(crate) async fn decrypt_asymmetric(
         &self,
         caller: &Caller,
@@ -60,6 +64,7 @@ impl Kms {
         ciphertext: &[u8],
         algorithm: EncryptionAlgorithm,
         dry_run: bool,
+        recipient: Option<&trent_crypto::nitro::Attestation>,
     ) -> KmsResult<DecryptOutput> {
         let key_id = key_id.ok_or_else(|| {
             KmsError::Validation(
@@ -73,7 +78,8 @@ impl Kms {
             Access::new("kms:Decrypt", Resource::Key(&key))
                 .algorithm(algorithm.as_str())
                 .named_as(key_id)
-                .grant_tokens(tokens),
+                .grant_tokens(tokens)
+                .recipient(recipient),
         )?;
         require_usable(&key.record)?;
         let private = rsa_key(&key, algorithm, "kms:Decrypt")?;
@@ -87,6 +93,7 @@ impl Kms {
         Ok(DecryptOutput {
             key_arn: key.arn().to_string(),
             plaintext,
+            ciphertext_for_recipient: None,
             encryption_algorithm: algorithm,
             key_material_id: key.record.current_material,
         })

@@ -12,7 +12,8 @@ use trent_crypto::{MaterialId, random};
 use zeroize::Zeroizing;
 
 use super::{
-    CiphertextUse, encryption_algorithm, open, refuse_recipient, require_symmetric_encryption,
+    CiphertextUse, RecipientInput, encryption_algorithm, open, refuse_recipient,
+    require_symmetric_encryption, seal_for_recipient,
 };
 use crate::authz::{Access, Resource};
 use crate::caller::Caller;
@@ -50,12 +51,17 @@ pub struct DecryptInput {
     pub grant_tokens: Vec<String>,
     pub key_id: Option<String>,
     pub encryption_algorithm: Option<String>,
+    /// `Recipient`: answer with `ciphertext_for_recipient` instead of the plaintext.
+    pub recipient: Option<RecipientInput>,
     pub dry_run: bool,
 }
 
 pub struct DecryptOutput {
     pub key_arn: String,
+    /// Empty when the request had a `Recipient` (AWS: "null or empty").
     pub plaintext: Zeroizing<Vec<u8>>,
+    /// The plaintext enveloped for the `Recipient` (CMS), when the request had one.
+    pub ciphertext_for_recipient: Option<Vec<u8>>,
     pub encryption_algorithm: EncryptionAlgorithm,
     pub key_material_id: MaterialId,
 }
@@ -67,14 +73,17 @@ pub struct GenerateDataKeyInput {
     pub number_of_bytes: Option<i64>,
     pub key_spec: Option<String>,
     pub grant_tokens: Vec<String>,
-    pub has_recipient: bool,
+    /// `Recipient` (GenerateDataKey only; the edge never sets it for WithoutPlaintext).
+    pub recipient: Option<RecipientInput>,
     pub dry_run: bool,
 }
 
 pub struct GenerateDataKeyOutput {
     pub ciphertext_blob: Vec<u8>,
-    /// `None` for GenerateDataKeyWithoutPlaintext.
+    /// `None` for GenerateDataKeyWithoutPlaintext, and with a `Recipient`.
     pub plaintext: Option<Zeroizing<Vec<u8>>>,
+    /// The data key enveloped for the `Recipient` (CMS), when the request had one.
+    pub ciphertext_for_recipient: Option<Vec<u8>>,
     pub key_arn: String,
     pub key_material_id: MaterialId,
 }
@@ -148,8 +157,10 @@ impl Kms {
         };
         validate::encryption_context("encryptionContext", &input.encryption_context)?;
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
+        // Verified before the key is used: its PCRs are condition keys of the authorization.
+        let attestation = self.attest(input.recipient.as_ref())?;
         if algorithm != EncryptionAlgorithm::SymmetricDefault {
-            return self
+            let mut out = self
                 .decrypt_asymmetric(
                     caller,
                     &tokens,
@@ -157,8 +168,15 @@ impl Kms {
                     blob,
                     algorithm,
                     input.dry_run,
+                    attestation.as_ref(),
                 )
-                .await;
+                .await?;
+            if let Some(attestation) = &attestation {
+                out.ciphertext_for_recipient =
+                    Some(seal_for_recipient(attestation, &out.plaintext)?);
+                out.plaintext = Zeroizing::new(Vec::new());
+            }
+            return Ok(out);
         }
         let (key, parsed) = self
             .key_for_ciphertext(
@@ -171,6 +189,7 @@ impl Kms {
                     context: &input.encryption_context,
                     same_key_as: None,
                     grant_tokens: &tokens,
+                    recipient: attestation.as_ref(),
                 },
             )
             .await?;
@@ -181,9 +200,17 @@ impl Kms {
         if input.dry_run {
             return Err(KmsError::DryRunOperation);
         }
+        let (plaintext, ciphertext_for_recipient) = match &attestation {
+            Some(attestation) => (
+                Zeroizing::new(Vec::new()),
+                Some(seal_for_recipient(attestation, &plaintext)?),
+            ),
+            None => (plaintext, None),
+        };
         Ok(DecryptOutput {
             key_arn: key.arn().to_string(),
             plaintext,
+            ciphertext_for_recipient,
             encryption_algorithm: algorithm,
             key_material_id: parsed.material_id,
         })
@@ -211,7 +238,7 @@ impl Kms {
                 ));
             }
         };
-        refuse_recipient(input.has_recipient)?;
+        let attestation = self.attest(input.recipient.as_ref())?;
         let action = if with_plaintext {
             "kms:GenerateDataKey"
         } else {
@@ -225,7 +252,8 @@ impl Kms {
                 .encryption_context(&input.encryption_context)
                 .algorithm(EncryptionAlgorithm::SymmetricDefault.as_str())
                 .named_as(key_id)
-                .grant_tokens(&tokens),
+                .grant_tokens(&tokens)
+                .recipient(attestation.as_ref()),
         )?;
         require_usable(&key.record)?;
         require_symmetric_encryption(&key, EncryptionAlgorithm::SymmetricDefault, action)?;
@@ -236,12 +264,56 @@ impl Kms {
         let ciphertext_blob = self
             .seal_for_key(caller, &key, &input.encryption_context, &data_key)
             .await?;
+        let ciphertext_for_recipient = match &attestation {
+            Some(attestation) => Some(seal_for_recipient(attestation, &data_key)?),
+            None => None,
+        };
         Ok(GenerateDataKeyOutput {
             ciphertext_blob,
-            plaintext: with_plaintext.then_some(data_key),
+            plaintext: (with_plaintext && ciphertext_for_recipient.is_none()).then_some(data_key),
+            ciphertext_for_recipient,
             key_arn: key.arn().to_string(),
             key_material_id: key.record.current_material,
         })
+    }
+
+    /// GenerateRandom with its `Recipient`: the bytes, or (with a recipient) their
+    /// `CiphertextForRecipient` and no plaintext.
+    pub async fn generate_random_for(
+        &self,
+        caller: &Caller,
+        number_of_bytes: Option<i64>,
+        custom_key_store_id: Option<&str>,
+        recipient: Option<&RecipientInput>,
+    ) -> KmsResult<(Option<Zeroizing<Vec<u8>>>, Option<Vec<u8>>)> {
+        let Some(recipient) = recipient else {
+            return self
+                .generate_random(caller, number_of_bytes, custom_key_store_id, false)
+                .await
+                .map(|bytes| (Some(bytes), None));
+        };
+        let n = number_of_bytes
+            .ok_or_else(|| KmsError::Validation("NumberOfBytes is required.".into()))?;
+        validate::range("numberOfBytes", n, 1, 1024)?;
+        if let Some(id) = custom_key_store_id {
+            validate::length("customKeyStoreId", id, 1, 64)?;
+        }
+        let attestation = self.attest(Some(recipient))?;
+        self.admit(caller, crate::quotas::RateQuota::Symmetric)?;
+        self.check(
+            caller,
+            Access::new("kms:GenerateRandom", Resource::Any).recipient(attestation.as_ref()),
+        )?;
+        let n =
+            usize::try_from(n).map_err(|_| KmsError::Internal("range-checked length".into()))?;
+        let bytes = match custom_key_store_id {
+            Some(id) => self.custom_key_store_random(caller, id, n).await?,
+            None => random::secret_bytes(n)?,
+        };
+        match &attestation {
+            Some(attestation) => Ok((None, Some(seal_for_recipient(attestation, &bytes)?))),
+            None => Err(KmsError::Internal("recipient verified".into())),
+        }
     }
 
     pub async fn generate_random(

@@ -242,6 +242,8 @@ mod tests {
             retiring_principal: None,
             grantee_service_principal: None,
             retiring_service_principal: None,
+            grantee_principal_id: None,
+            retiring_principal_id: None,
             operations,
             constraints: None,
             issuing_account: "111122223333".into(),

@@ -205,6 +205,15 @@ pub struct Grant {
     /// `RetiringServicePrincipal`: then `retiring_principal` is the same name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retiring_service_principal: Option<String>,
+    /// The unique id (`AIDA…`/`AROA…`) of the user or role `grantee_principal` named at
+    /// CreateGrant: only that entity (or a session of that role) uses the grant, so one
+    /// deleted and re-created under the same name does not (`authz/bindings.rs`). `None` for
+    /// other grantees and for grants stored before bindings existed (matched by ARN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grantee_principal_id: Option<String>,
+    /// The same for `retiring_principal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retiring_principal_id: Option<String>,
     /// Sorted by name, without duplicates.
     pub operations: Vec<GrantOperation>,
     #[serde(default)]
@@ -214,6 +223,20 @@ pub struct Grant {
 }
 
 impl Grant {
+    /// Whether `principal` (a grantee or retiring principal of this grant, bound to `bound`)
+    /// names the caller whose ARN, role ARN and unique id are given: by ARN, and when bound
+    /// by unique id as well.
+    pub(crate) fn names(
+        principal: &str,
+        bound: Option<&str>,
+        caller_arn: &str,
+        caller_role_arn: Option<&str>,
+        caller_unique_id: Option<&str>,
+    ) -> bool {
+        (principal == caller_arn || caller_role_arn == Some(principal))
+            && bound.is_none_or(|id| caller_unique_id == Some(id))
+    }
+
     pub fn has(&self, operation: GrantOperation) -> bool {
         self.operations.contains(&operation)
     }

@@ -208,6 +208,12 @@ impl Kms {
         let mut sorted_ops = operations.clone();
         sorted_ops.sort_by_key(|o| o.as_str());
         sorted_ops.dedup();
+        // A user or role grantee/retiring principal is bound to its unique id now: a user of
+        // the same name created later does not use or retire the grant (`authz/bindings.rs`).
+        let grantee_id = self.principal_unique_id(grantee);
+        let retiring_id = retiring
+            .as_deref()
+            .and_then(|r| self.principal_unique_id(r));
         if let Some(name) = &input.name {
             let same = self
                 .grants
@@ -216,6 +222,8 @@ impl Kms {
                 .find(|g| {
                     g.name.as_deref() == Some(name.as_str())
                         && g.grantee_principal == grantee
+                        && g.grantee_principal_id == grantee_id
+                        && g.retiring_principal_id == retiring_id
                         && g.grantee_service_principal == input.grantee_service_principal
                         && g.retiring_principal == retiring
                         && g.retiring_service_principal == input.retiring_service_principal
@@ -243,6 +251,8 @@ impl Kms {
             retiring_principal: retiring,
             grantee_service_principal: input.grantee_service_principal.clone(),
             retiring_service_principal: input.retiring_service_principal.clone(),
+            grantee_principal_id: grantee_id,
+            retiring_principal_id: retiring_id,
             operations: sorted_ops,
             constraints,
             issuing_account: caller.account.clone(),

@@ -190,6 +190,8 @@ impl Kms {
                 r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Service":"{}"}},"Action":"sts:AssumeRole"}}]}}"#,
                 spec.service
             ),
+            // Its trust policy names a service only: nothing to bind.
+            trust_principals: Default::default(),
             description: Some(spec.description.into()),
             max_session_duration: 3600,
             tags: Vec::new(),

@@ -37,6 +37,34 @@ impl AccountIam {
         (super::entity_arn(account, "policy", &p.path, &p.name) == arn).then_some(p)
     }
 
+    /// The unique id (`AIDA…`/`AROA…`) of the user or role whose ARN is `arn`, if one exists:
+    /// what a policy principal naming `arn` is bound to when the policy is set.
+    pub fn unique_id_of(&self, account: &str, arn: &str) -> Option<String> {
+        let resource = arn.strip_prefix(&format!("arn:aws:iam::{account}:"))?;
+        let name = resource.rsplit('/').next()?;
+        if resource.starts_with("user/") {
+            let u = self.users.get(name)?;
+            (super::entity_arn(account, "user", &u.path, &u.name) == arn).then(|| u.id.clone())
+        } else if resource.starts_with("role/") {
+            let r = self.roles.get(name)?;
+            (super::entity_arn(account, "role", &r.path, &r.name) == arn).then(|| r.id.clone())
+        } else {
+            None
+        }
+    }
+
+    /// The current ARN of the user or role with unique id `id` (a scan: only for showing a
+    /// policy, never on the request path).
+    pub fn arn_of_unique_id(&self, account: &str, id: &str) -> Option<String> {
+        if let Some(u) = self.users.values().find(|u| u.id == id) {
+            return Some(super::entity_arn(account, "user", &u.path, &u.name));
+        }
+        self.roles
+            .values()
+            .find(|r| r.id == id)
+            .map(|r| super::entity_arn(account, "role", &r.path, &r.name))
+    }
+
     /// The identity policies that apply to a principal of this account (none for the root
     /// user, whose permissions are implicit).
     pub fn policies_for(&self, identity: &Identity) -> Arc<Vec<Arc<Policy>>> {

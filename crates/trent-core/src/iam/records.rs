@@ -62,6 +62,11 @@ pub struct Role {
     pub id: String,
     pub created_ms: i64,
     pub trust_policy: String,
+    /// The unique ids the trust policy's user and role principals were bound to when it was
+    /// set (ARN → `AIDA…`/`AROA…`; `authz/bindings.rs`): AssumeRole matches them by id,
+    /// GetRole shows the id of one since deleted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub trust_principals: BTreeMap<String, String>,
     #[serde(default)]
     pub description: Option<String>,
     pub max_session_duration: i64,

@@ -38,6 +38,7 @@ impl Kms {
             ));
         }
         check_trust_policy(&input.trust_policy)?;
+        let trust_principals = self.bind_trust_principals(&input.trust_policy);
         let max = input.max_session_duration.unwrap_or(3600);
         if !(3600..=43200).contains(&max) {
             return Err(IamError::Validation(format!(
@@ -63,6 +64,7 @@ impl Kms {
             id: unique_id("AROA")?,
             created_ms: self.clock.now_ms(),
             trust_policy: input.trust_policy,
+            trust_principals,
             description: input.description,
             max_session_duration: max,
             tags: Vec::new(),
@@ -99,7 +101,21 @@ impl Kms {
             "iam:GetRole",
             &entity_arn(&caller.account, "role", &role.path, name),
         )?;
-        Ok(role)
+        Ok(self.shown_role(role))
+    }
+
+    /// The user and role principals of trust policy `document` bound to their unique ids now.
+    fn bind_trust_principals(&self, document: &str) -> std::collections::BTreeMap<String, String> {
+        crate::sts::parse_trust_policy(document)
+            .map(|p| self.bind_parsed_principals(&p))
+            .unwrap_or_default()
+    }
+
+    /// `role` as GetRole/ListRoles show it: a trust principal since deleted appears as its
+    /// unique id, as in AWS.
+    fn shown_role(&self, mut role: Role) -> Role {
+        role.trust_policy = self.show_bound_policy(&role.trust_policy, &role.trust_principals);
+        role
     }
 
     pub async fn iam_list_roles(
@@ -117,7 +133,7 @@ impl Kms {
             .roles
             .values()
             .filter(|r| r.path.starts_with(path_prefix.unwrap_or("/")))
-            .cloned()
+            .map(|r| self.shown_role(r.clone()))
             .collect())
     }
 
@@ -162,8 +178,10 @@ impl Kms {
         document: &str,
     ) -> IamResult<()> {
         check_trust_policy(document)?;
+        let bindings = self.bind_trust_principals(document);
         self.change_role(caller, name, "iam:UpdateAssumeRolePolicy", true, |r| {
             r.trust_policy = document.to_string();
+            r.trust_principals.clone_from(&bindings);
             Ok(())
         })
         .await

@@ -121,6 +121,8 @@ impl Kms {
             id: unique_id("AROA")?,
             created_ms: self.clock.now_ms(),
             trust_policy: trust,
+            // Its trust policy names a service only: nothing to bind.
+            trust_principals: Default::default(),
             description: description.map(str::to_string),
             max_session_duration: 3600,
             tags: Vec::new(),

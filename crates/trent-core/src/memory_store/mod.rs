@@ -644,6 +644,40 @@ impl Store for MemoryStore {
             .map(|k| k.key_id.clone())
             .collect())
     }
+
+    async fn pending_token_destructions(&self, store_id: &str) -> StoreResult<Vec<String>> {
+        Ok(self
+            .state()
+            .pending_token_destructions
+            .keys()
+            .filter(|(s, _)| s == store_id)
+            .map(|(_, label)| label.clone())
+            .collect())
+    }
+
+    async fn add_pending_token_destruction(
+        &self,
+        store_id: &str,
+        label: &str,
+        recorded_ms: i64,
+    ) -> StoreResult<()> {
+        self.state()
+            .pending_token_destructions
+            .entry((store_id.to_string(), label.to_string()))
+            .or_insert(recorded_ms);
+        Ok(())
+    }
+
+    async fn remove_pending_token_destruction(
+        &self,
+        store_id: &str,
+        label: &str,
+    ) -> StoreResult<()> {
+        self.state()
+            .pending_token_destructions
+            .remove(&(store_id.to_string(), label.to_string()));
+        Ok(())
+    }
 }
 
 /// The unique (account, Region, name) constraint of custom key stores, as SQL's.

@@ -43,6 +43,8 @@ pub(super) struct State {
     pub(super) clock_offset_ms: Option<i64>,
     /// Custom key stores by id.
     pub(super) custom_key_stores: BTreeMap<String, CustomKeyStoreRecord>,
+    /// Token keys to destroy at a store's next connect, by (store id, label).
+    pub(super) pending_token_destructions: BTreeMap<(String, String), i64>,
 }
 
 impl State {
@@ -69,6 +71,7 @@ impl State {
         stored.description.clone_from(&key.description);
         stored.state = key.state;
         stored.policy.clone_from(&key.policy);
+        stored.policy_principals.clone_from(&key.policy_principals);
         stored.tags.clone_from(&key.tags);
         stored.current_material = key.current_material;
         stored.lifecycle = key.lifecycle.clone();

@@ -74,7 +74,7 @@ pub struct DataKeyPairRequest {
     key_pair_spec: Option<String>,
     encryption_context: Context,
     grant_tokens: Option<Vec<String>>,
-    recipient: Option<Value>,
+    recipient: Option<super::shapes::RecipientShape>,
     dry_run: Option<bool>,
 }
 
@@ -99,7 +99,7 @@ pub struct DeriveSharedSecretRequest {
     #[serde(deserialize_with = "b64de::deserialize_opt")]
     public_key: Option<Vec<u8>>,
     grant_tokens: Option<Vec<String>>,
-    recipient: Option<Value>,
+    recipient: Option<super::shapes::RecipientShape>,
     dry_run: Option<bool>,
 }
 
@@ -242,7 +242,8 @@ async fn generate_data_key_pair(
                 key_pair_spec: r.key_pair_spec,
                 encryption_context: r.encryption_context.unwrap_or_default(),
                 grant_tokens: r.grant_tokens.unwrap_or_default(),
-                has_recipient: r.recipient.is_some(),
+                // Only GenerateDataKeyPair has the member.
+                recipient: r.recipient.filter(|_| with_plaintext).map(Into::into),
                 dry_run: r.dry_run.unwrap_or(false),
             },
             with_plaintext,
@@ -252,6 +253,7 @@ async fn generate_data_key_pair(
         private_key_ciphertext_blob: b64(&out.private_key_ciphertext_blob),
         private_key_plaintext: out.private_key_plaintext.map(|p| Zeroizing::new(b64(&p))),
         public_key: b64(&out.public_key),
+        ciphertext_for_recipient: out.ciphertext_for_recipient.as_deref().map(b64),
         key_id: &out.key_arn,
         key_pair_spec: out.key_pair_spec.as_str(),
         key_material_id: out.key_material_id.to_hex(),
@@ -266,6 +268,8 @@ struct DataKeyPairResponse<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     private_key_plaintext: Option<Zeroizing<String>>,
     public_key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ciphertext_for_recipient: Option<String>,
     key_id: &'a str,
     key_pair_spec: &'static str,
     key_material_id: String,
@@ -275,7 +279,10 @@ struct DataKeyPairResponse<'a> {
 #[serde(rename_all = "PascalCase")]
 struct SharedSecretResponse<'a> {
     key_id: &'a str,
-    shared_secret: Zeroizing<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared_secret: Option<Zeroizing<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ciphertext_for_recipient: Option<String>,
     key_agreement_algorithm: &'static str,
     key_origin: &'static str,
 }
@@ -330,14 +337,18 @@ async fn derive_shared_secret(
                 key_agreement_algorithm: r.key_agreement_algorithm,
                 public_key: r.public_key,
                 grant_tokens: r.grant_tokens.unwrap_or_default(),
-                has_recipient: r.recipient.is_some(),
+                recipient: r.recipient.map(Into::into),
                 dry_run: r.dry_run.unwrap_or(false),
             },
         )
         .await?;
     to_json(&SharedSecretResponse {
         key_id: &out.key_arn,
-        shared_secret: Zeroizing::new(b64(&out.shared_secret)),
+        shared_secret: out
+            .ciphertext_for_recipient
+            .is_none()
+            .then(|| Zeroizing::new(b64(&out.shared_secret))),
+        ciphertext_for_recipient: out.ciphertext_for_recipient.as_deref().map(b64),
         key_agreement_algorithm: out.key_agreement_algorithm.as_str(),
         key_origin: out.key_origin.as_str(),
     })

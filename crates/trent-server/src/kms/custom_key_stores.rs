@@ -257,6 +257,7 @@ async fn update(kms: &Kms, caller: &Caller, body: &[u8]) -> ApiResult {
             key_store_password: r.key_store_password,
             cloud_hsm_cluster_id: r.cloud_hsm_cluster_id,
             xks_parameters: r.xks.any(),
+            xks: r.xks.input(),
         },
     )
     .await?;

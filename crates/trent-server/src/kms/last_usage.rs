@@ -1,6 +1,7 @@
 //! GetKeyLastUsage: the domain resolves the key and authorizes `kms:GetKeyLastUsage`; the
 //! answer comes from the audit trail's usage table (`trent_audit::usage`), which the edge
-//! feeds from the records of successful cryptographic calls.
+//! feeds from the records of successful cryptographic calls, and with several nodes on one
+//! database from every node's shipped events too (the newest use wins).
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -10,6 +11,9 @@ use super::error::ApiError;
 use super::operations::{parse, to_json};
 use super::shapes::epoch_seconds;
 use crate::server::AppState;
+
+/// How long GetKeyLastUsage waits for the shared trail (several nodes).
+const SHARED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(6);
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
@@ -49,7 +53,35 @@ pub(super) async fn get_key_last_usage(
         "TrackingStartDate".into(),
         json!(epoch_seconds(tracking_start)),
     );
-    if let Some(usage) = audit.usage.get(&arn) {
+    let mut latest = audit.usage.get(&arn);
+    // Several nodes: the newest use over every node's shipped events (seconds; this node's own
+    // table has milliseconds and wins a tie).
+    if let Some(shipper) = &audit.shared {
+        match tokio::time::timeout(
+            SHARED_TIMEOUT,
+            shipper.trail().last_usage(&arn, &key.account_id),
+        )
+        .await
+        {
+            Ok(Ok(Some(other))) => {
+                if latest
+                    .as_ref()
+                    .is_none_or(|own| other.time_ms / 1000 > own.time_ms / 1000)
+                {
+                    latest = Some(other);
+                }
+            }
+            Ok(Ok(None)) => {}
+            // This node's own uses still answer.
+            Ok(Err(e)) => {
+                tracing::warn!(target: "trent::audit", error = %e, "GetKeyLastUsage could not read the shared audit trail");
+            }
+            Err(_) => {
+                tracing::warn!(target: "trent::audit", "GetKeyLastUsage: the shared audit trail did not answer in time");
+            }
+        }
+    }
+    if let Some(usage) = latest {
         let mut last = Map::new();
         last.insert("Operation".into(), json!(usage.operation));
         last.insert("Timestamp".into(), json!(epoch_seconds(usage.time_ms)));

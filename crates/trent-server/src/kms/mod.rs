@@ -11,6 +11,7 @@ mod explain;
 mod grants;
 mod last_usage;
 mod lifecycle;
+mod model;
 mod multi_region;
 mod operation;
 mod operations;
@@ -45,6 +46,10 @@ pub async fn handle(
     let Some(operation) = operation else {
         return error_response(StatusCode::BAD_REQUEST, "UnknownOperationException", "");
     };
+    // AWS's model validation comes before anything else, every failing member in one answer.
+    if let Err(e) = model::check(operation, body) {
+        return error::ApiError::from(e).into_response();
+    }
     if operation == Operation::GetKeyLastUsage {
         // Answered from the audit trail's usage table, which the edge holds.
         return match last_usage::get_key_last_usage(app, caller, body).await {

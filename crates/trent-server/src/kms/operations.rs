@@ -293,7 +293,11 @@ async fn encrypt(kms: &Kms, caller: &Caller, r: EncryptRequest) -> ApiResult {
 #[serde(rename_all = "PascalCase")]
 struct DecryptResponse<'a> {
     key_id: &'a str,
-    plaintext: Blob<'a>,
+    /// Absent with a `Recipient`: the plaintext is only in `CiphertextForRecipient`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plaintext: Option<Blob<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ciphertext_for_recipient: Option<Blob<'a>>,
     encryption_algorithm: &'static str,
     /// Only for a symmetric key, as in AWS (an RSA key has no key material id).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -301,14 +305,6 @@ struct DecryptResponse<'a> {
 }
 
 async fn decrypt(kms: &Kms, caller: &Caller, r: DecryptRequest) -> ApiResult {
-    if r.recipient.is_some() {
-        return Err(ApiError::Domain(
-            trent_core::KmsError::UnsupportedOperation(
-                "Recipient (Nitro Enclaves attestation) is not supported by this Trent server"
-                    .into(),
-            ),
-        ));
-    }
     let out = kms
         .decrypt(
             caller,
@@ -318,13 +314,18 @@ async fn decrypt(kms: &Kms, caller: &Caller, r: DecryptRequest) -> ApiResult {
                 grant_tokens: r.grant_tokens.unwrap_or_default(),
                 key_id: r.key_id,
                 encryption_algorithm: r.encryption_algorithm,
+                recipient: r.recipient.map(Into::into),
                 dry_run: r.dry_run.unwrap_or(false),
             },
         )
         .await?;
     to_json(&DecryptResponse {
         key_id: &out.key_arn,
-        plaintext: Blob(&out.plaintext),
+        plaintext: out
+            .ciphertext_for_recipient
+            .is_none()
+            .then(|| Blob(&out.plaintext)),
+        ciphertext_for_recipient: out.ciphertext_for_recipient.as_deref().map(Blob),
         encryption_algorithm: out.encryption_algorithm.as_str(),
         key_material_id: (out.encryption_algorithm == EncryptionAlgorithm::SymmetricDefault)
             .then(|| out.key_material_id.to_hex()),
@@ -381,6 +382,8 @@ struct GenerateDataKeyResponse<'a> {
     ciphertext_blob: Blob<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     plaintext: Option<Blob<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ciphertext_for_recipient: Option<Blob<'a>>,
     key_id: &'a str,
     key_material_id: String,
 }
@@ -400,7 +403,8 @@ async fn generate_data_key(
                 number_of_bytes: r.number_of_bytes,
                 key_spec: r.key_spec,
                 grant_tokens: r.grant_tokens.unwrap_or_default(),
-                has_recipient: r.recipient.is_some(),
+                // Only GenerateDataKey has the member.
+                recipient: r.recipient.filter(|_| with_plaintext).map(Into::into),
                 dry_run: r.dry_run.unwrap_or(false),
             },
             with_plaintext,
@@ -409,28 +413,34 @@ async fn generate_data_key(
     to_json(&GenerateDataKeyResponse {
         ciphertext_blob: Blob(&out.ciphertext_blob),
         plaintext: out.plaintext.as_deref().map(|p| Blob(p)),
+        ciphertext_for_recipient: out.ciphertext_for_recipient.as_deref().map(Blob),
         key_id: &out.key_arn,
         key_material_id: out.key_material_id.to_hex(),
     })
 }
 
 async fn generate_random(kms: &Kms, caller: &Caller, r: GenerateRandomRequest) -> ApiResult {
-    let bytes = kms
-        .generate_random(
+    let recipient = r.recipient.map(trent_core::crypto::RecipientInput::from);
+    let (bytes, for_recipient) = kms
+        .generate_random_for(
             caller,
             r.number_of_bytes,
             r.custom_key_store_id.as_deref(),
-            r.recipient.is_some(),
+            recipient.as_ref(),
         )
         .await?;
     // Encoded straight into the response: no unzeroized copy of the random bytes' text.
     #[derive(Serialize)]
     #[serde(rename_all = "PascalCase")]
     struct GenerateRandomResponse<'a> {
-        plaintext: Blob<'a>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        plaintext: Option<Blob<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ciphertext_for_recipient: Option<Blob<'a>>,
     }
     to_json(&GenerateRandomResponse {
-        plaintext: Blob(&bytes),
+        plaintext: bytes.as_deref().map(|b| Blob(b)),
+        ciphertext_for_recipient: for_recipient.as_deref().map(Blob),
     })
 }
 

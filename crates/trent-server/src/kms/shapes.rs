@@ -138,6 +138,24 @@ pub struct ListRequest {
     pub marker: Option<String>,
 }
 
+/// `RecipientInfo` (Nitro Enclaves): the algorithm and the attestation document.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RecipientShape {
+    pub key_encryption_algorithm: Option<String>,
+    #[serde(deserialize_with = "b64::deserialize_opt")]
+    pub attestation_document: Option<Vec<u8>>,
+}
+
+impl From<RecipientShape> for trent_core::crypto::RecipientInput {
+    fn from(r: RecipientShape) -> Self {
+        Self {
+            key_encryption_algorithm: r.key_encryption_algorithm,
+            attestation_document: r.attestation_document,
+        }
+    }
+}
+
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct EncryptRequest {
@@ -159,7 +177,7 @@ pub struct DecryptRequest {
     pub grant_tokens: Option<Vec<String>>,
     pub key_id: Option<String>,
     pub encryption_algorithm: Option<String>,
-    pub recipient: Option<serde_json::Value>,
+    pub recipient: Option<RecipientShape>,
     pub dry_run: Option<bool>,
 }
 
@@ -186,7 +204,7 @@ pub struct GenerateDataKeyRequest {
     pub number_of_bytes: Option<i64>,
     pub key_spec: Option<String>,
     pub grant_tokens: Option<Vec<String>>,
-    pub recipient: Option<serde_json::Value>,
+    pub recipient: Option<RecipientShape>,
     pub dry_run: Option<bool>,
 }
 
@@ -195,7 +213,7 @@ pub struct GenerateDataKeyRequest {
 pub struct GenerateRandomRequest {
     pub number_of_bytes: Option<i64>,
     pub custom_key_store_id: Option<String>,
-    pub recipient: Option<serde_json::Value>,
+    pub recipient: Option<RecipientShape>,
 }
 
 #[derive(Deserialize, Default)]

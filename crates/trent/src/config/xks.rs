@@ -6,6 +6,11 @@
 //! ca_bundle = "xks-ca.pem"     # PEM CAs trusted for proxies (default: the system's store)
 //! port = 8443                  # instead of 443 (XksProxyUriEndpoint cannot carry a port)
 //! timeout_ms = 250             # per proxy call, connection set-up included (KMS: 250 ms)
+//! allowed_proxy_hosts = ["xks.example.internal", "127.0.0.1"]
+//!                              # endpoints allowed although they are (or resolve to)
+//!                              # loopback, private, link-local or metadata addresses;
+//!                              # default none: such endpoints are refused (SSRF guard)
+//! health_check_interval_s = 60 # the periodic GetHealthStatus of connected stores
 //! ```
 //!
 //! Relative paths are relative to the config file.
@@ -21,6 +26,9 @@ pub struct XksClientConfig {
     pub ca_bundle: Option<PathBuf>,
     pub port: Option<u16>,
     pub timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub allowed_proxy_hosts: Vec<String>,
+    pub health_check_interval_s: Option<u64>,
 }
 
 /// The client settings, the CA bundle read now (a bad file stops the start).
@@ -41,6 +49,14 @@ pub fn resolve(
         Some(ms) => Duration::from_millis(ms),
         None => trent_custody_xks::client::DEFAULT_TIMEOUT,
     };
-    trent_custody_xks::ClientSettings::new(ca_bundle.as_deref(), timeout, config.port)
-        .map_err(|e| format!("[xks_client]: {e}"))
+    let mut settings =
+        trent_custody_xks::ClientSettings::new(ca_bundle.as_deref(), timeout, config.port)
+            .map_err(|e| format!("[xks_client]: {e}"))?
+            .allow_hosts(config.allowed_proxy_hosts);
+    match config.health_check_interval_s {
+        Some(0) => return Err("[xks_client] health_check_interval_s must be at least 1".into()),
+        Some(s) => settings.health_check_interval = Duration::from_secs(s),
+        None => {}
+    }
+    Ok(settings)
 }

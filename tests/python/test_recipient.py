@@ -1,0 +1,113 @@
+"""`Recipient` (Nitro Enclaves attestation) end to end with boto3: a Trent configured with a test
+Nitro root (`[nitro] root_certificates`) answers GenerateDataKey, Decrypt and GenerateRandom with
+`CiphertextForRecipient` and no `Plaintext`; the envelope is opened here with `openssl cms
+-decrypt` and the enclave's RSA key, and must equal the data key / plaintext. A document from an
+untrusted root or without a public key is a ValidationException; without a configured root the
+parameter is UnsupportedOperationException.
+
+The attestation documents come from `crates/trent-crypto/examples/nitro_attestation.rs` (a throwaway
+PKI built with aws-lc-rs; set NITRO_ATTESTATION_BIN to a built binary, else it is built here)."""
+
+import base64
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def fixture_bin() -> str:
+    configured = os.environ.get("NITRO_ATTESTATION_BIN")
+    if configured:
+        return configured
+    subprocess.run(
+        ["cargo", "build", "-q", "-p", "trent-crypto", "--example", "nitro_attestation"],
+        cwd=REPO,
+        check=True,
+    )
+    return str(REPO / "target" / "debug" / "examples" / "nitro_attestation")
+
+
+@pytest.fixture(scope="module")
+def nitro(tmp_path_factory) -> Path:
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is needed to open CiphertextForRecipient")
+    out = tmp_path_factory.mktemp("nitro")
+    subprocess.run([fixture_bin(), str(out)], check=True)
+    return out
+
+
+def open_envelope(nitro: Path, envelope: bytes, tmp_path: Path) -> bytes:
+    """What the enclave does: decrypt the CMS EnvelopedData with its private key."""
+    src = tmp_path / "envelope.ber"
+    src.write_bytes(envelope)
+    result = subprocess.run(
+        ["openssl", "cms", "-decrypt", "-inform", "DER", "-in", str(src),
+         "-inkey", str(nitro / "recipient.key.der"), "-keyform", "DER", "-binary"],
+        capture_output=True,
+        check=True,
+    )
+    return result.stdout
+
+
+def recipient(nitro: Path, name: str = "document.cbor") -> dict:
+    return {"KeyEncryptionAlgorithm": "RSAES_OAEP_SHA_256", "AttestationDocument": (nitro / name).read_bytes()}
+
+
+@pytest.fixture
+def kms_nitro(start_trent, nitro):
+    server = start_trent(extra_config=f'[nitro]\nroot_certificates = ["{nitro / "root.pem"}"]\n')
+    return server.client()
+
+
+def test_generate_data_key_decrypt_and_random_answer_for_the_recipient(kms_nitro, nitro, tmp_path):
+    key_id = kms_nitro.create_key()["KeyMetadata"]["KeyId"]
+
+    out = kms_nitro.generate_data_key(KeyId=key_id, KeySpec="AES_256", Recipient=recipient(nitro))
+    assert "Plaintext" not in out, "no Plaintext with a Recipient"
+    data_key = open_envelope(nitro, out["CiphertextForRecipient"], tmp_path)
+    assert len(data_key) == 32
+    # The CiphertextBlob is the same data key under the KMS key.
+    assert kms_nitro.decrypt(CiphertextBlob=out["CiphertextBlob"])["Plaintext"] == data_key
+
+    blob = kms_nitro.encrypt(KeyId=key_id, Plaintext=b"enclave secret")["CiphertextBlob"]
+    out = kms_nitro.decrypt(CiphertextBlob=blob, Recipient=recipient(nitro))
+    assert "Plaintext" not in out
+    assert out["KeyId"].endswith(key_id)
+    assert open_envelope(nitro, out["CiphertextForRecipient"], tmp_path) == b"enclave secret"
+
+    out = kms_nitro.generate_random(NumberOfBytes=48, Recipient=recipient(nitro))
+    assert "Plaintext" not in out
+    assert len(open_envelope(nitro, out["CiphertextForRecipient"], tmp_path)) == 48
+
+
+def test_refused_documents(kms_nitro, nitro):
+    key_id = kms_nitro.create_key()["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError) as e:
+        kms_nitro.generate_data_key(KeyId=key_id, KeySpec="AES_256", Recipient=recipient(nitro, "no_key.cbor"))
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert "does not include a public key" in e.value.response["Error"]["Message"]
+    bad = recipient(nitro)
+    doc = bytearray(bad["AttestationDocument"])
+    doc[len(doc) // 2] ^= 0x01
+    bad["AttestationDocument"] = bytes(doc)
+    with pytest.raises(ClientError) as e:
+        kms_nitro.generate_data_key(KeyId=key_id, KeySpec="AES_256", Recipient=bad)
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_untrusted_root_and_no_root(start_trent, nitro):
+    other = start_trent(extra_config=f'[nitro]\nroot_certificates = ["{nitro / "other_root.pem"}"]\n').client()
+    with pytest.raises(ClientError) as e:
+        other.generate_random(NumberOfBytes=16, Recipient=recipient(nitro))
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert "could not be verified" in e.value.response["Error"]["Message"]
+
+    plain = start_trent(data_dir=nitro.parent / "plain-data").client()
+    with pytest.raises(ClientError) as e:
+        plain.generate_random(NumberOfBytes=16, Recipient=recipient(nitro))
+    assert e.value.response["Error"]["Code"] == "UnsupportedOperationException"
