@@ -137,3 +137,4 @@ def test_cli_custom_key_store_operations_and_errors(hsm_trent, tmp_path):
     kms(hsm_trent, "delete-custom-key-store", "--custom-key-store-id", store_id)
     kms_error(hsm_trent, "DescribeCustomKeyStores", "CustomKeyStoreNotFoundException", "describe-custom-key-stores", "--custom-key-store-id", store_id)
     assert kms_json(hsm_trent, "describe-custom-key-stores")["CustomKeyStores"] == []
+

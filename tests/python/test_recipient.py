@@ -59,9 +59,13 @@ def recipient(nitro: Path, name: str = "document.cbor") -> dict:
 
 
 @pytest.fixture
-def kms_nitro(start_trent, nitro):
-    server = start_trent(extra_config=f'[nitro]\nroot_certificates = ["{nitro / "root.pem"}"]\n')
-    return server.client()
+def nitro_server(start_trent, nitro):
+    return start_trent(extra_config=f'[nitro]\nroot_certificates = ["{nitro / "root.pem"}"]\n')
+
+
+@pytest.fixture
+def kms_nitro(nitro_server):
+    return nitro_server.client()
 
 
 def test_generate_data_key_decrypt_and_random_answer_for_the_recipient(kms_nitro, nitro, tmp_path):
@@ -83,6 +87,35 @@ def test_generate_data_key_decrypt_and_random_answer_for_the_recipient(kms_nitro
     out = kms_nitro.generate_random(NumberOfBytes=48, Recipient=recipient(nitro))
     assert "Plaintext" not in out
     assert len(open_envelope(nitro, out["CiphertextForRecipient"], tmp_path)) == 48
+
+
+def test_the_audit_record_carries_the_measurements_not_the_plaintext(nitro_server, kms_nitro, nitro, tmp_path):
+    from test_audit import cloudtrail, events
+    from conftest import AKID_A, SECRET_A
+
+    key_id = kms_nitro.create_key()["KeyMetadata"]["KeyId"]
+    blob = kms_nitro.encrypt(KeyId=key_id, Plaintext=b"audit-me-7c1d")["CiphertextBlob"]
+    kms_nitro.decrypt(CiphertextBlob=blob, Recipient=recipient(nitro))
+    kms_nitro.decrypt(CiphertextBlob=blob)
+    found = events(cloudtrail(nitro_server.endpoint, AKID_A, SECRET_A), "EventName", "Decrypt")
+    assert len(found) == 2
+    with_recipient = [e for e in found if "recipient" in e.get("additionalEventData", {})]
+    assert len(with_recipient) == 1, found
+    r = with_recipient[0]["additionalEventData"]["recipient"]
+    # The example's document: PCRn = 48 bytes of n + 1, base64 as CloudTrail logs it.
+    pcr = lambda n: base64.b64encode(bytes([n + 1]) * 48).decode()
+    assert r == {
+        "attestationDocumentModuleId": "i-0123456789abcdef0-enc0123456789abcdef",
+        "attestationDocumentEnclaveImageDigest": pcr(0),
+        "attestationDocumentEnclavePCR1": pcr(1),
+        "attestationDocumentEnclavePCR2": pcr(2),
+        "attestationDocumentEnclavePCR3": pcr(3),
+        "attestationDocumentEnclavePCR4": pcr(4),
+        "attestationDocumentEnclavePCR8": pcr(8),
+    }
+    raw = "".join(p.read_text() for p in sorted((nitro_server.data_dir / "audit").glob("*.jsonl")))
+    assert "audit-me-7c1d" not in raw
+    assert base64.b64encode(b"audit-me-7c1d").decode() not in raw
 
 
 def test_refused_documents(kms_nitro, nitro):

@@ -84,6 +84,13 @@ impl Record<'_> {
             o.object("additionalEventData", |a| {
                 a.opt_str("grantId", data.grant_id);
                 a.opt_str("keyId", data.key_id);
+                if let Some(recipient) = &data.recipient {
+                    a.object("recipient", |r| {
+                        for (k, v) in recipient.members() {
+                            r.str(k, v);
+                        }
+                    });
+                }
             });
         }
         o.opt_str("requestID", self.request_id);
@@ -358,11 +365,61 @@ pub struct AdditionalEventData<'a> {
     /// The key a service event acted on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_id: Option<&'a str>,
+    /// What a request's Nitro Enclaves attestation document (`Recipient`) attested.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<RecipientEvent<'a>>,
 }
 
 impl AdditionalEventData<'_> {
     fn is_empty(&self) -> bool {
-        self.grant_id.is_none() && self.key_id.is_none()
+        self.grant_id.is_none() && self.key_id.is_none() && self.recipient.is_none()
+    }
+}
+
+/// `additionalEventData.recipient`, as KMS logs it: the module id, the image digest (PCR0) and
+/// PCR1, 2, 3, 4 and 8, the PCRs base64-encoded. Measurements only: never the public key.
+#[derive(Clone, Copy)]
+pub struct RecipientEvent<'a> {
+    pub module_id: &'a str,
+    /// PCR0, base64.
+    pub image_digest: Option<&'a str>,
+    /// PCR1, PCR2, PCR3, PCR4, PCR8 (in [`RECIPIENT_PCRS`] order), base64.
+    pub pcrs: [Option<&'a str>; 5],
+}
+
+/// The PCRs KMS logs besides the image digest, with their member names.
+pub const RECIPIENT_PCRS: [(u8, &str); 5] = [
+    (1, "attestationDocumentEnclavePCR1"),
+    (2, "attestationDocumentEnclavePCR2"),
+    (3, "attestationDocumentEnclavePCR3"),
+    (4, "attestationDocumentEnclavePCR4"),
+    (8, "attestationDocumentEnclavePCR8"),
+];
+
+impl RecipientEvent<'_> {
+    fn members(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        std::iter::once(("attestationDocumentModuleId", Some(self.module_id)))
+            .chain(std::iter::once((
+                "attestationDocumentEnclaveImageDigest",
+                self.image_digest,
+            )))
+            .chain(
+                RECIPIENT_PCRS
+                    .iter()
+                    .zip(self.pcrs)
+                    .map(|((_, k), v)| (*k, v)),
+            )
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+    }
+}
+
+impl Serialize for RecipientEvent<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in self.members() {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
     }
 }
 
@@ -610,6 +667,11 @@ mod tests {
                 record.additional_event_data = AdditionalEventData {
                     grant_id: Some("g\"1"),
                     key_id: with_issuer.then_some("k"),
+                    recipient: with_issuer.then_some(RecipientEvent {
+                        module_id: "i-0123-enc0456",
+                        image_digest: Some("AQEB"),
+                        pcrs: [Some("AgIC"), None, Some("BAQE"), None, Some("CAgI")],
+                    }),
                 };
                 record.request_id = Some("5c5ae4a2-52d4-4a6f-8f3a-0e2d2f7f0c11");
                 record.read_only = true;

@@ -503,6 +503,8 @@ struct Syncer {
     lock: std::sync::Mutex<()>,
     wake: std::sync::Condvar,
     stop: AtomicBool,
+    /// TEMPORARY (A/B): `SYNC_SPACING` unless `TRENT_AUDIT_EXPERIMENT=sync_ms=N`.
+    spacing: Duration,
 }
 
 impl Syncer {
@@ -519,6 +521,7 @@ impl Syncer {
             lock: std::sync::Mutex::new(()),
             wake: std::sync::Condvar::new(),
             stop: AtomicBool::new(false),
+            spacing: Experiment::from_env().sync_spacing,
         });
         let this = syncer.clone();
         std::thread::Builder::new()
@@ -584,7 +587,7 @@ impl Syncer {
                     // Syncs at most every SYNC_SPACING: each costs CPU (I/O submission,
                     // interrupts) however little it carries, and the answers do not wait
                     // for them in this mode; what a power loss can take grows by as much.
-                    if let Some(rest) = SYNC_SPACING.checked_sub(started.elapsed()) {
+                    if let Some(rest) = self.spacing.checked_sub(started.elapsed()) {
                         std::thread::sleep(rest);
                     }
                 }
@@ -758,6 +761,7 @@ impl Writer {
 struct Experiment {
     watch: bool,
     yields: u32,
+    sync_spacing: Duration,
 }
 
 impl Experiment {
@@ -765,6 +769,7 @@ impl Experiment {
         let mut e = Self {
             watch: false,
             yields: 1,
+            sync_spacing: SYNC_SPACING,
         };
         let text = std::env::var("TRENT_AUDIT_EXPERIMENT").unwrap_or_default();
         for part in text.split(',') {
@@ -772,6 +777,8 @@ impl Experiment {
                 e.watch = true;
             } else if let Some(n) = part.strip_prefix("yields=") {
                 e.yields = n.parse().unwrap_or(1);
+            } else if let Some(n) = part.strip_prefix("sync_ms=") {
+                e.sync_spacing = Duration::from_millis(n.parse().unwrap_or(5));
             }
         }
         if !text.is_empty() {

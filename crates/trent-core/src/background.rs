@@ -65,9 +65,9 @@ impl Kms {
                 tracing::warn!(key_id, error = %e, "lifecycle step failed; will retry");
                 failed += 1;
             }
-            // Token keys of store-held keys the step deleted, now that the lock is released.
-            self.destroy_deleted_held_keys().await;
         }
+        // Token keys of the store-held keys deleted above, now that the lock is released.
+        self.destroy_deleted_held_keys().await;
         self.work_totals.add(&done, failed);
         self.store.delete_expired_import_params(now).await?;
         // Temporary credentials a week past their expiry are forgotten (until then they answer

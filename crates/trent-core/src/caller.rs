@@ -189,6 +189,9 @@ pub struct Caller {
     /// the request log (`authz/explain.rs`); set by the domain as it decides.
     allowed: std::sync::OnceLock<crate::authz::Decision>,
     denied: std::sync::OnceLock<crate::authz::explain::Denial>,
+    /// The request's verified `Recipient` attestation document, for the audit trail's
+    /// `additionalEventData.recipient`; set by the domain once verified.
+    recipient: std::sync::OnceLock<Arc<trent_crypto::nitro::Attestation>>,
     pub source_ip: Option<IpAddr>,
     pub secure_transport: bool,
     /// The quota slot of `region`, when the service numbered it (`Kms::caller_for`).
@@ -219,6 +222,7 @@ impl Caller {
             key_arn: std::sync::OnceLock::new(),
             allowed: std::sync::OnceLock::new(),
             denied: std::sync::OnceLock::new(),
+            recipient: std::sync::OnceLock::new(),
             source_ip: None,
             secure_transport: false,
             region_slot: None,
@@ -305,6 +309,16 @@ impl Caller {
     /// Records the key this request is about (the first one wins: ReEncrypt's source).
     pub(crate) fn note_key(&self, arn: &Arc<str>) {
         let _ = self.key_arn.set(arn.clone());
+    }
+
+    /// Records the request's verified `Recipient` document (the first one wins).
+    pub(crate) fn note_recipient(&self, attestation: Arc<trent_crypto::nitro::Attestation>) {
+        let _ = self.recipient.set(attestation);
+    }
+
+    /// The request's verified `Recipient` attestation document, if it had one.
+    pub fn recipient(&self) -> Option<&trent_crypto::nitro::Attestation> {
+        self.recipient.get().map(|a| &**a)
     }
 
     /// The ARN of the first key the request resolved, if any.

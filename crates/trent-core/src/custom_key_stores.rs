@@ -80,7 +80,8 @@ pub(crate) struct KeyStoreCustody {
     /// bring its connection back).
     live: RwLock<HashMap<String, Slot>>,
     /// Store-held keys deleted under the write lock whose token keys are destroyed once it
-    /// is released (`Kms::destroy_deleted_held_keys`); drained after every lifecycle step.
+    /// is released (`Kms::destroy_deleted_held_keys`); drained at the end of every run of
+    /// due work, so it holds at most the keys one run deleted.
     deleted: std::sync::Mutex<Vec<KeyRecord>>,
     /// The XKS proxy custodian and clients (`external_key_stores.rs`).
     pub(crate) xks: crate::external_key_stores::XksCustody,

@@ -789,7 +789,7 @@ fn keys_in_a_store_are_made_and_used_in_the_token_and_follow_its_connection() {
                 );
                 assert_eq!(
                     env.store.pending_token_destructions(&store).await.unwrap(),
-                    [second.key_id.clone()]
+                    std::slice::from_ref(&second.key_id)
                 );
                 // A restart in between changes nothing: the destruction is recorded durably.
                 let restarted = common::open(&env.store, &env.clock)

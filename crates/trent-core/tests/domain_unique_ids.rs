@@ -6,7 +6,9 @@
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
-    reason = "tests: a failed unwrap is a failed test"
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed unwrap is a failed test"
 )]
 
 mod common;
@@ -94,7 +96,7 @@ async fn a_recreated_user_is_denied_and_the_policy_shows_the_old_unique_id() {
     // Deleted: AWS shows the unique id in place of the ARN.
     assert_eq!(
         principals_of(&get_policy(&env.kms, &env.root, &key.key_id).await, "Use"),
-        [old_id.clone()]
+        std::slice::from_ref(&old_id)
     );
 
     let again = user(&env, "alice").await;
@@ -349,7 +351,7 @@ async fn a_trust_policy_naming_a_deleted_and_recreated_role_refuses_its_sessions
     env.kms.iam_delete_role(&env.root, "caller").await.unwrap();
     create_role(&env, "caller", &trust(&root_arn(ACCOUNT))).await;
     let s = session(&env, &env.root, "caller").await.unwrap();
-    let refused = session(&env, &s, "target").await.err().expect("refused");
+    let refused = session(&env, &s, "target").await.map(|_| ()).unwrap_err();
     assert!(
         matches!(refused, trent_core::iam::IamError::AccessDenied(_)),
         "{refused:?}"

@@ -5,7 +5,10 @@
 //! `no_key.cbor` (the same without `public_key`) and `other_root.pem` (a root that did not
 //! sign anything). Usage: `nitro_attestation <dir>`.
 
-#![allow(clippy::expect_used, reason = "a test fixture generator: failing loudly is right")]
+#![allow(
+    clippy::expect_used,
+    reason = "a test fixture generator: failing loudly is right"
+)]
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -14,7 +17,11 @@ use aws_lc_rs::rsa::{KeySize, PrivateDecryptingKey};
 use trent_crypto::nitro::test_pki::{Document, TestPki};
 
 fn main() {
-    let dir = std::path::PathBuf::from(std::env::args().nth(1).expect("usage: nitro_attestation <dir>"));
+    let dir = std::path::PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .expect("usage: nitro_attestation <dir>"),
+    );
     std::fs::create_dir_all(&dir).expect("output directory");
     let now_ms = i64::try_from(
         SystemTime::now()
@@ -38,6 +45,12 @@ fn main() {
             .expect("PKCS#8")
             .as_ref(),
     );
-    write("document.cbor", &pki.document(&Document::new(Some(spki), timestamp)));
-    write("no_key.cbor", &pki.document(&Document::new(None, timestamp)));
+    write(
+        "document.cbor",
+        &pki.document(&Document::new(Some(spki), timestamp)),
+    );
+    write(
+        "no_key.cbor",
+        &pki.document(&Document::new(None, timestamp)),
+    );
 }

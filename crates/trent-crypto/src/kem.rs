@@ -65,18 +65,23 @@ pub fn generate(spec: KeySpec) -> Result<Zeroizing<Vec<u8>>, AsymmetricError> {
     Ok(Zeroizing::new(bytes.as_ref().to_vec()))
 }
 
-/// The DER SubjectPublicKeyInfo of the raw encapsulation key `ek` of `spec`.
-pub fn public_key_der(spec: KeySpec, ek: &[u8]) -> Result<Vec<u8>, AsymmetricError> {
+/// `AlgorithmIdentifier ::= SEQUENCE { OID 2.16.840.1.101.3.4.4.n }` of `spec` (parameters
+/// absent, RFC 9935).
+fn algorithm_identifier(spec: KeySpec) -> Result<[u8; 13], AsymmetricError> {
     let last_arc = match spec {
         KeySpec::MlKem512 => 1,
         KeySpec::MlKem768 => 2,
         KeySpec::MlKem1024 => 3,
         _ => return Err(AsymmetricError::UnsupportedSpec(spec.as_str())),
     };
-    // AlgorithmIdentifier ::= SEQUENCE { OID 2.16.840.1.101.3.4.4.n } (parameters absent).
-    let algorithm_identifier = [
+    Ok([
         0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x04, last_arc,
-    ];
+    ])
+}
+
+/// The DER SubjectPublicKeyInfo of the raw encapsulation key `ek` of `spec`.
+pub fn public_key_der(spec: KeySpec, ek: &[u8]) -> Result<Vec<u8>, AsymmetricError> {
+    let algorithm_identifier = algorithm_identifier(spec)?;
     let bit_string_len = ek.len() + 1; // the leading "unused bits" byte
     let body_len = algorithm_identifier.len() + 4 + bit_string_len;
     let mut der = Vec::with_capacity(4 + body_len);
@@ -88,6 +93,42 @@ pub fn public_key_der(spec: KeySpec, ek: &[u8]) -> Result<Vec<u8>, AsymmetricErr
     der.push(0x00);
     der.extend_from_slice(ek);
     Ok(der)
+}
+
+/// The PKCS#8 private key (RFC 5958 `OneAsymmetricKey`, version 0) of the expanded
+/// decapsulation key `dk` of `spec`, in RFC 9935's `expandedKey` form of `ML-KEM-PrivateKey`
+/// (an OCTET STRING holding `dk`, inside the `privateKey` OCTET STRING). RFC 9935 also has a
+/// `seed` form (the 64-byte `d ‖ z`), but AWS-LC neither exports the seed nor generates from
+/// it, so the expanded form is the one Trent can write (docs/decisions.md, "ML-KEM keys").
+pub fn private_key_pkcs8(spec: KeySpec, dk: &[u8]) -> Result<Zeroizing<Vec<u8>>, AsymmetricError> {
+    let algorithm_identifier = algorithm_identifier(spec)?;
+    let rank = rank(spec).ok_or(AsymmetricError::UnsupportedSpec(spec.as_str()))?;
+    if dk.len() != 768 * rank + 96 {
+        return Err(AsymmetricError::Failed);
+    }
+    let inner_len = 4 + dk.len(); // OCTET STRING (expandedKey)
+    let body_len = 3 + algorithm_identifier.len() + 4 + inner_len;
+    let mut der = Zeroizing::new(Vec::with_capacity(4 + body_len));
+    der.push(0x30);
+    push_long_length(&mut der, body_len)?;
+    der.extend_from_slice(&[0x02, 0x01, 0x00]); // version v1 (0)
+    der.extend_from_slice(&algorithm_identifier);
+    der.push(0x04); // privateKey
+    push_long_length(&mut der, inner_len)?;
+    der.push(0x04); // ML-KEM-PrivateKey: expandedKey
+    push_long_length(&mut der, dk.len())?;
+    der.extend_from_slice(dk);
+    Ok(der)
+}
+
+/// A fresh ML-KEM key pair of `spec` for GenerateDataKeyPair: the PKCS#8 private key
+/// ([`private_key_pkcs8`]) and the DER SubjectPublicKeyInfo public key.
+pub fn generate_pair(spec: KeySpec) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), AsymmetricError> {
+    let dk = generate(spec)?;
+    let public = MlKemKey::from_decapsulation_key(spec, &dk)?
+        .public_key_der()
+        .to_vec();
+    Ok((private_key_pkcs8(spec, &dk)?, public))
 }
 
 /// A DER length in the two-byte long form (every ML-KEM SPKI length is 256..=65535).
@@ -248,6 +289,44 @@ mod tests {
                 0x04, 0x04, 0x02, 0x03, 0x82, 0x04, 0xa1, 0x00
             ]
         );
+    }
+
+    #[test]
+    fn data_key_pairs_are_rfc_9935_pkcs8_that_decapsulate_what_the_public_key_encapsulates() {
+        for spec in SPECS {
+            let (pkcs8, public) = generate_pair(spec).unwrap();
+            let dk_len = 768 * rank(spec).unwrap() + 96;
+            let [hi, lo] = u16::try_from(dk_len).unwrap().to_be_bytes();
+            let [ihi, ilo] = u16::try_from(dk_len + 4).unwrap().to_be_bytes();
+            let [bhi, blo] = u16::try_from(dk_len + 4 + 4 + 16).unwrap().to_be_bytes();
+            let arc = match spec {
+                KeySpec::MlKem512 => 1,
+                KeySpec::MlKem768 => 2,
+                _ => 3,
+            };
+            // OneAsymmetricKey { version 0, id-alg-ml-kem-*, privateKey OCTET STRING {
+            //   expandedKey OCTET STRING } }, written out byte by byte.
+            let header = [
+                0x30, 0x82, bhi, blo, 0x02, 0x01, 0x00, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48,
+                0x01, 0x65, 0x03, 0x04, 0x04, arc, 0x04, 0x82, ihi, ilo, 0x04, 0x82, hi, lo,
+            ];
+            assert_eq!(pkcs8.get(..28).unwrap(), &header, "{spec:?}");
+            let dk = pkcs8.get(28..).unwrap();
+            assert_eq!(dk.len(), dk_len);
+            // What a holder of the public key encapsulates, AWS-LC's own key object built from
+            // the private key's bytes decapsulates.
+            let (ciphertext, secret) = encapsulate_to(spec, &public).unwrap();
+            let private = DecapsulationKey::new(algorithm(spec).unwrap(), dk).unwrap();
+            assert_eq!(
+                private
+                    .decapsulate(ciphertext.as_slice().into())
+                    .unwrap()
+                    .as_ref(),
+                secret.as_slice()
+            );
+        }
+        assert!(generate_pair(KeySpec::Rsa2048).is_err());
+        assert!(private_key_pkcs8(KeySpec::MlKem512, &[0; 2400]).is_err());
     }
 
     #[test]

@@ -116,6 +116,11 @@ impl Attestation {
         self.pcrs.get(&index).map(String::as_str)
     }
 
+    /// PCR `index`'s bytes (CloudTrail logs them base64).
+    pub fn pcr_bytes(&self, index: u8) -> Option<Vec<u8>> {
+        hex::decode(self.pcr_hex(index)?).ok()
+    }
+
     /// `kms:RecipientAttestation:ImageSha384`: the enclave image digest, which is PCR0.
     pub fn image_sha384_hex(&self) -> Option<&str> {
         self.pcr_hex(0)

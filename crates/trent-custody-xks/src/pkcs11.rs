@@ -192,7 +192,7 @@ fn key_info(session: &Session, handle: ObjectHandle) -> Result<(KeyInfo, bool), 
     for attribute in attributes {
         match attribute {
             Attribute::KeyType(t) => key_type = Some(t),
-            Attribute::ValueLen(l) => len = Some(u64::from(*l)),
+            Attribute::ValueLen(l) => len = Some(*l),
             Attribute::Encrypt(true) => usage.push("ENCRYPT".to_string()),
             Attribute::Decrypt(true) => usage.push("DECRYPT".to_string()),
             Attribute::Sign(true) => usage.push("SIGN".to_string()),

@@ -236,6 +236,19 @@ pub fn lines_into(
         Some(_) if !denied => Some(audit.log.event_id()),
         _ => None,
     };
+    // A Recipient request's measurements, base64 as KMS logs them (`additionalEventData.recipient`).
+    let recipient_values = caller.recipient().map(recipient_values);
+    let recipient =
+        caller
+            .recipient()
+            .zip(recipient_values.as_ref())
+            .map(
+                |(attestation, values)| trent_audit::record::RecipientEvent {
+                    module_id: &attestation.module_id,
+                    image_digest: values.first().and_then(Option::as_deref),
+                    pcrs: std::array::from_fn(|i| values.get(i + 1).and_then(Option::as_deref)),
+                },
+            );
     let mut record = Record {
         event_version: EVENT_VERSION,
         user_identity: UserIdentity {
@@ -264,6 +277,7 @@ pub fn lines_into(
         additional_event_data: AdditionalEventData {
             grant_id: caller.allowing_grant_id(),
             key_id: None,
+            recipient,
         },
         request_id: Some(call.request_id),
         event_id: event_id.as_str(),
@@ -588,6 +602,7 @@ impl trent_core::service_events::ServiceEventSink for ServiceEvents {
             additional_event_data: AdditionalEventData {
                 grant_id: None,
                 key_id: Some(event.key_arn),
+                recipient: None,
             },
             request_id: None,
             event_id: event_id.as_str(),
@@ -625,4 +640,17 @@ impl trent_core::service_events::ServiceEventSink for ServiceEvents {
             }
         }
     }
+}
+
+/// PCR0 (the image digest) then the PCRs KMS logs (`RECIPIENT_PCRS`), each base64 if present.
+fn recipient_values(attestation: &trent_crypto::nitro::Attestation) -> Vec<Option<String>> {
+    use base64::Engine;
+    std::iter::once(0u8)
+        .chain(trent_audit::record::RECIPIENT_PCRS.iter().map(|(i, _)| *i))
+        .map(|i| {
+            attestation
+                .pcr_bytes(i)
+                .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
+        })
+        .collect()
 }

@@ -521,6 +521,70 @@ async fn ml_kem_keys_encapsulate_and_decapsulate_with_offline_parties() {
 }
 
 #[tokio::test]
+async fn ml_kem_data_key_pairs_decapsulate_what_their_public_key_encapsulates() {
+    use aws_lc_rs::kem::{DecapsulationKey, EncapsulationKey, ML_KEM_512, ML_KEM_768, ML_KEM_1024};
+    let server = Server::start();
+    let kms = server.kms_a();
+    let key_id = new_key_id(&kms).await;
+    for (pair_spec, alg, arc, ek_len, dk_len) in [
+        (DataKeyPairSpec::MlKem512, &ML_KEM_512, 1u8, 800, 1632usize),
+        (DataKeyPairSpec::MlKem768, &ML_KEM_768, 2, 1184, 2400),
+        (DataKeyPairSpec::MlKem1024, &ML_KEM_1024, 3, 1568, 3168),
+    ] {
+        let out = kms
+            .generate_data_key_pair()
+            .key_id(&key_id)
+            .key_pair_spec(pair_spec.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.key_pair_spec(), Some(&pair_spec));
+        let private = out.private_key_plaintext().unwrap().as_ref().to_vec();
+        // RFC 9935 PKCS#8: OneAsymmetricKey { 0, id-alg-ml-kem-*, OCTET STRING { expandedKey
+        // OCTET STRING } }, checked by hand.
+        let [bhi, blo] = u16::try_from(dk_len + 24).unwrap().to_be_bytes();
+        let [ihi, ilo] = u16::try_from(dk_len + 4).unwrap().to_be_bytes();
+        let [hi, lo] = u16::try_from(dk_len).unwrap().to_be_bytes();
+        assert_eq!(
+            &private[..28],
+            &[
+                0x30, 0x82, bhi, blo, 0x02, 0x01, 0x00, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48,
+                0x01, 0x65, 0x03, 0x04, 0x04, arc, 0x04, 0x82, ihi, ilo, 0x04, 0x82, hi, lo
+            ]
+        );
+        assert_eq!(private.len(), 28 + dk_len);
+        // A party holding the public key encapsulates; the private key decapsulates it (AWS-LC).
+        let ek = EncapsulationKey::new(
+            alg,
+            ml_kem_encapsulation_key(out.public_key().unwrap().as_ref(), arc, ek_len),
+        )
+        .unwrap();
+        let (ciphertext, secret) = ek.encapsulate().unwrap();
+        let dk = DecapsulationKey::new(alg, &private[28..]).unwrap();
+        assert_eq!(
+            dk.decapsulate(ciphertext.as_ref().into()).unwrap().as_ref(),
+            secret.as_ref()
+        );
+        let decrypted = kms
+            .decrypt()
+            .ciphertext_blob(out.private_key_ciphertext_blob().unwrap().clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(decrypted.plaintext().unwrap().as_ref(), private.as_slice());
+        let without = kms
+            .generate_data_key_pair_without_plaintext()
+            .key_id(&key_id)
+            .key_pair_spec(pair_spec)
+            .send()
+            .await
+            .unwrap();
+        assert!(without.private_key_ciphertext_blob().is_some());
+        assert_eq!(without.public_key().unwrap().as_ref().len(), 22 + ek_len);
+    }
+}
+
+#[tokio::test]
 async fn ml_kem_misuse_is_refused_as_aws() {
     use aws_sdk_kms::types::EncapsulationAlgorithmSpec;
     let server = Server::start();

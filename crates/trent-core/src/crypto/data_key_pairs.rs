@@ -63,7 +63,7 @@ impl Kms {
         };
         validate::encryption_context("encryptionContext", &input.encryption_context)?;
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
-        let attestation = self.attest(input.recipient.as_ref())?;
+        let attestation = self.attest(caller, input.recipient.as_ref())?;
         // Its own quota per pair spec, not the symmetric key's (AWS's request quotas table).
         self.admit(
             caller,
@@ -109,20 +109,18 @@ impl Kms {
             )));
         }
         let spec = pair_spec.key_spec();
-        if matches!(
-            pair_spec,
-            DataKeyPairSpec::MlKem512 | DataKeyPairSpec::MlKem768 | DataKeyPairSpec::MlKem1024
-        ) {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "KeyPairSpec {} is not supported by this Trent server yet",
-                pair_spec.as_str()
-            )));
-        }
         if input.dry_run {
             return Err(KmsError::DryRunOperation);
         }
         // Generation of RSA-4096 takes up to a second: keep it off the async workers.
         let (der, public_key) = tokio::task::spawn_blocking(move || -> KmsResult<_> {
+            if matches!(
+                pair_spec,
+                DataKeyPairSpec::MlKem512 | DataKeyPairSpec::MlKem768 | DataKeyPairSpec::MlKem1024
+            ) {
+                // RFC 9935 PKCS#8 (expandedKey form) and SPKI (docs/decisions.md, "ML-KEM keys").
+                return Ok(trent_crypto::kem::generate_pair(spec)?);
+            }
             let der = asymmetric::generate_pkcs8(spec)?;
             let public = AsymmetricKey::from_pkcs8(spec, KeyUsage::SignVerify, &der)?
                 .public_key_der()

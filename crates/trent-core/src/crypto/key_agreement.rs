@@ -66,7 +66,7 @@ impl Kms {
             return Err(Violations::checked());
         };
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
-        let attestation = self.attest(input.recipient.as_ref())?;
+        let attestation = self.attest(caller, input.recipient.as_ref())?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
         self.admit_key(caller, key.record.key_spec)?;
         self.check(

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use trent_crypto::nitro::{Attestation, AttestationError, MAX_DOCUMENT, TrustAnchors, envelope};
 
+use crate::caller::Caller;
 use crate::error::{KmsError, KmsResult};
 use crate::service::Kms;
 use crate::validate;
@@ -37,8 +38,10 @@ impl Kms {
     }
 
     /// Verifies the request's `Recipient`, if any, at the service's time.
+    /// The verified document is noted on `caller` for the audit trail.
     pub(crate) fn attest(
         &self,
+        caller: &Caller,
         recipient: Option<&RecipientInput>,
     ) -> KmsResult<Option<Attestation>> {
         let Some(recipient) = recipient else {
@@ -61,10 +64,11 @@ impl Kms {
             recipient.attestation_document.as_deref(),
         )?;
         validate::blob_length("recipient.attestationDocument", document, 1, MAX_DOCUMENT)?;
-        roots
+        let attestation = roots
             .verify(document, self.clock.now_ms())
-            .map(Some)
-            .map_err(|e| KmsError::Validation(attestation_message(e).into()))
+            .map_err(|e| KmsError::Validation(attestation_message(e).into()))?;
+        caller.note_recipient(Arc::new(attestation.clone()));
+        Ok(Some(attestation))
     }
 }
 

@@ -158,7 +158,7 @@ impl Kms {
         validate::encryption_context("encryptionContext", &input.encryption_context)?;
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
         // Verified before the key is used: its PCRs are condition keys of the authorization.
-        let attestation = self.attest(input.recipient.as_ref())?;
+        let attestation = self.attest(caller, input.recipient.as_ref())?;
         if algorithm != EncryptionAlgorithm::SymmetricDefault {
             let mut out = self
                 .decrypt_asymmetric(
@@ -238,7 +238,7 @@ impl Kms {
                 ));
             }
         };
-        let attestation = self.attest(input.recipient.as_ref())?;
+        let attestation = self.attest(caller, input.recipient.as_ref())?;
         let action = if with_plaintext {
             "kms:GenerateDataKey"
         } else {
@@ -298,7 +298,7 @@ impl Kms {
         if let Some(id) = custom_key_store_id {
             validate::length("customKeyStoreId", id, 1, 64)?;
         }
-        let attestation = self.attest(Some(recipient))?;
+        let attestation = self.attest(caller, Some(recipient))?;
         self.admit(caller, crate::quotas::RateQuota::Symmetric)?;
         self.check(
             caller,
