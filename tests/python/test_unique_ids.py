@@ -89,3 +89,23 @@ def test_recreated_role_in_a_trust_policy_is_refused_and_get_role_shows_its_uniq
     assert error_code(e) == "AccessDenied"
     shown = iam.get_role(RoleName="ember")["Role"]["AssumeRolePolicyDocument"]
     assert shown["Statement"][0]["Principal"]["AWS"] == first["RoleId"]
+
+
+def test_grant_to_a_recreated_user_is_not_usable(endpoint, kms):
+    iam = client("iam", endpoint, AKID_A, SECRET_A)
+    arn = f"arn:aws:iam::{ACCOUNT_A}:user/gideon"
+    key, gideon, _ = new_user(iam, endpoint, "gideon")
+    # The default key policy: gideon (no IAM policy) can use the key only through the grant.
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.create_grant(KeyId=key_id, GranteePrincipal=arn, Operations=["Encrypt"])
+    assert gideon.encrypt(KeyId=key_id, Plaintext=b"x")["KeyId"].endswith(key_id)
+
+    iam.delete_access_key(UserName="gideon", AccessKeyId=key["AccessKeyId"])
+    iam.delete_user(UserName="gideon")
+    _, again, _ = new_user(iam, endpoint, "gideon")
+    with pytest.raises(ClientError) as e:
+        again.encrypt(KeyId=key_id, Plaintext=b"x")
+    assert error_code(e) == "AccessDeniedException"
+    # ListGrants keeps the grantee as it was given (docs/decisions.md: AWS does not say).
+    grants = kms.list_grants(KeyId=key_id)["Grants"]
+    assert [g["GranteePrincipal"] for g in grants] == [arn]

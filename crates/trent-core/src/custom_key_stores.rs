@@ -18,6 +18,13 @@
 //! Connect is answered once the attempt is over (AWS answers at once and connects in the
 //! background; a token login takes milliseconds, so the transient `CONNECTING` is only seen
 //! by a Describe racing the Connect). See `docs/custom-key-stores.md`.
+//!
+//! No token call (connect, login, key generation, destroying a key, logout) is made while the
+//! service's write lock is held: state is checked under the lock, the token is called without
+//! it, and the outcome is recorded under it again only if the store's entry on this node has
+//! not changed meanwhile (`Slot`'s generation). Token keys that could not be destroyed when
+//! their KMS key went (store disconnected, CreateKey failed after the token) are recorded in
+//! the store and destroyed at the store's next connect.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

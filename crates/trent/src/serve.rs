@@ -721,6 +721,33 @@ fn connection_limits_within_descriptors(
     limits
 }
 
+/// `[nitro] root_certificates` read and parsed: a file that is not a certificate stops start-up
+/// (a typo must not silently turn `Recipient` off).
+fn with_nitro_roots(kms: Kms, files: &[std::path::PathBuf]) -> Result<Kms, String> {
+    if files.is_empty() {
+        return Ok(kms);
+    }
+    let mut anchors: Option<trent_crypto::nitro::TrustAnchors> = None;
+    for file in files {
+        let bytes = std::fs::read(file)
+            .map_err(|e| format!("[nitro] root certificate {}: {e}", file.display()))?;
+        let parsed = trent_crypto::nitro::TrustAnchors::parse(&bytes).map_err(|e| {
+            format!(
+                "[nitro] root certificate {}: not a PEM or DER certificate: {e}",
+                file.display()
+            )
+        })?;
+        match &mut anchors {
+            Some(a) => a.extend(parsed),
+            None => anchors = Some(parsed),
+        }
+    }
+    Ok(match anchors {
+        Some(a) => kms.with_nitro_roots(a),
+        None => kms,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -776,31 +803,4 @@ mod tests {
             .collect();
         assert_eq!(names, ["config"], "no staging file is left behind");
     }
-}
-
-/// `[nitro] root_certificates` read and parsed: a file that is not a certificate stops start-up
-/// (a typo must not silently turn `Recipient` off).
-fn with_nitro_roots(kms: Kms, files: &[std::path::PathBuf]) -> Result<Kms, String> {
-    if files.is_empty() {
-        return Ok(kms);
-    }
-    let mut anchors: Option<trent_crypto::nitro::TrustAnchors> = None;
-    for file in files {
-        let bytes = std::fs::read(file)
-            .map_err(|e| format!("[nitro] root certificate {}: {e}", file.display()))?;
-        let parsed = trent_crypto::nitro::TrustAnchors::parse(&bytes).map_err(|e| {
-            format!(
-                "[nitro] root certificate {}: not a PEM or DER certificate: {e}",
-                file.display()
-            )
-        })?;
-        match &mut anchors {
-            Some(a) => a.extend(parsed),
-            None => anchors = Some(parsed),
-        }
-    }
-    Ok(match anchors {
-        Some(a) => kms.with_nitro_roots(a),
-        None => kms,
-    })
 }

@@ -162,10 +162,12 @@ impl<'a> RequestFacts<'a> {
                 )))
             }
             _ if key.starts_with("kms:recipientattestation:pcr") => {
-                let index = key
-                    .strip_prefix("kms:recipientattestation:pcr")?
-                    .parse::<u8>()
-                    .ok()?;
+                // `PCR<n>` with n in 0..31 written without leading zeros (PCR01 is no key).
+                let digits = key.strip_prefix("kms:recipientattestation:pcr")?;
+                if digits.len() > 1 && digits.starts_with('0') {
+                    return None;
+                }
+                let index = digits.parse::<u8>().ok()?;
                 op.recipient?.pcr_hex(index).map(borrowed)
             }
             _ => {
