@@ -25,7 +25,17 @@ def fixture_bin() -> str:
     if configured:
         return configured
     subprocess.run(
-        ["cargo", "build", "-q", "-p", "trent-crypto", "--example", "nitro_attestation"],
+        [
+            "cargo",
+            "build",
+            "-q",
+            "-p",
+            "trent-crypto",
+            "--features",
+            "test-pki",
+            "--example",
+            "nitro_attestation",
+        ],
         cwd=REPO,
         check=True,
     )

@@ -7,8 +7,8 @@
 //! exactly what may be shipped, the request path does nothing more, and a restarted node
 //! resumes from what the shared trail holds. Shipping is at least once and idempotent
 //! (`(node, batch)` is stored once). It runs every [`SHIP_INTERVAL`] (and on demand, before a
-//! lookup, so a node sees its own calls at once), at most [`MAX_SHIP_BYTES`] of events per
-//! transaction.
+//! lookup, so a node sees its own calls at once — unless a shipment is already running, which
+//! a lookup does not wait for), at most [`MAX_SHIP_BYTES`] of events per transaction.
 //!
 //! The node's id is kept in `<audit dir>/node-id`, made at the first start: a restarted node
 //! continues its own chain, and the id goes with the files it names.
@@ -118,9 +118,28 @@ impl Shipper {
         &self.trail
     }
 
-    /// Ships every batch committed so far; the number of batches shipped.
+    /// Ships every batch committed so far; the number of batches shipped. When a shipment is
+    /// already running (the periodic one, or another lookup's) it returns `Ok(0)` at once
+    /// instead of queueing behind it: that shipment, or the next tick, ships what is committed.
+    /// So a lookup never waits on another caller's database I/O (docs/audit.md, "Several
+    /// nodes").
     pub async fn ship_now(&self) -> Result<u64, AuditError> {
-        let mut position = self.position.lock().await;
+        match self.position.try_lock() {
+            Ok(position) => self.ship_locked(position).await,
+            Err(_) => Ok(0),
+        }
+    }
+
+    /// Ships with the position held (waiting for it): the periodic task.
+    async fn ship_waiting(&self) -> Result<u64, AuditError> {
+        let position = self.position.lock().await;
+        self.ship_locked(position).await
+    }
+
+    async fn ship_locked(
+        &self,
+        mut position: tokio::sync::MutexGuard<'_, Position>,
+    ) -> Result<u64, AuditError> {
         if position.next_batch.is_none() {
             match self.trail.next_batch(&self.node).await? {
                 Some(next) => position.next_batch = Some(next),
@@ -167,7 +186,7 @@ impl Shipper {
                 let Some(shipper) = weak.upgrade() else {
                     return;
                 };
-                match shipper.ship_now().await {
+                match shipper.ship_waiting().await {
                     Ok(_) => {
                         if failing {
                             tracing::warn!(target: "trent::audit", "shipping the audit trail to the database works again");
@@ -215,6 +234,9 @@ struct Collected {
     start: Option<ChainStart>,
 }
 
+/// Bytes read from a segment at a time (more only when one batch does not fit).
+const READ_CHUNK: usize = 1 << 20;
+
 /// Reads the committed batches from `next` on (at most about [`MAX_SHIP_BYTES`] of events),
 /// starting at `file` when known.
 fn collect(
@@ -223,6 +245,20 @@ fn collect(
     file: Option<(u64, u64)>,
     first: bool,
 ) -> Result<Collected, AuditError> {
+    collect_chunked(directory, next, file, first, READ_CHUNK)
+}
+
+/// [`collect`], reading the segments `chunk` bytes at a time: memory stays bounded by the
+/// chunk, the batches collected (about [`MAX_SHIP_BYTES`]) and the largest batch, however
+/// long the segments (a scan from the start after a failure reads them in chunks too).
+fn collect_chunked(
+    directory: &Path,
+    next: u64,
+    file: Option<(u64, u64)>,
+    first: bool,
+    chunk: usize,
+) -> Result<Collected, AuditError> {
+    let chunk = chunk.max(1);
     let segments = format::list_segments(directory)?;
     // The segment holding `next`: the known one, else the newest one starting at or before it
     // (or the oldest, when retention removed the segment holding it).
@@ -247,57 +283,78 @@ fn collect(
     };
     let mut bytes = 0usize;
     for (segment, path) in segments.iter().skip(start_index) {
-        let mut text = Vec::new();
-        match std::fs::File::open(path) {
-            Ok(mut f) => {
-                f.seek(SeekFrom::Start(offset))?;
-                f.read_to_end(&mut text)?;
-            }
+        let mut f = match std::fs::File::open(path) {
+            Ok(f) => f,
             // Removed by retention while we looked.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 offset = 0;
                 continue;
             }
             Err(e) => return Err(e.into()),
-        }
-        let mut pending: Vec<&[u8]> = Vec::new();
-        let mut ended_on_batch = true;
-        for (at, line) in format::lines(&text) {
-            match line {
-                Line::Event(record) => {
-                    pending.push(record);
-                    ended_on_batch = false;
-                }
-                Line::Digest(digest_line) => {
-                    let end = at.saturating_add(digest_line.len());
-                    // Without its newline the digest line may still be arriving.
-                    if text.get(end) != Some(&b'\n') {
+        };
+        let mut want = chunk;
+        loop {
+            let mut text = Vec::new();
+            f.seek(SeekFrom::Start(offset))?;
+            (&mut f)
+                .take(u64::try_from(want).unwrap_or(u64::MAX))
+                .read_to_end(&mut text)?;
+            // The read stopped at its bound, not at the end of the file.
+            let bounded = text.len() >= want;
+            let mut pending: Vec<&[u8]> = Vec::new();
+            let mut ended_on_batch = true;
+            // Bytes of this read up to and including the last complete batch.
+            let mut consumed = 0usize;
+            for (at, line) in format::lines(&text) {
+                match line {
+                    Line::Event(record) => {
+                        pending.push(record);
                         ended_on_batch = false;
-                        break;
                     }
-                    let records = std::mem::take(&mut pending);
-                    ended_on_batch = true;
-                    let d: DigestLine = serde_json::from_slice(digest_line)
-                        .map_err(|e| AuditError::Corrupt(format!("{}: {e}", path.display())))?;
-                    if d.batch < next {
-                        continue;
-                    }
-                    if first && out.batches.is_empty() && d.batch > 1 {
-                        out.start = chain_start(directory, &d);
-                    }
-                    bytes = bytes.saturating_add(records.iter().map(|r| r.len()).sum::<usize>());
-                    out.batches.push(shared_batch(&d, &records));
-                    let after = offset.saturating_add(u64::try_from(end).unwrap_or(u64::MAX));
-                    out.file = Some((*segment, after.saturating_add(1)));
-                    if bytes >= MAX_SHIP_BYTES {
-                        return Ok(out);
+                    Line::Digest(digest_line) => {
+                        let end = at.saturating_add(digest_line.len());
+                        // Without its newline the digest line may still be arriving.
+                        if text.get(end) != Some(&b'\n') {
+                            ended_on_batch = false;
+                            break;
+                        }
+                        consumed = end.saturating_add(1);
+                        let records = std::mem::take(&mut pending);
+                        ended_on_batch = true;
+                        let d: DigestLine = serde_json::from_slice(digest_line)
+                            .map_err(|e| AuditError::Corrupt(format!("{}: {e}", path.display())))?;
+                        if d.batch < next {
+                            continue;
+                        }
+                        if first && out.batches.is_empty() && d.batch > 1 {
+                            out.start = chain_start(directory, &d);
+                        }
+                        bytes =
+                            bytes.saturating_add(records.iter().map(|r| r.len()).sum::<usize>());
+                        out.batches.push(shared_batch(&d, &records));
+                        let after =
+                            offset.saturating_add(u64::try_from(consumed).unwrap_or(u64::MAX));
+                        out.file = Some((*segment, after));
+                        if bytes >= MAX_SHIP_BYTES {
+                            return Ok(out);
+                        }
                     }
                 }
             }
-        }
-        if !ended_on_batch {
-            // The batch being written (or one a crash cut short): not committed yet.
-            return Ok(out);
+            if !bounded {
+                if !ended_on_batch {
+                    // The batch being written (or one a crash cut short): not committed yet.
+                    return Ok(out);
+                }
+                break;
+            }
+            if consumed == 0 {
+                // Not even one batch in the chunk: read more of it at once.
+                want = want.saturating_mul(2);
+            } else {
+                offset = offset.saturating_add(u64::try_from(consumed).unwrap_or(u64::MAX));
+                want = chunk;
+            }
         }
         offset = 0;
     }
@@ -399,5 +456,87 @@ mod tests {
         let from_two = collect(dir.path(), 2, None, false).unwrap();
         assert_eq!(from_two.batches.len(), 1);
         assert_eq!(from_two.batches[0].batch, 2);
+    }
+
+    #[tokio::test]
+    async fn reading_in_small_chunks_collects_the_same_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = crate::AuditLog::open(AuditSettings::new(dir.path().into())).unwrap();
+        let line = br#"{"eventVersion":"1.11","eventTime":"2024-01-02T03:04:05Z","eventName":"Encrypt","eventSource":"kms.amazonaws.com","eventID":"e1","recipientAccountId":"111122223333"}
+"#;
+        for _ in 0..5 {
+            log.append(line).await.unwrap();
+        }
+        let whole = collect(dir.path(), 1, None, true).unwrap();
+        assert_eq!(whole.batches.len(), 5);
+        // Chunks smaller than one batch (read more at once), and a few batches at a time.
+        for chunk in [1, 16, 300, 700] {
+            let got = collect_chunked(dir.path(), 1, None, true, chunk).unwrap();
+            let batches: Vec<u64> = got.batches.iter().map(|b| b.batch).collect();
+            assert_eq!(batches, vec![1, 2, 3, 4, 5], "chunk {chunk}");
+            assert_eq!(got.file, whole.file, "chunk {chunk}");
+            // Skipping shipped batches in chunks, from the start of the files.
+            let later = collect_chunked(dir.path(), 4, None, false, chunk).unwrap();
+            let batches: Vec<u64> = later.batches.iter().map(|b| b.batch).collect();
+            assert_eq!(batches, vec![4, 5], "chunk {chunk}");
+            assert_eq!(later.file, whole.file, "chunk {chunk}");
+        }
+    }
+
+    /// A shared trail that is never reached.
+    struct Unreached;
+
+    #[async_trait::async_trait]
+    impl SharedTrail for Unreached {
+        async fn next_batch(&self, _: &str) -> Result<Option<u64>, AuditError> {
+            Err(AuditError::Unavailable)
+        }
+        async fn ship(
+            &self,
+            _: &str,
+            _: Option<&ChainStart>,
+            _: &[SharedBatch],
+        ) -> Result<(), AuditError> {
+            Err(AuditError::Unavailable)
+        }
+        async fn lookup(
+            &self,
+            _: &crate::read::Lookup,
+            _: Option<&crate::shared::SharedCursor>,
+        ) -> Result<crate::shared::SharedPage, AuditError> {
+            Err(AuditError::Unavailable)
+        }
+        async fn last_usage(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<crate::usage::Usage>, AuditError> {
+            Err(AuditError::Unavailable)
+        }
+        async fn prune(&self, _: i64) -> Result<u64, AuditError> {
+            Err(AuditError::Unavailable)
+        }
+        async fn nodes(&self) -> Result<Vec<String>, AuditError> {
+            Err(AuditError::Unavailable)
+        }
+        async fn chain_start(&self, _: &str) -> Result<Option<ChainStart>, AuditError> {
+            Err(AuditError::Unavailable)
+        }
+        async fn batches(&self, _: &str, _: u64, _: usize) -> Result<Vec<SharedBatch>, AuditError> {
+            Err(AuditError::Unavailable)
+        }
+    }
+
+    #[tokio::test]
+    async fn ship_now_does_not_queue_behind_a_running_shipment() {
+        let dir = tempfile::tempdir().unwrap();
+        let shipper =
+            Shipper::new(&AuditSettings::new(dir.path().into()), Arc::new(Unreached)).unwrap();
+        let running = shipper.position.lock().await;
+        let answer = tokio::time::timeout(Duration::from_millis(500), shipper.ship_now()).await;
+        assert!(matches!(answer, Ok(Ok(0))), "a lookup waited for the lock");
+        drop(running);
+        // Idle: it ships itself (and here fails, the trail being unreachable).
+        assert!(shipper.ship_now().await.is_err());
     }
 }

@@ -12,8 +12,8 @@
 //! A commit wakes only the requests of the committed batch: each batch number has its slot
 //! among [`BATCH_SLOTS`] `Notify`s, and a request waits on its own batch's. (A single `watch`
 //! of the committed number woke every waiting request at every commit, the batch gathering
-//! behind it included — each of those woke, looked, and went back to sleep: measured in
-//! `docs/benchmarks.md`, "Audit cost and the hot path".)
+//! behind it included, each only to look and sleep again; `docs/benchmarks.md`, "Audit cost
+//! and the hot path", has what the change measured: within the noise of a busy machine.)
 //!
 //! At open, events after the last digest line of the newest segment (a batch a crash cut
 //! short) are cut off: no response was sent for them, since a response waits for its batch's
@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
 use crate::AuditError;
 use crate::format::{self, BatchHasher, DigestLine, GENESIS, Line};
@@ -97,10 +97,6 @@ struct Queue {
     gone: AtomicBool,
     /// Wakes the requests of one batch once it is finished (see [`BATCH_SLOTS`]).
     batch_done: [Notify; BATCH_SLOTS],
-    /// TEMPORARY (A/B measurement, `TRENT_AUDIT_EXPERIMENT=watch`): the previous wake-up, one
-    /// `watch` of the committed number that every waiting request subscribes to.
-    experiment: Experiment,
-    watch_done: watch::Sender<u64>,
     /// Recent batches whose write failed (by generation), and whether there ever was one.
     failed: std::sync::Mutex<std::collections::VecDeque<u64>>,
     any_failed: AtomicBool,
@@ -139,11 +135,7 @@ impl Queue {
         // SeqCst with the load in `AuditLog::committed`: a request that created its `Notified`
         // after this store sees the new number; one that created it before is woken.
         self.committed.store(generation, Ordering::SeqCst);
-        if self.experiment.watch {
-            self.watch_done.send_replace(generation);
-        } else {
-            self.slot(generation).notify_waiters();
-        }
+        self.slot(generation).notify_waiters();
     }
 }
 
@@ -184,8 +176,6 @@ impl AuditLog {
             committed: AtomicU64::new(0),
             gone: AtomicBool::new(false),
             batch_done: std::array::from_fn(|_| Notify::new()),
-            experiment: Experiment::from_env(),
-            watch_done: watch::Sender::new(0),
             failed: std::sync::Mutex::new(std::collections::VecDeque::new()),
             any_failed: AtomicBool::new(false),
         });
@@ -274,12 +264,6 @@ impl AuditLog {
     /// Waits for the batch `generation`: whether it was written.
     async fn committed(&self, generation: u64) -> Result<(), AuditError> {
         let queue = &*self.queue;
-        if queue.experiment.watch {
-            let mut done = queue.watch_done.subscribe();
-            let _ = done
-                .wait_for(|g| *g >= generation || queue.gone.load(Ordering::SeqCst))
-                .await;
-        }
         let slot = queue.slot(generation);
         let finished = loop {
             // Created before looking: a `Notified` receives every `notify_waiters` from its
@@ -503,8 +487,6 @@ struct Syncer {
     lock: std::sync::Mutex<()>,
     wake: std::sync::Condvar,
     stop: AtomicBool,
-    /// TEMPORARY (A/B): `SYNC_SPACING` unless `TRENT_AUDIT_EXPERIMENT=sync_ms=N`.
-    spacing: Duration,
 }
 
 impl Syncer {
@@ -521,7 +503,6 @@ impl Syncer {
             lock: std::sync::Mutex::new(()),
             wake: std::sync::Condvar::new(),
             stop: AtomicBool::new(false),
-            spacing: Experiment::from_env().sync_spacing,
         });
         let this = syncer.clone();
         std::thread::Builder::new()
@@ -587,7 +568,7 @@ impl Syncer {
                     // Syncs at most every SYNC_SPACING: each costs CPU (I/O submission,
                     // interrupts) however little it carries, and the answers do not wait
                     // for them in this mode; what a power loss can take grows by as much.
-                    if let Some(rest) = self.spacing.checked_sub(started.elapsed()) {
+                    if let Some(rest) = SYNC_SPACING.checked_sub(started.elapsed()) {
                         std::thread::sleep(rest);
                     }
                 }
@@ -605,7 +586,6 @@ impl Drop for Writer {
     fn drop(&mut self) {
         // Requests still waiting learn that their batch will never be written.
         self.queue.gone.store(true, Ordering::SeqCst);
-        self.queue.watch_done.send_modify(|_| {});
         for slot in &self.queue.batch_done {
             slot.notify_waiters();
         }
@@ -630,9 +610,7 @@ impl Writer {
             self.queue.work.notified().await;
             // One scheduler round first: the requests running now append their records too,
             // so a batch (and its write syscall, the writer's main cost) carries more.
-            for _ in 0..self.queue.experiment.yields {
-                tokio::task::yield_now().await;
-            }
+            tokio::task::yield_now().await;
             let Some((events, generation, closed)) = self.take(&mut batch.buffer) else {
                 return;
             };
@@ -752,39 +730,6 @@ impl Writer {
         self.state.path = path;
         self.state.size = 0;
         Ok(())
-    }
-}
-
-/// TEMPORARY: switches for same-binary A/B runs (`TRENT_AUDIT_EXPERIMENT=watch,yields=2`),
-/// read once at open. Not configuration; removed once measured.
-#[derive(Debug, Clone, Copy)]
-struct Experiment {
-    watch: bool,
-    yields: u32,
-    sync_spacing: Duration,
-}
-
-impl Experiment {
-    fn from_env() -> Self {
-        let mut e = Self {
-            watch: false,
-            yields: 1,
-            sync_spacing: SYNC_SPACING,
-        };
-        let text = std::env::var("TRENT_AUDIT_EXPERIMENT").unwrap_or_default();
-        for part in text.split(',') {
-            if part == "watch" {
-                e.watch = true;
-            } else if let Some(n) = part.strip_prefix("yields=") {
-                e.yields = n.parse().unwrap_or(1);
-            } else if let Some(n) = part.strip_prefix("sync_ms=") {
-                e.sync_spacing = Duration::from_millis(n.parse().unwrap_or(5));
-            }
-        }
-        if !text.is_empty() {
-            tracing::warn!(target: "trent::audit", experiment = ?e, "TRENT_AUDIT_EXPERIMENT set");
-        }
-        e
     }
 }
 

@@ -1316,7 +1316,10 @@ impl Kms {
     /// After a connect (without the write lock): destroys the token keys recorded for the
     /// store, those of keys deleted while it was not connected and of CreateKeys that failed
     /// after the token made their key. A label that still names a KMS key (its deletion
-    /// failed after it was recorded) is left alone.
+    /// failed after it was recorded) is left alone, and so is one whose CreateKey's insert
+    /// went unanswered less than [`LATE_INSERT_GRACE`] ago on this node: that insert may
+    /// still commit, and its key would then name a destroyed token key (a later connect
+    /// destroys it if no key row names it by then).
     async fn collect_token_garbage(
         &self,
         record: &CustomKeyStoreRecord,
@@ -1330,6 +1333,10 @@ impl Kms {
             }
         };
         for label in labels {
+            if insert_may_still_commit(&record.id, &label) {
+                tracing::info!(custom_key_store = %record.id, label = %label, "a recent CreateKey's insert may still commit: its token key is left for a later connect");
+                continue;
+            }
             match self.store.key(&label).await {
                 Ok(None) => self.destroy_pending(&record.id, &label, conn.clone()).await,
                 Ok(Some(_)) => {}
@@ -1361,6 +1368,40 @@ impl Kms {
             .map_err(|e| KmsError::Internal(e.to_string()))?
             .map_err(|e| KmsError::Internal(e.to_string()))
     }
+}
+
+/// How long after a CreateKey's key-row insert went unanswered (`StoreError::Unavailable`)
+/// the connect-time collection leaves its token key alone: a bounded store call goes on after
+/// its caller is answered, so the insert may still commit (PostgreSQL: the 6 s call bound,
+/// then the pool's wait and the statement and lock timeouts, 5 s each, well within this).
+pub(crate) const LATE_INSERT_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The CreateKeys of this process whose insert went unanswered: (store, label) → when.
+static UNANSWERED_INSERTS: std::sync::LazyLock<
+    std::sync::Mutex<HashMap<(String, String), std::time::Instant>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// Notes that the key row naming token key `label` of store `store_id` may still be
+/// inserted (its insert went unanswered): [`Kms::collect_token_garbage`] spares it for
+/// [`LATE_INSERT_GRACE`].
+pub(crate) fn note_unanswered_insert(store_id: &str, label: &str) {
+    if let Ok(mut noted) = UNANSWERED_INSERTS.lock() {
+        noted.retain(|_, at| at.elapsed() < LATE_INSERT_GRACE);
+        noted.insert(
+            (store_id.to_string(), label.to_string()),
+            std::time::Instant::now(),
+        );
+    }
+}
+
+/// Whether `label`'s CreateKey insert went unanswered here less than [`LATE_INSERT_GRACE`]
+/// ago.
+fn insert_may_still_commit(store_id: &str, label: &str) -> bool {
+    UNANSWERED_INSERTS.lock().map_or(true, |noted| {
+        noted
+            .get(&(store_id.to_string(), label.to_string()))
+            .is_some_and(|at| at.elapsed() < LATE_INSERT_GRACE)
+    })
 }
 
 /// A key generated in a store's token for CreateKey: what to record and cache.
@@ -1397,4 +1438,18 @@ fn name_in_use(name: &str) -> KmsError {
     KmsError::CustomKeyStoreNameInUse(format!(
         "The specified custom key store name {name} is already in use in this account and Region."
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recent_unanswered_insert_spares_its_token_key() {
+        assert!(!insert_may_still_commit("cks-test-1", "label-a"));
+        note_unanswered_insert("cks-test-1", "label-a");
+        assert!(insert_may_still_commit("cks-test-1", "label-a"));
+        assert!(!insert_may_still_commit("cks-test-1", "label-b"));
+        assert!(!insert_may_still_commit("cks-test-2", "label-a"));
+    }
 }

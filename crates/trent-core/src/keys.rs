@@ -611,11 +611,15 @@ impl Kms {
                 drop(material);
                 if matches!(e, crate::store::StoreError::Unavailable(_)) {
                     // Left for the store's next connect, which destroys it only if no key
-                    // row names it by then.
-                    let _ = self
+                    // row names it by then (and not while the insert may still commit).
+                    crate::custom_key_stores::note_unanswered_insert(store_id, &key_id_str);
+                    if let Err(e) = self
                         .store
                         .add_pending_token_destruction(store_id, &key_id_str, now)
-                        .await;
+                        .await
+                    {
+                        tracing::warn!(custom_key_store = %store_id, label = %key_id_str, error = %e, "cannot record a failed CreateKey's token key for destruction: it stays in the token");
+                    }
                 } else {
                     self.discard_token_key(store_id, conn, &key_id_str).await;
                 }

@@ -95,6 +95,8 @@ struct Root {
     der: Vec<u8>,
     subject_der: Vec<u8>,
     spki_der: Vec<u8>,
+    /// Kept for its validity and basicConstraints, checked when it issued `cabundle[0]`.
+    cert: Certificate,
 }
 
 /// A verified attestation document: only what Trent uses from it.
@@ -151,6 +153,7 @@ impl TrustAnchors {
                 der: cert.to_der()?,
                 subject_der: cert.tbs_certificate().subject().to_der()?,
                 spki_der: cert.tbs_certificate().subject_public_key_info().to_der()?,
+                cert,
             });
         }
         Ok(Self { roots })
@@ -221,10 +224,15 @@ impl TrustAnchors {
             .issuer()
             .to_der()
             .map_err(|_| AttestationError::Malformed)?;
-        // The bundle starts at a configured root, or at a certificate a configured root issued.
+        // The bundle starts at a configured root, or at a certificate a configured root issued
+        // — a root that is itself valid now and a CA (a root equal to `cabundle[0]` is checked
+        // as `cabundle[0]` below).
         let anchored = self.roots.iter().any(|root| {
             root.der == first_der
-                || (root.subject_der == first_issuer && signed_by(first, &root.spki_der).is_ok())
+                || (root.subject_der == first_issuer
+                    && signed_by(first, &root.spki_der).is_ok()
+                    && check_validity(&root.cert, now_ms).is_ok()
+                    && check_is_ca(&root.cert).is_ok())
         });
         if !anchored {
             return Err(AttestationError::Untrusted);
@@ -491,8 +499,7 @@ pub fn envelope(attestation: &Attestation, plaintext: &[u8]) -> Result<Vec<u8>, 
     let cipher = UnboundCipherKey::new(&AES_256, cek.as_slice())
         .and_then(PaddedBlockEncryptingKey::cbc_pkcs7)
         .map_err(|_| EnvelopeError)?;
-    // The buffer holds the plaintext until it is encrypted in place; zeroized either way.
-    let mut content = Zeroizing::new(plaintext.to_vec());
+    let mut content = content_buffer(plaintext);
     let context = cipher.encrypt(&mut *content).map_err(|_| EnvelopeError)?;
     let iv: &[u8] = (&context).try_into().map_err(|_| EnvelopeError)?;
 
@@ -548,6 +555,15 @@ pub fn envelope(attestation: &Attestation, plaintext: &[u8]) -> Result<Vec<u8>, 
     Ok(out)
 }
 
+/// The buffer `envelope` encrypts in place: the plaintext until then, zeroized either way. Its
+/// capacity already fits the CBC padding (at most one block), so encrypting never reallocates
+/// it and so never frees an unzeroized copy of the plaintext.
+fn content_buffer(plaintext: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut content = Zeroizing::new(Vec::with_capacity(plaintext.len() + 16));
+    content.extend_from_slice(plaintext);
+    content
+}
+
 fn push_oid(out: &mut Vec<u8>, oid: &[u8]) {
     out.push(0x06);
     // Every OID written here is shorter than 128 bytes: a one-byte length.
@@ -578,6 +594,24 @@ mod tests {
     }
 
     #[test]
+    fn encrypting_the_content_never_reallocates_it() {
+        let cipher = UnboundCipherKey::new(&AES_256, &[9u8; 32])
+            .and_then(PaddedBlockEncryptingKey::cbc_pkcs7)
+            .expect("AES-256-CBC key");
+        for len in 0..80 {
+            let mut content = content_buffer(&vec![7u8; len]);
+            let (capacity, at) = (content.capacity(), content.as_ptr());
+            cipher.encrypt(&mut *content).expect("encrypts");
+            assert_eq!(content.len(), (len / 16 + 1) * 16, "padded");
+            assert_eq!(
+                (content.capacity(), content.as_ptr()),
+                (capacity, at),
+                "{len}"
+            );
+        }
+    }
+
+    #[test]
     fn garbage_is_malformed_not_a_panic() {
         let anchors = TrustAnchors { roots: Vec::new() };
         for doc in [&b""[..], b"\x84", b"\x84\x40\xa0\x40\x40", &[0xffu8; 64]] {
@@ -594,6 +628,7 @@ mod tests {
 /// documents signed by it, for tests and the `nitro_attestation` example. Nothing here is used
 /// on the request path; the keys are fresh per `TestPki` and never leave the process. Test
 /// scaffolding, so it may panic (`expect`) where production code may not.
+#[cfg(any(test, feature = "test-pki"))]
 #[allow(clippy::expect_used, clippy::cast_possible_truncation)]
 pub mod test_pki {
     use std::collections::BTreeMap;
@@ -744,6 +779,18 @@ pub mod test_pki {
     }
 
     impl Issued {
+        /// A fresh key and its certificate named `cn`, issued by `issuer` (or self-signed),
+        /// valid `[from_ms, to_ms]`, a CA or not: for chains [`TestPki::new`] does not build.
+        pub fn issue(
+            cn: &str,
+            issuer: Option<&Issued>,
+            ca: bool,
+            from_ms: i64,
+            to_ms: i64,
+        ) -> Self {
+            Self::new(cn, issuer, ca, from_ms, to_ms)
+        }
+
         fn new(cn: &str, issuer: Option<&Issued>, ca: bool, from_ms: i64, to_ms: i64) -> Self {
             let key = generate();
             let der = certificate(

@@ -20,7 +20,7 @@ use cms::content_info::ContentInfo;
 use cms::enveloped_data::{EnvelopedData, RecipientIdentifier, RecipientInfo};
 use der::Decode;
 use proptest::prelude::*;
-use trent_crypto::nitro::test_pki::{Document, TestPki};
+use trent_crypto::nitro::test_pki::{Document, Issued, TestPki};
 use trent_crypto::nitro::{AttestationError, TrustAnchors, envelope};
 
 const NOW: i64 = 1_790_000_000_000;
@@ -254,6 +254,46 @@ fn refusals_name_the_right_category() {
         &[&pki.intermediate],
     );
     assert!(by_intermediate.verify(&doc, NOW).is_ok());
+}
+
+/// A root that issued `cabundle[0]` anchors the chain only while it is itself valid and a CA.
+#[test]
+fn an_issuing_root_must_be_valid_and_a_ca() {
+    let year = 365 * 24 * 3600 * 1000i64;
+    let day = 24 * 3600 * 1000i64;
+    let (_, spki) = recipient();
+    let chain_under = |root: Issued| {
+        let intermediate = Issued::issue("zonal", Some(&root), true, NOW - year, NOW + year);
+        let leaf = Issued::issue("leaf", Some(&intermediate), false, NOW - day, NOW + day);
+        TestPki {
+            root,
+            intermediate,
+            leaf,
+        }
+    };
+    let verify = |pki: &TestPki| {
+        let doc = pki.document_with(
+            &Document::new(Some(spki.clone()), NOW as u64),
+            &pki.leaf,
+            &[&pki.intermediate],
+        );
+        anchors(pki).verify(&doc, NOW)
+    };
+
+    let good = chain_under(Issued::issue("root", None, true, NOW - year, NOW + year));
+    assert!(verify(&good).is_ok());
+    let expired = chain_under(Issued::issue(
+        "root",
+        None,
+        true,
+        NOW - 2 * year,
+        NOW - year,
+    ));
+    assert_eq!(verify(&expired).unwrap_err(), AttestationError::Untrusted);
+    let not_yet = chain_under(Issued::issue("root", None, true, NOW + day, NOW + year));
+    assert_eq!(verify(&not_yet).unwrap_err(), AttestationError::Untrusted);
+    let not_a_ca = chain_under(Issued::issue("root", None, false, NOW - year, NOW + year));
+    assert_eq!(verify(&not_a_ca).unwrap_err(), AttestationError::Untrusted);
 }
 
 proptest! {

@@ -238,7 +238,19 @@ impl Proxy {
         if let Err(f) = self.authenticate(&parts, &body) {
             return error_response(&f);
         }
-        let result = self.dispatch(&parts, operation, key_id.as_deref(), &body);
+        // The backend's calls block (a PKCS#11 token call, a file read, a session lock):
+        // run them on tokio's blocking pool, not on an async worker thread.
+        let id = key_id.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            self.dispatch(&parts, operation, id.as_deref(), &body)
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(fail(
+                N::InternalException,
+                "the request's backend task failed",
+            ))
+        });
         match result {
             Ok(value) => json_response(200, &value),
             Err(f) => {

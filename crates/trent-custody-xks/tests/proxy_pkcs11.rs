@@ -333,3 +333,61 @@ fn pkcs11_errors() {
         });
     });
 }
+
+/// The backend survives a token restart (the module finalized under it: every session gone,
+/// so the next call answers `CKR_CRYPTOKI_NOT_INITIALIZED`): it reopens, logs in, makes the
+/// health key again and retries. And enabling an encrypt-only key keeps it encrypt-only.
+#[test]
+fn pkcs11_reopens_after_token_restart_and_enable_keeps_usage() {
+    use trent_custody_xks::backend::KeyBackend;
+    use trent_custody_xks::pkcs11::Pkcs11Backend;
+    run_with_token(
+        "pkcs11_reopens_after_token_restart_and_enable_keeps_usage",
+        "xks-ekm-3",
+        |label| {
+            let dir = tempfile::tempdir().unwrap();
+            let pin_file = dir.path().join("ekm.pin");
+            std::fs::write(&pin_file, format!("{TEST_PIN}\n")).unwrap();
+            let token = Pkcs11Config {
+                module: softhsm_module().unwrap(),
+                token_label: label.into(),
+                pin_file: Some(pin_file),
+            };
+            make_keys(&token);
+            let backend = Pkcs11Backend::open(&token).unwrap();
+            assert!(backend.health().active);
+            let mut data = *b"before restart";
+            let tag = backend.seal("key-1", [1; 12], b"aad", &mut data).unwrap();
+
+            // The token "restarts": C_Finalize from another context of the same module.
+            let other = cryptoki::context::Pkcs11::new(&token.module).unwrap();
+            other.finalize().unwrap();
+
+            let plain = backend.open("key-1", [1; 12], b"aad", &data, &tag).unwrap();
+            assert_eq!(plain.as_slice(), b"before restart");
+            assert!(backend.health().active);
+            let mut more = *b"after restart";
+            backend.seal("key-1", [2; 12], b"aad", &mut more).unwrap();
+
+            // Disable and enable an encrypt-only key: still encrypt-only.
+            admin::set_enabled(&token, "encrypt-only", false).unwrap();
+            assert!(!backend.describe("encrypt-only").unwrap().enabled);
+            admin::enable_key(&token, "encrypt-only", &["ENCRYPT".into()]).unwrap();
+            let info = backend.describe("encrypt-only").unwrap();
+            assert!(info.enabled);
+            assert_eq!(info.usage, ["ENCRYPT"]);
+            assert!(admin::enable_key(&token, "encrypt-only", &[]).is_err());
+            assert!(admin::enable_key(&token, "encrypt-only", &["SIGN".into()]).is_err());
+
+            // seal / open reuse the handle `describe` found; a key destroyed in between is
+            // found again (not found), not an internal error on the stale handle.
+            backend.describe("key-1").unwrap();
+            admin::delete_key(&token, "key-1").unwrap();
+            let mut gone = *b"destroyed";
+            assert!(matches!(
+                backend.seal("key-1", [3; 12], b"aad", &mut gone),
+                Err(trent_custody_xks::backend::BackendError::NotFound)
+            ));
+        },
+    );
+}

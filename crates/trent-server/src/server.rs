@@ -522,11 +522,7 @@ async fn route(
             if let Some(op) = operation {
                 observed.operation = OperationName::Kms(op);
             }
-            // Boxed: the KMS dispatcher's future is ~9 KB (the largest operation's state), and
-            // unboxed it made the handler's future ~11 KB, memcpy'd whole each time axum and
-            // hyper moved it (2–3% of the server's CPU under Encrypt load, `perf`): one
-            // allocation instead (docs/benchmarks.md, "Audit cost and the hot path").
-            Box::pin(kms::handle(app, caller, operation, body)).await
+            kms::handle(app, caller, operation, body).await
         }
         service @ (Service::Iam | Service::Sts) => {
             let is_iam = *service == Service::Iam;
@@ -563,8 +559,7 @@ async fn route(
                 );
             }
             if is_iam {
-                // Boxed for the same reason as the KMS dispatcher (~2.7 KB).
-                Box::pin(query::iam::handle(&app.kms, caller, &params, request_id)).await
+                query::iam::handle(&app.kms, caller, &params, request_id).await
             } else {
                 query::sts::handle(&app.kms, caller, &params, request_id).await
             }

@@ -40,12 +40,16 @@ pub enum XksProxyCommand {
         #[arg(long)]
         key_id: String,
     },
-    /// Enable a `[pkcs11]` token key again (CKA_ENCRYPT and CKA_DECRYPT true).
+    /// Enable a `[pkcs11]` token key again for exactly `--usage` (the token keeps no record of
+    /// what a disabled key once allowed, so an encrypt-only key is not widened to both).
     EnableKey {
         #[arg(long)]
         config: PathBuf,
         #[arg(long)]
         key_id: String,
+        /// Comma-separated key usage: ENCRYPT, DECRYPT or both.
+        #[arg(long, default_value = "ENCRYPT,DECRYPT", value_delimiter = ',')]
+        usage: Vec<String>,
     },
     /// Destroy a `[pkcs11]` token key.
     DeleteKey {
@@ -98,9 +102,13 @@ pub async fn run(command: XksProxyCommand) -> Result<(), String> {
             let config = ProxyConfig::load(&config)?;
             admin::set_enabled(token_of(&config)?, &key_id, false)
         }
-        XksProxyCommand::EnableKey { config, key_id } => {
+        XksProxyCommand::EnableKey {
+            config,
+            key_id,
+            usage,
+        } => {
             let config = ProxyConfig::load(&config)?;
-            admin::set_enabled(token_of(&config)?, &key_id, true)
+            admin::enable_key(token_of(&config)?, &key_id, &usage)
         }
         XksProxyCommand::DeleteKey { config, key_id } => {
             let config = ProxyConfig::load(&config)?;

@@ -162,9 +162,14 @@ impl<'a> RequestFacts<'a> {
                 )))
             }
             _ if key.starts_with("kms:recipientattestation:pcr") => {
-                // `PCR<n>` with n in 0..31 written without leading zeros (PCR01 is no key).
+                // `PCR<n>` with n in 0..31 written in decimal digits only and without leading
+                // zeros (`PCR01`, `PCR+1` and `PCR` are no keys).
                 let digits = key.strip_prefix("kms:recipientattestation:pcr")?;
-                if digits.len() > 1 && digits.starts_with('0') {
+                if digits.is_empty()
+                    || digits.len() > 2
+                    || !digits.bytes().all(|b| b.is_ascii_digit())
+                    || (digits.len() > 1 && digits.starts_with('0'))
+                {
                     return None;
                 }
                 let index = digits.parse::<u8>().ok()?;
@@ -342,5 +347,45 @@ mod tests {
             value(&facts, "kms:grantisforawsresource").as_deref(),
             Some("false")
         );
+    }
+
+    #[test]
+    fn pcr_keys_are_decimal_digits_without_sign_or_leading_zeros() {
+        use trent_crypto::nitro::TrustAnchors;
+        use trent_crypto::nitro::test_pki::{Document, TestPki};
+        let now = 1_790_000_000_000i64;
+        let pki = TestPki::new(now);
+        let rsa = aws_lc_rs::rsa::PrivateDecryptingKey::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+            .unwrap();
+        let spki = aws_lc_rs::encoding::AsDer::as_der(&rsa.public_key())
+            .unwrap()
+            .as_ref()
+            .to_vec();
+        let document = pki.document(&Document::new(Some(spki), now as u64));
+        let attestation = TrustAnchors::parse(pki.root.pem().as_bytes())
+            .unwrap()
+            .verify(&document, now)
+            .unwrap();
+        let clock = SystemClock::default();
+        let caller = Caller::root("111122223333", "AKIAEXAMPLE", "us-east-1");
+        let operation = OperationFacts {
+            recipient: Some(&attestation),
+            ..Default::default()
+        };
+        let facts = RequestFacts::new(&caller, &clock).with_operation(&operation);
+        // Document::new: PCRn is 48 bytes of n + 1.
+        let pcr = |n: u8| Some(hex::encode([n + 1; 48]));
+        assert_eq!(value(&facts, "kms:recipientattestation:pcr0"), pcr(0));
+        assert_eq!(value(&facts, "kms:recipientattestation:pcr1"), pcr(1));
+        assert_eq!(value(&facts, "kms:recipientattestation:pcr15"), pcr(15));
+        for not_a_key in [
+            "pcr+1", "pcr01", "pcr00", "pcr", "pcr-0", "pcr 1", "pcr1 ", "pcr001",
+        ] {
+            assert_eq!(
+                value(&facts, &format!("kms:recipientattestation:{not_a_key}")),
+                None,
+                "{not_a_key}"
+            );
+        }
     }
 }

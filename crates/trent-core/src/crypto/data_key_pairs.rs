@@ -63,12 +63,13 @@ impl Kms {
         };
         validate::encryption_context("encryptionContext", &input.encryption_context)?;
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
-        let attestation = self.attest(caller, input.recipient.as_ref())?;
         // Its own quota per pair spec, not the symmetric key's (AWS's request quotas table).
         self.admit(
             caller,
             crate::quotas::RateQuota::for_data_key_pair(pair_spec),
         )?;
+        // Verified once the request is counted: it costs CBOR parsing and ECDSA checks.
+        let attestation = self.attest(caller, input.recipient.as_ref())?;
         let action = if with_plaintext {
             "kms:GenerateDataKeyPair"
         } else {

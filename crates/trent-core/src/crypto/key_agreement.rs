@@ -66,9 +66,10 @@ impl Kms {
             return Err(Violations::checked());
         };
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
-        let attestation = self.attest(caller, input.recipient.as_ref())?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
         self.admit_key(caller, key.record.key_spec)?;
+        // Verified once the request is counted: it costs CBOR parsing and ECDSA checks.
+        let attestation = self.attest(caller, input.recipient.as_ref())?;
         self.check(
             caller,
             Access::new("kms:DeriveSharedSecret", Resource::Key(&key))

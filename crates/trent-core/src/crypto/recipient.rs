@@ -2,12 +2,14 @@
 //! GenerateDataKeyPair, GenerateRandom and DeriveSharedSecret (docs/decisions.md, "Nitro
 //! Enclaves recipients").
 //!
-//! The document is verified first, before the key is resolved or the caller authorized, since
-//! its PCRs are condition keys (`kms:RecipientAttestation:*`) of the authorization. The answer
-//! then carries `CiphertextForRecipient` — the plaintext in a CMS envelope to the document's
-//! public key (`trent_crypto::nitro::envelope`) — and no plaintext. Without configured Nitro
-//! roots (`Kms::with_nitro_roots`) the parameter is refused as `UnsupportedOperationException`,
-//! never ignored.
+//! The document is verified before the caller is authorized, since its PCRs are condition keys
+//! (`kms:RecipientAttestation:*`) of the authorization, but only after the request's cheap
+//! validation and after it has been counted against its request-rate quota (`Kms::admit`):
+//! verification parses up to 256 KiB of CBOR and checks several ECDSA P-384 signatures, which a
+//! throttled request must not cost. The answer then carries `CiphertextForRecipient` — the
+//! plaintext in a CMS envelope to the document's public key (`trent_crypto::nitro::envelope`) —
+//! and no plaintext. Without configured Nitro roots (`Kms::with_nitro_roots`) the parameter is
+//! refused as `UnsupportedOperationException`, never ignored.
 
 use std::sync::Arc;
 

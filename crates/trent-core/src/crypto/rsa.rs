@@ -8,7 +8,9 @@
 use trent_crypto::asymmetric;
 use trent_crypto::spec::{EncryptionAlgorithm, KeySpec, WireEnum};
 
-use super::{DecryptOutput, EncryptOutput, incompatible, rsa_key};
+use super::{
+    DecryptOutput, EncryptOutput, RecipientInput, incompatible, rsa_key, seal_for_recipient,
+};
 use crate::authz::{Access, Resource};
 use crate::cache::LoadedKey;
 use crate::caller::Caller;
@@ -64,7 +66,7 @@ impl Kms {
         ciphertext: &[u8],
         algorithm: EncryptionAlgorithm,
         dry_run: bool,
-        recipient: Option<&trent_crypto::nitro::Attestation>,
+        recipient: Option<&RecipientInput>,
     ) -> KmsResult<DecryptOutput> {
         let key_id = key_id.ok_or_else(|| {
             KmsError::Validation(
@@ -73,13 +75,16 @@ impl Kms {
         })?;
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
         self.admit_key(caller, key.record.key_spec)?;
+        // The Recipient is verified once the request is counted (it costs CBOR parsing and
+        // several ECDSA checks), before the authorization that reads its PCRs.
+        let attestation = self.attest(caller, recipient)?;
         self.check(
             caller,
             Access::new("kms:Decrypt", Resource::Key(&key))
                 .algorithm(algorithm.as_str())
                 .named_as(key_id)
                 .grant_tokens(tokens)
-                .recipient(recipient),
+                .recipient(attestation.as_ref()),
         )?;
         require_usable(&key.record)?;
         let private = rsa_key(&key, algorithm, "kms:Decrypt")?;
@@ -90,10 +95,18 @@ impl Kms {
         if dry_run {
             return Err(KmsError::DryRunOperation);
         }
+        // With a Recipient the plaintext is only in the envelope.
+        let (plaintext, ciphertext_for_recipient) = match &attestation {
+            Some(attestation) => (
+                zeroize::Zeroizing::new(Vec::new()),
+                Some(seal_for_recipient(attestation, &plaintext)?),
+            ),
+            None => (plaintext, None),
+        };
         Ok(DecryptOutput {
             key_arn: key.arn().to_string(),
             plaintext,
-            ciphertext_for_recipient: None,
+            ciphertext_for_recipient,
             encryption_algorithm: algorithm,
             key_material_id: key.record.current_material,
         })

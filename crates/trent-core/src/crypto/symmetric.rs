@@ -157,10 +157,9 @@ impl Kms {
         };
         validate::encryption_context("encryptionContext", &input.encryption_context)?;
         let tokens = self.open_grant_tokens(&input.grant_tokens)?;
-        // Verified before the key is used: its PCRs are condition keys of the authorization.
-        let attestation = self.attest(caller, input.recipient.as_ref())?;
         if algorithm != EncryptionAlgorithm::SymmetricDefault {
-            let mut out = self
+            // The Recipient is verified (and enveloped) there, once the request is counted.
+            return self
                 .decrypt_asymmetric(
                     caller,
                     &tokens,
@@ -168,16 +167,19 @@ impl Kms {
                     blob,
                     algorithm,
                     input.dry_run,
-                    attestation.as_ref(),
+                    input.recipient.as_ref(),
                 )
-                .await?;
-            if let Some(attestation) = &attestation {
-                out.ciphertext_for_recipient =
-                    Some(seal_for_recipient(attestation, &out.plaintext)?);
-                out.plaintext = Zeroizing::new(Vec::new());
-            }
-            return Ok(out);
+                .await;
         }
+        // Verified before the key is used: its PCRs are condition keys of the authorization
+        // that finds the key. So a request with a Recipient is counted first, against the
+        // symmetric quota (the only one a SYMMETRIC_DEFAULT key has), and verification — CBOR
+        // parsing and several ECDSA checks — never runs for a throttled request.
+        let counted_early = input.recipient.is_some();
+        if counted_early {
+            self.admit(caller, crate::quotas::RateQuota::Symmetric)?;
+        }
+        let attestation = self.attest(caller, input.recipient.as_ref())?;
         let (key, parsed) = self
             .key_for_ciphertext(
                 caller,
@@ -193,7 +195,9 @@ impl Kms {
                 },
             )
             .await?;
-        self.admit_key(caller, key.record.key_spec)?;
+        if !counted_early {
+            self.admit_key(caller, key.record.key_spec)?;
+        }
         // Authenticated before a dry run answers: a tampered ciphertext would not have
         // succeeded, so DryRun must not say it would.
         let plaintext = open(&key, &parsed, &input.encryption_context)?;
@@ -238,7 +242,6 @@ impl Kms {
                 ));
             }
         };
-        let attestation = self.attest(caller, input.recipient.as_ref())?;
         let action = if with_plaintext {
             "kms:GenerateDataKey"
         } else {
@@ -246,6 +249,9 @@ impl Kms {
         };
         let key = self.resolve(caller, key_id, KeyIdForms::KeyOrAlias).await?;
         self.admit_key(caller, key.record.key_spec)?;
+        // Verified once the request is counted (it costs CBOR parsing and several ECDSA
+        // checks), before the authorization that reads its PCRs.
+        let attestation = self.attest(caller, input.recipient.as_ref())?;
         self.check(
             caller,
             Access::new(action, Resource::Key(&key))
@@ -298,8 +304,8 @@ impl Kms {
         if let Some(id) = custom_key_store_id {
             validate::length("customKeyStoreId", id, 1, 64)?;
         }
-        let attestation = self.attest(caller, Some(recipient))?;
         self.admit(caller, crate::quotas::RateQuota::Symmetric)?;
+        let attestation = self.attest(caller, Some(recipient))?;
         self.check(
             caller,
             Access::new("kms:GenerateRandom", Resource::Any).recipient(attestation.as_ref()),

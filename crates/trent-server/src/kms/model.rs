@@ -675,7 +675,25 @@ impl Order<'_> {
     }
 }
 
-/// The violations found so far (nothing allocated until one is).
+/// The most violations one message lists (docs/decisions.md, "Several validation errors"):
+/// the first ones in the model's order, so a body of many bad list items answers a bounded
+/// message.
+const MAX_VIOLATIONS: usize = 10;
+
+/// The longest value an enum violation echoes (the other messages cut theirs in
+/// `trent_core::validate`; an enum's values are short, so a longer one is cut sooner).
+const MAX_ECHOED_ENUM_CHARS: usize = 256;
+
+/// `value`, cut to [`MAX_ECHOED_ENUM_CHARS`] characters (`...` marks a cut).
+fn truncate_echo(value: &str) -> std::borrow::Cow<'_, str> {
+    match value.char_indices().nth(MAX_ECHOED_ENUM_CHARS) {
+        Some((at, _)) => format!("{}...", value.get(..at).unwrap_or("")).into(),
+        None => value.into(),
+    }
+}
+
+/// The violations found so far (nothing allocated until one is), at most
+/// [`MAX_VIOLATIONS`]: the first in the model's order.
 #[derive(Default)]
 struct Found {
     violations: Vec<(Vec<usize>, KmsError)>,
@@ -684,7 +702,25 @@ struct Found {
 impl Found {
     fn push(&mut self, order: &Order<'_>, result: KmsResult<()>) {
         if let Err(e) = result {
-            self.violations.push((order.key(), e));
+            let key = order.key();
+            if self.violations.len() < MAX_VIOLATIONS {
+                self.violations.push((key, e));
+                return;
+            }
+            // Full: it replaces the last one in the model's order if it comes before it.
+            let last = self
+                .violations
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.0.cmp(&b.1.0))
+                .map(|(i, _)| i);
+            if let Some(i) = last
+                && self.violations.get(i).is_some_and(|slot| key < slot.0)
+            {
+                // Removed and appended: violations of one member keep the order found.
+                self.violations.remove(i);
+                self.violations.push((key, e));
+            }
         }
     }
 
@@ -768,12 +804,13 @@ impl ShapeSeed<'_, '_> {
             }
             Shape::Enum { valid, allowed } => {
                 if !valid(value) {
+                    let shown = truncate_echo(value);
                     let result = match self.path {
                         // An item of a list of enum values: AWS names the list.
                         Path::Item(list, _) => {
-                            validate::enum_item(&list.to_string(), value, &allowed())
+                            validate::enum_item(&list.to_string(), &shown, &allowed())
                         }
-                        _ => validate::enum_message(&path(), value, &allowed()),
+                        _ => validate::enum_message(&path(), &shown, &allowed()),
                     };
                     self.found.push(&self.order, result);
                 }
@@ -1220,5 +1257,25 @@ mod tests {
         assert!(check(Operation::Encrypt, br#"{"KeyId": 5}"#).is_ok());
         assert!(check(Operation::Encrypt, b"{not json").is_ok());
         assert!(check(Operation::ExplainDecision, b"{}").is_ok());
+    }
+
+    #[test]
+    fn a_huge_list_of_bad_items_gives_a_bounded_message() {
+        // ~256 KiB of "" operations, a very long bad value, and a bad KeyId after them in the
+        // body but first in the model.
+        let items = vec!["\"\""; 64 * 1024].join(",");
+        let long = "X".repeat(100_000);
+        let body = format!(r#"{{"Operations": ["{long}", {items}], "KeyId": ""}}"#);
+        let Err(KmsError::Validation(m)) = check(Operation::CreateGrant, body.as_bytes()) else {
+            panic!("no violation")
+        };
+        assert!(m.len() < 8 * 1024, "{} bytes", m.len());
+        assert!(
+            m.starts_with("10 validation errors detected: Value '' at 'keyId'"),
+            "{m}"
+        );
+        assert_eq!(m.matches("; Value").count(), 9, "{m}");
+        let cut = format!("Value '[{}...]' at 'operations'", "X".repeat(256));
+        assert!(m.contains(&cut), "{m}");
     }
 }
