@@ -433,72 +433,27 @@ impl Kms {
         name: &str,
         input: XksStoreInput,
     ) -> KmsResult<String> {
-        // Validate, in the order of the members.
+        // Validate, in the order of the members (the same checks as UpdateCustomKeyStore's).
         let connectivity = input
             .connectivity
             .as_deref()
             .ok_or_else(|| null("xksProxyConnectivity"))?;
-        if connectivity != PUBLIC_ENDPOINT && connectivity != VPC_ENDPOINT_SERVICE {
-            return Err(violation(format!(
-                "Value '{connectivity}' at 'xksProxyConnectivity' failed to satisfy constraint: Member must satisfy enum value set: [VPC_ENDPOINT_SERVICE, PUBLIC_ENDPOINT]"
-            )));
-        }
+        check_connectivity(connectivity)?;
         let endpoint = input
             .uri_endpoint
             .as_deref()
             .ok_or_else(|| null("xksProxyUriEndpoint"))?;
-        check(
-            "xksProxyUriEndpoint",
-            endpoint,
-            10,
-            128,
-            "^https://[a-zA-Z0-9.-]+$",
-            endpoint_ok,
-            true,
-        )?;
+        check_endpoint(endpoint)?;
         let path = input
             .uri_path
             .as_deref()
             .ok_or_else(|| null("xksProxyUriPath"))?;
-        check(
-            "xksProxyUriPath",
-            path,
-            10,
-            128,
-            r"^(/[a-zA-Z0-9/_-]+/kms/xks/v\d{1,2})$|^(/kms/xks/v\d{1,2})$",
-            path_ok,
-            true,
-        )?;
+        check_path(path)?;
         let credential = input
             .credential
             .as_ref()
             .ok_or_else(|| null("xksProxyAuthenticationCredential"))?;
-        let access_key_id = credential
-            .access_key_id
-            .as_deref()
-            .ok_or_else(|| null("xksProxyAuthenticationCredential.accessKeyId"))?;
-        check(
-            "xksProxyAuthenticationCredential.accessKeyId",
-            access_key_id,
-            20,
-            30,
-            "^[A-Z2-7]+$",
-            access_key_id_ok,
-            false,
-        )?;
-        let secret = credential
-            .raw_secret_access_key
-            .as_deref()
-            .ok_or_else(|| null("xksProxyAuthenticationCredential.rawSecretAccessKey"))?;
-        check(
-            "xksProxyAuthenticationCredential.rawSecretAccessKey",
-            secret,
-            43,
-            64,
-            "^[a-zA-Z0-9/+=]+$",
-            secret_ok,
-            false,
-        )?;
+        let (access_key_id, secret) = check_credential(credential)?;
         if connectivity == VPC_ENDPOINT_SERVICE {
             // There is no VPC here: a VPC endpoint service can never be found.
             return Err(KmsError::ExternalKeyStore {
