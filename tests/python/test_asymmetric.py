@@ -459,3 +459,100 @@ def test_sm2_keys_sign_verify_and_encrypt(kms):
     pair = kms.generate_data_key_pair(KeyId=symmetric, KeyPairSpec="SM2")
     assert SM2_CURVE_OID in pair["PublicKey"]
     assert kms.decrypt(CiphertextBlob=pair["PrivateKeyCiphertextBlob"])["Plaintext"] == pair["PrivateKeyPlaintext"]
+
+
+def import_with_rsa_oaep(kms, key_id, material):
+    """GetParametersForImport (RSAES_OAEP_SHA_256, RSA_3072), the material wrapped here with
+    pyca/cryptography, ImportKeyMaterial."""
+    params = kms.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_3072")
+    wrapping = serialization.load_der_public_key(params["PublicKey"])
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    kms.import_key_material(
+        KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapping.encrypt(material, oaep),
+        ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+    )
+
+
+def test_sm2_key_agreement_derives_one_secret_both_ways(kms):
+    """DeriveSharedSecret (ECDH) on SM2 KEY_AGREEMENT keys. No Python library here does SM2, so
+    the check is that both directions agree: A's secret with B's public key is B's with A's,
+    including for B an imported SM2 key pair made by GenerateDataKeyPair."""
+    a = create(kms, "SM2", "KEY_AGREEMENT")
+    assert a["KeyAgreementAlgorithms"] == ["ECDH"]
+    assert "SigningAlgorithms" not in a and "EncryptionAlgorithms" not in a
+    a_public = kms.get_public_key(KeyId=a["KeyId"])
+    assert a_public["KeyUsage"] == "KEY_AGREEMENT" and a_public["KeyAgreementAlgorithms"] == ["ECDH"]
+    assert SM2_CURVE_OID in a_public["PublicKey"]
+    b = create(kms, "SM2", "KEY_AGREEMENT")
+    b_public = kms.get_public_key(KeyId=b["KeyId"])["PublicKey"]
+
+    def derive(key_id, peer):
+        out = kms.derive_shared_secret(KeyId=key_id, KeyAgreementAlgorithm="ECDH", PublicKey=peer)
+        assert out["KeyAgreementAlgorithm"] == "ECDH"
+        return out["SharedSecret"]
+
+    ab = derive(a["KeyId"], b_public)
+    assert len(ab) == 32
+    assert derive(b["KeyId"], a_public["PublicKey"]) == ab
+
+    # An SM2 pair from GenerateDataKeyPair, its private key imported into an EXTERNAL key.
+    symmetric = kms.create_key()["KeyMetadata"]["KeyId"]
+    pair = kms.generate_data_key_pair(KeyId=symmetric, KeyPairSpec="SM2")
+    c = kms.create_key(KeySpec="SM2", KeyUsage="KEY_AGREEMENT", Origin="EXTERNAL")["KeyMetadata"]
+    import_with_rsa_oaep(kms, c["KeyId"], pair["PrivateKeyPlaintext"])
+    assert kms.get_public_key(KeyId=c["KeyId"])["PublicKey"] == pair["PublicKey"]
+    ac = derive(a["KeyId"], pair["PublicKey"])
+    assert ac != ab
+    out = kms.derive_shared_secret(KeyId=c["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=a_public["PublicKey"])
+    assert out["SharedSecret"] == ac and out["KeyOrigin"] == "EXTERNAL"
+
+    # A peer on another curve is AWS's ValidationException.
+    p256 = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    with pytest.raises(ClientError) as e:
+        derive(a["KeyId"], p256)
+    assert error_code(e) == "ValidationException"
+    # A KEY_AGREEMENT key neither signs nor encrypts; an SM2 signing key does not agree.
+    with pytest.raises(ClientError) as e:
+        kms.sign(KeyId=a["KeyId"], Message=b"x", SigningAlgorithm="SM2DSA")
+    assert error_code(e) == "InvalidKeyUsageException"
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=a["KeyId"], Plaintext=b"x", EncryptionAlgorithm="SM2PKE")
+    assert error_code(e) == "InvalidKeyUsageException"
+    signing = create(kms, "SM2", "SIGN_VERIFY")
+    with pytest.raises(ClientError) as e:
+        derive(signing["KeyId"], b_public)
+    assert error_code(e) == "InvalidKeyUsageException"
+
+
+def test_sm2_import(kms):
+    """SM2 import: an EXTERNAL SM2 key, an SM2 wrapping key for SM2PKE (its use, SM2PKE wrapping,
+    is tested in crates/trent-core/tests/domain_sm2.rs: no Python library here does SM2), and
+    SM2 material imported under an RSA wrapping key, which then signs as the material does."""
+    key = kms.create_key(KeySpec="SM2", KeyUsage="SIGN_VERIFY", Origin="EXTERNAL")["KeyMetadata"]
+    assert key["KeyState"] == "PendingImport" and key["Origin"] == "EXTERNAL"
+    params = kms.get_parameters_for_import(KeyId=key["KeyId"], WrappingAlgorithm="SM2PKE", WrappingKeySpec="SM2")
+    assert SM2_CURVE_OID in params["PublicKey"] and params["ImportToken"]
+    # SM2PKE goes with the SM2 wrapping key only, and wraps no symmetric material.
+    for algorithm, spec in [("SM2PKE", "RSA_4096"), ("RSAES_OAEP_SHA_256", "SM2")]:
+        with pytest.raises(ClientError) as e:
+            kms.get_parameters_for_import(KeyId=key["KeyId"], WrappingAlgorithm=algorithm, WrappingKeySpec=spec)
+        assert error_code(e) == "ValidationException", (algorithm, spec)
+    symmetric = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError) as e:
+        kms.get_parameters_for_import(KeyId=symmetric, WrappingAlgorithm="SM2PKE", WrappingKeySpec="SM2")
+    assert error_code(e) == "ValidationException"
+
+    pair = kms.generate_data_key_pair(KeyId=kms.create_key()["KeyMetadata"]["KeyId"], KeyPairSpec="SM2")
+    import_with_rsa_oaep(kms, key["KeyId"], pair["PrivateKeyPlaintext"])
+    assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.get_public_key(KeyId=key["KeyId"])["PublicKey"] == pair["PublicKey"]
+    sig = kms.sign(KeyId=key["KeyId"], Message=b"imported", SigningAlgorithm="SM2DSA")["Signature"]
+    assert kms.verify(KeyId=key["KeyId"], Message=b"imported", Signature=sig, SigningAlgorithm="SM2DSA")["SignatureValid"]
+    # Material of another curve is not an SM2 key's.
+    other = kms.create_key(KeySpec="SM2", KeyUsage="SIGN_VERIFY", Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    p256 = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    with pytest.raises(ClientError) as e:
+        import_with_rsa_oaep(kms, other, p256)
+    assert error_code(e) == "IncorrectKeyMaterialException"

@@ -12,9 +12,8 @@ Not compared, on purpose (docs/decisions.md, "AWS fidelity (issue 11)"):
 - Members the current API model added after a recording (`KeyMaterialId` of GenerateDataKey*,
   `Source`/`DestinationKeyMaterialId` of ReEncrypt): `ALLOWED_EXTRA` below, by scenario; enum
   values added after it: `LATER_ENUM_VALUES`.
-- Scenarios in `NOT_REPLAYED`, each with its reason (no recorded content). The older
-  imported-key RotateKeyOnDemand refusal is replayed with a multi-Region imported key, where
-  Trent keeps it; single-Region imported keys follow the newer recordings.
+- Scenarios in `NOT_REPLAYED`, each with its reason (no recorded content, or a recording AWS's
+  later behaviour superseded: the older imported-key RotateKeyOnDemand refusal).
 """
 
 import datetime
@@ -41,6 +40,10 @@ SNAPSHOT = RECORDING / "kms-responses.snapshot.json"
 OTHER_REGION = "us-west-2"
 
 NOT_REPLAYED = {
+    "test_rotate_key_on_demand_raises_error_given_key_with_imported_key_material": (
+        "recorded before AWS rotated imported material; superseded by "
+        "test_rotate_key_on_demand_raises_for_no_pending_key_material"
+    ),
     "test_sign_verify[ECC_NIST_P256-ECDSA_SHA_384]": "no recorded content",
     "test_sign_verify[ECC_SECG_P256K1-ECDSA_SHA_512]": "no recorded content",
     **{
@@ -940,15 +943,6 @@ def d_no_pending(kms, name):
     key_id = create(kms, Origin="EXTERNAL")["KeyId"]
     import_symmetric(kms, key_id)
     return {"rotate-key-on-demand-invalid-state-error": call(kms.rotate_key_on_demand, KeyId=key_id)}
-
-
-@driver("test_rotate_key_on_demand_raises_error_given_key_with_imported_key_material")
-def d_rotate_imported_mrk(kms, name):
-    # Newer recordings rotate single-Region imported keys to material pending rotation; the
-    # older refusal stays for multi-Region imported keys (docs/decisions.md).
-    key_id = create(kms, Origin="EXTERNAL", MultiRegion=True)["KeyId"]
-    import_symmetric(kms, key_id)
-    return {"error-response": call(kms.rotate_key_on_demand, KeyId=key_id)}
 
 
 # --- the tests -----------------------------------------------------------------------------------

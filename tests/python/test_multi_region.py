@@ -404,6 +404,58 @@ def test_multi_region_imported_material_must_match(regions):
     assert eu.decrypt(CiphertextBlob=blob)["Plaintext"] == b"byok"
 
 
+def test_multi_region_new_imported_material_rotates_in_every_region(regions):
+    """AWS's flow for new imported material of a multi-Region key: NEW_KEY_MATERIAL into the
+    primary, the same material into every replica, then RotateKeyOnDemand of the primary."""
+    us = regions[US]
+    key_id = us.create_key(MultiRegion=True, Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    first = os.urandom(32)
+    first_id = import_material(us, key_id, first)["KeyMaterialId"]
+    for region in (EU, AP):
+        us.replicate_key(KeyId=key_id, ReplicaRegion=region)
+        wait_for_state(regions[region], key_id, "PendingImport")
+        import_material(regions[region], key_id, first)
+    old_blob = us.encrypt(KeyId=key_id, Plaintext=b"old")["CiphertextBlob"]
+
+    def states(region):
+        rotations = regions[region].list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")
+        return [(r["KeyMaterialId"], r["KeyMaterialState"], r["ImportState"]) for r in rotations["Rotations"]]
+
+    second = os.urandom(32)
+    second_id = import_material(us, key_id, second, ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+    pending_all = "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"
+    assert states(US) == [(first_id, "CURRENT", "IMPORTED"), (second_id, pending_all, "IMPORTED")]
+    assert states(EU) == [(first_id, "CURRENT", "IMPORTED"), (second_id, pending_all, "PENDING_IMPORT")]
+    with pytest.raises(ClientError) as e:
+        us.rotate_key_on_demand(KeyId=key_id)
+    assert error_code(e) == "KMSInvalidStateException"
+    # New material goes into the primary only; a replica imports the primary's.
+    with pytest.raises(ClientError) as e:
+        import_material(regions[EU], key_id, os.urandom(32), ImportType="NEW_KEY_MATERIAL")
+    assert error_code(e) == "UnsupportedOperationException"
+    import_material(regions[EU], key_id, second, ImportType="EXISTING_KEY_MATERIAL")
+    assert states(US)[1] == (second_id, pending_all, "IMPORTED")
+    import_material(regions[AP], key_id, second)
+    for region in (US, EU, AP):
+        assert states(region) == [(first_id, "CURRENT", "IMPORTED"), (second_id, "PENDING_ROTATION", "IMPORTED")]
+
+    with pytest.raises(ClientError) as e:
+        regions[EU].rotate_key_on_demand(KeyId=key_id)
+    assert error_code(e) == "UnsupportedOperationException"
+    assert us.rotate_key_on_demand(KeyId=key_id)["KeyId"] == f"arn:aws:kms:{US}:{ACCOUNT_A}:key/{key_id}"
+    for region in (US, EU, AP):
+        kms = regions[region]
+        assert states(region) == [(first_id, "NON_CURRENT", "IMPORTED"), (second_id, "CURRENT", "IMPORTED")]
+        assert kms.list_key_rotations(KeyId=key_id)["Rotations"][0]["RotationType"] == "ON_DEMAND"
+        assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"] == second_id
+        new = kms.encrypt(KeyId=key_id, Plaintext=b"new")
+        for other in (US, EU, AP):
+            opened = regions[other].decrypt(CiphertextBlob=new["CiphertextBlob"])
+            assert (opened["Plaintext"], opened["KeyMaterialId"]) == (b"new", second_id)
+        opened = kms.decrypt(CiphertextBlob=old_blob)
+        assert (opened["Plaintext"], opened["KeyMaterialId"]) == (b"old", first_id)
+
+
 def test_multi_region_replica_finishes_creating_after_restart(start_trent, tmp_path):
     data = tmp_path / "data"
     server = start_trent(data_dir=data)

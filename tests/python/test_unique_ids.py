@@ -4,11 +4,12 @@ name, the new user is denied, and GetKeyPolicy shows the old unique id where the
 does; a role trust policy behaves the same way."""
 
 import json
+import sqlite3
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT_A, AKID_A, SECRET_A, kms_client
+from conftest import ACCOUNT_A, ACCOUNT_B, AKID_A, SECRET_A, kms_client
 from test_iam_sts import client, error_code
 
 
@@ -109,3 +110,83 @@ def test_grant_to_a_recreated_user_is_not_usable(endpoint, kms):
     # ListGrants keeps the grantee as it was given (docs/decisions.md: AWS does not say).
     grants = kms.list_grants(KeyId=key_id)["Grants"]
     assert [g["GranteePrincipal"] for g in grants] == [arn]
+
+
+def trust_of(principal: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}]})
+
+
+def test_trust_policy_naming_a_missing_user_or_role_is_malformed(endpoint):
+    iam = client("iam", endpoint, AKID_A, SECRET_A)
+    nobody = f"arn:aws:iam::{ACCOUNT_A}:user/nobody"
+    with pytest.raises(ClientError) as e:
+        iam.create_role(RoleName="orphan", AssumeRolePolicyDocument=trust_of({"AWS": nobody}))
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error_code(e) == "MalformedPolicyDocument"
+    assert e.value.response["Error"]["Message"] == f'Invalid principal in policy: "AWS":"{nobody}"'
+    with pytest.raises(ClientError) as e:
+        iam.get_role(RoleName="orphan")
+    assert error_code(e) == "NoSuchEntity"
+
+    # An account root, another account, a service principal: accepted, as in AWS.
+    iam.create_role(RoleName="by-root", AssumeRolePolicyDocument=trust_of({"AWS": f"arn:aws:iam::{ACCOUNT_A}:root"}))
+    iam.create_role(RoleName="by-other", AssumeRolePolicyDocument=trust_of({"AWS": ACCOUNT_B}))
+    iam.create_role(RoleName="by-service", AssumeRolePolicyDocument=trust_of({"Service": "ec2.amazonaws.com"}))
+
+    ghost = f"arn:aws:iam::{ACCOUNT_A}:role/ghost"
+    with pytest.raises(ClientError) as e:
+        iam.update_assume_role_policy(RoleName="by-root", PolicyDocument=trust_of({"AWS": ghost}))
+    assert error_code(e) == "MalformedPolicyDocument"
+    assert e.value.response["Error"]["Message"] == f'Invalid principal in policy: "AWS":"{ghost}"'
+    shown = iam.get_role(RoleName="by-root")["Role"]["AssumeRolePolicyDocument"]
+    assert shown["Statement"][0]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT_A}:root"}
+
+
+def test_key_policy_naming_a_missing_user_or_role_is_malformed(kms):
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    for principal in (f"arn:aws:iam::{ACCOUNT_A}:user/nobody", f"arn:aws:iam::{ACCOUNT_A}:role/nobody"):
+        for call in (
+            lambda: kms.create_key(Policy=key_policy(principal)),
+            lambda: kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=key_policy(principal)),
+        ):
+            with pytest.raises(ClientError) as e:
+                call()
+            assert error_code(e) == "MalformedPolicyDocumentException"
+            assert e.value.response["Error"]["Message"] == "Policy contains a statement with one or more invalid principals."
+
+
+def test_key_policy_stored_before_bindings_is_bound_at_start_up(start_trent, tmp_path):
+    """A key policy stored before schema version 12 (no bindings, no record of the start-up pass)
+    is bound when Trent starts to the user holding the ARN then: a re-created user is denied."""
+    data = tmp_path / "data"
+    server = start_trent(data_dir=data)
+    iam = client("iam", server.endpoint, AKID_A, SECRET_A)
+    kms = server.client()
+    arn = f"arn:aws:iam::{ACCOUNT_A}:user/odette"
+    key, odette, old_id = new_user(iam, server.endpoint, "odette")
+    key_id = kms.create_key(Policy=key_policy(arn))["KeyMetadata"]["KeyId"]
+    assert server.terminate() == 0
+
+    db = sqlite3.connect(data / "trent.db")
+    with db:
+        assert db.execute("SELECT policy_principals FROM keys WHERE key_id = ?", (key_id,)).fetchone()[0] is not None
+        db.execute("UPDATE keys SET policy_principals = NULL WHERE key_id = ?", (key_id,))
+        db.execute("DELETE FROM service_settings WHERE name = 'pass_done:principal_bindings'")
+    db.close()
+
+    again = start_trent(data_dir=data)
+    db = sqlite3.connect(data / "trent.db")
+    (stored,) = db.execute("SELECT policy_principals FROM keys WHERE key_id = ?", (key_id,)).fetchone()
+    db.close()
+    assert json.loads(stored) == {arn: old_id}
+
+    iam = client("iam", again.endpoint, AKID_A, SECRET_A)
+    kms = again.client()
+    iam.delete_access_key(UserName="odette", AccessKeyId=key["AccessKeyId"])
+    iam.delete_user(UserName="odette")
+    _, recreated, new_id = new_user(iam, again.endpoint, "odette")
+    assert new_id != old_id
+    with pytest.raises(ClientError) as e:
+        recreated.encrypt(KeyId=key_id, Plaintext=b"x")
+    assert error_code(e) == "AccessDeniedException"
+    assert use_principal(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]) == old_id

@@ -11,6 +11,10 @@
 //! of a length the spec allows) and RSA / ECC / Ed25519 / ML-DSA keys (a PKCS#8 DER private key
 //! of the key's modulus size, curve or parameter set; ML-DSA in the seed-only form). It is stored wrapped under the root key exactly like generated
 //! material, so loading goes through the same `parse_material` path.
+//!
+//! Related multi-Region symmetric keys keep the same list of materials: new material is imported
+//! into the primary and written, not yet imported, to every replica, which imports it too
+//! before RotateKeyOnDemand of the primary makes it current on all of them (`rotation.rs`).
 
 use std::sync::Arc;
 
@@ -120,7 +124,7 @@ fn validate_material_description(d: &str) -> KmsResult<()> {
 }
 
 /// Key specs whose material can be imported (AWS: symmetric encryption, HMAC, RSA, the ECC
-/// specs, Ed25519 and ML-DSA; not SM2, a China Regions spec, nor ML-KEM).
+/// specs, Ed25519, ML-DSA and SM2 (China Regions); not ML-KEM).
 pub(crate) fn importable_spec(spec: KeySpec) -> bool {
     matches!(
         spec,
@@ -140,6 +144,7 @@ pub(crate) fn importable_spec(spec: KeySpec) -> bool {
             | KeySpec::MlDsa44
             | KeySpec::MlDsa65
             | KeySpec::MlDsa87
+            | KeySpec::Sm2
     )
 }
 
@@ -149,12 +154,38 @@ fn is_rsa(spec: KeySpec) -> bool {
 
 /// AWS's rules for which wrapping algorithm may carry which material: an RSA private key only
 /// with an RSA_AES_KEY_WRAP algorithm (its PKCS#8 is too large for RSAES-OAEP), and an
-/// ECC_NIST_P521 private key not with RSAES-OAEP under an RSA_2048 wrapping key.
+/// ECC_NIST_P521 private key not with RSAES-OAEP under an RSA_2048 wrapping key. SM2PKE goes
+/// with an SM2 wrapping key and only with it, and wraps RSA, ECC and SM2 private keys (AWS:
+/// "supported for wrapping RSA, ECC, and SM2 key material").
 fn check_wrapping_for_spec(
     key_spec: KeySpec,
     algorithm: WrappingAlgorithm,
     wrapping_spec: WrappingKeySpec,
 ) -> KmsResult<()> {
+    let sm2pke = algorithm == WrappingAlgorithm::Sm2Pke;
+    if sm2pke != (wrapping_spec == WrappingKeySpec::Sm2) {
+        return Err(KmsError::Validation(format!(
+            "The {} wrapping algorithm is not supported with the {} wrapping key spec. Use the SM2PKE wrapping algorithm with the SM2 wrapping key spec, and an RSA wrapping algorithm with an RSA wrapping key spec.",
+            algorithm.as_str(),
+            wrapping_spec.as_str()
+        )));
+    }
+    let wrapped_by_sm2pke = is_rsa(key_spec)
+        || matches!(
+            key_spec,
+            KeySpec::EccNistP256
+                | KeySpec::EccNistP384
+                | KeySpec::EccNistP521
+                | KeySpec::EccSecgP256k1
+                | KeySpec::EccNistEdwards25519
+                | KeySpec::Sm2
+        );
+    if sm2pke && !wrapped_by_sm2pke {
+        return Err(KmsError::Validation(format!(
+            "The SM2PKE wrapping algorithm is not supported for KMS keys with key spec {}. It wraps RSA, ECC and SM2 key material.",
+            key_spec.as_str()
+        )));
+    }
     let oaep = matches!(
         algorithm,
         WrappingAlgorithm::RsaesOaepSha1 | WrappingAlgorithm::RsaesOaepSha256
@@ -269,22 +300,14 @@ impl Kms {
         )?;
         require_external(&key.record)?;
         check(Op::Import, &key.record)?;
-        match (algorithm, spec) {
-            (WrappingAlgorithm::RsaesPkcs1V15, _) => {
-                return Err(KmsError::UnsupportedOperation(
-                    "The RSAES_PKCS1_V1_5 wrapping algorithm is no longer supported for importing key material.".into(),
-                ));
-            }
-            (WrappingAlgorithm::Sm2Pke, _) | (_, WrappingKeySpec::Sm2) => {
-                return Err(KmsError::UnsupportedOperation(
-                    "SM2 wrapping keys are only offered in China Regions, which this Trent server does not emulate.".into(),
-                ));
-            }
-            _ => {}
+        if algorithm == WrappingAlgorithm::RsaesPkcs1V15 {
+            return Err(KmsError::UnsupportedOperation(
+                "The RSAES_PKCS1_V1_5 wrapping algorithm is no longer supported for importing key material.".into(),
+            ));
         }
         check_wrapping_for_spec(key.record.key_spec, algorithm, spec)?;
         // RSA key generation takes long enough (up to seconds for 4096 bits) to keep it off the
-        // async workers.
+        // async workers (an SM2 pair is quick, but takes the same path).
         let pair = tokio::task::spawn_blocking(move || WrappingKeyPair::generate(spec))
             .await
             .map_err(|e| KmsError::Internal(e.to_string()))?
@@ -418,8 +441,8 @@ impl Kms {
             &params.wrapped_private_key,
             &import_key_aad(&params.key_id, &params.token),
         )?;
-        let pair =
-            WrappingKeyPair::from_pkcs8(&private).map_err(|e| KmsError::Internal(e.to_string()))?;
+        let pair = WrappingKeyPair::from_pkcs8(params.wrapping_key_spec, &private)
+            .map_err(|e| KmsError::Internal(e.to_string()))?;
         let raw = pair
             .unwrap_material(params.wrapping_algorithm, encrypted)
             .map_err(|_| KmsError::InvalidCiphertext)?;
@@ -440,15 +463,13 @@ impl Kms {
         {
             return Err(incorrect_material());
         }
-        // Related multi-Region keys hold the same material: once any of them has some, only
-        // that material is accepted (and new material for the family is not implemented).
-        if let Some(family) = self.family_material(&key.record).await?
+        // Related multi-Region HMAC and asymmetric keys hold one material for life: once any
+        // of them has some, only that material is accepted. (A symmetric key's own list of
+        // materials, kept the same on every related key, decides for it below.)
+        if spec != KeySpec::SymmetricDefault
+            && let Some(family) = self.family_material(&key.record).await?
             && family != material_id
         {
-            if import_type == Some(ImportType::NewKeyMaterial) && spec == KeySpec::SymmetricDefault
-            {
-                return Err(multi_region_new_material(&key.record));
-            }
             return Err(incorrect_material());
         }
 
@@ -459,8 +480,9 @@ impl Kms {
             .ok_or_else(|| KmsError::Internal("key vanished during import".into()))?;
         check(Op::Import, &current.record)?;
         let mut record = current.record.clone();
+        let mut new_for_family = false;
         if spec == KeySpec::SymmetricDefault {
-            import_symmetric(
+            let added = import_symmetric(
                 &mut record,
                 material_id,
                 import_type,
@@ -473,6 +495,7 @@ impl Kms {
                     description: input.key_material_description,
                 },
             )?;
+            new_for_family = added == SymmetricImport::NewPending && record.multi_region;
         } else {
             // HMAC and asymmetric keys have one material for life (AWS: "you cannot change
             // the key material after the initial import").
@@ -489,19 +512,20 @@ impl Kms {
             }
         }
         let wrapped = self.root.wrap(&raw, &material_aad(&key_id, &material_id))?;
-        self.store
-            .add_material(
-                &record,
-                &StoredMaterial {
-                    key_id: key_id.clone(),
-                    material_id,
-                    wrapped,
-                    created_ms: now,
-                },
-                None,
-            )
-            .await?;
+        let stored = StoredMaterial {
+            key_id: key_id.clone(),
+            material_id,
+            wrapped,
+            created_ms: now,
+        };
         let arn = record.arn();
+        if new_for_family {
+            // New material of a multi-Region primary: every related key learns of it (to be
+            // imported there too before the family can rotate to it), in one transaction.
+            self.share_pending_material_locked(&record, &stored).await?;
+            return Ok((arn, material_id));
+        }
+        self.store.add_material(&record, &stored, None).await?;
         self.cache.put_key(Arc::new(current.with_material(
             record,
             material_id,
@@ -580,7 +604,22 @@ impl Kms {
             let pending = list
                 .get(pos)
                 .is_some_and(|m| m.state == MaterialState::PendingRotation);
-            if pending {
+            if pending && record.is_replica() {
+                // The family's material pending rotation stays known to a replica, awaiting
+                // import again (AWS: deleting a replica's material leaves the related keys
+                // unchanged; the primary decides what the family rotates to).
+                if let Some(m) = list.get_mut(pos) {
+                    m.imported = false;
+                    m.expiration_model = None;
+                    m.valid_to_ms = None;
+                }
+            } else if pending {
+                if record.is_primary() {
+                    // AWS: deleting a primary's material pending rotation deletes it from the
+                    // replicas too.
+                    self.forget_pending_material_locked(&record, material_id)
+                        .await?;
+                }
                 list.remove(pos);
             } else if let Some(m) = list.get_mut(pos) {
                 m.imported = false;
@@ -655,16 +694,27 @@ impl Kms {
     }
 }
 
+/// What ImportKeyMaterial did to a symmetric key's list of materials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SymmetricImport {
+    /// Re-imported material the key has, or imported its first material.
+    Known,
+    /// Added new material, pending rotation.
+    NewPending,
+}
+
 /// ImportKeyMaterial's change to a symmetric key's record: `new` (the material as imported,
 /// its id `material_id`) re-imports material the key has, becomes the first material, or waits
 /// for RotateKeyOnDemand as PENDING_ROTATION. ImportType defaults as AWS's: NEW_KEY_MATERIAL
-/// before the first material, EXISTING_KEY_MATERIAL after.
+/// before the first material, EXISTING_KEY_MATERIAL after. New material of a multi-Region
+/// family goes into its primary only (a replica knows it from there).
 fn import_symmetric(
     record: &mut KeyRecord,
     material_id: MaterialId,
     import_type: Option<ImportType>,
     new: ImportedMaterial,
-) -> KmsResult<()> {
+) -> KmsResult<SymmetricImport> {
+    let mut outcome = SymmetricImport::Known;
     let mut list = imported_materials(record);
     let import_type = import_type.unwrap_or(if list.is_empty() {
         ImportType::NewKeyMaterial
@@ -684,8 +734,9 @@ fn import_symmetric(
     } else if list.is_empty() {
         record.current_material = material_id;
         list.push(new);
-    } else if record.multi_region {
-        return Err(multi_region_new_material(record));
+    } else if record.is_replica() {
+        // AWS: "You cannot directly import new key material into the replica Region keys."
+        return Err(crate::multi_region::not_primary(record));
     } else if let Some(p) = list
         .iter()
         .find(|m| m.state == MaterialState::PendingRotation)
@@ -701,13 +752,22 @@ fn import_symmetric(
             state: MaterialState::PendingRotation,
             ..new
         });
+        outcome = SymmetricImport::NewPending;
     }
     if record.state == KeyState::PendingImport && all_imported(&list) {
         record.state = KeyState::Enabled;
     }
     record.lifecycle.imported_materials = list;
     sync_import_lifecycle(record);
-    Ok(())
+    Ok(outcome)
+}
+
+/// Whether `record` holds `material_id` imported (a multi-Region family rotates to material
+/// pending rotation only once every related key holds it).
+pub(crate) fn holds_imported(record: &KeyRecord, material_id: MaterialId) -> bool {
+    imported_materials(record)
+        .iter()
+        .any(|m| m.material_id == material_id && m.imported)
 }
 
 /// The record of a new EXTERNAL key: PendingImport, no material.
@@ -752,15 +812,6 @@ fn require_external(record: &KeyRecord) -> KmsResult<()> {
             record.origin.as_str()
         )))
     }
-}
-
-/// Related multi-Region keys share one material history; new material for them all is not
-/// implemented (docs/decisions.md).
-fn multi_region_new_material(record: &KeyRecord) -> KmsError {
-    KmsError::UnsupportedOperation(format!(
-        "{} is a multi-Region key: importing new key material into multi-Region keys is not supported by this server.",
-        record.arn()
-    ))
 }
 
 fn incorrect_material() -> KmsError {

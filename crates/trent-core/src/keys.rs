@@ -405,12 +405,6 @@ impl Kms {
                 key_spec.as_str()
             )));
         }
-        if key_spec == KeySpec::Sm2 && key_usage == KeyUsage::KeyAgreement {
-            return Err(KmsError::UnsupportedOperation(
-                "KeyUsage KEY_AGREEMENT for KeySpec SM2 is not supported by this Trent server yet"
-                    .into(),
-            ));
-        }
         validate_tags(&input.tags)?;
         if let Some(p) = &input.policy {
             check_key_policy(p)?;

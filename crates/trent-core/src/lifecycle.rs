@@ -51,15 +51,25 @@ pub enum MaterialState {
     NonCurrent,
     /// Imported for the next RotateKeyOnDemand; not yet permanently part of the key.
     PendingRotation,
+    /// What ListKeyRotations shows of a multi-Region key's material pending rotation while a
+    /// related key has not imported it yet. Derived from the family on every listing, never
+    /// stored: each member stores `PendingRotation`.
+    PendingMultiRegionImportAndRotation,
 }
 
 impl WireEnum for MaterialState {
-    const ALL: &'static [Self] = &[Self::Current, Self::NonCurrent, Self::PendingRotation];
+    const ALL: &'static [Self] = &[
+        Self::Current,
+        Self::NonCurrent,
+        Self::PendingRotation,
+        Self::PendingMultiRegionImportAndRotation,
+    ];
     fn as_str(self) -> &'static str {
         match self {
             Self::Current => "CURRENT",
             Self::NonCurrent => "NON_CURRENT",
             Self::PendingRotation => "PENDING_ROTATION",
+            Self::PendingMultiRegionImportAndRotation => "PENDING_MULTI_REGION_IMPORT_AND_ROTATION",
         }
     }
 }

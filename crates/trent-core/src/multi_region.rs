@@ -13,15 +13,17 @@
 
 use std::sync::Arc;
 
-use trent_crypto::spec::{KeyState, Origin, WireEnum};
+use trent_crypto::MaterialId;
+use trent_crypto::spec::{KeySpec, KeyState, Origin, WireEnum};
 
 use crate::authz::{Access, Resource};
 use crate::cache::LoadedKey;
 use crate::caller::Caller;
 use crate::error::{KmsError, KmsResult};
 use crate::ids::KeyIdForms;
+use crate::import::{holds_imported, sync_import_lifecycle};
 use crate::key_state::{Op, check};
-use crate::lifecycle::{DAY_MS, NO_MATERIAL};
+use crate::lifecycle::{DAY_MS, ImportedMaterial, MaterialState, NO_MATERIAL, imported_materials};
 use crate::model::{KeyRecord, RotationRecord, StoredMaterial, Tag};
 use crate::policies::{check_key_policy, default_key_policy};
 use crate::service::Kms;
@@ -80,7 +82,7 @@ fn region_pattern(member: &str, region: &str) -> KmsError {
 }
 
 /// AWS's refusal of an operation only a multi-Region primary key supports.
-fn not_primary(record: &KeyRecord) -> KmsError {
+pub(crate) fn not_primary(record: &KeyRecord) -> KmsError {
     KmsError::UnsupportedOperation(format!(
         "{} is not a multi-region primary key.",
         record.arn()
@@ -210,6 +212,19 @@ impl Kms {
             return Err(already_replicated(&replica_arn));
         }
         replica.current_material = fresh.current_material;
+        if fresh.origin == Origin::External && fresh.key_spec == KeySpec::SymmetricDefault {
+            // The replica knows every material of the family (current, non-current and pending
+            // rotation), none imported yet: each is imported into it as EXISTING_KEY_MATERIAL.
+            replica.lifecycle.imported_materials = imported_materials(&fresh)
+                .into_iter()
+                .map(|m| ImportedMaterial {
+                    imported: false,
+                    expiration_model: None,
+                    valid_to_ms: None,
+                    ..m
+                })
+                .collect();
+        }
         replica.lifecycle.primary_region = Some(fresh.region.clone());
         replica.lifecycle.rotation_period_days = fresh.lifecycle.rotation_period_days;
         replica.lifecycle.transition_ms = Some(now.saturating_add(TRANSITION_MS));
@@ -612,8 +627,109 @@ impl Kms {
         Ok(())
     }
 
+    /// New material imported into the multi-Region primary `primary` (its record as updated by
+    /// the import, `material` its wrapped material): the primary and every replica, which gets
+    /// the material's entry pending rotation and not imported, in one transaction. The caller
+    /// holds the write lock.
+    pub(crate) async fn share_pending_material_locked(
+        &self,
+        primary: &KeyRecord,
+        material: &StoredMaterial,
+    ) -> KmsResult<()> {
+        let entry = imported_materials(primary)
+            .into_iter()
+            .find(|m| m.material_id == material.material_id)
+            .ok_or_else(|| KmsError::Internal("imported material not listed".into()))?;
+        let members = self.family_locked(&primary.key_id).await?;
+        let mut updated = vec![primary.clone()];
+        for m in members.iter().filter(|m| m.record.key_id != primary.key_id) {
+            let mut r = m.record.clone();
+            let mut list = imported_materials(&r);
+            if !list.iter().any(|e| e.material_id == entry.material_id) {
+                list.push(ImportedMaterial {
+                    state: MaterialState::PendingRotation,
+                    imported: false,
+                    expiration_model: None,
+                    valid_to_ms: None,
+                    ..entry.clone()
+                });
+            }
+            r.lifecycle.imported_materials = list;
+            sync_import_lifecycle(&mut r);
+            updated.push(r);
+        }
+        self.store
+            .write_keys(&KeysWrite {
+                update: &updated,
+                materials: std::slice::from_ref(material),
+                ..KeysWrite::default()
+            })
+            .await?;
+        self.forget_family(primary);
+        Ok(())
+    }
+
+    /// The primary `primary`'s material pending rotation `material_id` is deleted (or expired):
+    /// every replica forgets it too, as AWS documents. Replica by replica, each one
+    /// transaction, before the primary's own (the caller's): a crash in between leaves the
+    /// primary still listing it, and deleting it again finishes. The caller holds the write
+    /// lock.
+    pub(crate) async fn forget_pending_material_locked(
+        &self,
+        primary: &KeyRecord,
+        material_id: MaterialId,
+    ) -> KmsResult<()> {
+        let members = self.family_locked(&primary.key_id).await?;
+        for m in members.iter().filter(|m| m.record.key_id != primary.key_id) {
+            let mut r = m.record.clone();
+            let mut list = imported_materials(&r);
+            let before = list.len();
+            list.retain(|e| {
+                e.material_id != material_id || e.state != MaterialState::PendingRotation
+            });
+            if list.len() == before {
+                continue;
+            }
+            r.lifecycle.imported_materials = list;
+            sync_import_lifecycle(&mut r);
+            self.store.delete_material(&r, &material_id).await?;
+            self.cache
+                .put_key(Arc::new(m.without_material(r, &material_id)));
+        }
+        Ok(())
+    }
+
+    /// Whether every key of `record`'s family holds `material_id` imported (read through the
+    /// cache): until then a multi-Region key's material pending rotation is listed as
+    /// PENDING_MULTI_REGION_IMPORT_AND_ROTATION. A single-Region key is its own family.
+    pub(crate) async fn family_holds(
+        &self,
+        record: &KeyRecord,
+        material_id: MaterialId,
+    ) -> KmsResult<bool> {
+        if !holds_imported(record, material_id) {
+            return Ok(false);
+        }
+        if !record.multi_region {
+            return Ok(true);
+        }
+        for region in record.family_regions() {
+            let id = record.related_key_id(&region);
+            if id == record.key_id {
+                continue;
+            }
+            if let Some(k) = self.load_key(&id).await?
+                && !holds_imported(&k.record, material_id)
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// An imported material must be the family's: if a related key already has material, the
-    /// new material must be that one (AWS checks it is the same material).
+    /// new material must be that one (AWS checks it is the same material). HMAC and asymmetric
+    /// keys only: a symmetric key's list of materials decides for it.
     pub(crate) async fn family_material(
         &self,
         record: &KeyRecord,

@@ -212,10 +212,12 @@ impl Kms {
             return Err(KmsError::UnsupportedOperation(String::new()));
         }
         let imported = key.record.origin == Origin::External
-            && key.record.key_spec == KeySpec::SymmetricDefault
-            && !key.record.multi_region;
+            && key.record.key_spec == KeySpec::SymmetricDefault;
         if !imported {
             require_rotatable(&key.record)?;
+        } else if key.record.is_replica() {
+            // AWS: a multi-Region family rotates on demand from its primary.
+            return Err(crate::multi_region::not_primary(&key.record));
         }
         let _guard = self.writes.lock().await;
         // Re-checked under the lock: the key may have changed since it was resolved.
@@ -254,28 +256,12 @@ impl Kms {
             .load_key(key_id)
             .await?
             .ok_or_else(|| KmsError::Internal("key vanished during rotation".into()))?;
-        let mut record = current.record.clone();
-        let mut list = crate::lifecycle::imported_materials(&record);
-        let pending = list
-            .iter()
-            .find(|m| m.state == MaterialState::PendingRotation && m.imported)
-            .map(|m| m.material_id)
-            .ok_or_else(|| {
-                KmsError::InvalidState(format!(
-                    "No available key material pending rotation for the key: {}.",
-                    record.arn()
-                ))
-            })?;
-        for m in &mut list {
-            m.state = if m.material_id == pending {
-                MaterialState::Current
-            } else {
-                MaterialState::NonCurrent
-            };
+        if current.record.multi_region {
+            return self.rotate_family_to_pending_locked(key_id, now).await;
         }
-        record.current_material = pending;
-        record.lifecycle.imported_materials = list;
-        crate::import::sync_import_lifecycle(&mut record);
+        let mut record = current.record.clone();
+        let pending = pending_material(&record)?;
+        make_current(&mut record, pending);
         let rotation = RotationRecord {
             key_id: key_id.to_string(),
             material_id: pending,
@@ -292,6 +278,59 @@ impl Kms {
         self.cache
             .put_key(Arc::new(current.with_record(record.clone())));
         Ok(record)
+    }
+
+    /// RotateKeyOnDemand of a multi-Region primary with imported material (the caller holds
+    /// the write lock): once every related key holds the material pending rotation (AWS:
+    /// imported into every replica first), it becomes current on all of them, with a rotation
+    /// record each, in one transaction. Before that the material is
+    /// PENDING_MULTI_REGION_IMPORT_AND_ROTATION, not PENDING_ROTATION, so the refusal is the
+    /// one for no material pending rotation.
+    async fn rotate_family_to_pending_locked(
+        &self,
+        key_id: &str,
+        now: i64,
+    ) -> KmsResult<KeyRecord> {
+        let members = self.family_locked(key_id).await?;
+        let primary = members
+            .iter()
+            .find(|m| m.record.key_id == key_id)
+            .ok_or_else(|| KmsError::Internal("key vanished during rotation".into()))?;
+        if !primary.record.is_primary() {
+            return Err(crate::multi_region::not_primary(&primary.record));
+        }
+        let pending = pending_material(&primary.record)?;
+        if !members
+            .iter()
+            .all(|m| crate::import::holds_imported(&m.record, pending))
+        {
+            return Err(no_pending(&primary.record));
+        }
+        let mut updated = Vec::with_capacity(members.len());
+        let mut rotations = Vec::with_capacity(members.len());
+        for m in &members {
+            let mut r = m.record.clone();
+            make_current(&mut r, pending);
+            rotations.push(RotationRecord {
+                key_id: r.key_id.clone(),
+                material_id: pending,
+                rotation_type: RotationType::OnDemand,
+                rotation_ms: now,
+            });
+            updated.push(r);
+        }
+        self.store
+            .write_keys(&crate::store::KeysWrite {
+                update: &updated,
+                rotations: &rotations,
+                ..crate::store::KeysWrite::default()
+            })
+            .await?;
+        self.forget_family(&primary.record);
+        updated
+            .into_iter()
+            .find(|r| r.key_id == key_id)
+            .ok_or_else(|| KmsError::Internal("key vanished during rotation".into()))
     }
 
     pub async fn list_key_rotations(
@@ -330,10 +369,24 @@ impl Kms {
             // material(s) (ALL_KEY_MATERIAL), the rotations, then material pending rotation
             // (ALL_KEY_MATERIAL).
             let list = crate::lifecycle::imported_materials(record);
+            // A multi-Region key's material pending rotation is PENDING_ROTATION only once
+            // every related key has imported it (derived from the family, never stored).
+            let mut everywhere = true;
+            if let Some(p) = list
+                .iter()
+                .find(|m| m.state == MaterialState::PendingRotation)
+            {
+                everywhere = self.family_holds(record, p.material_id).await?;
+            }
             let info = |id: MaterialId| {
                 list.iter().find(|m| m.material_id == id).map(|m| {
                     let mut e = entry(record, id, None);
-                    e.state = m.state;
+                    e.state = match m.state {
+                        MaterialState::PendingRotation if record.multi_region && !everywhere => {
+                            MaterialState::PendingMultiRegionImportAndRotation
+                        }
+                        s => s,
+                    };
                     e.import = Some(ImportInfo {
                         imported: m.imported,
                         expiration_model: m.expiration_model,
@@ -511,6 +564,38 @@ impl Kms {
     }
 }
 
+/// The imported material pending rotation of `record`, held (imported) by it.
+fn pending_material(record: &KeyRecord) -> KmsResult<MaterialId> {
+    crate::lifecycle::imported_materials(record)
+        .iter()
+        .find(|m| m.state == MaterialState::PendingRotation && m.imported)
+        .map(|m| m.material_id)
+        .ok_or_else(|| no_pending(record))
+}
+
+/// AWS's recorded refusal of RotateKeyOnDemand without imported material pending rotation.
+fn no_pending(record: &KeyRecord) -> KmsError {
+    KmsError::InvalidState(format!(
+        "No available key material pending rotation for the key: {}.",
+        record.arn()
+    ))
+}
+
+/// `pending` becomes `record`'s current material, every other imported material non-current.
+fn make_current(record: &mut KeyRecord, pending: MaterialId) {
+    let mut list = crate::lifecycle::imported_materials(record);
+    for m in &mut list {
+        m.state = if m.material_id == pending {
+            MaterialState::Current
+        } else {
+            MaterialState::NonCurrent
+        };
+    }
+    record.current_material = pending;
+    record.lifecycle.imported_materials = list;
+    crate::import::sync_import_lifecycle(record);
+}
+
 fn entry(
     record: &KeyRecord,
     material_id: MaterialId,
@@ -537,10 +622,7 @@ fn require_rotatable(record: &KeyRecord) -> KmsResult<()> {
     }
     // Rotation is a shared property of a multi-Region family: only its primary sets it.
     if record.is_replica() {
-        return Err(KmsError::UnsupportedOperation(format!(
-            "{} is not a multi-region primary key.",
-            record.arn()
-        )));
+        return Err(crate::multi_region::not_primary(record));
     }
     Ok(())
 }

@@ -178,6 +178,8 @@ impl Kms {
         for session in kms.store.sessions(kms.clock.now_ms()).await? {
             kms.load_session(&session)?;
         }
+        // Policies and grants stored before principals were bound, bound once per store.
+        kms.bind_stored_principals().await?;
         Ok(kms)
     }
 

@@ -180,6 +180,11 @@ pub trait Store: Send + Sync + 'static {
     async fn retire_grant(&self, grant_id: &str, retired_ms: i64) -> StoreResult<()>;
     /// Active grants whose retiring principal is `principal`.
     async fn grants_by_retiring_principal(&self, principal: &str) -> StoreResult<Vec<GrantRow>>;
+    /// Replaces an active grant's stored body with `grant.body` if the row is still `expected`
+    /// (its body, and not retired): `Ok(false)`, nothing written, otherwise (another node
+    /// changed or retired it, or it is gone). Only the body changes; the other columns are
+    /// the grant's fixed ones (the start-up binding of grants, `authz/bindings.rs`).
+    async fn update_grant_if(&self, expected: &GrantRow, grant: &GrantRow) -> StoreResult<bool>;
 
     // Key lifecycle (rotation, deletion, imported material). See `lifecycle.rs`.
 
@@ -225,6 +230,12 @@ pub trait Store: Send + Sync + 'static {
     /// The operator-set offset of the service clock (0 unless moved for testing).
     async fn clock_offset_ms(&self) -> StoreResult<i64>;
     async fn set_clock_offset_ms(&self, offset_ms: i64) -> StoreResult<()>;
+    /// Whether the one-time start-up pass `name` has finished over this store (a row of
+    /// `service_settings`, so `trent migrate` and backups carry it).
+    async fn pass_done(&self, name: &str) -> StoreResult<bool>;
+    /// Records that start-up pass `name` finished (`done`), or forgets it (`!done`: the pass
+    /// runs again at the next start-up). Recording it twice changes nothing.
+    async fn set_pass_done(&self, name: &str, done: bool) -> StoreResult<()>;
 
     // Custom key stores (`custom_key_stores.rs`).
 

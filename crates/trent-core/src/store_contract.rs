@@ -455,6 +455,16 @@ pub async fn lifecycle_suite(store: Arc<dyn Store>) {
     store.set_clock_offset_ms(2 * 86_400_000).await.unwrap();
     assert_eq!(store.clock_offset_ms().await.unwrap(), 2 * 86_400_000);
 
+    // One-time start-up passes: recorded, recorded again, forgotten; apart from the clock.
+    assert!(!store.pass_done("p").await.unwrap());
+    store.set_pass_done("p", true).await.unwrap();
+    store.set_pass_done("p", true).await.unwrap();
+    assert!(store.pass_done("p").await.unwrap());
+    assert!(!store.pass_done("q").await.unwrap());
+    assert_eq!(store.clock_offset_ms().await.unwrap(), 2 * 86_400_000);
+    store.set_pass_done("p", false).await.unwrap();
+    assert!(!store.pass_done("p").await.unwrap());
+
     multi_region_part(store.as_ref(), account).await;
 }
 
@@ -910,8 +920,45 @@ pub async fn grants_suite(store: Arc<dyn Store>) {
         ["g1", "g2", "g9"]
     );
 
+    // A body replaced only over the one expected (the start-up binding of grants).
+    let g2 = grant_row("g2", "k", Some(bob));
+    let bound = GrantRow {
+        body: "{\"id\":\"g2\",\"bound\":true}".into(),
+        ..g2.clone()
+    };
+    assert!(store.update_grant_if(&g2, &bound).await.unwrap());
+    assert!(
+        !store.update_grant_if(&g2, &bound).await.unwrap(),
+        "the body is no longer the one expected"
+    );
+    assert!(
+        !store
+            .update_grant_if(
+                &grant_row("unknown", "k", None),
+                &grant_row("unknown", "k", None)
+            )
+            .await
+            .unwrap()
+    );
+    let of_k = store.grants_for_key("k").await.unwrap();
+    assert!(of_k.contains(&bound), "{of_k:?}");
+
     store.retire_grant("g1", 5).await.unwrap();
     assert_eq!(store.retire_grant("g1", 6).await, Err(StoreError::NotFound));
+    let g1 = grant_row("g1", "k", Some(bob));
+    assert!(
+        !store
+            .update_grant_if(
+                &g1,
+                &GrantRow {
+                    body: "{}".into(),
+                    ..g1.clone()
+                }
+            )
+            .await
+            .unwrap(),
+        "a retired grant is not changed"
+    );
     assert_eq!(
         store.retire_grant("unknown", 6).await,
         Err(StoreError::NotFound)

@@ -2,7 +2,9 @@
 //! `ImportType` NEW_KEY_MATERIAL / EXISTING_KEY_MATERIAL, `KeyMaterialId` and
 //! `KeyMaterialDescription`; RotateKeyOnDemand to the material PENDING_ROTATION; ListKeyRotations
 //! with `KeyMaterialState`/`ImportState`; DeleteImportedKeyMaterial of one material; expiry of
-//! one material; old ciphertexts decrypting under the material they name. Driven through `Kms`
+//! one material; old ciphertexts decrypting under the material they name; the multi-Region
+//! flow (new material imported into the primary and every replica, PENDING_MULTI_REGION_IMPORT_
+//! AND_ROTATION, rotation from the primary in every Region). Driven through `Kms`
 //! over `MemoryStore`; the material is wrapped client-side with AWS-LC as a caller would.
 //! Expected messages are AWS's recorded ones (`test_import_key_material_raises_if_there_is_
 //! already_key_material_pending`, `test_rotate_key_on_demand_raises_for_no_pending_key_material`).
@@ -25,7 +27,7 @@ use trent_core::lifecycle::MaterialState;
 use trent_core::model::KeyRecord;
 use trent_core::multi_region::ReplicateKeyInput;
 use trent_core::rotation::RotationEntry;
-use trent_core::{Caller, KmsError};
+use trent_core::{Caller, Clock, KmsError};
 use trent_crypto::MaterialId;
 use trent_crypto::spec::{KeyState, WireEnum};
 
@@ -475,12 +477,39 @@ async fn each_material_expires_on_its_own_date() {
     assert_eq!(env.kms.run_due_work().await.unwrap().expired, 0);
 }
 
-/// Multi-Region keys keep one imported material, shared by the related keys: a replica
-/// imports the primary's material (its id proves it is the same); new material for the family
-/// is refused (docs/decisions.md), and so is their on-demand rotation.
-#[tokio::test]
-async fn multi_region_keys_share_their_one_imported_material() {
-    let env = env().await;
+const EU: &str = "eu-west-1";
+const AP: &str = "ap-southeast-2";
+
+fn root_in(region: &str) -> Caller {
+    Caller::root(ACCOUNT, ROOT_ACCESS_KEY, region)
+}
+
+fn new_material() -> Import<'static> {
+    Import {
+        import_type: Some("NEW_KEY_MATERIAL"),
+        ..Import::default()
+    }
+}
+
+/// ListKeyRotations ALL_KEY_MATERIAL of the related key in `region`.
+async fn materials_in(env: &Env, region: &str, id: &str) -> Vec<RotationEntry> {
+    env.kms
+        .list_key_rotations(
+            &root_in(region),
+            Some(id),
+            Some("ALL_KEY_MATERIAL"),
+            None,
+            None,
+        )
+        .await
+        .unwrap()
+        .entries
+}
+
+/// An EXTERNAL multi-Region primary with material `[1; 32]`, replicated into `replicas`, each
+/// replica past `Creating` with the same material imported. Returns the public id, the
+/// primary's record and the first material's id.
+async fn imported_family(env: &Env, replicas: &[&str]) -> (String, KeyRecord, MaterialId) {
     let key = env
         .kms
         .create_key(
@@ -494,36 +523,189 @@ async fn multi_region_keys_share_their_one_imported_material() {
         .await
         .unwrap();
     let id = key.public_id().to_string();
-    let first = import(&env, &id, &[1; 32], Import::default())
+    let first = import(env, &id, &[1; 32], Import::default()).await.unwrap();
+    for region in replicas {
+        env.kms
+            .replicate_key(
+                &env.root,
+                ReplicateKeyInput {
+                    key_id: Some(id.clone()),
+                    replica_region: Some((*region).to_string()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+    env.clock.advance(60_000);
+    env.kms.run_due_work().await.unwrap();
+    for region in replicas {
+        let there = root_in(region);
+        assert_eq!(
+            import_as(env, &there, &id, &[1; 32], Import::default())
+                .await
+                .unwrap(),
+            first
+        );
+    }
+    (id, key, first)
+}
+
+/// AWS's multi-Region flow (ImportKeyMaterial, RotateKeyOnDemand, RotationsListEntry): new
+/// material goes into the primary (NEW_KEY_MATERIAL) and then into every replica
+/// (EXISTING_KEY_MATERIAL, the default); it is PENDING_MULTI_REGION_IMPORT_AND_ROTATION on every
+/// related key until the last replica has it, then PENDING_ROTATION; RotateKeyOnDemand of the
+/// primary makes it current in every Region, and ciphertexts of either material decrypt in
+/// every Region.
+#[tokio::test]
+async fn multi_region_new_material_is_imported_everywhere_then_rotated_from_the_primary() {
+    let env = env().await;
+    let (id, key, first) = imported_family(&env, &[EU, AP]).await;
+    let before = encrypt(&env.kms, &env.root, &id, context(&[]))
         .await
         .unwrap();
-    let new = Import {
-        import_type: Some("NEW_KEY_MATERIAL"),
-        ..Import::default()
+    let no_pending = || {
+        KmsError::InvalidState(format!(
+            "No available key material pending rotation for the key: {}.",
+            key.arn()
+        ))
     };
-    assert!(matches!(
-        import(&env, &id, &[2; 32], new).await,
-        Err(KmsError::UnsupportedOperation(_))
-    ));
+
+    let second = import(&env, &id, &[2; 32], new_material()).await.unwrap();
+    let pmr = MaterialState::PendingMultiRegionImportAndRotation;
+    assert_eq!(pmr.as_str(), "PENDING_MULTI_REGION_IMPORT_AND_ROTATION");
+    assert_eq!(
+        states(&materials_in(&env, REGION, &id).await),
+        vec![(first, MaterialState::Current, true), (second, pmr, true)]
+    );
+    // Each replica knows of it, not yet imported there.
+    for region in [EU, AP] {
+        assert_eq!(
+            states(&materials_in(&env, region, &id).await),
+            vec![(first, MaterialState::Current, true), (second, pmr, false)],
+            "{region}"
+        );
+    }
+    assert_eq!(describe(&env, &id).await.current_material, first);
     assert_eq!(
         env.kms
             .rotate_key_on_demand(&env.root, Some(&id))
             .await
             .err(),
-        Some(KmsError::UnsupportedOperation(format!(
-            "{} origin is EXTERNAL which is not valid for this operation.",
-            key.arn()
-        )))
+        Some(no_pending()),
+        "not yet in every replica"
     );
-    let sealed = encrypt(&env.kms, &env.root, &id, context(&[]))
+
+    // The first replica imports it (ImportType defaults to EXISTING_KEY_MATERIAL): still
+    // pending the other replica, on every related key.
+    assert_eq!(
+        import_as(&env, &root_in(EU), &id, &[2; 32], Import::default())
+            .await
+            .unwrap(),
+        second
+    );
+    for (region, imported) in [(REGION, true), (EU, true), (AP, false)] {
+        assert_eq!(
+            states(&materials_in(&env, region, &id).await)[1],
+            (second, pmr, imported),
+            "{region}"
+        );
+    }
+    assert_eq!(
+        env.kms
+            .rotate_key_on_demand(&env.root, Some(&id))
+            .await
+            .err(),
+        Some(no_pending())
+    );
+    let existing = Import {
+        import_type: Some("EXISTING_KEY_MATERIAL"),
+        ..Import::default()
+    };
+    import_as(&env, &root_in(AP), &id, &[2; 32], existing)
         .await
         .unwrap();
+    for region in [REGION, EU, AP] {
+        assert_eq!(
+            states(&materials_in(&env, region, &id).await),
+            vec![
+                (first, MaterialState::Current, true),
+                (second, MaterialState::PendingRotation, true)
+            ],
+            "{region}"
+        );
+    }
+
+    // Only the primary rotates the family.
+    let eu_arn = format!("arn:aws:kms:{EU}:{ACCOUNT}:key/{id}");
+    assert_eq!(
+        env.kms
+            .rotate_key_on_demand(&root_in(EU), Some(&id))
+            .await
+            .err(),
+        Some(KmsError::UnsupportedOperation(format!(
+            "{eu_arn} is not a multi-region primary key."
+        )))
+    );
+    let now = env.clock.now_ms();
+    assert_eq!(
+        env.kms
+            .rotate_key_on_demand(&env.root, Some(&id))
+            .await
+            .unwrap(),
+        key.arn()
+    );
+    for region in [REGION, EU, AP] {
+        let listed = materials_in(&env, region, &id).await;
+        assert_eq!(
+            states(&listed),
+            vec![
+                (first, MaterialState::NonCurrent, true),
+                (second, MaterialState::Current, true)
+            ],
+            "{region}"
+        );
+        assert_eq!(
+            listed[1].rotation.map(|(kind, at)| (kind.as_str(), at)),
+            Some(("ON_DEMAND", now)),
+            "{region}"
+        );
+        let described = env
+            .kms
+            .describe_key(&root_in(region), Some(&id), &[])
+            .await
+            .unwrap();
+        assert_eq!(described.current_material, second, "{region}");
+        assert_eq!(described.state, KeyState::Enabled, "{region}");
+    }
+    let after = encrypt(&env.kms, &root_in(EU), &id, context(&[]))
+        .await
+        .unwrap();
+    for region in [REGION, EU, AP] {
+        let there = root_in(region);
+        let old = decrypt(&env.kms, &there, &before.ciphertext_blob, context(&[]))
+            .await
+            .unwrap();
+        assert_eq!(
+            (old.key_material_id, old.plaintext.as_slice()),
+            (first, b"attack at dawn".as_slice()),
+            "{region}"
+        );
+        let new = decrypt(&env.kms, &there, &after.ciphertext_blob, context(&[]))
+            .await
+            .unwrap();
+        assert_eq!(new.key_material_id, second, "{region}");
+    }
+
+    // A replica made after the rotation knows both materials and is usable only once both are
+    // imported into it.
+    const SA: &str = "sa-east-1";
     env.kms
         .replicate_key(
             &env.root,
             ReplicateKeyInput {
                 key_id: Some(id.clone()),
-                replica_region: Some("eu-west-1".into()),
+                replica_region: Some(SA.into()),
                 ..Default::default()
             },
         )
@@ -531,22 +713,171 @@ async fn multi_region_keys_share_their_one_imported_material() {
         .unwrap();
     env.clock.advance(60_000);
     env.kms.run_due_work().await.unwrap();
-    let eu = Caller::root(ACCOUNT, ROOT_ACCESS_KEY, "eu-west-1");
+    assert_eq!(
+        states(&materials_in(&env, SA, &id).await),
+        vec![
+            (first, MaterialState::NonCurrent, false),
+            (second, MaterialState::Current, false)
+        ]
+    );
+    let sa = root_in(SA);
+    import_as(&env, &sa, &id, &[2; 32], Import::default())
+        .await
+        .unwrap();
+    let state_in_sa = || async {
+        env.kms
+            .describe_key(&sa, Some(&id), &[])
+            .await
+            .unwrap()
+            .state
+    };
+    assert_eq!(state_in_sa().await, KeyState::PendingImport);
+    import_as(&env, &sa, &id, &[1; 32], Import::default())
+        .await
+        .unwrap();
+    assert_eq!(state_in_sa().await, KeyState::Enabled);
+    let old = decrypt(&env.kms, &sa, &before.ciphertext_blob, context(&[]))
+        .await
+        .unwrap();
+    assert_eq!(old.key_material_id, first);
+
+    // A restarted process reads the same family state.
+    let reopened = open(&env.store, &env.clock).await;
+    let again = reopened
+        .list_key_rotations(
+            &root_in(AP),
+            Some(&id),
+            Some("ALL_KEY_MATERIAL"),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        states(&again.entries),
+        vec![
+            (first, MaterialState::NonCurrent, true),
+            (second, MaterialState::Current, true)
+        ]
+    );
+}
+
+/// What AWS refuses in the multi-Region flow, and DeleteImportedKeyMaterial of material pending
+/// rotation: on the primary it goes from every related key, on a replica only that replica
+/// awaits it again.
+#[tokio::test]
+async fn multi_region_new_material_refusals_and_deletion() {
+    let env = env().await;
+    let (id, key, first) = imported_family(&env, &[EU]).await;
+    let eu = root_in(EU);
+    let eu_arn = format!("arn:aws:kms:{EU}:{ACCOUNT}:key/{id}");
+    // New material goes into the primary first (AWS: "You cannot directly import new key
+    // material into the replica Region keys").
+    assert_eq!(
+        import_as(&env, &eu, &id, &[2; 32], new_material())
+            .await
+            .err(),
+        Some(KmsError::UnsupportedOperation(format!(
+            "{eu_arn} is not a multi-region primary key."
+        )))
+    );
+    assert!(matches!(
+        import_as(&env, &eu, &id, &[2; 32], Import::default()).await,
+        Err(KmsError::IncorrectKeyMaterial(_))
+    ));
+    let second = import(&env, &id, &[2; 32], new_material()).await.unwrap();
+    // One pending material at a time, for the family too.
+    let third = trent_crypto::import::imported_material_id(&id, &[3; 32]);
+    assert_eq!(
+        import(&env, &id, &[3; 32], new_material()).await.err(),
+        Some(KmsError::InvalidState(format!(
+            "New key material (id: {}) cannot be imported into KMS key {id}, because another key material (id: {}) is pending rotation.",
+            third.to_hex(),
+            second.to_hex()
+        )))
+    );
+    // The replica must import the primary's pending material, not another.
+    assert!(matches!(
+        import_as(&env, &eu, &id, &[3; 32], Import::default()).await,
+        Err(KmsError::IncorrectKeyMaterial(_))
+    ));
+    import_as(&env, &eu, &id, &[2; 32], Import::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        states(&materials_in(&env, REGION, &id).await)[1],
+        (second, MaterialState::PendingRotation, true)
+    );
+
+    // Deleted from the replica: the replica awaits it again, the primary keeps it, and the
+    // family cannot rotate until the replica has it back.
+    let (_, deleted) = env
+        .kms
+        .delete_imported_key_material(&eu, Some(&id), Some(&second.to_hex()))
+        .await
+        .unwrap();
+    assert_eq!(deleted, Some(second));
+    let pmr = MaterialState::PendingMultiRegionImportAndRotation;
+    assert_eq!(
+        states(&materials_in(&env, EU, &id).await),
+        vec![(first, MaterialState::Current, true), (second, pmr, false)]
+    );
+    assert_eq!(
+        states(&materials_in(&env, REGION, &id).await),
+        vec![(first, MaterialState::Current, true), (second, pmr, true)]
+    );
+    assert_eq!(
+        env.kms
+            .describe_key(&eu, Some(&id), &[])
+            .await
+            .unwrap()
+            .state,
+        KeyState::Enabled,
+        "material pending rotation is not part of the key"
+    );
+    assert_eq!(
+        env.kms
+            .rotate_key_on_demand(&env.root, Some(&id))
+            .await
+            .err(),
+        Some(KmsError::InvalidState(format!(
+            "No available key material pending rotation for the key: {}.",
+            key.arn()
+        )))
+    );
+    import_as(&env, &eu, &id, &[2; 32], Import::default())
+        .await
+        .unwrap();
+
+    // Deleted from the primary: gone from every related key (AWS), material included.
+    env.kms
+        .delete_imported_key_material(&env.root, Some(&id), Some(&second.to_hex()))
+        .await
+        .unwrap();
+    for region in [REGION, EU] {
+        assert_eq!(
+            states(&materials_in(&env, region, &id).await),
+            vec![(first, MaterialState::Current, true)],
+            "{region}"
+        );
+    }
+    let replica_id = format!("{id}@{EU}");
+    let (_, stored) = trent_core::Store::key(env.store.as_ref(), &replica_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.iter().map(|m| m.material_id).collect::<Vec<_>>(),
+        vec![first],
+        "the replica's copy of the pending material is deleted"
+    );
+    // The replica can no longer import it; the primary may import other new material.
     assert!(matches!(
         import_as(&env, &eu, &id, &[2; 32], Import::default()).await,
         Err(KmsError::IncorrectKeyMaterial(_))
     ));
     assert_eq!(
-        import_as(&env, &eu, &id, &[1; 32], Import::default())
-            .await
-            .unwrap(),
-        first
+        import(&env, &id, &[3; 32], new_material()).await.unwrap(),
+        third
     );
-    let replica = env.kms.describe_key(&eu, Some(&id), &[]).await.unwrap();
-    assert_eq!(replica.state, KeyState::Enabled);
-    assert_eq!(replica.current_material, first);
-    let opened = decrypt(&env.kms, &eu, &sealed.ciphertext_blob, context(&[]))
-        .await
-        .unwrap();
-    assert_eq!(opened.key_material_id, first);
 }

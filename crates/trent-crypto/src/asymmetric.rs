@@ -29,7 +29,7 @@ use zeroize::Zeroizing;
 
 use crate::kem::MlKemKey;
 use crate::prehash::{self, Ed25519Ph, MuSigner};
-use crate::sm2_key::{self, Sm2Key};
+use crate::sm2_key::{self, Sm2Agreement, Sm2Key};
 use crate::spec::{EncryptionAlgorithm, KeySpec, KeyUsage, MessageType, SigningAlgorithm};
 
 /// Why an asymmetric operation failed. Carries no key material.
@@ -64,6 +64,8 @@ enum Inner {
     MlDsa(PqdsaKeyPair, Option<MuSigner>),
     MlKem(Box<MlKemKey>),
     Sm2(Box<Sm2Key>),
+    /// An SM2 KEY_AGREEMENT key (ECDH on the SM2 curve).
+    Sm2Ecdh(Box<Sm2Agreement>),
 }
 
 /// A parsed private key for one usage, with its DER SubjectPublicKeyInfo.
@@ -247,10 +249,15 @@ impl AsymmetricKey {
     pub fn from_pkcs8(spec: KeySpec, usage: KeyUsage, der: &[u8]) -> Result<Self, AsymmetricError> {
         let mut rsa_public_der = None;
         if spec == KeySpec::Sm2 {
-            // One parsed key serves SM2DSA and SM2PKE; key agreement is not offered.
             if usage == KeyUsage::KeyAgreement {
-                return Err(AsymmetricError::UnsupportedSpec(spec_name(spec)));
+                let (key, public_der) = Sm2Agreement::from_pkcs8(der)?;
+                return Ok(Self {
+                    spec,
+                    public_der,
+                    inner: Inner::Sm2Ecdh(Box::new(key)),
+                });
             }
+            // One parsed key serves SM2DSA and SM2PKE (the domain checks the key's usage).
             let (key, public_der) = Sm2Key::from_pkcs8(der)?;
             return Ok(Self {
                 spec,
@@ -309,7 +316,7 @@ impl AsymmetricKey {
             Inner::Ed25519(k, _) => spki(k.public_key())?,
             Inner::MlDsa(k, _) => spki(k.public_key())?,
             Inner::MlKem(k) => k.public_key_der().to_vec(),
-            Inner::Sm2(_) => return Err(AsymmetricError::Failed),
+            Inner::Sm2(_) | Inner::Sm2Ecdh(_) => return Err(AsymmetricError::Failed),
         };
         Ok(Self {
             spec,
@@ -493,13 +500,15 @@ impl AsymmetricKey {
     }
 
     /// ECDH with a peer public key given as DER SubjectPublicKeyInfo: the shared secret is the
-    /// x-coordinate of the shared point (what AWS and OpenSSL return).
+    /// x-coordinate of the shared point (what AWS and OpenSSL return), on a NIST curve or SM2.
     pub fn derive_shared_secret(
         &self,
         peer_spki: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, AsymmetricError> {
-        let Inner::Ecdh(k) = &self.inner else {
-            return Err(AsymmetricError::WrongAlgorithm);
+        let k = match &self.inner {
+            Inner::Ecdh(k) => k,
+            Inner::Sm2Ecdh(k) => return k.derive_shared_secret(peer_spki),
+            _ => return Err(AsymmetricError::WrongAlgorithm),
         };
         // Only SPKI is accepted (AWS's contract); AWS-LC would also take a raw point.
         if peer_spki.first() != Some(&0x30) {
@@ -731,5 +740,46 @@ mod tests {
         let other = key(KeySpec::EccNistP256, KeyUsage::KeyAgreement);
         assert!(a.derive_shared_secret(other.public_key_der()).is_err());
         assert!(a.derive_shared_secret(b"garbage").is_err());
+    }
+
+    #[test]
+    fn sm2_key_agreement_keys_agree_and_do_nothing_else() {
+        let a = key(KeySpec::Sm2, KeyUsage::KeyAgreement);
+        let b = key(KeySpec::Sm2, KeyUsage::KeyAgreement);
+        let ab = a.derive_shared_secret(b.public_key_der()).unwrap();
+        assert_eq!(
+            ab.as_slice(),
+            b.derive_shared_secret(a.public_key_der())
+                .unwrap()
+                .as_slice()
+        );
+        assert_eq!(ab.len(), 32);
+        // The same PKCS#8 parsed for signing has the same public key.
+        let der = generate_pkcs8(KeySpec::Sm2).unwrap();
+        let agreeing =
+            AsymmetricKey::from_pkcs8(KeySpec::Sm2, KeyUsage::KeyAgreement, &der).unwrap();
+        let signing = AsymmetricKey::from_pkcs8(KeySpec::Sm2, KeyUsage::SignVerify, &der).unwrap();
+        assert_eq!(agreeing.public_key_der(), signing.public_key_der());
+        assert_eq!(
+            a.sign(SigningAlgorithm::Sm2Dsa, MessageType::Raw, b"m")
+                .err(),
+            Some(AsymmetricError::WrongAlgorithm)
+        );
+        assert_eq!(
+            a.encrypt(EncryptionAlgorithm::Sm2Pke, b"m").err(),
+            Some(AsymmetricError::WrongAlgorithm)
+        );
+        assert_eq!(
+            a.decrypt(EncryptionAlgorithm::Sm2Pke, b"m").err(),
+            Some(AsymmetricError::WrongAlgorithm)
+        );
+        // Signing SM2 keys and NIST keys do not agree with SM2 peers across curves.
+        assert_eq!(
+            signing.derive_shared_secret(b.public_key_der()).err(),
+            Some(AsymmetricError::WrongAlgorithm)
+        );
+        let p256 = key(KeySpec::EccNistP256, KeyUsage::KeyAgreement);
+        assert!(p256.derive_shared_secret(a.public_key_der()).is_err());
+        assert!(a.derive_shared_secret(p256.public_key_der()).is_err());
     }
 }

@@ -5,7 +5,9 @@
 //! key is a SubjectPublicKeyInfo of the same form; SM2DSA over a RAW message uses the default
 //! distinguishing id `1234567812345678` (Z_A is computed here), over a DIGEST the caller's
 //! 32-byte SM3(Z_A || M) is signed as is; signatures are DER `SEQUENCE { r, s }`; SM2PKE
-//! ciphertexts are the GM/T 0009 ASN.1 DER form (C1, C3, C2).
+//! ciphertexts are the GM/T 0009 ASN.1 DER form (C1, C3, C2). A KEY_AGREEMENT key does ECDH on
+//! the SM2 curve (`elliptic-curve`'s generic `ecdh`): the shared secret is the x-coordinate of
+//! the shared point, as for the NIST curves.
 
 use sm2::dsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use sm2::dsa::signature::{Signer, Verifier};
@@ -14,7 +16,7 @@ use sm2::elliptic_curve::Generate;
 use sm2::elliptic_curve::common::getrandom::SysRng;
 use sm2::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use sm2::pke::{DecryptingKey, EncryptingKey};
-use sm2::{PublicKey, SecretKey};
+use sm2::{PublicKey, SecretKey, Sm2};
 use zeroize::Zeroizing;
 
 use crate::asymmetric::AsymmetricError;
@@ -97,6 +99,41 @@ impl Sm2Key {
     }
 }
 
+/// A parsed SM2 private key of a KEY_AGREEMENT key.
+pub(crate) struct Sm2Agreement {
+    secret: SecretKey,
+}
+
+impl Sm2Agreement {
+    /// Parses PKCS#8 DER of an SM2 private key; returns it with its SPKI DER.
+    pub(crate) fn from_pkcs8(der: &[u8]) -> Result<(Self, Vec<u8>), AsymmetricError> {
+        let secret = SecretKey::from_pkcs8_der(der).map_err(|_| AsymmetricError::BadMaterial)?;
+        let public = secret
+            .public_key()
+            .to_public_key_der()
+            .map_err(|_| AsymmetricError::Failed)?
+            .as_bytes()
+            .to_vec();
+        Ok((Self { secret }, public))
+    }
+
+    /// ECDH with a peer public key given as SPKI DER on the SM2 curve: the 32-byte x-coordinate
+    /// of the shared point. Another curve, a point off the curve or anything but an SPKI is
+    /// [`AsymmetricError::BadPeerKey`].
+    pub(crate) fn derive_shared_secret(
+        &self,
+        peer_spki: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, AsymmetricError> {
+        let peer =
+            PublicKey::from_public_key_der(peer_spki).map_err(|_| AsymmetricError::BadPeerKey)?;
+        let shared = elliptic_curve::ecdh::diffie_hellman::<Sm2>(
+            self.secret.to_nonzero_scalar(),
+            peer.as_affine(),
+        );
+        Ok(Zeroizing::new(shared.raw_secret_bytes().to_vec()))
+    }
+}
+
 /// Verifies an SM2DSA DER signature with an SM2 public key (SPKI DER); `Ok(false)` when it does
 /// not verify.
 pub(crate) fn verify(
@@ -153,5 +190,61 @@ mod tests {
         // Another key's material is another key.
         let (other, _) = Sm2Key::from_pkcs8(&generate_pkcs8().unwrap()).unwrap();
         assert!(other.decrypt(&ct).is_err());
+    }
+
+    #[test]
+    fn ecdh_both_sides_agree_and_match_an_independent_computation() {
+        use sm2::elliptic_curve::Group;
+        use sm2::elliptic_curve::sec1::ToSec1Point;
+        use sm2::{ProjectivePoint, Scalar};
+
+        let (a_der, b_der) = (generate_pkcs8().unwrap(), generate_pkcs8().unwrap());
+        let (a, a_public) = Sm2Agreement::from_pkcs8(&a_der).unwrap();
+        let (b, b_public) = Sm2Agreement::from_pkcs8(&b_der).unwrap();
+        let ab = a.derive_shared_secret(&b_public).unwrap();
+        let ba = b.derive_shared_secret(&a_public).unwrap();
+        assert_eq!(ab.as_slice(), ba.as_slice());
+        assert_eq!(ab.len(), 32);
+
+        // Independently: the x-coordinate of b_scalar * (a_scalar * G), by the curve's own
+        // point arithmetic, and elliptic-curve's ephemeral ECDH against A's public key.
+        let a_secret = SecretKey::from_pkcs8_der(&a_der).unwrap();
+        let b_secret = SecretKey::from_pkcs8_der(&b_der).unwrap();
+        let a_scalar: Scalar = *a_secret.to_nonzero_scalar();
+        let b_scalar: Scalar = *b_secret.to_nonzero_scalar();
+        let shared = (ProjectivePoint::generator() * a_scalar * b_scalar).to_affine();
+        assert!(!bool::from(ProjectivePoint::from(shared).is_identity()));
+        let encoded = shared.to_sec1_point(false);
+        assert_eq!(encoded.x().unwrap().as_slice(), ab.as_slice());
+        let ephemeral = elliptic_curve::ecdh::EphemeralSecret::<Sm2>::generate();
+        let ephemeral_spki = ephemeral.public_key().to_public_key_der().unwrap();
+        assert_eq!(
+            a.derive_shared_secret(ephemeral_spki.as_bytes())
+                .unwrap()
+                .as_slice(),
+            ephemeral
+                .diffie_hellman(&a_secret.public_key())
+                .raw_secret_bytes()
+                .as_slice()
+        );
+
+        // Not an SM2 SPKI: a P-256 key, a raw SEC1 point, garbage.
+        let p256 = crate::asymmetric::generate_pkcs8(crate::spec::KeySpec::EccNistP256).unwrap();
+        let p256 = crate::asymmetric::AsymmetricKey::from_pkcs8(
+            crate::spec::KeySpec::EccNistP256,
+            crate::spec::KeyUsage::KeyAgreement,
+            &p256,
+        )
+        .unwrap();
+        for peer in [
+            p256.public_key_der(),
+            a_secret.public_key().to_sec1_bytes().as_ref(),
+            b"garbage".as_slice(),
+        ] {
+            assert_eq!(
+                a.derive_shared_secret(peer).err(),
+                Some(AsymmetricError::BadPeerKey)
+            );
+        }
     }
 }

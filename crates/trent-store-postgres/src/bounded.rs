@@ -333,6 +333,12 @@ impl Store for PostgresStore {
             .await
     }
 
+    async fn update_grant_if(&self, expected: &GrantRow, grant: &GrantRow) -> StoreResult<bool> {
+        let (expected, grant) = (expected.clone(), grant.clone());
+        self.write(|db| async move { db.update_grant_if(&expected, &grant).await })
+            .await
+    }
+
     async fn grants_by_retiring_principal(&self, principal: &str) -> StoreResult<Vec<GrantRow>> {
         let principal = principal.to_string();
         self.read(|db| async move { db.grants_by_retiring_principal(&principal).await })
@@ -467,6 +473,18 @@ impl Store for PostgresStore {
 
     async fn set_clock_offset_ms(&self, offset_ms: i64) -> StoreResult<()> {
         self.write(|db| async move { db.set_clock_offset_ms(offset_ms).await })
+            .await
+    }
+
+    async fn pass_done(&self, name: &str) -> StoreResult<bool> {
+        let name = name.to_string();
+        self.read(|db| async move { db.pass_done(&name).await })
+            .await
+    }
+
+    async fn set_pass_done(&self, name: &str, done: bool) -> StoreResult<()> {
+        let name = name.to_string();
+        self.write(|db| async move { db.set_pass_done(&name, done).await })
             .await
     }
 

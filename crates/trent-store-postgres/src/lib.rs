@@ -196,6 +196,11 @@ impl Db {
     }
 }
 
+/// The `service_settings` row recording that start-up pass `name` finished (as SQLite's).
+fn pass_setting(name: &str) -> String {
+    format!("pass_done:{name}")
+}
+
 /// Bounds how long the server may keep a call waiting (`statement_timeout`, `lock_timeout`,
 /// unless the URL's `options` set them) and how long a silent connection lives (TCP keepalives
 /// and `TCP_USER_TIMEOUT`, unless the URL sets them): losing the database makes calls fail
@@ -804,6 +809,19 @@ impl Store for Db {
         all(self.query(&sql, &[&principal]).await?, rows::grant)
     }
 
+    async fn update_grant_if(&self, expected: &GrantRow, grant: &GrantRow) -> StoreResult<bool> {
+        // One statement: the row is compared and written under its lock, so of two nodes
+        // binding the same grant at once the second changes nothing.
+        let n = self
+            .execute(
+                "UPDATE grants SET body = $3 WHERE grant_id = $1 AND body = $2 \
+                 AND retired_ms IS NULL",
+                &[&grant.grant_id, &expected.body, &grant.body],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     async fn insert_key_without_material(&self, key: &KeyRecord) -> StoreResult<()> {
         let client = self.client().await?;
         insert_key_in(&**client, key).await
@@ -1133,6 +1151,26 @@ impl Store for Db {
             &[&offset_ms],
         )
         .await?;
+        Ok(())
+    }
+
+    async fn pass_done(&self, name: &str) -> StoreResult<bool> {
+        let rows = self
+            .query(
+                "SELECT value FROM service_settings WHERE name = $1",
+                &[&pass_setting(name)],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn set_pass_done(&self, name: &str, done: bool) -> StoreResult<()> {
+        let sql = if done {
+            "INSERT INTO service_settings (name, value) VALUES ($1, 1) ON CONFLICT (name) DO NOTHING"
+        } else {
+            "DELETE FROM service_settings WHERE name = $1"
+        };
+        self.execute(sql, &[&pass_setting(name)]).await?;
         Ok(())
     }
 

@@ -418,6 +418,18 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn pass_done(&self, name: &str) -> StoreResult<bool> {
+        let name = name.to_string();
+        self.with(move |c| lifecycle_rows::pass_done(c, &name))
+            .await
+    }
+
+    async fn set_pass_done(&self, name: &str, done: bool) -> StoreResult<()> {
+        let name = name.to_string();
+        self.with(move |c| lifecycle_rows::set_pass_done(c, &name, done))
+            .await
+    }
+
     async fn custom_key_stores(
         &self,
         account_id: &str,
@@ -701,6 +713,24 @@ impl Store for SqliteStore {
                 .map_err(backend)?;
             let rows = st.query_map([p], grant_row).map_err(backend)?;
             rows.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn update_grant_if(&self, expected: &GrantRow, grant: &GrantRow) -> StoreResult<bool> {
+        let (id, expected_body, body) = (
+            grant.grant_id.clone(),
+            expected.body.clone(),
+            grant.body.clone(),
+        );
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE grants SET body = ?3 WHERE grant_id = ?1 AND body = ?2 AND retired_ms IS NULL",
+                    params![id, expected_body, body],
+                )
+                .map_err(backend)?;
+            Ok(n == 1)
         })
         .await
     }

@@ -336,3 +336,29 @@ pub fn set_clock_offset_ms(c: &Connection, offset_ms: i64) -> StoreResult<()> {
     .map_err(backend)?;
     Ok(())
 }
+
+/// The `service_settings` row recording that start-up pass `name` finished.
+fn pass_setting(name: &str) -> String {
+    format!("pass_done:{name}")
+}
+
+pub fn pass_done(c: &Connection, name: &str) -> StoreResult<bool> {
+    Ok(c.query_row(
+        "SELECT value FROM service_settings WHERE name = ?1",
+        [pass_setting(name)],
+        |r| r.get::<_, i64>(0),
+    )
+    .optional()
+    .map_err(backend)?
+    .is_some())
+}
+
+pub fn set_pass_done(c: &Connection, name: &str, done: bool) -> StoreResult<()> {
+    let sql = if done {
+        "INSERT INTO service_settings (name, value) VALUES (?1, 1) ON CONFLICT (name) DO NOTHING"
+    } else {
+        "DELETE FROM service_settings WHERE name = ?1"
+    };
+    c.execute(sql, [pass_setting(name)]).map_err(backend)?;
+    Ok(())
+}

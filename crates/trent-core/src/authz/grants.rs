@@ -102,7 +102,9 @@ impl Kms {
     }
 
     /// The grants the request's grant tokens carry for `key_id`, less any this node knows to
-    /// be retired or revoked. Every use of token grants goes through here.
+    /// be retired or revoked. A grant this node knows is taken as stored, not as the token
+    /// sealed it: a token from before its principals were bound carries them unbound
+    /// (`authz/bindings.rs`). Every use of token grants goes through here.
     fn usable_token_grants<'a>(
         &'a self,
         access: &'a Access<'_>,
@@ -111,14 +113,12 @@ impl Kms {
         access
             .grant_tokens
             .iter()
-            .filter(move |g| {
-                g.key_id == key_id
-                    && !matches!(
-                        self.grants.known(key_id, &g.grant_id),
-                        Some(crate::grants::Known::Retired)
-                    )
+            .filter(move |g| g.key_id == key_id)
+            .filter_map(move |g| match self.grants.known(key_id, &g.grant_id) {
+                Some(crate::grants::Known::Retired) => None,
+                Some(crate::grants::Known::Active(stored)) => Some(stored),
+                None => Some(g.clone()),
             })
-            .cloned()
     }
 
     /// CreateGrant: the policies first; failing that (but not on an explicit deny), a grant to

@@ -57,6 +57,8 @@ impl Kms {
             "iam:CreateRole",
             &entity_arn(&caller.account, "role", &path, &input.name),
         )?;
+        // Only once the caller may create it: the answer tells which principals exist.
+        self.check_trust_principals(&input.trust_policy)?;
         let role = Role {
             v: 1,
             name: input.name.clone(),
@@ -104,11 +106,81 @@ impl Kms {
         Ok(self.shown_role(role))
     }
 
+    /// IAM refuses a trust policy naming a user or role that does not exist (or a role
+    /// session of one), with the principal as written. Trent checks those of the accounts it
+    /// hosts; accounts, services, federated principals and principals of accounts Trent
+    /// does not host are accepted (docs/decisions.md, "Principals are bound to unique ids").
+    fn check_trust_principals(&self, document: &str) -> IamResult<()> {
+        use trent_policy::PrincipalValue as V;
+        // A document that does not parse was refused by `check_trust_policy` already.
+        let Ok(policy) = crate::sts::parse_trust_policy(document) else {
+            return Ok(());
+        };
+        for (kind, entry) in policy.principal_entries() {
+            let (arn, exists) = match entry.value() {
+                V::User(arn) | V::Role(arn) => (arn, self.principal_unique_id(arn).is_some()),
+                // arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION: any session of a role that exists.
+                V::AssumedRole(arn) => {
+                    let account = arn.split(':').nth(4).unwrap_or_default();
+                    let role = arn.split('/').nth(1).unwrap_or_default();
+                    (arn, self.iam.account(account).roles.contains_key(role))
+                }
+                _ => continue,
+            };
+            let account = arn.split(':').nth(4).unwrap_or_default();
+            if !exists && self.known_account(account) {
+                return Err(IamError::MalformedPolicyDocument(format!(
+                    "Invalid principal in policy: \"{}\":\"{}\"",
+                    kind.name(),
+                    entry.source()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The user and role principals of trust policy `document` bound to their unique ids now.
     fn bind_trust_principals(&self, document: &str) -> std::collections::BTreeMap<String, String> {
         crate::sts::parse_trust_policy(document)
             .map(|p| self.bind_parsed_principals(&p))
             .unwrap_or_default()
+    }
+
+    /// The start-up pass of `authz/bindings.rs` over `account`'s roles: each trust policy
+    /// naming an existing user or role it has no binding for is bound to it (through
+    /// `iam_write`, so over a shared store only over the document as this node read it; a
+    /// role another node bound meanwhile is found bound when re-read, and left as it is).
+    pub(crate) async fn bind_stored_trust_policies(&self, account: &str) -> IamResult<()> {
+        let names: Vec<String> = self.iam.account(account).roles.keys().cloned().collect();
+        for name in names {
+            let missing = |role: &Role| {
+                crate::sts::parse_trust_policy(&role.trust_policy)
+                    .ok()
+                    .and_then(|p| self.missing_bindings(&p, &role.trust_principals))
+            };
+            if self
+                .iam
+                .account(account)
+                .roles
+                .get(&name)
+                .and_then(missing)
+                .is_none()
+            {
+                continue;
+            }
+            self.iam_write(account, |iam| {
+                let Some(role) = iam.roles.get_mut(&name) else {
+                    return Ok(((), Vec::new())); // deleted meanwhile
+                };
+                let Some(bindings) = missing(role) else {
+                    return Ok(((), Vec::new()));
+                };
+                role.trust_principals.extend(bindings);
+                Ok(((), vec![put(account, &*role)?]))
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     /// `role` as GetRole/ListRoles show it: a trust principal since deleted appears as its
@@ -180,6 +252,7 @@ impl Kms {
         check_trust_policy(document)?;
         let bindings = self.bind_trust_principals(document);
         self.change_role(caller, name, "iam:UpdateAssumeRolePolicy", true, |r| {
+            self.check_trust_principals(document)?;
             r.trust_policy = document.to_string();
             r.trust_principals.clone_from(&bindings);
             Ok(())

@@ -387,6 +387,16 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    async fn update_grant_if(&self, expected: &GrantRow, grant: &GrantRow) -> StoreResult<bool> {
+        match self.state().grants.get_mut(&grant.grant_id) {
+            Some(g) if g.row.body == expected.body && g.row.retired_ms.is_none() => {
+                g.row.body.clone_from(&grant.body);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn insert_key_without_material(&self, key: &KeyRecord) -> StoreResult<()> {
         self.state().insert_key(key)
     }
@@ -558,6 +568,20 @@ impl Store for MemoryStore {
 
     async fn set_clock_offset_ms(&self, offset_ms: i64) -> StoreResult<()> {
         self.state().clock_offset_ms = Some(offset_ms);
+        Ok(())
+    }
+
+    async fn pass_done(&self, name: &str) -> StoreResult<bool> {
+        Ok(self.state().passes_done.contains(name))
+    }
+
+    async fn set_pass_done(&self, name: &str, done: bool) -> StoreResult<()> {
+        let mut s = self.state();
+        if done {
+            s.passes_done.insert(name.to_string());
+        } else {
+            s.passes_done.remove(name);
+        }
         Ok(())
     }
 

@@ -41,6 +41,8 @@ pub(super) struct State {
     pub(super) rotations: BTreeMap<(String, MaterialId), RotationRecord>,
     pub(super) import_params: BTreeMap<String, ImportParams>,
     pub(super) clock_offset_ms: Option<i64>,
+    /// The one-time start-up passes finished (`Store::pass_done`).
+    pub(super) passes_done: std::collections::BTreeSet<String>,
     /// Custom key stores by id.
     pub(super) custom_key_stores: BTreeMap<String, CustomKeyStoreRecord>,
     /// Token keys to destroy at a store's next connect, by (store id, label).
