@@ -903,9 +903,40 @@ async fn a_frozen_database_holds_no_call_and_the_nodes_agree_after() {
     assert_eq!(encrypt_outcome(&kms_b, &cached).await, "ok");
 
     cluster.thaw().unwrap();
-    // The CreateGrant sent during the freeze (its INSERT already on the server's socket)
-    // commits when the server resumes: both nodes list it — A, which issued it, whose caller
-    // was told it timed out and whose feed skips its own changes, as well as B.
+    // The CreateGrant sent during the freeze commits when the server resumes if its INSERT
+    // was already on a connection's socket; if its connection was still being opened when
+    // the server froze, it never reaches the database. Either way its caller was told it
+    // timed out, and both nodes must come to list what the database holds — A too, whose
+    // feed skips its own changes, so a stale cache on A shows here as 0 against 1.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    // The thawed server finishes what it had received before answering this new connection's
+    // query only eventually; wait until the count has been stable for a second.
+    let mut in_database = -1_i64;
+    let stable_since = Instant::now();
+    let mut last_change = stable_since;
+    while last_change.elapsed() < Duration::from_secs(1) {
+        let row = client
+            .query_one("SELECT count(*) FROM grants WHERE key_id = $1", &[&target])
+            .await
+            .unwrap();
+        let count: i64 = row.get(0);
+        if count != in_database {
+            in_database = count;
+            last_change = Instant::now();
+        }
+        assert!(
+            stable_since.elapsed() < Duration::from_secs(10),
+            "grant count never settled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "the database holds {in_database} grant(s) from the CreateGrant sent during the freeze"
+    );
+    let expected = usize::try_from(in_database).unwrap();
     let grants = |kms: aws_sdk_kms::Client, key: String| async move {
         kms.list_grants()
             .key_id(key)
@@ -915,19 +946,19 @@ async fn a_frozen_database_holds_no_call_and_the_nodes_agree_after() {
             .grants()
             .len()
     };
-    let took =
-        time_until(
-            Duration::from_secs(5),
-            "CreateGrant issued during the freeze",
-            || {
-                let (kms_a, kms_b, target) = (kms_a.clone(), kms_b.clone(), target.clone());
-                async move {
-                    grants(kms_a, target.clone()).await == 1 && grants(kms_b, target).await == 1
-                }
-            },
-        )
-        .await;
-    println!("after the thaw both nodes list the grant after {took:?}");
+    let took = time_until(
+        Duration::from_secs(5),
+        "CreateGrant issued during the freeze",
+        || {
+            let (kms_a, kms_b, target) = (kms_a.clone(), kms_b.clone(), target.clone());
+            async move {
+                grants(kms_a, target.clone()).await == expected
+                    && grants(kms_b, target).await == expected
+            }
+        },
+    )
+    .await;
+    println!("after the thaw both nodes list what the database holds after {took:?}");
     // And both write again.
     for kms in [&kms_a, &kms_b] {
         let kms = kms.clone();
