@@ -542,6 +542,16 @@ def test_sm2_import(kms):
     with pytest.raises(ClientError) as e:
         kms.get_parameters_for_import(KeyId=symmetric, WrappingAlgorithm="SM2PKE", WrappingKeySpec="SM2")
     assert error_code(e) == "ValidationException"
+    # RSA_AES_KEY_WRAP never carries SM2 material (AWS offers it neither in the China Regions,
+    # the only ones with SM2 keys, nor for SM2 material); RSAES_OAEP does.
+    for algorithm in ["RSA_AES_KEY_WRAP_SHA_1", "RSA_AES_KEY_WRAP_SHA_256"]:
+        with pytest.raises(ClientError) as e:
+            kms.get_parameters_for_import(KeyId=key["KeyId"], WrappingAlgorithm=algorithm, WrappingKeySpec="RSA_4096")
+        assert error_code(e) == "ValidationException"
+        assert e.value.response["Error"]["Message"] == (
+            f"The {algorithm} wrapping algorithm is not supported for KMS keys with key spec SM2. "
+            "To import SM2 key material, use the SM2PKE, RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256 wrapping algorithm."
+        )
 
     pair = kms.generate_data_key_pair(KeyId=kms.create_key()["KeyMetadata"]["KeyId"], KeyPairSpec="SM2")
     import_with_rsa_oaep(kms, key["KeyId"], pair["PrivateKeyPlaintext"])

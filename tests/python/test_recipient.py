@@ -1,7 +1,8 @@
-"""`Recipient` (Nitro Enclaves attestation) end to end with boto3: a Trent configured with a test
-Nitro root (`[nitro] root_certificates`) answers GenerateDataKey, Decrypt and GenerateRandom with
-`CiphertextForRecipient` and no `Plaintext`; the envelope is opened here with `openssl cms
--decrypt` and the enclave's RSA key, and must equal the data key / plaintext. A document from an
+"""`Recipient` (Nitro Enclaves and NitroTPM attestation) end to end with boto3: a Trent configured
+with a test Nitro root (`[nitro] root_certificates`) answers GenerateDataKey, Decrypt and
+GenerateRandom with `CiphertextForRecipient` and no `Plaintext`; the envelope is opened here with
+`openssl cms -decrypt` and the enclave's RSA key, and must equal the data key / plaintext. A
+NitroTPM document's PCRs are `kms:RecipientAttestation:NitroTPMPCR<n>`. A document from an
 untrusted root or without a public key is a ValidationException; without a configured root the
 parameter is UnsupportedOperationException.
 
@@ -9,6 +10,7 @@ The attestation documents come from `crates/trent-crypto/examples/nitro_attestat
 PKI built with aws-lc-rs; set NITRO_ATTESTATION_BIN to a built binary, else it is built here)."""
 
 import base64
+import json
 import os
 import shutil
 import subprocess
@@ -126,6 +128,37 @@ def test_the_audit_record_carries_the_measurements_not_the_plaintext(nitro_serve
     raw = "".join(p.read_text() for p in sorted((nitro_server.data_dir / "audit").glob("*.jsonl")))
     assert "audit-me-7c1d" not in raw
     assert base64.b64encode(b"audit-me-7c1d").decode() not in raw
+
+
+def test_nitrotpm_documents_answer_and_their_pcrs_are_condition_keys(kms_nitro, nitro, tmp_path):
+    """A NitroTPM document (AWS's EC2 guide: `nitrotpm_pcrs` instead of `pcrs`, the same PKI) is
+    answered like an enclave's, and its PCRs are `kms:RecipientAttestation:NitroTPMPCR<n>`."""
+    account = kms_nitro.create_key()["KeyMetadata"]["Arn"].split(":")[4]
+    # The example's NitroTPM document: PCRn = 48 bytes of 0x80 + n.
+    pcr4 = (bytes([0x84]) * 48).hex()
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "kms:*", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": "kms:GenerateDataKey",
+                "Resource": "*",
+                "Condition": {"StringNotEqualsIgnoreCase": {"kms:RecipientAttestation:NitroTPMPCR4": pcr4}},
+            },
+        ],
+    }
+    key_id = kms_nitro.create_key(Policy=json.dumps(policy))["KeyMetadata"]["KeyId"]
+    out = kms_nitro.generate_data_key(KeyId=key_id, KeySpec="AES_256", Recipient=recipient(nitro, "nitrotpm.cbor"))
+    assert "Plaintext" not in out
+    data_key = open_envelope(nitro, out["CiphertextForRecipient"], tmp_path)
+    assert kms_nitro.decrypt(CiphertextBlob=out["CiphertextBlob"])["Plaintext"] == data_key
+    # An enclave's document has no NitroTPM PCRs, and no Recipient none either: the Deny applies.
+    for kwargs in [{"Recipient": recipient(nitro)}, {}]:
+        with pytest.raises(ClientError) as e:
+            kms_nitro.generate_data_key(KeyId=key_id, KeySpec="AES_256", **kwargs)
+        assert e.value.response["Error"]["Code"] == "AccessDeniedException", kwargs
 
 
 def test_refused_documents(kms_nitro, nitro):

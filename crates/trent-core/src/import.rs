@@ -156,7 +156,8 @@ fn is_rsa(spec: KeySpec) -> bool {
 /// with an RSA_AES_KEY_WRAP algorithm (its PKCS#8 is too large for RSAES-OAEP), and an
 /// ECC_NIST_P521 private key not with RSAES-OAEP under an RSA_2048 wrapping key. SM2PKE goes
 /// with an SM2 wrapping key and only with it, and wraps RSA, ECC and SM2 private keys (AWS:
-/// "supported for wrapping RSA, ECC, and SM2 key material").
+/// "supported for wrapping RSA, ECC, and SM2 key material"); SM2 material never goes under an
+/// RSA_AES_KEY_WRAP algorithm.
 fn check_wrapping_for_spec(
     key_spec: KeySpec,
     algorithm: WrappingAlgorithm,
@@ -184,6 +185,19 @@ fn check_wrapping_for_spec(
         return Err(KmsError::Validation(format!(
             "The SM2PKE wrapping algorithm is not supported for KMS keys with key spec {}. It wraps RSA, ECC and SM2 key material.",
             key_spec.as_str()
+        )));
+    }
+    // SM2 keys exist only in AWS's China Regions, where the RSA_AES_KEY_WRAP algorithms are
+    // not offered, and AWS lists those for RSA and ECC material only: SM2 material travels
+    // under SM2PKE or RSAES_OAEP (docs/decisions.md, "SM2 keys").
+    let rsa_aes = matches!(
+        algorithm,
+        WrappingAlgorithm::RsaAesKeyWrapSha1 | WrappingAlgorithm::RsaAesKeyWrapSha256
+    );
+    if rsa_aes && key_spec == KeySpec::Sm2 {
+        return Err(KmsError::Validation(format!(
+            "The {} wrapping algorithm is not supported for KMS keys with key spec SM2. To import SM2 key material, use the SM2PKE, RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256 wrapping algorithm.",
+            algorithm.as_str()
         )));
     }
     let oaep = matches!(

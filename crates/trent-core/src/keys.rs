@@ -399,9 +399,12 @@ impl Kms {
                 ));
             }
         }
+        // AWS lists the key types whose material can be imported (symmetric encryption, HMAC,
+        // asymmetric encryption, key agreement and signing keys); ML-KEM keys are not among
+        // them (docs/decisions.md, "ML-KEM keys").
         if origin == Origin::External && !crate::import::importable_spec(key_spec) {
             return Err(KmsError::UnsupportedOperation(format!(
-                "Importing key material for KeySpec {} is not supported by this Trent server yet",
+                "Origin EXTERNAL is not supported for KMS keys with key spec {}: their key material cannot be imported.",
                 key_spec.as_str()
             )));
         }

@@ -604,13 +604,6 @@ impl Kms {
             })?,
             None => KeySpec::SymmetricDefault,
         };
-        if key_spec == KeySpec::Sm2 {
-            return Err(err(
-                e,
-                "key_spec",
-                format!("{} is not supported by Trent yet", key_spec.as_str()),
-            ));
-        }
         let is_hmac = matches!(
             key_spec,
             KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512
@@ -645,6 +638,18 @@ impl Kms {
             crate::policies::check_key_policy(p).map_err(|x| err(e, "policy", msg(x)))?;
         }
         crate::tags::validate_tags(&k.tags).map_err(|x| err(e, "tags", msg(x)))?;
+        // Given material is imported material; a spec AWS imports none into (ML-KEM) is
+        // generated only.
+        if !k.backing_keys.is_empty() && !crate::import::importable_spec(key_spec) {
+            return Err(err(
+                e,
+                "backing_keys[0]",
+                format!(
+                    "{} keys cannot be given material (it cannot be imported into them): leave out backing_keys and private_key_pem to have it generated",
+                    key_spec.as_str()
+                ),
+            ));
+        }
         let mut materials = Vec::new();
         for (i, raw) in k.backing_keys.iter().enumerate() {
             let (material, id_bytes) = crate::import::parse_imported(key_spec, key_usage, raw)

@@ -1,9 +1,10 @@
-//! `Recipient` (Nitro Enclaves attestation) through `Kms` over `MemoryStore` with the test
-//! clock: documents from a test Nitro PKI (`trent_crypto::nitro::test_pki`) are verified against
-//! the configured root, the answers carry `CiphertextForRecipient` (opened here with the RSA
-//! private key, independently of the envelope code) and no plaintext, refused documents get
-//! ValidationException, no configured root keeps UnsupportedOperationException, and the
-//! `kms:RecipientAttestation:*` condition keys of a key policy allow or deny.
+//! `Recipient` (Nitro Enclaves and NitroTPM attestation) through `Kms` over `MemoryStore` with
+//! the test clock: documents from a test Nitro PKI (`trent_crypto::nitro::test_pki`) are
+//! verified against the configured root, the answers carry `CiphertextForRecipient` (opened here
+//! with the RSA private key, independently of the envelope code) and no plaintext, refused
+//! documents get ValidationException, no configured root keeps UnsupportedOperationException,
+//! and the `kms:RecipientAttestation:*` condition keys of a key policy (`PCR<n>` for an
+//! enclave's document, `NitroTPMPCR<n>` for a NitroTPM's) allow or deny.
 
 #![allow(
     clippy::unwrap_used,
@@ -366,4 +367,86 @@ async fn pcr_conditions_in_a_key_policy_allow_and_deny() {
         .generate_data_key(&caller, gdk(Some(enclave.recipient(&other))), true)
         .await;
     assert!(matches!(r, Err(KmsError::AccessDenied(_))));
+}
+
+#[tokio::test]
+async fn nitrotpm_documents_answer_and_their_pcr_conditions_allow_and_deny() {
+    let enclave = Enclave::new();
+    let env = env_trusting(&enclave).await;
+    let alice = user(&env, "instance-app").await;
+    // Document::nitrotpm: PCRn is 48 bytes of 0x80 + n (PCR4 84…84, PCR7 87…87).
+    let tpm_policy = key_policy(vec![json!({
+        "Sid": "Attested instance only",
+        "Effect": "Allow",
+        "Principal": { "AWS": alice.arn() },
+        "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+        "Resource": "*",
+        "Condition": {
+            "StringEqualsIgnoreCase": {
+                "kms:RecipientAttestation:NitroTPMPCR4": "84".repeat(48),
+                "kms:RecipientAttestation:NitroTPMPCR7": "87".repeat(48)
+            }
+        }
+    })]);
+    let tpm_key = create_key(&env, Some(tpm_policy)).await;
+    let caller = alice.caller(&env.kms);
+    let gdk = |key_id: &str, recipient| GenerateDataKeyInput {
+        key_id: Some(key_id.into()),
+        key_spec: Some("AES_256".into()),
+        recipient,
+        ..Default::default()
+    };
+    let instance = enclave.recipient(&Document::nitrotpm(
+        Some(enclave.spki.clone()),
+        START_MS as u64,
+    ));
+
+    // The measured instance: allowed, and the data key travels only in the envelope.
+    let out = env
+        .kms
+        .generate_data_key(&caller, gdk(&tpm_key.key_id, Some(instance.clone())), true)
+        .await
+        .unwrap();
+    assert!(out.plaintext.is_none(), "no Plaintext with a Recipient");
+    let data_key = open_envelope(&enclave.key, out.ciphertext_for_recipient.as_ref().unwrap())
+        .expect("the instance's key opens the envelope");
+    assert_eq!(data_key.len(), 32);
+    // No Recipient, or an enclave's document (it has no NitroTPM PCRs): denied.
+    for recipient in [None, Some(enclave.good())] {
+        let r = env
+            .kms
+            .generate_data_key(&caller, gdk(&tpm_key.key_id, recipient), true)
+            .await;
+        assert!(matches!(r, Err(KmsError::AccessDenied(_))), "{:?}", r.err());
+    }
+    // PCR7 differs: denied.
+    let mut other = Document::nitrotpm(Some(enclave.spki.clone()), START_MS as u64);
+    other.pcrs.insert(7, vec![0xee; 48]);
+    let r = env
+        .kms
+        .generate_data_key(
+            &caller,
+            gdk(&tpm_key.key_id, Some(enclave.recipient(&other))),
+            true,
+        )
+        .await;
+    assert!(matches!(r, Err(KmsError::AccessDenied(_))));
+
+    // An enclave-PCR condition is not met by a NitroTPM document, even with equal bytes.
+    let enclave_policy = key_policy(vec![json!({
+        "Sid": "Enclave only",
+        "Effect": "Allow",
+        "Principal": { "AWS": alice.arn() },
+        "Action": ["kms:GenerateDataKey"],
+        "Resource": "*",
+        "Condition": {
+            "StringEqualsIgnoreCase": { "kms:RecipientAttestation:PCR4": "84".repeat(48) }
+        }
+    })]);
+    let enclave_key = create_key(&env, Some(enclave_policy)).await;
+    let r = env
+        .kms
+        .generate_data_key(&caller, gdk(&enclave_key.key_id, Some(instance)), true)
+        .await;
+    assert!(matches!(r, Err(KmsError::AccessDenied(_))), "{:?}", r.err());
 }

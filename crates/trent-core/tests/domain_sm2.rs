@@ -1,6 +1,7 @@
 //! SM2 keys (issue 11): CreateKey with KeySpec SM2 for SIGN_VERIFY (SM2DSA over RAW messages
 //! and 32-byte DIGESTs), ENCRYPT_DECRYPT (SM2PKE, at most 1024 bytes) and KEY_AGREEMENT (ECDH),
-//! GetPublicKey, SM2 data key pairs, and SM2 import (an SM2 wrapping key, SM2PKE), driven
+//! GetPublicKey, SM2 data key pairs, SM2 import (an SM2 wrapping key, SM2PKE) and SM2 keys in
+//! seed files (generated, or of given PKCS#8 material), driven
 //! through `Kms` over `MemoryStore`. Signatures are checked again with the public key alone
 //! (`verify_with_public_key`), as a client would offline; shared secrets and wrapped material
 //! are computed on the client side with RustCrypto's `sm2` (its point arithmetic, not Trent's
@@ -28,8 +29,9 @@ use trent_core::crypto::{
 use trent_core::import::ImportKeyMaterialInput;
 use trent_core::keys::CreateKeyInput;
 use trent_core::model::KeyRecord;
+use trent_core::seed::{Seed, SeedKey};
 use trent_crypto::asymmetric::verify_with_public_key;
-use trent_crypto::spec::{KeySpec, MessageType, SigningAlgorithm};
+use trent_crypto::spec::{KeySpec, MessageType, SigningAlgorithm, WireEnum};
 use zeroize::Zeroizing;
 
 async fn sm2_key(env: &Env, usage: &str) -> Result<KeyRecord, KmsError> {
@@ -510,6 +512,19 @@ async fn sm2_import_refusals() {
             )))
         );
     }
+    // SM2 material never goes under RSA_AES_KEY_WRAP (not offered in AWS's China Regions, the
+    // only ones with SM2 keys); RSAES_OAEP under an RSA wrapping key does carry it.
+    for algorithm in ["RSA_AES_KEY_WRAP_SHA_1", "RSA_AES_KEY_WRAP_SHA_256"] {
+        assert_eq!(
+            params(algorithm, "RSA_4096", key.key_id.clone()).await,
+            Err(KmsError::Validation(format!(
+                "The {algorithm} wrapping algorithm is not supported for KMS keys with key spec SM2. To import SM2 key material, use the SM2PKE, RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256 wrapping algorithm."
+            )))
+        );
+    }
+    params("RSAES_OAEP_SHA_256", "RSA_2048", key.key_id.clone())
+        .await
+        .unwrap();
     // SM2PKE wraps RSA, ECC and SM2 private keys, not symmetric or HMAC material.
     for spec in ["SYMMETRIC_DEFAULT", "HMAC_256"] {
         let usage = if spec == "HMAC_256" {
@@ -596,4 +611,143 @@ async fn sm2_import_refusals() {
     import_wrapped(&env, &key.key_id, second.import_token, under_second)
         .await
         .unwrap();
+}
+
+/// A seed key of spec SM2 and `usage`, with `material` (PKCS#8 DER) or generated without.
+fn seed_sm2(entry: &str, key_id: &str, usage: &str, material: Option<&[u8]>) -> SeedKey {
+    SeedKey {
+        entry: entry.into(),
+        account: Some(ACCOUNT.into()),
+        region: REGION.into(),
+        key_id: key_id.into(),
+        key_spec: Some("SM2".into()),
+        key_usage: Some(usage.into()),
+        description: None,
+        policy: None,
+        tags: Vec::new(),
+        backing_keys: material
+            .map(|m| vec![Zeroizing::new(m.to_vec())])
+            .unwrap_or_default(),
+    }
+}
+
+#[tokio::test]
+async fn seed_files_create_sm2_keys_of_every_usage() {
+    let env = env().await;
+    const SIGNING: &str = "5d1f8a3e-2c4b-4e6f-9a1b-3c5d7e9f0a12";
+    const ENCRYPTING: &str = "6e2a9b4f-3d5c-4f70-8b2c-4d6e8f0a1b23";
+    const AGREEING: &str = "7f3bac50-4e6d-4081-9c3d-5e7f9a1b2c34";
+    let encrypting_secret = sm2::SecretKey::generate();
+    let agreeing_secret = sm2::SecretKey::generate();
+    let (encrypting_pkcs8, agreeing_pkcs8) = (
+        encrypting_secret.to_pkcs8_der().unwrap(),
+        agreeing_secret.to_pkcs8_der().unwrap(),
+    );
+    let seed = Seed {
+        default_account: Some(ACCOUNT.into()),
+        keys: vec![
+            seed_sm2("key[0]", SIGNING, "SIGN_VERIFY", None),
+            seed_sm2(
+                "key[1]",
+                ENCRYPTING,
+                "ENCRYPT_DECRYPT",
+                Some(encrypting_pkcs8.as_bytes()),
+            ),
+            seed_sm2(
+                "key[2]",
+                AGREEING,
+                "KEY_AGREEMENT",
+                Some(agreeing_pkcs8.as_bytes()),
+            ),
+        ],
+        ..Seed::default()
+    };
+    let report = env.kms.apply_seed(&seed).await.unwrap();
+    assert_eq!(report.created.len(), 3, "{:?}", report.created);
+    for (id, usage) in [
+        (SIGNING, "SIGN_VERIFY"),
+        (ENCRYPTING, "ENCRYPT_DECRYPT"),
+        (AGREEING, "KEY_AGREEMENT"),
+    ] {
+        let key = env
+            .kms
+            .describe_key(&env.root, Some(id), &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            (key.key_spec.as_str(), key.key_usage.as_str()),
+            ("SM2", usage)
+        );
+    }
+
+    // The generated signing key signs, checked offline with its public key.
+    let sig = sign(&env, SIGNING, "RAW", b"seeded SM2").await;
+    assert!(
+        verify_with_public_key(
+            KeySpec::Sm2,
+            &public_key(&env, SIGNING).await,
+            SigningAlgorithm::Sm2Dsa,
+            MessageType::Raw,
+            b"seeded SM2",
+            &sig,
+        )
+        .unwrap()
+    );
+
+    // The given materials are the keys': their public keys, SM2PKE ciphertext made here to the
+    // material decrypts in Trent, and ECDH gives the secret computed here.
+    assert_eq!(
+        public_key(&env, ENCRYPTING).await,
+        encrypting_secret
+            .public_key()
+            .to_public_key_der()
+            .unwrap()
+            .as_bytes()
+    );
+    let blob = sm2::pke::EncryptingKey::new(encrypting_secret.public_key())
+        .encrypt_der(&mut SysRng, b"sealed before seeding")
+        .unwrap();
+    let opened = env
+        .kms
+        .decrypt(
+            &env.root,
+            DecryptInput {
+                key_id: Some(ENCRYPTING.into()),
+                ciphertext_blob: Some(blob),
+                encryption_algorithm: Some("SM2PKE".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(opened.plaintext.as_slice(), b"sealed before seeding");
+    let peer = sm2::SecretKey::generate();
+    let peer_spki = peer.public_key().to_public_key_der().unwrap();
+    assert_eq!(
+        derive(&env, AGREEING, peer_spki.as_bytes()).await.unwrap(),
+        local_ecdh(&agreeing_secret, peer_spki.as_bytes())
+    );
+
+    // Applied again: nothing new, the same material kept.
+    let again = env.kms.apply_seed(&seed).await.unwrap();
+    assert!(again.created.is_empty(), "{:?}", again.created);
+    assert_eq!(again.kept, 3);
+
+    // Material of another curve for an SM2 seed key refuses the seed, naming the field.
+    let p256 = trent_crypto::asymmetric::generate_pkcs8(KeySpec::EccNistP256).unwrap();
+    let wrong = Seed {
+        default_account: Some(ACCOUNT.into()),
+        keys: vec![seed_sm2(
+            "key[0]",
+            "8a4cbd61-5f7e-4192-8d4e-6f8a0b2c3d45",
+            "SIGN_VERIFY",
+            Some(&p256),
+        )],
+        ..Seed::default()
+    };
+    let e = env.kms.apply_seed(&wrong).await.unwrap_err();
+    assert_eq!(
+        (e.entry.as_str(), e.field.as_str()),
+        ("key[0]", "backing_keys[0]")
+    );
 }

@@ -2,8 +2,9 @@
 //! end-to-end tests of `Recipient` (tests/python/test_recipient.py): `root.pem` (the trust
 //! anchor to configure), `recipient.key.der` (the RSA-2048 private key the enclave would hold,
 //! PKCS#8 DER), `document.cbor` (signed, `public_key` = that key, PCRn = 48 bytes of n+1),
-//! `no_key.cbor` (the same without `public_key`) and `other_root.pem` (a root that did not
-//! sign anything). Usage: `nitro_attestation <dir>`.
+//! `no_key.cbor` (the same without `public_key`), `nitrotpm.cbor` (a NitroTPM document:
+//! `nitrotpm_pcrs`, PCRn = 48 bytes of 0x80+n, the same `public_key`) and `other_root.pem` (a
+//! root that did not sign anything). Usage: `nitro_attestation <dir>`.
 
 #![allow(
     clippy::expect_used,
@@ -47,7 +48,11 @@ fn main() {
     );
     write(
         "document.cbor",
-        &pki.document(&Document::new(Some(spki), timestamp)),
+        &pki.document(&Document::new(Some(spki.clone()), timestamp)),
+    );
+    write(
+        "nitrotpm.cbor",
+        &pki.document(&Document::nitrotpm(Some(spki), timestamp)),
     );
     write(
         "no_key.cbor",

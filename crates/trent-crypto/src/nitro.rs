@@ -1,11 +1,16 @@
-//! Nitro Enclaves recipients: verifying an attestation document and answering with a CMS
-//! envelope only the enclave can open (`Recipient` / `CiphertextForRecipient`).
+//! Nitro Enclaves and NitroTPM recipients: verifying an attestation document and answering with
+//! a CMS envelope only the attested environment can open (`Recipient` /
+//! `CiphertextForRecipient`).
 //!
 //! An attestation document is a COSE_Sign1 structure (RFC 9052, untagged or tag 18) whose
 //! protected header names ES384 and whose payload is a CBOR map: `module_id`, `digest`
-//! (`"SHA384"`), `timestamp` (ms), `pcrs` (index → 32/48/64 bytes), `certificate` (the leaf,
-//! DER), `cabundle` (root first, then each intermediate), and the optional `public_key`,
-//! `user_data` and `nonce`. [`TrustAnchors::verify`] checks it completely before anything is
+//! (`"SHA384"`), `timestamp` (ms), the PCRs (index → 32/48/64 bytes) — `pcrs` in a Nitro
+//! Enclaves document, `nitrotpm_pcrs` in a NitroTPM one (an EC2 instance's NitroTPM, AWS's EC2
+//! guide "Validate a NitroTPM Attestation Document"; exactly one of the two) —, `certificate`
+//! (the leaf, DER), `cabundle` (root first, then each intermediate), and the optional
+//! `public_key`, `user_data` and `nonce`. Both kinds are signed by the same AWS Nitro
+//! Attestation PKI, so they are verified alike; [`Attestation::source`] says which it was, and
+//! only the matching PCR accessors answer (an enclave's PCRs are not a NitroTPM's). [`TrustAnchors::verify`] checks it completely before anything is
 //! read from it: the ECDSA P-384 / SHA-384 signature with the leaf's key, and the chain
 //! `cabundle[0] → … → certificate`, each certificate signed by the one before it with
 //! ecdsa-with-SHA384, all valid at the caller's time, every issuer a CA, and the first one a
@@ -99,36 +104,63 @@ struct Root {
     cert: Certificate,
 }
 
+/// Which attested environment a document comes from, by its PCR member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttestationSource {
+    /// A Nitro enclave (`pcrs`; condition keys `kms:RecipientAttestation:ImageSha384`/`PCR<n>`).
+    NitroEnclave,
+    /// An EC2 instance's NitroTPM (`nitrotpm_pcrs`; `kms:RecipientAttestation:NitroTPMPCR<n>`).
+    NitroTpm,
+}
+
 /// A verified attestation document: only what Trent uses from it.
 #[derive(Debug, Clone)]
 pub struct Attestation {
-    /// `module_id`: the enclave id (logged as `attestationDocumentModuleId`).
+    /// `module_id`: the enclave (or instance) id (logged as `attestationDocumentModuleId`).
     pub module_id: String,
     /// `timestamp` (ms since the epoch) the document was signed at.
     pub timestamp_ms: u64,
-    /// Each PCR, lower-case hex as KMS's condition keys compare it.
+    /// Which kind of document it was.
+    pub source: AttestationSource,
+    /// Each PCR of the document (`pcrs` or `nitrotpm_pcrs`, per `source`), lower-case hex as
+    /// KMS's condition keys compare it.
     pcrs: BTreeMap<u8, String>,
     /// `public_key`: the recipient's RSA key, SubjectPublicKeyInfo DER.
     public_key: Vec<u8>,
 }
 
 impl Attestation {
-    /// PCR `index` in lower-case hex (`kms:RecipientAttestation:PCR<index>`).
+    /// Enclave PCR `index` in lower-case hex (`kms:RecipientAttestation:PCR<index>`); none for
+    /// a NitroTPM document (AWS: that key is effective only for an enclave's document).
     pub fn pcr_hex(&self, index: u8) -> Option<&str> {
+        self.pcr_of(AttestationSource::NitroEnclave, index)
+    }
+
+    /// NitroTPM PCR `index` in lower-case hex (`kms:RecipientAttestation:NitroTPMPCR<index>`);
+    /// none for an enclave's document.
+    pub fn nitrotpm_pcr_hex(&self, index: u8) -> Option<&str> {
+        self.pcr_of(AttestationSource::NitroTpm, index)
+    }
+
+    fn pcr_of(&self, source: AttestationSource, index: u8) -> Option<&str> {
+        if self.source != source {
+            return None;
+        }
         self.pcrs.get(&index).map(String::as_str)
     }
 
-    /// PCR `index`'s bytes (CloudTrail logs them base64).
+    /// Enclave PCR `index`'s bytes (CloudTrail logs them base64); none for NitroTPM.
     pub fn pcr_bytes(&self, index: u8) -> Option<Vec<u8>> {
         hex::decode(self.pcr_hex(index)?).ok()
     }
 
-    /// `kms:RecipientAttestation:ImageSha384`: the enclave image digest, which is PCR0.
+    /// `kms:RecipientAttestation:ImageSha384`: the enclave image digest, which is PCR0 (none
+    /// for a NitroTPM document).
     pub fn image_sha384_hex(&self) -> Option<&str> {
         self.pcr_hex(0)
     }
 
-    /// Every PCR the document has, lower-case hex, by index.
+    /// Every PCR the document has (of its [`Self::source`]), lower-case hex, by index.
     pub fn pcrs(&self) -> impl Iterator<Item = (u8, &str)> {
         self.pcrs.iter().map(|(i, v)| (*i, v.as_str()))
     }
@@ -204,6 +236,7 @@ impl TrustAnchors {
         Ok(Attestation {
             module_id: payload.module_id,
             timestamp_ms: payload.timestamp_ms,
+            source: payload.source,
             pcrs: payload.pcrs,
             public_key,
         })
@@ -371,6 +404,7 @@ impl CoseSign1 {
 struct Payload {
     module_id: String,
     timestamp_ms: u64,
+    source: AttestationSource,
     pcrs: BTreeMap<u8, String>,
     certificate: Vec<u8>,
     cabundle: Vec<Vec<u8>>,
@@ -388,6 +422,7 @@ impl Payload {
         let mut digest_ok = false;
         let mut timestamp_ms = None;
         let mut pcrs = None;
+        let mut nitrotpm_pcrs = None;
         let mut certificate = None;
         let mut cabundle = None;
         let mut public_key = None;
@@ -402,6 +437,7 @@ impl Payload {
                 ("digest", Value::Text(s)) => digest_ok = s == "SHA384",
                 ("timestamp", Value::Integer(t)) => timestamp_ms = u64::try_from(t).ok(),
                 ("pcrs", Value::Map(map)) => pcrs = Some(parse_pcrs(map)?),
+                ("nitrotpm_pcrs", Value::Map(map)) => nitrotpm_pcrs = Some(parse_pcrs(map)?),
                 ("certificate", Value::Bytes(b)) if !b.is_empty() => certificate = Some(b),
                 ("cabundle", Value::Array(items)) => {
                     if items.is_empty() || items.len() > MAX_CABUNDLE {
@@ -424,6 +460,12 @@ impl Payload {
                 _ => return Err(AttestationError::Malformed),
             }
         }
+        // One kind of document or the other, never both (nor neither).
+        let pcrs = match (pcrs, nitrotpm_pcrs) {
+            (Some(p), None) => Some((AttestationSource::NitroEnclave, p)),
+            (None, Some(p)) => Some((AttestationSource::NitroTpm, p)),
+            _ => None,
+        };
         match (
             module_id,
             digest_ok,
@@ -436,12 +478,13 @@ impl Payload {
                 Some(module_id),
                 true,
                 Some(timestamp_ms),
-                Some(pcrs),
+                Some((source, pcrs)),
                 Some(certificate),
                 Some(cabundle),
             ) => Ok(Self {
                 module_id,
                 timestamp_ms,
+                source,
                 pcrs,
                 certificate,
                 cabundle,
@@ -668,20 +711,39 @@ pub mod test_pki {
         pub module_id: String,
         /// `timestamp`, ms.
         pub timestamp_ms: u64,
-        /// `pcrs` (index → bytes).
+        /// The PCRs (index → bytes).
         pub pcrs: BTreeMap<u8, Vec<u8>>,
+        /// The members the PCRs are written under: `["pcrs"]` (a Nitro enclave's document),
+        /// `["nitrotpm_pcrs"]` (a NitroTPM's), or, for refusal tests, both or none.
+        pub pcr_members: Vec<&'static str>,
         /// `public_key` (SubjectPublicKeyInfo DER), or none.
         pub public_key: Option<Vec<u8>>,
     }
 
     impl Document {
-        /// PCRn = 48 bytes of `n + 1` for n in 0..16 (PCR0, the image digest, is `01…01`).
+        /// A Nitro enclave's document: PCRn = 48 bytes of `n + 1` for n in 0..16 (PCR0, the
+        /// image digest, is `01…01`).
         pub fn new(public_key: Option<Vec<u8>>, timestamp_ms: u64) -> Self {
             let pcrs = (0u8..16).map(|i| (i, vec![i + 1; 48])).collect();
             Self {
                 module_id: "i-0123456789abcdef0-enc0123456789abcdef".into(),
                 timestamp_ms,
                 pcrs,
+                pcr_members: vec!["pcrs"],
+                public_key,
+            }
+        }
+
+        /// A NitroTPM document (an EC2 instance's; the module id in the form of AWS's CloudTrail
+        /// example, instance id and TPM id): `nitrotpm_pcrs` with PCRn = 48 bytes of `0x80 + n`
+        /// for n in 0..24 (a TPM's 24 PCRs, SHA-384 bank).
+        pub fn nitrotpm(public_key: Option<Vec<u8>>, timestamp_ms: u64) -> Self {
+            let pcrs = (0u8..24).map(|i| (i, vec![0x80 + i; 48])).collect();
+            Self {
+                module_id: "i-0123456789abcdef0-tpm0123456789abcdef".into(),
+                timestamp_ms,
+                pcrs,
+                pcr_members: vec!["nitrotpm_pcrs"],
                 public_key,
             }
         }
@@ -869,6 +931,13 @@ pub mod test_pki {
             cabundle: &[&Issued],
         ) -> Vec<u8> {
             let text = |s: &str| Value::Text(s.into());
+            let pcrs = Value::Map(
+                document
+                    .pcrs
+                    .iter()
+                    .map(|(i, v)| (Value::Integer((*i).into()), Value::Bytes(v.clone())))
+                    .collect(),
+            );
             let mut payload = vec![
                 (text("module_id"), text(&document.module_id)),
                 (text("digest"), text("SHA384")),
@@ -876,16 +945,11 @@ pub mod test_pki {
                     text("timestamp"),
                     Value::Integer(document.timestamp_ms.into()),
                 ),
-                (
-                    text("pcrs"),
-                    Value::Map(
-                        document
-                            .pcrs
-                            .iter()
-                            .map(|(i, v)| (Value::Integer((*i).into()), Value::Bytes(v.clone())))
-                            .collect(),
-                    ),
-                ),
+            ];
+            for member in &document.pcr_members {
+                payload.push((text(member), pcrs.clone()));
+            }
+            payload.extend([
                 (text("certificate"), Value::Bytes(signer.der.clone())),
                 (
                     text("cabundle"),
@@ -896,7 +960,7 @@ pub mod test_pki {
                             .collect(),
                     ),
                 ),
-            ];
+            ]);
             payload.push((
                 text("public_key"),
                 document

@@ -41,16 +41,23 @@ pub(crate) fn generate_pkcs8() -> Result<Zeroizing<Vec<u8>>, AsymmetricError> {
     Ok(Zeroizing::new(der.as_bytes().to_vec()))
 }
 
+/// Parses PKCS#8 DER of an SM2 private key into the secret and its public key as SPKI DER (what
+/// both usages' parsers need). Not an SM2 private key is [`AsymmetricError::BadMaterial`].
+fn secret_from_pkcs8(der: &[u8]) -> Result<(SecretKey, Vec<u8>), AsymmetricError> {
+    let secret = SecretKey::from_pkcs8_der(der).map_err(|_| AsymmetricError::BadMaterial)?;
+    let public = secret
+        .public_key()
+        .to_public_key_der()
+        .map_err(|_| AsymmetricError::Failed)?
+        .as_bytes()
+        .to_vec();
+    Ok((secret, public))
+}
+
 impl Sm2Key {
     /// Parses PKCS#8 DER of an SM2 private key; returns it with its SPKI DER.
     pub(crate) fn from_pkcs8(der: &[u8]) -> Result<(Self, Vec<u8>), AsymmetricError> {
-        let secret = SecretKey::from_pkcs8_der(der).map_err(|_| AsymmetricError::BadMaterial)?;
-        let public = secret
-            .public_key()
-            .to_public_key_der()
-            .map_err(|_| AsymmetricError::Failed)?
-            .as_bytes()
-            .to_vec();
+        let (secret, public) = secret_from_pkcs8(der)?;
         let signing =
             SigningKey::new(DIST_ID, &secret).map_err(|_| AsymmetricError::BadMaterial)?;
         let decrypting = DecryptingKey::new(secret);
@@ -107,13 +114,7 @@ pub(crate) struct Sm2Agreement {
 impl Sm2Agreement {
     /// Parses PKCS#8 DER of an SM2 private key; returns it with its SPKI DER.
     pub(crate) fn from_pkcs8(der: &[u8]) -> Result<(Self, Vec<u8>), AsymmetricError> {
-        let secret = SecretKey::from_pkcs8_der(der).map_err(|_| AsymmetricError::BadMaterial)?;
-        let public = secret
-            .public_key()
-            .to_public_key_der()
-            .map_err(|_| AsymmetricError::Failed)?
-            .as_bytes()
-            .to_vec();
+        let (secret, public) = secret_from_pkcs8(der)?;
         Ok((Self { secret }, public))
     }
 

@@ -1,7 +1,8 @@
-//! Nitro Enclaves recipients end to end in the crypto crate: documents built by a test PKI are
-//! verified (or refused for the right reason), and `CiphertextForRecipient` envelopes are opened
-//! here independently — parsed with RustCrypto `cms` (BER), the key unwrapped with aws-lc-rs
-//! RSA-OAEP-SHA-256, the content decrypted with AES-256-CBC — and compared with the plaintext.
+//! Nitro Enclaves and NitroTPM recipients end to end in the crypto crate: documents built by a
+//! test PKI are verified (or refused for the right reason), and `CiphertextForRecipient`
+//! envelopes are opened here independently — parsed with RustCrypto `cms` (BER), the key
+//! unwrapped with aws-lc-rs RSA-OAEP-SHA-256, the content decrypted with AES-256-CBC — and
+//! compared with the plaintext.
 
 #![allow(
     clippy::unwrap_used,
@@ -21,7 +22,7 @@ use cms::enveloped_data::{EnvelopedData, RecipientIdentifier, RecipientInfo};
 use der::Decode;
 use proptest::prelude::*;
 use trent_crypto::nitro::test_pki::{Document, Issued, TestPki};
-use trent_crypto::nitro::{AttestationError, TrustAnchors, envelope};
+use trent_crypto::nitro::{AttestationError, AttestationSource, TrustAnchors, envelope};
 
 const NOW: i64 = 1_790_000_000_000;
 
@@ -138,6 +139,73 @@ fn a_verified_document_gives_its_pcrs_and_an_envelope_only_its_key_opens() {
     assert!(
         result.is_err(),
         "a different private key must not unwrap the CEK"
+    );
+}
+
+#[test]
+fn a_nitrotpm_document_gives_its_nitrotpm_pcrs_only_and_an_envelope_its_key_opens() {
+    // AWS's EC2 guide ("Validate a NitroTPM Attestation Document"): the same COSE_Sign1 and
+    // PKI as an enclave's document, its PCRs under `nitrotpm_pcrs`.
+    let pki = TestPki::new(NOW);
+    let (key, spki) = recipient();
+    let doc = pki.document(&Document::nitrotpm(Some(spki.clone()), NOW as u64));
+    let attestation = anchors(&pki).verify(&doc, NOW).unwrap();
+    assert_eq!(attestation.source, AttestationSource::NitroTpm);
+    assert_eq!(
+        attestation.module_id,
+        "i-0123456789abcdef0-tpm0123456789abcdef"
+    );
+    // Document::nitrotpm: PCRn is 48 bytes of 0x80 + n, n in 0..24.
+    assert_eq!(
+        attestation.nitrotpm_pcr_hex(4),
+        Some("84".repeat(48).as_str())
+    );
+    assert_eq!(
+        attestation.nitrotpm_pcr_hex(23),
+        Some("97".repeat(48).as_str())
+    );
+    assert_eq!(attestation.nitrotpm_pcr_hex(24), None);
+    // An instance's PCRs are not an enclave's: the enclave accessors answer nothing.
+    assert_eq!(attestation.pcr_hex(4), None);
+    assert_eq!(attestation.pcr_bytes(4), None);
+    assert_eq!(attestation.image_sha384_hex(), None);
+    let ber = envelope(&attestation, b"for the instance").unwrap();
+    assert_eq!(open(&key, &ber), b"for the instance");
+
+    // And the other way round: an enclave's document has no NitroTPM PCRs.
+    let enclave = anchors(&pki)
+        .verify(
+            &pki.document(&Document::new(Some(spki.clone()), NOW as u64)),
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(enclave.source, AttestationSource::NitroEnclave);
+    assert_eq!(enclave.nitrotpm_pcr_hex(4), None);
+    assert_eq!(enclave.pcr_hex(4), Some("05".repeat(48).as_str()));
+
+    // Both PCR maps, or neither, is no document of either kind.
+    for members in [vec!["pcrs", "nitrotpm_pcrs"], vec![]] {
+        let mut both = Document::nitrotpm(Some(spki.clone()), NOW as u64);
+        both.pcr_members = members.clone();
+        assert_eq!(
+            anchors(&pki).verify(&pki.document(&both), NOW).unwrap_err(),
+            AttestationError::Malformed,
+            "{members:?}"
+        );
+    }
+    // Tampered NitroTPM PCR: the signature no longer verifies.
+    let at = doc.windows(48).position(|w| w == [0x84u8; 48]).unwrap();
+    let mut tampered = doc.clone();
+    tampered[at] ^= 1;
+    assert_eq!(
+        anchors(&pki).verify(&tampered, NOW).unwrap_err(),
+        AttestationError::Untrusted
+    );
+    // Another PKI's NitroTPM document is untrusted, as an enclave's is.
+    let other = TestPki::new(NOW);
+    assert_eq!(
+        anchors(&other).verify(&doc, NOW).unwrap_err(),
+        AttestationError::Untrusted
     );
 }
 

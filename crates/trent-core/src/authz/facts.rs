@@ -162,18 +162,13 @@ impl<'a> RequestFacts<'a> {
                 )))
             }
             _ if key.starts_with("kms:recipientattestation:pcr") => {
-                // `PCR<n>` with n in 0..31 written in decimal digits only and without leading
-                // zeros (`PCR01`, `PCR+1` and `PCR` are no keys).
-                let digits = key.strip_prefix("kms:recipientattestation:pcr")?;
-                if digits.is_empty()
-                    || digits.len() > 2
-                    || !digits.bytes().all(|b| b.is_ascii_digit())
-                    || (digits.len() > 1 && digits.starts_with('0'))
-                {
-                    return None;
-                }
-                let index = digits.parse::<u8>().ok()?;
+                let index = pcr_index(key.strip_prefix("kms:recipientattestation:pcr")?)?;
                 op.recipient?.pcr_hex(index).map(borrowed)
+            }
+            _ if key.starts_with("kms:recipientattestation:nitrotpmpcr") => {
+                // A NitroTPM document's PCRs (an enclave's document has none of these keys).
+                let index = pcr_index(key.strip_prefix("kms:recipientattestation:nitrotpmpcr")?)?;
+                op.recipient?.nitrotpm_pcr_hex(index).map(borrowed)
             }
             _ => {
                 let name = key.strip_prefix("kms:encryptioncontext:")?;
@@ -182,6 +177,19 @@ impl<'a> RequestFacts<'a> {
             }
         }
     }
+}
+
+/// The `<n>` of `PCR<n>` / `NitroTPMPCR<n>`: n in 0..99 written in decimal digits only and
+/// without leading zeros (`PCR01`, `PCR+1` and `PCR` are no keys).
+fn pcr_index(digits: &str) -> Option<u8> {
+    if digits.is_empty()
+        || digits.len() > 2
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || (digits.len() > 1 && digits.starts_with('0'))
+    {
+        return None;
+    }
+    digits.parse::<u8>().ok()
 }
 
 impl ConditionValues for RequestFacts<'_> {

@@ -1,4 +1,4 @@
-//! `Recipient`: a Nitro Enclaves attestation document on Decrypt, GenerateDataKey,
+//! `Recipient`: a Nitro Enclaves or NitroTPM attestation document on Decrypt, GenerateDataKey,
 //! GenerateDataKeyPair, GenerateRandom and DeriveSharedSecret (docs/decisions.md, "Nitro
 //! Enclaves recipients").
 //!
@@ -51,7 +51,7 @@ impl Kms {
         };
         let Some(roots) = &self.nitro_roots else {
             return Err(KmsError::UnsupportedOperation(
-                "Recipient (Nitro Enclaves attestation) is not supported by this Trent server: no Nitro root certificate is configured".into(),
+                "Recipient (Nitro Enclaves or NitroTPM attestation) is not supported by this Trent server: no Nitro root certificate is configured".into(),
             ));
         };
         if let Some(algorithm) = recipient.key_encryption_algorithm.as_deref()
@@ -78,7 +78,7 @@ impl Kms {
 fn attestation_message(e: AttestationError) -> &'static str {
     match e {
         AttestationError::Malformed => {
-            "The attestation document in the Recipient parameter is not a valid Nitro Enclaves attestation document."
+            "The attestation document in the Recipient parameter is not a valid Nitro Enclaves or NitroTPM attestation document."
         }
         AttestationError::Untrusted => {
             "The attestation document in the Recipient parameter could not be verified: its signature or certificate chain is not valid or not trusted."
