@@ -28,6 +28,8 @@ pub struct MappedSegment {
     len: usize,
     /// The mapping's length: the most this segment can hold.
     capacity: usize,
+    /// Below this offset the mapping's pages were released ([`Self::release_written`]).
+    released: usize,
 }
 
 impl MappedSegment {
@@ -65,6 +67,7 @@ impl MappedSegment {
             used,
             len: used,
             capacity,
+            released: 0,
         })
     }
 
@@ -116,6 +119,34 @@ impl MappedSegment {
             .ok_or_else(|| io::Error::other("appending past the mapping"))?;
         target.copy_from_slice(bytes);
         self.used = end;
+        Ok(())
+    }
+
+    /// Drops this process's page-table entries for the pages wholly written (they stay in the
+    /// page cache and the file). A sync writes a mapped page back only after write-protecting
+    /// each mapping of it, one TLB shootdown (an interrupt to every other CPU running the
+    /// process) per page: measured at ~5% of the server's CPU under load. Released first, the
+    /// pages have no mapping, and this costs one shootdown per call for the whole range.
+    pub fn release_written(&mut self) -> io::Result<()> {
+        let page = rustix::param::page_size();
+        let end = self.used / page * page;
+        if end <= self.released {
+            return Ok(());
+        }
+        // SAFETY: `MADV_DONTNEED` on a shared file mapping discards only page-table entries:
+        // the bytes stay in the page cache and the file, and touching the range again would
+        // fault the same bytes back in (for a private mapping it would discard writes, hence
+        // memmap2's `unsafe`). Nothing borrows the range: the mapping is only reached through
+        // `&mut self`, and this code never reads it; writes go past `used`, beyond the range.
+        #[allow(unsafe_code)]
+        unsafe {
+            self.map.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                self.released,
+                end.saturating_sub(self.released),
+            )?;
+        }
+        self.released = end;
         Ok(())
     }
 
@@ -249,9 +280,20 @@ mod tests {
         assert!(segment.append(&vec![b'x'; GROW_STEP + 8]).is_err());
         assert!(!segment.has_room(4 * GROW_STEP));
         assert!(segment.reserve(4 * GROW_STEP).is_err());
+        // Releasing the written pages keeps their bytes.
+        segment.reserve(2 * GROW_STEP).unwrap();
+        segment.append(&vec![b'y'; 2 * GROW_STEP - 1]).unwrap();
+        segment.append(b"\n").unwrap();
+        segment.release_written().unwrap();
+        segment.reserve(1).unwrap();
+        segment.append(b"z").unwrap();
         let file = segment.finish().unwrap();
         drop(file);
-        assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\n");
+        let text = std::fs::read(&path).unwrap();
+        assert_eq!(text.len(), 8 + 2 * GROW_STEP + 1);
+        assert!(text[8..8 + 2 * GROW_STEP - 1].iter().all(|&b| b == b'y'));
+        assert_eq!(&text[text.len() - 2..], b"\nz");
+        assert_eq!(text.get(..8).unwrap(), b"{\"a\":1}\n");
     }
 
     #[test]

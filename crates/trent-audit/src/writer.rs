@@ -4,8 +4,8 @@
 //!
 //! Once copied, a record is in the kernel's page cache: it survives the process being killed
 //! (kill -9) or crashing, so with `Durability::Write` (the default) a request's answer waits
-//! for nothing — no batch, no wake-up, no syscall. The batch's running SHA-256 is updated
-//! under the same lock, so sealing is a digest's finish and one more copy. A sync thread
+//! for nothing — no batch, no wake-up, no syscall. The sealer hashes the batch as read back
+//! from the file, outside the lock, so a request's time under the lock is its copy alone. A sync thread
 //! `fdatasync`s behind the sealer (at most every [`SYNC_SPACING`]): what a power loss may take
 //! is the batches since the last completed sync. With `Durability::Sync` a request waits for a
 //! sync that began after its copy, so many requests share one sync and none waits for a write
@@ -93,8 +93,6 @@ impl AuditSettings {
 struct Tail {
     /// `None` once the trail is closed.
     segment: Option<MappedSegment>,
-    /// The gathering batch's running digest (chained to `previous`).
-    hasher: BatchHasher,
     /// Records in the gathering batch.
     events: u64,
     next_batch: u64,
@@ -126,20 +124,14 @@ impl Tail {
         // The room for the seal is reserved with the record: sealing never grows the file.
         segment.reserve(needed)?;
         segment.append(lines)?;
-        self.hasher.update(lines);
         let first = self.events == 0;
         self.events = self.events.saturating_add(count_newlines(lines));
         Ok(Pushed::Copied { first })
     }
 
-    /// Seals the gathering batch with its digest line; false when it holds no record.
-    fn seal(&mut self) -> Result<bool, AuditError> {
-        if self.events == 0 {
-            return Ok(false);
-        }
+    /// Seals the gathering batch (whose digest is `digest`) with its digest line.
+    fn seal(&mut self, digest: [u8; 32]) -> Result<(), AuditError> {
         let segment = self.segment.as_mut().ok_or(AuditError::Unavailable)?;
-        let hasher = std::mem::replace(&mut self.hasher, BatchHasher::new(&GENESIS));
-        let digest = hasher.finish();
         self.digest_line.clear();
         format::write_digest_line(
             &mut self.digest_line,
@@ -149,10 +141,53 @@ impl Tail {
             &digest,
         );
         segment.append(&self.digest_line)?;
-        self.hasher = BatchHasher::new(&digest);
         self.previous = digest;
         self.next_batch = self.next_batch.saturating_add(1);
         self.events = 0;
+        Ok(())
+    }
+}
+
+/// The sealer's running digest of the gathering batch, kept outside the tail's lock: the
+/// records are hashed as read back from the file (the page cache the mapping writes into), so
+/// a request's time under the lock is its copy alone.
+struct Sealing {
+    hasher: BatchHasher,
+    /// The segment offset up to which the gathering batch is hashed.
+    hashed_to: usize,
+    buffer: Vec<u8>,
+}
+
+impl Sealing {
+    /// Hashes the records in `file` from `hashed_to` up to `upto`.
+    fn catch_up(&mut self, file: &File, upto: usize) -> std::io::Result<()> {
+        const CHUNK: usize = 64 << 10;
+        while self.hashed_to < upto {
+            let n = upto.saturating_sub(self.hashed_to).min(CHUNK);
+            self.buffer.resize(n, 0);
+            file.read_exact_at(
+                &mut self.buffer,
+                u64::try_from(self.hashed_to).unwrap_or(u64::MAX),
+            )?;
+            self.hasher.update(&self.buffer);
+            self.hashed_to = self.hashed_to.saturating_add(n);
+        }
+        Ok(())
+    }
+
+    /// Seals the tail's gathering batch (the caller holds both locks): false when it holds no
+    /// record. Only what arrived since the last `catch_up` is hashed under the tail's lock.
+    fn seal(&mut self, tail: &mut Tail) -> Result<bool, AuditError> {
+        if tail.events == 0 {
+            return Ok(false);
+        }
+        let segment = tail.segment.as_ref().ok_or(AuditError::Unavailable)?;
+        self.catch_up(segment.file(), segment.used())?;
+        let hasher = std::mem::replace(&mut self.hasher, BatchHasher::new(&GENESIS));
+        let digest = hasher.finish();
+        tail.seal(digest)?;
+        self.hasher = BatchHasher::new(&digest);
+        self.hashed_to = tail.segment.as_ref().map_or(0, MappedSegment::used);
         Ok(true)
     }
 }
@@ -160,7 +195,10 @@ impl Tail {
 /// What the requests, the sealer and the sync thread share.
 struct Shared {
     settings: AuditSettings,
-    tail: std::sync::Mutex<Tail>,
+    /// Shared with the sync thread, which releases written pages before each sync.
+    tail: Arc<std::sync::Mutex<Tail>>,
+    /// Taken before `tail` by whoever seals.
+    sealing: std::sync::Mutex<Sealing>,
     /// Wakes the sealer: a batch began, a request waits for room, or the trail is closing.
     seal_wanted: Notify,
     /// A request found the segment full.
@@ -179,8 +217,18 @@ impl Shared {
     /// Seals the gathering batch, asks for its sync, and begins the next segment once this one
     /// has reached its size (or a request found it full).
     fn seal(&self) -> Result<(), AuditError> {
+        let mut sealing = self.sealing.lock().map_err(|_| AuditError::Unavailable)?;
+        // Hash what gathered so far without holding up the requests.
+        let (file, upto) = {
+            let tail = self.tail.lock().map_err(|_| AuditError::Unavailable)?;
+            match tail.segment.as_ref() {
+                Some(segment) => (segment.file().clone(), segment.used()),
+                None => return Ok(()),
+            }
+        };
+        sealing.catch_up(&file, upto)?;
         let mut tail = self.tail.lock().map_err(|_| AuditError::Unavailable)?;
-        if tail.seal()? {
+        if sealing.seal(&mut tail)? {
             self.sealed_batches.fetch_add(1, Ordering::Relaxed);
             self.syncer.request();
         }
@@ -199,6 +247,7 @@ impl Shared {
         let next_file = next.file().clone();
         let finished = tail.segment.replace(next);
         drop(tail);
+        sealing.hashed_to = 0;
         self.room.notify_waiters();
         // The finished segment is cut to its text and synced by the sync thread (with the new
         // one, in the same round), off the request path and off the runtime.
@@ -210,15 +259,19 @@ impl Shared {
     /// Seals what gathered and finishes the segment: the trail takes no more records.
     fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        let finished = match self.tail.lock() {
-            Ok(mut tail) => {
-                if let Err(e) = tail.seal() {
+        let (Ok(mut sealing), Ok(mut tail)) = (self.sealing.lock(), self.tail.lock()) else {
+            self.syncer.stop();
+            return;
+        };
+        let finished = {
+            {
+                if let Err(e) = sealing.seal(&mut tail) {
                     tracing::error!(target: "trent::audit", error = %e, "sealing the audit trail's last batch failed");
                 }
                 tail.segment.take()
             }
-            Err(_) => None,
         };
+        drop((sealing, tail));
         if let Some(segment) = finished {
             // Cut to its text now, so the files are whole when this returns.
             match segment.finish() {
@@ -253,14 +306,22 @@ impl AuditLog {
             .as_ref()
             .map(|s| s.file().clone())
             .ok_or(AuditError::Unavailable)?;
+        let sealing = Sealing {
+            hasher: BatchHasher::new(&tail.previous),
+            hashed_to: tail.segment.as_ref().map_or(0, MappedSegment::used),
+            buffer: Vec::new(),
+        };
+        let tail = Arc::new(std::sync::Mutex::new(tail));
         let spacing = match settings.durability {
             Durability::Write => SYNC_SPACING,
             Durability::Sync => Duration::ZERO,
         };
-        let syncer = Syncer::start(file, spacing, broken.clone()).map_err(AuditError::Io)?;
+        let syncer =
+            Syncer::start(file, tail.clone(), spacing, broken.clone()).map_err(AuditError::Io)?;
         let shared = Arc::new(Shared {
             settings,
-            tail: std::sync::Mutex::new(tail),
+            tail,
+            sealing: std::sync::Mutex::new(sealing),
             seal_wanted: Notify::new(),
             roll_wanted: AtomicBool::new(false),
             room: Notify::new(),
@@ -446,9 +507,11 @@ struct SyncState {
 }
 
 impl Syncer {
-    /// Starts the sync thread for the segment `file`; rounds begin at most every `spacing`.
+    /// Starts the sync thread for the segment `file` (mapped in `tail`); rounds begin at most
+    /// every `spacing`.
     fn start(
         file: Arc<File>,
+        tail: Arc<std::sync::Mutex<Tail>>,
         spacing: Duration,
         broken: Arc<AtomicBool>,
     ) -> std::io::Result<Arc<Self>> {
@@ -470,7 +533,7 @@ impl Syncer {
         std::thread::Builder::new()
             .name("trent-audit-sync".into())
             .spawn(move || {
-                this.run(spacing);
+                this.run(&tail, spacing);
                 this.gone.store(true, Ordering::SeqCst);
                 this.done.notify_waiters();
             })?;
@@ -528,7 +591,7 @@ impl Syncer {
         }
     }
 
-    fn run(&self, spacing: Duration) {
+    fn run(&self, tail: &std::sync::Mutex<Tail>, spacing: Duration) {
         loop {
             let (round, current, retired, last) = {
                 let Ok(mut state) = self.state.lock() else {
@@ -550,6 +613,14 @@ impl Syncer {
                 )
             };
             let started = Instant::now();
+            // The pages written so far lose their mapping first: writing back a mapped page
+            // costs a TLB shootdown per page (`MappedSegment::release_written`).
+            if let Ok(mut tail) = tail.lock()
+                && let Some(segment) = tail.segment.as_mut()
+                && let Err(e) = segment.release_written()
+            {
+                tracing::warn!(target: "trent::audit", error = %e, "releasing written audit pages failed");
+            }
             let mut synced = Ok(());
             for segment in retired {
                 synced = synced.and(segment.finish().and_then(|file| file.sync_data()));
@@ -623,7 +694,6 @@ fn open_tail(settings: &AuditSettings) -> Result<Tail, AuditError> {
     };
     Ok(Tail {
         segment: Some(segment),
-        hasher: BatchHasher::new(&previous),
         events: 0,
         next_batch,
         previous,
