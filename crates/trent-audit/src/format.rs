@@ -134,9 +134,17 @@ pub enum Line<'a> {
     Digest(&'a [u8]),
 }
 
-/// The lines of a segment's text with their byte offsets (newline excluded). A last line
-/// without a newline is one a crash cut short: it is returned too, and [`is_complete`] tells.
+/// Where a segment's text ends: at its first zero byte, or its end. The segment being written
+/// is grown ahead with zeros (`segment.rs`); a record never holds one (JSON escapes it).
+pub fn content_end(text: &[u8]) -> usize {
+    text.iter().position(|&b| b == 0).unwrap_or(text.len())
+}
+
+/// The lines of a segment's text with their byte offsets (newline excluded), up to
+/// [`content_end`]. A last line without a newline is one still being copied or one a crash
+/// cut short: it is returned too, and [`is_complete`] tells.
 pub fn lines(text: &[u8]) -> impl Iterator<Item = (usize, Line<'_>)> {
+    let text = text.get(..content_end(text)).unwrap_or(text);
     let mut offset = 0usize;
     std::iter::from_fn(move || {
         let rest = text.get(offset..)?;
@@ -158,6 +166,7 @@ pub fn lines(text: &[u8]) -> impl Iterator<Item = (usize, Line<'_>)> {
 
 /// Whether the segment text ends at a line boundary.
 pub fn is_complete(text: &[u8]) -> bool {
+    let text = text.get(..content_end(text)).unwrap_or(text);
     text.is_empty() || text.ends_with(b"\n")
 }
 

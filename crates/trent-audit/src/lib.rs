@@ -2,8 +2,8 @@
 //! in an append-only log whose batches are chained by SHA-256 digests.
 //!
 //! - [`record`]: the CloudTrail record shape; [`parameters`]: which request fields are logged.
-//! - [`writer`]: [`AuditLog`], the bounded queue and the group-committing writer thread
-//!   (a request's answer waits for the sync of the batch holding its event).
+//! - [`writer`]: [`AuditLog`]: records copied into the mapped segment ([`segment`]) under one
+//!   short lock, a sealer closing each batch with its digest line, a sync thread behind it.
 //! - [`format`]: segments, digest lines, the chain. [`verify`]: `trent audit verify`.
 //! - [`read`]: LookupEvents over the files, and the JSON Lines export.
 //! - [`usage`]: GetKeyLastUsage's per-key table, persisted every few seconds.
@@ -18,6 +18,7 @@ pub mod format;
 pub mod parameters;
 pub mod read;
 pub mod record;
+pub mod segment;
 pub mod shared;
 pub mod ship;
 pub mod usage;

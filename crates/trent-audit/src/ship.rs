@@ -423,8 +423,13 @@ mod tests {
         let log = crate::AuditLog::open(AuditSettings::new(dir.path().into())).unwrap();
         let line = br#"{"eventVersion":"1.11","eventTime":"2024-01-02T03:04:05Z","eventName":"Encrypt","eventSource":"kms.amazonaws.com","eventID":"e1","recipientAccountId":"111122223333"}
 "#;
+        // Each append sealed as a batch of its own.
         log.append(line).await.unwrap();
+        log.seal().unwrap();
         log.append(line).await.unwrap();
+        log.seal().unwrap();
+        // The trail closed: its segment cut to its text, so a hand-made append follows it.
+        drop(log);
         let got = collect(dir.path(), 1, None, true).unwrap();
         assert_eq!(got.batches.len(), 2);
         assert_eq!(got.start, None);
@@ -466,6 +471,7 @@ mod tests {
 "#;
         for _ in 0..5 {
             log.append(line).await.unwrap();
+            log.seal().unwrap();
         }
         let whole = collect(dir.path(), 1, None, true).unwrap();
         assert_eq!(whole.batches.len(), 5);

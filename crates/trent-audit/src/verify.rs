@@ -20,9 +20,11 @@ pub struct Report {
     pub events: u64,
     /// The last batch's number and digest (hex): record it to detect a cut-off tail later.
     pub head: Option<(u64, String)>,
-    /// Events after the last digest line: a batch a crash interrupted before it was synced
-    /// (its requests were never answered). Cut off when the server next starts.
-    pub unsynced_tail_events: u64,
+    /// Records after the newest segment's last digest line: the batch still gathering (the
+    /// trail is open), or one a crash left unsealed. The server seals the complete ones when
+    /// it next starts and cuts off a last line without its newline (a copy the crash
+    /// interrupted, whose request was never answered).
+    pub unsealed_tail_events: u64,
     /// Every integrity problem, in file order.
     pub problems: Vec<String>,
 }
@@ -130,7 +132,7 @@ pub fn verify(directory: &Path) -> Result<Report, AuditError> {
         }
         if pending_events > 0 {
             if index == last_index {
-                report.unsynced_tail_events = pending_events;
+                report.unsealed_tail_events = pending_events;
             } else {
                 report.problems.push(format!(
                     "{name}: {pending_events} events after the segment's last digest line"

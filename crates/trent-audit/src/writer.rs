@@ -1,26 +1,24 @@
-//! The appending side: one bounded buffer the request path appends its event lines to, and
-//! one writer that group-commits it.
+//! The appending side: a request copies its event lines into the segment's shared memory
+//! mapping under one short lock (`segment.rs`), and a sealer closes each batch a few
+//! milliseconds later with its digest line.
 //!
-//! The writer takes the whole buffer (at most [`MAX_BATCH_BYTES`] gather before requests wait
-//! for room), appends it and its digest line, calls `fdatasync` once, and only then tells
-//! every request in the batch that its event is durable: the buffer's batches are numbered,
-//! a request waits until the number of its batch is published as committed. While one batch
-//! is being synced the next one gathers, so under load many requests share one sync and none
-//! waits for a write of its own. Appending costs a short lock and a copy: no allocation and
-//! no channel per request.
+//! Once copied, a record is in the kernel's page cache: it survives the process being killed
+//! (kill -9) or crashing, so with `Durability::Write` (the default) a request's answer waits
+//! for nothing — no batch, no wake-up, no syscall. The sealer hashes the batch as read back
+//! from the file, outside the lock, so a request's time under the lock is its copy alone. A sync thread
+//! `fdatasync`s behind the sealer (at most every [`SYNC_SPACING`]): what a power loss may take
+//! is the batches since the last completed sync. With `Durability::Sync` a request waits for a
+//! sync that began after its copy, so many requests share one sync and none waits for a write
+//! of its own. (Before the mapping, every request waited for its batch's `write`:
+//! `docs/benchmarks.md`, "Is it the wait?", has what that wait cost.)
 //!
-//! A commit wakes only the requests of the committed batch: each batch number has its slot
-//! among [`BATCH_SLOTS`] `Notify`s, and a request waits on its own batch's. (A single `watch`
-//! of the committed number woke every waiting request at every commit, the batch gathering
-//! behind it included, each only to look and sleep again; `docs/benchmarks.md`, "Audit cost
-//! and the hot path", has what the change measured: within the noise of a busy machine.)
-//!
-//! At open, events after the last digest line of the newest segment (a batch a crash cut
-//! short) are cut off: no response was sent for them, since a response waits for its batch's
-//! digest to be synced.
+//! At open, records after the last digest line of the newest segment (copied, never sealed:
+//! the process died first) are sealed as one more batch; only a last line without its newline,
+//! a copy the crash interrupted and so a request never answered, is cut off.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,19 +28,19 @@ use tokio::sync::Notify;
 
 use crate::AuditError;
 use crate::format::{self, BatchHasher, DigestLine, GENESIS, Line};
+use crate::segment::{self, MappedSegment};
 
-/// Bytes of events gathered for one batch at most; past it a request waits for room
-/// (backpressure). A batch may exceed it by its last entry.
-pub const MAX_BATCH_BYTES: usize = 4 << 20;
-/// Failed batches remembered for the requests still to learn of it.
-const FAILURES_KEPT: usize = 1024;
-/// Wake-up slots of batches (batch `g` uses slot `g % BATCH_SLOTS`). Only two batches are
-/// live at once (one being written, one gathering), so two would do; more keep a request
-/// that is slow to start waiting from sharing a slot with a batch two ahead of its own.
-const BATCH_SLOTS: usize = 4;
+/// Room kept in a segment past `segment_bytes`, so the batch that crosses it still fits
+/// while the sealer begins the next segment; past it a request waits for room (backpressure).
+pub const SEGMENT_HEADROOM: usize = 4 << 20;
+/// The longest digest line (`format::write_digest_line` with 20-digit numbers), reserved with
+/// every record so the batch's seal always fits.
+const DIGEST_LINE_MAX: usize = 256;
+/// How long a batch gathers after its first record before it is sealed.
+const SEAL_SPACING: Duration = Duration::from_millis(5);
 /// `Durability::Write`: the least time from one sync's start to the next.
 const SYNC_SPACING: Duration = Duration::from_millis(5);
-/// How often the writer looks for segments past retention.
+/// How often the sealer looks for segments past retention.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 /// The file recording the last batch removed by retention, so `verify` knows where the
 /// remaining chain must start.
@@ -51,11 +49,12 @@ pub const PRUNED_FILE: &str = "pruned.json";
 /// When a request's answer may go: what its record has survived by then.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
-    /// After `fdatasync` of its batch: survives a power loss or kernel crash.
+    /// After an `fdatasync` that began after its record was copied: survives a power loss or
+    /// kernel crash.
     Sync,
-    /// After its batch is written to the file (the kernel's page cache), with the sync right
-    /// after: survives the process being killed (kill -9) or crashing; a power loss or kernel
-    /// crash may lose the batches written since the last completed sync.
+    /// As soon as its record is copied into the mapped segment (the kernel's page cache), with
+    /// the sync a few milliseconds behind: survives the process being killed (kill -9) or
+    /// crashing; a power loss or kernel crash may lose the records since the last sync.
     Write,
 }
 
@@ -81,214 +80,350 @@ impl AuditSettings {
             segment_bytes: 64 << 20,
         }
     }
+
+    /// The most a segment's mapping holds.
+    fn capacity(&self) -> usize {
+        usize::try_from(self.segment_bytes)
+            .unwrap_or(usize::MAX)
+            .saturating_add(SEGMENT_HEADROOM)
+    }
 }
 
-/// The events gathering for the next batch, shared by the requests and the writer.
-struct Queue {
-    gathering: std::sync::Mutex<Gathering>,
-    /// Wakes the writer: a batch began gathering, or the trail is closing.
-    work: Notify,
+/// The unsealed end of the trail: the segment being written and the batch gathering in it.
+struct Tail {
+    /// `None` once the trail is closed.
+    segment: Option<MappedSegment>,
+    /// Records in the gathering batch.
+    events: u64,
+    next_batch: u64,
+    previous: [u8; 32],
+    /// The digest line being written (reused).
+    digest_line: Vec<u8>,
+}
+
+/// What a push did.
+enum Pushed {
+    /// Copied; `first` when it began a batch (the sealer is to be woken).
+    Copied { first: bool },
+    /// The segment is full: wait for the sealer to begin the next one.
+    Full,
+}
+
+impl Tail {
+    fn push(&mut self, lines: &[u8]) -> Result<Pushed, AuditError> {
+        let segment = self.segment.as_mut().ok_or(AuditError::Unavailable)?;
+        let needed = lines.len().saturating_add(DIGEST_LINE_MAX);
+        if !segment.has_room(needed) {
+            if segment.used() == 0 {
+                return Err(AuditError::Io(std::io::Error::other(
+                    "an audit record larger than a segment",
+                )));
+            }
+            return Ok(Pushed::Full);
+        }
+        // The room for the seal is reserved with the record: sealing never grows the file.
+        segment.reserve(needed)?;
+        segment.append(lines)?;
+        let first = self.events == 0;
+        self.events = self.events.saturating_add(count_newlines(lines));
+        Ok(Pushed::Copied { first })
+    }
+
+    /// Seals the gathering batch (whose digest is `digest`) with its digest line.
+    fn seal(&mut self, digest: [u8; 32]) -> Result<(), AuditError> {
+        let segment = self.segment.as_mut().ok_or(AuditError::Unavailable)?;
+        self.digest_line.clear();
+        format::write_digest_line(
+            &mut self.digest_line,
+            self.next_batch,
+            self.events,
+            &self.previous,
+            &digest,
+        );
+        segment.append(&self.digest_line)?;
+        self.previous = digest;
+        self.next_batch = self.next_batch.saturating_add(1);
+        self.events = 0;
+        Ok(())
+    }
+}
+
+/// The sealer's running digest of the gathering batch, kept outside the tail's lock: the
+/// records are hashed as read back from the file (the page cache the mapping writes into), so
+/// a request's time under the lock is its copy alone.
+struct Sealing {
+    hasher: BatchHasher,
+    /// The segment offset up to which the gathering batch is hashed.
+    hashed_to: usize,
+    buffer: Vec<u8>,
+}
+
+impl Sealing {
+    /// Hashes the records in `file` from `hashed_to` up to `upto`.
+    fn catch_up(&mut self, file: &File, upto: usize) -> std::io::Result<()> {
+        const CHUNK: usize = 64 << 10;
+        while self.hashed_to < upto {
+            let n = upto.saturating_sub(self.hashed_to).min(CHUNK);
+            self.buffer.resize(n, 0);
+            file.read_exact_at(
+                &mut self.buffer,
+                u64::try_from(self.hashed_to).unwrap_or(u64::MAX),
+            )?;
+            self.hasher.update(&self.buffer);
+            self.hashed_to = self.hashed_to.saturating_add(n);
+        }
+        Ok(())
+    }
+
+    /// Seals the tail's gathering batch (the caller holds both locks): false when it holds no
+    /// record. Only what arrived since the last `catch_up` is hashed under the tail's lock.
+    fn seal(&mut self, tail: &mut Tail) -> Result<bool, AuditError> {
+        if tail.events == 0 {
+            return Ok(false);
+        }
+        let segment = tail.segment.as_ref().ok_or(AuditError::Unavailable)?;
+        self.catch_up(segment.file(), segment.used())?;
+        let hasher = std::mem::replace(&mut self.hasher, BatchHasher::new(&GENESIS));
+        let digest = hasher.finish();
+        tail.seal(digest)?;
+        self.hasher = BatchHasher::new(&digest);
+        self.hashed_to = tail.segment.as_ref().map_or(0, MappedSegment::used);
+        Ok(true)
+    }
+}
+
+/// What the requests, the sealer and the sync thread share.
+struct Shared {
+    settings: AuditSettings,
+    /// Shared with the sync thread, which releases written pages before each sync.
+    tail: Arc<std::sync::Mutex<Tail>>,
+    /// Taken before `tail` by whoever seals.
+    sealing: std::sync::Mutex<Sealing>,
+    /// Wakes the sealer: a batch began, a request waits for room, or the trail is closing.
+    seal_wanted: Notify,
+    /// A request found the segment full.
+    roll_wanted: AtomicBool,
     /// Wakes requests waiting for room.
     room: Notify,
-    /// The newest batch generation the writer finished (written, or failed: see `failed`);
-    /// generations are finished in order.
-    committed: AtomicU64,
-    /// The writer stopped: batches after `committed` never will be finished.
-    gone: AtomicBool,
-    /// Wakes the requests of one batch once it is finished (see [`BATCH_SLOTS`]).
-    batch_done: [Notify; BATCH_SLOTS],
-    /// Recent batches whose write failed (by generation), and whether there ever was one.
-    failed: std::sync::Mutex<std::collections::VecDeque<u64>>,
-    any_failed: AtomicBool,
-}
-
-impl Queue {
-    /// Adds `lines` to the gathering batch: its generation, or `None` when it is full.
-    fn push(&self, lines: &[u8]) -> Result<Option<u64>, AuditError> {
-        let mut g = self.gathering.lock().map_err(|_| AuditError::Unavailable)?;
-        if g.closed {
-            return Err(AuditError::Unavailable);
-        }
-        let first = g.lines.is_empty();
-        if !first && g.lines.len() >= MAX_BATCH_BYTES {
-            return Ok(None);
-        }
-        g.lines.extend_from_slice(lines);
-        g.events = g.events.saturating_add(bytecount_newlines(lines));
-        let generation = g.generation;
-        drop(g);
-        if first {
-            self.work.notify_one();
-        }
-        Ok(Some(generation))
-    }
-
-    /// The wake-up slot of batch `generation`.
-    fn slot(&self, generation: u64) -> &Notify {
-        let index = usize::try_from(generation % BATCH_SLOTS as u64).unwrap_or(0);
-        let [first, ..] = &self.batch_done;
-        self.batch_done.get(index).unwrap_or(first)
-    }
-
-    /// Publishes batch `generation` as finished and wakes its requests (only them).
-    fn finish(&self, generation: u64) {
-        // SeqCst with the load in `AuditLog::committed`: a request that created its `Notified`
-        // after this store sees the new number; one that created it before is woken.
-        self.committed.store(generation, Ordering::SeqCst);
-        self.slot(generation).notify_waiters();
-    }
-}
-
-struct Gathering {
-    /// Event lines, each newline-terminated.
-    lines: Vec<u8>,
-    events: u64,
-    /// The number the gathering batch is committed as (counted from 1 since open; not the
-    /// chain's batch number).
-    generation: u64,
-    closed: bool,
-}
-
-/// The open trail. Cheap to share; dropping the handle lets the writer finish what is
-/// queued and stop.
-pub struct AuditLog {
-    queue: Arc<Queue>,
-    ids: EventIds,
-    /// Set when a write could not be undone: every later append fails (fail closed).
+    closed: AtomicBool,
+    /// Set when a sync failed: records acknowledged since may not be on disk, so every later
+    /// append fails (fail closed).
     broken: Arc<AtomicBool>,
-    durable_batches: Arc<AtomicU64>,
+    syncer: Arc<Syncer>,
+    sealed_batches: AtomicU64,
+}
+
+impl Shared {
+    /// Seals the gathering batch, asks for its sync, and begins the next segment once this one
+    /// has reached its size (or a request found it full).
+    fn seal(&self) -> Result<(), AuditError> {
+        let mut sealing = self.sealing.lock().map_err(|_| AuditError::Unavailable)?;
+        // Hash what gathered so far without holding up the requests.
+        let (file, upto) = {
+            let tail = self.tail.lock().map_err(|_| AuditError::Unavailable)?;
+            match tail.segment.as_ref() {
+                Some(segment) => (segment.file().clone(), segment.used()),
+                None => return Ok(()),
+            }
+        };
+        sealing.catch_up(&file, upto)?;
+        let mut tail = self.tail.lock().map_err(|_| AuditError::Unavailable)?;
+        if sealing.seal(&mut tail)? {
+            self.sealed_batches.fetch_add(1, Ordering::Relaxed);
+            self.syncer.request();
+        }
+        let Some(segment) = tail.segment.as_ref() else {
+            return Ok(());
+        };
+        let full = u64::try_from(segment.used()).unwrap_or(u64::MAX) >= self.settings.segment_bytes;
+        if !full && !self.roll_wanted.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let path = self
+            .settings
+            .directory
+            .join(format::segment_name(tail.next_batch));
+        let next = MappedSegment::create(path, self.settings.capacity())?;
+        let next_file = next.file().clone();
+        let finished = tail.segment.replace(next);
+        drop(tail);
+        sealing.hashed_to = 0;
+        self.room.notify_waiters();
+        // The finished segment is cut to its text and synced by the sync thread (with the new
+        // one, in the same round), off the request path and off the runtime.
+        self.syncer.roll(next_file, finished);
+        sync_dir(&self.settings.directory)?;
+        Ok(())
+    }
+
+    /// Seals what gathered and finishes the segment: the trail takes no more records.
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let (Ok(mut sealing), Ok(mut tail)) = (self.sealing.lock(), self.tail.lock()) else {
+            self.syncer.stop();
+            return;
+        };
+        let finished = {
+            {
+                if let Err(e) = sealing.seal(&mut tail) {
+                    tracing::error!(target: "trent::audit", error = %e, "sealing the audit trail's last batch failed");
+                }
+                tail.segment.take()
+            }
+        };
+        drop((sealing, tail));
+        if let Some(segment) = finished {
+            // Cut to its text now, so the files are whole when this returns.
+            match segment.finish() {
+                Ok(file) => self.syncer.roll(file, None),
+                Err(e) => {
+                    tracing::error!(target: "trent::audit", error = %e, "finishing the audit segment failed");
+                }
+            }
+        }
+        self.syncer.stop();
+        self.seal_wanted.notify_one();
+        self.room.notify_waiters();
+    }
+}
+
+/// The open trail. Cheap to share; dropping the handle seals what gathered, finishes the
+/// segment, and lets the sync thread make it durable and stop.
+pub struct AuditLog {
+    shared: Arc<Shared>,
+    ids: EventIds,
 }
 
 impl AuditLog {
-    /// Opens (or creates) the trail in `settings.directory` and starts its writer thread.
+    /// Opens (or creates) the trail in `settings.directory` and starts its sealer and its
+    /// sync thread.
     pub fn open(settings: AuditSettings) -> Result<Self, AuditError> {
         create_private_dir(&settings.directory)?;
-        let state = WriterState::open(&settings)?;
-        let queue = Arc::new(Queue {
-            gathering: std::sync::Mutex::new(Gathering {
-                lines: Vec::new(),
-                events: 0,
-                generation: 1,
-                closed: false,
-            }),
-            work: Notify::new(),
-            room: Notify::new(),
-            committed: AtomicU64::new(0),
-            gone: AtomicBool::new(false),
-            batch_done: std::array::from_fn(|_| Notify::new()),
-            failed: std::sync::Mutex::new(std::collections::VecDeque::new()),
-            any_failed: AtomicBool::new(false),
-        });
+        let tail = open_tail(&settings)?;
         let broken = Arc::new(AtomicBool::new(false));
-        let durable_batches = Arc::new(AtomicU64::new(0));
-        let syncer = match settings.durability {
-            Durability::Write => Some(
-                Syncer::start(state.file.clone(), broken.clone(), durable_batches.clone())
-                    .map_err(AuditError::Io)?,
-            ),
-            Durability::Sync => None,
+        let file = tail
+            .segment
+            .as_ref()
+            .map(|s| s.file().clone())
+            .ok_or(AuditError::Unavailable)?;
+        let sealing = Sealing {
+            hasher: BatchHasher::new(&tail.previous),
+            hashed_to: tail.segment.as_ref().map_or(0, MappedSegment::used),
+            buffer: Vec::new(),
         };
-        let writer = Writer {
+        let tail = Arc::new(std::sync::Mutex::new(tail));
+        let spacing = match settings.durability {
+            Durability::Write => SYNC_SPACING,
+            Durability::Sync => Duration::ZERO,
+        };
+        let syncer =
+            Syncer::start(file, tail.clone(), spacing, broken.clone()).map_err(AuditError::Io)?;
+        let shared = Arc::new(Shared {
             settings,
-            state,
-            queue: queue.clone(),
-            broken: broken.clone(),
-            durable_batches: durable_batches.clone(),
+            tail,
+            sealing: std::sync::Mutex::new(sealing),
+            seal_wanted: Notify::new(),
+            roll_wanted: AtomicBool::new(false),
+            room: Notify::new(),
+            closed: AtomicBool::new(false),
+            broken,
             syncer,
+            sealed_batches: AtomicU64::new(0),
+        });
+        let sealer = Sealer {
+            shared: shared.clone(),
+            last_prune: None,
         };
         match tokio::runtime::Handle::try_current() {
-            Ok(runtime) if writer.syncer.is_some() => {
-                runtime.spawn(writer.run_on_runtime());
+            Ok(runtime) => {
+                runtime.spawn(sealer.run());
             }
-            _ => {
-                // `Durability::Sync`: the writer blocks in every sync, so on a thread (and a
-                // runtime) of its own.
+            Err(_) => {
                 let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
                     .build()
                     .map_err(AuditError::Io)?;
                 std::thread::Builder::new()
-                    .name("trent-audit-writer".into())
-                    .spawn(move || runtime.block_on(writer.run_on_runtime()))
+                    .name("trent-audit-sealer".into())
+                    .spawn(move || runtime.block_on(sealer.run()))
                     .map_err(AuditError::Io)?;
             }
         }
         Ok(Self {
-            queue,
+            shared,
             ids: EventIds::new()?,
-            broken,
-            durable_batches,
         })
     }
 
-    /// Appends one request's event lines (each newline-terminated); the future resolves once
-    /// they are on disk (as `Durability` says). The lines are copied into the batch before
-    /// this returns (unless the batch is full: then a copy waits for room), so the caller may
-    /// reuse its buffer at once.
+    /// Appends one request's event lines (each newline-terminated). They are copied into the
+    /// segment before this returns — from then on they survive the process — unless the
+    /// segment is full (then a copy waits for the next one). The future resolves at once with
+    /// `Durability::Write`, after a sync with `Durability::Sync`.
     pub fn append<'s>(
         &'s self,
         lines: &[u8],
     ) -> impl std::future::Future<Output = Result<(), AuditError>> + Send + use<'s> {
-        let pushed = if self.broken.load(Ordering::Relaxed) {
-            Err(AuditError::Unavailable)
-        } else {
-            self.queue.push(lines)
-        };
-        let waiting = matches!(pushed, Ok(None)).then(|| lines.to_vec());
+        let pushed = self.push(lines);
+        let waiting = matches!(pushed, Ok(false)).then(|| lines.to_vec());
         async move {
-            let generation = match pushed? {
-                Some(generation) => generation,
-                None => {
-                    self.push_when_room(waiting.as_deref().unwrap_or_default())
-                        .await?
-                }
-            };
-            self.committed(generation).await
+            if !pushed? {
+                self.push_when_room(waiting.as_deref().unwrap_or_default())
+                    .await?;
+            }
+            match self.shared.settings.durability {
+                Durability::Write => Ok(()),
+                Durability::Sync => self.shared.syncer.synced_after_now().await,
+            }
         }
     }
 
-    /// Pushes `lines` once the writer has taken the full batch.
-    async fn push_when_room(&self, lines: &[u8]) -> Result<u64, AuditError> {
-        let queue = &*self.queue;
+    /// Copies `lines` into the segment: false when it is full.
+    fn push(&self, lines: &[u8]) -> Result<bool, AuditError> {
+        let shared = &*self.shared;
+        if shared.broken.load(Ordering::Relaxed) {
+            return Err(AuditError::Unavailable);
+        }
+        let pushed = shared
+            .tail
+            .lock()
+            .map_err(|_| AuditError::Unavailable)?
+            .push(lines)?;
+        match pushed {
+            Pushed::Copied { first } => {
+                if first {
+                    shared.seal_wanted.notify_one();
+                }
+                Ok(true)
+            }
+            Pushed::Full => {
+                shared.roll_wanted.store(true, Ordering::SeqCst);
+                shared.seal_wanted.notify_one();
+                Ok(false)
+            }
+        }
+    }
+
+    /// Copies `lines` once the sealer has begun the next segment.
+    async fn push_when_room(&self, lines: &[u8]) -> Result<(), AuditError> {
         loop {
             // Registered before looking again, so a release of room in between is not missed.
-            let room = queue.room.notified();
+            let room = self.shared.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            if let Some(generation) = queue.push(lines)? {
-                return Ok(generation);
+            if self.push(lines)? {
+                return Ok(());
+            }
+            if self.shared.closed.load(Ordering::SeqCst) {
+                return Err(AuditError::Unavailable);
             }
             room.await;
         }
     }
 
-    /// Waits for the batch `generation`: whether it was written.
-    async fn committed(&self, generation: u64) -> Result<(), AuditError> {
-        let queue = &*self.queue;
-        let slot = queue.slot(generation);
-        let finished = loop {
-            // Created before looking: a `Notified` receives every `notify_waiters` from its
-            // creation on, so a commit between the look and the await is not missed.
-            let woken = slot.notified();
-            if queue.committed.load(Ordering::SeqCst) >= generation {
-                break true;
-            }
-            if queue.gone.load(Ordering::SeqCst) {
-                break false;
-            }
-            // Woken by this batch's commit (or, for a straggler, by a batch that shares the
-            // slot): look again.
-            woken.await;
-        };
-        let failed = queue.any_failed.load(Ordering::Acquire)
-            && queue
-                .failed
-                .lock()
-                .map_or(true, |f| f.contains(&generation));
-        if finished && !failed {
-            Ok(())
-        } else {
-            Err(AuditError::Unavailable)
-        }
+    /// Seals the gathering batch now, instead of within [`SEAL_SPACING`] (for readers that
+    /// take only sealed batches, such as the shipper, when a test or a shutdown needs them).
+    pub fn seal(&self) -> Result<(), AuditError> {
+        self.shared.seal()
     }
 
     /// A fresh event id (UUID form).
@@ -296,19 +431,278 @@ impl AuditLog {
         self.ids.next()
     }
 
-    /// Batches synced since the trail was opened.
-    pub fn durable_batches(&self) -> u64 {
-        self.durable_batches.load(Ordering::Relaxed)
+    /// Batches sealed since the trail was opened.
+    pub fn sealed_batches(&self) -> u64 {
+        self.shared.sealed_batches.load(Ordering::Relaxed)
     }
 }
 
 impl Drop for AuditLog {
     fn drop(&mut self) {
-        if let Ok(mut g) = self.queue.gathering.lock() {
-            g.closed = true;
-        }
-        self.queue.work.notify_one();
+        self.shared.close();
     }
+}
+
+/// The sealer: seals each batch [`SEAL_SPACING`] after its first record (so a batch carries
+/// what arrives meanwhile), begins new segments, and prunes. On the server's runtime: its
+/// work is a digest's finish and a copy per batch; syncs are the sync thread's.
+struct Sealer {
+    shared: Arc<Shared>,
+    last_prune: Option<Instant>,
+}
+
+impl Sealer {
+    async fn run(mut self) {
+        loop {
+            self.shared.seal_wanted.notified().await;
+            if self.shared.closed.load(Ordering::SeqCst) {
+                return;
+            }
+            tokio::time::sleep(SEAL_SPACING).await;
+            if let Err(e) = self.shared.seal() {
+                tracing::error!(target: "trent::audit", error = %e, "sealing the audit trail failed");
+            }
+            if self
+                .last_prune
+                .is_none_or(|t| t.elapsed() >= PRUNE_INTERVAL)
+            {
+                self.last_prune = Some(Instant::now());
+                let current = self
+                    .shared
+                    .tail
+                    .lock()
+                    .ok()
+                    .and_then(|t| t.segment.as_ref().map(|s| s.path().to_path_buf()));
+                if let Some(current) = current
+                    && let Err(e) = prune(&self.shared.settings, &current)
+                {
+                    tracing::warn!(target: "trent::audit", error = %e, "pruning the audit trail failed");
+                }
+            }
+        }
+    }
+}
+
+/// The thread that syncs the trail. Each round syncs the segment being written and finishes
+/// the segments the sealer retired (cut to their text, synced), so a round that began after a
+/// record was copied covers it wherever it is.
+struct Syncer {
+    state: std::sync::Mutex<SyncState>,
+    wake: std::sync::Condvar,
+    /// Rounds begun (the number of the newest) and completed, successful or not.
+    begun: AtomicU64,
+    completed: AtomicU64,
+    /// Wakes `Durability::Sync` requests when a round completes.
+    done: Notify,
+    /// The thread ended: no round will complete any more.
+    gone: AtomicBool,
+    broken: Arc<AtomicBool>,
+}
+
+struct SyncState {
+    current: Arc<File>,
+    retired: Vec<MappedSegment>,
+    wanted: bool,
+    stop: bool,
+}
+
+impl Syncer {
+    /// Starts the sync thread for the segment `file` (mapped in `tail`); rounds begin at most
+    /// every `spacing`.
+    fn start(
+        file: Arc<File>,
+        tail: Arc<std::sync::Mutex<Tail>>,
+        spacing: Duration,
+        broken: Arc<AtomicBool>,
+    ) -> std::io::Result<Arc<Self>> {
+        let syncer = Arc::new(Self {
+            state: std::sync::Mutex::new(SyncState {
+                current: file,
+                retired: Vec::new(),
+                wanted: false,
+                stop: false,
+            }),
+            wake: std::sync::Condvar::new(),
+            begun: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+            done: Notify::new(),
+            gone: AtomicBool::new(false),
+            broken,
+        });
+        let this = syncer.clone();
+        std::thread::Builder::new()
+            .name("trent-audit-sync".into())
+            .spawn(move || {
+                this.run(&tail, spacing);
+                this.gone.store(true, Ordering::SeqCst);
+                this.done.notify_waiters();
+            })?;
+        Ok(syncer)
+    }
+
+    /// Asks for a round: the number of the round that will cover what was written before.
+    fn request(&self) -> u64 {
+        let Ok(mut state) = self.state.lock() else {
+            return u64::MAX;
+        };
+        state.wanted = true;
+        self.wake.notify_one();
+        // The next round is begun under this lock, after this request.
+        self.begun.load(Ordering::SeqCst).saturating_add(1)
+    }
+
+    /// The sealer began a new segment: rounds sync `file` from now on, and the next one
+    /// finishes `finished`.
+    fn roll(&self, file: Arc<File>, finished: Option<MappedSegment>) {
+        if let Ok(mut state) = self.state.lock() {
+            state.current = file;
+            state.retired.extend(finished);
+            state.wanted = true;
+            self.wake.notify_one();
+        }
+    }
+
+    /// One last round, then the thread ends.
+    fn stop(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.stop = true;
+            state.wanted = true;
+            self.wake.notify_one();
+        }
+    }
+
+    /// `Durability::Sync`: waits for a round that began after what the caller wrote.
+    async fn synced_after_now(&self) -> Result<(), AuditError> {
+        let round = self.request();
+        loop {
+            // Created before looking: a `Notified` receives every `notify_waiters` from its
+            // creation on, so a round completing between the look and the await is not missed.
+            let woken = self.done.notified();
+            if self.broken.load(Ordering::SeqCst) {
+                return Err(AuditError::Unavailable);
+            }
+            if self.completed.load(Ordering::SeqCst) >= round {
+                return Ok(());
+            }
+            if self.gone.load(Ordering::SeqCst) {
+                return Err(AuditError::Unavailable);
+            }
+            woken.await;
+        }
+    }
+
+    fn run(&self, tail: &std::sync::Mutex<Tail>, spacing: Duration) {
+        loop {
+            let (round, current, retired, last) = {
+                let Ok(mut state) = self.state.lock() else {
+                    return;
+                };
+                while !state.wanted {
+                    state = match self.wake.wait(state) {
+                        Ok(s) => s,
+                        Err(_) => return,
+                    };
+                }
+                state.wanted = false;
+                let round = self.begun.fetch_add(1, Ordering::SeqCst).saturating_add(1);
+                (
+                    round,
+                    state.current.clone(),
+                    std::mem::take(&mut state.retired),
+                    state.stop,
+                )
+            };
+            let started = Instant::now();
+            // The pages written so far lose their mapping first: writing back a mapped page
+            // costs a TLB shootdown per page (`MappedSegment::release_written`).
+            if let Ok(mut tail) = tail.lock()
+                && let Some(segment) = tail.segment.as_mut()
+                && let Err(e) = segment.release_written()
+            {
+                tracing::warn!(target: "trent::audit", error = %e, "releasing written audit pages failed");
+            }
+            let mut synced = Ok(());
+            for segment in retired {
+                synced = synced.and(segment.finish().and_then(|file| file.sync_data()));
+            }
+            synced = synced.and(current.sync_data());
+            if let Err(e) = synced {
+                // Acknowledged records may not be on disk: refuse all later ones.
+                tracing::error!(target: "trent::audit", error = %e, "syncing the audit trail failed; refusing further records");
+                self.broken.store(true, Ordering::SeqCst);
+            }
+            self.completed.store(round, Ordering::SeqCst);
+            self.done.notify_waiters();
+            if last {
+                return;
+            }
+            // Each sync costs CPU (I/O submission, interrupts) however little it carries;
+            // with `Durability::Write` no answer waits for it, so rounds are spaced.
+            if let Some(rest) = spacing.checked_sub(started.elapsed()) {
+                std::thread::sleep(rest);
+            }
+        }
+    }
+}
+
+/// Opens the newest segment for appending (or creates the first), sealing and cutting what a
+/// crash left after its last digest line (`segment::recover`).
+fn open_tail(settings: &AuditSettings) -> Result<Tail, AuditError> {
+    let segments = format::list_segments(&settings.directory)?;
+    let (segment, next_batch, previous) = match segments.last() {
+        None => {
+            let path = settings.directory.join(format::segment_name(1));
+            let segment = MappedSegment::create(path, settings.capacity())?;
+            sync_dir(&settings.directory)?;
+            (segment, 1, GENESIS)
+        }
+        Some((_, path)) => {
+            let mut text = Vec::new();
+            let mut file = OpenOptions::new().read(true).write(true).open(path)?;
+            file.read_to_end(&mut text)?;
+            let recovered = segment::recover(&text, || {
+                previous_segment_end(&segments).map_err(|e| e.to_string())
+            })
+            .map_err(|e| AuditError::Corrupt(format!("{}: {e}", path.display())))?;
+            if recovered.cut_bytes > 0 {
+                tracing::warn!(
+                    target: "trent::audit",
+                    segment = %path.display(),
+                    cut_bytes = recovered.cut_bytes,
+                    "cutting off a record a crash interrupted while it was copied (its request was never answered)"
+                );
+            }
+            let mut used = recovered.text_len;
+            if let Some(seal) = &recovered.seal {
+                tracing::info!(
+                    target: "trent::audit",
+                    segment = %path.display(),
+                    events = recovered.sealed_events,
+                    "sealing the records the last run wrote after its last digest line"
+                );
+                file.set_len(u64::try_from(used).unwrap_or(u64::MAX))?;
+                file.write_all_at(seal, u64::try_from(used).unwrap_or(u64::MAX))?;
+                used = used.saturating_add(seal.len());
+            }
+            if used != text.len() {
+                file.set_len(u64::try_from(used).unwrap_or(u64::MAX))?;
+                file.sync_all()?;
+            }
+            let segment = MappedSegment::map(file, path.clone(), used, settings.capacity())?;
+            (segment, recovered.next_batch, recovered.previous)
+        }
+    };
+    Ok(Tail {
+        segment: Some(segment),
+        events: 0,
+        next_batch,
+        previous,
+        digest_line: Vec::with_capacity(DIGEST_LINE_MAX),
+    })
+}
+
+fn count_newlines(bytes: &[u8]) -> u64 {
+    u64::try_from(bytes.iter().filter(|&&b| b == b'\n').count()).unwrap_or(u64::MAX)
 }
 
 /// An event id: UUID-shaped text, on the stack.
@@ -360,80 +754,6 @@ impl EventIds {
     }
 }
 
-/// Where the writer is in the chain, and the segment it appends to.
-struct WriterState {
-    /// Shared with the sync thread (`Durability::Write`), so asking for a sync needs no
-    /// duplicated descriptor per batch.
-    file: Arc<File>,
-    path: PathBuf,
-    size: u64,
-    next_batch: u64,
-    previous: [u8; 32],
-}
-
-impl WriterState {
-    /// Finds the end of the chain in the newest segment, cuts off a batch a crash left without
-    /// its digest line, and opens that segment for appending (or a first one).
-    fn open(settings: &AuditSettings) -> Result<Self, AuditError> {
-        let segments = format::list_segments(&settings.directory)?;
-        let Some((_, path)) = segments.last() else {
-            let path = settings.directory.join(format::segment_name(1));
-            let file = Arc::new(open_append(&path)?);
-            sync_dir(&settings.directory)?;
-            return Ok(Self {
-                file,
-                path,
-                size: 0,
-                next_batch: 1,
-                previous: GENESIS,
-            });
-        };
-        let mut text = Vec::new();
-        File::open(path)?.read_to_end(&mut text)?;
-        let mut end_of_chain = 0usize;
-        let mut last: Option<DigestLine> = None;
-        for (offset, line) in format::lines(&text) {
-            if let Line::Digest(bytes) = line {
-                let digest: DigestLine = serde_json::from_slice(bytes)
-                    .map_err(|e| AuditError::Corrupt(format!("{}: {e}", path.display())))?;
-                end_of_chain = offset.saturating_add(bytes.len()).saturating_add(1);
-                last = Some(digest);
-            }
-        }
-        let (next_batch, previous) = match &last {
-            Some(d) => (
-                d.batch.saturating_add(1),
-                format::parse_digest(&d.digest).ok_or_else(|| {
-                    AuditError::Corrupt(format!("{}: bad digest", path.display()))
-                })?,
-            ),
-            // A segment without a complete batch: it began where the one before ended.
-            None => previous_segment_end(&segments)?,
-        };
-        let end = u64::try_from(end_of_chain.min(text.len())).unwrap_or(u64::MAX);
-        let file = OpenOptions::new().read(true).write(true).open(path)?;
-        if end < u64::try_from(text.len()).unwrap_or(u64::MAX) {
-            tracing::warn!(
-                target: "trent::audit",
-                segment = %path.display(),
-                cut_bytes = text.len().saturating_sub(end_of_chain),
-                "cutting off an unsynced batch left by a crash (its requests were never answered)"
-            );
-            file.set_len(end)?;
-            file.sync_all()?;
-        }
-        let mut file = file;
-        file.seek(SeekFrom::End(0))?;
-        Ok(Self {
-            file: Arc::new(file),
-            path: path.clone(),
-            size: end,
-            next_batch,
-            previous,
-        })
-    }
-}
-
 /// The chain position at the end of the segment before the newest one (for a newest segment
 /// holding no complete batch).
 fn previous_segment_end(segments: &[(u64, PathBuf)]) -> Result<(u64, [u8; 32]), AuditError> {
@@ -455,286 +775,6 @@ fn previous_segment_end(segments: &[(u64, PathBuf)]) -> Result<(u64, [u8; 32]), 
     let digest = format::parse_digest(&d.digest)
         .ok_or_else(|| AuditError::Corrupt(format!("{}: bad digest", path.display())))?;
     Ok((d.batch.saturating_add(1), digest))
-}
-
-/// The writer's reusable buffer (swapped with the gathering one each batch).
-#[derive(Default)]
-struct Batch {
-    buffer: Vec<u8>,
-    last_prune: Option<Instant>,
-}
-
-struct Writer {
-    settings: AuditSettings,
-    state: WriterState,
-    queue: Arc<Queue>,
-    broken: Arc<AtomicBool>,
-    durable_batches: Arc<AtomicU64>,
-    /// `Durability::Write`: the thread that syncs behind the writer, so a write never waits
-    /// for the previous batch's sync.
-    syncer: Option<Arc<Syncer>>,
-}
-
-/// `Durability::Write`: the thread that syncs the segment behind the writer. Asking for a sync
-/// is a flag (no syscall) unless the thread is idle and must be woken.
-struct Syncer {
-    /// The segment being written (replaced when a new one begins).
-    file: std::sync::Mutex<Arc<File>>,
-    /// A write since the last sync began.
-    wanted: AtomicBool,
-    /// The sync thread is about to wait, or waits, on `wake`.
-    idle: AtomicBool,
-    lock: std::sync::Mutex<()>,
-    wake: std::sync::Condvar,
-    stop: AtomicBool,
-}
-
-impl Syncer {
-    /// Starts the sync thread for the segment `file`.
-    fn start(
-        file: Arc<File>,
-        broken: Arc<AtomicBool>,
-        durable_batches: Arc<AtomicU64>,
-    ) -> std::io::Result<Arc<Self>> {
-        let syncer = Arc::new(Self {
-            file: std::sync::Mutex::new(file),
-            wanted: AtomicBool::new(false),
-            idle: AtomicBool::new(false),
-            lock: std::sync::Mutex::new(()),
-            wake: std::sync::Condvar::new(),
-            stop: AtomicBool::new(false),
-        });
-        let this = syncer.clone();
-        std::thread::Builder::new()
-            .name("trent-audit-sync".into())
-            .spawn(move || this.run(&broken, &durable_batches))?;
-        Ok(syncer)
-    }
-
-    /// Asks for a sync of what was written; requests made while a sync runs are served by one
-    /// more sync.
-    fn request(&self) {
-        // SeqCst pairs with `wait_for_request`: either this sees the thread idle and wakes
-        // it, or the thread sees this flag before it waits.
-        self.wanted.store(true, Ordering::SeqCst);
-        if self.idle.load(Ordering::SeqCst)
-            && let Ok(_guard) = self.lock.lock()
-        {
-            self.wake.notify_one();
-        }
-    }
-
-    /// The segment syncs write to from now on.
-    fn follow(&self, file: Arc<File>) {
-        if let Ok(mut current) = self.file.lock() {
-            *current = file;
-        }
-    }
-
-    /// Waits until a sync is wanted; false when the thread is to stop.
-    fn wait_for_request(&self) -> bool {
-        let Ok(mut guard) = self.lock.lock() else {
-            return false;
-        };
-        loop {
-            if self.wanted.swap(false, Ordering::SeqCst) {
-                return true;
-            }
-            if self.stop.load(Ordering::SeqCst) {
-                return false;
-            }
-            self.idle.store(true, Ordering::SeqCst);
-            if self.wanted.load(Ordering::SeqCst) || self.stop.load(Ordering::SeqCst) {
-                self.idle.store(false, Ordering::SeqCst);
-                continue;
-            }
-            guard = match self.wake.wait(guard) {
-                Ok(g) => g,
-                Err(_) => return false,
-            };
-            self.idle.store(false, Ordering::SeqCst);
-        }
-    }
-
-    fn run(&self, broken: &AtomicBool, durable_batches: &AtomicU64) {
-        while self.wait_for_request() {
-            let Some(file) = self.file.lock().ok().map(|f| f.clone()) else {
-                return;
-            };
-            let started = Instant::now();
-            match file.sync_data() {
-                Ok(()) => {
-                    durable_batches.fetch_add(1, Ordering::Relaxed);
-                    // Syncs at most every SYNC_SPACING: each costs CPU (I/O submission,
-                    // interrupts) however little it carries, and the answers do not wait
-                    // for them in this mode; what a power loss can take grows by as much.
-                    if let Some(rest) = SYNC_SPACING.checked_sub(started.elapsed()) {
-                        std::thread::sleep(rest);
-                    }
-                }
-                Err(e) => {
-                    // Acknowledged records may not be on disk: refuse all later ones.
-                    tracing::error!(target: "trent::audit", error = %e, "syncing the audit trail failed; refusing further records");
-                    broken.store(true, Ordering::Relaxed);
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        // Requests still waiting learn that their batch will never be written.
-        self.queue.gone.store(true, Ordering::SeqCst);
-        for slot in &self.queue.batch_done {
-            slot.notify_waiters();
-        }
-        if let Some(syncer) = &self.syncer {
-            // A last sync of what was written, then the sync thread ends.
-            syncer.wanted.store(true, Ordering::SeqCst);
-            syncer.stop.store(true, Ordering::SeqCst);
-            if let Ok(_guard) = syncer.lock.lock() {
-                syncer.wake.notify_one();
-            }
-        }
-    }
-}
-
-impl Writer {
-    /// The writer: on the server's runtime for `Durability::Write` (it only writes to the page
-    /// cache, a short syscall per batch, and the sync thread does the rest), so neither the
-    /// buffer nor the answers cross threads; on a thread of its own for `Durability::Sync`.
-    async fn run_on_runtime(mut self) {
-        let mut batch = Batch::default();
-        loop {
-            self.queue.work.notified().await;
-            // One scheduler round first: the requests running now append their records too,
-            // so a batch (and its write syscall, the writer's main cost) carries more.
-            tokio::task::yield_now().await;
-            let Some((events, generation, closed)) = self.take(&mut batch.buffer) else {
-                return;
-            };
-            if events > 0 {
-                self.queue.room.notify_waiters();
-                if batch
-                    .last_prune
-                    .is_none_or(|t| t.elapsed() >= PRUNE_INTERVAL)
-                {
-                    batch.last_prune = Some(Instant::now());
-                    if let Err(e) = prune(&self.settings, &self.state.path) {
-                        tracing::warn!(target: "trent::audit", error = %e, "pruning the audit trail failed");
-                    }
-                }
-                let ok =
-                    !self.broken.load(Ordering::Relaxed) && self.commit(&mut batch.buffer, events);
-                if !ok && let Ok(mut failed) = self.queue.failed.lock() {
-                    if failed.len() >= FAILURES_KEPT {
-                        failed.pop_front();
-                    }
-                    failed.push_back(generation);
-                    self.queue.any_failed.store(true, Ordering::Release);
-                }
-                self.queue.finish(generation);
-            }
-            if closed {
-                return;
-            }
-        }
-    }
-
-    /// Swaps the gathering lines into `buffer`: (events, the batch's generation, whether the
-    /// trail is closing). `None` when the buffer cannot be locked.
-    fn take(&self, buffer: &mut Vec<u8>) -> Option<(u64, u64, bool)> {
-        buffer.clear();
-        let mut g = self.queue.gathering.lock().ok()?;
-        std::mem::swap(&mut g.lines, buffer);
-        let events = std::mem::take(&mut g.events);
-        let generation = g.generation;
-        if events > 0 {
-            g.generation = g.generation.saturating_add(1);
-        }
-        Some((events, generation, g.closed))
-    }
-
-    /// Appends the batch and its digest line and syncs it — or (`Durability::Write`) asks
-    /// for the sync and returns after the write. On a failed write, undoes the partial append
-    /// (or, if that fails too, marks the trail broken) and returns false: the batch's requests
-    /// fail.
-    fn commit(&mut self, buffer: &mut Vec<u8>, events: u64) -> bool {
-        let mut hasher = BatchHasher::new(&self.state.previous);
-        hasher.update(buffer);
-        let digest = hasher.finish();
-        format::write_digest_line(
-            buffer,
-            self.state.next_batch,
-            events,
-            &self.state.previous,
-            &digest,
-        );
-        let mut written = (&*self.state.file).write_all(buffer);
-        if written.is_ok() {
-            written = match &self.syncer {
-                // In the kernel's page cache: survives the process (kill -9); the sync thread
-                // makes it survive a power loss moments later.
-                Some(syncer) => {
-                    syncer.request();
-                    Ok(())
-                }
-                None => self.state.file.sync_data(),
-            };
-        }
-        if let Err(e) = written {
-            tracing::error!(target: "trent::audit", error = %e, "writing the audit trail failed");
-            let undone = self
-                .state
-                .file
-                .set_len(self.state.size)
-                .and_then(|()| (&*self.state.file).seek(SeekFrom::End(0)).map(|_| ()));
-            if undone.is_err() {
-                self.broken.store(true, Ordering::Relaxed);
-            }
-            return false;
-        }
-        self.state.size = self
-            .state
-            .size
-            .saturating_add(u64::try_from(buffer.len()).unwrap_or(u64::MAX));
-        self.state.previous = digest;
-        self.state.next_batch = self.state.next_batch.saturating_add(1);
-        if self.syncer.is_none() {
-            self.durable_batches.fetch_add(1, Ordering::Relaxed);
-        }
-        if self.state.size >= self.settings.segment_bytes
-            && let Err(e) = self.roll()
-        {
-            tracing::error!(target: "trent::audit", error = %e, "starting a new audit segment failed");
-        }
-        true
-    }
-
-    /// Closes the segment and begins the next one, named after its first batch.
-    fn roll(&mut self) -> std::io::Result<()> {
-        // The closed segment is complete on disk before the next one begins (the sync thread
-        // only ever syncs the newest segment).
-        self.state.file.sync_data()?;
-        let path = self
-            .settings
-            .directory
-            .join(format::segment_name(self.state.next_batch));
-        let file = Arc::new(open_append(&path)?);
-        sync_dir(&self.settings.directory)?;
-        if let Some(syncer) = &self.syncer {
-            syncer.follow(file.clone());
-        }
-        self.state.file = file;
-        self.state.path = path;
-        self.state.size = 0;
-        Ok(())
-    }
-}
-
-fn bytecount_newlines(bytes: &[u8]) -> u64 {
-    u64::try_from(bytes.iter().filter(|&&b| b == b'\n').count()).unwrap_or(u64::MAX)
 }
 
 /// What retention removed last: the last batch of the newest removed segment.
@@ -785,17 +825,6 @@ fn prune(settings: &AuditSettings, current: &Path) -> Result<(), AuditError> {
         tracing::info!(target: "trent::audit", segment = %path.display(), "audit segment past retention removed");
     }
     Ok(())
-}
-
-fn open_append(path: &Path) -> std::io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.create(true).append(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
 }
 
 /// Makes a new file's directory entry durable.

@@ -119,20 +119,128 @@ async fn a_changed_removed_or_reordered_event_is_detected() {
 }
 
 #[tokio::test]
-async fn an_unsynced_tail_is_reported_then_cut_off_at_open() {
+async fn a_tail_left_by_a_crash_is_sealed_at_open_but_a_torn_record_cut_off() {
     let dir = tempfile::tempdir().unwrap();
     write_events(dir.path(), 2).await;
     let path = only_segment(dir.path());
     let mut text = std::fs::read(&path).unwrap();
+    // What a killed process leaves: a record copied whole but not yet sealed, one whose
+    // copy was interrupted, and the zeros the segment was grown ahead with.
+    let whole = event("111122223333", "Decrypt", "copied", "2026-12-03T10:00:00Z");
+    text.extend_from_slice(&whole);
     text.extend_from_slice(&event("111122223333", "Decrypt", "torn", "2026-12-03T10:00:00Z")[..40]);
+    text.extend_from_slice(&[0; 4096]);
     std::fs::write(&path, &text).unwrap();
     let report = trent_audit::verify::verify(dir.path()).unwrap();
     assert!(report.is_intact(), "{:?}", report.problems);
-    assert_eq!(report.unsynced_tail_events, 1);
+    assert_eq!((report.events, report.unsealed_tail_events), (2, 2));
     write_events(dir.path(), 1).await;
     let report = trent_audit::verify::verify(dir.path()).unwrap();
     assert!(report.is_intact(), "{:?}", report.problems);
-    assert_eq!((report.events, report.unsynced_tail_events), (3, 0));
+    assert_eq!((report.events, report.unsealed_tail_events), (4, 0));
+    let text = String::from_utf8(std::fs::read(&path).unwrap()).unwrap();
+    assert!(text.contains(r#""eventID":"copied""#));
+    assert!(!text.contains(r#""eventID":"torn""#));
+    assert!(!text.contains('\0'));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_are_in_the_file_before_append_returns_and_sealed_within_milliseconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(AuditSettings::new(dir.path().to_path_buf())).unwrap();
+    let path = only_segment(dir.path());
+    let line = event("111122223333", "Encrypt", "at-once", "2026-12-03T10:00:00Z");
+    log.append(&line).await.unwrap();
+    // Read through the file system, as another process (or the next run) would.
+    let text = std::fs::read(&path).unwrap();
+    let end = format::content_end(&text);
+    assert_eq!(&text[..end], &line[..]);
+    let started = std::time::Instant::now();
+    loop {
+        let report = trent_audit::verify::verify(dir.path()).unwrap();
+        if report.batches == 1 {
+            assert_eq!((report.events, report.unsealed_tail_events), (1, 0));
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "never sealed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    assert_eq!(log.sealed_batches(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_segments_roll_and_appends_wait_for_room() {
+    // 1 KiB segments: every seal begins a new one; 40 records of ~300 KiB (12 MiB) gathered
+    // faster than a seal fill a segment's 4 MiB headroom, so appends wait for the next.
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = AuditSettings::new(dir.path().to_path_buf());
+    settings.segment_bytes = 1024;
+    let log = std::sync::Arc::new(AuditLog::open(settings).unwrap());
+    let padding = "p".repeat(300 << 10);
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (log, padding) = (log.clone(), padding.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut line = event(
+                "111122223333",
+                "Encrypt",
+                &format!("r-{i}"),
+                "2026-12-03T10:00:00Z",
+            );
+            line.truncate(line.len() - 2);
+            line.extend_from_slice(format!(",\"pad\":\"{padding}\"}}\n").as_bytes());
+            log.append(&line).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    drop(log);
+    let segments = format::list_segments(dir.path()).unwrap();
+    assert!(segments.len() >= 3, "{} segments", segments.len());
+    for (_, path) in &segments {
+        let text = std::fs::read(path).unwrap();
+        assert_eq!(
+            format::content_end(&text),
+            text.len(),
+            "{} is not cut to its text",
+            path.display()
+        );
+    }
+    let report = trent_audit::verify::verify(dir.path()).unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!((report.events, report.unsealed_tail_events), (40, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_sync_durability_concurrent_appends_all_complete_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = AuditSettings::new(dir.path().to_path_buf());
+    settings.durability = trent_audit::Durability::Sync;
+    let log = std::sync::Arc::new(AuditLog::open(settings).unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let line = event(
+                "111122223333",
+                "Encrypt",
+                &format!("s-{i}"),
+                "2026-12-03T10:00:00Z",
+            );
+            log.append(&line).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    drop(log);
+    let report = trent_audit::verify::verify(dir.path()).unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!(report.events, 50);
 }
 
 #[tokio::test]
@@ -194,39 +302,4 @@ fn event_times_round_trip() {
     }
     assert_eq!(read::parse_event_time("2026-13-01T00:00:00Z"), None);
     assert_eq!(read::parse_event_time("garbage"), None);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn appends_past_a_full_batch_wait_for_room_and_all_arrive() {
-    // 48 records of ~200 KiB: more than one batch's 4 MiB gathers, so later appends wait
-    // for the writer to take the batch (backpressure), then go into the next ones.
-    let dir = tempfile::tempdir().unwrap();
-    let log =
-        std::sync::Arc::new(AuditLog::open(AuditSettings::new(dir.path().to_path_buf())).unwrap());
-    let padding = "p".repeat(200 << 10);
-    let mut tasks = Vec::new();
-    for i in 0..48 {
-        let log = log.clone();
-        let padding = padding.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut line = event(
-                "111122223333",
-                "Encrypt",
-                &format!("big-{i}"),
-                "2026-12-03T10:00:00Z",
-            );
-            line.pop();
-            line.pop();
-            line.extend_from_slice(format!(",\"pad\":\"{padding}\"}}\n").as_bytes());
-            log.append(&line).await.unwrap();
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    drop(log);
-    let report = trent_audit::verify::verify(dir.path()).unwrap();
-    assert!(report.is_intact(), "{:?}", report.problems);
-    assert_eq!(report.events, 48);
-    assert!(report.batches >= 3, "{} batches", report.batches);
 }

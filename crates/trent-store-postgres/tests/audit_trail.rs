@@ -49,7 +49,8 @@ async fn two_nodes_ship_into_one_trail_that_pages_verifies_and_prunes() {
     let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let log_one = AuditLog::open(AuditSettings::new(one.path().into())).unwrap();
     let log_two = AuditLog::open(AuditSettings::new(two.path().into())).unwrap();
-    // Node one: two old batches, then a new one; node two: interleaved in time.
+    // Node one: two old batches, then a new one; node two: interleaved in time. Each append
+    // is sealed as a batch of its own.
     log_one
         .append(&line(
             "2020-01-01T00:00:01Z",
@@ -59,6 +60,7 @@ async fn two_nodes_ship_into_one_trail_that_pages_verifies_and_prunes() {
         ))
         .await
         .unwrap();
+    log_one.seal().unwrap();
     log_one
         .append(&line(
             "2020-01-01T00:00:03Z",
@@ -68,6 +70,7 @@ async fn two_nodes_ship_into_one_trail_that_pages_verifies_and_prunes() {
         ))
         .await
         .unwrap();
+    log_one.seal().unwrap();
     log_two
         .append(&line(
             "2020-01-01T00:00:02Z",
@@ -77,6 +80,7 @@ async fn two_nodes_ship_into_one_trail_that_pages_verifies_and_prunes() {
         ))
         .await
         .unwrap();
+    log_two.seal().unwrap();
     log_two
         .append(&line(
             "2020-01-01T00:00:04Z",
@@ -86,10 +90,12 @@ async fn two_nodes_ship_into_one_trail_that_pages_verifies_and_prunes() {
         ))
         .await
         .unwrap();
+    log_two.seal().unwrap();
     log_one
         .append(&line("2030-01-01T00:00:05Z", "Sign", "e5", "111122223333"))
         .await
         .unwrap();
+    log_one.seal().unwrap();
 
     let ship_one = Shipper::new(&AuditSettings::new(one.path().into()), trail.clone()).unwrap();
     let ship_two = Shipper::new(&AuditSettings::new(two.path().into()), trail.clone()).unwrap();
@@ -180,10 +186,12 @@ async fn two_nodes_ship_into_one_trail_that_pages_verifies_and_prunes() {
         .append(&line("2030-01-01T00:00:06Z", "Sign", "e6", "111122223333"))
         .await
         .unwrap();
+    log_one.seal().unwrap();
     log_one
         .append(&line("2030-01-01T00:00:07Z", "Sign", "e7", "111122223333"))
         .await
         .unwrap();
+    log_one.seal().unwrap();
     assert_eq!(ship_one.ship_now().await.unwrap(), 2);
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await

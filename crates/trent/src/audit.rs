@@ -18,10 +18,10 @@ pub fn verify(directory: &Path) -> Result<(), String> {
     if let Some((batch, digest)) = &report.head {
         println!("head: batch {batch} digest {digest}");
     }
-    if report.unsynced_tail_events > 0 {
+    if report.unsealed_tail_events > 0 {
         println!(
-            "{} events after the last digest line: a batch a crash interrupted before it was synced (never acknowledged; cut off at the next start)",
-            report.unsynced_tail_events
+            "{} records after the last digest line: the batch still gathering, or one a crash left unsealed (sealed at the next start; a last record without its newline, a copy the crash interrupted and never acknowledged, is cut off)",
+            report.unsealed_tail_events
         );
     }
     for problem in &report.problems {
