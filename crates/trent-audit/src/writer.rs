@@ -259,20 +259,7 @@ impl Shared {
     /// Seals what gathered and finishes the segment: the trail takes no more records.
     fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        let (Ok(mut sealing), Ok(mut tail)) = (self.sealing.lock(), self.tail.lock()) else {
-            self.syncer.stop();
-            return;
-        };
-        let finished = {
-            {
-                if let Err(e) = sealing.seal(&mut tail) {
-                    tracing::error!(target: "trent::audit", error = %e, "sealing the audit trail's last batch failed");
-                }
-                tail.segment.take()
-            }
-        };
-        drop((sealing, tail));
-        if let Some(segment) = finished {
+        if let Some(segment) = self.seal_and_take() {
             // Cut to its text now, so the files are whole when this returns.
             match segment.finish() {
                 Ok(file) => self.syncer.roll(file, None),
@@ -284,6 +271,16 @@ impl Shared {
         self.syncer.stop();
         self.seal_wanted.notify_one();
         self.room.notify_waiters();
+    }
+
+    /// Seals the last batch and takes the segment out of the tail (no record lands after).
+    fn seal_and_take(&self) -> Option<MappedSegment> {
+        let mut sealing = self.sealing.lock().ok()?;
+        let mut tail = self.tail.lock().ok()?;
+        if let Err(e) = sealing.seal(&mut tail) {
+            tracing::error!(target: "trent::audit", error = %e, "sealing the audit trail's last batch failed");
+        }
+        tail.segment.take()
     }
 }
 
