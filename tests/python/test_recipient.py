@@ -130,6 +130,24 @@ def test_the_audit_record_carries_the_measurements_not_the_plaintext(nitro_serve
     assert base64.b64encode(b"audit-me-7c1d").decode() not in raw
 
 
+def test_a_nitrotpm_audit_record_carries_the_pcrs_kms_logs(nitro_server, kms_nitro, nitro):
+    """AWS's KMS guide ("Monitoring requests for NitroTPM"): the module id and NitroTPM PCR4, 7, 8,
+    9, 16 and 23, base64, as `attestationDocumentNitroTPMPCR<n>`; no enclave members."""
+    from test_audit import cloudtrail, events
+    from conftest import AKID_A, SECRET_A
+
+    kms_nitro.generate_random(NumberOfBytes=16, Recipient=recipient(nitro, "nitrotpm.cbor"))
+    found = events(cloudtrail(nitro_server.endpoint, AKID_A, SECRET_A), "EventName", "GenerateRandom")
+    assert len(found) == 1, found
+    r = found[0]["additionalEventData"]["recipient"]
+    # The example's NitroTPM document: PCRn = 48 bytes of 0x80 + n, all 24 of them.
+    pcr = lambda n: base64.b64encode(bytes([0x80 + n]) * 48).decode()
+    assert r == {
+        "attestationDocumentModuleId": "i-0123456789abcdef0-tpm0123456789abcdef",
+        **{f"attestationDocumentNitroTPMPCR{n}": pcr(n) for n in (4, 7, 8, 9, 16, 23)},
+    }
+
+
 def test_nitrotpm_documents_answer_and_their_pcrs_are_condition_keys(kms_nitro, nitro, tmp_path):
     """A NitroTPM document (AWS's EC2 guide: `nitrotpm_pcrs` instead of `pcrs`, the same PKI) is
     answered like an enclave's, and its PCRs are `kms:RecipientAttestation:NitroTPMPCR<n>`."""

@@ -376,19 +376,20 @@ impl AdditionalEventData<'_> {
     }
 }
 
-/// `additionalEventData.recipient`, as KMS logs it: the module id, the image digest (PCR0) and
-/// PCR1, 2, 3, 4 and 8, the PCRs base64-encoded. Measurements only: never the public key.
+/// `additionalEventData.recipient`, as KMS logs it: the module id and the measurements of
+/// [`ENCLAVE_MEASUREMENTS`] or [`NITROTPM_MEASUREMENTS`], base64-encoded. Measurements only:
+/// never the public key.
 #[derive(Clone, Copy)]
 pub struct RecipientEvent<'a> {
     pub module_id: &'a str,
-    /// PCR0, base64.
-    pub image_digest: Option<&'a str>,
-    /// PCR1, PCR2, PCR3, PCR4, PCR8 (in [`RECIPIENT_PCRS`] order), base64.
-    pub pcrs: [Option<&'a str>; 5],
+    /// (member name, base64 value), in the order KMS logs them; absent PCRs are left out.
+    pub measurements: &'a [(&'static str, String)],
 }
 
-/// The PCRs KMS logs besides the image digest, with their member names.
-pub const RECIPIENT_PCRS: [(u8, &str); 5] = [
+/// What KMS logs of a Nitro enclave's document: the image digest (PCR0) and PCR1, 2, 3, 4, 8
+/// (the KMS developer guide, "Monitoring requests for Nitro Enclaves").
+pub const ENCLAVE_MEASUREMENTS: [(u8, &str); 6] = [
+    (0, "attestationDocumentEnclaveImageDigest"),
     (1, "attestationDocumentEnclavePCR1"),
     (2, "attestationDocumentEnclavePCR2"),
     (3, "attestationDocumentEnclavePCR3"),
@@ -396,20 +397,24 @@ pub const RECIPIENT_PCRS: [(u8, &str); 5] = [
     (8, "attestationDocumentEnclavePCR8"),
 ];
 
+/// What KMS logs of a NitroTPM document: PCR4, 7, 8, 9, 16 and 23 (the KMS developer guide,
+/// "Monitoring requests for NitroTPM").
+pub const NITROTPM_MEASUREMENTS: [(u8, &str); 6] = [
+    (4, "attestationDocumentNitroTPMPCR4"),
+    (7, "attestationDocumentNitroTPMPCR7"),
+    (8, "attestationDocumentNitroTPMPCR8"),
+    (9, "attestationDocumentNitroTPMPCR9"),
+    (16, "attestationDocumentNitroTPMPCR16"),
+    (23, "attestationDocumentNitroTPMPCR23"),
+];
+
 impl RecipientEvent<'_> {
     fn members(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        std::iter::once(("attestationDocumentModuleId", Some(self.module_id)))
-            .chain(std::iter::once((
-                "attestationDocumentEnclaveImageDigest",
-                self.image_digest,
-            )))
-            .chain(
-                RECIPIENT_PCRS
-                    .iter()
-                    .zip(self.pcrs)
-                    .map(|((_, k), v)| (*k, v)),
-            )
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
+        std::iter::once(("attestationDocumentModuleId", self.module_id)).chain(
+            self.measurements
+                .iter()
+                .map(|(name, value)| (*name, value.as_str())),
+        )
     }
 }
 
@@ -634,6 +639,10 @@ mod tests {
         let string_parameters = Parameters::Strings(vec![("userName", awkward), ("path", "/")]);
         let response =
             RawValue::from_string(r#"{"keyId":"arn:aws:kms:us-east-1:1:key/k"}"#.into()).unwrap();
+        let measurements = [
+            ("attestationDocumentEnclaveImageDigest", "AQEB".to_owned()),
+            ("attestationDocumentEnclavePCR1", "AgIC".to_owned()),
+        ];
         for (parameters, is_json) in [(&json_parameters, true), (&string_parameters, false)] {
             for with_issuer in [true, false] {
                 let mut record = minimal(parameters);
@@ -669,8 +678,7 @@ mod tests {
                     key_id: with_issuer.then_some("k"),
                     recipient: with_issuer.then_some(RecipientEvent {
                         module_id: "i-0123-enc0456",
-                        image_digest: Some("AQEB"),
-                        pcrs: [Some("AgIC"), None, Some("BAQE"), None, Some("CAgI")],
+                        measurements: &measurements,
                     }),
                 };
                 record.request_id = Some("5c5ae4a2-52d4-4a6f-8f3a-0e2d2f7f0c11");

@@ -149,9 +149,9 @@ impl Attestation {
         self.pcrs.get(&index).map(String::as_str)
     }
 
-    /// Enclave PCR `index`'s bytes (CloudTrail logs them base64); none for NitroTPM.
+    /// PCR `index`'s bytes, of whichever kind of document this is (CloudTrail logs them base64).
     pub fn pcr_bytes(&self, index: u8) -> Option<Vec<u8>> {
-        hex::decode(self.pcr_hex(index)?).ok()
+        hex::decode(self.pcrs.get(&index)?).ok()
     }
 
     /// `kms:RecipientAttestation:ImageSha384`: the enclave image digest, which is PCR0 (none

@@ -167,7 +167,8 @@ fn a_nitrotpm_document_gives_its_nitrotpm_pcrs_only_and_an_envelope_its_key_open
     assert_eq!(attestation.nitrotpm_pcr_hex(24), None);
     // An instance's PCRs are not an enclave's: the enclave accessors answer nothing.
     assert_eq!(attestation.pcr_hex(4), None);
-    assert_eq!(attestation.pcr_bytes(4), None);
+    // Its bytes, for the audit record, are those of its own PCRs.
+    assert_eq!(attestation.pcr_bytes(4), Some(vec![0x84; 48]));
     assert_eq!(attestation.image_sha384_hex(), None);
     let ber = envelope(&attestation, b"for the instance").unwrap();
     assert_eq!(open(&key, &ber), b"for the instance");

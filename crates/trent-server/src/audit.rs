@@ -237,16 +237,15 @@ pub fn lines_into(
         _ => None,
     };
     // A Recipient request's measurements, base64 as KMS logs them (`additionalEventData.recipient`).
-    let recipient_values = caller.recipient().map(recipient_values);
+    let measurements = caller.recipient().map(recipient_measurements);
     let recipient =
         caller
             .recipient()
-            .zip(recipient_values.as_ref())
+            .zip(measurements.as_deref())
             .map(
-                |(attestation, values)| trent_audit::record::RecipientEvent {
+                |(attestation, measurements)| trent_audit::record::RecipientEvent {
                     module_id: &attestation.module_id,
-                    image_digest: values.first().and_then(Option::as_deref),
-                    pcrs: std::array::from_fn(|i| values.get(i + 1).and_then(Option::as_deref)),
+                    measurements,
                 },
             );
     let mut record = Record {
@@ -642,15 +641,25 @@ impl trent_core::service_events::ServiceEventSink for ServiceEvents {
     }
 }
 
-/// PCR0 (the image digest) then the PCRs KMS logs (`RECIPIENT_PCRS`), each base64 if present.
-fn recipient_values(attestation: &trent_crypto::nitro::Attestation) -> Vec<Option<String>> {
+/// The measurements KMS logs of this kind of document, each base64 where the document has it.
+fn recipient_measurements(
+    attestation: &trent_crypto::nitro::Attestation,
+) -> Vec<(&'static str, String)> {
     use base64::Engine;
-    std::iter::once(0u8)
-        .chain(trent_audit::record::RECIPIENT_PCRS.iter().map(|(i, _)| *i))
-        .map(|i| {
-            attestation
-                .pcr_bytes(i)
-                .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
+    use trent_audit::record::{ENCLAVE_MEASUREMENTS, NITROTPM_MEASUREMENTS};
+    use trent_crypto::nitro::AttestationSource;
+    let logged = match attestation.source {
+        AttestationSource::NitroEnclave => &ENCLAVE_MEASUREMENTS,
+        AttestationSource::NitroTpm => &NITROTPM_MEASUREMENTS,
+    };
+    logged
+        .iter()
+        .filter_map(|(index, name)| {
+            let bytes = attestation.pcr_bytes(*index)?;
+            Some((
+                *name,
+                base64::engine::general_purpose::STANDARD.encode(bytes),
+            ))
         })
         .collect()
 }
