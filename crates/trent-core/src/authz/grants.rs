@@ -212,3 +212,170 @@ impl Kms {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! A grant token sealed before its grant's principals were bound (schema version 12,
+    //! issue 11): no public call makes one any more, so the token is sealed here from the grant
+    //! as it was stored then.
+
+    use std::sync::Arc;
+
+    use trent_crypto::RootKey;
+    use zeroize::Zeroizing;
+
+    use crate::caller::Caller;
+    use crate::clock::SystemClock;
+    use crate::crypto::EncryptInput;
+    use crate::error::KmsError;
+    use crate::grants::{CreateGrantInput, Grant};
+    use crate::memory_store::MemoryStore;
+    use crate::model::GrantRow;
+    use crate::service::Kms;
+    use crate::store::Store;
+
+    const ACCOUNT: &str = "111122223333";
+    const ROOT_ACCESS_KEY: &str = "AKIAROOTAAAAAAAAAAAA";
+    const REGION: &str = "us-east-1";
+    /// The start-up binding pass (`authz/bindings.rs`).
+    const BINDING_PASS: &str = "principal_bindings";
+
+    /// A node over `store`; every node shares one root key, so one's tokens open on another.
+    async fn open(store: &Arc<MemoryStore>) -> Kms {
+        let store: Arc<dyn Store> = store.clone();
+        Kms::open(
+            store,
+            RootKey::from_bytes(&[7; 32]).unwrap(),
+            Arc::new(SystemClock::default()),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Creates user `name` with an access key; returns the key's id.
+    async fn create_user(kms: &Kms, root: &Caller, name: &str) -> String {
+        kms.iam_create_user(root, name, None, Vec::new())
+            .await
+            .unwrap();
+        kms.iam_create_access_key(root, Some(name))
+            .await
+            .unwrap()
+            .access_key_id
+    }
+
+    fn caller(kms: &Kms, access_key_id: &str) -> Caller {
+        let credential = kms.credentials.lookup(access_key_id).unwrap();
+        kms.caller_for(&credential, None, REGION).unwrap()
+    }
+
+    async fn encrypt(
+        kms: &Kms,
+        caller: &Caller,
+        key_id: &str,
+        token: &str,
+    ) -> Result<(), KmsError> {
+        kms.encrypt(
+            caller,
+            EncryptInput {
+                key_id: Some(key_id.to_string()),
+                plaintext: Some(Zeroizing::new(b"attack at dawn".to_vec())),
+                grant_tokens: vec![token.to_string()],
+                ..Default::default()
+            },
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The stored grant on `key_id` (there is one).
+    async fn stored_grant(store: &MemoryStore, key_id: &str) -> (GrantRow, Grant) {
+        let rows = store.grants_for_key(key_id).await.unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let row = rows.into_iter().next().unwrap();
+        let grant = serde_json::from_str(&row.body).unwrap();
+        (row, grant)
+    }
+
+    /// The token's copy of its grant is unbound; the stored grant is bound at start-up. The
+    /// stored one decides: a user re-created under the grantee's name, presenting the old
+    /// token, is refused (the token's copy alone would name it by ARN).
+    #[tokio::test]
+    async fn a_token_sealed_before_its_grant_was_bound_is_judged_by_the_bound_grant() {
+        let store = Arc::new(MemoryStore::new());
+        let kms = open(&store).await;
+        kms.ensure_account(ACCOUNT, ROOT_ACCESS_KEY, "root-secret-of-the-account")
+            .await
+            .unwrap();
+        let root = Caller::root(ACCOUNT, ROOT_ACCESS_KEY, REGION);
+        let alice_key = create_user(&kms, &root, "alice").await;
+        let alice = caller(&kms, &alice_key);
+        let alice_id = kms.iam_get_user(&root, Some("alice")).await.unwrap().id;
+        // The default key policy: alice (no IAM policies) may use the key only by grant.
+        let key = kms.create_key(&root, Default::default()).await.unwrap();
+        let (grant_id, _) = kms
+            .create_grant(
+                &root,
+                CreateGrantInput {
+                    key_id: Some(key.key_id.clone()),
+                    grantee_principal: Some(alice.principal_arn.clone()),
+                    operations: Some(vec!["Encrypt".into()]),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+
+        // The store as one written before bindings: the grant row without the grantee's id,
+        // the pass not yet run, and a token sealed from that grant.
+        let (row, mut legacy) = stored_grant(&store, &key.key_id).await;
+        assert_eq!(
+            legacy.grantee_principal_id.as_deref(),
+            Some(alice_id.as_str())
+        );
+        legacy.grantee_principal_id = None;
+        let unbound = GrantRow {
+            body: serde_json::to_string(&legacy).unwrap(),
+            ..row.clone()
+        };
+        assert!(store.update_grant_if(&row, &unbound).await.unwrap());
+        store.set_pass_done(BINDING_PASS, false).await.unwrap();
+        let token = kms.seal_token(&legacy).unwrap();
+        let opened = kms.open_token(&token).unwrap();
+        assert_eq!(
+            (
+                opened.grant_id.as_str(),
+                opened.grantee_principal_id.as_deref()
+            ),
+            (grant_id.as_str(), None)
+        );
+
+        // Start-up binds the stored grant to the alice of then.
+        let kms = open(&store).await;
+        assert!(store.pass_done(BINDING_PASS).await.unwrap());
+        let (_, bound) = stored_grant(&store, &key.key_id).await;
+        assert_eq!(
+            bound.grantee_principal_id.as_deref(),
+            Some(alice_id.as_str())
+        );
+        encrypt(&kms, &caller(&kms, &alice_key), &key.key_id, &token)
+            .await
+            .expect("the grantee with its token may encrypt");
+
+        // Deleted and re-created under the same name: the old token admits no one.
+        kms.iam_change_access_key(&root, Some("alice"), &alice_key, None)
+            .await
+            .unwrap();
+        kms.iam_delete_user(&root, "alice").await.unwrap();
+        let again_key = create_user(&kms, &root, "alice").await;
+        let again = caller(&kms, &again_key);
+        assert_eq!(again.principal_arn, alice.principal_arn);
+        assert_ne!(
+            again.policy_principal().unique_id.as_deref(),
+            Some(alice_id.as_str())
+        );
+        let denied = encrypt(&kms, &again, &key.key_id, &token)
+            .await
+            .unwrap_err();
+        assert!(matches!(denied, KmsError::AccessDenied(_)), "{denied:?}");
+    }
+}
