@@ -165,8 +165,10 @@ impl Kms {
     /// Drops every cache the feed keeps current and reloads what is not read through: the
     /// IAM snapshots of every account, the accounts, the clock offset.
     async fn reload_everything(&self) -> KmsResult<()> {
-        self.cache.clear();
+        // Grants first: a key load finishing in between is then refused by the cache (its
+        // grants are gone) or cleared with it, never left cached without its grants.
         self.grants.invalidate_all();
+        self.cache.clear();
         self.credentials.forget_stored();
         let _writes = self.writes.lock().await;
         let accounts = self.store.accounts().await?;
