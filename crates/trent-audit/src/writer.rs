@@ -6,7 +6,7 @@
 //! (kill -9) or crashing, so with `Durability::Write` (the default) a request's answer waits
 //! for nothing — no batch, no wake-up, no syscall. The sealer hashes the batch as read back
 //! from the file, outside the lock, so a request's time under the lock is its copy alone. A sync thread
-//! `fdatasync`s behind the sealer (at most every [`SYNC_SPACING`]): what a power loss may take
+//! `fdatasync`s behind the sealer (at most every [`AuditSettings::sync_interval`]): what a power loss may take
 //! is the batches since the last completed sync. With `Durability::Sync` a request waits for a
 //! sync that began after its copy, so many requests share one sync and none waits for a write
 //! of its own. (Before the mapping, every request waited for its batch's `write`:
@@ -38,8 +38,11 @@ pub const SEGMENT_HEADROOM: usize = 4 << 20;
 const DIGEST_LINE_MAX: usize = 256;
 /// How long a batch gathers after its first record before it is sealed.
 const SEAL_SPACING: Duration = Duration::from_millis(5);
-/// `Durability::Write`: the least time from one sync's start to the next.
-const SYNC_SPACING: Duration = Duration::from_millis(5);
+/// `Durability::Write`: the least time from one sync's start to the next, by default. Each
+/// round costs CPU however little it carries (write-back, a device flush, interrupts): at
+/// 5 ms the trail cost Encrypt ~4 µs of CPU per call in process, at 25 ms ~1.4 µs
+/// (docs/benchmarks.md, "Sync rounds").
+pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_millis(25);
 /// How often the sealer looks for segments past retention.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 /// The file recording the last batch removed by retention, so `verify` knows where the
@@ -67,6 +70,9 @@ pub struct AuditSettings {
     pub retention_days: u32,
     /// A segment is closed and a new one begun once it reaches this size.
     pub segment_bytes: u64,
+    /// `Durability::Write`: the least time from one sync's start to the next, so what a
+    /// power loss may take (`Durability::Sync` syncs as soon as a request waits).
+    pub sync_interval: Duration,
 }
 
 impl AuditSettings {
@@ -78,6 +84,7 @@ impl AuditSettings {
             durability: Durability::Write,
             retention_days: 90,
             segment_bytes: 64 << 20,
+            sync_interval: DEFAULT_SYNC_INTERVAL,
         }
     }
 
@@ -310,7 +317,7 @@ impl AuditLog {
         };
         let tail = Arc::new(std::sync::Mutex::new(tail));
         let spacing = match settings.durability {
-            Durability::Write => SYNC_SPACING,
+            Durability::Write => settings.sync_interval,
             Durability::Sync => Duration::ZERO,
         };
         let syncer =

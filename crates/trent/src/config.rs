@@ -104,10 +104,18 @@ pub struct AuditConfig {
     /// Where the trail is kept (default `<data_dir>/audit`).
     pub directory: Option<PathBuf>,
     /// When an answer may be sent: `"write"` (default: once its record is written — survives
-    /// kill -9; the fsync follows within 5 ms) or `"sync"` (once its record is fsynced —
-    /// survives power loss too, at about half the Encrypt throughput). See docs/audit.md.
+    /// kill -9; the fsync follows within `sync_interval_ms`) or `"sync"` (once its record is
+    /// fsynced — survives power loss too, at about half the Encrypt throughput). See
+    /// docs/audit.md.
     pub durability: Option<String>,
+    /// With `durability = "write"`: the least time between two syncs of the trail (default
+    /// 25, at most 10000), so about what a power loss may take. Shorter costs CPU per call.
+    pub sync_interval_ms: Option<u64>,
 }
+
+/// The longest `audit.sync_interval_ms`: beyond it a power loss could take many seconds of
+/// acknowledged records.
+const MAX_SYNC_INTERVAL_MS: u64 = 10_000;
 
 /// `[limits]`: what one client, authenticated or not, can make the server hold.
 #[derive(Debug, Deserialize, Default)]
@@ -340,6 +348,18 @@ impl Settings {
             }
             settings
         });
+        let audit = match (audit, audit_config.sync_interval_ms) {
+            (Some(_), Some(ms)) if ms > MAX_SYNC_INTERVAL_MS => {
+                return Err(format!(
+                    "audit.sync_interval_ms must be at most {MAX_SYNC_INTERVAL_MS}, not {ms}"
+                ));
+            }
+            (Some(mut settings), Some(ms)) => {
+                settings.sync_interval = std::time::Duration::from_millis(ms);
+                Some(settings)
+            }
+            (audit, _) => audit,
+        };
         let audit = match (audit, audit_config.durability.as_deref()) {
             (Some(mut settings), Some(mode)) => {
                 settings.durability = match mode {
@@ -531,6 +551,24 @@ root_secret_access_key = "secret-2"
                 .audit
                 .is_none()
         );
+    }
+
+    #[test]
+    fn the_audit_sync_interval_defaults_to_25_ms_and_is_bounded() {
+        use std::time::Duration;
+        let s = Settings::load(None, None, Some("d".into())).unwrap();
+        assert_eq!(s.audit.unwrap().sync_interval, Duration::from_millis(25));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trent.toml");
+        std::fs::write(&path, "[audit]\nsync_interval_ms = 5\n").unwrap();
+        let audit = Settings::load(Some(&path), None, None)
+            .unwrap()
+            .audit
+            .unwrap();
+        assert_eq!(audit.sync_interval, Duration::from_millis(5));
+        std::fs::write(&path, "[audit]\nsync_interval_ms = 10001\n").unwrap();
+        let e = Settings::load(Some(&path), None, None).unwrap_err();
+        assert!(e.contains("sync_interval_ms"), "{e}");
     }
 
     #[test]
