@@ -104,7 +104,11 @@ impl Kms {
     /// The grants the request's grant tokens carry for `key_id`, less any this node knows to
     /// be retired or revoked. A grant this node knows is taken as stored, not as the token
     /// sealed it: a token from before its principals were bound carries them unbound
-    /// (`authz/bindings.rs`). Every use of token grants goes through here.
+    /// (`authz/bindings.rs`). One this node does not know (made on another node a moment
+    /// ago, or its key's grants being reloaded) is taken as sealed, unless its user or role
+    /// grantee is unbound yet exists now: CreateGrant binds a grantee that exists, so such a
+    /// copy is from before bindings, and matching it by ARN could admit a user re-created
+    /// under the grantee's name. Every use of token grants goes through here.
     fn usable_token_grants<'a>(
         &'a self,
         access: &'a Access<'_>,
@@ -117,6 +121,11 @@ impl Kms {
             .filter_map(move |g| match self.grants.known(key_id, &g.grant_id) {
                 Some(crate::grants::Known::Retired) => None,
                 Some(crate::grants::Known::Active(stored)) => Some(stored),
+                None if g.grantee_principal_id.is_none()
+                    && self.principal_unique_id(&g.grantee_principal).is_some() =>
+                {
+                    None
+                }
                 None => Some(g.clone()),
             })
     }
@@ -373,6 +382,15 @@ mod tests {
             again.policy_principal().unique_id.as_deref(),
             Some(alice_id.as_str())
         );
+        let denied = encrypt(&kms, &again, &key.key_id, &token)
+            .await
+            .unwrap_err();
+        assert!(matches!(denied, KmsError::AccessDenied(_)), "{denied:?}");
+
+        // While the key's grants are being reloaded (another node changed them: the feed
+        // drops them before the key), the node does not know the grant and has only the
+        // token's unbound copy: still no one is admitted by it.
+        kms.grants.invalidate(&key.key_id);
         let denied = encrypt(&kms, &again, &key.key_id, &token)
             .await
             .unwrap_err();
