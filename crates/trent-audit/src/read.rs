@@ -1,13 +1,16 @@
 //! Reading the trail: `LookupEvents` (newest first, one account's events, one attribute,
 //! a time range, pages) and the JSON Lines export per account, Region and day.
 //!
-//! Lookups scan the segment files (newest first) rather than keeping an index: the trail is
-//! already on disk, LookupEvents is rate-limited to 2 requests per second per account by AWS,
-//! and a scan holds one segment in memory at a time. Costs are in `docs/audit.md`.
+//! Lookups scan the segment files (newest first, each read backwards in chunks) rather than
+//! keeping an index: the trail is already on disk, LookupEvents is rate-limited to 2 requests
+//! per second per account by AWS, a page that fills from the newest records reads only the end
+//! of the newest segment, and a scan holds one chunk in memory at a time (a line longer than a
+//! chunk, more). Costs are in `docs/audit.md`.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -288,6 +291,13 @@ pub fn summarize(line: &[u8]) -> Option<Summary> {
 
 /// One page of the events `lookup` selects, newest first.
 pub fn lookup(directory: &Path, lookup: &Lookup) -> Result<Page, AuditError> {
+    lookup_in_chunks(directory, lookup, SCAN_CHUNK)
+}
+
+/// Bytes of a segment a lookup reads at a time, from its end backwards.
+const SCAN_CHUNK: usize = 256 << 10;
+
+fn lookup_in_chunks(directory: &Path, lookup: &Lookup, chunk: usize) -> Result<Page, AuditError> {
     let mut page = Page::default();
     let segments = format::list_segments(directory)?;
     for (first_batch, path) in segments.iter().rev() {
@@ -296,43 +306,168 @@ pub fn lookup(directory: &Path, lookup: &Lookup) -> Result<Page, AuditError> {
             Some(c) if *first_batch == c.segment => Some(c.offset),
             _ => None,
         };
-        let text = match std::fs::read(path) {
-            Ok(t) => t,
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
             // Removed by retention while we looked.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e.into()),
         };
-        // The complete lines before the limit, newest first.
-        let mut lines: Vec<(usize, &[u8])> = format::lines(&text)
-            .filter_map(|(offset, line)| match line {
-                Line::Event(bytes) => Some((offset, bytes)),
-                Line::Digest(_) => None,
-            })
-            .filter(|(offset, _)| limit.is_none_or(|l| *offset < l))
-            .collect();
-        lines.reverse();
-        for (offset, bytes) in lines {
+        let mut full = false;
+        event_lines_backwards(&file, limit, chunk, |offset, bytes| {
             // A line still being written (or cut short by a crash) does not parse: skipped.
             let Ok(record) = serde_json::from_slice::<Indexed>(bytes) else {
-                continue;
+                return ControlFlow::Continue(());
             };
             let Some(time) = parse_event_time(&record.event_time) else {
-                continue;
+                return ControlFlow::Continue(());
             };
             if !record.matches(lookup, time) {
-                continue;
+                return ControlFlow::Continue(());
             }
             if page.events.len() == lookup.max_results {
                 page.next = Some(Cursor {
                     segment: *first_batch,
                     offset: offset.saturating_add(1),
                 });
-                return Ok(page);
+                full = true;
+                return ControlFlow::Break(());
             }
             page.events.push(record.found(bytes, time));
+            ControlFlow::Continue(())
+        })?;
+        if full {
+            return Ok(page);
         }
     }
     Ok(page)
+}
+
+/// Visits the event lines of the segment `file` that begin before byte `limit` (every one
+/// without a limit), newest first, with their offsets, reading the file backwards `chunk`
+/// bytes at a time: a lookup whose page fills from the newest records reads the end of the
+/// file only, not the whole segment (up to 68 MiB). Lines are as [`format::lines`] gives
+/// them: the text ends where the zeros the segment is grown ahead with begin (a record never
+/// holds a zero; one being copied may, and then does not parse), and a last line without its
+/// newline (being copied, or cut by a crash) is visited too.
+fn event_lines_backwards(
+    file: &std::fs::File,
+    limit: Option<usize>,
+    chunk: usize,
+    mut visit: impl FnMut(usize, &[u8]) -> ControlFlow<()>,
+) -> std::io::Result<()> {
+    let chunk = chunk.max(1);
+    let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+    let mut end = text_end(file, len, chunk)?;
+    if let Some(limit) = limit {
+        if limit == 0 {
+            return Ok(());
+        }
+        // The lines that begin before the limit end with the line holding byte `limit - 1`.
+        if limit <= end {
+            end = line_end_from(file, limit - 1, end, chunk)?;
+        }
+    }
+    // Backwards from `end`: `tail` holds the bytes from `start` to the last line visited,
+    // whose first line may have begun before `start`.
+    let mut start = end;
+    let mut tail: Vec<u8> = Vec::new();
+    let mut lines = Vec::new();
+    while start > 0 {
+        let from = start.saturating_sub(chunk);
+        let mut data = read_range(file, from, start)?;
+        if data.len() != start - from {
+            // Cut (by retention) while we read: nothing trustworthy before here.
+            return Ok(());
+        }
+        data.extend_from_slice(&tail);
+        start = from;
+        // The lines wholly inside `data`: those after its first newline, or all at offset 0.
+        let complete_from = match data.iter().position(|&b| b == b'\n') {
+            _ if start == 0 => 0,
+            Some(i) => i + 1,
+            None => {
+                // One line longer than what was read so far: read further back.
+                tail = data;
+                continue;
+            }
+        };
+        let body = data.get(complete_from..).unwrap_or_default();
+        lines.clear();
+        let mut line_start = 0;
+        for (i, &b) in body.iter().enumerate() {
+            if b == b'\n' {
+                lines.push((line_start, i));
+                line_start = i + 1;
+            }
+        }
+        if line_start < body.len() {
+            lines.push((line_start, body.len()));
+        }
+        for &(from_in_body, to_in_body) in lines.iter().rev() {
+            let line = body.get(from_in_body..to_in_body).unwrap_or_default();
+            if line.starts_with(format::DIGEST_PREFIX) {
+                continue;
+            }
+            if visit(start + complete_from + from_in_body, line).is_break() {
+                return Ok(());
+            }
+        }
+        data.truncate(complete_from);
+        tail = data;
+    }
+    Ok(())
+}
+
+/// Bytes `from..to` of `file` (fewer if the file is shorter now).
+fn read_range(file: &std::fs::File, from: usize, to: usize) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut buffer = vec![0; to.saturating_sub(from)];
+    let mut filled = 0;
+    while filled < buffer.len() {
+        let at = u64::try_from(from.saturating_add(filled)).unwrap_or(u64::MAX);
+        let n = file.read_at(buffer.get_mut(filled..).unwrap_or_default(), at)?;
+        if n == 0 {
+            buffer.truncate(filled);
+            break;
+        }
+        filled += n;
+    }
+    Ok(buffer)
+}
+
+/// Where the text of a `len`-byte segment ends: after its last byte that is not zero.
+fn text_end(file: &std::fs::File, len: usize, chunk: usize) -> std::io::Result<usize> {
+    let mut end = len;
+    while end > 0 {
+        let from = end.saturating_sub(chunk);
+        let bytes = read_range(file, from, end)?;
+        if let Some(i) = bytes.iter().rposition(|&b| b != 0) {
+            return Ok(from + i + 1);
+        }
+        end = from;
+    }
+    Ok(0)
+}
+
+/// The end (after its newline) of the line holding byte `at`, or `end` if it has none before.
+fn line_end_from(
+    file: &std::fs::File,
+    mut at: usize,
+    end: usize,
+    chunk: usize,
+) -> std::io::Result<usize> {
+    while at < end {
+        let to = at.saturating_add(chunk).min(end);
+        let bytes = read_range(file, at, to)?;
+        if let Some(i) = bytes.iter().position(|&b| b == b'\n') {
+            return Ok(at + i + 1);
+        }
+        if bytes.len() < to - at {
+            break;
+        }
+        at = to;
+    }
+    Ok(end)
 }
 
 /// Writes every event into `out/<account>/<Region>/<yyyy>/<mm>/<dd>.jsonl` (one record a
@@ -484,6 +619,92 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `event_lines_backwards` must visit: the whole file read at once, its lines from
+    /// [`format::lines`] that begin before `limit`, events only, newest first.
+    fn read_whole(text: &[u8], limit: Option<usize>) -> Vec<(usize, Vec<u8>)> {
+        let mut lines: Vec<_> = format::lines(text)
+            .filter_map(|(offset, line)| match line {
+                Line::Event(bytes) => Some((offset, bytes.to_vec())),
+                Line::Digest(_) => None,
+            })
+            .filter(|(offset, _)| limit.is_none_or(|l| *offset < l))
+            .collect();
+        lines.reverse();
+        lines
+    }
+
+    #[test]
+    fn reading_backwards_in_chunks_visits_what_reading_the_whole_segment_does() {
+        // Segments of events of many lengths (some longer than a chunk), digest lines, with
+        // or without a last line being copied and the zeros grown ahead; every chunk size
+        // from a byte up, every limit a cursor could carry and a few no cursor would.
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |bound: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % bound
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for case in 0..60 {
+            let mut text = Vec::new();
+            for n in 0..next(12) {
+                if next(4) == 0 {
+                    text.extend_from_slice(format::DIGEST_PREFIX);
+                    text.extend_from_slice(format!("{n}}}\n").as_bytes());
+                } else {
+                    let body = "x".repeat(usize::try_from(next(40)).unwrap());
+                    text.extend_from_slice(format!("{{\"e\":{n},\"b\":\"{body}\"}}\n").as_bytes());
+                }
+            }
+            if next(3) == 0 {
+                text.extend_from_slice(b"{\"torn\":");
+            }
+            let zeros = usize::try_from(next(3) * next(50)).unwrap();
+            let path = dir.path().join(format!("{case}.jsonl"));
+            let mut on_disk = text.clone();
+            on_disk.resize(text.len() + zeros, 0);
+            std::fs::write(&path, &on_disk).unwrap();
+            let file = std::fs::File::open(&path).unwrap();
+            let mut limits: Vec<Option<usize>> = vec![None, Some(0), Some(text.len() + 7)];
+            limits.extend(format::lines(&text).map(|(offset, _)| Some(offset + 1)));
+            limits.extend(
+                (0..3).map(|_| Some(usize::try_from(next(text.len() as u64 + 1)).unwrap())),
+            );
+            for limit in limits {
+                let expected = read_whole(&text, limit);
+                for chunk in [1, 2, 3, 5, 16, 61, 4096] {
+                    let mut got = Vec::new();
+                    event_lines_backwards(&file, limit, chunk, |offset, line| {
+                        got.push((offset, line.to_vec()));
+                        ControlFlow::Continue(())
+                    })
+                    .unwrap();
+                    assert_eq!(got, expected, "case {case}, limit {limit:?}, chunk {chunk}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_lookup_stops_reading_when_its_visitor_has_enough() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.jsonl");
+        std::fs::write(&path, b"{\"e\":1}\n{\"e\":2}\n{\"e\":3}\n").unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let mut seen = Vec::new();
+        event_lines_backwards(&file, None, 4, |offset, _| {
+            seen.push(offset);
+            if seen.len() == 2 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap();
+        assert_eq!(seen, vec![16, 8]);
+    }
 
     #[test]
     fn response_times_are_written_as_cloudtrail_writes_them() {
