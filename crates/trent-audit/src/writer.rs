@@ -684,11 +684,12 @@ fn open_tail(settings: &AuditSettings) -> Result<Tail, AuditError> {
                     events = recovered.sealed_events,
                     "sealing the records the last run wrote after its last digest line"
                 );
-                file.set_len(u64::try_from(used).unwrap_or(u64::MAX))?;
                 file.write_all_at(seal, u64::try_from(used).unwrap_or(u64::MAX))?;
                 used = used.saturating_add(seal.len());
             }
-            if used != text.len() {
+            // Cut to the text (a torn record, the zeros grown ahead) and made durable, with
+            // the seal if one was written.
+            if recovered.seal.is_some() || used != text.len() {
                 file.set_len(u64::try_from(used).unwrap_or(u64::MAX))?;
                 file.sync_all()?;
             }
